@@ -119,7 +119,7 @@ macro_rules! wire_struct {
         }
 
         impl $crate::protocol::Wire for $name {
-            #[allow(unused_comparisons, unused_mut, clippy::manual_range_contains)]
+            #[allow(unused_comparisons, unused_mut, clippy::manual_range_contains, clippy::double_comparisons)]
             fn read(
                 r: &mut $crate::protocol::Reader<'_>,
                 flexible: bool,
@@ -139,7 +139,7 @@ macro_rules! wire_struct {
                 Ok(s)
             }
 
-            #[allow(unused_comparisons, clippy::manual_range_contains)]
+            #[allow(unused_comparisons, clippy::manual_range_contains, clippy::double_comparisons)]
             fn write(&self, w: &mut $crate::protocol::Writer, flexible: bool, version: i16) {
                 $(
                     if version >= $min && version <= $max {
@@ -154,7 +154,7 @@ macro_rules! wire_struct {
 
         #[cfg(test)]
         impl $crate::protocol::testing::Random for $name {
-            #[allow(unused_comparisons, unused_mut, clippy::manual_range_contains)]
+            #[allow(unused_comparisons, unused_mut, clippy::manual_range_contains, clippy::double_comparisons)]
             fn random(rng: &mut $crate::protocol::testing::Rng, version: i16) -> Self {
                 let mut s = Self::default();
                 $(

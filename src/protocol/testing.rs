@@ -133,3 +133,48 @@ fn round_trip_one<T: super::Wire + PartialEq + std::fmt::Debug>(
     back.write(&mut w2, flexible, version);
     assert_eq!(w.buf, w2.buf, "v{version}: re-encoding differs");
 }
+
+/// Hostile input: for every version of `R`, encodes a few random responses and checks that
+/// every strict prefix of each fails to decode (an error, never a panic), and that random
+/// garbage never panics the decoder.
+pub fn truncated_responses_fail<R>(seeds: u64)
+where
+    R: super::Request,
+    R::Response: Random,
+{
+    for version in R::MIN_VERSION..=R::MAX_VERSION {
+        let flexible = R::is_flexible(version);
+        for seed in 0..seeds {
+            let mut rng = Rng::new(seed.wrapping_mul(0x51_7cc1_b727_220a) ^ version as u64);
+            let resp = R::Response::random(&mut rng, version);
+            let mut w = super::Writer::new();
+            super::Wire::write(&resp, &mut w, flexible, version);
+            for len in 0..w.buf.len() {
+                let mut r = super::Reader::new(&w.buf[..len]);
+                assert!(
+                    <R::Response as super::Wire>::read(&mut r, flexible, version).is_err(),
+                    "v{version}: a {len}-byte prefix of a {}-byte response decoded",
+                    w.buf.len()
+                );
+            }
+            let garbage: Vec<u8> = (0..rng.below(64)).map(|_| rng.next_u64() as u8).collect();
+            let _ = <R::Response as super::Wire>::read(
+                &mut super::Reader::new(&garbage),
+                flexible,
+                version,
+            );
+        }
+    }
+}
+
+/// Checks that a response body decoded with `frame::decode_response` re-encodes to exactly
+/// the same bytes: every byte was consumed and nothing was lost (tagged fields included).
+/// The body must carry an empty header tag section when the header has one.
+pub fn assert_reencodes<R: super::Request>(body: &Bytes, version: i16)
+where
+    R::Response: PartialEq,
+{
+    let (cid, resp) = super::frame::decode_response::<R>(body, version).expect("decodes");
+    let frame = super::frame::encode_response::<R>(&resp, version, cid);
+    assert_eq!(&frame[4..], &body[..], "v{version}: re-encoding differs");
+}

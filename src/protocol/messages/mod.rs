@@ -2,5 +2,17 @@
 //! implemented; see the module docs for the ranges.
 
 pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
 
 pub use api_versions::*;
+pub use create_topics::*;
+pub use delete_topics::*;
+pub use fetch::*;
+pub use list_offsets::*;
+pub use metadata::*;
+pub use produce::*;

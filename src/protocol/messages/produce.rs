@@ -1,0 +1,214 @@
+//! Produce (key 0), versions 3–11: write record batches to partition leaders. Flexible
+//! from v9. `records` holds encoded record batches (message format v2), opaque here.
+//!
+//! The v10+ tagged fields `CurrentLeader` (partition, tag 0) and `NodeEndpoints` (response,
+//! tag 0) are kept raw in `tagged_fields`.
+
+use crate::protocol::{api_key, Request};
+use crate::wire_struct;
+use bytes::Bytes;
+
+wire_struct! {
+    pub struct ProduceRequest {
+        /// The transactional id, or `None` for a non-transactional producer.
+        pub transactional_id: Option<String> [3..=32767],
+        /// 0: no acknowledgement, 1: the leader's, -1: the full in-sync replica set's.
+        pub acks: i16 [0..=32767],
+        pub timeout_ms: i32 [0..=32767],
+        pub topic_data: Vec<TopicProduceData> [0..=32767],
+    }
+}
+
+wire_struct! {
+    pub struct TopicProduceData {
+        pub name: String [0..=32767],
+        pub partition_data: Vec<PartitionProduceData> [0..=32767],
+    }
+}
+
+wire_struct! {
+    pub struct PartitionProduceData {
+        /// The partition index.
+        pub index: i32 [0..=32767],
+        /// Encoded record batches.
+        pub records: Option<Bytes> [0..=32767],
+    }
+}
+
+wire_struct! {
+    pub struct ProduceResponse {
+        pub responses: Vec<TopicProduceResponse> [0..=32767],
+        pub throttle_time_ms: i32 [1..=32767],
+    }
+}
+
+wire_struct! {
+    pub struct TopicProduceResponse {
+        pub name: String [0..=32767],
+        pub partition_responses: Vec<PartitionProduceResponse> [0..=32767],
+    }
+}
+
+wire_struct! {
+    pub struct PartitionProduceResponse {
+        /// The partition index.
+        pub index: i32 [0..=32767],
+        pub error_code: i16 [0..=32767],
+        pub base_offset: i64 [0..=32767],
+        /// The broker's append time when the topic uses LogAppendTime, else -1.
+        pub log_append_time_ms: i64 [2..=32767] = -1,
+        pub log_start_offset: i64 [5..=32767] = -1,
+        pub record_errors: Vec<BatchIndexAndErrorMessage> [8..=32767],
+        pub error_message: Option<String> [8..=32767],
+    }
+}
+
+wire_struct! {
+    /// A record that made the broker drop its batch.
+    pub struct BatchIndexAndErrorMessage {
+        pub batch_index: i32 [8..=32767],
+        pub batch_index_error_message: Option<String> [8..=32767],
+    }
+}
+
+impl Request for ProduceRequest {
+    const API_KEY: i16 = api_key::PRODUCE;
+    const MIN_VERSION: i16 = 3;
+    const MAX_VERSION: i16 = 11;
+    const FLEXIBLE_MIN: i16 = 9;
+    type Response = ProduceResponse;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frame::{decode_response, encode_request};
+
+    fn request() -> ProduceRequest {
+        ProduceRequest {
+            transactional_id: None,
+            acks: -1,
+            timeout_ms: 30_000,
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data: vec![PartitionProduceData {
+                    index: 2,
+                    records: Some(Bytes::from_static(&[1, 2, 3])),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn request_v3_known_bytes() {
+        let frame = encode_request(&request(), 3, 7, Some("kc"));
+        #[rustfmt::skip]
+        let want = [
+            0, 0, 0, 42, // size
+            0, 0, 0, 3, 0, 0, 0, 7, 0, 2, b'k', b'c', // key 0, v3, correlation 7, "kc"
+            0xff, 0xff, // transactional id null
+            0xff, 0xff, // acks -1
+            0, 0, 0x75, 0x30, // timeout 30000
+            0, 0, 0, 1, 0, 1, b't', // topics: "t"
+            0, 0, 0, 1, 0, 0, 0, 2, // partitions: index 2
+            0, 0, 0, 3, 1, 2, 3, // records (3 bytes)
+        ];
+        assert_eq!(frame, want);
+    }
+
+    #[test]
+    fn request_v9_known_bytes() {
+        let mut req = request();
+        req.transactional_id = Some("tx".into());
+        let frame = encode_request(&req, 9, 7, Some("kc"));
+        #[rustfmt::skip]
+        let want = [
+            0, 0, 0, 37, // size
+            0, 0, 0, 9, 0, 0, 0, 7, 0, 2, b'k', b'c', 0, // header v2
+            3, b't', b'x', // transactional id "tx" (compact)
+            0xff, 0xff, // acks -1
+            0, 0, 0x75, 0x30, // timeout 30000
+            2, 2, b't', // topics: "t"
+            2, 0, 0, 0, 2, // partitions: index 2
+            4, 1, 2, 3, // records (compact, 3 bytes)
+            0, 0, 0, // partition, topic and request tags
+        ];
+        assert_eq!(frame, want);
+    }
+
+    #[test]
+    fn response_v8_known_bytes() {
+        #[rustfmt::skip]
+        let body = Bytes::from_static(&[
+            0, 0, 0, 1, // correlation id
+            0, 0, 0, 1, 0, 1, b't', // responses: "t"
+            0, 0, 0, 1, // partitions: 1
+            0, 0, 0, 0, 0, 0, // index 0, error 0
+            0, 0, 0, 0, 0, 0, 0, 42, // base offset 42
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // log append time -1
+            0, 0, 0, 0, 0, 0, 0, 7, // log start offset 7
+            0, 0, 0, 1, 0, 0, 0, 3, 0, 3, b'b', b'a', b'd', // record errors: [3, "bad"]
+            0xff, 0xff, // error message null
+            0, 0, 0, 100, // throttle 100
+        ]);
+        let (cid, resp) = decode_response::<ProduceRequest>(&body, 8).unwrap();
+        crate::protocol::testing::assert_reencodes::<ProduceRequest>(&body, 8);
+        assert_eq!(cid, 1);
+        assert_eq!(resp.throttle_time_ms, 100);
+        assert_eq!(resp.responses[0].name, "t");
+        let p = &resp.responses[0].partition_responses[0];
+        assert_eq!((p.index, p.error_code, p.base_offset), (0, 0, 42));
+        assert_eq!(p.log_append_time_ms, -1);
+        assert_eq!(p.log_start_offset, 7);
+        assert_eq!(p.record_errors.len(), 1);
+        assert_eq!(p.record_errors[0].batch_index, 3);
+        assert_eq!(
+            p.record_errors[0].batch_index_error_message.as_deref(),
+            Some("bad")
+        );
+        assert_eq!(p.error_message, None);
+    }
+
+    #[test]
+    fn response_v10_known_bytes_with_tagged_fields() {
+        #[rustfmt::skip]
+        let body = Bytes::from_static(&[
+            0, 0, 0, 2, 0, // correlation id, header tags
+            2, 2, b't', // responses: "t"
+            2, // partitions: 1
+            0, 0, 0, 1, 0, 6, // index 1, NOT_LEADER_OR_FOLLOWER
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // base offset -1
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // log append time -1
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // log start offset -1
+            1, 0, // record errors [], error message null
+            1, 0, 9, 0, 0, 0, 2, 0, 0, 0, 7, 0, // CurrentLeader (tag 0): leader 2, epoch 7
+            0, // topic tags
+            0, 0, 0, 0, // throttle 0
+            1, 0, 13, 2, 0, 0, 0, 2, 2, b'h', 0, 0, 0x23, 0x84, 0, 0, // NodeEndpoints (tag 0)
+        ]);
+        let (cid, resp) = decode_response::<ProduceRequest>(&body, 10).unwrap();
+        crate::protocol::testing::assert_reencodes::<ProduceRequest>(&body, 10);
+        assert_eq!(cid, 2);
+        let p = &resp.responses[0].partition_responses[0];
+        assert_eq!((p.index, p.error_code, p.base_offset), (1, 6, -1));
+        assert!(p.record_errors.is_empty());
+        assert_eq!(p.tagged_fields.0.len(), 1);
+        assert_eq!(p.tagged_fields.0[0].tag, 0);
+        assert_eq!(&p.tagged_fields.0[0].data[..], &[0, 0, 0, 2, 0, 0, 0, 7, 0]);
+        assert_eq!(resp.tagged_fields.0.len(), 1);
+        assert_eq!(resp.tagged_fields.0[0].data.len(), 13);
+    }
+
+    #[test]
+    fn round_trip_every_version() {
+        crate::protocol::testing::round_trip_all_versions::<ProduceRequest>(200);
+    }
+
+    #[test]
+    fn truncated_responses_are_errors() {
+        crate::protocol::testing::truncated_responses_fail::<ProduceRequest>(8);
+    }
+}
