@@ -1,0 +1,594 @@
+/*
+ * kafkac: an Apache Kafka client with a C API.
+ *
+ * Conventions:
+ *  - Every fallible function returns kc_err_t: KC_OK (0) on success, a Kafka error
+ *    code (KC_ERR_<NAME>, Kafka's wire numbers) or a local error (KC_ERR__<NAME>,
+ *    negative). kc_err_name() and kc_err_str() describe any code; kc_last_error() copies
+ *    the detail of the last failure on the calling thread (which broker, topic,
+ *    partition and request).
+ *  - Out-parameters are written only on success.
+ *  - Handles are opaque. Each has a _new (or is returned by a call) and a _free that
+ *    accepts NULL; freeing twice is undefined behaviour.
+ *  - Ownership is stated on each function: "The caller owns the result", "Borrowed for
+ *    the duration of the call", "Valid until ..._free is called".
+ *  - Buffers are (pointer, length). A NULL pointer with length 0 is a null key/value; a
+ *    non-NULL pointer with length 0 is an empty one.
+ *  - No function unwinds or aborts on internal errors: they return KC_ERR__PANIC.
+ *
+ * Link: -lkafkac (and, for the static library, -lpthread -ldl -lm).
+ */
+
+#ifndef KAFKAC_H
+#define KAFKAC_H
+
+/* Generated from the Rust sources by cbindgen (build.rs); do not edit. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Kafka error codes at their wire numbers (broker errors). */
+#define KC_ERR_UNKNOWN_SERVER_ERROR -1
+#define KC_ERR_OFFSET_OUT_OF_RANGE 1
+#define KC_ERR_CORRUPT_MESSAGE 2
+#define KC_ERR_UNKNOWN_TOPIC_OR_PARTITION 3
+#define KC_ERR_INVALID_FETCH_SIZE 4
+#define KC_ERR_LEADER_NOT_AVAILABLE 5
+#define KC_ERR_NOT_LEADER_OR_FOLLOWER 6
+#define KC_ERR_REQUEST_TIMED_OUT 7
+#define KC_ERR_BROKER_NOT_AVAILABLE 8
+#define KC_ERR_REPLICA_NOT_AVAILABLE 9
+#define KC_ERR_MESSAGE_TOO_LARGE 10
+#define KC_ERR_STALE_CONTROLLER_EPOCH 11
+#define KC_ERR_OFFSET_METADATA_TOO_LARGE 12
+#define KC_ERR_NETWORK_EXCEPTION 13
+#define KC_ERR_COORDINATOR_LOAD_IN_PROGRESS 14
+#define KC_ERR_COORDINATOR_NOT_AVAILABLE 15
+#define KC_ERR_NOT_COORDINATOR 16
+#define KC_ERR_INVALID_TOPIC_EXCEPTION 17
+#define KC_ERR_RECORD_LIST_TOO_LARGE 18
+#define KC_ERR_NOT_ENOUGH_REPLICAS 19
+#define KC_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND 20
+#define KC_ERR_INVALID_REQUIRED_ACKS 21
+#define KC_ERR_ILLEGAL_GENERATION 22
+#define KC_ERR_INCONSISTENT_GROUP_PROTOCOL 23
+#define KC_ERR_INVALID_GROUP_ID 24
+#define KC_ERR_UNKNOWN_MEMBER_ID 25
+#define KC_ERR_INVALID_SESSION_TIMEOUT 26
+#define KC_ERR_REBALANCE_IN_PROGRESS 27
+#define KC_ERR_INVALID_COMMIT_OFFSET_SIZE 28
+#define KC_ERR_TOPIC_AUTHORIZATION_FAILED 29
+#define KC_ERR_GROUP_AUTHORIZATION_FAILED 30
+#define KC_ERR_CLUSTER_AUTHORIZATION_FAILED 31
+#define KC_ERR_INVALID_TIMESTAMP 32
+#define KC_ERR_UNSUPPORTED_SASL_MECHANISM 33
+#define KC_ERR_ILLEGAL_SASL_STATE 34
+#define KC_ERR_UNSUPPORTED_VERSION 35
+#define KC_ERR_TOPIC_ALREADY_EXISTS 36
+#define KC_ERR_INVALID_PARTITIONS 37
+#define KC_ERR_INVALID_REPLICATION_FACTOR 38
+#define KC_ERR_INVALID_REPLICA_ASSIGNMENT 39
+#define KC_ERR_INVALID_CONFIG 40
+#define KC_ERR_NOT_CONTROLLER 41
+#define KC_ERR_INVALID_REQUEST 42
+#define KC_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT 43
+#define KC_ERR_POLICY_VIOLATION 44
+#define KC_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER 45
+#define KC_ERR_DUPLICATE_SEQUENCE_NUMBER 46
+#define KC_ERR_INVALID_PRODUCER_EPOCH 47
+#define KC_ERR_INVALID_TXN_STATE 48
+#define KC_ERR_INVALID_PRODUCER_ID_MAPPING 49
+#define KC_ERR_INVALID_TRANSACTION_TIMEOUT 50
+#define KC_ERR_CONCURRENT_TRANSACTIONS 51
+#define KC_ERR_TRANSACTION_COORDINATOR_FENCED 52
+#define KC_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED 53
+#define KC_ERR_SECURITY_DISABLED 54
+#define KC_ERR_OPERATION_NOT_ATTEMPTED 55
+#define KC_ERR_KAFKA_STORAGE_ERROR 56
+#define KC_ERR_LOG_DIR_NOT_FOUND 57
+#define KC_ERR_SASL_AUTHENTICATION_FAILED 58
+#define KC_ERR_UNKNOWN_PRODUCER_ID 59
+#define KC_ERR_REASSIGNMENT_IN_PROGRESS 60
+#define KC_ERR_DELEGATION_TOKEN_AUTH_DISABLED 61
+#define KC_ERR_DELEGATION_TOKEN_NOT_FOUND 62
+#define KC_ERR_DELEGATION_TOKEN_OWNER_MISMATCH 63
+#define KC_ERR_DELEGATION_TOKEN_REQUEST_NOT_ALLOWED 64
+#define KC_ERR_DELEGATION_TOKEN_AUTHORIZATION_FAILED 65
+#define KC_ERR_DELEGATION_TOKEN_EXPIRED 66
+#define KC_ERR_INVALID_PRINCIPAL_TYPE 67
+#define KC_ERR_NON_EMPTY_GROUP 68
+#define KC_ERR_GROUP_ID_NOT_FOUND 69
+#define KC_ERR_FETCH_SESSION_ID_NOT_FOUND 70
+#define KC_ERR_INVALID_FETCH_SESSION_EPOCH 71
+#define KC_ERR_LISTENER_NOT_FOUND 72
+#define KC_ERR_TOPIC_DELETION_DISABLED 73
+#define KC_ERR_FENCED_LEADER_EPOCH 74
+#define KC_ERR_UNKNOWN_LEADER_EPOCH 75
+#define KC_ERR_UNSUPPORTED_COMPRESSION_TYPE 76
+#define KC_ERR_STALE_BROKER_EPOCH 77
+#define KC_ERR_OFFSET_NOT_AVAILABLE 78
+#define KC_ERR_MEMBER_ID_REQUIRED 79
+#define KC_ERR_PREFERRED_LEADER_NOT_AVAILABLE 80
+#define KC_ERR_GROUP_MAX_SIZE_REACHED 81
+#define KC_ERR_FENCED_INSTANCE_ID 82
+#define KC_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE 83
+#define KC_ERR_ELECTION_NOT_NEEDED 84
+#define KC_ERR_NO_REASSIGNMENT_IN_PROGRESS 85
+#define KC_ERR_GROUP_SUBSCRIBED_TO_TOPIC 86
+#define KC_ERR_INVALID_RECORD 87
+#define KC_ERR_UNSTABLE_OFFSET_COMMIT 88
+#define KC_ERR_THROTTLING_QUOTA_EXCEEDED 89
+#define KC_ERR_PRODUCER_FENCED 90
+#define KC_ERR_RESOURCE_NOT_FOUND 91
+#define KC_ERR_DUPLICATE_RESOURCE 92
+#define KC_ERR_UNACCEPTABLE_CREDENTIAL 93
+#define KC_ERR_INCONSISTENT_VOTER_SET 94
+#define KC_ERR_INVALID_UPDATE_VERSION 95
+#define KC_ERR_FEATURE_UPDATE_FAILED 96
+#define KC_ERR_PRINCIPAL_DESERIALIZATION_FAILURE 97
+#define KC_ERR_SNAPSHOT_NOT_FOUND 98
+#define KC_ERR_POSITION_OUT_OF_RANGE 99
+#define KC_ERR_UNKNOWN_TOPIC_ID 100
+#define KC_ERR_DUPLICATE_BROKER_REGISTRATION 101
+#define KC_ERR_BROKER_ID_NOT_REGISTERED 102
+#define KC_ERR_INCONSISTENT_TOPIC_ID 103
+#define KC_ERR_INCONSISTENT_CLUSTER_ID 104
+#define KC_ERR_TRANSACTIONAL_ID_NOT_FOUND 105
+#define KC_ERR_FETCH_SESSION_TOPIC_ID_ERROR 106
+#define KC_ERR_INELIGIBLE_REPLICA 107
+#define KC_ERR_NEW_LEADER_ELECTED 108
+#define KC_ERR_OFFSET_MOVED_TO_TIERED_STORAGE 109
+#define KC_ERR_FENCED_MEMBER_EPOCH 110
+#define KC_ERR_UNRELEASED_INSTANCE_ID 111
+#define KC_ERR_UNSUPPORTED_ASSIGNOR 112
+#define KC_ERR_STALE_MEMBER_EPOCH 113
+#define KC_ERR_MISMATCHED_ENDPOINT_TYPE 114
+#define KC_ERR_UNSUPPORTED_ENDPOINT_TYPE 115
+#define KC_ERR_UNKNOWN_CONTROLLER_ID 116
+#define KC_ERR_UNKNOWN_SUBSCRIPTION_ID 117
+#define KC_ERR_TELEMETRY_TOO_LARGE 118
+#define KC_ERR_INVALID_REGISTRATION 119
+#define KC_ERR_TRANSACTION_ABORTABLE 120
+#define KC_ERR_INVALID_RECORD_STATE 121
+#define KC_ERR_SHARE_SESSION_NOT_FOUND 122
+#define KC_ERR_INVALID_SHARE_SESSION_EPOCH 123
+#define KC_ERR_FENCED_STATE_EPOCH 124
+#define KC_ERR_INVALID_VOTER_KEY 125
+#define KC_ERR_DUPLICATE_VOTER 126
+#define KC_ERR_VOTER_NOT_FOUND 127
+#define KC_ERR_INVALID_REGULAR_EXPRESSION 128
+#define KC_ERR_REBOOTSTRAP_REQUIRED 129
+#define KC_ERR_STREAMS_INVALID_TOPOLOGY 130
+#define KC_ERR_STREAMS_INVALID_TOPOLOGY_EPOCH 131
+#define KC_ERR_STREAMS_TOPOLOGY_FENCED 132
+#define KC_ERR_SHARE_SESSION_LIMIT_REACHED 133
+
+
+// Use the client's `acks` property.
+#define KC_ACKS_DEFAULT -2
+
+// `kc_client_list_offsets`: the earliest offset (log start).
+#define KC_OFFSET_EARLIEST -2
+
+// `kc_client_list_offsets`: the latest offset (the offset the next record will get).
+#define KC_OFFSET_LATEST -1
+
+// Library version, major part.
+#define KC_VERSION_MAJOR 0
+
+// Library version, minor part.
+#define KC_VERSION_MINOR 1
+
+// Library version, patch part.
+#define KC_VERSION_PATCH 0
+
+// Timestamp types of `kc_record_view_t`.
+#define KC_TIMESTAMP_NOT_AVAILABLE 0
+
+#define KC_TIMESTAMP_CREATE_TIME 1
+
+#define KC_TIMESTAMP_LOG_APPEND_TIME 2
+
+// A client connected to one Kafka cluster.
+//
+// Thread-safe: one `kc_client_t` may be used from many threads at once; their requests
+// share the broker connections. Free it with `kc_client_free` once no other thread uses
+// it.
+typedef struct kc_client_t kc_client_t;
+
+// A set of configuration properties (librdkafka's names: `bootstrap.servers`,
+// `client.id`, `request.timeout.ms`, …).
+//
+// Not thread-safe: use one `kc_conf_t` from one thread at a time.
+typedef struct kc_conf_t kc_conf_t;
+
+// The records fetched from one partition. It owns the response buffer: the record views
+// point into it. Immutable: may be read from several threads at once.
+typedef struct kc_fetch_result_t kc_fetch_result_t;
+
+// A metadata snapshot. Immutable: may be read from several threads at once.
+typedef struct kc_metadata_t kc_metadata_t;
+
+// An error code: 0 is success, Kafka's error codes keep their wire numbers (the
+// `KC_ERR_<NAME>` macros), local errors are negative (`KC_ERR__<NAME>`).
+typedef int32_t kc_err_t;
+
+// A record header: `key` is `key_len` bytes (not NUL-terminated); `value` is
+// `value_len` bytes, or NULL (with `value_len` 0) for a null value.
+typedef struct kc_header_t {
+  const char *key;
+  size_t key_len;
+  const uint8_t *value;
+  size_t value_len;
+} kc_header_t;
+
+// A record to produce. `key`/`value`: NULL (with length 0) is a null key/value; a
+// non-NULL pointer with length 0 is an empty one. `timestamp`: milliseconds since the
+// epoch, or 0 for "now". All pointers are borrowed for the duration of the call.
+typedef struct kc_record_t {
+  const uint8_t *key;
+  size_t key_len;
+  const uint8_t *value;
+  size_t value_len;
+  const struct kc_header_t *headers;
+  size_t header_cnt;
+  int64_t timestamp;
+} kc_record_t;
+
+// Compression codecs for `kc_client_produce`.
+typedef int32_t kc_compression_t;
+
+// A fetched record. `key`/`value` are NULL for a null key/value and non-NULL (possibly
+// with length 0) otherwise. Borrowed: valid until `kc_fetch_result_free` is called on
+// the result it came from.
+typedef struct kc_record_view_t {
+  int64_t offset;
+  int64_t timestamp;
+  // A `KC_TIMESTAMP_*` value.
+  int32_t timestamp_type;
+  const uint8_t *key;
+  size_t key_len;
+  const uint8_t *value;
+  size_t value_len;
+  size_t header_cnt;
+} kc_record_view_t;
+
+// A fetched record header: `key` is `key_len` bytes, not NUL-terminated; `value` is
+// NULL for a null value. Valid until `kc_fetch_result_free` on its result.
+typedef struct kc_header_view_t {
+  const char *key;
+  size_t key_len;
+  const uint8_t *value;
+  size_t value_len;
+} kc_header_view_t;
+
+// One broker. Strings are owned by the metadata: valid until `kc_metadata_free` is
+// called on it. `rack` is NULL when the broker has none.
+typedef struct kc_broker_t {
+  int32_t id;
+  const char *host;
+  int32_t port;
+  const char *rack;
+} kc_broker_t;
+
+// One topic. `name` is owned by the metadata: valid until `kc_metadata_free`.
+typedef struct kc_topic_t {
+  const char *name;
+  // The topic's error (e.g. `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`), or KC_OK.
+  kc_err_t err;
+  size_t partition_cnt;
+  int32_t is_internal;
+} kc_topic_t;
+
+// One partition. The arrays are owned by the metadata: valid until `kc_metadata_free`.
+typedef struct kc_partition_t {
+  int32_t id;
+  kc_err_t err;
+  // Leader broker id, -1 if none.
+  int32_t leader;
+  int32_t leader_epoch;
+  const int32_t *replicas;
+  size_t replica_cnt;
+  const int32_t *isrs;
+  size_t isr_cnt;
+} kc_partition_t;
+
+// Use the client's `compression.type` property.
+#define KC_COMPRESSION_DEFAULT -1
+
+#define KC_COMPRESSION_NONE 0
+
+#define KC_COMPRESSION_GZIP 1
+
+#define KC_COMPRESSION_SNAPPY 2
+
+#define KC_COMPRESSION_LZ4 3
+
+#define KC_COMPRESSION_ZSTD 4
+
+// Success.
+#define KC_OK 0
+
+// A record batch or message failed validation (CRC mismatch, bad structure).
+#define KC_ERR__BAD_MSG -199
+
+// Compressed data was invalid or expanded beyond its limit.
+#define KC_ERR__BAD_COMPRESSION -198
+
+// The client is being destroyed.
+#define KC_ERR__DESTROY -197
+
+// A generic local failure.
+#define KC_ERR__FAIL -196
+
+// A broker connection failed or broke.
+#define KC_ERR__TRANSPORT -195
+
+// A host name could not be resolved.
+#define KC_ERR__RESOLVE -193
+
+// The partition does not exist.
+#define KC_ERR__UNKNOWN_PARTITION -190
+
+// The topic does not exist.
+#define KC_ERR__UNKNOWN_TOPIC -188
+
+// No broker could be reached.
+#define KC_ERR__ALL_BROKERS_DOWN -187
+
+// An argument was invalid.
+#define KC_ERR__INVALID_ARG -186
+
+// The operation did not complete within its timeout.
+#define KC_ERR__TIMED_OUT -185
+
+// The broker and this library share no version of a required API.
+#define KC_ERR__UNSUPPORTED_FEATURE -165
+
+// A required pointer argument was NULL.
+#define KC_ERR__NULL_ARG -1001
+
+// An internal error was caught at the library boundary.
+#define KC_ERR__PANIC -1002
+
+// A broker's response violated the protocol.
+#define KC_ERR__PROTOCOL -1003
+
+// A response exceeded `receive.message.max.bytes`.
+#define KC_ERR__FRAME_TOO_LARGE -1004
+
+// Unknown configuration property.
+#define KC_ERR__UNKNOWN_CONFIG -1005
+
+// Invalid configuration value.
+#define KC_ERR__INVALID_CONFIG -1006
+
+// A caller-supplied buffer was too small.
+#define KC_ERR__BUFFER_TOO_SMALL -1007
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+// Creates a client from a configuration (which must set `bootstrap.servers`). `conf` is
+// borrowed for the duration of the call (the client keeps a copy); the caller still
+// owns it. No connection is opened until the first request.
+// On success `*clientp` receives the client; the caller owns it: free it with
+// `kc_client_free`.
+//
+// # Safety
+// `conf` must be a live handle and `clientp` a valid pointer.
+kc_err_t kc_client_new(const struct kc_conf_t *conf, struct kc_client_t **clientp);
+
+// Closes the client's connections, joins its threads and frees it. NULL is a no-op;
+// freeing twice, or while another thread still uses the client, is undefined
+// behaviour. Results (metadata, fetch results) obtained from it stay valid.
+//
+// # Safety
+// `client` must be NULL or a live handle no longer used by any thread.
+void kc_client_free(struct kc_client_t *client);
+
+// Copies the detail of the last failure of any call on this client (from any thread)
+// into `buf`, as `kc_last_error` does. Returns the message length; 0 if none.
+//
+// # Safety
+// `client` must be NULL or a live handle; `buf` NULL or `len` writable bytes.
+size_t kc_client_last_error(const struct kc_client_t *client, char *buf, size_t len);
+
+// Produces `record_cnt` records as one batch to `topic`/`partition`, at the partition's
+// leader, and waits for the acknowledgement. `acks`: 0 (none; `*base_offsetp` gets -1),
+// 1 (leader), -1 (all in-sync replicas) or `KC_ACKS_DEFAULT`. `compression`: a
+// `KC_COMPRESSION_*` value. Retriable errors (leader moved, broker down, request timed
+// out) are retried within `timeout_ms`; other errors come back with their Kafka code.
+// On success `*base_offsetp` (which may be NULL) receives the offset of the first record.
+// All arguments are borrowed for the duration of the call.
+//
+// # Safety
+// `client` must be a live handle, `topic` a NUL-terminated string, `records` point to
+// `record_cnt` records whose buffers are valid as described on `kc_record_t`.
+kc_err_t kc_client_produce(struct kc_client_t *client, const char *topic, int32_t partition, const struct kc_record_t *records, size_t record_cnt, int32_t acks, kc_compression_t compression, int32_t timeout_ms, int64_t *base_offsetp);
+
+// Looks up an offset of `topic`/`partition` at its leader: `KC_OFFSET_EARLIEST`,
+// `KC_OFFSET_LATEST`, or a timestamp in ms (>= 0) for the first offset whose record
+// timestamp is at or after it (-1 if there is none). On success `*offsetp` receives it.
+//
+// # Safety
+// `client` must be a live handle, `topic` a NUL-terminated string, `offsetp` valid.
+kc_err_t kc_client_list_offsets(struct kc_client_t *client, const char *topic, int32_t partition, int64_t what, int32_t timeout_ms, int64_t *offsetp);
+
+// Creates a topic with `partitions` partitions (-1: broker default) and
+// `replication_factor` replicas (-1: broker default). `configs` holds `config_cnt`
+// pairs as a flat array `name0, value0, name1, value1, …` (a NULL value means "default");
+// it may be NULL when `config_cnt` is 0. A topic that exists already gives
+// `KC_ERR_TOPIC_ALREADY_EXISTS`. All arguments are borrowed for the duration of the call.
+//
+// # Safety
+// `client` must be a live handle, `topic` a NUL-terminated string, `configs` NULL or
+// `2 * config_cnt` string pointers.
+kc_err_t kc_client_create_topic(struct kc_client_t *client, const char *topic, int32_t partitions, int32_t replication_factor, const char *const *configs, size_t config_cnt, int32_t timeout_ms);
+
+// Deletes a topic. An unknown topic gives `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`.
+//
+// # Safety
+// `client` must be a live handle and `topic` a NUL-terminated string.
+kc_err_t kc_client_delete_topic(struct kc_client_t *client, const char *topic, int32_t timeout_ms);
+
+// Creates an empty configuration.
+// The caller owns the result; free it with `kc_conf_free`. NULL only if allocation fails.
+struct kc_conf_t *kc_conf_new(void);
+
+// Copies a configuration.
+// The caller owns the result; free it with `kc_conf_free`. NULL if `conf` is NULL.
+//
+// # Safety
+// `conf` must be NULL or a live handle from `kc_conf_new`/`kc_conf_dup`.
+struct kc_conf_t *kc_conf_dup(const struct kc_conf_t *conf);
+
+// Frees a configuration. NULL is a no-op; freeing twice is undefined behaviour.
+//
+// # Safety
+// `conf` must be NULL or a live handle that is not used afterwards.
+void kc_conf_free(struct kc_conf_t *conf);
+
+// Sets property `name` to `value`. An unknown name gives `KC_ERR__UNKNOWN_CONFIG`, a
+// bad value `KC_ERR__INVALID_CONFIG`; `kc_last_error` then names both.
+// `name` and `value` are borrowed for the duration of the call.
+//
+// # Safety
+// `conf` must be a live handle; `name` and `value` NUL-terminated strings.
+kc_err_t kc_conf_set(struct kc_conf_t *conf, const char *name, const char *value);
+
+// Reads property `name` (the value set, or its default) into `buf` as a NUL-terminated
+// string. `*lenp` is the size of `buf` on entry and the length of the value (without
+// the NUL) on return. If the value does not fit, nothing is written to `buf`, `*lenp`
+// says how long it is, and the result is `KC_ERR__BUFFER_TOO_SMALL`.
+//
+// # Safety
+// `conf` must be a live handle, `name` a NUL-terminated string, `lenp` a valid pointer,
+// `buf` NULL or `*lenp` writable bytes.
+kc_err_t kc_conf_get(const struct kc_conf_t *conf, const char *name, char *buf, size_t *lenp);
+
+// The symbolic name of an error code without the `KC_ERR_` prefix (e.g.
+// "OFFSET_OUT_OF_RANGE", "_TIMED_OUT"). An unknown code gives "_UNKNOWN".
+// The string is static: never free it.
+const char *kc_err_name(kc_err_t err);
+
+// A human-readable description of an error code. An unknown code gives
+// "Unknown error code". The string is static: never free it.
+const char *kc_err_str(kc_err_t err);
+
+// The code of the last failed call made on this thread (KC_OK after a call that
+// succeeded).
+kc_err_t kc_last_error_code(void);
+
+// Copies the detail of the last failed call made on this thread (which broker, topic,
+// partition and request, and what the broker said) into `buf` as a NUL-terminated
+// string, truncated to `len` bytes. Returns the length of the whole message (without
+// the NUL), so a caller can size the buffer; 0 after a call that succeeded.
+// `buf` may be NULL when `len` is 0.
+//
+// # Safety
+// `buf` must be NULL or point to `len` writable bytes.
+size_t kc_last_error(char *buf, size_t len);
+
+// The library version as a string, e.g. "0.1.0". Static: never free it.
+const char *kc_version(void);
+
+// The library version as a number: (major << 16) | (minor << 8) | patch.
+uint32_t kc_version_num(void);
+
+// Fetches records of `topic`/`partition` from its leader, starting at `offset`: up to
+// about `max_bytes` (a broker returns at least one whole batch), waiting up to
+// `max_wait_ms` for data. Retriable errors are retried within `timeout_ms` (after the
+// wait). An offset outside the log gives `KC_ERR_OFFSET_OUT_OF_RANGE`; a corrupt batch
+// `KC_ERR__BAD_MSG`; compressed data beyond `fetch.max.decompressed.bytes`
+// `KC_ERR__BAD_COMPRESSION`. On success `*resultp` receives the result; the caller owns
+// it: free it with `kc_fetch_result_free`.
+//
+// # Safety
+// `client` must be a live handle, `topic` a NUL-terminated string, `resultp` valid.
+kc_err_t kc_client_fetch(struct kc_client_t *client, const char *topic, int32_t partition, int64_t offset, int32_t max_bytes, int32_t max_wait_ms, int32_t timeout_ms, struct kc_fetch_result_t **resultp);
+
+// Frees a fetch result and the records it holds. NULL is a no-op; freeing twice is
+// undefined behaviour.
+//
+// # Safety
+// `result` must be NULL or a live handle not used afterwards.
+void kc_fetch_result_free(struct kc_fetch_result_t *result);
+
+// Fills `*out` with record `i` (0 ≤ i < `kc_fetch_result_record_count`).
+//
+// # Safety
+// `result` must be a live handle and `out` valid.
+kc_err_t kc_fetch_result_record(const struct kc_fetch_result_t *result, size_t i, struct kc_record_view_t *out);
+
+// Fills `*out` with header `j` of record `i`.
+//
+// # Safety
+// `result` must be a live handle and `out` valid.
+kc_err_t kc_fetch_result_header(const struct kc_fetch_result_t *result, size_t i, size_t j, struct kc_header_view_t *out);
+
+// Fetches metadata: for `topic_cnt` topics named in `topics`, or for every topic when
+// `topics` is NULL and `topic_cnt` is 0. A topic that does not exist is reported with
+// its error in `kc_metadata_topic`, not as a failure of the call. On success `*mdp`
+// receives the snapshot; the caller owns it: free it with `kc_metadata_free`.
+//
+// # Safety
+// `client` must be a live handle; `topics` NULL or `topic_cnt` NUL-terminated strings;
+// `mdp` valid.
+kc_err_t kc_client_metadata(struct kc_client_t *client, const char *const *topics, size_t topic_cnt, int32_t timeout_ms, struct kc_metadata_t **mdp);
+
+// Frees a metadata snapshot. NULL is a no-op; freeing twice is undefined behaviour.
+//
+// # Safety
+// `md` must be NULL or a live handle not used afterwards.
+void kc_metadata_free(struct kc_metadata_t *md);
+
+// Number of brokers (0 if `md` is NULL).
+//
+// # Safety
+// `md` must be NULL or a live handle.
+size_t kc_metadata_broker_count(const struct kc_metadata_t *md);
+
+// Number of topics (0 if `md` is NULL).
+//
+// # Safety
+// `md` must be NULL or a live handle.
+size_t kc_metadata_topic_count(const struct kc_metadata_t *md);
+
+// The controller broker id, -1 if unknown or `md` is NULL.
+//
+// # Safety
+// `md` must be NULL or a live handle.
+int32_t kc_metadata_controller_id(const struct kc_metadata_t *md);
+
+// The cluster id, or NULL if the broker did not send one. Valid until `kc_metadata_free`.
+//
+// # Safety
+// `md` must be NULL or a live handle.
+const char *kc_metadata_cluster_id(const struct kc_metadata_t *md);
+
+// Fills `*out` with broker `i` (0 ≤ i < `kc_metadata_broker_count`).
+//
+// # Safety
+// `md` must be a live handle and `out` valid.
+kc_err_t kc_metadata_broker(const struct kc_metadata_t *md, size_t i, struct kc_broker_t *out);
+
+// Fills `*out` with topic `i` (0 ≤ i < `kc_metadata_topic_count`); topics are sorted by
+// name.
+//
+// # Safety
+// `md` must be a live handle and `out` valid.
+kc_err_t kc_metadata_topic(const struct kc_metadata_t *md, size_t i, struct kc_topic_t *out);
+
+// Fills `*out` with partition `j` of topic `i`; partitions are sorted by id.
+//
+// # Safety
+// `md` must be a live handle and `out` valid.
+kc_err_t kc_metadata_partition(const struct kc_metadata_t *md, size_t i, size_t j, struct kc_partition_t *out);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* KAFKAC_H */

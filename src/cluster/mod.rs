@@ -1,0 +1,331 @@
+//! The cluster view: bootstrap, broker connections (one per broker, opened on first use),
+//! the metadata cache, leader routing, and retry with backoff.
+
+mod metadata;
+mod retry;
+
+pub use metadata::{BrokerMeta, Metadata, PartitionMeta, TopicMeta};
+pub use retry::Backoff;
+
+use crate::config::Settings;
+use crate::error::{local, Error, Result};
+use crate::net::{resolve, Connection, ConnectionOptions};
+use crate::protocol::messages::{MetadataRequest, MetadataRequestTopic};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One broker's address and its connection, opened on first use. The per-broker lock is
+/// held while connecting so concurrent callers share one attempt.
+struct BrokerSlot {
+    host: String,
+    port: i32,
+    conn: Mutex<Option<Arc<Connection>>>,
+}
+
+/// A client's view of one Kafka cluster. Shared between threads.
+pub struct Cluster {
+    pub settings: Settings,
+    conn_opts: ConnectionOptions,
+    brokers: RwLock<HashMap<i32, Arc<BrokerSlot>>>,
+    /// Connection to a bootstrap address, used until broker ids are known.
+    bootstrap: Mutex<Option<Arc<Connection>>>,
+    metadata: RwLock<metadata::Cache>,
+}
+
+impl Cluster {
+    pub fn new(settings: Settings) -> Self {
+        let conn_opts = ConnectionOptions {
+            client_id: settings.client_id.clone(),
+            software_name: settings.software_name.clone(),
+            software_version: settings.software_version.clone(),
+            connect_timeout: settings.connect_timeout,
+            socket_timeout: settings.socket_timeout,
+            request_timeout: settings.request_timeout,
+            max_frame: settings.receive_message_max_bytes,
+            nodelay: settings.nodelay,
+        };
+        Cluster {
+            settings,
+            conn_opts,
+            brokers: RwLock::new(HashMap::new()),
+            bootstrap: Mutex::new(None),
+            metadata: RwLock::new(metadata::Cache::default()),
+        }
+    }
+
+    /// A connection to broker `id`, opened if needed.
+    pub fn broker(&self, id: i32, deadline: Instant) -> Result<Arc<Connection>> {
+        let slot = self.brokers.read().get(&id).cloned().ok_or_else(|| {
+            Error::new(
+                local::TRANSPORT,
+                format!("broker {id} is not in the cluster metadata"),
+            )
+        })?;
+        let mut g = slot.conn.lock();
+        if let Some(c) = g.as_ref() {
+            if !c.is_broken() {
+                return Ok(c.clone());
+            }
+        }
+        let name = format!("{}:{} (broker {id})", slot.host, slot.port);
+        let addrs = resolve(
+            &format!("{}:{}", slot.host, slot.port),
+            self.settings.address_family,
+        )?;
+        let conn = Connection::connect(&name, &addrs, &self.conn_opts, deadline)?;
+        *g = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Any live connection: a connected broker, else a known broker, else a bootstrap
+    /// address, tried in order until one answers or the deadline passes.
+    pub fn any_broker(&self, deadline: Instant) -> Result<Arc<Connection>> {
+        let slots: Vec<(i32, Arc<BrokerSlot>)> = self
+            .brokers
+            .read()
+            .iter()
+            .map(|(id, s)| (*id, s.clone()))
+            .collect();
+        for (_, s) in &slots {
+            if let Some(c) = s.conn.lock().as_ref() {
+                if !c.is_broken() {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        let mut errors = Vec::new();
+        for (id, _) in &slots {
+            if Instant::now() >= deadline {
+                break;
+            }
+            match self.broker(*id, deadline) {
+                Ok(c) => return Ok(c),
+                Err(e) => errors.push(e.message),
+            }
+        }
+        let mut g = self.bootstrap.lock();
+        if let Some(c) = g.as_ref() {
+            if !c.is_broken() {
+                return Ok(c.clone());
+            }
+        }
+        for hp in &self.settings.bootstrap {
+            if Instant::now() >= deadline {
+                break;
+            }
+            let addrs = match resolve(hp, self.settings.address_family) {
+                Ok(a) => a,
+                Err(e) => {
+                    errors.push(e.message);
+                    continue;
+                }
+            };
+            match Connection::connect(
+                &format!("{hp} (bootstrap)"),
+                &addrs,
+                &self.conn_opts,
+                deadline,
+            ) {
+                Ok(c) => {
+                    *g = Some(c.clone());
+                    return Ok(c);
+                }
+                Err(e) => errors.push(e.message),
+            }
+        }
+        let detail = if errors.is_empty() {
+            "no time left".to_owned()
+        } else {
+            errors.join("; ")
+        };
+        let code = if Instant::now() >= deadline {
+            local::TIMED_OUT
+        } else {
+            local::ALL_BROKERS_DOWN
+        };
+        Err(Error::new(code, format!("no broker reachable: {detail}")))
+    }
+
+    /// Fetches metadata for `topics` (all topics for `None`), updates the broker list and
+    /// the cache, and returns it.
+    pub fn fetch_metadata(&self, topics: Option<&[String]>, deadline: Instant) -> Result<Metadata> {
+        let conn = self.any_broker(deadline)?;
+        let version = conn.version_of::<MetadataRequest>()?;
+        let req = MetadataRequest {
+            topics: match topics {
+                // v0 has no null: an empty list means every topic.
+                None if version == 0 => Some(Vec::new()),
+                None => None,
+                Some(names) => Some(
+                    names
+                        .iter()
+                        .map(|n| MetadataRequestTopic {
+                            name: Some(n.clone()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+            },
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        let resp = conn
+            .request_at(&req, version, deadline)
+            .map_err(|e| e.context("Metadata request"))?;
+        let md = Metadata::from_response(resp);
+        self.update_brokers(&md);
+        self.metadata.write().update(&md, topics.is_none());
+        Ok(md)
+    }
+
+    fn update_brokers(&self, md: &Metadata) {
+        let mut brokers = self.brokers.write();
+        for b in &md.brokers {
+            let same = brokers
+                .get(&b.id)
+                .is_some_and(|s| s.host == b.host && s.port == b.port);
+            if !same {
+                brokers.insert(
+                    b.id,
+                    Arc::new(BrokerSlot {
+                        host: b.host.clone(),
+                        port: b.port,
+                        conn: Mutex::new(None),
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Cached metadata for a topic, refreshed when missing, stale, or `force`d.
+    pub fn topic(&self, topic: &str, force: bool, deadline: Instant) -> Result<TopicMeta> {
+        if !force {
+            if let Some(t) = self
+                .metadata
+                .read()
+                .get(topic, self.settings.metadata_max_age)
+            {
+                return Ok(t);
+            }
+        }
+        let md = self.fetch_metadata(Some(&[topic.to_owned()]), deadline)?;
+        md.topics
+            .into_iter()
+            .find(|t| t.name == topic)
+            .ok_or_else(|| {
+                Error::new(
+                    local::UNKNOWN_TOPIC,
+                    format!("topic '{topic}' missing from the Metadata response"),
+                )
+            })
+    }
+
+    /// The leader of `topic`/`partition`, from the cache or fresh metadata.
+    pub fn leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        force: bool,
+        deadline: Instant,
+    ) -> Result<i32> {
+        let t = self.topic(topic, force, deadline)?;
+        if t.error_code != 0 {
+            let code = if t.error_code == 3 {
+                // Keep Kafka's code (retriable: the topic may have just been created).
+                3
+            } else {
+                t.error_code
+            };
+            return Err(Error::kafka(code, format!("topic '{topic}'")));
+        }
+        let p = t
+            .partitions
+            .iter()
+            .find(|p| p.partition == partition)
+            .ok_or_else(|| {
+                Error::new(
+                    local::UNKNOWN_PARTITION,
+                    format!(
+                        "partition {partition} does not exist in topic '{topic}' ({} partitions)",
+                        t.partitions.len()
+                    ),
+                )
+            })?;
+        if p.leader < 0 {
+            return Err(Error::kafka(
+                if p.error_code != 0 { p.error_code } else { 5 },
+                format!("{topic}/{partition} has no leader"),
+            ));
+        }
+        Ok(p.leader)
+    }
+
+    /// Marks cached leadership of a topic stale so the next lookup refreshes it.
+    pub fn invalidate(&self, topic: &str) {
+        self.metadata.write().invalidate(topic);
+    }
+
+    /// Runs `op` until it succeeds, fails with a non-retriable error, or the deadline
+    /// passes. Between attempts it backs off (`retry.backoff.ms` doubling up to
+    /// `retry.backoff.max.ms`); `op` gets the attempt number (0 first) and should refresh
+    /// metadata when the attempt is not the first.
+    pub fn retry<T>(&self, deadline: Instant, mut op: impl FnMut(u32) -> Result<T>) -> Result<T> {
+        let mut backoff =
+            Backoff::new(self.settings.retry_backoff, self.settings.retry_backoff_max);
+        let mut attempt = 0;
+        loop {
+            let err = match op(attempt) {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if !err.is_retriable() {
+                return Err(err);
+            }
+            let wait = backoff.next_delay();
+            let now = Instant::now();
+            if now + wait >= deadline {
+                return Err(Error::new(
+                    if err.code == local::TIMED_OUT {
+                        local::TIMED_OUT
+                    } else {
+                        err.code
+                    },
+                    format!(
+                        "{} (gave up after {} attempts: timeout)",
+                        err.message,
+                        attempt + 1
+                    ),
+                ));
+            }
+            std::thread::sleep(wait);
+            attempt += 1;
+        }
+    }
+
+    /// Closes every connection and joins their threads.
+    pub fn close(&self) {
+        for s in self.brokers.read().values() {
+            if let Some(c) = s.conn.lock().take() {
+                c.close();
+            }
+        }
+        if let Some(c) = self.bootstrap.lock().take() {
+            c.close();
+        }
+    }
+
+    /// Deadline `timeout` from now (saturating).
+    pub fn deadline(timeout: Duration) -> Instant {
+        let now = Instant::now();
+        now.checked_add(timeout)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,54 @@
+//! Exponential backoff between retries.
+
+use std::time::Duration;
+
+/// Doubles from `initial` up to `max`, with up to 20% downward jitter so clients that
+/// failed together do not retry in lockstep.
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+    seed: u64,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(1)
+            | 1;
+        Backoff {
+            next: initial,
+            max: max.max(initial),
+            seed,
+        }
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(self.max);
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let jitter_pct = self.seed % 21; // 0..=20
+        base - base * jitter_pct as u32 / 100
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_to_the_cap() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
+        let d: Vec<u128> = (0..6).map(|_| b.next_delay().as_millis()).collect();
+        assert!((80..=100).contains(&d[0]), "{d:?}");
+        assert!((160..=200).contains(&d[1]), "{d:?}");
+        assert!((320..=400).contains(&d[2]), "{d:?}");
+        assert!(
+            (800..=1000).contains(&d[4]) && (800..=1000).contains(&d[5]),
+            "{d:?}"
+        );
+    }
+}

@@ -1,0 +1,419 @@
+//! Client configuration: string key/value properties with librdkafka's names and meanings.
+//! An unknown key or a bad value is refused when it is set, with a message naming both.
+
+use crate::error::{local, Error, Result};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How a property's value is checked.
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    /// Non-empty string.
+    NonEmpty,
+    Int(i64, i64),
+    Bool,
+    Enum(&'static [&'static str]),
+}
+
+struct Prop {
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    doc: &'static str,
+}
+
+const fn p(name: &'static str, kind: Kind, default: &'static str, doc: &'static str) -> Prop {
+    Prop {
+        name,
+        kind,
+        default,
+        doc,
+    }
+}
+
+const MAX_MS: i64 = 3_600_000;
+
+/// Every property the client accepts.
+static PROPS: &[Prop] = &[
+    p(
+        "bootstrap.servers",
+        Kind::Str,
+        "",
+        "Comma-separated host:port list of initial brokers.",
+    ),
+    p(
+        "metadata.broker.list",
+        Kind::Str,
+        "",
+        "Alias of bootstrap.servers.",
+    ),
+    p(
+        "client.id",
+        Kind::Str,
+        "kafkac",
+        "Client identifier sent to brokers.",
+    ),
+    p(
+        "socket.timeout.ms",
+        Kind::Int(10, MAX_MS),
+        "60000",
+        "Network send/receive timeout.",
+    ),
+    p(
+        "socket.connection.setup.timeout.ms",
+        Kind::Int(1, MAX_MS),
+        "30000",
+        "Time allowed to connect to one broker address and complete the ApiVersions handshake.",
+    ),
+    p(
+        "request.timeout.ms",
+        Kind::Int(1, 900_000),
+        "30000",
+        "How long a request may wait for its response before the connection is considered stuck.",
+    ),
+    p(
+        "retry.backoff.ms",
+        Kind::Int(1, 300_000),
+        "100",
+        "First backoff before a retry.",
+    ),
+    p(
+        "retry.backoff.max.ms",
+        Kind::Int(1, 300_000),
+        "1000",
+        "Largest backoff between retries (the backoff doubles up to it).",
+    ),
+    p(
+        "receive.message.max.bytes",
+        Kind::Int(1000, 2_147_483_647),
+        "100000000",
+        "Largest response frame accepted; larger ones are refused before allocation.",
+    ),
+    p(
+        "metadata.max.age.ms",
+        Kind::Int(1, 86_400_000),
+        "900000",
+        "Cached metadata older than this is refreshed before use.",
+    ),
+    p(
+        "topic.metadata.refresh.interval.ms",
+        Kind::Int(-1, MAX_MS),
+        "300000",
+        "Accepted for compatibility; metadata refreshes on demand.",
+    ),
+    p(
+        "api.version.request",
+        Kind::Bool,
+        "true",
+        "Ask each broker for its supported API versions (must be true).",
+    ),
+    p(
+        "broker.address.family",
+        Kind::Enum(&["any", "v4", "v6"]),
+        "any",
+        "Address family used for broker connections.",
+    ),
+    p(
+        "socket.nagle.disable",
+        Kind::Bool,
+        "true",
+        "Disable Nagle's algorithm (TCP_NODELAY).",
+    ),
+    p(
+        "fetch.max.decompressed.bytes",
+        Kind::Int(1024, 2_147_483_647),
+        "104857600",
+        "Cap on the decompressed size of one fetch response's records (decompression-bomb guard).",
+    ),
+    p(
+        "check.crcs",
+        Kind::Bool,
+        "true",
+        "Verify record batch CRCs on fetch.",
+    ),
+    p(
+        "compression.type",
+        Kind::Enum(&["none", "gzip", "snappy", "lz4", "zstd"]),
+        "none",
+        "Default compression for produce.",
+    ),
+    p(
+        "compression.codec",
+        Kind::Enum(&["none", "gzip", "snappy", "lz4", "zstd"]),
+        "none",
+        "Alias of compression.type.",
+    ),
+    p(
+        "compression.level",
+        Kind::Int(-1, 22),
+        "-1",
+        "Codec-specific compression level; -1 is the codec's default.",
+    ),
+    p(
+        "acks",
+        Kind::Enum(&["0", "1", "-1", "all"]),
+        "-1",
+        "Default acknowledgements required for produce.",
+    ),
+    p(
+        "request.required.acks",
+        Kind::Enum(&["0", "1", "-1", "all"]),
+        "-1",
+        "Alias of acks.",
+    ),
+    p(
+        "message.max.bytes",
+        Kind::Int(1000, 1_000_000_000),
+        "1000000",
+        "Largest record batch produced.",
+    ),
+    p(
+        "debug",
+        Kind::Str,
+        "",
+        "Accepted for compatibility; no debug contexts are implemented.",
+    ),
+    p(
+        "client.software.name",
+        Kind::NonEmpty,
+        "kafkac",
+        "Software name sent in ApiVersions v3+.",
+    ),
+    p(
+        "client.software.version",
+        Kind::NonEmpty,
+        env!("CARGO_PKG_VERSION"),
+        "Software version sent in ApiVersions v3+.",
+    ),
+];
+
+fn canonical(name: &str) -> &str {
+    match name {
+        "metadata.broker.list" => "bootstrap.servers",
+        "compression.codec" => "compression.type",
+        "request.required.acks" => "acks",
+        other => other,
+    }
+}
+
+/// A set of configuration properties. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    values: BTreeMap<String, String>,
+}
+
+impl Config {
+    pub fn new() -> Self {
+        Config::default()
+    }
+
+    /// Sets a property after checking the name and value.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let prop = PROPS.iter().find(|p| p.name == name).ok_or_else(|| {
+            Error::new(
+                local::UNKNOWN_CONFIG,
+                format!("unknown configuration property '{name}' (value '{value}')"),
+            )
+        })?;
+        check(prop, value)?;
+        let v = if canonical(name) == "acks" && value == "all" {
+            "-1"
+        } else {
+            value
+        };
+        self.values
+            .insert(canonical(name).to_owned(), v.trim().to_owned());
+        Ok(())
+    }
+
+    /// The value of a property: the one set, or its default. `None` for an unknown name.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let name = canonical(name);
+        let prop = PROPS.iter().find(|p| p.name == name)?;
+        Some(
+            self.values
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| prop.default.to_owned()),
+        )
+    }
+
+    fn int(&self, name: &str) -> i64 {
+        self.get(name)
+            .and_then(|v| v.parse().ok())
+            .expect("integer property validated on set")
+    }
+
+    fn ms(&self, name: &str) -> Duration {
+        Duration::from_millis(self.int(name).max(0) as u64)
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.get(name).as_deref() == Some("true")
+    }
+
+    /// Resolves the properties into typed settings; fails if a required one is missing.
+    pub fn settings(&self) -> Result<Settings> {
+        let bootstrap: Vec<String> = self
+            .get("bootstrap.servers")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if bootstrap.is_empty() {
+            return Err(Error::new(
+                local::INVALID_CONFIG,
+                "configuration property 'bootstrap.servers' is required (e.g. \"127.0.0.1:9092\")",
+            ));
+        }
+        if !self.flag("api.version.request") {
+            return Err(Error::new(
+                local::INVALID_CONFIG,
+                "invalid value 'false' for configuration property 'api.version.request': \
+                 version negotiation cannot be disabled",
+            ));
+        }
+        let backoff = self.ms("retry.backoff.ms");
+        let backoff_max = self.ms("retry.backoff.max.ms").max(backoff);
+        Ok(Settings {
+            bootstrap,
+            client_id: self.get("client.id").unwrap_or_default(),
+            socket_timeout: self.ms("socket.timeout.ms"),
+            connect_timeout: self.ms("socket.connection.setup.timeout.ms"),
+            request_timeout: self.ms("request.timeout.ms"),
+            retry_backoff: backoff,
+            retry_backoff_max: backoff_max,
+            receive_message_max_bytes: self.int("receive.message.max.bytes") as usize,
+            metadata_max_age: self.ms("metadata.max.age.ms"),
+            address_family: match self.get("broker.address.family").as_deref() {
+                Some("v4") => AddressFamily::V4,
+                Some("v6") => AddressFamily::V6,
+                _ => AddressFamily::Any,
+            },
+            nodelay: self.flag("socket.nagle.disable"),
+            max_decompressed: self.int("fetch.max.decompressed.bytes") as usize,
+            check_crcs: self.flag("check.crcs"),
+            compression: self.get("compression.type").unwrap_or_default(),
+            compression_level: self.int("compression.level") as i32,
+            acks: self.int("acks") as i16,
+            message_max_bytes: self.int("message.max.bytes") as usize,
+            software_name: self.get("client.software.name").unwrap_or_default(),
+            software_version: self.get("client.software.version").unwrap_or_default(),
+        })
+    }
+
+    /// Every known property with its default and description, for documentation.
+    pub fn describe() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+        PROPS.iter().map(|p| (p.name, p.default, p.doc))
+    }
+}
+
+fn check(prop: &Prop, value: &str) -> Result<()> {
+    let bad = |expected: String| {
+        Err(Error::new(
+            local::INVALID_CONFIG,
+            format!(
+                "invalid value '{value}' for configuration property '{}': expected {expected}",
+                prop.name
+            ),
+        ))
+    };
+    let v = value.trim();
+    match prop.kind {
+        Kind::Str => Ok(()),
+        Kind::NonEmpty if v.is_empty() => bad("a non-empty string".into()),
+        Kind::NonEmpty => Ok(()),
+        Kind::Int(lo, hi) => match v.parse::<i64>() {
+            Ok(n) if (lo..=hi).contains(&n) => Ok(()),
+            _ => bad(format!("an integer from {lo} to {hi}")),
+        },
+        Kind::Bool => match v {
+            "true" | "false" => Ok(()),
+            _ => bad("true or false".into()),
+        },
+        Kind::Enum(allowed) if allowed.contains(&v) => Ok(()),
+        Kind::Enum(allowed) => bad(format!("one of {}", allowed.join(", "))),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressFamily {
+    Any,
+    V4,
+    V6,
+}
+
+/// Typed, validated settings derived from a [`Config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bootstrap: Vec<String>,
+    pub client_id: String,
+    pub socket_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub retry_backoff: Duration,
+    pub retry_backoff_max: Duration,
+    pub receive_message_max_bytes: usize,
+    pub metadata_max_age: Duration,
+    pub address_family: AddressFamily,
+    pub nodelay: bool,
+    pub max_decompressed: usize,
+    pub check_crcs: bool,
+    pub compression: String,
+    pub compression_level: i32,
+    pub acks: i16,
+    pub message_max_bytes: usize,
+    pub software_name: String,
+    pub software_version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_key_and_value() {
+        let e = Config::new().set("bootstrap.server", "x:1").unwrap_err();
+        assert_eq!(e.code, local::UNKNOWN_CONFIG);
+        assert!(e.message.contains("'bootstrap.server'"), "{}", e.message);
+        assert!(e.message.contains("'x:1'"), "{}", e.message);
+    }
+
+    #[test]
+    fn bad_values_name_key_value_and_expectation() {
+        let mut c = Config::new();
+        let e = c.set("request.timeout.ms", "soon").unwrap_err();
+        assert_eq!(e.code, local::INVALID_CONFIG);
+        assert!(e.message.contains("'soon'") && e.message.contains("'request.timeout.ms'"));
+        assert!(
+            e.message.contains("integer from 1 to 900000"),
+            "{}",
+            e.message
+        );
+        let e = c.set("socket.nagle.disable", "yes").unwrap_err();
+        assert!(e.message.contains("true or false"));
+        let e = c.set("compression.type", "brotli").unwrap_err();
+        assert!(e.message.contains("none, gzip, snappy, lz4, zstd"));
+        let e = c.set("retry.backoff.ms", "0").unwrap_err();
+        assert_eq!(e.code, local::INVALID_CONFIG);
+    }
+
+    #[test]
+    fn defaults_aliases_and_settings() {
+        let mut c = Config::new();
+        assert!(c.settings().is_err(), "bootstrap.servers is required");
+        c.set("metadata.broker.list", "a:1, b:2").unwrap();
+        c.set("request.required.acks", "all").unwrap();
+        c.set("compression.codec", "lz4").unwrap();
+        let s = c.settings().unwrap();
+        assert_eq!(s.bootstrap, vec!["a:1", "b:2"]);
+        assert_eq!(s.acks, -1);
+        assert_eq!(s.compression, "lz4");
+        assert_eq!(s.request_timeout, Duration::from_secs(30));
+        assert_eq!(s.receive_message_max_bytes, 100_000_000);
+        assert_eq!(c.get("client.id").unwrap(), "kafkac");
+        assert_eq!(c.get("nope"), None);
+    }
+}

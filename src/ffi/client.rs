@@ -1,0 +1,393 @@
+//! `kc_client_t`: the client handle, produce, offsets and topic administration.
+
+use super::conf::kc_conf_t;
+use super::errors::kc_err_t;
+use super::util::{boundary, buf, call, copy_out, cstr, millis, null_arg, write_out};
+use crate::client::{Client, NewTopic, OffsetSpec};
+use crate::error::{local, Error, Result};
+use crate::record::{Compression, RecordHeaderIn, RecordIn};
+use parking_lot::Mutex;
+use std::ffi::c_char;
+
+/// A client connected to one Kafka cluster.
+///
+/// Thread-safe: one `kc_client_t` may be used from many threads at once; their requests
+/// share the broker connections. Free it with `kc_client_free` once no other thread uses
+/// it.
+pub struct kc_client_t {
+    pub(crate) client: Client,
+    last_error: Mutex<(i32, String)>,
+}
+
+impl kc_client_t {
+    /// Runs a client operation inside the boundary, recording a failure both for the
+    /// thread and for this handle.
+    pub(crate) fn run(&self, f: impl FnOnce(&Client) -> Result<()>) -> kc_err_t {
+        let r = call(|| f(&self.client));
+        if r != 0 {
+            *self.last_error.lock() = super::util::last_error();
+        }
+        r
+    }
+}
+
+/// Runs `f` on a client pointer checked for NULL.
+///
+/// # Safety
+/// `client` must be NULL or a live handle.
+pub(crate) unsafe fn with_client(
+    client: *const kc_client_t,
+    f: impl FnOnce(&Client) -> Result<()>,
+) -> kc_err_t {
+    // SAFETY: NULL or a live handle (caller contract).
+    match unsafe { client.as_ref() } {
+        Some(c) => c.run(f),
+        None => call(|| Err(null_arg("client"))),
+    }
+}
+
+/// Creates a client from a configuration (which must set `bootstrap.servers`). `conf` is
+/// borrowed for the duration of the call (the client keeps a copy); the caller still
+/// owns it. No connection is opened until the first request.
+/// On success `*clientp` receives the client; the caller owns it: free it with
+/// `kc_client_free`.
+///
+/// # Safety
+/// `conf` must be a live handle and `clientp` a valid pointer.
+#[no_mangle]
+pub unsafe extern "C" fn kc_client_new(
+    conf: *const kc_conf_t,
+    clientp: *mut *mut kc_client_t,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live handle (contract above).
+        let conf = unsafe { conf.as_ref() }.ok_or_else(|| null_arg("conf"))?;
+        if clientp.is_null() {
+            return Err(null_arg("clientp"));
+        }
+        let client = Client::new(&conf.inner)?;
+        let h = Box::into_raw(Box::new(kc_client_t {
+            client,
+            last_error: Mutex::new((0, String::new())),
+        }));
+        // SAFETY: `clientp` is non-NULL and valid for writes (contract above).
+        unsafe { write_out(clientp, h) };
+        Ok(())
+    })
+}
+
+/// Closes the client's connections, joins its threads and frees it. NULL is a no-op;
+/// freeing twice, or while another thread still uses the client, is undefined
+/// behaviour. Results (metadata, fetch results) obtained from it stay valid.
+///
+/// # Safety
+/// `client` must be NULL or a live handle no longer used by any thread.
+#[no_mangle]
+pub unsafe extern "C" fn kc_client_free(client: *mut kc_client_t) {
+    boundary((), || {
+        if !client.is_null() {
+            // SAFETY: created by Box::into_raw in kc_client_new; freed once (contract).
+            drop(unsafe { Box::from_raw(client) });
+        }
+    })
+}
+
+/// Copies the detail of the last failure of any call on this client (from any thread)
+/// into `buf`, as `kc_last_error` does. Returns the message length; 0 if none.
+///
+/// # Safety
+/// `client` must be NULL or a live handle; `buf` NULL or `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kc_client_last_error(
+    client: *const kc_client_t,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    boundary(0, || {
+        // SAFETY: NULL or a live handle (contract above).
+        let Some(c) = (unsafe { client.as_ref() }) else {
+            return 0;
+        };
+        let msg = c.last_error.lock().1.clone();
+        // SAFETY: `buf` is NULL or has `len` writable bytes (contract above).
+        unsafe { copy_out(&msg, buf, len) }
+    })
+}
+
+/// Compression codecs for `kc_client_produce`.
+pub type kc_compression_t = i32;
+/// Use the client's `compression.type` property.
+pub const KC_COMPRESSION_DEFAULT: kc_compression_t = -1;
+pub const KC_COMPRESSION_NONE: kc_compression_t = 0;
+pub const KC_COMPRESSION_GZIP: kc_compression_t = 1;
+pub const KC_COMPRESSION_SNAPPY: kc_compression_t = 2;
+pub const KC_COMPRESSION_LZ4: kc_compression_t = 3;
+pub const KC_COMPRESSION_ZSTD: kc_compression_t = 4;
+
+/// Use the client's `acks` property.
+pub const KC_ACKS_DEFAULT: i32 = -2;
+
+/// A record header: `key` is `key_len` bytes (not NUL-terminated); `value` is
+/// `value_len` bytes, or NULL (with `value_len` 0) for a null value.
+#[repr(C)]
+pub struct kc_header_t {
+    pub key: *const c_char,
+    pub key_len: usize,
+    pub value: *const u8,
+    pub value_len: usize,
+}
+
+/// A record to produce. `key`/`value`: NULL (with length 0) is a null key/value; a
+/// non-NULL pointer with length 0 is an empty one. `timestamp`: milliseconds since the
+/// epoch, or 0 for "now". All pointers are borrowed for the duration of the call.
+#[repr(C)]
+pub struct kc_record_t {
+    pub key: *const u8,
+    pub key_len: usize,
+    pub value: *const u8,
+    pub value_len: usize,
+    pub headers: *const kc_header_t,
+    pub header_cnt: usize,
+    pub timestamp: i64,
+}
+
+fn compression_of(c: &Client, code: kc_compression_t) -> Result<Compression> {
+    match code {
+        KC_COMPRESSION_DEFAULT => {
+            Ok(Compression::from_name(&c.cluster().settings.compression).unwrap_or_default())
+        }
+        KC_COMPRESSION_NONE => Ok(Compression::None),
+        KC_COMPRESSION_GZIP => Ok(Compression::Gzip),
+        KC_COMPRESSION_SNAPPY => Ok(Compression::Snappy),
+        KC_COMPRESSION_LZ4 => Ok(Compression::Lz4),
+        KC_COMPRESSION_ZSTD => Ok(Compression::Zstd),
+        other => Err(Error::invalid_arg(format!(
+            "unknown compression {other} (expected KC_COMPRESSION_NONE..KC_COMPRESSION_ZSTD or KC_COMPRESSION_DEFAULT)"
+        ))),
+    }
+}
+
+/// Produces `record_cnt` records as one batch to `topic`/`partition`, at the partition's
+/// leader, and waits for the acknowledgement. `acks`: 0 (none; `*base_offsetp` gets -1),
+/// 1 (leader), -1 (all in-sync replicas) or `KC_ACKS_DEFAULT`. `compression`: a
+/// `KC_COMPRESSION_*` value. Retriable errors (leader moved, broker down, request timed
+/// out) are retried within `timeout_ms`; other errors come back with their Kafka code.
+/// On success `*base_offsetp` (which may be NULL) receives the offset of the first record.
+/// All arguments are borrowed for the duration of the call.
+///
+/// # Safety
+/// `client` must be a live handle, `topic` a NUL-terminated string, `records` point to
+/// `record_cnt` records whose buffers are valid as described on `kc_record_t`.
+#[no_mangle]
+pub unsafe extern "C" fn kc_client_produce(
+    client: *mut kc_client_t,
+    topic: *const c_char,
+    partition: i32,
+    records: *const kc_record_t,
+    record_cnt: usize,
+    acks: i32,
+    compression: kc_compression_t,
+    timeout_ms: i32,
+    base_offsetp: *mut i64,
+) -> kc_err_t {
+    // SAFETY: pointers checked inside; validity per the contract above.
+    unsafe {
+        with_client(client, |c| {
+            let topic = cstr(topic, "topic")?;
+            if records.is_null() {
+                return Err(null_arg("records"));
+            }
+            if record_cnt == 0 {
+                return Err(Error::invalid_arg("record_cnt must be at least 1"));
+            }
+            let recs = std::slice::from_raw_parts(records, record_cnt);
+            // Headers are borrowed views; collect them first so RecordIn can borrow.
+            let mut headers: Vec<Vec<RecordHeaderIn<'_>>> = Vec::with_capacity(record_cnt);
+            for (i, r) in recs.iter().enumerate() {
+                if r.headers.is_null() && r.header_cnt != 0 {
+                    return Err(Error::invalid_arg(format!(
+                        "record {i}: headers is NULL but header_cnt is {}",
+                        r.header_cnt
+                    )));
+                }
+                let hs = if r.header_cnt == 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(r.headers, r.header_cnt)
+                };
+                let mut v = Vec::with_capacity(hs.len());
+                for h in hs {
+                    let key = buf(h.key.cast(), h.key_len, "header key")?
+                        .ok_or_else(|| null_arg("header key"))?;
+                    v.push(RecordHeaderIn {
+                        key,
+                        value: buf(h.value, h.value_len, "header value")?,
+                    });
+                }
+                headers.push(v);
+            }
+            let mut ins = Vec::with_capacity(record_cnt);
+            for (i, r) in recs.iter().enumerate() {
+                ins.push(RecordIn {
+                    key: buf(r.key, r.key_len, "key")?,
+                    value: buf(r.value, r.value_len, "value")?,
+                    headers: &headers[i],
+                    timestamp: (r.timestamp != 0).then_some(r.timestamp),
+                });
+            }
+            let acks = match acks {
+                KC_ACKS_DEFAULT => c.cluster().settings.acks,
+                -1..=1 => acks as i16,
+                other => {
+                    return Err(Error::invalid_arg(format!(
+                        "acks must be 0, 1, -1 or KC_ACKS_DEFAULT, not {other}"
+                    )))
+                }
+            };
+            let compression = compression_of(c, compression)?;
+            let off = c.produce(
+                topic,
+                partition,
+                &ins,
+                acks,
+                compression,
+                millis(timeout_ms),
+            )?;
+            write_out(base_offsetp, off);
+            Ok(())
+        })
+    }
+}
+
+/// `kc_client_list_offsets`: the earliest offset (log start).
+pub const KC_OFFSET_EARLIEST: i64 = -2;
+/// `kc_client_list_offsets`: the latest offset (the offset the next record will get).
+pub const KC_OFFSET_LATEST: i64 = -1;
+
+/// Looks up an offset of `topic`/`partition` at its leader: `KC_OFFSET_EARLIEST`,
+/// `KC_OFFSET_LATEST`, or a timestamp in ms (>= 0) for the first offset whose record
+/// timestamp is at or after it (-1 if there is none). On success `*offsetp` receives it.
+///
+/// # Safety
+/// `client` must be a live handle, `topic` a NUL-terminated string, `offsetp` valid.
+#[no_mangle]
+pub unsafe extern "C" fn kc_client_list_offsets(
+    client: *mut kc_client_t,
+    topic: *const c_char,
+    partition: i32,
+    what: i64,
+    timeout_ms: i32,
+    offsetp: *mut i64,
+) -> kc_err_t {
+    // SAFETY: pointers checked inside; validity per the contract above.
+    unsafe {
+        with_client(client, |c| {
+            let topic = cstr(topic, "topic")?;
+            if offsetp.is_null() {
+                return Err(null_arg("offsetp"));
+            }
+            let spec = match what {
+                KC_OFFSET_EARLIEST => OffsetSpec::Earliest,
+                KC_OFFSET_LATEST => OffsetSpec::Latest,
+                t if t >= 0 => OffsetSpec::Timestamp(t),
+                other => {
+                    return Err(Error::invalid_arg(format!(
+                        "offset spec must be KC_OFFSET_EARLIEST, KC_OFFSET_LATEST or a timestamp >= 0, not {other}"
+                    )))
+                }
+            };
+            let r = c.list_offsets(topic, partition, spec, millis(timeout_ms))?;
+            write_out(offsetp, r.offset);
+            Ok(())
+        })
+    }
+}
+
+/// Creates a topic with `partitions` partitions (-1: broker default) and
+/// `replication_factor` replicas (-1: broker default). `configs` holds `config_cnt`
+/// pairs as a flat array `name0, value0, name1, value1, …` (a NULL value means "default");
+/// it may be NULL when `config_cnt` is 0. A topic that exists already gives
+/// `KC_ERR_TOPIC_ALREADY_EXISTS`. All arguments are borrowed for the duration of the call.
+///
+/// # Safety
+/// `client` must be a live handle, `topic` a NUL-terminated string, `configs` NULL or
+/// `2 * config_cnt` string pointers.
+#[no_mangle]
+pub unsafe extern "C" fn kc_client_create_topic(
+    client: *mut kc_client_t,
+    topic: *const c_char,
+    partitions: i32,
+    replication_factor: i32,
+    configs: *const *const c_char,
+    config_cnt: usize,
+    timeout_ms: i32,
+) -> kc_err_t {
+    // SAFETY: pointers checked inside; validity per the contract above.
+    unsafe {
+        with_client(client, |c| {
+            let topic = cstr(topic, "topic")?;
+            if configs.is_null() && config_cnt != 0 {
+                return Err(null_arg("configs"));
+            }
+            let rf = i16::try_from(replication_factor).map_err(|_| {
+                Error::invalid_arg(format!(
+                    "replication factor {replication_factor} out of range"
+                ))
+            })?;
+            let mut cfg = Vec::with_capacity(config_cnt);
+            if config_cnt > 0 {
+                let kv = std::slice::from_raw_parts(configs, config_cnt * 2);
+                for pair in kv.chunks(2) {
+                    let k = cstr(pair[0], "config name")?.to_owned();
+                    let v = if pair[1].is_null() {
+                        None
+                    } else {
+                        Some(cstr(pair[1], "config value")?.to_owned())
+                    };
+                    cfg.push((k, v));
+                }
+            }
+            let t = NewTopic {
+                name: topic.to_owned(),
+                num_partitions: partitions,
+                replication_factor: rf,
+                configs: cfg,
+            };
+            let r = c.create_topics(&[t], millis(timeout_ms))?;
+            match r.into_iter().next().and_then(|r| r.error) {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+/// Deletes a topic. An unknown topic gives `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`.
+///
+/// # Safety
+/// `client` must be a live handle and `topic` a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn kc_client_delete_topic(
+    client: *mut kc_client_t,
+    topic: *const c_char,
+    timeout_ms: i32,
+) -> kc_err_t {
+    // SAFETY: pointers checked inside; validity per the contract above.
+    unsafe {
+        with_client(client, |c| {
+            let topic = cstr(topic, "topic")?;
+            let r = c.delete_topics(&[topic.to_owned()], millis(timeout_ms))?;
+            match r.into_iter().next().and_then(|r| r.error) {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn f<T: Send + Sync>() {}
+    f::<kc_client_t>();
+    let _ = local::FAIL;
+}

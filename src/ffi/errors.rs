@@ -1,0 +1,182 @@
+//! Error codes, their names and descriptions, the last-error accessors, and the version.
+
+use super::util::{boundary, copy_out, last_error};
+use std::collections::HashMap;
+use std::ffi::{c_char, CString};
+use std::sync::OnceLock;
+
+/// An error code: 0 is success, Kafka's error codes keep their wire numbers (the
+/// `KC_ERR_<NAME>` macros), local errors are negative (`KC_ERR__<NAME>`).
+pub type kc_err_t = i32;
+
+/// Success.
+pub const KC_OK: kc_err_t = 0;
+/// A record batch or message failed validation (CRC mismatch, bad structure).
+pub const KC_ERR__BAD_MSG: kc_err_t = -199;
+/// Compressed data was invalid or expanded beyond its limit.
+pub const KC_ERR__BAD_COMPRESSION: kc_err_t = -198;
+/// The client is being destroyed.
+pub const KC_ERR__DESTROY: kc_err_t = -197;
+/// A generic local failure.
+pub const KC_ERR__FAIL: kc_err_t = -196;
+/// A broker connection failed or broke.
+pub const KC_ERR__TRANSPORT: kc_err_t = -195;
+/// A host name could not be resolved.
+pub const KC_ERR__RESOLVE: kc_err_t = -193;
+/// The partition does not exist.
+pub const KC_ERR__UNKNOWN_PARTITION: kc_err_t = -190;
+/// The topic does not exist.
+pub const KC_ERR__UNKNOWN_TOPIC: kc_err_t = -188;
+/// No broker could be reached.
+pub const KC_ERR__ALL_BROKERS_DOWN: kc_err_t = -187;
+/// An argument was invalid.
+pub const KC_ERR__INVALID_ARG: kc_err_t = -186;
+/// The operation did not complete within its timeout.
+pub const KC_ERR__TIMED_OUT: kc_err_t = -185;
+/// The broker and this library share no version of a required API.
+pub const KC_ERR__UNSUPPORTED_FEATURE: kc_err_t = -165;
+/// A required pointer argument was NULL.
+pub const KC_ERR__NULL_ARG: kc_err_t = -1001;
+/// An internal error was caught at the library boundary.
+pub const KC_ERR__PANIC: kc_err_t = -1002;
+/// A broker's response violated the protocol.
+pub const KC_ERR__PROTOCOL: kc_err_t = -1003;
+/// A response exceeded `receive.message.max.bytes`.
+pub const KC_ERR__FRAME_TOO_LARGE: kc_err_t = -1004;
+/// Unknown configuration property.
+pub const KC_ERR__UNKNOWN_CONFIG: kc_err_t = -1005;
+/// Invalid configuration value.
+pub const KC_ERR__INVALID_CONFIG: kc_err_t = -1006;
+/// A caller-supplied buffer was too small.
+pub const KC_ERR__BUFFER_TOO_SMALL: kc_err_t = -1007;
+
+/// Library version, major part.
+pub const KC_VERSION_MAJOR: u32 = 0;
+/// Library version, minor part.
+pub const KC_VERSION_MINOR: u32 = 1;
+/// Library version, patch part.
+pub const KC_VERSION_PATCH: u32 = 0;
+
+fn names() -> &'static HashMap<i32, (CString, CString)> {
+    static NAMES: OnceLock<HashMap<i32, (CString, CString)>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut m = HashMap::new();
+        let mut add = |code: i32| {
+            let n = CString::new(crate::error::name(code)).unwrap_or_default();
+            let d = CString::new(crate::error::description(code)).unwrap_or_default();
+            m.insert(code, (n, d));
+        };
+        add(0);
+        for (c, _, _) in crate::error::local::TABLE {
+            add(*c);
+        }
+        for e in crate::protocol::error_codes::ERROR_CODES {
+            add(i32::from(e.code));
+        }
+        m
+    })
+}
+
+const UNKNOWN_NAME: &[u8] = b"_UNKNOWN\0";
+const UNKNOWN_DESC: &[u8] = b"Unknown error code\0";
+
+/// The symbolic name of an error code without the `KC_ERR_` prefix (e.g.
+/// "OFFSET_OUT_OF_RANGE", "_TIMED_OUT"). An unknown code gives "_UNKNOWN".
+/// The string is static: never free it.
+#[no_mangle]
+pub extern "C" fn kc_err_name(err: kc_err_t) -> *const c_char {
+    boundary(UNKNOWN_NAME.as_ptr().cast(), || match names().get(&err) {
+        Some((n, _)) => n.as_ptr(),
+        None => UNKNOWN_NAME.as_ptr().cast(),
+    })
+}
+
+/// A human-readable description of an error code. An unknown code gives
+/// "Unknown error code". The string is static: never free it.
+#[no_mangle]
+pub extern "C" fn kc_err_str(err: kc_err_t) -> *const c_char {
+    boundary(UNKNOWN_DESC.as_ptr().cast(), || match names().get(&err) {
+        Some((_, d)) => d.as_ptr(),
+        None => UNKNOWN_DESC.as_ptr().cast(),
+    })
+}
+
+/// The code of the last failed call made on this thread (KC_OK after a call that
+/// succeeded).
+#[no_mangle]
+pub extern "C" fn kc_last_error_code() -> kc_err_t {
+    boundary(0, || last_error().0)
+}
+
+/// Copies the detail of the last failed call made on this thread (which broker, topic,
+/// partition and request, and what the broker said) into `buf` as a NUL-terminated
+/// string, truncated to `len` bytes. Returns the length of the whole message (without
+/// the NUL), so a caller can size the buffer; 0 after a call that succeeded.
+/// `buf` may be NULL when `len` is 0.
+///
+/// # Safety
+/// `buf` must be NULL or point to `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kc_last_error(buf: *mut c_char, len: usize) -> usize {
+    boundary(0, || {
+        let (_, msg) = last_error();
+        // SAFETY: `buf` is NULL or has `len` writable bytes (contract above).
+        unsafe { copy_out(&msg, buf, len) }
+    })
+}
+
+/// The library version as a string, e.g. "0.1.0". Static: never free it.
+#[no_mangle]
+pub extern "C" fn kc_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The library version as a number: (major << 16) | (minor << 8) | patch.
+#[no_mangle]
+pub extern "C" fn kc_version_num() -> u32 {
+    (KC_VERSION_MAJOR << 16) | (KC_VERSION_MINOR << 8) | KC_VERSION_PATCH
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::local;
+
+    #[test]
+    fn constants_match_the_error_model() {
+        let pairs = [
+            (KC_ERR__BAD_MSG, local::BAD_MSG),
+            (KC_ERR__BAD_COMPRESSION, local::BAD_COMPRESSION),
+            (KC_ERR__DESTROY, local::DESTROY),
+            (KC_ERR__FAIL, local::FAIL),
+            (KC_ERR__TRANSPORT, local::TRANSPORT),
+            (KC_ERR__RESOLVE, local::RESOLVE),
+            (KC_ERR__UNKNOWN_PARTITION, local::UNKNOWN_PARTITION),
+            (KC_ERR__UNKNOWN_TOPIC, local::UNKNOWN_TOPIC),
+            (KC_ERR__ALL_BROKERS_DOWN, local::ALL_BROKERS_DOWN),
+            (KC_ERR__INVALID_ARG, local::INVALID_ARG),
+            (KC_ERR__TIMED_OUT, local::TIMED_OUT),
+            (KC_ERR__UNSUPPORTED_FEATURE, local::UNSUPPORTED_FEATURE),
+            (KC_ERR__NULL_ARG, local::NULL_ARG),
+            (KC_ERR__PANIC, local::PANIC),
+            (KC_ERR__PROTOCOL, local::PROTOCOL),
+            (KC_ERR__FRAME_TOO_LARGE, local::FRAME_TOO_LARGE),
+            (KC_ERR__UNKNOWN_CONFIG, local::UNKNOWN_CONFIG),
+            (KC_ERR__INVALID_CONFIG, local::INVALID_CONFIG),
+            (KC_ERR__BUFFER_TOO_SMALL, local::BUFFER_TOO_SMALL),
+        ];
+        for (ffi, core) in pairs {
+            assert_eq!(ffi, core);
+        }
+        assert_eq!(
+            pairs.len(),
+            local::TABLE.len(),
+            "every local code is exported"
+        );
+        let v: Vec<u32> = env!("CARGO_PKG_VERSION")
+            .split('.')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(v, [KC_VERSION_MAJOR, KC_VERSION_MINOR, KC_VERSION_PATCH]);
+    }
+}

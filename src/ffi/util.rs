@@ -1,0 +1,143 @@
+//! Helpers shared by the exported functions: the panic boundary, pointer checks, and
+//! the last-error store.
+
+use super::errors::kc_err_t;
+use crate::error::{local, Error};
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+thread_local! {
+    static LAST_ERROR: RefCell<(i32, String)> = const { RefCell::new((0, String::new())) };
+}
+
+/// Records the detail of a failure for `kc_last_error` on this thread.
+pub(crate) fn set_last_error(e: &Error) {
+    LAST_ERROR.with(|l| *l.borrow_mut() = (e.code, e.message.clone()));
+}
+
+pub(crate) fn clear_last_error() {
+    LAST_ERROR.with(|l| {
+        let mut l = l.borrow_mut();
+        l.0 = 0;
+        l.1.clear();
+    });
+}
+
+pub(crate) fn last_error() -> (i32, String) {
+    LAST_ERROR.with(|l| l.borrow().clone())
+}
+
+/// Runs `f`, turning a panic into `on_panic` and a `KC_ERR__PANIC` last error.
+pub(crate) fn boundary<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_last_error(&Error::new(local::PANIC, format!("internal error: {msg}")));
+            on_panic
+        }
+    }
+}
+
+/// Runs a fallible body inside the boundary: `Ok` gives `KC_OK` and clears the last
+/// error; `Err` records it and returns its code.
+pub(crate) fn call(f: impl FnOnce() -> Result<(), Error>) -> kc_err_t {
+    boundary(local::PANIC, || match f() {
+        Ok(()) => {
+            clear_last_error();
+            0
+        }
+        Err(e) => {
+            set_last_error(&e);
+            e.code
+        }
+    })
+}
+
+pub(crate) fn null_arg(name: &str) -> Error {
+    Error::new(local::NULL_ARG, format!("argument '{name}' is NULL"))
+}
+
+/// Borrows a NUL-terminated UTF-8 string argument.
+///
+/// # Safety
+/// `p` must be NULL or point to a NUL-terminated string that stays valid for `'a`.
+pub(crate) unsafe fn cstr<'a>(p: *const c_char, name: &str) -> Result<&'a str, Error> {
+    if p.is_null() {
+        return Err(null_arg(name));
+    }
+    // SAFETY: the caller promises a NUL-terminated string valid for 'a (header contract).
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str()
+        .map_err(|_| Error::invalid_arg(format!("argument '{name}' is not valid UTF-8")))
+}
+
+/// Borrows a (pointer, length) byte buffer. NULL gives `None` (a null field); a
+/// non-NULL pointer with length 0 is an empty field.
+///
+/// # Safety
+/// When non-NULL, `p` must point to `len` readable bytes valid for `'a`.
+pub(crate) unsafe fn buf<'a>(
+    p: *const u8,
+    len: usize,
+    name: &str,
+) -> Result<Option<&'a [u8]>, Error> {
+    if p.is_null() {
+        if len != 0 {
+            return Err(Error::invalid_arg(format!(
+                "argument '{name}' is NULL but its length is {len}"
+            )));
+        }
+        return Ok(None);
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::invalid_arg(format!(
+            "argument '{name}' length {len} is too large"
+        )));
+    }
+    // SAFETY: non-NULL, and the caller promises `len` readable bytes (header contract).
+    Ok(Some(unsafe { std::slice::from_raw_parts(p, len) }))
+}
+
+/// Copies `s` into a caller buffer as a NUL-terminated string, truncating to fit, and
+/// returns the length `s` needs (without the NUL).
+///
+/// # Safety
+/// `out` must be NULL or point to `len` writable bytes.
+pub(crate) unsafe fn copy_out(s: &str, out: *mut c_char, len: usize) -> usize {
+    if !out.is_null() && len > 0 {
+        let n = s.len().min(len - 1);
+        // SAFETY: `out` has room for `len` bytes (caller contract), and n + 1 <= len.
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), out.cast::<u8>(), n);
+            *out.add(n) = 0;
+        }
+    }
+    s.len()
+}
+
+/// Writes an out-parameter after checking it.
+///
+/// # Safety
+/// `p` must be NULL or valid for a write of `T`.
+pub(crate) unsafe fn write_out<T>(p: *mut T, v: T) {
+    if !p.is_null() {
+        // SAFETY: non-NULL and valid for writes per the caller contract.
+        unsafe { p.write(v) };
+    }
+}
+
+/// Milliseconds from C into a Duration; negative means "wait forever" as in librdkafka,
+/// capped to a year.
+pub(crate) fn millis(ms: i32) -> std::time::Duration {
+    if ms < 0 {
+        std::time::Duration::from_secs(365 * 86_400)
+    } else {
+        std::time::Duration::from_millis(ms as u64)
+    }
+}

@@ -1,0 +1,72 @@
+//! Host name resolution for `host:port` strings, IPv4 and IPv6.
+
+use crate::config::AddressFamily;
+use crate::error::{local, Error, Result};
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// Splits `host:port` (IPv6 as `[::1]:9092`) and resolves it to socket addresses.
+pub fn resolve(hostport: &str, family: AddressFamily) -> Result<Vec<SocketAddr>> {
+    let (host, port) = split_host_port(hostport)?;
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            Error::new(
+                local::RESOLVE,
+                format!("failed to resolve '{hostport}': {e}"),
+            )
+        })?
+        .filter(|a| match family {
+            AddressFamily::Any => true,
+            AddressFamily::V4 => a.is_ipv4(),
+            AddressFamily::V6 => a.is_ipv6(),
+        })
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::new(
+            local::RESOLVE,
+            format!("'{hostport}' resolved to no usable address"),
+        ));
+    }
+    Ok(addrs)
+}
+
+fn split_host_port(s: &str) -> Result<(&str, u16)> {
+    let bad = || Error::invalid_arg(format!("invalid broker address '{s}': expected host:port"));
+    let s = s.trim();
+    let s = s.strip_prefix("PLAINTEXT://").unwrap_or(s);
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
+        (h, p)
+    } else {
+        s.rsplit_once(':').ok_or_else(bad)?
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let port = port.parse::<u16>().map_err(|_| bad())?;
+    Ok((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_resolves() {
+        assert_eq!(
+            split_host_port("127.0.0.1:9092").unwrap(),
+            ("127.0.0.1", 9092)
+        );
+        assert_eq!(split_host_port("[::1]:9093").unwrap(), ("::1", 9093));
+        assert_eq!(split_host_port("PLAINTEXT://h:1").unwrap(), ("h", 1));
+        for bad in ["nohost", ":9092", "h:", "h:99999", "[::1:9"] {
+            let e = split_host_port(bad).unwrap_err();
+            assert_eq!(e.code, local::INVALID_ARG, "{bad}");
+            assert!(e.message.contains(bad), "{}", e.message);
+        }
+        let v4 = resolve("localhost:1", AddressFamily::V4).unwrap();
+        assert!(v4.iter().all(|a| a.is_ipv4()));
+        let e = resolve("name.invalid:1", AddressFamily::Any).unwrap_err();
+        assert_eq!(e.code, local::RESOLVE);
+    }
+}
