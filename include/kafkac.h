@@ -516,6 +516,39 @@ kc_err_t kc_client_fetch(struct kc_client_t *client, const char *topic, int32_t 
 // `result` must be NULL or a live handle not used afterwards.
 void kc_fetch_result_free(struct kc_fetch_result_t *result);
 
+// Number of records (0 if `result` is NULL).
+//
+// # Safety
+// `result` must be NULL or a live handle.
+size_t kc_fetch_result_record_count(const struct kc_fetch_result_t *result);
+
+// The partition's high watermark: the offset the next record will get (-1 if `result`
+// is NULL).
+//
+// # Safety
+// `result` must be NULL or a live handle.
+int64_t kc_fetch_result_high_watermark(const struct kc_fetch_result_t *result);
+
+// The partition's log start offset; -1 if the broker did not say or `result` is NULL.
+//
+// # Safety
+// `result` must be NULL or a live handle.
+int64_t kc_fetch_result_log_start_offset(const struct kc_fetch_result_t *result);
+
+// The last stable offset; -1 if the broker did not say or `result` is NULL.
+//
+// # Safety
+// `result` must be NULL or a live handle.
+int64_t kc_fetch_result_last_stable_offset(const struct kc_fetch_result_t *result);
+
+// The offset to fetch from next: after the last batch returned (past the last record
+// when a batch ended in control records), or -1 when nothing was returned or `result`
+// is NULL.
+//
+// # Safety
+// `result` must be NULL or a live handle.
+int64_t kc_fetch_result_next_offset(const struct kc_fetch_result_t *result);
+
 // Fills `*out` with record `i` (0 ≤ i < `kc_fetch_result_record_count`).
 //
 // # Safety

@@ -113,42 +113,70 @@ pub unsafe extern "C" fn kc_fetch_result_free(result: *mut kc_fetch_result_t) {
     })
 }
 
-macro_rules! getter {
-    ($(#[$m:meta])* $name:ident, $t:ty, $default:expr, |$r:ident| $e:expr) => {
-        $(#[$m])*
-        ///
-        /// # Safety
-        /// `result` must be NULL or a live handle.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(result: *const kc_fetch_result_t) -> $t {
-            // SAFETY: NULL or a live handle (contract above).
-            boundary($default, || unsafe { result.as_ref() }.map_or($default, |$r| $e))
-        }
-    };
+/// Number of records (0 if `result` is NULL).
+///
+/// # Safety
+/// `result` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_fetch_result_record_count(result: *const kc_fetch_result_t) -> usize {
+    // SAFETY: NULL or a live handle (contract above).
+    boundary(0, || {
+        unsafe { result.as_ref() }.map_or(0, |r| r.r.records.len())
+    })
 }
 
-getter!(
-    /// Number of records (0 if `result` is NULL).
-    kc_fetch_result_record_count, usize, 0, |r| r.r.records.len()
-);
-getter!(
-    /// The partition's high watermark: the offset the next record will get (-1 if NULL).
-    kc_fetch_result_high_watermark, i64, -1, |r| r.r.high_watermark
-);
-getter!(
-    /// The partition's log start offset, -1 if the broker did not say (or NULL).
-    kc_fetch_result_log_start_offset, i64, -1, |r| r.r.log_start_offset
-);
-getter!(
-    /// The last stable offset, -1 if the broker did not say (or NULL).
-    kc_fetch_result_last_stable_offset, i64, -1, |r| r.r.last_stable_offset
-);
-getter!(
-    /// The offset to fetch from next: after the last batch returned (which may be past the
-    /// last record when a batch held only control records), or -1 when nothing was
-    /// returned (or NULL).
-    kc_fetch_result_next_offset, i64, -1, |r| r.r.records.next_offset().unwrap_or(-1)
-);
+/// The partition's high watermark: the offset the next record will get (-1 if `result`
+/// is NULL).
+///
+/// # Safety
+/// `result` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_fetch_result_high_watermark(result: *const kc_fetch_result_t) -> i64 {
+    // SAFETY: NULL or a live handle (contract above).
+    boundary(-1, || {
+        unsafe { result.as_ref() }.map_or(-1, |r| r.r.high_watermark)
+    })
+}
+
+/// The partition's log start offset; -1 if the broker did not say or `result` is NULL.
+///
+/// # Safety
+/// `result` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_fetch_result_log_start_offset(result: *const kc_fetch_result_t) -> i64 {
+    // SAFETY: NULL or a live handle (contract above).
+    boundary(-1, || {
+        unsafe { result.as_ref() }.map_or(-1, |r| r.r.log_start_offset)
+    })
+}
+
+/// The last stable offset; -1 if the broker did not say or `result` is NULL.
+///
+/// # Safety
+/// `result` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_fetch_result_last_stable_offset(
+    result: *const kc_fetch_result_t,
+) -> i64 {
+    // SAFETY: NULL or a live handle (contract above).
+    boundary(-1, || {
+        unsafe { result.as_ref() }.map_or(-1, |r| r.r.last_stable_offset)
+    })
+}
+
+/// The offset to fetch from next: after the last batch returned (past the last record
+/// when a batch ended in control records), or -1 when nothing was returned or `result`
+/// is NULL.
+///
+/// # Safety
+/// `result` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_fetch_result_next_offset(result: *const kc_fetch_result_t) -> i64 {
+    // SAFETY: NULL or a live handle (contract above).
+    boundary(-1, || {
+        unsafe { result.as_ref() }.map_or(-1, |r| r.r.records.next_offset().unwrap_or(-1))
+    })
+}
 
 /// Fills `*out` with record `i` (0 ≤ i < `kc_fetch_result_record_count`).
 ///
