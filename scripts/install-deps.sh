@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Installs everything kafkac's tests need on a Debian 12 machine (as root, or
+# with sudo): Debian packages, the Python reference clients, and the Tansu
+# broker built from crates.io. Safe to run again: each step is skipped when
+# already done.
+#
+#   KAFKAC_CACHE  where Tansu is built into (default: $HOME/.cache/kafkac)
+#
+# The tests find Tansu at $KAFKAC_CACHE/tansu-0.6.0/bin/tansu (or $KAFKAC_TANSU).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+KAFKAC_CACHE="${KAFKAC_CACHE:-$HOME/.cache/kafkac}"
+TANSU_VERSION=0.6.0
+TANSU_ROOT="$KAFKAC_CACHE/tansu-$TANSU_VERSION"
+
+log() { printf '==> %s\n' "$*"; }
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        echo "install-deps: not root and no sudo; install Debian packages by hand" >&2
+    fi
+fi
+
+# --- Debian packages --------------------------------------------------------
+# librdkafka-dev  headers + pkg-config file for tests/mock/mock_cluster.c
+#                 (librdkafka's mock cluster) and the C interop checks
+# kcat            command-line Kafka client, for poking at brokers by hand
+# pkg-config      flags for librdkafka
+# clang, llvm     C examples under sanitizers and fuzzing; llvm gives
+#                 llvm-symbolizer for readable sanitizer reports
+# libclang-rt-14-dev  clang's sanitizer/libFuzzer runtimes (gcc's libasan,
+#                 liblsan and libubsan already come with gcc)
+APT_PACKAGES=(librdkafka-dev kcat pkg-config clang llvm libclang-rt-14-dev)
+
+# Python's pip, if the interpreter has none (a bare Debian python3).
+if ! python3 -m pip --version >/dev/null 2>&1; then
+    APT_PACKAGES+=(python3-pip)
+fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing+=("$p")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update -q
+    "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}"
+else
+    log "Debian packages already installed"
+fi
+
+# --- Python reference clients -----------------------------------------------
+PIP_ARGS=(--disable-pip-version-check --no-input -q -r tests/requirements.txt)
+# A Debian-managed python3 refuses pip installs (PEP 668) unless told to.
+if python3 - <<'EOF'
+import os, sys, sysconfig
+sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)
+EOF
+then
+    PIP_ARGS+=(--break-system-packages)
+fi
+log "pip install -r tests/requirements.txt"
+PIP_ROOT_USER_ACTION=ignore python3 -m pip install "${PIP_ARGS[@]}"
+python3 -c 'import confluent_kafka, kafka, lz4.frame, snappy, zstandard'
+
+# --- Tansu broker -----------------------------------------------------------
+mkdir -p "$KAFKAC_CACHE"
+(
+    # One build at a time, also across concurrent runs of this script.
+    flock 9
+    if [ -x "$TANSU_ROOT/bin/tansu" ]; then
+        log "tansu $TANSU_VERSION already at $TANSU_ROOT/bin/tansu"
+    else
+        BUILD_LOG="$KAFKAC_CACHE/tansu-build.log"
+        log "cargo install tansu $TANSU_VERSION into $TANSU_ROOT (several minutes; log: $BUILD_LOG)"
+        if ! cargo install tansu --version "=$TANSU_VERSION" --locked \
+            --features dynostore,libsql --root "$TANSU_ROOT" >"$BUILD_LOG" 2>&1; then
+            tail -n 60 "$BUILD_LOG" >&2
+            echo "install-deps: building tansu failed (full log: $BUILD_LOG)" >&2
+            exit 1
+        fi
+    fi
+) 9>"$KAFKAC_CACHE/tansu.lock"
+"$TANSU_ROOT/bin/tansu" --version
+
+log "dependencies ready"
