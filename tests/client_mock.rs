@@ -1,0 +1,268 @@
+//! The Rust client against librdkafka's mock cluster: three brokers, old non-flexible API
+//! versions (Metadata v2 at most), partitions led by different brokers, and injected
+//! faults (leader moves, broker down, request errors).
+
+mod common;
+
+use common::MockCluster;
+use kafkac::client::OffsetSpec;
+use kafkac::error::local;
+use kafkac::record::{Compression, RecordIn};
+use kafkac::{Client, Config};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(15);
+const PRODUCE: i16 = 0;
+const FETCH: i16 = 1;
+
+fn client(mock: &MockCluster) -> Client {
+    let mut c = Config::new();
+    c.set("bootstrap.servers", &mock.bootstrap).unwrap();
+    c.set("retry.backoff.ms", "20").unwrap();
+    c.set("retry.backoff.max.ms", "200").unwrap();
+    c.set("socket.connection.setup.timeout.ms", "1000").unwrap();
+    Client::new(&c).unwrap()
+}
+
+fn rec(v: &[u8]) -> RecordIn<'_> {
+    RecordIn {
+        key: Some(b"k"),
+        value: Some(v),
+        headers: &[],
+        timestamp: None,
+    }
+}
+
+fn leader_of(c: &Client, topic: &str, p: i32) -> i32 {
+    let md = c.metadata(Some(&[topic.to_string()]), T).unwrap();
+    md.topics[0].partitions[p as usize].leader
+}
+
+#[test]
+fn metadata_on_three_brokers_with_spread_leaders() {
+    let mut mock = MockCluster::start(3);
+    mock.create_topic("spread", 6, 3);
+    let c = client(&mock);
+    let md = c.metadata(Some(&["spread".to_string()]), T).unwrap();
+    let ids: Vec<i32> = md.brokers.iter().map(|b| b.id).collect();
+    assert_eq!(ids, [1, 2, 3]);
+    for b in &md.brokers {
+        assert_eq!(format!("{}:{}", b.host, b.port), mock.broker(b.id));
+    }
+    let t = &md.topics[0];
+    assert_eq!(t.partitions.len(), 6);
+    let mut leaders: Vec<i32> = t.partitions.iter().map(|p| p.leader).collect();
+    leaders.sort();
+    leaders.dedup();
+    assert!(
+        leaders.len() > 1,
+        "leaders spread over brokers: {leaders:?}"
+    );
+    assert!(t.partitions.iter().all(|p| p.replicas.len() == 3));
+}
+
+#[test]
+fn produce_fetch_and_offsets_on_every_partition() {
+    let mut mock = MockCluster::start(3);
+    mock.create_topic("all-parts", 4, 2);
+    let c = client(&mock);
+    for p in 0..4 {
+        for codec in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let v = format!("p{p}-{codec:?}");
+            let recs = [rec(v.as_bytes()), rec(b"second")];
+            let base = c.produce("all-parts", p, &recs, -1, codec, T).unwrap();
+            let f = c
+                .fetch("all-parts", p, base, 1 << 20, Duration::from_millis(100), T)
+                .unwrap();
+            let got: Vec<_> = f.records.iter().filter(|r| r.offset >= base).collect();
+            assert_eq!(got.len(), 2, "p{p} {codec:?}");
+            assert_eq!(got[0].offset, base);
+            assert_eq!(got[0].value, Some(v.as_bytes()));
+            assert_eq!(got[0].key, Some(&b"k"[..]));
+            assert_eq!(got[1].value, Some(&b"second"[..]));
+        }
+        let e = c
+            .list_offsets("all-parts", p, OffsetSpec::Earliest, T)
+            .unwrap();
+        let l = c
+            .list_offsets("all-parts", p, OffsetSpec::Latest, T)
+            .unwrap();
+        assert_eq!((e.offset, l.offset), (0, 10), "partition {p}");
+    }
+}
+
+#[test]
+fn fetch_many_splits_across_leaders() {
+    let mut mock = MockCluster::start(3);
+    mock.create_topic("multi", 3, 1);
+    for p in 0..3 {
+        mock.set_leader("multi", p, p + 1);
+    }
+    let c = client(&mock);
+    for p in 0..3 {
+        let v = format!("from-{p}");
+        c.produce("multi", p, &[rec(v.as_bytes())], 1, Compression::None, T)
+            .unwrap();
+    }
+    let specs: Vec<_> = (0..3)
+        .map(|p| kafkac::client::FetchRequestSpec {
+            topic: "multi".into(),
+            partition: p,
+            offset: 0,
+            max_bytes: 1 << 20,
+        })
+        .collect();
+    let rs = c.fetch_many(&specs, Duration::from_millis(100), T);
+    for (p, r) in rs.into_iter().enumerate() {
+        let r = r.unwrap();
+        assert_eq!(r.partition, p as i32);
+        assert_eq!(
+            r.records.get(0).unwrap().value,
+            Some(format!("from-{p}").as_bytes())
+        );
+    }
+}
+
+#[test]
+fn leader_moved_between_produce_calls() {
+    let mut mock = MockCluster::start(3);
+    mock.create_topic("moving", 1, 3);
+    let c = client(&mock);
+    let first = leader_of(&c, "moving", 0);
+    c.produce("moving", 0, &[rec(b"a")], -1, Compression::None, T)
+        .unwrap();
+    let next = first % 3 + 1;
+    mock.set_leader("moving", 0, next);
+    // The cached leader now answers NOT_LEADER_OR_FOLLOWER; the client refreshes and retries.
+    let off = c
+        .produce("moving", 0, &[rec(b"b")], -1, Compression::None, T)
+        .unwrap();
+    assert_eq!(off, 1);
+    assert_eq!(leader_of(&c, "moving", 0), next);
+    let f = c
+        .fetch("moving", 0, 0, 1 << 20, Duration::from_millis(50), T)
+        .unwrap();
+    assert_eq!(f.records.len(), 2);
+}
+
+#[test]
+fn broker_down_then_leader_moves_and_produce_succeeds() {
+    let mut mock = MockCluster::start(3);
+    mock.create_topic("down", 1, 3);
+    let c = client(&mock);
+    let first = leader_of(&c, "down", 0);
+    c.produce("down", 0, &[rec(b"a")], -1, Compression::None, T)
+        .unwrap();
+    mock.broker_down(first);
+    let next = first % 3 + 1;
+    let mover = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        mock.set_leader("down", 0, next);
+        mock
+    });
+    let started = Instant::now();
+    let off = c
+        .produce("down", 0, &[rec(b"b")], -1, Compression::None, T)
+        .unwrap();
+    assert_eq!(off, 1);
+    assert!(started.elapsed() < T);
+    let _mock = mover.join().unwrap();
+}
+
+#[test]
+fn injected_retriable_errors_are_retried() {
+    let mut mock = MockCluster::start(3);
+    mock.create_topic("flaky", 1, 3);
+    let c = client(&mock);
+    c.produce("flaky", 0, &[rec(b"warm-up")], -1, Compression::None, T)
+        .unwrap();
+    // NOT_LEADER_OR_FOLLOWER (6) then REQUEST_TIMED_OUT (7), then success.
+    mock.push_errors(PRODUCE, &[6, 7]);
+    let off = c
+        .produce("flaky", 0, &[rec(b"x")], -1, Compression::None, T)
+        .unwrap();
+    assert_eq!(off, 1);
+    mock.push_errors(FETCH, &[6, 6]);
+    let f = c
+        .fetch("flaky", 0, 0, 1 << 20, Duration::from_millis(50), T)
+        .unwrap();
+    assert_eq!(f.records.len(), 2);
+}
+
+#[test]
+fn injected_non_retriable_error_comes_back_at_once() {
+    let mut mock = MockCluster::start(3);
+    mock.create_topic("denied", 1, 3);
+    let c = client(&mock);
+    c.produce("denied", 0, &[rec(b"warm-up")], -1, Compression::None, T)
+        .unwrap();
+    // TOPIC_AUTHORIZATION_FAILED (29) is not retriable.
+    mock.push_errors(PRODUCE, &[29]);
+    let started = Instant::now();
+    let e = c
+        .produce("denied", 0, &[rec(b"x")], -1, Compression::None, T)
+        .unwrap_err();
+    assert_eq!(e.code, 29, "{e}");
+    assert!(
+        e.message.contains("TOPIC_AUTHORIZATION_FAILED") && e.message.contains("denied/0"),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no retries: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn retriable_errors_beyond_the_timeout_give_up_with_the_code() {
+    let mut mock = MockCluster::start(1);
+    mock.create_topic("stuck", 1, 1);
+    let c = client(&mock);
+    c.produce("stuck", 0, &[rec(b"warm-up")], -1, Compression::None, T)
+        .unwrap();
+    mock.push_errors(PRODUCE, &[7; 200]);
+    let started = Instant::now();
+    let e = c
+        .produce(
+            "stuck",
+            0,
+            &[rec(b"x")],
+            -1,
+            Compression::None,
+            Duration::from_millis(600),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, 7, "{e}");
+    assert!(e.message.contains("gave up"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    mock.clear_errors(PRODUCE);
+}
+
+#[test]
+fn negotiation_uses_old_versions_and_reports_missing_apis() {
+    let mock = MockCluster::start(1);
+    let c = client(&mock);
+    // The mock speaks Metadata v2 at most and no CreateTopics.
+    let md = c.metadata(None, T).unwrap();
+    assert_eq!(md.brokers.len(), 1);
+    let e = c
+        .create_topics(
+            &[kafkac::client::NewTopic {
+                name: "x".into(),
+                num_partitions: 1,
+                replication_factor: 1,
+                configs: vec![],
+            }],
+            T,
+        )
+        .unwrap_err();
+    assert_eq!(e.code, local::UNSUPPORTED_FEATURE, "{e}");
+    assert!(e.message.contains("CreateTopics"), "{e}");
+}

@@ -1,0 +1,356 @@
+//! The Rust client end to end against a real Tansu broker on loopback.
+
+mod common;
+
+use common::Tansu;
+use kafkac::client::{NewTopic, OffsetSpec};
+use kafkac::error::local;
+use kafkac::record::{Compression, RecordHeaderIn, RecordIn};
+use kafkac::{Client, Config};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+/// One broker for the whole test binary (it dies with the process).
+fn bootstrap() -> &'static str {
+    static B: OnceLock<String> = OnceLock::new();
+    B.get_or_init(|| {
+        let t = Box::leak(Box::new(Tansu::start()));
+        t.bootstrap.clone()
+    })
+}
+
+fn client() -> Client {
+    let mut c = Config::new();
+    c.set("bootstrap.servers", bootstrap()).unwrap();
+    c.set("retry.backoff.ms", "50").unwrap();
+    Client::new(&c).unwrap()
+}
+
+fn create(c: &Client, name: &str, partitions: i32) {
+    let r = c
+        .create_topics(
+            &[NewTopic {
+                name: name.into(),
+                num_partitions: partitions,
+                replication_factor: 1,
+                configs: vec![],
+            }],
+            T,
+        )
+        .unwrap();
+    assert!(r[0].error.is_none(), "{:?}", r[0].error);
+}
+
+#[test]
+fn metadata_lists_the_broker_and_created_topics() {
+    let c = client();
+    create(&c, "md-topic", 3);
+    let md = c.metadata(Some(&["md-topic".to_string()]), T).unwrap();
+    assert_eq!(md.brokers.len(), 1);
+    let port: i32 = bootstrap().rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(md.brokers[0].port, port);
+    assert_eq!(md.topics.len(), 1);
+    let t = &md.topics[0];
+    assert_eq!((t.name.as_str(), t.error_code), ("md-topic", 0));
+    assert_eq!(t.partitions.len(), 3);
+    for (i, p) in t.partitions.iter().enumerate() {
+        assert_eq!(p.partition, i as i32);
+        assert_eq!(p.leader, md.brokers[0].id);
+    }
+}
+
+#[test]
+fn create_existing_topic_reports_topic_already_exists() {
+    let c = client();
+    create(&c, "dup-topic", 1);
+    let r = c
+        .create_topics(
+            &[NewTopic {
+                name: "dup-topic".into(),
+                num_partitions: 1,
+                replication_factor: 1,
+                configs: vec![],
+            }],
+            T,
+        )
+        .unwrap();
+    let e = r[0].error.as_ref().expect("second create must fail");
+    assert_eq!(e.code, 36, "{e}");
+    assert!(
+        e.message.contains("TOPIC_ALREADY_EXISTS") && e.message.contains("dup-topic"),
+        "{e}"
+    );
+}
+
+fn round_trip(c: &Client, topic: &str, partition: i32, codec: Compression) {
+    let hdr = [
+        RecordHeaderIn {
+            key: b"h1",
+            value: Some(b"v1"),
+        },
+        RecordHeaderIn {
+            key: b"null-header",
+            value: None,
+        },
+    ];
+    let values: Vec<Vec<u8>> = (0..200)
+        .map(|i| format!("value-{i}-{}", "x".repeat(i % 50)).into_bytes())
+        .collect();
+    let mut recs: Vec<RecordIn> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| RecordIn {
+            key: Some(v.as_slice()).filter(|_| i % 3 != 0),
+            value: Some(v.as_slice()),
+            headers: if i % 2 == 0 { &hdr } else { &[] },
+            timestamp: Some(1_700_000_000_000 + i as i64),
+        })
+        .collect();
+    recs.push(RecordIn {
+        key: Some(b""),
+        value: None,
+        headers: &[],
+        timestamp: None,
+    });
+    recs.push(RecordIn {
+        key: None,
+        value: Some(b""),
+        headers: &[],
+        timestamp: None,
+    });
+    let base = c.produce(topic, partition, &recs, -1, codec, T).unwrap();
+    let mut got = Vec::new();
+    let mut offset = base;
+    while got.len() < recs.len() {
+        let f = c
+            .fetch(
+                topic,
+                partition,
+                offset,
+                1 << 20,
+                Duration::from_millis(200),
+                T,
+            )
+            .unwrap();
+        assert!(f.high_watermark >= base + recs.len() as i64);
+        for r in f.records.iter().filter(|r| r.offset >= offset) {
+            got.push((
+                r.offset,
+                r.key.map(<[u8]>::to_vec),
+                r.value.map(<[u8]>::to_vec),
+                r.headers()
+                    .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+                    .collect::<Vec<_>>(),
+                r.timestamp,
+            ));
+        }
+        offset = got.last().map(|g| g.0 + 1).unwrap_or(offset);
+    }
+    assert_eq!(got.len(), recs.len());
+    for (i, (r, g)) in recs.iter().zip(&got).enumerate() {
+        assert_eq!(g.0, base + i as i64, "{codec:?} offset");
+        assert_eq!(g.1.as_deref(), r.key, "{codec:?} key {i}");
+        assert_eq!(g.2.as_deref(), r.value, "{codec:?} value {i}");
+        let want: Vec<_> = r
+            .headers
+            .iter()
+            .map(|h| (h.key.to_vec(), h.value.map(<[u8]>::to_vec)))
+            .collect();
+        assert_eq!(g.3, want, "{codec:?} headers {i}");
+        if let Some(ts) = r.timestamp {
+            assert_eq!(g.4, ts, "{codec:?} timestamp {i}");
+        }
+    }
+}
+
+#[test]
+fn produce_and_fetch_every_partition_and_codec() {
+    let c = client();
+    create(&c, "rt-topic", 3);
+    let codecs = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+    for (i, codec) in codecs.iter().enumerate() {
+        round_trip(&c, "rt-topic", (i % 3) as i32, *codec);
+    }
+}
+
+#[test]
+fn list_offsets_earliest_latest_and_by_timestamp() {
+    let c = client();
+    create(&c, "off-topic", 1);
+    let recs: Vec<RecordIn> = (0..10)
+        .map(|i| RecordIn {
+            key: None,
+            value: Some(b"v"),
+            headers: &[],
+            timestamp: Some(1_000_000 + i * 1000),
+        })
+        .collect();
+    let base = c
+        .produce("off-topic", 0, &recs[..5], 1, Compression::None, T)
+        .unwrap();
+    c.produce("off-topic", 0, &recs[5..], 1, Compression::None, T)
+        .unwrap();
+    let earliest = c
+        .list_offsets("off-topic", 0, OffsetSpec::Earliest, T)
+        .unwrap();
+    let latest = c
+        .list_offsets("off-topic", 0, OffsetSpec::Latest, T)
+        .unwrap();
+    assert_eq!(earliest.offset, base);
+    assert_eq!(latest.offset, base + 10);
+    let at = c
+        .list_offsets(
+            "off-topic",
+            0,
+            OffsetSpec::Timestamp(1_000_000 + 6 * 1000),
+            T,
+        )
+        .unwrap();
+    assert!(
+        (base..=base + 6).contains(&at.offset),
+        "timestamp lookup gave {at:?} (batch granularity allowed)"
+    );
+    let e = c
+        .list_offsets("off-topic", 0, OffsetSpec::Timestamp(-5), T)
+        .unwrap_err();
+    assert_eq!(e.code, local::INVALID_ARG);
+}
+
+#[test]
+fn fetch_out_of_range_offset_returns_its_kafka_code() {
+    let c = client();
+    create(&c, "oor-topic", 1);
+    let r = [RecordIn {
+        key: None,
+        value: Some(b"a"),
+        headers: &[],
+        timestamp: None,
+    }];
+    c.produce("oor-topic", 0, &r, -1, Compression::None, T)
+        .unwrap();
+    let e = c
+        .fetch(
+            "oor-topic",
+            0,
+            1_000_000,
+            1 << 20,
+            Duration::from_millis(10),
+            T,
+        )
+        .err()
+        .expect("offset beyond the log");
+    assert_eq!(e.code, 1, "{e}");
+    assert!(
+        e.message.contains("OFFSET_OUT_OF_RANGE") && e.message.contains("oor-topic/0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_topic_and_partition_fail_within_the_timeout() {
+    let c = client();
+    let r = [RecordIn {
+        key: None,
+        value: Some(b"a"),
+        headers: &[],
+        timestamp: None,
+    }];
+    let started = std::time::Instant::now();
+    let e = c
+        .produce(
+            "no-such-topic",
+            0,
+            &r,
+            -1,
+            Compression::None,
+            Duration::from_millis(800),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, 3, "{e}");
+    assert!(e.message.contains("no-such-topic"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    create(&c, "one-part", 1);
+    let e = c
+        .produce("one-part", 7, &r, -1, Compression::None, T)
+        .unwrap_err();
+    assert_eq!(e.code, local::UNKNOWN_PARTITION, "{e}");
+}
+
+#[test]
+fn delete_topic_removes_it() {
+    let c = client();
+    create(&c, "del-topic", 1);
+    let r = c.delete_topics(&["del-topic".to_string()], T).unwrap();
+    assert!(r[0].error.is_none(), "{:?}", r[0].error);
+    let md = c.metadata(Some(&["del-topic".to_string()]), T).unwrap();
+    assert_eq!(md.topics.len(), 1);
+    assert_eq!(md.topics[0].error_code, 3, "deleted topic is unknown");
+    let r = c.delete_topics(&["del-topic".to_string()], T).unwrap();
+    assert_eq!(r[0].error.as_ref().map(|e| e.code), Some(3));
+}
+
+#[test]
+fn acks_zero_sends_without_waiting() {
+    let c = client();
+    create(&c, "acks0", 1);
+    let r = [RecordIn {
+        key: None,
+        value: Some(b"fire-and-forget"),
+        headers: &[],
+        timestamp: None,
+    }];
+    assert_eq!(
+        c.produce("acks0", 0, &r, 0, Compression::None, T).unwrap(),
+        -1
+    );
+    // The record still arrives.
+    common::wait_until(Duration::from_secs(10), "acks=0 record visible", || {
+        c.list_offsets("acks0", 0, OffsetSpec::Latest, T)
+            .map(|o| o.offset)
+            .unwrap_or(0)
+            >= 1
+    });
+}
+
+#[test]
+fn many_threads_share_one_client() {
+    let c = std::sync::Arc::new(client());
+    create(&c, "threads", 4);
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    let v = format!("t{t}-{i}");
+                    let r = [RecordIn {
+                        key: None,
+                        value: Some(v.as_bytes()),
+                        headers: &[],
+                        timestamp: None,
+                    }];
+                    c.produce("threads", t % 4, &r, -1, Compression::None, T)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let total: i64 = (0..4)
+        .map(|p| {
+            c.list_offsets("threads", p, OffsetSpec::Latest, T)
+                .unwrap()
+                .offset
+        })
+        .sum();
+    assert_eq!(total, 160);
+}
