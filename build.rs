@@ -1,7 +1,8 @@
 //! Generates the C header from `src/ffi/` with cbindgen, adding the Kafka error-code
 //! macros from the error table in `src/protocol/error_codes.rs` (the one place they are
 //! listed). The header is written to OUT_DIR; with `KAFKAC_UPDATE_HEADER=1` it is also
-//! written to `include/kafkac.h`. A test compares the two so a stale header fails.
+//! written to `include/kafkac.h`. tests/header.rs compares the two (the path is exported
+//! as `KAFKAC_GENERATED_HEADER`) so a stale header fails.
 
 use std::env;
 use std::fmt::Write as _;
@@ -25,7 +26,13 @@ fn main() {
     let mut out = Vec::new();
     bindings.write(&mut out);
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
-    fs::write(out_dir.join("kafkac.h"), &out).expect("write OUT_DIR/kafkac.h");
+    let generated = out_dir.join("kafkac.h");
+    fs::write(&generated, &out).expect("write OUT_DIR/kafkac.h");
+    // tests/header.rs compares this file with include/kafkac.h.
+    println!(
+        "cargo:rustc-env=KAFKAC_GENERATED_HEADER={}",
+        generated.display()
+    );
     if env::var_os("KAFKAC_UPDATE_HEADER").is_some() {
         fs::write(root.join("include/kafkac.h"), &out).expect("write include/kafkac.h");
     }
