@@ -1,0 +1,81 @@
+/*
+ * References every function declared in include/kafkac.h, so that linking this file
+ * against libkafkac proves each one is exported (as librdkafka's tests/0006-symbols.c
+ * does). tests/symbols.rs builds it against the shared and the static library, runs it,
+ * and fails when the header declares a kc_ function that is missing from the list below.
+ *
+ * Keep the list in the header's order; one function per line.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "kafkac.h"
+
+typedef void (*kc_any_fn)(void);
+
+static const struct {
+    const char *name;
+    kc_any_fn fn;
+} symbols[] = {
+#define SYM(f) {#f, (kc_any_fn)f}
+    SYM(kc_client_new),
+    SYM(kc_client_free),
+    SYM(kc_client_last_error),
+    SYM(kc_client_produce),
+    SYM(kc_client_list_offsets),
+    SYM(kc_client_create_topic),
+    SYM(kc_client_delete_topic),
+    SYM(kc_conf_new),
+    SYM(kc_conf_dup),
+    SYM(kc_conf_free),
+    SYM(kc_conf_set),
+    SYM(kc_conf_get),
+    SYM(kc_err_name),
+    SYM(kc_err_str),
+    SYM(kc_last_error_code),
+    SYM(kc_last_error),
+    SYM(kc_version),
+    SYM(kc_version_num),
+    SYM(kc_client_fetch),
+    SYM(kc_fetch_result_free),
+    SYM(kc_fetch_result_record_count),
+    SYM(kc_fetch_result_high_watermark),
+    SYM(kc_fetch_result_log_start_offset),
+    SYM(kc_fetch_result_last_stable_offset),
+    SYM(kc_fetch_result_next_offset),
+    SYM(kc_fetch_result_record),
+    SYM(kc_fetch_result_header),
+    SYM(kc_client_metadata),
+    SYM(kc_metadata_free),
+    SYM(kc_metadata_broker_count),
+    SYM(kc_metadata_topic_count),
+    SYM(kc_metadata_controller_id),
+    SYM(kc_metadata_cluster_id),
+    SYM(kc_metadata_broker),
+    SYM(kc_metadata_topic),
+    SYM(kc_metadata_partition),
+#undef SYM
+};
+
+int main(void) {
+    size_t i, n = sizeof(symbols) / sizeof(symbols[0]);
+    char version[32];
+    for (i = 0; i < n; i++) {
+        if (symbols[i].fn == NULL) {
+            fprintf(stderr, "symbol %s resolved to NULL\n", symbols[i].name);
+            return 1;
+        }
+    }
+    /* One call proves the library loads and matches the header it was built with. */
+    snprintf(version, sizeof(version), "%d.%d.%d", KC_VERSION_MAJOR, KC_VERSION_MINOR,
+             KC_VERSION_PATCH);
+    if (strcmp(kc_version(), version) != 0 ||
+        kc_version_num() !=
+            (uint32_t)((KC_VERSION_MAJOR << 16) | (KC_VERSION_MINOR << 8) | KC_VERSION_PATCH)) {
+        fprintf(stderr, "library version %s (%u) does not match the header's %s\n",
+                kc_version(), (unsigned)kc_version_num(), version);
+        return 1;
+    }
+    printf("%zu symbols, version %s\n", n, kc_version());
+    return 0;
+}
