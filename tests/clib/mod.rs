@@ -5,8 +5,9 @@
 //! crate types) but leaves them in `target/<profile>/deps/`, an unstable location; only
 //! `cargo build` copies them to `target/<profile>/`. So [`library`] runs
 //! `cargo build --lib` for the profile this test binary was built with, once per test
-//! binary. Right after `cargo test` compiled the library that build is up to date and
-//! takes a fraction of a second.
+//! binary. With `--release` that build is up to date right after `cargo test` compiled
+//! the library and takes a fraction of a second; in the dev profile cargo builds the
+//! library once more the first time (a few seconds).
 #![allow(dead_code)]
 
 use std::fs;
