@@ -18,6 +18,7 @@ cargo clippy --all-targets -- -D warnings
 step "cargo test --release"
 cargo test --release
 
-# C examples under sanitizers
+# C examples under sanitizers: tests/c_examples.rs, run by cargo test above
+# (with the header and symbol tests, tests/header.rs and tests/symbols.rs).
 
 # fuzz smoke
