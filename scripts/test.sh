@@ -21,3 +21,6 @@ cargo test --release
 # C examples under sanitizers
 
 # fuzz smoke
+# Each libFuzzer target for FUZZ_SECONDS (default 30) from the committed seeds.
+step "fuzz smoke"
+scripts/fuzz-smoke.sh
