@@ -1,20 +1,19 @@
 //! kafkac: an Apache Kafka client with a C ABI.
 //!
-//! Layers, lowest first: [`protocol`] and [`record`] are pure codecs; `net` holds
-//! connections; `cluster` routes requests; `client` is the Rust API; `ffi` is the C ABI.
+//! Layers, lowest first: [`protocol`] and [`record`] are pure codecs; [`net`] holds
+//! connections; [`cluster`] routes requests; [`client`] is the Rust API; [`ffi`] is the
+//! C ABI and the only module with `unsafe` code.
 #![deny(unsafe_code)]
 
+pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod ffi;
 pub mod net;
 pub mod protocol;
 pub mod record;
 
+pub use client::Client;
 pub use config::Config;
 pub use error::{Error, Result};
-pub mod client;
-pub mod cluster;
-
-pub use client::Client;
-
-pub mod ffi;

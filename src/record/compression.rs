@@ -1,0 +1,512 @@
+//! The record codecs: none, gzip, snappy, lz4 and zstd, as Kafka frames them.
+//!
+//! Decompression is always bounded: every codec writes into a buffer that may grow to at
+//! most a caller-given number of bytes, checked while the data is produced, so a small
+//! "bomb" cannot expand into gigabytes before the check runs.
+//!
+//! Framing details:
+//! - gzip: a gzip stream (several concatenated members are accepted on read).
+//! - snappy: written in the xerial block framing of snappy-java, the framing the Java
+//!   client writes (`\x82SNAPPY\x00`, version 1, compatible version 1, then
+//!   `[i32 BE length, raw snappy block]*` of at most 32 KiB of input each); read either
+//!   that framing or a single raw snappy block.
+//! - lz4: the LZ4 frame format with independent 64 KiB blocks and no checksums, as
+//!   Kafka's `Lz4BlockOutputStream` writes it. Kafka before 0.10 (message format 0)
+//!   computed the frame descriptor checksum over the magic number too (KAFKA-3160);
+//!   for magic 0 that checksum is ignored on read and written the broken way.
+//! - zstd: one or more zstd frames.
+
+use super::Compression;
+use crate::protocol::{DecodeError, DecodeErrorKind};
+use std::io::{self, Read, Write};
+
+fn compression_error(codec: Compression, e: impl std::fmt::Display) -> DecodeError {
+    DecodeError::new(
+        DecodeErrorKind::Compression(format!("{}: {e}", codec.name())),
+        0,
+    )
+}
+
+fn limit_error(codec: Compression, limit: usize) -> DecodeError {
+    DecodeError::new(
+        DecodeErrorKind::Compression(format!(
+            "{} output exceeds the limit of {limit} bytes",
+            codec.name()
+        )),
+        0,
+    )
+}
+
+/// Compresses `data` with `codec` and appends the result to `out`. `level` is the
+/// codec's level where it has one (gzip 0-9, zstd); `None` takes the codec's default.
+pub fn compress(
+    codec: Compression,
+    level: Option<i32>,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    match codec {
+        Compression::None => {
+            out.extend_from_slice(data);
+            Ok(())
+        }
+        Compression::Gzip => {
+            let level = level.map_or(6, |l| l.clamp(0, 9) as u32);
+            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
+            enc.write_all(data)
+                .and_then(|_| enc.try_finish())
+                .map_err(|e| compression_error(codec, e))
+        }
+        Compression::Snappy => snappy_xerial_compress(data, out),
+        Compression::Lz4 => lz4_compress(data, false, out),
+        Compression::Zstd => {
+            let level = level.unwrap_or(3);
+            let mut enc = zstd::stream::write::Encoder::new(out, level)
+                .map_err(|e| compression_error(codec, e))?;
+            enc.set_pledged_src_size(Some(data.len() as u64))
+                .and_then(|_| enc.include_contentsize(true))
+                .and_then(|_| enc.write_all(data))
+                .and_then(|_| enc.finish().map(drop))
+                .map_err(|e| compression_error(codec, e))
+        }
+    }
+}
+
+/// Decompresses `data` and appends the result to `out`, failing with
+/// [`DecodeErrorKind::Compression`] if the output would exceed `limit` bytes.
+pub fn decompress(
+    codec: Compression,
+    data: &[u8],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    decompress_magic(codec, data, 2, limit, out)
+}
+
+/// [`decompress`] for a given message format: magic 0 relaxes the LZ4 frame checksum.
+pub(crate) fn decompress_magic(
+    codec: Compression,
+    data: &[u8],
+    magic: i8,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    match codec {
+        Compression::None => {
+            if data.len() > limit {
+                return Err(limit_error(codec, limit));
+            }
+            out.extend_from_slice(data);
+            Ok(())
+        }
+        Compression::Gzip => {
+            read_bounded(codec, flate2::read::MultiGzDecoder::new(data), limit, out)
+        }
+        Compression::Snappy => snappy_decompress(data, limit, out),
+        Compression::Lz4 => {
+            if magic == 0 {
+                let (header, rest) = lz4_fixed_header(data)?;
+                let reader = io::Cursor::new(header).chain(rest);
+                read_bounded(
+                    codec,
+                    lz4_flex::frame::FrameDecoder::new(reader),
+                    limit,
+                    out,
+                )
+            } else {
+                read_bounded(codec, lz4_flex::frame::FrameDecoder::new(data), limit, out)
+            }
+        }
+        Compression::Zstd => {
+            let mut dec = zstd::stream::read::Decoder::with_buffer(data)
+                .map_err(|e| compression_error(codec, e))?;
+            // A frame declares the window its decoder must allocate. Allow twice the
+            // output limit, at least 2^23 (what levels up to 19 use on streams of unknown
+            // size) and at most the library's default of 2^27.
+            let log = (usize::BITS - limit.max(1).leading_zeros() + 1).clamp(23, 27);
+            dec.window_log_max(log)
+                .map_err(|e| compression_error(codec, e))?;
+            read_bounded(codec, dec, limit, out)
+        }
+    }
+}
+
+/// Reads `reader` to its end into `out`, at most `limit` bytes.
+fn read_bounded(
+    codec: Compression,
+    reader: impl Read,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    let start = out.len();
+    let mut r = reader.take(limit as u64 + 1);
+    if let Err(e) = r.read_to_end(out) {
+        out.truncate(start);
+        return Err(compression_error(codec, e));
+    }
+    if out.len() - start > limit {
+        out.truncate(start);
+        return Err(limit_error(codec, limit));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// snappy
+
+const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
+const XERIAL_HEADER_LEN: usize = 16;
+const XERIAL_BLOCK: usize = 32 * 1024;
+
+fn snappy_xerial_compress(data: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    out.extend_from_slice(XERIAL_MAGIC);
+    out.extend_from_slice(&1i32.to_be_bytes());
+    out.extend_from_slice(&1i32.to_be_bytes());
+    let mut enc = snap::raw::Encoder::new();
+    for chunk in data.chunks(XERIAL_BLOCK) {
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let max = snap::raw::max_compress_len(chunk.len());
+        out.resize(at + 4 + max, 0);
+        let n = enc
+            .compress(chunk, &mut out[at + 4..])
+            .map_err(|e| compression_error(Compression::Snappy, e))?;
+        out.truncate(at + 4 + n);
+        out[at..at + 4].copy_from_slice(&(n as i32).to_be_bytes());
+    }
+    Ok(())
+}
+
+/// Decompresses one raw snappy block, appending to `out` within `limit` total bytes
+/// appended since `start`.
+fn snappy_raw_block(
+    block: &[u8],
+    start: usize,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    let codec = Compression::Snappy;
+    let n = snap::raw::decompress_len(block).map_err(|e| compression_error(codec, e))?;
+    let used = out.len() - start;
+    if n > limit - used {
+        return Err(limit_error(codec, limit));
+    }
+    let at = out.len();
+    out.resize(at + n, 0);
+    match snap::raw::Decoder::new().decompress(block, &mut out[at..]) {
+        Ok(written) if written == n => Ok(()),
+        Ok(written) => Err(compression_error(
+            codec,
+            format!("block decoded to {written} bytes, its header says {n}"),
+        )),
+        Err(e) => Err(compression_error(codec, e)),
+    }
+}
+
+fn snappy_decompress(data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let codec = Compression::Snappy;
+    let start = out.len();
+    let result = if data.len() >= XERIAL_HEADER_LEN && data.starts_with(XERIAL_MAGIC) {
+        // The version and compatible-version fields are not checked: some producers
+        // write them in the wrong byte order, and there is only one block format.
+        let mut rest = &data[XERIAL_HEADER_LEN..];
+        let mut result = Ok(());
+        while !rest.is_empty() {
+            if rest.len() < 4 {
+                result = Err(compression_error(codec, "xerial block length is cut short"));
+                break;
+            }
+            // snappy-java reads concatenated streams: a new header where a length is due.
+            if rest.len() >= XERIAL_HEADER_LEN && rest.starts_with(XERIAL_MAGIC) {
+                rest = &rest[XERIAL_HEADER_LEN..];
+                continue;
+            }
+            let len = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            rest = &rest[4..];
+            if len < 0 || len as usize > rest.len() {
+                result = Err(compression_error(
+                    codec,
+                    format!(
+                        "xerial block length {len} does not fit the {} bytes that remain",
+                        rest.len()
+                    ),
+                ));
+                break;
+            }
+            let (block, tail) = rest.split_at(len as usize);
+            rest = tail;
+            if let Err(e) = snappy_raw_block(block, start, limit, out) {
+                result = Err(e);
+                break;
+            }
+        }
+        result
+    } else {
+        snappy_raw_block(data, start, limit, out)
+    };
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+// ---------------------------------------------------------------------------------------
+// lz4
+
+const LZ4_MAGIC: u32 = 0x184D_2204;
+const LZ4_FLG: u8 = 0x60; // version 01, independent blocks, no checksums, no content size
+const LZ4_BD: u8 = 0x40; // 64 KiB maximum block size
+const LZ4_BLOCK: usize = 64 * 1024;
+const LZ4_UNCOMPRESSED: u32 = 0x8000_0000;
+
+/// Writes one LZ4 frame as Kafka's `Lz4BlockOutputStream` does. With
+/// `broken_checksum`, the descriptor checksum also covers the magic number, as Kafka
+/// before 0.10 computed it (for message format 0).
+pub(crate) fn lz4_compress(
+    data: &[u8],
+    broken_checksum: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    let frame_start = out.len();
+    out.extend_from_slice(&LZ4_MAGIC.to_le_bytes());
+    out.push(LZ4_FLG);
+    out.push(LZ4_BD);
+    let covered = if broken_checksum {
+        &out[frame_start..]
+    } else {
+        &out[frame_start + 4..]
+    };
+    let hc = (xxh32(covered, 0) >> 8) as u8;
+    out.push(hc);
+    for chunk in data.chunks(LZ4_BLOCK) {
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        out.resize(
+            at + 4 + lz4_flex::block::get_maximum_output_size(chunk.len()),
+            0,
+        );
+        let n = lz4_flex::block::compress_into(chunk, &mut out[at + 4..])
+            .map_err(|e| compression_error(Compression::Lz4, e))?;
+        if n >= chunk.len() {
+            // Incompressible: store the block as is, flagged by the high bit.
+            out.truncate(at + 4);
+            out.extend_from_slice(chunk);
+            out[at..at + 4].copy_from_slice(&(chunk.len() as u32 | LZ4_UNCOMPRESSED).to_le_bytes());
+        } else {
+            out.truncate(at + 4 + n);
+            out[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+        }
+    }
+    out.extend_from_slice(&0u32.to_le_bytes()); // end mark
+    Ok(())
+}
+
+/// Splits an LZ4 frame into its header, with the descriptor checksum recomputed, and
+/// the rest: Kafka ignores that checksum for magic 0, where it was written wrongly.
+fn lz4_fixed_header(data: &[u8]) -> Result<(Vec<u8>, &[u8]), DecodeError> {
+    let codec = Compression::Lz4;
+    if data.len() < 7 {
+        return Err(compression_error(codec, "frame header is cut short"));
+    }
+    let flg = data[4];
+    let len = 7 + if flg & 0x08 != 0 { 8 } else { 0 } + if flg & 0x01 != 0 { 4 } else { 0 };
+    if data.len() < len {
+        return Err(compression_error(codec, "frame header is cut short"));
+    }
+    let mut header = data[..len].to_vec();
+    header[len - 1] = (xxh32(&data[4..len - 1], 0) >> 8) as u8;
+    Ok((header, &data[len..]))
+}
+
+const P1: u32 = 0x9E37_79B1;
+const P2: u32 = 0x85EB_CA77;
+const P3: u32 = 0xC2B2_AE3D;
+const P4: u32 = 0x27D4_EB2F;
+const P5: u32 = 0x1656_67B1;
+
+#[inline]
+fn xxh32_round(acc: u32, lane: u32) -> u32 {
+    acc.wrapping_add(lane.wrapping_mul(P2))
+        .rotate_left(13)
+        .wrapping_mul(P1)
+}
+
+#[inline]
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// XXH32, the hash of LZ4 frame checksums.
+pub(crate) fn xxh32(data: &[u8], seed: u32) -> u32 {
+    let mut rest = data;
+    let mut h = if data.len() >= 16 {
+        let mut v = [
+            seed.wrapping_add(P1).wrapping_add(P2),
+            seed.wrapping_add(P2),
+            seed,
+            seed.wrapping_sub(P1),
+        ];
+        while rest.len() >= 16 {
+            for (i, acc) in v.iter_mut().enumerate() {
+                *acc = xxh32_round(*acc, le32(&rest[i * 4..]));
+            }
+            rest = &rest[16..];
+        }
+        v[0].rotate_left(1)
+            .wrapping_add(v[1].rotate_left(7))
+            .wrapping_add(v[2].rotate_left(12))
+            .wrapping_add(v[3].rotate_left(18))
+    } else {
+        seed.wrapping_add(P5)
+    };
+    h = h.wrapping_add(data.len() as u32);
+    while rest.len() >= 4 {
+        h = h
+            .wrapping_add(le32(rest).wrapping_mul(P3))
+            .rotate_left(17)
+            .wrapping_mul(P4);
+        rest = &rest[4..];
+    }
+    for &b in rest {
+        h = h
+            .wrapping_add(u32::from(b).wrapping_mul(P5))
+            .rotate_left(11)
+            .wrapping_mul(P1);
+    }
+    h ^= h >> 15;
+    h = h.wrapping_mul(P2);
+    h ^= h >> 13;
+    h = h.wrapping_mul(P3);
+    h ^= h >> 16;
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    #[test]
+    fn xxh32_known_vectors() {
+        assert_eq!(xxh32(b"", 0), 0x02CC_5D05);
+        assert_eq!(xxh32(b"abc", 0), 0x32D1_53FF);
+        assert_eq!(
+            xxh32(b"0123456789abcdefghijklmnopqrstuvwxyz", 0),
+            0x9AA3_8E7E
+        );
+    }
+
+    #[test]
+    fn round_trip_every_codec() {
+        let inputs: [Vec<u8>; 4] = [
+            Vec::new(),
+            b"hello".to_vec(),
+            (0..200_000u32).map(|i| (i % 251) as u8).collect(),
+            (0..100_000u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+        ];
+        for codec in ALL {
+            for data in &inputs {
+                let mut c = Vec::new();
+                compress(codec, None, data, &mut c).unwrap();
+                let mut d = vec![7u8];
+                decompress(codec, &c, data.len(), &mut d).unwrap();
+                assert_eq!(&d[1..], &data[..], "{codec:?}");
+                if !data.is_empty() {
+                    let mut d = vec![7u8];
+                    let e = decompress(codec, &c, data.len() - 1, &mut d).unwrap_err();
+                    assert!(
+                        matches!(e.kind, DecodeErrorKind::Compression(ref m) if m.contains("exceeds the limit")),
+                        "{codec:?}: {e}"
+                    );
+                    assert_eq!(d, [7u8], "{codec:?}: output left behind");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lz4_frame_is_readable_by_the_reference_decoder_and_matches_kafka_header() {
+        let data = b"kafka kafka kafka kafka kafka kafka kafka".repeat(5000);
+        let mut c = Vec::new();
+        lz4_compress(&data, false, &mut c).unwrap();
+        assert_eq!(&c[..6], &[0x04, 0x22, 0x4d, 0x18, 0x60, 0x40]);
+        let mut d = Vec::new();
+        lz4_flex::frame::FrameDecoder::new(&c[..])
+            .read_to_end(&mut d)
+            .unwrap();
+        assert_eq!(d, data);
+    }
+
+    #[test]
+    fn lz4_broken_header_checksum_only_for_magic_0() {
+        let data = b"old lz4 old lz4 old lz4".repeat(10);
+        let mut c = Vec::new();
+        lz4_compress(&data, true, &mut c).unwrap();
+        let mut d = Vec::new();
+        decompress_magic(Compression::Lz4, &c, 0, 1 << 20, &mut d).unwrap();
+        assert_eq!(d, data);
+        let mut d = Vec::new();
+        assert!(decompress_magic(Compression::Lz4, &c, 1, 1 << 20, &mut d).is_err());
+    }
+
+    #[test]
+    fn snappy_raw_and_xerial_are_both_read() {
+        let data = b"snappy snappy snappy".repeat(5000);
+        let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
+        let mut d = Vec::new();
+        decompress(Compression::Snappy, &raw, data.len(), &mut d).unwrap();
+        assert_eq!(d, data);
+
+        let mut x = Vec::new();
+        compress(Compression::Snappy, None, &data, &mut x).unwrap();
+        assert_eq!(&x[..16], b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01");
+        // Two concatenated xerial streams read as one.
+        let mut two = x.clone();
+        two.extend_from_slice(&x);
+        let mut d = Vec::new();
+        decompress(Compression::Snappy, &two, 2 * data.len(), &mut d).unwrap();
+        assert_eq!(d.len(), 2 * data.len());
+    }
+
+    #[test]
+    fn snappy_hostile_lengths() {
+        // A raw block whose varint header claims 4 GiB.
+        let bomb = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
+        let mut d = Vec::new();
+        assert!(decompress(Compression::Snappy, &bomb, 1 << 20, &mut d).is_err());
+        assert!(d.capacity() < 1 << 20);
+        // A xerial block length beyond the input, and a negative one.
+        for len in [1000i32, -5] {
+            let mut x = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01".to_vec();
+            x.extend_from_slice(&len.to_be_bytes());
+            x.extend_from_slice(b"abc");
+            assert!(decompress(Compression::Snappy, &x, 1 << 20, &mut d).is_err());
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for n in 0..2000usize {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = n % 97;
+            let bytes: Vec<u8> = (0..len).map(|i| (seed >> (i % 56)) as u8).collect();
+            for codec in ALL {
+                let mut d = Vec::new();
+                let _ = decompress(codec, &bytes, 1 << 16, &mut d);
+                let _ = decompress_magic(codec, &bytes, 0, 1 << 16, &mut d);
+            }
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! Writers for RecordBatch v2 and the legacy MessageSet v0/v1.
+
+use super::compression::{self, lz4_compress};
+use super::{legacy, v2, Compression};
+use crate::protocol::DecodeError;
+
+/// One record header to encode. Kafka defines the key as a UTF-8 string; it is written
+/// as given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeaderIn<'a> {
+    pub key: &'a [u8],
+    pub value: Option<&'a [u8]>,
+}
+
+/// One record to encode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordIn<'a> {
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [RecordHeaderIn<'a>],
+    /// Creation time in milliseconds; `None` takes [`BatchOptions::now_ms`].
+    pub timestamp: Option<i64>,
+}
+
+/// The header fields of a v2 batch.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// 0 in produce requests; the broker assigns offsets.
+    pub base_offset: i64,
+    /// -1 in produce requests; the broker assigns it.
+    pub partition_leader_epoch: i32,
+    pub compression: Compression,
+    /// gzip 0-9 (default 6), zstd (default 3); snappy and lz4 have no levels.
+    pub compression_level: Option<i32>,
+    /// -1 without an idempotent or transactional producer.
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Sequence of the first record, -1 without idempotence.
+    pub base_sequence: i32,
+    pub transactional: bool,
+    /// Marks the batch LogAppendTime: its max timestamp (`now_ms`) is every record's time.
+    pub log_append_time: bool,
+    /// The time of records without one, and the append time with `log_append_time`.
+    pub now_ms: i64,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            base_offset: 0,
+            partition_leader_epoch: -1,
+            compression: Compression::None,
+            compression_level: None,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            transactional: false,
+            log_append_time: false,
+            now_ms: 0,
+        }
+    }
+}
+
+#[inline]
+fn zigzag32(v: i32) -> u64 {
+    u64::from(((v << 1) ^ (v >> 31)) as u32)
+}
+
+#[inline]
+fn zigzag64(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Encoded size of an unsigned varint.
+#[inline]
+fn uvarint_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+#[inline]
+fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
+    let mut tmp = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 {
+        tmp[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    tmp[n] = v as u8;
+    out.extend_from_slice(&tmp[..=n]);
+}
+
+/// Size of a varint-length-prefixed nullable byte string.
+#[inline]
+fn var_bytes_len(b: Option<&[u8]>) -> usize {
+    match b {
+        None => 1,
+        Some(b) => uvarint_len(zigzag32(b.len() as i32)) + b.len(),
+    }
+}
+
+#[inline]
+fn put_var_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        None => out.push(1), // zigzag(-1)
+        Some(b) => {
+            put_uvarint(out, zigzag32(b.len() as i32));
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// Size of a record's body: everything after its length varint.
+#[inline]
+fn record_body_len(r: &RecordIn<'_>, offset_delta: i32, ts_delta: i64) -> usize {
+    let mut n = 1 // attributes
+        + uvarint_len(zigzag64(ts_delta))
+        + uvarint_len(zigzag32(offset_delta))
+        + var_bytes_len(r.key)
+        + var_bytes_len(r.value)
+        + uvarint_len(zigzag32(r.headers.len() as i32));
+    for h in r.headers {
+        n += uvarint_len(zigzag32(h.key.len() as i32)) + h.key.len() + var_bytes_len(h.value);
+    }
+    n
+}
+
+fn write_records(records: &[RecordIn<'_>], base_ts: i64, now_ms: i64, out: &mut Vec<u8>) {
+    for (i, r) in records.iter().enumerate() {
+        let ts_delta = r.timestamp.unwrap_or(now_ms).wrapping_sub(base_ts);
+        let body = record_body_len(r, i as i32, ts_delta);
+        put_uvarint(out, zigzag32(body as i32));
+        out.push(0); // attributes: unused
+        put_uvarint(out, zigzag64(ts_delta));
+        put_uvarint(out, zigzag32(i as i32));
+        put_var_bytes(out, r.key);
+        put_var_bytes(out, r.value);
+        put_uvarint(out, zigzag32(r.headers.len() as i32));
+        for h in r.headers {
+            put_var_bytes(out, Some(h.key));
+            put_var_bytes(out, h.value);
+        }
+    }
+}
+
+#[inline]
+fn put_at(out: &mut [u8], at: usize, bytes: &[u8]) {
+    out[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+/// Appends one RecordBatch v2 (magic 2) holding `records` to `out`. Err only if
+/// compression fails or records is empty.
+pub fn encode_batch(
+    records: &[RecordIn<'_>],
+    opts: &BatchOptions,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    if records.is_empty() {
+        return Err(DecodeError::invalid(
+            "a record batch needs at least one record",
+            0,
+        ));
+    }
+    if records.len() > i32::MAX as usize {
+        return Err(DecodeError::invalid("too many records for one batch", 0));
+    }
+    let start = out.len();
+    let base_ts = records[0].timestamp.unwrap_or(opts.now_ms);
+    let mut max_ts = i64::MIN;
+    let mut body_size = 0usize;
+    for (i, r) in records.iter().enumerate() {
+        let ts = r.timestamp.unwrap_or(opts.now_ms);
+        max_ts = max_ts.max(ts);
+        let body = record_body_len(r, i as i32, ts.wrapping_sub(base_ts));
+        body_size += uvarint_len(zigzag32(body as i32)) + body;
+    }
+    if opts.log_append_time {
+        max_ts = opts.now_ms;
+    }
+
+    if opts.compression == Compression::None {
+        out.reserve(v2::HEADER_LEN + body_size);
+        out.resize(start + v2::HEADER_LEN, 0);
+        write_records(records, base_ts, opts.now_ms, out);
+    } else {
+        let mut raw = Vec::with_capacity(body_size);
+        write_records(records, base_ts, opts.now_ms, &mut raw);
+        out.resize(start + v2::HEADER_LEN, 0);
+        if let Err(e) = compression::compress(opts.compression, opts.compression_level, &raw, out) {
+            out.truncate(start);
+            return Err(e);
+        }
+    }
+
+    let batch_len = out.len() - start - v2::LOG_OVERHEAD;
+    if batch_len > i32::MAX as usize {
+        out.truncate(start);
+        return Err(DecodeError::invalid("record batch larger than 2 GiB", 0));
+    }
+    let mut attributes = opts.compression as i16;
+    if opts.log_append_time {
+        attributes |= v2::TIMESTAMP_TYPE_BIT;
+    }
+    if opts.transactional {
+        attributes |= v2::TRANSACTIONAL_BIT;
+    }
+    let h = &mut out[start..];
+    put_at(h, 0, &opts.base_offset.to_be_bytes());
+    put_at(h, 8, &(batch_len as i32).to_be_bytes());
+    put_at(h, 12, &opts.partition_leader_epoch.to_be_bytes());
+    h[v2::MAGIC_OFFSET] = 2;
+    put_at(h, v2::ATTRIBUTES_OFFSET, &attributes.to_be_bytes());
+    put_at(h, 23, &((records.len() - 1) as i32).to_be_bytes());
+    put_at(h, 27, &base_ts.to_be_bytes());
+    put_at(h, 35, &max_ts.to_be_bytes());
+    put_at(h, 43, &opts.producer_id.to_be_bytes());
+    put_at(h, 51, &opts.producer_epoch.to_be_bytes());
+    put_at(h, 53, &opts.base_sequence.to_be_bytes());
+    put_at(h, 57, &(records.len() as i32).to_be_bytes());
+    let crc = crc32c::crc32c(&h[v2::ATTRIBUTES_OFFSET..]);
+    put_at(h, v2::CRC_OFFSET, &crc.to_be_bytes());
+    Ok(())
+}
+
+/// Appends one legacy message (offset, size, crc, magic, attributes, [timestamp], key,
+/// value) to `out`.
+fn write_message(
+    out: &mut Vec<u8>,
+    offset: i64,
+    magic: i8,
+    attributes: i8,
+    timestamp: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) {
+    let start = out.len();
+    let size = if magic == 0 {
+        legacy::OVERHEAD_V0
+    } else {
+        legacy::OVERHEAD_V1
+    } + key.map_or(0, <[u8]>::len)
+        + value.map_or(0, <[u8]>::len);
+    out.reserve(12 + size);
+    out.extend_from_slice(&offset.to_be_bytes());
+    out.extend_from_slice(&(size as i32).to_be_bytes());
+    out.extend_from_slice(&[0; 4]); // crc, below
+    out.push(magic as u8);
+    out.push(attributes as u8);
+    if magic == 1 {
+        out.extend_from_slice(&timestamp.to_be_bytes());
+    }
+    for field in [key, value] {
+        match field {
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(b) => {
+                out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+                out.extend_from_slice(b);
+            }
+        }
+    }
+    let crc = crc32fast::hash(&out[start + 16..]);
+    put_at(out, start + 12, &crc.to_be_bytes());
+}
+
+/// Legacy MessageSet v0/v1 writer (magic 0 or 1), with optional compression wrapper.
+///
+/// Record `i` gets offset `base_offset + i`. Compressed, the records form the value of
+/// one wrapper message whose offset is the last record's: for magic 1 the inner offsets
+/// are relative (0, 1, ...) and the wrapper's timestamp is the greatest record time; for
+/// magic 0 the inner offsets are absolute and LZ4 is written with the old, wrong frame
+/// checksum those brokers expect. Headers cannot be expressed and are dropped, as the
+/// broker does when it converts down. Magic 0 has no timestamps. zstd needs magic 2.
+pub fn encode_legacy_message_set(
+    records: &[RecordIn<'_>],
+    magic: i8,
+    compression: Compression,
+    base_offset: i64,
+    now_ms: i64,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    if magic != 0 && magic != 1 {
+        return Err(DecodeError::invalid(
+            format!("legacy message sets have magic 0 or 1, not {magic}"),
+            0,
+        ));
+    }
+    if records.is_empty() {
+        return Err(DecodeError::invalid(
+            "a message set needs at least one record",
+            0,
+        ));
+    }
+    if compression == Compression::Zstd {
+        return Err(DecodeError::invalid(
+            "zstd needs message format 2 (magic 2)",
+            0,
+        ));
+    }
+    let ts_of = |r: &RecordIn<'_>| {
+        if magic == 0 {
+            -1
+        } else {
+            r.timestamp.unwrap_or(now_ms)
+        }
+    };
+    if compression == Compression::None {
+        for (i, r) in records.iter().enumerate() {
+            let offset = base_offset.wrapping_add(i as i64);
+            write_message(out, offset, magic, 0, ts_of(r), r.key, r.value);
+        }
+        return Ok(());
+    }
+    let mut inner = Vec::new();
+    let mut max_ts = -1i64;
+    for (i, r) in records.iter().enumerate() {
+        let offset = if magic == 1 {
+            i as i64
+        } else {
+            base_offset.wrapping_add(i as i64)
+        };
+        max_ts = max_ts.max(ts_of(r));
+        write_message(&mut inner, offset, magic, 0, ts_of(r), r.key, r.value);
+    }
+    let mut compressed = Vec::new();
+    if compression == Compression::Lz4 {
+        lz4_compress(&inner, magic == 0, &mut compressed)?;
+    } else {
+        compression::compress(compression, None, &inner, &mut compressed)?;
+    }
+    let last = base_offset.wrapping_add(records.len() as i64 - 1);
+    write_message(
+        out,
+        last,
+        magic,
+        compression as i8,
+        max_ts,
+        None,
+        Some(&compressed),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_sizes_match_the_writer() {
+        for v in [0u64, 1, 127, 128, 16383, 16384, u32::MAX as u64, u64::MAX] {
+            let mut out = Vec::new();
+            put_uvarint(&mut out, v);
+            assert_eq!(out.len(), uvarint_len(v), "{v}");
+            let mut r = crate::protocol::Reader::new(&out);
+            assert_eq!(r.uvarlong().unwrap(), v);
+        }
+    }
+}
