@@ -1,8 +1,9 @@
 //! Decodes arbitrary bytes as a record set (RecordBatch v2 or legacy MessageSet v0/v1, any
 //! codec), the records field of a Fetch response, and touches every record and header.
 //!
-//! Each input is decoded twice: with the default limits (CRC checked), and with CRC
-//! verification off so that mutations past the checksum reach the record parser.
+//! Each input is decoded twice: as a consumer does (CRCs checked, control batches skipped),
+//! and with CRC checks off and control records kept, so that mutations past the checksum
+//! reach the record parser.
 #![no_main]
 
 use bytes::Bytes;
@@ -36,11 +37,12 @@ fn touch(set: &RecordSet) -> u64 {
 
 fuzz_target!(|data: &[u8]| {
     let input = Bytes::copy_from_slice(data);
-    for verify_crc in [true, false] {
+    // As a consumer decodes, then without the CRC check and with control records kept.
+    for (verify_crc, skip_control) in [(true, true), (false, false)] {
         let limits = DecodeLimits {
             max_decompressed: 1 << 20,
             verify_crc,
-            ..Default::default()
+            skip_control,
         };
         if let Ok(set) = RecordSet::decode(input.clone(), &limits) {
             std::hint::black_box(touch(&set));
