@@ -382,3 +382,24 @@ fn broker_restart_is_survived_by_reconnecting() {
         .collect();
     assert_eq!(values, [b"before".to_vec(), b"after".to_vec()]);
 }
+
+#[test]
+fn bootstrap_tries_each_address_until_one_answers() {
+    // A closed port first, then the broker by name: "localhost" may resolve to ::1 (where
+    // nothing listens) before 127.0.0.1, so every address of every entry is tried.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port = bootstrap().rsplit(':').next().unwrap();
+    let mut cfg = Config::new();
+    cfg.set(
+        "bootstrap.servers",
+        &format!("127.0.0.1:{closed}, localhost:{port}"),
+    )
+    .unwrap();
+    let c = Client::new(&cfg).unwrap();
+    let md = c.metadata(None, T).unwrap();
+    assert_eq!(md.brokers.len(), 1);
+}
