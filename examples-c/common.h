@@ -11,7 +11,7 @@
 #include "kafkac.h"
 
 /* Prints "error: <NAME>: <detail>" for the last failure on this thread. */
-static void print_error(kc_err_t err) {
+static inline void print_error(kc_err_t err) {
     char detail[1024];
     size_t n = kc_last_error(detail, sizeof(detail));
     fprintf(stderr, "error: %s: %s\n", kc_err_name(err),
@@ -19,7 +19,7 @@ static void print_error(kc_err_t err) {
 }
 
 /* Parses "key=value" into conf; returns 0 or prints the error and returns -1. */
-static int apply_property(kc_conf_t *conf, const char *kv) {
+static inline int apply_property(kc_conf_t *conf, const char *kv) {
     char buf[1024];
     const char *eq = strchr(kv, '=');
     size_t klen;
@@ -43,7 +43,7 @@ static int apply_property(kc_conf_t *conf, const char *kv) {
  * Removes every "-X key=value" (or "-Xkey=value") from argv, applying it to conf, and
  * compacts the remaining arguments. Returns the new argc, or -1 on error.
  */
-static int take_properties(kc_conf_t *conf, int argc, char **argv) {
+static inline int take_properties(kc_conf_t *conf, int argc, char **argv) {
     int i, out = 1;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-X") == 0) {
@@ -65,7 +65,7 @@ static int take_properties(kc_conf_t *conf, int argc, char **argv) {
 }
 
 /* Creates a client for bootstrap with the -X properties already in conf. */
-static kc_client_t *make_client(kc_conf_t *conf, const char *bootstrap) {
+static inline kc_client_t *make_client(kc_conf_t *conf, const char *bootstrap) {
     kc_client_t *client = NULL;
     kc_err_t err = kc_conf_set(conf, "bootstrap.servers", bootstrap);
     if (err == KC_OK)
@@ -78,7 +78,7 @@ static kc_client_t *make_client(kc_conf_t *conf, const char *bootstrap) {
 }
 
 /* Parses a decimal integer argument; exits with a message on failure. */
-static long long parse_int(const char *s, const char *what) {
+static inline long long parse_int(const char *s, const char *what) {
     char *end = NULL;
     long long v = strtoll(s, &end, 10);
     if (s[0] == '\0' || end == NULL || *end != '\0') {

@@ -29,7 +29,8 @@ fi
 # --- Debian packages --------------------------------------------------------
 # librdkafka-dev  headers + pkg-config file for tests/mock/mock_cluster.c
 #                 (librdkafka's mock cluster) and the C interop checks
-# kcat            command-line Kafka client, for poking at brokers by hand
+# kcat            command-line Kafka client: interop tests (tests/interop.rs), and
+#                 for poking at brokers by hand
 # pkg-config      flags for librdkafka
 # clang, llvm     C examples under sanitizers and fuzzing; llvm gives
 #                 llvm-symbolizer for readable sanitizer reports

@@ -33,6 +33,23 @@ fn rec(v: &[u8]) -> RecordIn<'_> {
     }
 }
 
+/// Fetches from offset 0 until `n` records are in (the mock returns one batch per fetch).
+fn fetch_values(c: &Client, topic: &str, p: i32, n: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while out.len() < n {
+        let f = c
+            .fetch(topic, p, offset, 1 << 20, Duration::from_millis(50), T)
+            .unwrap();
+        let from = offset;
+        for r in f.records.iter().filter(|r| r.offset >= from) {
+            out.push(r.value.unwrap().to_vec());
+            offset = r.offset + 1;
+        }
+    }
+    out
+}
+
 fn leader_of(c: &Client, topic: &str, p: i32) -> i32 {
     let md = c.metadata(Some(&[topic.to_string()]), T).unwrap();
     md.topics[0].partitions[p as usize].leader
@@ -98,6 +115,48 @@ fn produce_fetch_and_offsets_on_every_partition() {
 }
 
 #[test]
+fn fetch_out_of_range_offset_returns_its_kafka_code() {
+    let mut mock = MockCluster::start(1);
+    mock.create_topic("oor", 1, 1);
+    let c = client(&mock);
+    c.produce("oor", 0, &[rec(b"a")], -1, Compression::None, T)
+        .unwrap();
+    let e = c
+        .fetch("oor", 0, 1_000_000, 1 << 20, Duration::from_millis(10), T)
+        .err()
+        .expect("offset beyond the log");
+    assert_eq!(e.code, 1, "{e}");
+    assert!(
+        e.message.contains("OFFSET_OUT_OF_RANGE") && e.message.contains("oor/0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn offsets_after_multi_record_batches() {
+    let mut mock = MockCluster::start(1);
+    mock.create_topic("ts", 1, 1);
+    let c = client(&mock);
+    let recs: Vec<RecordIn> = (0..10)
+        .map(|i| RecordIn {
+            key: None,
+            value: Some(b"v"),
+            headers: &[],
+            timestamp: Some(2_000_000 + i * 1000),
+        })
+        .collect();
+    c.produce("ts", 0, &recs[..5], 1, Compression::None, T)
+        .unwrap();
+    c.produce("ts", 0, &recs[5..], 1, Compression::Lz4, T)
+        .unwrap();
+    let l = c.list_offsets("ts", 0, OffsetSpec::Latest, T).unwrap();
+    assert_eq!(l.offset, 10);
+    // The mock answers timestamp lookups with -1; Tansu's tests cover them.
+    let e = c.list_offsets("ts", 0, OffsetSpec::Earliest, T).unwrap();
+    assert_eq!(e.offset, 0);
+}
+
+#[test]
 fn fetch_many_splits_across_leaders() {
     let mut mock = MockCluster::start(3);
     mock.create_topic("multi", 3, 1);
@@ -145,10 +204,10 @@ fn leader_moved_between_produce_calls() {
         .unwrap();
     assert_eq!(off, 1);
     assert_eq!(leader_of(&c, "moving", 0), next);
-    let f = c
-        .fetch("moving", 0, 0, 1 << 20, Duration::from_millis(50), T)
-        .unwrap();
-    assert_eq!(f.records.len(), 2);
+    assert_eq!(
+        fetch_values(&c, "moving", 0, 2),
+        [b"a".to_vec(), b"b".to_vec()]
+    );
 }
 
 #[test]
@@ -189,10 +248,10 @@ fn injected_retriable_errors_are_retried() {
         .unwrap();
     assert_eq!(off, 1);
     mock.push_errors(FETCH, &[6, 6]);
-    let f = c
-        .fetch("flaky", 0, 0, 1 << 20, Duration::from_millis(50), T)
-        .unwrap();
-    assert_eq!(f.records.len(), 2);
+    assert_eq!(
+        fetch_values(&c, "flaky", 0, 2),
+        [b"warm-up".to_vec(), b"x".to_vec()]
+    );
 }
 
 #[test]
@@ -227,7 +286,7 @@ fn retriable_errors_beyond_the_timeout_give_up_with_the_code() {
     let c = client(&mock);
     c.produce("stuck", 0, &[rec(b"warm-up")], -1, Compression::None, T)
         .unwrap();
-    mock.push_errors(PRODUCE, &[7; 200]);
+    mock.push_errors(PRODUCE, &[7; 40]);
     let started = Instant::now();
     let e = c
         .produce(
@@ -265,4 +324,36 @@ fn negotiation_uses_old_versions_and_reports_missing_apis() {
         .unwrap_err();
     assert_eq!(e.code, local::UNSUPPORTED_FEATURE, "{e}");
     assert!(e.message.contains("CreateTopics"), "{e}");
+}
+
+#[test]
+fn threads_pipeline_requests_on_one_connection() {
+    // Every response of the broker is delayed by 400 ms. Eight threads producing through
+    // one client at once finish in about one delay when their requests share the
+    // connection in flight; queued one behind another they would need eight (3.2 s).
+    let mut mock = MockCluster::start(1);
+    mock.create_topic("piped", 1, 1);
+    let c = std::sync::Arc::new(client(&mock));
+    c.produce("piped", 0, &[rec(b"warm-up")], -1, Compression::None, T)
+        .unwrap();
+    mock.set_rtt(1, 400);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let v = format!("t{i}");
+                c.produce("piped", 0, &[rec(v.as_bytes())], -1, Compression::None, T)
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut offsets: Vec<i64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let elapsed = started.elapsed();
+    offsets.sort();
+    assert_eq!(offsets, (1..=8).collect::<Vec<i64>>());
+    assert!(
+        elapsed < Duration::from_millis(1600),
+        "requests were serialized: {elapsed:?} for 8 x 400 ms"
+    );
 }

@@ -89,13 +89,7 @@ impl Client {
                 let s = &specs[i];
                 match cluster.leader(&s.topic, s.partition, attempt > 0, deadline) {
                     Ok(l) => by_leader.entry(l).or_default().push(i),
-                    Err(e) => {
-                        if e.is_retriable() {
-                            retry.push((i, e));
-                        } else {
-                            results[i] = Some(Err(e));
-                        }
-                    }
+                    Err(e) => fail(i, e, &mut retry, &mut results),
                 }
             }
             // Send every request, then collect every answer.
@@ -121,11 +115,7 @@ impl Client {
                 match resp {
                     Err(e) => {
                         for i in idx {
-                            if e.is_retriable() {
-                                retry.push((i, e.clone()));
-                            } else {
-                                results[i] = Some(Err(e.clone()));
-                            }
+                            fail(i, e.clone(), &mut retry, &mut results);
                         }
                     }
                     Ok((resp, version, broker)) => {
@@ -140,7 +130,7 @@ impl Client {
                                 format!("Fetch v{version} from {broker}"),
                             );
                             for i in idx {
-                                results[i] = Some(Err(e.clone()));
+                                fail(i, e.clone(), &mut retry, &mut results);
                             }
                             continue;
                         }
@@ -169,14 +159,10 @@ impl Client {
                             let (_, p) = parts.swap_remove(pos);
                             if p.error_code != 0 {
                                 let e = Error::kafka(p.error_code, &ctx);
-                                if e.is_retriable() {
-                                    if e.needs_metadata_refresh() {
-                                        cluster.invalidate(&s.topic);
-                                    }
-                                    retry.push((i, e));
-                                } else {
-                                    results[i] = Some(Err(e));
+                                if e.needs_metadata_refresh() {
+                                    cluster.invalidate(&s.topic);
                                 }
+                                fail(i, e, &mut retry, &mut results);
                                 continue;
                             }
                             let data = p.records.unwrap_or_default();
@@ -224,6 +210,20 @@ impl Client {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(Error::new(local::FAIL, "fetch produced no result"))))
             .collect()
+    }
+}
+
+/// Queues spec `i` for another attempt when `e` is retriable, else records the failure.
+fn fail(
+    i: usize,
+    e: Error,
+    retry: &mut Vec<(usize, Error)>,
+    results: &mut [Option<Result<FetchResult>>],
+) {
+    if e.is_retriable() {
+        retry.push((i, e));
+    } else {
+        results[i] = Some(Err(e));
     }
 }
 
