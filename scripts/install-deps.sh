@@ -29,7 +29,8 @@ fi
 # --- Debian packages --------------------------------------------------------
 # librdkafka-dev  headers + pkg-config file for tests/mock/mock_cluster.c
 #                 (librdkafka's mock cluster) and the C interop checks
-# kcat            command-line Kafka client, for poking at brokers by hand
+# kcat            command-line Kafka client: interop tests (tests/interop.rs), and
+#                 for poking at brokers by hand
 # pkg-config      flags for librdkafka
 # clang, llvm     C examples under sanitizers and fuzzing; llvm gives
 #                 llvm-symbolizer for readable sanitizer reports
@@ -70,6 +71,19 @@ fi
 log "pip install -r tests/requirements.txt"
 PIP_ROOT_USER_ACTION=ignore python3 -m pip install "${PIP_ARGS[@]}"
 python3 -c 'import confluent_kafka, kafka, lz4.frame, snappy, zstandard'
+
+# --- cargo-fuzz ---------------------------------------------------------------
+# Runs the libFuzzer targets under fuzz/ (scripts/fuzz-smoke.sh) on the nightly toolchain.
+if command -v cargo-fuzz >/dev/null 2>&1; then
+    log "cargo-fuzz already installed ($(cargo fuzz --version 2>/dev/null || echo unknown version))"
+else
+    log "cargo install cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi
+if command -v rustup >/dev/null 2>&1 && ! rustup toolchain list | grep -q '^nightly'; then
+    log "rustup toolchain install nightly (cargo-fuzz needs it)"
+    rustup toolchain install nightly --profile minimal
+fi
 
 # --- Tansu broker -----------------------------------------------------------
 mkdir -p "$KAFKAC_CACHE"

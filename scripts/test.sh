@@ -22,3 +22,6 @@ cargo test --release
 # (with the header and symbol tests, tests/header.rs and tests/symbols.rs).
 
 # fuzz smoke
+# Each libFuzzer target for FUZZ_SECONDS (default 30) from the committed seeds.
+step "fuzz smoke"
+scripts/fuzz-smoke.sh

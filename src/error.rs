@@ -139,6 +139,19 @@ impl Error {
         )
     }
 
+    /// Like [`Error::kafka`], adding the broker's own error message when it sent one.
+    pub fn kafka_with_message(
+        code: i16,
+        message: Option<&str>,
+        context: impl fmt::Display,
+    ) -> Self {
+        let e = Error::kafka(code, context);
+        match message {
+            Some(m) if !m.is_empty() => e.context(m),
+            _ => e,
+        }
+    }
+
     pub fn transport(msg: impl Into<String>) -> Self {
         Error::new(local::TRANSPORT, msg)
     }

@@ -8,7 +8,9 @@ use kafkac::error::local;
 use kafkac::protocol::frame::{encode_response, RequestHeader};
 use kafkac::protocol::messages::*;
 use kafkac::protocol::{api_key, Reader};
-use kafkac::record::{encode_batch, BatchOptions, Compression, RecordIn};
+use kafkac::record::{
+    encode_batch, encode_legacy_message_set, BatchOptions, Compression, RecordIn,
+};
 use kafkac::{Client, Config};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,6 +26,9 @@ enum Misbehave {
     CorruptBatch,
     GzipBomb,
     Silent,
+    /// Not misbehaviour: answers Fetch with legacy message sets (magic 0 and 1, a
+    /// gzip-compressed v1 wrapper), as brokers before 0.11 do.
+    LegacyMessageSets,
 }
 
 fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
@@ -156,6 +161,47 @@ fn serve(mode: Misbehave, on_api: i16) -> u16 {
                                 encode_response::<FetchRequest>(&fetch_response(b), v, cid)
                             }
                             Misbehave::Silent => continue,
+                            Misbehave::LegacyMessageSets => {
+                                let recs = |vals: &[&'static [u8]]| -> Vec<RecordIn<'static>> {
+                                    vals.iter()
+                                        .map(|v| RecordIn {
+                                            key: Some(b"key"),
+                                            value: Some(v),
+                                            headers: &[],
+                                            timestamp: Some(1_600_000_000_000),
+                                        })
+                                        .collect()
+                                };
+                                let mut sets = Vec::new();
+                                encode_legacy_message_set(
+                                    &recs(&[b"m0-a", b"m0-b"]),
+                                    0,
+                                    Compression::None,
+                                    5,
+                                    0,
+                                    &mut sets,
+                                )
+                                .unwrap();
+                                encode_legacy_message_set(
+                                    &recs(&[b"m1-a"]),
+                                    1,
+                                    Compression::None,
+                                    7,
+                                    0,
+                                    &mut sets,
+                                )
+                                .unwrap();
+                                encode_legacy_message_set(
+                                    &recs(&[b"gz-a", b"gz-b", b"gz-c"]),
+                                    1,
+                                    Compression::Gzip,
+                                    8,
+                                    0,
+                                    &mut sets,
+                                )
+                                .unwrap();
+                                encode_response::<FetchRequest>(&fetch_response(sets), v, cid)
+                            }
                         };
                         if s.write_all(&frame).is_err() {
                             return;
@@ -306,4 +352,35 @@ fn unreachable_bootstrap_fails_within_the_timeout() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn legacy_message_sets_decode_through_fetch() {
+    let port = serve(Misbehave::LegacyMessageSets, api_key::FETCH);
+    let f = client(port, &[])
+        .fetch("t", 0, 5, 1 << 20, Duration::from_millis(10), T)
+        .unwrap();
+    let got: Vec<(i64, Vec<u8>)> = f
+        .records
+        .iter()
+        .map(|r| (r.offset, r.value.unwrap().to_vec()))
+        .collect();
+    let want: Vec<(i64, Vec<u8>)> = [
+        (5, "m0-a"),
+        (6, "m0-b"),
+        (7, "m1-a"),
+        (8, "gz-a"),
+        (9, "gz-b"),
+        (10, "gz-c"),
+    ]
+    .iter()
+    .map(|(o, v)| (*o, v.as_bytes().to_vec()))
+    .collect();
+    assert_eq!(got, want);
+    let r = f.records.get(2).unwrap();
+    assert_eq!(
+        (r.magic, r.timestamp, r.key),
+        (1, 1_600_000_000_000, Some(&b"key"[..]))
+    );
+    assert_eq!(f.records.get(0).unwrap().magic, 0);
 }

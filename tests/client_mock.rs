@@ -325,3 +325,35 @@ fn negotiation_uses_old_versions_and_reports_missing_apis() {
     assert_eq!(e.code, local::UNSUPPORTED_FEATURE, "{e}");
     assert!(e.message.contains("CreateTopics"), "{e}");
 }
+
+#[test]
+fn threads_pipeline_requests_on_one_connection() {
+    // Every response of the broker is delayed by 400 ms. Eight threads producing through
+    // one client at once finish in about one delay when their requests share the
+    // connection in flight; queued one behind another they would need eight (3.2 s).
+    let mut mock = MockCluster::start(1);
+    mock.create_topic("piped", 1, 1);
+    let c = std::sync::Arc::new(client(&mock));
+    c.produce("piped", 0, &[rec(b"warm-up")], -1, Compression::None, T)
+        .unwrap();
+    mock.set_rtt(1, 400);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let v = format!("t{i}");
+                c.produce("piped", 0, &[rec(v.as_bytes())], -1, Compression::None, T)
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut offsets: Vec<i64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let elapsed = started.elapsed();
+    offsets.sort();
+    assert_eq!(offsets, (1..=8).collect::<Vec<i64>>());
+    assert!(
+        elapsed < Duration::from_millis(1600),
+        "requests were serialized: {elapsed:?} for 8 x 400 ms"
+    );
+}

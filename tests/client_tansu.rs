@@ -336,3 +336,70 @@ fn many_threads_share_one_client() {
         .sum();
     assert_eq!(total, 160);
 }
+
+#[test]
+fn broker_restart_is_survived_by_reconnecting() {
+    // A broker of its own, with its data in SQLite so it outlives the restart.
+    let dir = common::scratch_dir("restart");
+    let mut broker = Tansu::start_sqlite(dir.join("kafkac.db"));
+    let mut cfg = Config::new();
+    cfg.set("bootstrap.servers", &broker.bootstrap).unwrap();
+    cfg.set("retry.backoff.ms", "50").unwrap();
+    let c = Client::new(&cfg).unwrap();
+    create(&c, "durable", 1);
+    let r = [RecordIn {
+        key: Some(b"k"),
+        value: Some(b"before"),
+        headers: &[],
+        timestamp: None,
+    }];
+    assert_eq!(
+        c.produce("durable", 0, &r, -1, Compression::None, T)
+            .unwrap(),
+        0
+    );
+    broker.restart();
+    // The old connection is dead; the next call sees the transport error, reconnects
+    // and succeeds within its timeout.
+    let r = [RecordIn {
+        key: Some(b"k"),
+        value: Some(b"after"),
+        headers: &[],
+        timestamp: None,
+    }];
+    assert_eq!(
+        c.produce("durable", 0, &r, -1, Compression::Zstd, T)
+            .unwrap(),
+        1
+    );
+    let f = c
+        .fetch("durable", 0, 0, 1 << 20, Duration::from_millis(100), T)
+        .unwrap();
+    let values: Vec<_> = f
+        .records
+        .iter()
+        .map(|r| r.value.unwrap().to_vec())
+        .collect();
+    assert_eq!(values, [b"before".to_vec(), b"after".to_vec()]);
+}
+
+#[test]
+fn bootstrap_tries_each_address_until_one_answers() {
+    // A closed port first, then the broker by name: "localhost" may resolve to ::1 (where
+    // nothing listens) before 127.0.0.1, so every address of every entry is tried.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port = bootstrap().rsplit(':').next().unwrap();
+    let mut cfg = Config::new();
+    cfg.set(
+        "bootstrap.servers",
+        &format!("127.0.0.1:{closed}, localhost:{port}"),
+    )
+    .unwrap();
+    let c = Client::new(&cfg).unwrap();
+    let md = c.metadata(None, T).unwrap();
+    assert_eq!(md.brokers.len(), 1);
+}

@@ -98,14 +98,11 @@ impl Client {
                             "CreateTopics on {}: topic '{}' missing from the response",
                             conn.name, t.name
                         ))),
-                        Some(r) if r.error_code != 0 => {
-                            let e =
-                                Error::kafka(r.error_code, format!("create topic '{}'", t.name));
-                            Some(match &r.error_message {
-                                Some(m) if !m.is_empty() => e.context(m),
-                                _ => e,
-                            })
-                        }
+                        Some(r) if r.error_code != 0 => Some(Error::kafka_with_message(
+                            r.error_code,
+                            r.error_message.as_deref(),
+                            format!("create topic '{}'", t.name),
+                        )),
                         Some(_) => None,
                     };
                     TopicResult {
@@ -158,13 +155,11 @@ impl Client {
                                 conn.name
                             ),
                         )),
-                        Some(r) if r.error_code != 0 => {
-                            let e = Error::kafka(r.error_code, format!("delete topic '{n}'"));
-                            Some(match &r.error_message {
-                                Some(m) if !m.is_empty() => e.context(m),
-                                _ => e,
-                            })
-                        }
+                        Some(r) if r.error_code != 0 => Some(Error::kafka_with_message(
+                            r.error_code,
+                            r.error_message.as_deref(),
+                            format!("delete topic '{n}'"),
+                        )),
                         Some(_) => None,
                     };
                     TopicResult {

@@ -99,11 +99,8 @@ impl Client {
                     Error::protocol(format!("{}: partition missing from the response", ctx()))
                 })?;
             if p.error_code != 0 {
-                let err = Error::kafka(p.error_code, ctx());
-                let err = match &p.error_message {
-                    Some(m) if !m.is_empty() => err.context(m),
-                    _ => err,
-                };
+                let err =
+                    Error::kafka_with_message(p.error_code, p.error_message.as_deref(), ctx());
                 if err.needs_metadata_refresh() {
                     cluster.invalidate(topic);
                 }

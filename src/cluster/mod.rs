@@ -232,13 +232,9 @@ impl Cluster {
     ) -> Result<i32> {
         let t = self.topic(topic, force, deadline)?;
         if t.error_code != 0 {
-            let code = if t.error_code == 3 {
-                // Keep Kafka's code (retriable: the topic may have just been created).
-                3
-            } else {
-                t.error_code
-            };
-            return Err(Error::kafka(code, format!("topic '{topic}'")));
+            // Kafka's code as is: UNKNOWN_TOPIC_OR_PARTITION stays retriable, since a
+            // topic created a moment ago may not be in every broker's metadata yet.
+            return Err(Error::kafka(t.error_code, format!("topic '{topic}'")));
         }
         let p = t
             .partitions
@@ -287,11 +283,7 @@ impl Cluster {
             let now = Instant::now();
             if now + wait >= deadline {
                 return Err(Error::new(
-                    if err.code == local::TIMED_OUT {
-                        local::TIMED_OUT
-                    } else {
-                        err.code
-                    },
+                    err.code,
                     format!(
                         "{} (gave up after {} attempts: timeout)",
                         err.message,

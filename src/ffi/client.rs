@@ -4,7 +4,7 @@ use super::conf::kc_conf_t;
 use super::errors::kc_err_t;
 use super::util::{boundary, buf, call, copy_out, cstr, millis, null_arg, write_out};
 use crate::client::{Client, NewTopic, OffsetSpec};
-use crate::error::{local, Error, Result};
+use crate::error::{Error, Result};
 use crate::record::{Compression, RecordHeaderIn, RecordIn};
 use parking_lot::Mutex;
 use std::ffi::c_char;
@@ -385,9 +385,8 @@ pub unsafe extern "C" fn kc_client_delete_topic(
     }
 }
 
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn f<T: Send + Sync>() {}
-    f::<kc_client_t>();
-    let _ = local::FAIL;
-}
+/// The header promises that a client may be shared between threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<kc_client_t>();
+};

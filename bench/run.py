@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Client benchmark: kafkac against librdkafka, in the same run, on the same brokers.
+
+Starts a Tansu broker (in-memory) and a one-broker librdkafka mock cluster on 127.0.0.1,
+then for each broker runs bench/kafkac_bench (kafkac C API: produce in batches through
+kc_client_produce, acks=all, then fetch everything back) and bench/rdkafka_bench
+(librdkafka: the same records through its producer with batch.num.messages equal to the
+batch size, then its partition consumer) on fresh topics, and prints msgs/s, MB/s and client
+CPU seconds per million messages, with the ratio kafkac / librdkafka.
+
+librdkafka comes from two places: Debian's librdkafka 2.0.2 (which Tansu does not accept)
+for the mock cluster, and the librdkafka 2.16 bundled in the confluent-kafka wheel for Tansu.
+
+  python3 bench/run.py [--count 1000000] [--size 100] [--batch 1000] [--codec none]
+"""
+import argparse, glob, os, socket, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "target", "bench")
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, limit=30):
+    end = time.time() + limit
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"port {port} never opened")
+
+
+def build():
+    os.makedirs(OUT, exist_ok=True)
+    sh(["cargo", "build", "--release", "--lib", "-q"], cwd=ROOT)
+    cc = os.environ.get("CC", "cc")
+    flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+    sh([cc, *flags, "-I", f"{ROOT}/include", "-o", f"{OUT}/kafkac_bench", f"{ROOT}/bench/kafkac_bench.c",
+        f"{ROOT}/target/release/libkafkac.a", "-lpthread", "-ldl", "-lm"])
+    sh([cc, *flags, "-o", f"{OUT}/rdkafka_bench_deb", f"{ROOT}/bench/rdkafka_bench.c", "-lrdkafka"])
+    bins = {"mock": f"{OUT}/rdkafka_bench_deb"}
+    try:
+        import confluent_kafka
+        libdir = os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs")
+        lib = glob.glob(os.path.join(libdir, "librdkafka-*.so*"))[0]
+        sh([cc, *flags, "-o", f"{OUT}/rdkafka_bench_wheel", f"{ROOT}/bench/rdkafka_bench.c",
+            f"-L{libdir}", f"-l:{os.path.basename(lib)}", f"-Wl,-rpath,{libdir}"])
+        bins["tansu"] = f"{OUT}/rdkafka_bench_wheel"
+        bins["tansu_version"] = confluent_kafka.libversion()[0]
+    except (ImportError, IndexError) as e:
+        print(f"note: no bundled librdkafka for Tansu ({e})", file=sys.stderr)
+    return bins
+
+
+def start_tansu():
+    cache = os.environ.get("KAFKAC_CACHE", os.path.expanduser("~/.cache/kafkac"))
+    tansu = os.environ.get("KAFKAC_TANSU", f"{cache}/tansu-0.6.0/bin/tansu")
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    p = subprocess.Popen([tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                          "--storage-engine", "memory://tansu/", "--cluster-id", "kafkac-bench", "--silent"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p, f"127.0.0.1:{port}"
+
+
+def start_mock():
+    src = f"{ROOT}/tests/mock/mock_cluster.c"
+    binp = f"{OUT}/mock_cluster"
+    sh(["cc", "-std=c99", "-O2", "-o", binp, src] +
+       subprocess.check_output(["pkg-config", "--cflags", "--libs", "rdkafka"], text=True).split())
+    p = subprocess.Popen([binp, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().split()
+    assert line[0] == "bootstrap", line
+    return p, line[1]
+
+
+def mock_cmd(p, line):
+    p.stdin.write(line + "\n")
+    p.stdin.flush()
+    ans = p.stdout.readline().strip()
+    assert ans == "ok", ans
+
+
+def create_topic_tansu(boot, topic):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    a = AdminClient({"bootstrap.servers": boot})
+    for f in a.create_topics([NewTopic(topic, 1, 1)]).values():
+        f.result(30)
+
+
+def run(binary, boot, topic, a):
+    out = subprocess.run([binary, boot, topic, str(a.count), str(a.size), str(a.batch), a.codec],
+                         capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise SystemExit(f"{binary} failed: {out.stderr.strip()}")
+    out = out.stdout
+    res = {}
+    for line in out.splitlines():
+        f = line.split()
+        kv = dict(x.split("=") for x in f[2:])
+        res[f[1]] = {k: float(v) for k, v in kv.items()}
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=1_000_000)
+    ap.add_argument("--size", type=int, default=100)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--codec", default="none")
+    ap.add_argument("--brokers", default="tansu,mock")
+    a = ap.parse_args()
+    bins = build()
+    rows = []
+    for broker in a.brokers.split(","):
+        if broker == "tansu":
+            proc, boot = start_tansu()
+            mk = lambda t: create_topic_tansu(boot, t)
+            rd = bins.get("tansu")
+            rdname = f"librdkafka {bins.get('tansu_version', '?')}"
+        else:
+            proc, boot = start_mock()
+            mk = lambda t: mock_cmd(proc, f"topic {t} 1 1")
+            rd = bins["mock"]
+            rdname = "librdkafka 2.0.2"
+        try:
+            results = {}
+            for name, binary in (("kafkac", f"{OUT}/kafkac_bench"), (rdname, rd)):
+                if binary is None:
+                    continue
+                topic = f"bench-{name.split()[0]}-{int(time.time()*1000)}"
+                mk(topic)
+                results[name] = run(binary, boot, topic, a)
+            for phase in ("produce", "fetch"):
+                base = None
+                for name, r in results.items():
+                    m = r[phase]
+                    rate = m["msgs"] / m["wall"]
+                    cpu_per_m = m["cpu"] / m["msgs"] * 1e6
+                    if name != "kafkac":
+                        base = (rate, cpu_per_m)
+                    rows.append([broker, phase, name, rate, m["bytes"] / m["wall"] / 1e6, cpu_per_m])
+                if base and "kafkac" in results:
+                    k = results["kafkac"][phase]
+                    rows.append([broker, phase, "ratio kafkac/librdkafka",
+                                 (k["msgs"] / k["wall"]) / base[0], None, (k["cpu"] / k["msgs"] * 1e6) / base[1]])
+        finally:
+            proc.kill()
+            proc.wait()
+    print(f"\n{a.count} records of {a.size} bytes, batches of {a.batch}, codec {a.codec}, acks=all\n")
+    print(f"{'broker':7} {'phase':8} {'client':26} {'msgs/s':>12} {'MB/s':>8} {'CPU s/1M msgs':>14}")
+    for b, ph, name, rate, mbs, cpu in rows:
+        if name.startswith("ratio"):
+            print(f"{b:7} {ph:8} {name:26} {rate:11.2f}x {'':>8} {cpu:13.2f}x")
+        else:
+            print(f"{b:7} {ph:8} {name:26} {rate:12,.0f} {mbs:8.1f} {cpu:14.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs each libFuzzer target under fuzz/ for a bounded time, starting from the committed
+# seeds (fuzz/seeds/<target>) and the local corpus (fuzz/corpus/<target>, not committed,
+# grows from run to run). Fails on any crash, leak, timeout or out-of-memory; libFuzzer
+# saves the input under fuzz/artifacts/<target>/.
+#
+#   FUZZ_SECONDS  seconds per target (default 30)
+#   FUZZ_TARGETS  targets to run (default: every target under fuzz/fuzz_targets)
+#
+# Needs cargo-fuzz and the nightly toolchain (scripts/install-deps.sh installs both).
+# Reproduce a crash with: cd fuzz && cargo +nightly fuzz run <target> <artifact>
+# Regenerate the seeds with: cargo run --example fuzz_seeds -- fuzz/seeds
+set -euo pipefail
+
+cd "$(dirname "$0")/../fuzz"
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+if [ -n "${FUZZ_TARGETS:-}" ]; then
+    read -r -a targets <<<"$FUZZ_TARGETS"
+else
+    targets=()
+    for f in fuzz_targets/*.rs; do
+        targets+=("$(basename "$f" .rs)")
+    done
+fi
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz-smoke: cargo-fuzz is not installed (run scripts/install-deps.sh)" >&2
+    exit 1
+fi
+
+log() { printf '==> %s\n' "$*"; }
+
+log "cargo +nightly fuzz build"
+cargo +nightly fuzz build
+
+failed=()
+start=$SECONDS
+for t in "${targets[@]}"; do
+    seeds="seeds/$t"
+    corpus="corpus/$t"
+    mkdir -p "$corpus" "artifacts/$t"
+    args=("$corpus")
+    [ -d "$seeds" ] && args+=("$seeds")
+    log "fuzz $t for ${FUZZ_SECONDS}s"
+    out="artifacts/$t/smoke.log"
+    if cargo +nightly fuzz run "$t" "${args[@]}" -- \
+        -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -max_len=65536 -timeout=20 \
+        -print_final_stats=1 >"$out" 2>&1; then
+        grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$out" | sed 's/^/    /'
+        grep -E '^#[0-9]+[[:space:]]+DONE' "$out" | tail -n 1 | sed 's/^/    /'
+    else
+        tail -n 60 "$out" >&2
+        echo "fuzz-smoke: $t failed (log: fuzz/$out; artifacts: fuzz/artifacts/$t/)" >&2
+        failed+=("$t")
+    fi
+done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "fuzz-smoke: failing targets: ${failed[*]}" >&2
+    exit 1
+fi
+log "fuzz smoke passed: ${targets[*]} in $((SECONDS - start))s"
