@@ -104,7 +104,27 @@ impl Slot {
 
 struct Inflight {
     queue: VecDeque<(i32, Arc<Slot>)>,
+    /// Correlation ids of the latest requests sent expecting no response (Produce with
+    /// acks=0). Kafka brokers send none, but some Kafka-compatible brokers (Tansu) answer
+    /// anyway; such an answer is skipped rather than taken for a protocol violation.
+    unanswered: VecDeque<i32>,
     broken: Option<Error>,
+}
+
+/// How many acks=0 correlation ids are remembered per connection.
+const UNANSWERED_KEPT: usize = 4096;
+
+impl Inflight {
+    /// Forgets `cid` (and older ids) if it was sent without expecting a response.
+    fn was_unanswered(&mut self, cid: i32) -> bool {
+        match self.unanswered.iter().position(|&c| c == cid) {
+            Some(i) => {
+                self.unanswered.drain(..=i);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 struct Shared {
@@ -198,6 +218,7 @@ impl Connection {
         let shared = Arc::new(Shared {
             inflight: Mutex::new(Inflight {
                 queue: VecDeque::new(),
+                unanswered: VecDeque::new(),
                 broken: None,
             }),
             broken: AtomicBool::new(false),
@@ -401,9 +422,14 @@ impl Connection {
             inf.queue.push_back((cid, slot.clone()));
             Some(slot)
         } else {
-            if let Some(e) = &self.shared.inflight.lock().broken {
+            let mut inf = self.shared.inflight.lock();
+            if let Some(e) = &inf.broken {
                 return Err(e.clone());
             }
+            if inf.unanswered.len() == UNANSWERED_KEPT {
+                inf.unanswered.pop_front();
+            }
+            inf.unanswered.push_back(cid);
             None
         };
         if let Err(e) = w.stream.write_all(&frame) {
@@ -464,7 +490,14 @@ fn read_loop(mut stream: TcpStream, shared: Arc<Shared>, name: &str, max_frame: 
         match read_frame(&mut stream, name, max_frame) {
             Ok(body) => {
                 let cid = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
-                let front = shared.inflight.lock().queue.pop_front();
+                let front = {
+                    let mut inf = shared.inflight.lock();
+                    let matches_front = inf.queue.front().is_some_and(|(c, _)| *c == cid);
+                    if !matches_front && inf.was_unanswered(cid) {
+                        continue;
+                    }
+                    inf.queue.pop_front()
+                };
                 match front {
                     Some((expected, slot)) if expected == cid => slot.complete(Ok(body)),
                     Some((expected, slot)) => {
