@@ -110,6 +110,9 @@ int main(int argc, char **argv) {
     recs = calloc(batch, sizeof(*recs));
     if (lines == NULL || recs == NULL) {
         fprintf(stderr, "error: _FAIL: out of memory\n");
+        free(lines);
+        free(recs);
+        kc_client_free(client);
         return 1;
     }
     while ((got = getline(&buf, &cap, stdin)) >= 0) {
