@@ -2,7 +2,7 @@
 
 use super::client::{kc_client_t, with_client};
 use super::errors::kc_err_t;
-use super::util::{boundary, call, cstr, millis, null_arg, write_out};
+use super::util::{boundary, cstr, fill, millis, null_arg, write_out};
 use crate::client::FetchResult;
 use crate::error::Error;
 use std::ffi::c_char;
@@ -188,38 +188,34 @@ pub unsafe extern "C" fn kc_fetch_result_record(
     i: usize,
     out: *mut kc_record_view_t,
 ) -> kc_err_t {
-    call(|| {
-        // SAFETY: NULL or a live handle (contract above).
-        let r = unsafe { result.as_ref() }.ok_or_else(|| null_arg("result"))?;
-        if out.is_null() {
-            return Err(null_arg("out"));
-        }
-        let rec = r.r.records.get(i).ok_or_else(|| {
-            Error::invalid_arg(format!(
-                "record index {i} out of range (count {})",
-                r.r.records.len()
-            ))
-        })?;
-        let (key, key_len) = ptr_len(rec.key);
-        let (value, value_len) = ptr_len(rec.value);
-        let v = kc_record_view_t {
-            offset: rec.offset,
-            timestamp: rec.timestamp,
-            timestamp_type: match rec.timestamp_type {
-                crate::record::TimestampType::CreateTime => KC_TIMESTAMP_CREATE_TIME,
-                crate::record::TimestampType::LogAppendTime => KC_TIMESTAMP_LOG_APPEND_TIME,
-                crate::record::TimestampType::NoTimestamp => KC_TIMESTAMP_NOT_AVAILABLE,
-            },
-            key,
-            key_len,
-            value,
-            value_len,
-            header_cnt: rec.header_count(),
-        };
-        // SAFETY: `out` is non-NULL and valid for writes (contract above).
-        unsafe { write_out(out, v) };
-        Ok(())
-    })
+    // SAFETY: `result` is NULL or a live handle, `out` NULL or writable (contract above).
+    unsafe {
+        fill(result, "result", out, |r| {
+            let rec = r.r.records.get(i).ok_or_else(|| {
+                Error::invalid_arg(format!(
+                    "record index {i} out of range (count {})",
+                    r.r.records.len()
+                ))
+            })?;
+            let (key, key_len) = ptr_len(rec.key);
+            let (value, value_len) = ptr_len(rec.value);
+            let v = kc_record_view_t {
+                offset: rec.offset,
+                timestamp: rec.timestamp,
+                timestamp_type: match rec.timestamp_type {
+                    crate::record::TimestampType::CreateTime => KC_TIMESTAMP_CREATE_TIME,
+                    crate::record::TimestampType::LogAppendTime => KC_TIMESTAMP_LOG_APPEND_TIME,
+                    crate::record::TimestampType::NoTimestamp => KC_TIMESTAMP_NOT_AVAILABLE,
+                },
+                key,
+                key_len,
+                value,
+                value_len,
+                header_cnt: rec.header_count(),
+            };
+            Ok(v)
+        })
+    }
 }
 
 /// Fills `*out` with header `j` of record `i`.
@@ -233,33 +229,29 @@ pub unsafe extern "C" fn kc_fetch_result_header(
     j: usize,
     out: *mut kc_header_view_t,
 ) -> kc_err_t {
-    call(|| {
-        // SAFETY: NULL or a live handle (contract above).
-        let r = unsafe { result.as_ref() }.ok_or_else(|| null_arg("result"))?;
-        if out.is_null() {
-            return Err(null_arg("out"));
-        }
-        let rec = r.r.records.get(i).ok_or_else(|| {
-            Error::invalid_arg(format!(
-                "record index {i} out of range (count {})",
-                r.r.records.len()
-            ))
-        })?;
-        let (k, v) = rec.headers().nth(j).ok_or_else(|| {
-            Error::invalid_arg(format!(
-                "header index {j} out of range (count {})",
-                rec.header_count()
-            ))
-        })?;
-        let (value, value_len) = ptr_len(v);
-        let h = kc_header_view_t {
-            key: k.as_ptr().cast(),
-            key_len: k.len(),
-            value,
-            value_len,
-        };
-        // SAFETY: `out` is non-NULL and valid for writes (contract above).
-        unsafe { write_out(out, h) };
-        Ok(())
-    })
+    // SAFETY: `result` is NULL or a live handle, `out` NULL or writable (contract above).
+    unsafe {
+        fill(result, "result", out, |r| {
+            let rec = r.r.records.get(i).ok_or_else(|| {
+                Error::invalid_arg(format!(
+                    "record index {i} out of range (count {})",
+                    r.r.records.len()
+                ))
+            })?;
+            let (k, v) = rec.headers().nth(j).ok_or_else(|| {
+                Error::invalid_arg(format!(
+                    "header index {j} out of range (count {})",
+                    rec.header_count()
+                ))
+            })?;
+            let (value, value_len) = ptr_len(v);
+            let h = kc_header_view_t {
+                key: k.as_ptr().cast(),
+                key_len: k.len(),
+                value,
+                value_len,
+            };
+            Ok(h)
+        })
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::client::{kc_client_t, with_client};
 use super::errors::kc_err_t;
-use super::util::{boundary, call, cstr, millis, null_arg, write_out};
+use super::util::{boundary, cstr, fill, millis, null_arg, write_out};
 use crate::cluster::Metadata;
 use crate::error::Error;
 use std::ffi::{c_char, CString};
@@ -185,26 +185,22 @@ pub unsafe extern "C" fn kc_metadata_broker(
     i: usize,
     out: *mut kc_broker_t,
 ) -> kc_err_t {
-    call(|| {
-        // SAFETY: NULL or a live handle (contract above).
-        let m = unsafe { md.as_ref() }.ok_or_else(|| null_arg("md"))?;
-        if out.is_null() {
-            return Err(null_arg("out"));
-        }
-        let b =
-            m.md.brokers
-                .get(i)
-                .ok_or_else(|| index_err("broker", i, m.md.brokers.len()))?;
-        let v = kc_broker_t {
-            id: b.id,
-            host: m.hosts[i].as_ptr(),
-            port: b.port,
-            rack: m.racks[i].as_ref().map_or(std::ptr::null(), |r| r.as_ptr()),
-        };
-        // SAFETY: `out` is non-NULL and valid for writes (contract above).
-        unsafe { write_out(out, v) };
-        Ok(())
-    })
+    // SAFETY: `md` is NULL or a live handle, `out` NULL or writable (contract above).
+    unsafe {
+        fill(md, "md", out, |m| {
+            let b =
+                m.md.brokers
+                    .get(i)
+                    .ok_or_else(|| index_err("broker", i, m.md.brokers.len()))?;
+            let v = kc_broker_t {
+                id: b.id,
+                host: m.hosts[i].as_ptr(),
+                port: b.port,
+                rack: m.racks[i].as_ref().map_or(std::ptr::null(), |r| r.as_ptr()),
+            };
+            Ok(v)
+        })
+    }
 }
 
 /// Fills `*out` with topic `i` (0 ≤ i < `kc_metadata_topic_count`); topics are sorted by
@@ -218,26 +214,22 @@ pub unsafe extern "C" fn kc_metadata_topic(
     i: usize,
     out: *mut kc_topic_t,
 ) -> kc_err_t {
-    call(|| {
-        // SAFETY: NULL or a live handle (contract above).
-        let m = unsafe { md.as_ref() }.ok_or_else(|| null_arg("md"))?;
-        if out.is_null() {
-            return Err(null_arg("out"));
-        }
-        let t =
-            m.md.topics
-                .get(i)
-                .ok_or_else(|| index_err("topic", i, m.md.topics.len()))?;
-        let v = kc_topic_t {
-            name: m.names[i].as_ptr(),
-            err: i32::from(t.error_code),
-            partition_cnt: t.partitions.len(),
-            is_internal: i32::from(t.is_internal),
-        };
-        // SAFETY: `out` is non-NULL and valid for writes (contract above).
-        unsafe { write_out(out, v) };
-        Ok(())
-    })
+    // SAFETY: `md` is NULL or a live handle, `out` NULL or writable (contract above).
+    unsafe {
+        fill(md, "md", out, |m| {
+            let t =
+                m.md.topics
+                    .get(i)
+                    .ok_or_else(|| index_err("topic", i, m.md.topics.len()))?;
+            let v = kc_topic_t {
+                name: m.names[i].as_ptr(),
+                err: i32::from(t.error_code),
+                partition_cnt: t.partitions.len(),
+                is_internal: i32::from(t.is_internal),
+            };
+            Ok(v)
+        })
+    }
 }
 
 /// Fills `*out` with partition `j` of topic `i`; partitions are sorted by id.
@@ -251,32 +243,28 @@ pub unsafe extern "C" fn kc_metadata_partition(
     j: usize,
     out: *mut kc_partition_t,
 ) -> kc_err_t {
-    call(|| {
-        // SAFETY: NULL or a live handle (contract above).
-        let m = unsafe { md.as_ref() }.ok_or_else(|| null_arg("md"))?;
-        if out.is_null() {
-            return Err(null_arg("out"));
-        }
-        let t =
-            m.md.topics
-                .get(i)
-                .ok_or_else(|| index_err("topic", i, m.md.topics.len()))?;
-        let p = t
-            .partitions
-            .get(j)
-            .ok_or_else(|| index_err("partition", j, t.partitions.len()))?;
-        let v = kc_partition_t {
-            id: p.partition,
-            err: i32::from(p.error_code),
-            leader: p.leader,
-            leader_epoch: p.leader_epoch,
-            replicas: p.replicas.as_ptr(),
-            replica_cnt: p.replicas.len(),
-            isrs: p.isr.as_ptr(),
-            isr_cnt: p.isr.len(),
-        };
-        // SAFETY: `out` is non-NULL and valid for writes (contract above).
-        unsafe { write_out(out, v) };
-        Ok(())
-    })
+    // SAFETY: `md` is NULL or a live handle, `out` NULL or writable (contract above).
+    unsafe {
+        fill(md, "md", out, |m| {
+            let t =
+                m.md.topics
+                    .get(i)
+                    .ok_or_else(|| index_err("topic", i, m.md.topics.len()))?;
+            let p = t
+                .partitions
+                .get(j)
+                .ok_or_else(|| index_err("partition", j, t.partitions.len()))?;
+            let v = kc_partition_t {
+                id: p.partition,
+                err: i32::from(p.error_code),
+                leader: p.leader,
+                leader_epoch: p.leader_epoch,
+                replicas: p.replicas.as_ptr(),
+                replica_cnt: p.replicas.len(),
+                isrs: p.isr.as_ptr(),
+                isr_cnt: p.isr.len(),
+            };
+            Ok(v)
+        })
+    }
 }

@@ -132,6 +132,31 @@ pub(crate) unsafe fn write_out<T>(p: *mut T, v: T) {
     }
 }
 
+/// The shape of every accessor that fills a caller's struct: borrows `handle` (NULL is
+/// `KC_ERR__NULL_ARG` naming `handle_name`), checks `out`, and writes what `f` returns
+/// to `out` only on success.
+///
+/// # Safety
+/// `handle` must be NULL or a live handle; `out` NULL or valid for a write of `T`.
+pub(crate) unsafe fn fill<H, T>(
+    handle: *const H,
+    handle_name: &str,
+    out: *mut T,
+    f: impl FnOnce(&H) -> Result<T, Error>,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live handle (contract above).
+        let h = unsafe { handle.as_ref() }.ok_or_else(|| null_arg(handle_name))?;
+        if out.is_null() {
+            return Err(null_arg("out"));
+        }
+        let v = f(h)?;
+        // SAFETY: `out` is non-NULL and valid for writes (contract above).
+        unsafe { write_out(out, v) };
+        Ok(())
+    })
+}
+
 /// Milliseconds from C into a Duration; negative means "wait forever" as in librdkafka,
 /// capped to a year.
 pub(crate) fn millis(ms: i32) -> std::time::Duration {
