@@ -4,7 +4,7 @@ use super::Client;
 use crate::cluster::Cluster;
 use crate::error::{local, Error, Result};
 use crate::protocol::messages::{PartitionProduceData, ProduceRequest, TopicProduceData};
-use crate::record::{encode_batch, BatchOptions, Compression, RecordIn};
+use crate::record::{encode_batch, encode_legacy_message_set, BatchOptions, Compression, RecordIn};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) fn now_ms() -> i64 {
@@ -15,6 +15,65 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl Client {
+    /// Encodes the records as one batch in message format `magic` (2, or legacy 1 or 0
+    /// for brokers older than Kafka 0.11), within `message.max.bytes`.
+    fn encode_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[RecordIn<'_>],
+        compression: Compression,
+        magic: i8,
+        broker: &str,
+    ) -> Result<bytes::Bytes> {
+        let settings = &self.cluster().settings;
+        let now = now_ms();
+        let mut batch = Vec::with_capacity(records.len() * 32 + 128);
+        let encoded = if magic == 2 {
+            let opts = BatchOptions {
+                compression,
+                compression_level: (settings.compression_level >= 0)
+                    .then_some(settings.compression_level),
+                now_ms: now,
+                ..Default::default()
+            };
+            encode_batch(records, &opts, &mut batch)
+        } else {
+            let unsupported = |what: &str| {
+                Error::new(
+                    local::UNSUPPORTED_FEATURE,
+                    format!(
+                        "{topic}/{partition}: broker {broker} only accepts message format v{magic} (Kafka before 0.11), which cannot carry {what}"
+                    ),
+                )
+            };
+            if records.iter().any(|r| !r.headers.is_empty()) {
+                return Err(unsupported("record headers"));
+            }
+            if compression == Compression::Zstd {
+                return Err(unsupported("zstd compression"));
+            }
+            encode_legacy_message_set(records, magic, compression, 0, now, &mut batch)
+        };
+        encoded.map_err(|e| {
+            Error::new(
+                local::BAD_COMPRESSION,
+                format!("{topic}/{partition}: encoding the batch failed: {e}"),
+            )
+        })?;
+        if batch.len() > settings.message_max_bytes {
+            return Err(Error::new(
+                10,
+                format!(
+                    "{topic}/{partition}: batch of {} bytes exceeds message.max.bytes ({})",
+                    batch.len(),
+                    settings.message_max_bytes
+                ),
+            ));
+        }
+        Ok(bytes::Bytes::from(batch))
+    }
+
     /// Produces `records` as one batch to `topic`/`partition` and returns the offset the
     /// broker assigned to the first record (-1 with `acks` 0, which waits for nothing).
     /// `acks`: 0, 1 or -1 (all in-sync replicas).
@@ -35,47 +94,46 @@ impl Client {
                 "acks must be 0, 1 or -1, not {acks}"
             )));
         }
-        let settings = &self.cluster().settings;
-        let opts = BatchOptions {
-            compression,
-            compression_level: (settings.compression_level >= 0)
-                .then_some(settings.compression_level),
-            now_ms: now_ms(),
-            ..Default::default()
-        };
-        let mut batch = Vec::with_capacity(records.len() * 32 + 128);
-        encode_batch(records, &opts, &mut batch).map_err(|e| {
-            Error::new(
-                local::BAD_COMPRESSION,
-                format!("{topic}/{partition}: encoding the batch failed: {e}"),
-            )
-        })?;
-        if batch.len() > settings.message_max_bytes {
-            return Err(Error::new(
-                10,
-                format!(
-                    "{topic}/{partition}: batch of {} bytes exceeds message.max.bytes ({})",
-                    batch.len(),
-                    settings.message_max_bytes
-                ),
-            ));
-        }
-        let batch = bytes::Bytes::from(batch);
         let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        let req = ProduceRequest {
-            transactional_id: None,
-            acks,
-            timeout_ms,
-            topic_data: vec![TopicProduceData {
-                name: topic.to_owned(),
-                partition_data: vec![PartitionProduceData {
-                    index: partition,
-                    records: Some(batch),
+        // The records are encoded once per message format the leaders ask for: v2 for
+        // Produce v3+, legacy v1 for Produce v2 and v0 for Produce v0/v1 (Kafka 0.10).
+        let mut encoded: [Option<bytes::Bytes>; 3] = [None, None, None];
+        let mut request_for = |version: i16, broker: &str| -> Result<ProduceRequest> {
+            let magic = match version {
+                0 | 1 => 0,
+                2 => 1,
+                _ => 2,
+            };
+            let batch = match &encoded[magic] {
+                Some(b) => b.clone(),
+                None => {
+                    let b = self.encode_records(
+                        topic,
+                        partition,
+                        records,
+                        compression,
+                        magic as i8,
+                        broker,
+                    )?;
+                    encoded[magic] = Some(b.clone());
+                    b
+                }
+            };
+            Ok(ProduceRequest {
+                transactional_id: None,
+                acks,
+                timeout_ms,
+                topic_data: vec![TopicProduceData {
+                    name: topic.to_owned(),
+                    partition_data: vec![PartitionProduceData {
+                        index: partition,
+                        records: Some(batch),
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }],
                 ..Default::default()
-            }],
-            ..Default::default()
+            })
         };
         let cluster = self.cluster();
         let deadline = Cluster::deadline(timeout);
@@ -83,12 +141,16 @@ impl Client {
             let leader = cluster.leader(topic, partition, attempt > 0, deadline)?;
             let conn = cluster.broker(leader, deadline)?;
             let ctx = || format!("Produce to {topic}/{partition} on {}", conn.name);
+            let version = conn.version_of::<ProduceRequest>()?;
+            let req = request_for(version, &conn.name)?;
             if acks == 0 {
-                conn.request_no_response(&req)
+                conn.request_no_response_at(&req, version)
                     .map_err(|e| e.context(ctx()))?;
                 return Ok(-1);
             }
-            let (_, resp) = conn.request(&req, deadline).map_err(|e| e.context(ctx()))?;
+            let resp = conn
+                .request_at(&req, version, deadline)
+                .map_err(|e| e.context(ctx()))?;
             let p = resp
                 .responses
                 .iter()

@@ -350,12 +350,12 @@ impl Connection {
         })
     }
 
-    /// Sends a request for which the broker sends no response (Produce with acks=0).
-    pub fn request_no_response<R: Request>(&self, req: &R) -> Result<i16> {
-        let version = self.versions.pick::<R>(&self.name)?;
+    /// Sends a request at `version` for which the broker sends no response (Produce
+    /// with acks=0).
+    pub fn request_no_response_at<R: Request>(&self, req: &R, version: i16) -> Result<()> {
         let frame = encode_request(req, version, 0, Some(&self.opts.client_id));
         self.write_frame(frame, false)?;
-        Ok(version)
+        Ok(())
     }
 
     /// Writes a whole frame (size prefix included; its correlation id is replaced) and

@@ -1,5 +1,6 @@
-//! Produce (key 0), versions 3–11: write record batches to partition leaders. Flexible
-//! from v9. `records` holds encoded record batches (message format v2), opaque here.
+//! Produce (key 0), versions 0–11: write records to partition leaders. Flexible from v9.
+//! `records` is opaque here: record batches (message format v2) from v3 on, legacy
+//! message sets (v1 for Produce v2, v0 for v0/v1) before, for brokers older than 0.11.
 //!
 //! The v10+ tagged fields `CurrentLeader` (partition, tag 0) and `NodeEndpoints` (response,
 //! tag 0) are kept raw in `tagged_fields`.
@@ -73,7 +74,7 @@ wire_struct! {
 
 impl Request for ProduceRequest {
     const API_KEY: i16 = api_key::PRODUCE;
-    const MIN_VERSION: i16 = 3;
+    const MIN_VERSION: i16 = 0;
     const MAX_VERSION: i16 = 11;
     const FLEXIBLE_MIN: i16 = 9;
     type Response = ProduceResponse;
