@@ -1,9 +1,10 @@
 //! A broker that speaks what Kafka 0.10 speaks: ApiVersions v0 only (it answers v3 with
 //! UNSUPPORTED_VERSION in the v0 layout, as Kafka does), Produce v0–v2, Fetch v0–v3,
-//! Metadata v0–v2, ListOffsets v0–v1. The client must negotiate down and write legacy
+//! Metadata v0–v2, ListOffsets v0 (as 0.10.0). The client must negotiate down and write legacy
 //! message sets (magic 1), and refuse what that format cannot carry.
 
 use bytes::Bytes;
+use kafkac::client::OffsetSpec;
 use kafkac::error::local;
 use kafkac::protocol::frame::{decode_request_body, encode_response, RequestHeader};
 use kafkac::protocol::messages::*;
@@ -39,7 +40,7 @@ fn versions(error_code: i16) -> ApiVersionsResponse {
         api_keys: vec![
             range(api_key::PRODUCE, 2),
             range(api_key::FETCH, 3),
-            range(api_key::LIST_OFFSETS, 1),
+            range(api_key::LIST_OFFSETS, 0),
             range(api_key::METADATA, 2),
             range(api_key::API_VERSIONS, 0),
         ],
@@ -140,6 +141,26 @@ fn start() -> Old {
                             };
                             encode_response::<FetchRequest>(&resp, v, cid)
                         }
+                        api_key::LIST_OFFSETS => {
+                            assert_eq!(v, 0, "ListOffsets v{v} is newer than this broker");
+                            let req = decode_request_body::<ListOffsetsRequest>(&mut r, v).unwrap();
+                            let p = &req.topics[0].partitions[0];
+                            assert_eq!(p.max_num_offsets, 1);
+                            let offset = if p.timestamp == -2 { 0 } else { 3 };
+                            let resp = ListOffsetsResponse {
+                                topics: vec![ListOffsetsTopicResponse {
+                                    name: "old".into(),
+                                    partitions: vec![ListOffsetsPartitionResponse {
+                                        partition_index: 0,
+                                        old_style_offsets: vec![offset],
+                                        ..Default::default()
+                                    }],
+                                    ..Default::default()
+                                }],
+                                ..Default::default()
+                            };
+                            encode_response::<ListOffsetsRequest>(&resp, v, cid)
+                        }
                         _ => return,
                     };
                     if s.write_all(&frame).is_err() {
@@ -210,7 +231,11 @@ fn negotiates_down_and_writes_legacy_message_sets() {
             .collect();
         assert_eq!(got, want, "{codec:?}");
     }
+    let earliest = c.list_offsets("old", 0, OffsetSpec::Earliest, T).unwrap();
+    let latest = c.list_offsets("old", 0, OffsetSpec::Latest, T).unwrap();
+    assert_eq!((earliest.offset, latest.offset), (0, 3));
     let seen = old.seen.lock().clone();
+    assert!(seen.contains(&(api_key::LIST_OFFSETS, 0)), "{seen:?}");
     assert_eq!(
         &seen[..2],
         &[(api_key::API_VERSIONS, 3), (api_key::API_VERSIONS, 0)]
