@@ -16,7 +16,9 @@ cargo clippy --all-targets -- -D warnings
 # Unit tests, and integration tests against real brokers on 127.0.0.1
 # (Tansu and librdkafka's mock cluster; see tests/common/mod.rs).
 step "cargo test --release"
-cargo test --release
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --release 2>&1 | tee "$log"
 
 # C examples under sanitizers: tests/c_examples.rs, run by cargo test above
 # (with the header and symbol tests, tests/header.rs and tests/symbols.rs).
@@ -25,3 +27,7 @@ cargo test --release
 # Each libFuzzer target for FUZZ_SECONDS (default 30) from the committed seeds.
 step "fuzz smoke"
 scripts/fuzz-smoke.sh
+
+# One closing line for the whole run: the sum of cargo test's result lines.
+awk '/^test result: / { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
