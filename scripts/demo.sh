@@ -47,10 +47,9 @@ seq 1 $N | sed 's/^/record-/' >"$WORK/in.txt"
 p=0
 for codec in none gzip snappy lz4 zstd; do
     say "produce $N records to demo/$p with $codec, in batches of 1000"
-    $BIN/produce "$BOOT" demo $p -z $codec -b 1000 <"$WORK/in.txt"
-    say "fetch them back from demo/$p"
-    start=$($BIN/offsets "$BOOT" demo $p latest)
-    start=$((start - N))
+    $BIN/produce "$BOOT" demo $p -z $codec -b 1000 <"$WORK/in.txt" | tee "$WORK/produced.txt"
+    start=$(head -n1 "$WORK/produced.txt" | awk '{print $NF}')
+    say "fetch them back from demo/$p, starting at offset $start"
     $BIN/fetch "$BOOT" demo $p $start -c $N >"$WORK/out.txt"
     if cmp -s "$WORK/in.txt" "$WORK/out.txt"; then
         echo "fetched $(wc -l <"$WORK/out.txt") records, identical to what was produced (first: $(head -n1 "$WORK/out.txt"), last: $(tail -n1 "$WORK/out.txt"))"
@@ -63,15 +62,15 @@ for codec in none gzip snappy lz4 zstd; do
 done
 
 say "keyed records: key<TAB>value"
-printf 'user-1\tlogged in\nuser-2\tlogged out\n' | $BIN/produce "$BOOT" demo 0 -k
-latest=$($BIN/offsets "$BOOT" demo 0 latest)
-$BIN/fetch "$BOOT" demo 0 $((latest - 2)) -k
+printf 'user-1\tlogged in\nuser-2\tlogged out\n' | $BIN/produce "$BOOT" demo 0 -k | tee "$WORK/produced.txt"
+$BIN/fetch "$BOOT" demo 0 "$(awk '{print $NF}' "$WORK/produced.txt")" -k
 
-say "offsets of demo/0"
+say "offsets of demo/0 (Tansu reports 'latest' as the last batch's base offset + 1)"
 echo "earliest: $($BIN/offsets "$BOOT" demo 0 earliest)"
 echo "latest:   $($BIN/offsets "$BOOT" demo 0 latest)"
 
-say "an error, as a user sees it"
-$BIN/fetch "$BOOT" demo 0 999999 -c 1 || true
+say "errors, as a user sees them"
+$BIN/fetch "$BOOT" demo 7 0 || true
+$BIN/metadata "$BOOT" -X socket.timeout.ms=soon || true
 
 say "Done: Tansu stopped, scratch files removed."
