@@ -74,7 +74,13 @@ impl Cluster {
             &format!("{}:{}", slot.host, slot.port),
             self.settings.address_family,
         )?;
-        let conn = Connection::connect(&name, &addrs, &self.conn_opts, deadline)?;
+        let conn = Connection::connect(
+            &name,
+            &format!("kc-broker-{id}"),
+            &addrs,
+            &self.conn_opts,
+            deadline,
+        )?;
         *g = Some(conn.clone());
         Ok(conn)
     }
@@ -124,6 +130,7 @@ impl Cluster {
             };
             match Connection::connect(
                 &format!("{hp} (bootstrap)"),
+                "kc-bootstrap",
                 &addrs,
                 &self.conn_opts,
                 deadline,

@@ -169,9 +169,11 @@ pub struct Connection {
 impl Connection {
     /// Connects to the first of `addrs` that answers within the connect time-out (each
     /// address gets its own share of what remains before `deadline`), then performs the
-    /// ApiVersions handshake.
+    /// ApiVersions handshake. `name` appears in messages; `thread_name` names the reader
+    /// thread (Linux shows 15 bytes of it).
     pub fn connect(
         name: &str,
+        thread_name: &str,
         addrs: &[SocketAddr],
         opts: &ConnectionOptions,
         deadline: Instant,
@@ -186,7 +188,7 @@ impl Connection {
             match TcpStream::connect_timeout(addr, budget) {
                 Ok(stream) => {
                     let setup_deadline = (now + opts.connect_timeout).min(deadline);
-                    return Self::handshake(name, stream, opts, setup_deadline);
+                    return Self::handshake(name, thread_name, stream, opts, setup_deadline);
                 }
                 Err(e) => last_err = Some(format!("{addr}: {e}")),
             }
@@ -204,6 +206,7 @@ impl Connection {
 
     fn handshake(
         name: &str,
+        thread_name: &str,
         stream: TcpStream,
         opts: &ConnectionOptions,
         deadline: Instant,
@@ -228,7 +231,7 @@ impl Connection {
             let name = name.to_owned();
             let max = opts.max_frame;
             std::thread::Builder::new()
-                .name(format!("kc-conn-{name}"))
+                .name(thread_name.to_owned())
                 .spawn(move || read_loop(read_half, shared, &name, max))
                 .map_err(|e| Error::new(local::FAIL, format!("cannot start thread: {e}")))?
         };
