@@ -310,24 +310,19 @@ fn span(start: usize, len: usize) -> Span {
 fn var_bytes(r: &mut Reader<'_>) -> Result<Span, DecodeError> {
     let at = r.position();
     let n = r.varint()?;
-    if n == -1 {
-        return Ok(Span::NULL);
-    }
-    if n < 0 {
-        return Err(DecodeError::new(
-            DecodeErrorKind::NegativeLength(n.into()),
-            at,
-        ));
-    }
-    let start = r.position();
-    r.take(n as usize)?;
-    Ok(span(start, n as usize))
+    nullable_span(r, n, at)
 }
 
 /// An i32-length-prefixed nullable byte string.
 fn bytes32(r: &mut Reader<'_>) -> Result<Span, DecodeError> {
     let at = r.position();
     let n = r.i32()?;
+    nullable_span(r, n, at)
+}
+
+/// The `n` bytes after a length prefix read at `at`: -1 is null, other negatives are errors.
+#[inline]
+fn nullable_span(r: &mut Reader<'_>, n: i32, at: usize) -> Result<Span, DecodeError> {
     if n == -1 {
         return Ok(Span::NULL);
     }
