@@ -8,12 +8,11 @@ mod common;
 
 use clib::Link;
 use common::{MockCluster, Tansu};
-use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const EXAMPLES: [&str; 5] = ["metadata", "create_topic", "produce", "fetch", "offsets"];
 
@@ -133,44 +132,13 @@ fn run(example: &str, args: &[&str], stdin: &[u8]) -> Run {
     cmd.args(args)
         .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
         .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let started = Instant::now();
-    let mut child = common::spawn_guarded(cmd).unwrap_or_else(|e| panic!("spawn {bin:?}: {e}"));
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let feeder = thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait for example") {
-            break st;
-        }
-        if started.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{example} {args:?} still running after {RUN_LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
+        .env("RUST_BACKTRACE", "1");
+    let done = common::run_bounded(cmd, Some(stdin.to_vec()), RUN_LIMIT)
+        .unwrap_or_else(|e| panic!("spawn {bin:?}: {e}"));
+    let Some(status) = done.status else {
+        panic!("{example} {args:?} still running after {RUN_LIMIT:?}");
     };
-    let took = started.elapsed();
-    let _ = feeder.join();
-    let stdout = t_out.join().unwrap();
-    let stderr = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
+    let stderr = done.stderr_text();
     for report in [
         "AddressSanitizer",
         "LeakSanitizer",
@@ -185,9 +153,9 @@ fn run(example: &str, args: &[&str], stdin: &[u8]) -> Run {
     }
     Run {
         code: status.code(),
-        stdout,
+        stdout: done.stdout,
         stderr,
-        took,
+        took: done.took,
     }
 }
 

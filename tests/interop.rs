@@ -28,12 +28,10 @@ use kafkac::protocol::messages::{FetchPartition, FetchRequest, FetchTopic};
 use kafkac::record::{Compression, RecordHeaderIn, RecordIn, TimestampType};
 use kafkac::{Client, Config};
 use std::fmt::Write as _;
-use std::io::Read;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
-use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const T: Duration = Duration::from_secs(20);
@@ -535,42 +533,16 @@ fn parse_consumed(out: &str) -> Vec<Got> {
 
 /// Runs `cmd` with stdin closed, bounded by `limit`; its stdout, or an error with its
 /// stderr.
-fn run_command(mut cmd: Command, limit: Duration) -> Result<Vec<u8>, String> {
+fn run_command(cmd: Command, limit: Duration) -> Result<Vec<u8>, String> {
     let what = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = common::spawn_guarded(cmd).map_err(|e| format!("spawn {what}: {e}"))?;
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
-            break Some(st);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = t_out.join().unwrap_or_default();
-    let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
-    match status {
-        Some(st) if st.success() => Ok(stdout),
-        Some(st) => Err(format!("{what} failed ({st}):\n{stderr}")),
-        None => Err(format!("{what} timed out after {limit:?}:\n{stderr}")),
+    let done = common::run_bounded(cmd, None, limit).map_err(|e| format!("spawn {what}: {e}"))?;
+    match done.status {
+        Some(st) if st.success() => Ok(done.stdout),
+        Some(st) => Err(format!("{what} failed ({st}):\n{}", done.stderr_text())),
+        None => Err(format!(
+            "{what} timed out after {limit:?}:\n{}",
+            done.stderr_text()
+        )),
     }
 }
 

@@ -209,6 +209,72 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> io::Result<Option<ExitSta
     }
 }
 
+/// What a child process run by [`run_bounded`] did.
+pub struct Finished {
+    /// `None` when it was killed at the time limit.
+    pub status: Option<ExitStatus>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub took: Duration,
+}
+
+impl Finished {
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Runs `cmd` (through [`spawn_guarded`]) with `stdin` written to it (or stdin closed
+/// when `None`), collects stdout and stderr, and kills it if it outlives `limit`.
+pub fn run_bounded(
+    mut cmd: Command,
+    stdin: Option<Vec<u8>>,
+    limit: Duration,
+) -> io::Result<Finished> {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = spawn_guarded(cmd)?;
+    let feeder = match (stdin, child.stdin.take()) {
+        (Some(data), Some(mut input)) => Some(thread::spawn(move || {
+            let _ = input.write_all(&data);
+        })),
+        _ => None,
+    };
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let t_out = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let status = wait_timeout(&mut child, limit)?;
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let took = started.elapsed();
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    Ok(Finished {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+        took,
+    })
+}
+
 /// Sends `sig` to `child` unless it has already been reaped.
 fn signal(child: &mut Child, sig: libc::c_int) {
     if let Ok(None) = child.try_wait() {
@@ -919,31 +985,12 @@ pub fn run_python_timeout(script: &str, args: &[&str], limit: Duration) -> Strin
         .args(args)
         .current_dir(manifest_dir())
         .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = spawn_guarded(cmd).unwrap_or_else(|e| panic!("spawn {python}: {e}"));
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let status = wait_timeout(&mut child, limit).expect("wait for python");
-    let timed_out = status.is_none();
-    if timed_out {
-        let _ = child.kill();
-    }
-    let status = child.wait().expect("wait for python");
-    let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let run = run_bounded(cmd, None, limit).unwrap_or_else(|e| panic!("spawn {python}: {e}"));
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let stderr = run.stderr_text();
+    let timed_out = run.status.is_none();
+    let status = run.status.unwrap_or_default();
     if timed_out || !status.success() {
         panic!(
             "{script} {args:?} {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
