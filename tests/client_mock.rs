@@ -186,6 +186,35 @@ fn fetch_many_splits_across_leaders() {
             Some(format!("from-{p}").as_bytes())
         );
     }
+    // List offsets the same way, with an invalid query and a partition that does not
+    // exist among them: each answer stands on its own.
+    let mut queries: Vec<_> = (0..3)
+        .map(|p| kafkac::client::OffsetQuery {
+            topic: "multi".into(),
+            partition: p,
+            spec: if p == 1 {
+                OffsetSpec::Earliest
+            } else {
+                OffsetSpec::Latest
+            },
+        })
+        .collect();
+    queries.push(kafkac::client::OffsetQuery {
+        topic: "multi".into(),
+        partition: 0,
+        spec: OffsetSpec::Timestamp(-7),
+    });
+    queries.push(kafkac::client::OffsetQuery {
+        topic: "multi".into(),
+        partition: 9,
+        spec: OffsetSpec::Latest,
+    });
+    let rs = c.list_offsets_many(&queries, T);
+    assert_eq!(rs[0].as_ref().unwrap().offset, 1);
+    assert_eq!(rs[1].as_ref().unwrap().offset, 0);
+    assert_eq!(rs[2].as_ref().unwrap().offset, 1);
+    assert_eq!(rs[3].as_ref().unwrap_err().code, local::INVALID_ARG);
+    assert_eq!(rs[4].as_ref().unwrap_err().code, local::UNKNOWN_PARTITION);
 }
 
 #[test]

@@ -6,10 +6,11 @@ mod admin;
 mod fetch;
 mod offsets;
 mod produce;
+mod routing;
 
 pub use admin::{NewTopic, TopicResult};
 pub use fetch::{FetchRequestSpec, FetchResult};
-pub use offsets::{OffsetResult, OffsetSpec};
+pub use offsets::{OffsetQuery, OffsetResult, OffsetSpec};
 
 use crate::cluster::{Cluster, Metadata};
 use crate::config::Config;

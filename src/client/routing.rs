@@ -1,0 +1,162 @@
+//! Requests about several partitions, each served by its leader: the partitions are
+//! grouped by leader, one request per leader is written, all are in flight at once, and
+//! the answers are joined back in the caller's order. Partitions that fail with a
+//! retriable error are routed again (after a metadata refresh and a backoff) until they
+//! succeed or the deadline passes.
+
+use super::Client;
+use crate::error::{local, Error, Result};
+use crate::protocol::{api_key, Request};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// One kind of per-partition request.
+pub(crate) trait PartitionOp {
+    /// What the caller asks about one partition.
+    type Spec;
+    /// What comes back for one partition.
+    type Out;
+    type Req: Request;
+
+    fn topic_partition(spec: &Self::Spec) -> (&str, i32);
+
+    /// The request for `specs` (all led by one broker) at `version`.
+    fn build(&self, specs: &[&Self::Spec], version: i16) -> Self::Req;
+
+    /// A top-level error code of the response, if the API has one.
+    fn response_error(_resp: &<Self::Req as Request>::Response) -> i16 {
+        0
+    }
+
+    /// Takes the answer for `spec` out of the response. A Kafka error code becomes an
+    /// `Error` (retried when retriable); `ctx` names the partition and broker.
+    fn take(
+        &self,
+        resp: &mut <Self::Req as Request>::Response,
+        spec: &Self::Spec,
+        version: i16,
+        ctx: &str,
+    ) -> Result<Self::Out>;
+}
+
+/// Records a failure for spec `i`, or queues it for another round when retriable.
+fn settle<T>(
+    i: usize,
+    e: Error,
+    retry: &mut Vec<(usize, Error)>,
+    results: &mut [Option<Result<T>>],
+) {
+    if e.is_retriable() {
+        retry.push((i, e));
+    } else {
+        results[i] = Some(Err(e));
+    }
+}
+
+impl Client {
+    /// Runs `op` for `specs` until each has an answer or the deadline passes; results
+    /// come back in the order of `specs`. `pre` holds answers already known (invalid
+    /// arguments) for some specs.
+    pub(crate) fn route<O: PartitionOp>(
+        &self,
+        op: &O,
+        specs: &[O::Spec],
+        mut results: Vec<Option<Result<O::Out>>>,
+        deadline: Instant,
+    ) -> Vec<Result<O::Out>> {
+        let cluster = self.cluster();
+        let name = api_key::name(O::Req::API_KEY);
+        let mut todo: Vec<usize> = (0..specs.len()).filter(|&i| results[i].is_none()).collect();
+        let mut backoff = crate::cluster::Backoff::new(
+            cluster.settings.retry_backoff,
+            cluster.settings.retry_backoff_max,
+        );
+        let mut attempt = 0u32;
+        while !todo.is_empty() {
+            let mut retry = Vec::new();
+            let mut by_leader: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+            for &i in &todo {
+                let (topic, partition) = O::topic_partition(&specs[i]);
+                match cluster.leader(topic, partition, attempt > 0, deadline) {
+                    Ok(l) => by_leader.entry(l).or_default().push(i),
+                    Err(e) => settle(i, e, &mut retry, &mut results),
+                }
+            }
+            // Write every request first, then collect every answer.
+            let mut pending = Vec::new();
+            for (leader, idx) in by_leader {
+                let sent = cluster.broker(leader, deadline).and_then(|conn| {
+                    let v = conn.version_of::<O::Req>()?;
+                    let group: Vec<&O::Spec> = idx.iter().map(|&i| &specs[i]).collect();
+                    Ok((conn.start(&op.build(&group, v), v)?, v))
+                });
+                pending.push((idx, sent));
+            }
+            for (idx, sent) in pending {
+                let answer = sent.and_then(|(p, v)| {
+                    let broker = p.connection().name.clone();
+                    match p.wait(deadline) {
+                        Ok(r) => Ok((r, v, broker)),
+                        Err(e) => Err(e.context(format!("{name} from {broker}"))),
+                    }
+                });
+                let (mut resp, version, broker) = match answer {
+                    Ok(a) => a,
+                    Err(e) => {
+                        for i in idx {
+                            settle(i, e.clone(), &mut retry, &mut results);
+                        }
+                        continue;
+                    }
+                };
+                let top = O::response_error(&resp);
+                if top != 0 {
+                    let e = Error::kafka(top, format!("{name} v{version} from {broker}"));
+                    for i in idx {
+                        settle(i, e.clone(), &mut retry, &mut results);
+                    }
+                    continue;
+                }
+                for i in idx {
+                    let (topic, partition) = O::topic_partition(&specs[i]);
+                    let ctx = format!("{name} {topic}/{partition} from {broker}");
+                    match op.take(&mut resp, &specs[i], version, &ctx) {
+                        Ok(out) => results[i] = Some(Ok(out)),
+                        Err(e) => {
+                            if e.needs_metadata_refresh() {
+                                cluster.invalidate(topic);
+                            }
+                            settle(i, e, &mut retry, &mut results);
+                        }
+                    }
+                }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            let wait = backoff.next_delay();
+            if Instant::now() + wait >= deadline {
+                for (i, e) in retry {
+                    results[i] = Some(Err(Error::new(
+                        e.code,
+                        format!(
+                            "{} (gave up after {} attempts: timeout)",
+                            e.message,
+                            attempt + 1
+                        ),
+                    )));
+                }
+                break;
+            }
+            std::thread::sleep(wait);
+            attempt += 1;
+            todo = retry.into_iter().map(|(i, _)| i).collect();
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(Error::new(local::FAIL, format!("{name}: no answer"))))
+            })
+            .collect()
+    }
+}
