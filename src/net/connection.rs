@@ -8,7 +8,7 @@
 //! request in flight and is replaced on next use.
 
 use crate::error::{local, Error, Result};
-use crate::protocol::frame::{decode_response, encode_request};
+use crate::protocol::frame::{decode_response, encode_request_into};
 use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::{api_key, Request};
 use bytes::Bytes;
@@ -164,7 +164,14 @@ pub struct Connection {
     shared: Arc<Shared>,
     reader: Mutex<Option<JoinHandle<()>>>,
     versions: VersionTable,
+    /// Frame buffers kept for reuse: allocating and freeing a produce-sized frame per
+    /// request makes the allocator hand pages back and fault them in again.
+    frames: Mutex<Vec<Vec<u8>>>,
 }
+
+/// At most this many frame buffers, of at most this capacity, are kept per connection.
+const FRAMES_KEPT: usize = 4;
+const FRAME_KEPT_MAX: usize = 16 << 20;
 
 impl Connection {
     /// Connects to the first of `addrs` that answers within the connect time-out (each
@@ -246,6 +253,7 @@ impl Connection {
             shared,
             reader: Mutex::new(Some(reader)),
             versions: VersionTable::default(),
+            frames: Mutex::new(Vec::new()),
         };
         conn.versions = conn.negotiate(deadline)?;
         Ok(Arc::new(conn))
@@ -261,10 +269,7 @@ impl Connection {
         };
         let mut version = ApiVersionsRequest::MAX_VERSION;
         for _ in 0..=ApiVersionsRequest::MAX_VERSION {
-            let body = self.send_raw(
-                encode_request(&req, version, 0, Some(&self.opts.client_id)),
-                deadline,
-            )?;
+            let body = self.send_raw(self.encode(&req, version), deadline)?;
             // The error code is the first field in every version, so it can be read
             // before the layout is known.
             let code = body
@@ -334,7 +339,7 @@ impl Connection {
         version: i16,
         deadline: Instant,
     ) -> Result<R::Response> {
-        let frame = encode_request(req, version, 0, Some(&self.opts.client_id));
+        let frame = self.encode(req, version);
         let body = self.send_raw(frame, deadline)?;
         self.decode::<R>(&body, version)
     }
@@ -342,7 +347,7 @@ impl Connection {
     /// Writes `R` at `version` and returns at once; [`Pending::wait`] collects the answer.
     /// Lets one caller have requests in flight to several brokers at the same time.
     pub fn start<R: Request>(self: &Arc<Self>, req: &R, version: i16) -> Result<Pending<R>> {
-        let frame = encode_request(req, version, 0, Some(&self.opts.client_id));
+        let frame = self.encode(req, version);
         let slot = self.write_frame(frame, true)?.expect("response slot");
         Ok(Pending {
             conn: self.clone(),
@@ -356,7 +361,7 @@ impl Connection {
     /// Sends a request at `version` for which the broker sends no response (Produce
     /// with acks=0).
     pub fn request_no_response_at<R: Request>(&self, req: &R, version: i16) -> Result<()> {
-        let frame = encode_request(req, version, 0, Some(&self.opts.client_id));
+        let frame = self.encode(req, version);
         self.write_frame(frame, false)?;
         Ok(())
     }
@@ -408,6 +413,22 @@ impl Connection {
             })
     }
 
+    /// Encodes `req` at `version` into a reused buffer (correlation id 0, stamped later).
+    fn encode<R: Request>(&self, req: &R, version: i16) -> Vec<u8> {
+        let mut buf = self.frames.lock().pop().unwrap_or_default();
+        encode_request_into(req, version, 0, Some(&self.opts.client_id), &mut buf);
+        buf
+    }
+
+    fn recycle(&self, buf: Vec<u8>) {
+        if buf.capacity() <= FRAME_KEPT_MAX {
+            let mut frames = self.frames.lock();
+            if frames.len() < FRAMES_KEPT {
+                frames.push(buf);
+            }
+        }
+    }
+
     fn write_frame(&self, mut frame: Vec<u8>, expect_response: bool) -> Result<Option<Arc<Slot>>> {
         let mut w = self.writer.lock();
         let cid = w.next_correlation_id;
@@ -435,8 +456,10 @@ impl Connection {
             inf.unanswered.push_back(cid);
             None
         };
-        if let Err(e) = w.stream.write_all(&frame) {
-            drop(w);
+        let written = w.stream.write_all(&frame);
+        drop(w);
+        self.recycle(frame);
+        if let Err(e) = written {
             let err = Error::transport(format!("{}: send failed: {e}", self.name));
             self.break_connection(err.clone());
             return Err(err);

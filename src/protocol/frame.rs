@@ -57,7 +57,24 @@ pub fn encode_request<R: Request>(
     correlation_id: i32,
     client_id: Option<&str>,
 ) -> Vec<u8> {
-    let mut w = Writer::with_capacity(64);
+    let mut out = Vec::new();
+    encode_request_into(req, version, correlation_id, client_id, &mut out);
+    out
+}
+
+/// [`encode_request`] into `out` (cleared first), so a caller can reuse its allocation.
+pub fn encode_request_into<R: Request>(
+    req: &R,
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    out.reserve(req.size_hint() + 32 + client_id.map_or(0, str::len));
+    let mut w = Writer {
+        buf: std::mem::take(out),
+    };
     w.i32(0); // size, patched below
     let header = RequestHeader {
         api_key: R::API_KEY,
@@ -70,7 +87,7 @@ pub fn encode_request<R: Request>(
     req.write(&mut w, R::is_flexible(version), version);
     let size = (w.buf.len() - 4) as i32;
     w.buf[..4].copy_from_slice(&size.to_be_bytes());
-    w.buf
+    *out = w.buf;
 }
 
 /// Reads the correlation id that starts every response body (after the size prefix).

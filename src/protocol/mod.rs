@@ -55,6 +55,11 @@ pub trait Request: Wire + std::fmt::Debug + Send + 'static {
         version >= Self::FLEXIBLE_MIN
     }
 
+    /// About how many bytes the encoded request takes, so the frame is allocated once.
+    fn size_hint(&self) -> usize {
+        64
+    }
+
     /// Request header version: 2 for flexible versions, 1 otherwise.
     fn request_header_version(version: i16) -> i16 {
         if Self::is_flexible(version) {

@@ -78,6 +78,17 @@ impl Request for ProduceRequest {
     const MAX_VERSION: i16 = 11;
     const FLEXIBLE_MIN: i16 = 9;
     type Response = ProduceResponse;
+
+    fn size_hint(&self) -> usize {
+        let records: usize = self
+            .topic_data
+            .iter()
+            .flat_map(|t| t.partition_data.iter())
+            .map(|p| p.records.as_ref().map_or(0, |r| r.len()) + 16)
+            .sum();
+        let names: usize = self.topic_data.iter().map(|t| t.name.len() + 8).sum();
+        64 + records + names
+    }
 }
 
 #[cfg(test)]
