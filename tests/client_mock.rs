@@ -386,3 +386,24 @@ fn threads_pipeline_requests_on_one_connection() {
         "requests were serialized: {elapsed:?} for 8 x 400 ms"
     );
 }
+
+#[test]
+fn fetch_from_inside_a_batch_starts_at_the_offset_asked_for() {
+    let mut mock = MockCluster::start(1);
+    mock.create_topic("mid", 1, 1);
+    let c = client(&mock);
+    let values: Vec<String> = (0..5).map(|i| format!("v{i}")).collect();
+    let recs: Vec<RecordIn> = values.iter().map(|v| rec(v.as_bytes())).collect();
+    c.produce("mid", 0, &recs, -1, Compression::Zstd, T)
+        .unwrap();
+    let f = c
+        .fetch("mid", 0, 2, 1 << 20, Duration::from_millis(50), T)
+        .unwrap();
+    let got: Vec<(i64, &[u8])> = f
+        .records
+        .iter()
+        .map(|r| (r.offset, r.value.unwrap()))
+        .collect();
+    assert_eq!(got, [(2, &b"v2"[..]), (3, b"v3"), (4, b"v4")]);
+    assert_eq!(f.records.next_offset(), Some(5));
+}

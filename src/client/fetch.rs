@@ -19,8 +19,9 @@ pub struct FetchRequestSpec {
     pub max_bytes: i32,
 }
 
-/// What a fetch returned for one partition. The records borrow from the response buffer,
-/// which this value owns.
+/// What a fetch returned for one partition: the records from the offset asked for on (a
+/// broker sends whole batches; records before that offset are dropped). They borrow from
+/// the response buffer, which this value owns.
 pub struct FetchResult {
     pub topic: String,
     pub partition: i32,
@@ -102,7 +103,7 @@ impl PartitionOp for FetchOp {
         if p.error_code != 0 {
             return Err(Error::kafka(p.error_code, &ctx));
         }
-        let records = RecordSet::decode(p.records.take().unwrap_or_default(), &self.limits)
+        let mut records = RecordSet::decode(p.records.take().unwrap_or_default(), &self.limits)
             .map_err(|e| {
                 let code = match e.kind {
                     DecodeErrorKind::Compression(_) => local::BAD_COMPRESSION,
@@ -110,6 +111,7 @@ impl PartitionOp for FetchOp {
                 };
                 Error::new(code, format!("{ctx}: {e}"))
             })?;
+        records.drop_before(s.offset);
         Ok(FetchResult {
             topic: s.topic.clone(),
             partition: s.partition,

@@ -53,7 +53,8 @@ fn ptr_len(s: Option<&[u8]>) -> (*const u8, usize) {
 
 /// Fetches records of `topic`/`partition` from its leader, starting at `offset`: up to
 /// about `max_bytes` (a broker returns at least one whole batch), waiting up to
-/// `max_wait_ms` for data. Retriable errors are retried within `timeout_ms` (after the
+/// `max_wait_ms` for data. The first record returned is the one at `offset` (or the next
+/// one that exists); continue from `kc_fetch_result_next_offset`. Retriable errors are retried within `timeout_ms` (after the
 /// wait). An offset outside the log gives `KC_ERR_OFFSET_OUT_OF_RANGE`; a corrupt batch
 /// `KC_ERR__BAD_MSG`; compressed data beyond `fetch.max.decompressed.bytes`
 /// `KC_ERR__BAD_COMPRESSION`. On success `*resultp` receives the result; the caller owns

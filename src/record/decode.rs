@@ -218,6 +218,13 @@ impl RecordSet {
         self.recs.iter().map(move |r| self.view(r))
     }
 
+    /// Drops the records before `offset`. A broker answers a fetch with whole batches, so
+    /// the first batch may start before the offset asked for.
+    pub fn drop_before(&mut self, offset: i64) {
+        let first = self.recs.iter().position(|r| r.offset >= offset);
+        self.recs.drain(..first.unwrap_or(self.recs.len()));
+    }
+
     /// True when the input ended in a partial batch (the broker cut at max bytes); whole
     /// batches before it are decoded.
     pub fn truncated(&self) -> bool {
