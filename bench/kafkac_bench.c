@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
     while (got < count) {
         kc_fetch_result_t *res;
         size_t n, r;
-        if ((err = kc_client_fetch(client, argv[2], 0, offset, 4 << 20, 100, 30000, &res)) != KC_OK) {
+        if ((err = kc_client_fetch(client, argv[2], 0, offset, 4 << 20, 10, 30000, &res)) != KC_OK) {
             int64_t lo = -1, hi = -1;
             kc_client_list_offsets(client, argv[2], 0, KC_OFFSET_EARLIEST, 5000, &lo);
             kc_client_list_offsets(client, argv[2], 0, KC_OFFSET_LATEST, 5000, &hi);

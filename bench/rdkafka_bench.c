@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
     set(conf, "bootstrap.servers", argv[1]);
     set(conf, "fetch.max.bytes", "4194304");
     set(conf, "max.partition.fetch.bytes", "4194304");
-    set(conf, "fetch.wait.max.ms", "100"); /* as kafkac_bench */
+    set(conf, "fetch.wait.max.ms", "10"); /* as kafkac_bench */
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) {
         fprintf(stderr, "consumer: %s\n", err);

@@ -1,9 +1,11 @@
 /*
- * fetch <bootstrap> <topic> <partition> <offset> [-c count] [-k] [-X key=value ...]
+ * fetch <bootstrap> <topic> <partition> <offset> [-c count] [-k] [-w max-wait-ms]
+ *       [-X key=value ...]
  *
  * Prints each record value on its own line, byte for byte (with -k, "key<TAB>value";
  * a null key or value prints as nothing). Stops after <count> records, or when it
- * reaches the high watermark.
+ * reaches the high watermark. Each request waits at most max-wait-ms (default 100) for
+ * data to arrive.
  */
 #include "common.h"
 
@@ -12,7 +14,7 @@ int main(int argc, char **argv) {
     kc_client_t *client;
     const char *pos[4];
     int npos = 0, i, keyed = 0, rc = 0;
-    long long count = -1, printed = 0;
+    long long count = -1, printed = 0, max_wait = 100;
     int64_t offset;
     int32_t partition;
 
@@ -26,6 +28,8 @@ int main(int argc, char **argv) {
             keyed = 1;
         else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
             count = parse_int(argv[++i], "count");
+        else if (strcmp(argv[i], "-w") == 0 && i + 1 < argc)
+            max_wait = parse_int(argv[++i], "max wait");
         else if (npos < 4 && argv[i][0] != '-')
             pos[npos++] = argv[i];
         else {
@@ -34,7 +38,7 @@ int main(int argc, char **argv) {
         }
     }
     if (npos != 4) {
-        fprintf(stderr, "usage: fetch <bootstrap> <topic> <partition> <offset> [-c count] [-k] [-X key=value]\n");
+        fprintf(stderr, "usage: fetch <bootstrap> <topic> <partition> <offset> [-c count] [-k] [-w max-wait-ms] [-X key=value]\n");
         kc_conf_free(conf);
         return 2;
     }
@@ -49,8 +53,8 @@ int main(int argc, char **argv) {
         kc_fetch_result_t *res = NULL;
         size_t n, r;
         int64_t hw, next;
-        kc_err_t err = kc_client_fetch(client, pos[1], partition, offset, 1048576, 500,
-                                       30000, &res);
+        kc_err_t err = kc_client_fetch(client, pos[1], partition, offset, 4 << 20,
+                                       (int32_t)max_wait, 30000, &res);
         if (err != KC_OK) {
             print_error(err);
             rc = 1;
