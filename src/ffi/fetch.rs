@@ -2,7 +2,7 @@
 
 use super::client::{kc_client_t, with_client};
 use super::errors::kc_err_t;
-use super::util::{boundary, cstr, fill, millis, null_arg, write_out};
+use super::util::{boundary, cstr, fill, index_err, millis, null_arg, write_out};
 use crate::client::FetchResult;
 use crate::error::Error;
 use std::ffi::c_char;
@@ -11,6 +11,15 @@ use std::ffi::c_char;
 /// point into it. Immutable: may be read from several threads at once.
 pub struct kc_fetch_result_t {
     r: FetchResult,
+}
+
+impl kc_fetch_result_t {
+    fn record(&self, i: usize) -> Result<crate::record::RecordRef<'_>, Error> {
+        self.r
+            .records
+            .get(i)
+            .ok_or_else(|| index_err("record", i, self.r.records.len()))
+    }
 }
 
 /// Timestamp types of `kc_record_view_t`.
@@ -192,12 +201,7 @@ pub unsafe extern "C" fn kc_fetch_result_record(
     // SAFETY: `result` is NULL or a live handle, `out` NULL or writable (contract above).
     unsafe {
         fill(result, "result", out, |r| {
-            let rec = r.r.records.get(i).ok_or_else(|| {
-                Error::invalid_arg(format!(
-                    "record index {i} out of range (count {})",
-                    r.r.records.len()
-                ))
-            })?;
+            let rec = r.record(i)?;
             let (key, key_len) = ptr_len(rec.key);
             let (value, value_len) = ptr_len(rec.value);
             let v = kc_record_view_t {
@@ -233,18 +237,11 @@ pub unsafe extern "C" fn kc_fetch_result_header(
     // SAFETY: `result` is NULL or a live handle, `out` NULL or writable (contract above).
     unsafe {
         fill(result, "result", out, |r| {
-            let rec = r.r.records.get(i).ok_or_else(|| {
-                Error::invalid_arg(format!(
-                    "record index {i} out of range (count {})",
-                    r.r.records.len()
-                ))
-            })?;
-            let (k, v) = rec.headers().nth(j).ok_or_else(|| {
-                Error::invalid_arg(format!(
-                    "header index {j} out of range (count {})",
-                    rec.header_count()
-                ))
-            })?;
+            let rec = r.record(i)?;
+            let (k, v) = rec
+                .headers()
+                .nth(j)
+                .ok_or_else(|| index_err("header", j, rec.header_count()))?;
             let (value, value_len) = ptr_len(v);
             let h = kc_header_view_t {
                 key: k.as_ptr().cast(),

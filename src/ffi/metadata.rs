@@ -2,9 +2,8 @@
 
 use super::client::{kc_client_t, with_client};
 use super::errors::kc_err_t;
-use super::util::{boundary, cstr, fill, millis, null_arg, write_out};
+use super::util::{boundary, cstr, fill, index_err, millis, null_arg, write_out};
 use crate::cluster::Metadata;
-use crate::error::Error;
 use std::ffi::{c_char, CString};
 
 /// A metadata snapshot. Immutable: may be read from several threads at once.
@@ -169,10 +168,6 @@ pub unsafe extern "C" fn kc_metadata_cluster_id(md: *const kc_metadata_t) -> *co
             .and_then(|m| m.cluster_id.as_ref())
             .map_or(std::ptr::null(), |c| c.as_ptr())
     })
-}
-
-fn index_err(what: &str, i: usize, n: usize) -> Error {
-    Error::invalid_arg(format!("{what} index {i} out of range (count {n})"))
 }
 
 /// Fills `*out` with broker `i` (0 ≤ i < `kc_metadata_broker_count`).

@@ -59,6 +59,11 @@ pub(crate) fn call(f: impl FnOnce() -> Result<(), Error>) -> kc_err_t {
     })
 }
 
+/// The error for an index past the end of a list of `n` items.
+pub(crate) fn index_err(what: &str, i: usize, n: usize) -> Error {
+    Error::invalid_arg(format!("{what} index {i} out of range (count {n})"))
+}
+
 pub(crate) fn null_arg(name: &str) -> Error {
     Error::new(local::NULL_ARG, format!("argument '{name}' is NULL"))
 }
