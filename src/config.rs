@@ -217,13 +217,12 @@ impl Config {
             )
         })?;
         check(prop, value)?;
-        let v = if canonical(name) == "acks" && value == "all" {
-            "-1"
-        } else {
-            value
+        // Stored as checked: trimmed, with "all" spelled as its number.
+        let v = match value.trim() {
+            "all" if canonical(name) == "acks" => "-1",
+            v => v,
         };
-        self.values
-            .insert(canonical(name).to_owned(), v.trim().to_owned());
+        self.values.insert(canonical(name).to_owned(), v.to_owned());
         Ok(())
     }
 
@@ -405,7 +404,7 @@ mod tests {
         let mut c = Config::new();
         assert!(c.settings().is_err(), "bootstrap.servers is required");
         c.set("metadata.broker.list", "a:1, b:2").unwrap();
-        c.set("request.required.acks", "all").unwrap();
+        c.set("request.required.acks", " all ").unwrap();
         c.set("compression.codec", "lz4").unwrap();
         let s = c.settings().unwrap();
         assert_eq!(s.bootstrap, vec!["a:1", "b:2"]);

@@ -234,6 +234,11 @@ fn negotiates_down_and_writes_legacy_message_sets() {
     let earliest = c.list_offsets("old", 0, OffsetSpec::Earliest, T).unwrap();
     let latest = c.list_offsets("old", 0, OffsetSpec::Latest, T).unwrap();
     assert_eq!((earliest.offset, latest.offset), (0, 3));
+    let e = c
+        .list_offsets("old", 0, OffsetSpec::Timestamp(1_500_000_000_000), T)
+        .unwrap_err();
+    assert_eq!(e.code, local::UNSUPPORTED_FEATURE, "{e}");
+    assert!(e.message.contains("by timestamp"), "{e}");
     let seen = old.seen.lock().clone();
     assert!(seen.contains(&(api_key::LIST_OFFSETS, 0)), "{seen:?}");
     assert_eq!(

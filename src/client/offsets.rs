@@ -4,7 +4,7 @@
 use super::routing::PartitionOp;
 use super::Client;
 use crate::cluster::Cluster;
-use crate::error::{Error, Result};
+use crate::error::{local, Error, Result};
 use crate::protocol::messages::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic,
 };
@@ -103,6 +103,14 @@ impl PartitionOp for ListOffsetsOp {
             return Err(Error::kafka(p.error_code, ctx));
         }
         Ok(if version == 0 {
+            if let OffsetSpec::Timestamp(_) = q.spec {
+                // v0 brokers (before 0.10.1) answer with the start of the log segment
+                // before the time, not the first record at or after it.
+                return Err(Error::new(
+                    local::UNSUPPORTED_FEATURE,
+                    format!("{ctx}: the broker only speaks ListOffsets v0, which cannot look offsets up by timestamp"),
+                ));
+            }
             // v0 answers with an array of offsets (we ask for one).
             OffsetResult {
                 offset: p.old_style_offsets.first().copied().unwrap_or(-1),

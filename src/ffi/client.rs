@@ -2,7 +2,9 @@
 
 use super::conf::kc_conf_t;
 use super::errors::kc_err_t;
-use super::util::{boundary, buf, call, copy_out, cstr, millis, null_arg, write_out};
+use super::util::{
+    array, boundary, buf, call, capacity, copy_out, cstr, millis, null_arg, write_out,
+};
 use crate::client::{Client, NewTopic, OffsetSpec};
 use crate::error::{Error, Result};
 use crate::record::{Compression, RecordHeaderIn, RecordIn};
@@ -200,9 +202,10 @@ pub unsafe extern "C" fn kc_client_produce(
             if record_cnt == 0 {
                 return Err(Error::invalid_arg("record_cnt must be at least 1"));
             }
-            let recs = std::slice::from_raw_parts(records, record_cnt);
+            let recs = array(records, record_cnt, "records")?;
             // Headers are borrowed views; collect them first so RecordIn can borrow.
-            let mut headers: Vec<Vec<RecordHeaderIn<'_>>> = Vec::with_capacity(record_cnt);
+            let mut headers: Vec<Vec<RecordHeaderIn<'_>>> =
+                Vec::with_capacity(capacity(record_cnt));
             for (i, r) in recs.iter().enumerate() {
                 if r.headers.is_null() && r.header_cnt != 0 {
                     return Err(Error::invalid_arg(format!(
@@ -210,11 +213,7 @@ pub unsafe extern "C" fn kc_client_produce(
                         r.header_cnt
                     )));
                 }
-                let hs = if r.header_cnt == 0 {
-                    &[][..]
-                } else {
-                    std::slice::from_raw_parts(r.headers, r.header_cnt)
-                };
+                let hs = array(r.headers, r.header_cnt, "headers")?;
                 let mut v = Vec::with_capacity(hs.len());
                 for h in hs {
                     let key = buf(h.key.cast(), h.key_len, "header key")?
@@ -226,7 +225,7 @@ pub unsafe extern "C" fn kc_client_produce(
                 }
                 headers.push(v);
             }
-            let mut ins = Vec::with_capacity(record_cnt);
+            let mut ins = Vec::with_capacity(capacity(record_cnt));
             for (i, r) in recs.iter().enumerate() {
                 ins.push(RecordIn {
                     key: buf(r.key, r.key_len, "key")?,
@@ -334,9 +333,12 @@ pub unsafe extern "C" fn kc_client_create_topic(
                     "replication factor {replication_factor} out of range"
                 ))
             })?;
-            let mut cfg = Vec::with_capacity(config_cnt);
+            let mut cfg = Vec::with_capacity(capacity(config_cnt));
             if config_cnt > 0 {
-                let kv = std::slice::from_raw_parts(configs, config_cnt * 2);
+                let pairs = config_cnt.checked_mul(2).ok_or_else(|| {
+                    Error::invalid_arg(format!("config_cnt {config_cnt} is too large"))
+                })?;
+                let kv = array(configs, pairs, "configs")?;
                 for pair in kv.chunks(2) {
                     let k = cstr(pair[0], "config name")?.to_owned();
                     let v = if pair[1].is_null() {

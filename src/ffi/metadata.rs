@@ -2,7 +2,7 @@
 
 use super::client::{kc_client_t, with_client};
 use super::errors::kc_err_t;
-use super::util::{boundary, cstr, fill, index_err, millis, null_arg, write_out};
+use super::util::{array, boundary, capacity, cstr, fill, index_err, millis, null_arg, write_out};
 use crate::cluster::Metadata;
 use std::ffi::{c_char, CString};
 
@@ -81,8 +81,8 @@ pub unsafe extern "C" fn kc_client_metadata(
                 }
                 None
             } else {
-                let ptrs = std::slice::from_raw_parts(topics, topic_cnt);
-                let mut v = Vec::with_capacity(topic_cnt);
+                let ptrs = array(topics, topic_cnt, "topics")?;
+                let mut v = Vec::with_capacity(capacity(topic_cnt));
                 for p in ptrs {
                     v.push(cstr(*p, "topics[i]")?.to_owned());
                 }

@@ -109,6 +109,34 @@ pub(crate) unsafe fn buf<'a>(
     Ok(Some(unsafe { std::slice::from_raw_parts(p, len) }))
 }
 
+/// Borrows an array argument of `cnt` elements. NULL is accepted only with `cnt` 0; a
+/// count no array could have is refused instead of reaching `from_raw_parts`.
+///
+/// # Safety
+/// When non-NULL, `p` must point to `cnt` readable elements valid for `'a`.
+pub(crate) unsafe fn array<'a, T>(p: *const T, cnt: usize, name: &str) -> Result<&'a [T], Error> {
+    if cnt == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(null_arg(name));
+    }
+    if cnt > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
+        return Err(Error::invalid_arg(format!(
+            "argument '{name}' count {cnt} is too large"
+        )));
+    }
+    // SAFETY: non-NULL, the byte size fits in isize, and the caller promises `cnt`
+    // readable elements (header contract).
+    Ok(unsafe { std::slice::from_raw_parts(p, cnt) })
+}
+
+/// A capacity to reserve for `cnt` items that came from C: never more than a modest
+/// amount up front, so a wrong count cannot abort the process on allocation.
+pub(crate) fn capacity(cnt: usize) -> usize {
+    cnt.min(4096)
+}
+
 /// Copies `s` into a caller buffer as a NUL-terminated string, truncating to fit, and
 /// returns the length `s` needs (without the NUL).
 ///
