@@ -168,8 +168,9 @@ impl Error {
         Error::new(local::PROTOCOL, msg)
     }
 
-    /// Whether retrying the operation may succeed: retriable Kafka errors, transport
-    /// failures and local time-outs of a single request.
+    /// Whether retrying the operation may succeed: retriable Kafka errors and transport
+    /// failures (including a connection closed because the broker stopped answering).
+    /// `TIMED_OUT` is not: it means the caller's own deadline has passed.
     pub fn is_retriable(&self) -> bool {
         match self.code {
             local::TRANSPORT | local::ALL_BROKERS_DOWN | local::RESOLVE => true,

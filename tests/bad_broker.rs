@@ -5,9 +5,9 @@
 
 use bytes::Bytes;
 use kafkac::error::local;
-use kafkac::protocol::frame::{encode_response, RequestHeader};
+use kafkac::protocol::frame::{decode_request_body, encode_response, RequestHeader};
 use kafkac::protocol::messages::*;
-use kafkac::protocol::{api_key, Reader};
+use kafkac::protocol::{api_key, Reader, Request};
 use kafkac::record::{
     encode_batch, encode_legacy_message_set, BatchOptions, Compression, RecordIn,
 };
@@ -26,6 +26,11 @@ enum Misbehave {
     CorruptBatch,
     GzipBomb,
     Silent,
+    /// Silent on the first connection only; later connections answer.
+    SilentOnFirstConnection,
+    /// Not misbehaviour: holds each Fetch for its whole max_wait_ms before answering,
+    /// as a broker does when no data arrives.
+    LongPollFetch,
     /// Not misbehaviour: answers Fetch with legacy message sets (magic 0 and 1, a
     /// gzip-compressed v1 wrapper), as brokers before 0.11 do.
     LegacyMessageSets,
@@ -122,7 +127,7 @@ fn serve(mode: Misbehave, on_api: i16) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     thread::spawn(move || {
-        for conn in l.incoming() {
+        for (n, conn) in l.incoming().enumerate() {
             let Ok(mut s) = conn else { return };
             thread::spawn(move || {
                 while let Some(body) = read_frame(&mut s) {
@@ -161,6 +166,20 @@ fn serve(mode: Misbehave, on_api: i16) -> u16 {
                                 encode_response::<FetchRequest>(&fetch_response(b), v, cid)
                             }
                             Misbehave::Silent => continue,
+                            Misbehave::SilentOnFirstConnection if n == 0 => continue,
+                            Misbehave::SilentOnFirstConnection => {
+                                encode_response::<MetadataRequest>(&metadata(port), v, cid)
+                            }
+                            Misbehave::LongPollFetch => {
+                                let mut h = h.clone();
+                                if FetchRequest::request_header_version(v) >= 2 {
+                                    h.read_tagged(&mut r).unwrap();
+                                }
+                                let req = decode_request_body::<FetchRequest>(&mut r, v).unwrap();
+                                thread::sleep(Duration::from_millis(req.max_wait_ms as u64));
+                                let b = valid_batch(Compression::None, b"late");
+                                encode_response::<FetchRequest>(&fetch_response(b), v, cid)
+                            }
                             Misbehave::LegacyMessageSets => {
                                 let recs = |vals: &[&'static [u8]]| -> Vec<RecordIn<'static>> {
                                     vals.iter()
@@ -383,4 +402,44 @@ fn legacy_message_sets_decode_through_fetch() {
         (1, 1_600_000_000_000, Some(&b"key"[..]))
     );
     assert_eq!(f.records.get(0).unwrap().magic, 0);
+}
+
+#[test]
+fn a_broker_that_stops_answering_is_left_even_when_callers_time_out_first() {
+    // Every call gives up (200 ms) before request.timeout.ms (300 ms) can expire for its
+    // own request; the connection must still be recognised as stuck once its oldest
+    // request is overdue, closed, and replaced by one that answers.
+    let port = serve(Misbehave::SilentOnFirstConnection, api_key::METADATA);
+    let c = client(port, &[("request.timeout.ms", "300")]);
+    let started = Instant::now();
+    let first = c.metadata(None, Duration::from_millis(200)).unwrap_err();
+    assert_eq!(first.code, local::TIMED_OUT, "{first}");
+    let mut calls = 1;
+    let md = loop {
+        calls += 1;
+        match c.metadata(None, Duration::from_millis(200)) {
+            Ok(md) => break md,
+            Err(e) => assert!(calls < 6, "still failing after {calls} calls: {e}"),
+        }
+    };
+    assert_eq!(md.brokers.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_long_poll_fetch_is_not_mistaken_for_a_stuck_broker() {
+    // The broker may hold a fetch for max_wait (1 s), longer than request.timeout.ms
+    // (300 ms): that is not a broker that stopped answering.
+    let port = serve(Misbehave::LongPollFetch, api_key::FETCH);
+    let c = client(port, &[("request.timeout.ms", "300")]);
+    let started = Instant::now();
+    let f = c
+        .fetch("t", 0, 5, 1 << 20, Duration::from_millis(1000), T)
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+    assert_eq!(f.records.get(0).unwrap().value, Some(&b"late"[..]));
 }

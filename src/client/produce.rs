@@ -144,7 +144,7 @@ impl Client {
             let version = conn.version_of::<ProduceRequest>()?;
             let req = request_for(version, &conn.name)?;
             if acks == 0 {
-                conn.request_no_response_at(&req, version)
+                conn.request_no_response_at(&req, version, deadline)
                     .map_err(|e| e.context(ctx()))?;
                 return Ok(-1);
             }

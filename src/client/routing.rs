@@ -88,7 +88,7 @@ impl Client {
                 let sent = cluster.broker(leader, deadline).and_then(|conn| {
                     let v = conn.version_of::<O::Req>()?;
                     let group: Vec<&O::Spec> = idx.iter().map(|&i| &specs[i]).collect();
-                    Ok((conn.start(&op.build(&group, v), v)?, v))
+                    Ok((conn.start(&op.build(&group, v), v, deadline)?, v))
                 });
                 pending.push((idx, sent));
             }

@@ -63,7 +63,14 @@ impl Cluster {
                 format!("broker {id} is not in the cluster metadata"),
             )
         })?;
-        let mut g = slot.conn.lock();
+        // Another thread may be connecting to this broker: share its attempt, but wait
+        // for it no longer than this caller's deadline.
+        let mut g = slot.conn.try_lock_until(deadline).ok_or_else(|| {
+            Error::timed_out(format!(
+                "timed out waiting for the connection to {}:{} (broker {id})",
+                slot.host, slot.port
+            ))
+        })?;
         if let Some(c) = g.as_ref() {
             if !c.is_broken() {
                 return Ok(c.clone());
@@ -95,7 +102,8 @@ impl Cluster {
             .map(|(id, s)| (*id, s.clone()))
             .collect();
         for (_, s) in &slots {
-            if let Some(c) = s.conn.lock().as_ref() {
+            // A slot that is locked is being connected: not a live connection to borrow.
+            if let Some(c) = s.conn.try_lock().as_ref().and_then(|g| g.as_ref()) {
                 if !c.is_broken() {
                     return Ok(c.clone());
                 }
@@ -111,7 +119,9 @@ impl Cluster {
                 Err(e) => errors.push(e.message),
             }
         }
-        let mut g = self.bootstrap.lock();
+        let mut g = self.bootstrap.try_lock_until(deadline).ok_or_else(|| {
+            Error::timed_out("timed out waiting for the bootstrap connection attempt")
+        })?;
         if let Some(c) = g.as_ref() {
             if !c.is_broken() {
                 return Ok(c.clone());

@@ -172,8 +172,11 @@ fn compression_of(c: &Client, code: kc_compression_t) -> Result<Compression> {
 /// Produces `record_cnt` records as one batch to `topic`/`partition`, at the partition's
 /// leader, and waits for the acknowledgement. `acks`: 0 (none; `*base_offsetp` gets -1),
 /// 1 (leader), -1 (all in-sync replicas) or `KC_ACKS_DEFAULT`. `compression`: a
-/// `KC_COMPRESSION_*` value. Retriable errors (leader moved, broker down, request timed
-/// out) are retried within `timeout_ms`; other errors come back with their Kafka code.
+/// `KC_COMPRESSION_*` value. Retriable errors (leader moved, broker down, the broker's
+/// REQUEST_TIMED_OUT, a lost connection) are retried within `timeout_ms`; other errors
+/// come back with their Kafka code. Without idempotence, a retry after the batch reached
+/// the broker but its acknowledgement was lost writes the records twice (as other Kafka
+/// clients without idempotence do).
 /// On success `*base_offsetp` (which may be NULL) receives the offset of the first record.
 /// All arguments are borrowed for the duration of the call.
 ///

@@ -90,6 +90,9 @@ impl VersionTable {
 struct Slot {
     result: Mutex<Option<Result<Bytes>>>,
     cv: Condvar,
+    /// When the broker is overdue: sent + the time the broker may hold the request
+    /// (a fetch's max wait, a produce's timeout) + `request.timeout.ms`.
+    stuck_at: Instant,
 }
 
 impl Slot {
@@ -133,8 +136,14 @@ struct Shared {
 }
 
 impl Shared {
-    /// Marks the connection broken and fails every request in flight with `err`.
+    /// Marks the connection broken and fails every request in flight. A request that
+    /// caused the break has been completed with its own error already; the others only
+    /// lost their connection, so they get a (retriable) transport error.
     fn fail_all(&self, err: Error) {
+        let err = match err.code {
+            local::TRANSPORT | local::DESTROY => err,
+            _ => Error::transport(format!("connection closed: {}", err.message)),
+        };
         let drained: Vec<_> = {
             let mut g = self.inflight.lock();
             if g.broken.is_none() {
@@ -146,6 +155,12 @@ impl Shared {
         for (_, slot) in drained {
             slot.complete(Err(err.clone()));
         }
+    }
+
+    /// When the oldest request in flight becomes overdue. Responses come in order, so
+    /// the connection is stuck only when that one is.
+    fn oldest_stuck_at(&self) -> Option<Instant> {
+        self.inflight.lock().queue.front().map(|(_, s)| s.stuck_at)
     }
 }
 
@@ -255,7 +270,15 @@ impl Connection {
             versions: VersionTable::default(),
             frames: Mutex::new(Vec::new()),
         };
-        conn.versions = conn.negotiate(deadline)?;
+        conn.versions = conn.negotiate(deadline).map_err(|e| {
+            if e.code == local::TIMED_OUT {
+                Error::transport(format!(
+                    "{name}: no answer to the ApiVersions handshake in time"
+                ))
+            } else {
+                e
+            }
+        })?;
         Ok(Arc::new(conn))
     }
 
@@ -269,7 +292,7 @@ impl Connection {
         };
         let mut version = ApiVersionsRequest::MAX_VERSION;
         for _ in 0..=ApiVersionsRequest::MAX_VERSION {
-            let body = self.send_raw(self.encode(&req, version), deadline)?;
+            let body = self.send_raw(self.encode(&req, version), Duration::ZERO, deadline)?;
             // The error code is the first field in every version, so it can be read
             // before the layout is known.
             let code = body
@@ -340,65 +363,90 @@ impl Connection {
         deadline: Instant,
     ) -> Result<R::Response> {
         let frame = self.encode(req, version);
-        let body = self.send_raw(frame, deadline)?;
+        let body = self.send_raw(frame, req.server_wait(), deadline)?;
         self.decode::<R>(&body, version)
     }
 
     /// Writes `R` at `version` and returns at once; [`Pending::wait`] collects the answer.
     /// Lets one caller have requests in flight to several brokers at the same time.
-    pub fn start<R: Request>(self: &Arc<Self>, req: &R, version: i16) -> Result<Pending<R>> {
+    pub fn start<R: Request>(
+        self: &Arc<Self>,
+        req: &R,
+        version: i16,
+        deadline: Instant,
+    ) -> Result<Pending<R>> {
         let frame = self.encode(req, version);
-        let slot = self.write_frame(frame, true)?.expect("response slot");
+        let slot = self
+            .write_frame(frame, Some(req.server_wait()), deadline)?
+            .expect("response slot");
         Ok(Pending {
             conn: self.clone(),
             slot,
             version,
-            sent: Instant::now(),
             _r: std::marker::PhantomData,
         })
     }
 
     /// Sends a request at `version` for which the broker sends no response (Produce
     /// with acks=0).
-    pub fn request_no_response_at<R: Request>(&self, req: &R, version: i16) -> Result<()> {
+    pub fn request_no_response_at<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        deadline: Instant,
+    ) -> Result<()> {
         let frame = self.encode(req, version);
-        self.write_frame(frame, false)?;
+        self.write_frame(frame, None, deadline)?;
         Ok(())
     }
 
     /// Writes a whole frame (size prefix included; its correlation id is replaced) and
-    /// waits for the response body, until `deadline` or `request.timeout.ms`.
-    fn send_raw(&self, frame: Vec<u8>, deadline: Instant) -> Result<Bytes> {
-        let sent = Instant::now();
-        let slot = self.write_frame(frame, true)?.expect("response slot");
-        self.wait_slot(&slot, sent, deadline)
+    /// waits for the response body until `deadline`. `server_wait` is how long the
+    /// broker may hold the request before answering.
+    fn send_raw(&self, frame: Vec<u8>, server_wait: Duration, deadline: Instant) -> Result<Bytes> {
+        let slot = self
+            .write_frame(frame, Some(server_wait), deadline)?
+            .expect("response slot");
+        self.wait_slot(&slot, deadline)
     }
 
-    fn wait_slot(&self, slot: &Slot, sent: Instant, deadline: Instant) -> Result<Bytes> {
-        let stuck_at = sent + self.opts.request_timeout;
-        let wait_until = deadline.min(stuck_at);
+    /// Waits for a response until `deadline`. When the oldest request on the connection
+    /// is overdue by more than `request.timeout.ms`, the broker has stopped answering:
+    /// the connection is closed, failing every request in flight with a transport error,
+    /// and reopened on next use.
+    fn wait_slot(&self, slot: &Slot, deadline: Instant) -> Result<Bytes> {
         let mut g = slot.result.lock();
-        while g.is_none() {
-            if slot.cv.wait_until(&mut g, wait_until).timed_out() && g.is_none() {
-                drop(g);
-                if wait_until == stuck_at && stuck_at <= deadline {
-                    // The broker has not answered within request.timeout.ms: responses
-                    // come in order, so everything behind this request is stuck too.
-                    let err = Error::timed_out(format!(
-                        "{}: no response within request.timeout.ms ({} ms)",
-                        self.name,
-                        self.opts.request_timeout.as_millis()
-                    ));
-                    self.break_connection(err.clone());
-                    return Err(err);
-                }
+        loop {
+            if let Some(r) = g.take() {
+                return r;
+            }
+            let stuck_at = self.shared.oldest_stuck_at().unwrap_or(slot.stuck_at);
+            if !slot
+                .cv
+                .wait_until(&mut g, deadline.min(stuck_at))
+                .timed_out()
+                || g.is_some()
+            {
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(Error::timed_out(format!(
                     "{}: timed out waiting for the response",
                     self.name
                 )));
             }
+            if self.shared.oldest_stuck_at().is_some_and(|t| now >= t) {
+                drop(g);
+                self.break_connection(Error::transport(format!(
+                    "{}: the broker stopped answering (a request is overdue by more than \
+                     request.timeout.ms, {} ms); the connection is closed",
+                    self.name,
+                    self.opts.request_timeout.as_millis()
+                )));
+                g = slot.result.lock();
+            }
         }
-        g.take().expect("checked above")
     }
 
     fn decode<R: Request>(&self, body: &Bytes, version: i16) -> Result<R::Response> {
@@ -429,15 +477,28 @@ impl Connection {
         }
     }
 
-    fn write_frame(&self, mut frame: Vec<u8>, expect_response: bool) -> Result<Option<Arc<Slot>>> {
-        let mut w = self.writer.lock();
+    /// Writes a frame; `response` is how long the broker may hold the request, or `None`
+    /// when no response comes (acks=0). Waits for the write lock until `deadline` only.
+    fn write_frame(
+        &self,
+        mut frame: Vec<u8>,
+        response: Option<Duration>,
+        deadline: Instant,
+    ) -> Result<Option<Arc<Slot>>> {
+        let Some(mut w) = self.writer.try_lock_until(deadline) else {
+            return Err(Error::timed_out(format!(
+                "{}: timed out waiting to send (another request is still being written)",
+                self.name
+            )));
+        };
         let cid = w.next_correlation_id;
         w.next_correlation_id = w.next_correlation_id.wrapping_add(1).max(1);
         frame[8..12].copy_from_slice(&cid.to_be_bytes());
-        let slot = if expect_response {
+        let slot = if let Some(server_wait) = response {
             let slot = Arc::new(Slot {
                 result: Mutex::new(None),
                 cv: Condvar::new(),
+                stuck_at: Instant::now() + server_wait + self.opts.request_timeout,
             });
             let mut inf = self.shared.inflight.lock();
             if let Some(e) = &inf.broken {
@@ -495,14 +556,13 @@ pub struct Pending<R: Request> {
     conn: Arc<Connection>,
     slot: Arc<Slot>,
     version: i16,
-    sent: Instant,
     _r: std::marker::PhantomData<fn() -> R>,
 }
 
 impl<R: Request> Pending<R> {
     /// Waits for the response until `deadline` (or `request.timeout.ms`) and decodes it.
     pub fn wait(self, deadline: Instant) -> Result<R::Response> {
-        let body = self.conn.wait_slot(&self.slot, self.sent, deadline)?;
+        let body = self.conn.wait_slot(&self.slot, deadline)?;
         self.conn.decode::<R>(&body, self.version)
     }
 
@@ -540,7 +600,17 @@ fn read_loop(mut stream: TcpStream, shared: Arc<Shared>, name: &str, max_frame: 
                     }
                 }
             }
-            Err(e) => break e,
+            Err(e) => {
+                // A frame that is not a lost connection (too large, malformed) was the
+                // answer to the oldest request: that one gets the error itself.
+                if e.code != local::TRANSPORT {
+                    let front = shared.inflight.lock().queue.pop_front();
+                    if let Some((_, slot)) = front {
+                        slot.complete(Err(e.clone()));
+                    }
+                }
+                break e;
+            }
         }
     };
     shared.fail_all(err);

@@ -55,6 +55,13 @@ pub trait Request: Wire + std::fmt::Debug + Send + 'static {
         version >= Self::FLEXIBLE_MIN
     }
 
+    /// How long the broker may hold this request before answering (a fetch's maximum
+    /// wait, a produce's or topic operation's timeout): time the client must not take for
+    /// a broker that stopped answering.
+    fn server_wait(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// About how many bytes the encoded request takes, so the frame is allocated once.
     fn size_hint(&self) -> usize {
         64

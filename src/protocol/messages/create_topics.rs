@@ -78,6 +78,10 @@ impl Request for CreateTopicsRequest {
     const MAX_VERSION: i16 = 7;
     const FLEXIBLE_MIN: i16 = 5;
     type Response = CreateTopicsResponse;
+
+    fn server_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::try_from(self.timeout_ms).unwrap_or(0))
+    }
 }
 
 #[cfg(test)]

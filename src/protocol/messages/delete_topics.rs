@@ -47,6 +47,10 @@ impl Request for DeleteTopicsRequest {
     const MAX_VERSION: i16 = 6;
     const FLEXIBLE_MIN: i16 = 4;
     type Response = DeleteTopicsResponse;
+
+    fn server_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::try_from(self.timeout_ms).unwrap_or(0))
+    }
 }
 
 #[cfg(test)]

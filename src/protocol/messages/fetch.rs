@@ -110,6 +110,10 @@ impl Request for FetchRequest {
     const MAX_VERSION: i16 = 12;
     const FLEXIBLE_MIN: i16 = 12;
     type Response = FetchResponse;
+
+    fn server_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::try_from(self.max_wait_ms).unwrap_or(0))
+    }
 }
 
 #[cfg(test)]

@@ -79,6 +79,15 @@ impl Request for ProduceRequest {
     const FLEXIBLE_MIN: i16 = 9;
     type Response = ProduceResponse;
 
+    fn server_wait(&self) -> std::time::Duration {
+        // With acks other than 0 the leader waits up to timeout_ms for the replicas.
+        if self.acks == 0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_millis(u64::try_from(self.timeout_ms).unwrap_or(0))
+        }
+    }
+
     fn size_hint(&self) -> usize {
         let records: usize = self
             .topic_data
