@@ -187,6 +187,17 @@ impl Error {
         )
     }
 
+    /// The error a retry loop returns when its deadline comes before another attempt.
+    pub fn gave_up(self, attempts: u32) -> Self {
+        Error::new(
+            self.code,
+            format!(
+                "{} (gave up after {attempts} attempts: timeout)",
+                self.message
+            ),
+        )
+    }
+
     /// Adds context in front of the message.
     pub fn context(mut self, ctx: impl fmt::Display) -> Self {
         self.message = format!("{ctx}: {}", self.message);

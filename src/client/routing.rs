@@ -134,21 +134,12 @@ impl Client {
             if retry.is_empty() {
                 break;
             }
-            let wait = backoff.next_delay();
-            if Instant::now() + wait >= deadline {
+            if !backoff.sleep_before(deadline) {
                 for (i, e) in retry {
-                    results[i] = Some(Err(Error::new(
-                        e.code,
-                        format!(
-                            "{} (gave up after {} attempts: timeout)",
-                            e.message,
-                            attempt + 1
-                        ),
-                    )));
+                    results[i] = Some(Err(e.gave_up(attempt + 1)));
                 }
                 break;
             }
-            std::thread::sleep(wait);
             attempt += 1;
             todo = retry.into_iter().map(|(i, _)| i).collect();
         }

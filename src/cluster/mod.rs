@@ -296,19 +296,9 @@ impl Cluster {
             if !err.is_retriable() {
                 return Err(err);
             }
-            let wait = backoff.next_delay();
-            let now = Instant::now();
-            if now + wait >= deadline {
-                return Err(Error::new(
-                    err.code,
-                    format!(
-                        "{} (gave up after {} attempts: timeout)",
-                        err.message,
-                        attempt + 1
-                    ),
-                ));
+            if !backoff.sleep_before(deadline) {
+                return Err(err.gave_up(attempt + 1));
             }
-            std::thread::sleep(wait);
             attempt += 1;
         }
     }

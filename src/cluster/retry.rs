@@ -24,6 +24,17 @@ impl Backoff {
         }
     }
 
+    /// Sleeps the next delay and returns true, or returns false at once when the delay
+    /// would reach `deadline` (the caller gives up).
+    pub fn sleep_before(&mut self, deadline: std::time::Instant) -> bool {
+        let wait = self.next_delay();
+        if std::time::Instant::now() + wait >= deadline {
+            return false;
+        }
+        std::thread::sleep(wait);
+        true
+    }
+
     pub fn next_delay(&mut self) -> Duration {
         let base = self.next;
         self.next = (self.next * 2).min(self.max);

@@ -16,6 +16,11 @@ pub(crate) mod testing;
 pub use error::{DecodeError, DecodeErrorKind};
 pub use primitives::{Reader, TaggedField, TaggedFields, Uuid, Wire, Writer};
 
+/// A millisecond field of a request as a duration (negative counts as zero).
+pub(crate) fn millis(ms: i32) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
 /// API keys of the requests this crate implements.
 pub mod api_key {
     pub const PRODUCE: i16 = 0;

@@ -49,7 +49,7 @@ impl Request for DeleteTopicsRequest {
     type Response = DeleteTopicsResponse;
 
     fn server_wait(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(u64::try_from(self.timeout_ms).unwrap_or(0))
+        crate::protocol::millis(self.timeout_ms)
     }
 }
 

@@ -112,7 +112,7 @@ impl Request for FetchRequest {
     type Response = FetchResponse;
 
     fn server_wait(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(u64::try_from(self.max_wait_ms).unwrap_or(0))
+        crate::protocol::millis(self.max_wait_ms)
     }
 }
 

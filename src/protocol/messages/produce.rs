@@ -84,7 +84,7 @@ impl Request for ProduceRequest {
         if self.acks == 0 {
             std::time::Duration::ZERO
         } else {
-            std::time::Duration::from_millis(u64::try_from(self.timeout_ms).unwrap_or(0))
+            crate::protocol::millis(self.timeout_ms)
         }
     }
 
