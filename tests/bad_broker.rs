@@ -3,6 +3,8 @@
 //! a corrupt record batch, a decompression bomb, or nothing at all. Each must come back
 //! as a clear error with the right code, quickly, and leave the process unharmed.
 
+mod fake;
+
 use bytes::Bytes;
 use kafkac::error::local;
 use kafkac::protocol::frame::{decode_request_body, encode_response, RequestHeader};
@@ -12,8 +14,8 @@ use kafkac::record::{
     encode_batch, encode_legacy_message_set, BatchOptions, Compression, RecordIn,
 };
 use kafkac::{Client, Config};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -34,14 +36,6 @@ enum Misbehave {
     /// Not misbehaviour: answers Fetch with legacy message sets (magic 0 and 1, a
     /// gzip-compressed v1 wrapper), as brokers before 0.11 do.
     LegacyMessageSets,
-}
-
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).ok()?;
-    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body)
 }
 
 fn api_versions() -> ApiVersionsResponse {
@@ -65,27 +59,7 @@ fn api_versions() -> ApiVersionsResponse {
 }
 
 fn metadata(port: u16) -> MetadataResponse {
-    MetadataResponse {
-        brokers: vec![MetadataResponseBroker {
-            node_id: 1,
-            host: "127.0.0.1".into(),
-            port: i32::from(port),
-            ..Default::default()
-        }],
-        controller_id: 1,
-        topics: vec![MetadataResponseTopic {
-            name: Some("t".into()),
-            partitions: vec![MetadataResponsePartition {
-                partition_index: 0,
-                leader_id: 1,
-                replica_nodes: vec![1],
-                isr_nodes: vec![1],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
+    fake::one_broker_metadata(1, port, "t")
 }
 
 fn fetch_response(records: Vec<u8>) -> FetchResponse {
@@ -130,7 +104,7 @@ fn serve(mode: Misbehave, on_api: i16) -> u16 {
         for (n, conn) in l.incoming().enumerate() {
             let Ok(mut s) = conn else { return };
             thread::spawn(move || {
-                while let Some(body) = read_frame(&mut s) {
+                while let Some(body) = fake::read_frame(&mut s) {
                     let mut r = Reader::new(&body);
                     let h = RequestHeader::read_fixed(&mut r).unwrap();
                     let (k, v, cid) = (h.api_key, h.api_version, h.correlation_id);

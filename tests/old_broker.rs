@@ -3,6 +3,8 @@
 //! Metadata v0–v2, ListOffsets v0 (as 0.10.0). The client must negotiate down and write legacy
 //! message sets (magic 1), and refuse what that format cannot carry.
 
+mod fake;
+
 use bytes::Bytes;
 use kafkac::client::OffsetSpec;
 use kafkac::error::local;
@@ -12,21 +14,13 @@ use kafkac::protocol::{api_key, Reader};
 use kafkac::record::{Compression, RecordHeaderIn, RecordIn};
 use kafkac::{Client, Config};
 use parking_lot::Mutex;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
-
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).ok()?;
-    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body)
-}
 
 fn versions(error_code: i16) -> ApiVersionsResponse {
     let range = |k: i16, max: i16| ApiVersion {
@@ -66,7 +60,7 @@ fn start() -> Old {
             let Ok(mut s) = conn else { return };
             let (seen, log) = (seen2.clone(), log.clone());
             thread::spawn(move || {
-                while let Some(body) = read_frame(&mut s) {
+                while let Some(body) = fake::read_frame(&mut s) {
                     let mut r = Reader::new(&body);
                     let h = RequestHeader::read_fixed(&mut r).unwrap();
                     let (k, v, cid) = (h.api_key, h.api_version, h.correlation_id);
@@ -82,27 +76,7 @@ fn start() -> Old {
                         }
                         api_key::METADATA => {
                             assert!(v <= 2, "Metadata v{v} is newer than this broker");
-                            let md = MetadataResponse {
-                                brokers: vec![MetadataResponseBroker {
-                                    node_id: 0,
-                                    host: "127.0.0.1".into(),
-                                    port: i32::from(port),
-                                    ..Default::default()
-                                }],
-                                controller_id: 0,
-                                topics: vec![MetadataResponseTopic {
-                                    name: Some("old".into()),
-                                    partitions: vec![MetadataResponsePartition {
-                                        partition_index: 0,
-                                        leader_id: 0,
-                                        replica_nodes: vec![0],
-                                        isr_nodes: vec![0],
-                                        ..Default::default()
-                                    }],
-                                    ..Default::default()
-                                }],
-                                ..Default::default()
-                            };
+                            let md = fake::one_broker_metadata(0, port, "old");
                             encode_response::<MetadataRequest>(&md, v, cid)
                         }
                         api_key::PRODUCE => {
