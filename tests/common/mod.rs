@@ -19,6 +19,8 @@
 //! kafkac) and no kafkac API, so it can test kafkac itself.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
