@@ -220,7 +220,9 @@ impl KafkaNode {
 
     /// The current incarnation's `server.log`.
     pub fn log_path(&self) -> PathBuf {
-        self.dir.join(format!("logs-{}", self.incarnation)).join("server.log")
+        self.dir
+            .join(format!("logs-{}", self.incarnation))
+            .join("server.log")
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -410,7 +412,10 @@ impl KafkaCluster {
                 None => props.push((k.clone(), v.clone())),
             }
         }
-        props.into_iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+        props
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect()
     }
 
     fn write_properties(&self, i: usize) -> Result<(), String> {
@@ -527,7 +532,8 @@ impl KafkaCluster {
         self.kill(node_id);
         let i = self.index(node_id);
         let t0 = Instant::now();
-        self.spawn(i).unwrap_or_else(|e| panic!("restart node {node_id}: {e}"));
+        self.spawn(i)
+            .unwrap_or_else(|e| panic!("restart node {node_id}: {e}"));
         self.wait_ready(i, t0 + KAFKA_START_TIMEOUT)
             .unwrap_or_else(|e| panic!("restart node {node_id}: {e}"));
         t0.elapsed()
