@@ -1,5 +1,7 @@
 //! The client's threads are named and are gone once the client is freed (its own test
 //! binary, so no other test's connections are counted).
+//!
+//! This checks the thread model of one reader thread per broker connection.
 
 mod common;
 
@@ -23,12 +25,20 @@ fn connection_threads() -> Vec<String> {
 
 #[test]
 fn threads_are_named_and_joined_on_free() {
+    common::with_timeout(Duration::from_secs(60), threads_named_and_joined);
+}
+
+fn threads_named_and_joined() {
     let mut mock = MockCluster::start(3);
     mock.create_topic("spread", 3, 1);
     for p in 0..3 {
         mock.set_leader("spread", p, p + 1);
     }
-    assert!(connection_threads().is_empty());
+    assert_eq!(
+        connection_threads(),
+        Vec::<String>::new(),
+        "before any client"
+    );
     let mut cfg = Config::new();
     cfg.set("bootstrap.servers", &mock.bootstrap).unwrap();
     let c = Client::new(&cfg).unwrap();
