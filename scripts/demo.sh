@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The kafkac demo: starts a local Tansu broker, then uses the C examples (built against
-# libkafkac) to create a topic, produce a few thousand records with each codec, fetch
-# them back, and look up offsets. Everything runs on 127.0.0.1 and is stopped at the end.
+# The kafkac demo: starts a local Apache Kafka node (KRaft, from the jars installed from
+# Maven Central), then uses the C examples (built against libkafkac) to create a topic,
+# produce a few thousand records with each codec, fetch them back, and look up offsets.
+# Everything runs on 127.0.0.1 and is stopped at the end.
 #
 #   scripts/demo.sh            (installs what is missing first: Tansu takes a while once)
 #   KAFKAC_SKIP_INSTALL=1 scripts/demo.sh
@@ -9,7 +10,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KAFKAC_CACHE="${KAFKAC_CACHE:-$HOME/.cache/kafkac}"
-TANSU="${KAFKAC_TANSU:-$KAFKAC_CACHE/tansu-0.6.0/bin/tansu}"
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 if [ -z "${KAFKAC_SKIP_INSTALL:-}" ]; then
@@ -25,15 +25,9 @@ BIN=target/examples-c
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BOOT="127.0.0.1:$PORT"
 WORK=$(mktemp -d)
-say "Starting Tansu on $BOOT (in-memory storage)"
-"$TANSU" broker --listener-url "tcp://$BOOT" --advertised-listener-url "tcp://$BOOT" \
-    --storage-engine memory://tansu/ --cluster-id kafkac-demo --silent >"$WORK/tansu.log" 2>&1 &
-TANSU_PID=$!
-trap 'kill $TANSU_PID 2>/dev/null || true; wait $TANSU_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-    sleep 0.1
-done
+say "Starting Apache Kafka on $BOOT (one KRaft node; data in $WORK/kafka)"
+trap 'kill -9 "$(cat "$WORK/kafka/pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+time scripts/kafka-single.sh "$WORK/kafka" "$PORT"
 
 say "metadata $BOOT"
 $BIN/metadata "$BOOT"
@@ -65,7 +59,7 @@ say "keyed records: key<TAB>value"
 printf 'user-1\tlogged in\nuser-2\tlogged out\n' | $BIN/produce "$BOOT" demo 0 -k | tee "$WORK/produced.txt"
 $BIN/fetch "$BOOT" demo 0 "$(awk '{print $NF}' "$WORK/produced.txt")" -k
 
-say "offsets of demo/0 (Tansu reports 'latest' as the last batch's base offset + 1)"
+say "offsets of demo/0: earliest is the first record, latest is the next offset to be written"
 echo "earliest: $($BIN/offsets "$BOOT" demo 0 earliest)"
 echo "latest:   $($BIN/offsets "$BOOT" demo 0 latest)"
 
@@ -73,4 +67,4 @@ say "errors, as a user sees them"
 $BIN/fetch "$BOOT" demo 7 0 || true
 $BIN/metadata "$BOOT" -X socket.timeout.ms=soon || true
 
-say "Done: Tansu stopped, scratch files removed."
+say "Done: Kafka stopped, scratch files removed."

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything kafkac's tests need on a Debian 12 machine (as root, or
-# with sudo): Debian packages, the Python reference clients, and the Tansu
-# broker built from crates.io. Safe to run again: each step is skipped when
-# already done.
+# with sudo): Debian packages, the Python reference clients, Apache Kafka's
+# jars from Maven Central, and the Tansu broker built from crates.io. Safe to
+# run again: each step is skipped when already done.
 #
-#   KAFKAC_CACHE  where Tansu is built into (default: $HOME/.cache/kafkac)
+#   KAFKAC_CACHE  where Kafka and Tansu go (default: $HOME/.cache/kafkac)
 #
-# The tests find Tansu at $KAFKAC_CACHE/tansu-0.6.0/bin/tansu (or $KAFKAC_TANSU).
+# The tests find Kafka's jars in $KAFKAC_CACHE/kafka-<version>/libs (or
+# $KAFKAC_KAFKA_LIBS) and Tansu at $KAFKAC_CACHE/tansu-0.6.0/bin/tansu (or
+# $KAFKAC_TANSU).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -83,6 +85,34 @@ fi
 if command -v rustup >/dev/null 2>&1 && ! rustup toolchain list | grep -q '^nightly'; then
     log "rustup toolchain install nightly (cargo-fuzz needs it)"
     rustup toolchain install nightly --profile minimal
+fi
+
+# --- Apache Kafka (broker, tools and Java client) from Maven Central ---------
+# No release tarball can be downloaded here: scripts/kafka/pom.xml names the
+# broker's artifacts and Maven copies them with their runtime dependencies.
+# Keep KAFKA_VERSION in step with the pom and tests/common/kafka.rs.
+KAFKA_VERSION=4.3.1
+KAFKA_LIBS="$KAFKAC_CACHE/kafka-$KAFKA_VERSION/libs"
+for tool in java javac mvn; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "install-deps: $tool not found (Java 17+ and Maven are needed for Apache Kafka)" >&2
+        exit 1
+    fi
+done
+mkdir -p "$KAFKAC_CACHE"
+if [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] && [ -f "$KAFKA_LIBS/.complete" ]; then
+    log "Apache Kafka $KAFKA_VERSION already in $KAFKA_LIBS"
+else
+    log "mvn dependency:copy-dependencies: Apache Kafka $KAFKA_VERSION into $KAFKA_LIBS"
+    rm -rf "$KAFKA_LIBS"
+    mvn -B -q -f scripts/kafka/pom.xml dependency:copy-dependencies \
+        -DoutputDirectory="$KAFKA_LIBS" -DincludeScope=runtime
+    touch "$KAFKA_LIBS/.complete"
+fi
+java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool version 2>/dev/null | head -n 1 || true
+if [ ! -f "$KAFKA_LIBS/kafka-clients-$KAFKA_VERSION.jar" ]; then
+    echo "install-deps: $KAFKA_LIBS has no kafka-clients-$KAFKA_VERSION.jar" >&2
+    exit 1
 fi
 
 # --- Tansu broker -----------------------------------------------------------

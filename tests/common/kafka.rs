@@ -137,6 +137,8 @@ fn template() -> &'static Path {
     static T: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     T.get_or_init(|| {
         let dir = scratch_dir("kafka-template");
+        // Removed when the test binary exits.
+        std::mem::forget(spawn_janitor(&dir));
         let props = dir.join("format.properties");
         fs::write(
             &props,
