@@ -71,13 +71,16 @@ group.coordinator.threads=1
 log.cleaner.dedupe.buffer.size=4194304
 PROPS
 run() {
-    java "${JVM[@]}" -cp "$LIBS/*" -Dkafkac.demo.node=1 \
+    "${EXEC[@]}" java "${JVM[@]}" -cp "$LIBS/*" -Dkafkac.demo.node=1 \
         -Dlog4j2.configurationFile="$DIR/log4j2.properties" -Dkafka.logs.dir="$DIR/logs" "$@"
 }
+EXEC=()
 if [ ! -f "$DIR/data/meta.properties" ]; then
     run kafka.tools.StorageTool format -t "$(run kafka.tools.StorageTool random-uuid)" \
         -c "$DIR/server.properties" >"$DIR/logs/format.log" 2>&1
 fi
+# exec: the background job is the JVM itself, so $! is the pid to kill.
+EXEC=(exec)
 run kafka.Kafka "$DIR/server.properties" >"$DIR/logs/stdout.log" 2>&1 &
 echo $! >"$DIR/pid"
 for _ in $(seq 1 600); do
