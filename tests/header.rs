@@ -4,7 +4,6 @@ mod clib;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// The header build.rs generated into OUT_DIR for this build.
 const GENERATED: &str = env!("KAFKAC_GENERATED_HEADER");
@@ -88,11 +87,15 @@ int kc_probe(void) {
 }
 "#;
 
+/// The default compiler, and clang when that is not already clang: the two disagree on
+/// some pedantic warnings. Both must be installed (scripts/install-deps.sh installs
+/// clang).
 fn compilers() -> Vec<String> {
-    let mut v = vec![clib::cc()];
-    // Also clang when it is installed and not already the default compiler: the two
-    // disagree on some pedantic warnings.
-    if Command::new("clang").arg("--version").output().is_ok() && !v[0].contains("clang") {
+    let cc = clib::cc();
+    clib::require_tool(&cc, &["--version"]);
+    let mut v = vec![cc];
+    if !v[0].contains("clang") {
+        clib::require_tool("clang", &["--version"]);
         v.push("clang".into());
     }
     v

@@ -5,8 +5,23 @@ mod clib;
 
 use std::process::Command;
 
+/// (major << 16) | (minor << 8) | patch, from Cargo.toml's version.
+fn version_num() -> u32 {
+    let part = |s: &str| s.parse::<u32>().unwrap();
+    (part(env!("CARGO_PKG_VERSION_MAJOR")) << 16)
+        | (part(env!("CARGO_PKG_VERSION_MINOR")) << 8)
+        | part(env!("CARGO_PKG_VERSION_PATCH"))
+}
+
 #[test]
 fn installed_library_builds_with_pkg_config() {
+    for (tool, args) in [
+        ("bash", &["--version"][..]),
+        ("pkg-config", &["--version"][..]),
+        (&clib::cc(), &["--version"][..]),
+    ] {
+        clib::require_tool(tool, args);
+    }
     let lib = clib::library();
     let prefix = std::env::temp_dir().join(format!("kafkac-install-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&prefix);
@@ -15,7 +30,7 @@ fn installed_library_builds_with_pkg_config() {
         .arg(&prefix)
         .env("KAFKAC_LIB_DIR", &lib.dir)
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("bash scripts/install.sh: {e}"));
     assert!(
         out.status.success(),
         "install.sh: {}",
@@ -33,7 +48,7 @@ fn installed_library_builds_with_pkg_config() {
         .args(["--cflags", "--libs", "kafkac"])
         .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("pkg-config: {e}"));
     assert!(
         pc.status.success(),
         "pkg-config: {}",
@@ -64,17 +79,25 @@ fn installed_library_builds_with_pkg_config() {
         .args(flags.split_whitespace())
         .arg(format!("-Wl,-rpath,{}", prefix.join("lib").display()))
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{}: {e}", clib::cc()));
     assert!(
         cc.status.success(),
         "cc: {}",
         String::from_utf8_lossy(&cc.stderr)
     );
-    let run = Command::new(&exe).output().unwrap();
-    assert!(run.status.success());
+    let run = Command::new(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", exe.display()));
+    assert!(
+        run.status.success(),
+        "{} failed ({}): {}",
+        exe.display(),
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert_eq!(
         String::from_utf8(run.stdout).unwrap(),
-        format!("{} 256\n", env!("CARGO_PKG_VERSION"))
+        format!("{} {}\n", env!("CARGO_PKG_VERSION"), version_num())
     );
     let _ = std::fs::remove_dir_all(&prefix);
 }

@@ -120,17 +120,12 @@ fn every_symbol_links_and_resolves_with_the_shared_and_the_static_library() {
 #[test]
 fn shared_library_exports_exactly_the_declared_functions() {
     let lib = &clib::library().shared_lib;
-    let out = match Command::new("nm")
+    clib::require_tool("nm", &["--version"]);
+    let out = Command::new("nm")
         .args(["-D", "--defined-only", "--format=posix"])
         .arg(lib)
         .output()
-    {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("skipped: nm not available ({e})");
-            return;
-        }
-    };
+        .unwrap_or_else(|e| panic!("nm: {e}"));
     assert!(
         out.status.success(),
         "nm failed: {}",

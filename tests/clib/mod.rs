@@ -26,6 +26,16 @@ pub fn cc() -> String {
     std::env::var("CC").unwrap_or_else(|_| "cc".into())
 }
 
+/// Fails the calling test unless `tool` can be started (`tool args...`, e.g.
+/// `--version`), with a message that names the tool and scripts/install-deps.sh. A
+/// missing tool is a failure, never a skip.
+#[track_caller]
+pub fn require_tool(tool: &str, args: &[&str]) {
+    if let Err(e) = Command::new(tool).args(args).output() {
+        panic!("{tool} is needed by this test but can't be run ({e}); install it with scripts/install-deps.sh");
+    }
+}
+
 /// Where the built libraries are.
 pub struct Library {
     /// `target/<profile>/`
@@ -156,9 +166,9 @@ pub fn compile(
                 .arg(format!("-Wl,-rpath,{}", dir.display()));
         }
     }
-    let res = cmd
-        .output()
-        .map_err(|e| format!("running {compiler}: {e}"))?;
+    let res = cmd.output().map_err(|e| {
+        format!("running {compiler}: {e} (install it with scripts/install-deps.sh)")
+    })?;
     if !res.status.success() {
         let _ = fs::remove_file(&tmp);
         return Err(format!(
