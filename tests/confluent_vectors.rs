@@ -66,6 +66,7 @@ const CODECS: [(&str, Compression); 5] = [
 #[test]
 fn confluent_batches_decode_exactly() {
     let want = expected();
+    assert!(!want.is_empty(), "no records in confluent_records.txt");
     for (name, codec) in CODECS {
         let raw = std::fs::read(dir().join(format!("confluent_v2_{name}.bin"))).unwrap();
         // Attributes (bytes 21-22 of the batch header) carry the codec librdkafka used.
@@ -77,6 +78,7 @@ fn confluent_batches_decode_exactly() {
         let set = RecordSet::decode(Bytes::from(raw), &DecodeLimits::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(set.len(), want.len(), "{name}");
+        assert!(!set.truncated(), "{name}");
         for (i, (r, w)) in set.iter().zip(&want).enumerate() {
             assert_eq!(r.offset, i as i64, "{name} offset");
             assert_eq!(r.timestamp, w.timestamp, "{name} timestamp {i}");

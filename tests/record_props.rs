@@ -432,10 +432,8 @@ fn decompression_bombs_are_stopped_at_the_limit() {
             "{compression:?}: {} bytes",
             bomb.len()
         );
-        let start = std::time::Instant::now();
         let e = RecordSet::decode(Bytes::from(bomb), &limits).unwrap_err();
         assert_limit_error(e.kind, compression.name());
-        assert!(start.elapsed().as_secs() < 5);
     }
     // Legacy wrappers.
     let zeros = vec![0u8; 4 << 20];

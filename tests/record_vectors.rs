@@ -464,6 +464,7 @@ fn uncompressed_decode_is_zero_copy() {
     let input = Bytes::from(vector("v2_none.bin"));
     let range = input.as_ptr_range();
     let set = RecordSet::decode(input.clone(), &DecodeLimits::default()).unwrap();
+    assert_eq!(set.len(), 4);
     let inside = |s: &[u8]| range.contains(&s.as_ptr()) && s.as_ptr_range().end <= range.end;
     for r in set.iter() {
         for s in [r.key, r.value]
