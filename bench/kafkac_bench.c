@@ -3,8 +3,8 @@
  *
  * Produces <count> records of <size> bytes to <topic>/0 in batches of <batch> through the
  * kafkac C API (acks=all), then fetches them all back. Prints one line per phase:
- *   kafkac <phase> msgs=<n> bytes=<b> wall=<s> cpu=<s>
- * where cpu is this process's user+system time for the phase.
+ *   kafkac <phase> msgs=<n> bytes=<b> wall=<s> cpu=<s> rss_kib=<k>
+ * where cpu is this process's user+system time for the phase and rss_kib its peak RSS so far.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -18,6 +18,13 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Peak resident set size of this process so far, in KiB. */
+static long peak_rss_kib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
 }
 
 static double cpu(void) {
@@ -87,8 +94,8 @@ int main(int argc, char **argv) {
             base = off;
         sent += n;
     }
-    printf("kafkac produce msgs=%ld bytes=%ld wall=%.6f cpu=%.6f\n", sent, sent * size,
-           now() - t0, cpu() - c0);
+    printf("kafkac produce msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld\n", sent, sent * size,
+           now() - t0, cpu() - c0, peak_rss_kib());
     fflush(stdout);
 
     /* A broker may keep less than was produced (librdkafka's mock trims its log): fetch
@@ -127,8 +134,8 @@ int main(int argc, char **argv) {
         }
         kc_fetch_result_free(res);
     }
-    printf("kafkac fetch msgs=%ld bytes=%ld wall=%.6f cpu=%.6f\n", got, got * size,
-           now() - t0, cpu() - c0);
+    printf("kafkac fetch msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld\n", got, got * size,
+           now() - t0, cpu() - c0, peak_rss_kib());
     kc_client_free(client);
     free(recs);
     free(payload);

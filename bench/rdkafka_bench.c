@@ -20,6 +20,13 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Peak resident set size of this process so far, in KiB. */
+static long peak_rss_kib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
 static double cpu(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -94,8 +101,8 @@ int main(int argc, char **argv) {
         rd_kafka_poll(rk, 0);
     }
     rd_kafka_flush(rk, 60000);
-    printf("librdkafka produce msgs=%ld bytes=%ld wall=%.6f cpu=%.6f\n", count, count * size,
-           now() - t0, cpu() - c0);
+    printf("librdkafka produce msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld\n", count, count * size,
+           now() - t0, cpu() - c0, peak_rss_kib());
     fflush(stdout);
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
@@ -148,8 +155,8 @@ int main(int argc, char **argv) {
             rd_kafka_message_destroy(msgs[i]);
         }
     }
-    printf("librdkafka fetch msgs=%ld bytes=%ld wall=%.6f cpu=%.6f\n", got, got * size,
-           now() - t0, cpu() - c0);
+    printf("librdkafka fetch msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld\n", got, got * size,
+           now() - t0, cpu() - c0, peak_rss_kib());
     rd_kafka_consume_stop(rkt, 0);
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Client benchmark: kafkac against librdkafka, in the same run, on the same brokers.
 
-Starts a Tansu broker (in-memory) and a one-broker librdkafka mock cluster on 127.0.0.1,
-then for each broker runs bench/kafkac_bench (kafkac C API: produce in batches through
+Starts an Apache Kafka node (KRaft, scripts/kafka-single.sh), a Tansu broker (in-memory)
+and a one-broker librdkafka mock cluster on 127.0.0.1, then for each broker runs bench/kafkac_bench (kafkac C API: produce in batches through
 kc_client_produce, acks=all, then fetch everything back) and bench/rdkafka_bench
 (librdkafka: the same records through its producer with batch.num.messages equal to the
 batch size, then its partition consumer) on fresh topics, and prints msgs/s, MB/s and client
-CPU seconds per million messages, with the ratio kafkac / librdkafka.
+CPU seconds per million messages and the client's peak RSS, with the ratio kafkac /
+librdkafka.
 
 librdkafka comes from two places: Debian's librdkafka 2.0.2 (which Tansu does not accept)
-for the mock cluster, and the librdkafka 2.16 bundled in the confluent-kafka wheel for Tansu.
+for the mock cluster, and the librdkafka 2.16 bundled in the confluent-kafka wheel for
+Apache Kafka and Tansu.
 
   python3 bench/run.py [--count 1000000] [--size 100] [--batch 1000] [--codec none]
 """
@@ -76,6 +78,33 @@ def start_tansu():
     return p, f"127.0.0.1:{port}"
 
 
+def start_kafka():
+    import tempfile
+    work = tempfile.mkdtemp(prefix="kafkac-bench-kafka-")
+    port = free_port()
+    env = dict(os.environ)
+    # A benchmark broker: the JIT fully on and a heap that does not throttle it.
+    env.setdefault("KAFKAC_KAFKA_JVM_OPTS",
+                   "-Xms1g -Xmx1g -XX:+UseG1GC -XX:-UsePerfData -Djava.awt.headless=true")
+    sh([f"{ROOT}/scripts/kafka-single.sh", work, str(port)], env=env, stdout=subprocess.DEVNULL)
+    pid = int(open(os.path.join(work, "pid")).read())
+
+    class Proc:
+        def kill(self):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+        def wait(self):
+            for _ in range(100):
+                if not os.path.exists(f"/proc/{pid}"):
+                    break
+                time.sleep(0.05)
+            subprocess.run(["rm", "-rf", work])
+    return Proc(), f"127.0.0.1:{port}"
+
+
 def start_mock():
     src = f"{ROOT}/tests/mock/mock_cluster.c"
     binp = f"{OUT}/mock_cluster"
@@ -102,14 +131,20 @@ def create_topic_tansu(boot, topic):
 
 
 def run(binary, boot, topic, a):
-    out = subprocess.run([binary, boot, topic, str(a.count), str(a.size), str(a.batch), a.codec],
-                         capture_output=True, text=True, timeout=900)
-    if out.returncode != 0:
-        raise SystemExit(f"{binary} failed: {out.stderr.strip()}")
-    out = out.stdout
+    p = subprocess.Popen([binary, boot, topic, str(a.count), str(a.size), str(a.batch), a.codec],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise SystemExit(f"{binary} timed out")
+    if p.returncode != 0:
+        raise SystemExit(f"{binary} failed: {err.strip()}")
     res = {}
     for line in out.splitlines():
         f = line.split()
+        if len(f) < 3 or "=" not in f[2]:
+            continue
         kv = dict(x.split("=") for x in f[2:])
         res[f[1]] = {k: float(v) for k, v in kv.items()}
     return res
@@ -121,12 +156,17 @@ def main():
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--codec", default="none")
-    ap.add_argument("--brokers", default="tansu,mock")
+    ap.add_argument("--brokers", default="kafka,tansu,mock")
     a = ap.parse_args()
     bins = build()
     rows = []
     for broker in a.brokers.split(","):
-        if broker == "tansu":
+        if broker == "kafka":
+            proc, boot = start_kafka()
+            mk = lambda t: create_topic_tansu(boot, t)
+            rd = bins.get("tansu")
+            rdname = f"librdkafka {bins.get('tansu_version', '?')}"
+        elif broker == "tansu":
             proc, boot = start_tansu()
             mk = lambda t: create_topic_tansu(boot, t)
             rd = bins.get("tansu")
@@ -151,22 +191,24 @@ def main():
                     rate = m["msgs"] / m["wall"]
                     cpu_per_m = m["cpu"] / m["msgs"] * 1e6
                     if name != "kafkac":
-                        base = (rate, cpu_per_m)
-                    rows.append([broker, phase, name, rate, m["bytes"] / m["wall"] / 1e6, cpu_per_m])
+                        base = (rate, cpu_per_m, m["rss_kib"])
+                    rows.append([broker, phase, name, rate, m["bytes"] / m["wall"] / 1e6, cpu_per_m,
+                                 m["rss_kib"] / 1024])
                 if base and "kafkac" in results:
                     k = results["kafkac"][phase]
                     rows.append([broker, phase, "ratio kafkac/librdkafka",
-                                 (k["msgs"] / k["wall"]) / base[0], None, (k["cpu"] / k["msgs"] * 1e6) / base[1]])
+                                 (k["msgs"] / k["wall"]) / base[0], None, (k["cpu"] / k["msgs"] * 1e6) / base[1],
+                                 k["rss_kib"] / base[2]])
         finally:
             proc.kill()
             proc.wait()
     print(f"\n{a.count} records of {a.size} bytes, batches of {a.batch}, codec {a.codec}, acks=all\n")
-    print(f"{'broker':7} {'phase':8} {'client':26} {'msgs/s':>12} {'MB/s':>8} {'CPU s/1M msgs':>14}")
-    for b, ph, name, rate, mbs, cpu in rows:
+    print(f"{'broker':7} {'phase':8} {'client':26} {'msgs/s':>12} {'MB/s':>8} {'CPU s/1M msgs':>14} {'peak RSS MiB':>13}")
+    for b, ph, name, rate, mbs, cpu, rss in rows:
         if name.startswith("ratio"):
-            print(f"{b:7} {ph:8} {name:26} {rate:11.2f}x {'':>8} {cpu:13.2f}x")
+            print(f"{b:7} {ph:8} {name:26} {rate:11.2f}x {'':>8} {cpu:13.2f}x {rss:12.2f}x")
         else:
-            print(f"{b:7} {ph:8} {name:26} {rate:12,.0f} {mbs:8.1f} {cpu:14.3f}")
+            print(f"{b:7} {ph:8} {name:26} {rate:12,.0f} {mbs:8.1f} {cpu:14.3f} {rss:13.1f}")
 
 
 if __name__ == "__main__":
