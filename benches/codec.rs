@@ -180,8 +180,11 @@ fn main() {
         });
         let encoded = Bytes::from(out);
 
-        // Check once that the batch decodes to what was encoded.
+        // Check once that the batch carries the codec (attributes, bytes 21-22) and
+        // decodes to what was encoded.
         {
+            let attributes = i16::from_be_bytes([encoded[21], encoded[22]]);
+            assert_eq!(attributes & 7, codec as i16, "{}", codec_name(codec));
             let set = RecordSet::decode(encoded.clone(), &limits).expect("decode");
             assert_eq!(set.len(), RECORDS);
             for (i, rec) in set.iter().enumerate() {
@@ -220,6 +223,9 @@ fn main() {
     let data: Vec<u8> = (0..1usize << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
         .collect();
+    // The check values of both CRCs, so the figures are of the right functions.
+    assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
+    assert_eq!(crc32fast::hash(b"123456789"), 0xcbf4_3926);
     println!("\n{:<24} {:>10}", "checksum over 1 MiB", "MB/s");
     let c = measure(samples, sample, || {
         black_box(crc32c::crc32c(black_box(&data)));
