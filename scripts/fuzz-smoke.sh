@@ -7,8 +7,10 @@
 #   FUZZ_SECONDS  seconds per target (default 30)
 #   FUZZ_TARGETS  targets to run (default: every target under fuzz/fuzz_targets)
 #
-# Needs cargo-fuzz and the nightly toolchain (scripts/install-deps.sh installs both).
-# Reproduce a crash with: cd fuzz && cargo +nightly fuzz run <target> <artifact>
+# Needs cargo-fuzz (scripts/install-deps.sh installs it) and runs on the default toolchain,
+# stable included: cargo-fuzz passes nightly-only flags to rustc (-Zsanitizer=address), which
+# RUSTC_BOOTSTRAP=1 lets a stable compiler accept. No nightly toolchain is needed.
+# Reproduce a crash with: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run <target> <artifact>
 # Regenerate the seeds with: cargo run --example fuzz_seeds -- fuzz/seeds
 set -euo pipefail
 
@@ -31,8 +33,12 @@ fi
 
 log() { printf '==> %s\n' "$*"; }
 
-log "cargo +nightly fuzz build"
-cargo +nightly fuzz build
+# cargo-fuzz on whatever toolchain is the default; RUSTC_BOOTSTRAP=1 unlocks the -Z flags
+# it passes to rustc on stable and changes nothing on nightly.
+fuzz() { RUSTC_BOOTSTRAP=1 cargo fuzz "$@"; }
+
+log "cargo fuzz build ($(rustc --version))"
+fuzz build
 
 failed=()
 start=$SECONDS
@@ -44,11 +50,13 @@ for t in "${targets[@]}"; do
     [ -d "$seeds" ] && args+=("$seeds")
     log "fuzz $t for ${FUZZ_SECONDS}s"
     out="artifacts/$t/smoke.log"
-    if cargo +nightly fuzz run "$t" "${args[@]}" -- \
+    t0=$SECONDS
+    if fuzz run "$t" "${args[@]}" -- \
         -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -max_len=65536 -timeout=20 \
         -print_final_stats=1 >"$out" 2>&1; then
         grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$out" | sed 's/^/    /'
         grep -E '^#[0-9]+[[:space:]]+DONE' "$out" | tail -n 1 | sed 's/^/    /'
+        echo "    $t passed in $((SECONDS - t0))s"
     else
         tail -n 60 "$out" >&2
         echo "fuzz-smoke: $t failed (log: fuzz/$out; artifacts: fuzz/artifacts/$t/)" >&2
