@@ -80,6 +80,28 @@ fn three_nodes_move_leadership_when_one_dies_and_take_it_back() {
         common::wait_until(T, "every partition has a leader", || {
             leader(&cl).iter().all(|l| *l > 0)
         });
+        // Some load, then the cluster's memory.
+        let payload = vec![b'x'; 1000];
+        let recs: Vec<kafkac::record::RecordIn> = (0..500)
+            .map(|_| kafkac::record::RecordIn {
+                key: None,
+                value: Some(&payload),
+                headers: &[],
+                timestamp: None,
+            })
+            .collect();
+        for i in 0..60 {
+            cl.produce(
+                "rig",
+                i % 3,
+                &recs,
+                -1,
+                kafkac::record::Compression::None,
+                T,
+            )
+            .unwrap();
+        }
+        let mut peak = c.rss_bytes();
         let before = leader(&cl);
         let victim = before[0];
         c.kill(victim);
@@ -103,5 +125,7 @@ fn three_nodes_move_leadership_when_one_dies_and_take_it_back() {
         println!("node {victim} restarted in {took:?}");
         let md = cl2.metadata(None, T).unwrap();
         assert_eq!(md.brokers.len(), 3, "{:?}", md.brokers);
+        peak = peak.max(c.rss_bytes());
+        println!("three nodes: peak rss seen {} MiB", peak >> 20);
     })
 }
