@@ -91,6 +91,18 @@ static PROPS: &[Prop] = &[
         "Largest response frame accepted; larger ones are refused before allocation.",
     ),
     p(
+        "max.in.flight.requests.per.connection",
+        Kind::Int(1, 1_000_000),
+        "1000000",
+        "Requests written to one connection and not yet answered; more wait their turn.",
+    ),
+    p(
+        "io.threads",
+        Kind::Int(1, 64),
+        "1",
+        "I/O threads that own the broker connections (each connection belongs to one).",
+    ),
+    p(
         "metadata.max.age.ms",
         Kind::Int(1, 86_400_000),
         "900000",
@@ -298,6 +310,8 @@ impl Config {
             compression_level: self.int("compression.level") as i32,
             acks: self.int("acks") as i16,
             message_max_bytes: self.int("message.max.bytes") as usize,
+            max_in_flight: self.int("max.in.flight.requests.per.connection") as usize,
+            io_threads: self.int("io.threads") as usize,
             software_name: self.get("client.software.name").unwrap_or_default(),
             software_version: self.get("client.software.version").unwrap_or_default(),
         })
@@ -366,6 +380,8 @@ pub struct Settings {
     pub message_max_bytes: usize,
     pub software_name: String,
     pub software_version: String,
+    pub max_in_flight: usize,
+    pub io_threads: usize,
 }
 
 #[cfg(test)]

@@ -1,68 +1,70 @@
-//! The client's threads are named and are gone once the client is freed (its own test
-//! binary, so no other test's connections are counted).
-//!
-//! This checks the thread model of one reader thread per broker connection.
+//! The client's threads: a fixed number of I/O threads own every broker connection, so a
+//! client connected to three brokers runs `io.threads` threads (named `kc-io-<i>`) and no
+//! more, and they are gone once the client is freed. (Its own test binary, so no other
+//! test's threads are counted.)
 
 mod common;
 
 use common::MockCluster;
+use kafkac::client::OffsetSpec;
 use kafkac::{Client, Config};
 use std::time::Duration;
 
-/// Names of this process's threads that belong to kafkac connections.
-fn connection_threads() -> Vec<String> {
+/// Names of all of this process's threads.
+fn all_threads() -> Vec<String> {
     let mut names = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
         if let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) {
-            let comm = comm.trim().to_owned();
-            if comm.starts_with("kc-") {
-                names.push(comm);
-            }
+            names.push(comm.trim().to_owned());
         }
     }
+    names.sort();
     names
 }
 
-#[test]
-fn threads_are_named_and_joined_on_free() {
-    common::with_timeout(Duration::from_secs(60), threads_named_and_joined);
+fn kafkac_threads() -> Vec<String> {
+    all_threads()
+        .into_iter()
+        .filter(|n| n.starts_with("kc-"))
+        .collect()
 }
 
-fn threads_named_and_joined() {
-    let mut mock = MockCluster::start(3);
-    mock.create_topic("spread", 3, 1);
-    for p in 0..3 {
-        mock.set_leader("spread", p, p + 1);
-    }
-    assert_eq!(
-        connection_threads(),
-        Vec::<String>::new(),
-        "before any client"
-    );
-    let mut cfg = Config::new();
-    cfg.set("bootstrap.servers", &mock.bootstrap).unwrap();
-    let c = Client::new(&cfg).unwrap();
-    // One connection to bootstrap, then one per broker a request goes to.
-    for p in 0..3 {
-        c.list_offsets(
-            "spread",
-            p,
-            kafkac::client::OffsetSpec::Latest,
-            Duration::from_secs(10),
-        )
-        .unwrap();
-    }
-    let mut threads = connection_threads();
-    threads.sort();
-    assert_eq!(
-        threads,
-        ["kc-bootstrap", "kc-broker-1", "kc-broker-2", "kc-broker-3"],
-        "one reader thread per connection"
-    );
-    drop(c);
-    assert!(
-        connection_threads().is_empty(),
-        "threads left after the client was freed: {:?}",
-        connection_threads()
-    );
+#[test]
+fn io_threads_are_fixed_in_number_named_and_joined_on_free() {
+    common::with_timeout(Duration::from_secs(60), || {
+        let mut mock = MockCluster::start(3);
+        mock.create_topic("spread", 3, 1);
+        for p in 0..3 {
+            mock.set_leader("spread", p, p + 1);
+        }
+        for io_threads in [1usize, 2] {
+            assert_eq!(kafkac_threads(), Vec::<String>::new(), "before the client");
+            let before = all_threads().len();
+            let mut cfg = Config::new();
+            cfg.set("bootstrap.servers", &mock.bootstrap).unwrap();
+            cfg.set("io.threads", &io_threads.to_string()).unwrap();
+            let c = Client::new(&cfg).unwrap();
+            // A bootstrap connection, then one to each of the three leaders.
+            for p in 0..3 {
+                c.list_offsets("spread", p, OffsetSpec::Latest, Duration::from_secs(10))
+                    .unwrap();
+            }
+            let want: Vec<String> = (0..io_threads).map(|i| format!("kc-io-{i}")).collect();
+            assert_eq!(kafkac_threads(), want, "io.threads={io_threads}");
+            // Nothing else was started on the client's behalf (the test's own threads
+            // are idle here, so the count is exact).
+            assert_eq!(
+                all_threads().len(),
+                before + io_threads,
+                "io.threads={io_threads}: {:?}",
+                all_threads()
+            );
+            drop(c);
+            assert!(
+                kafkac_threads().is_empty(),
+                "threads left after the client was freed: {:?}",
+                kafkac_threads()
+            );
+        }
+    })
 }

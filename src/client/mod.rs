@@ -29,7 +29,7 @@ impl Client {
     pub fn new(config: &Config) -> Result<Client> {
         let settings = config.settings()?;
         Ok(Client {
-            cluster: Cluster::new(settings),
+            cluster: Cluster::new(settings)?,
         })
     }
 

@@ -9,7 +9,7 @@ pub use retry::Backoff;
 
 use crate::config::Settings;
 use crate::error::{local, Error, Result};
-use crate::net::{resolve, Connection, ConnectionOptions};
+use crate::net::{resolve, Connection, ConnectionOptions, IoThreads};
 use crate::protocol::messages::{MetadataRequest, MetadataRequestTopic};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -28,6 +28,7 @@ struct BrokerSlot {
 pub struct Cluster {
     pub settings: Settings,
     conn_opts: ConnectionOptions,
+    io: Arc<IoThreads>,
     brokers: RwLock<HashMap<i32, Arc<BrokerSlot>>>,
     /// Connection to a bootstrap address, used until broker ids are known.
     bootstrap: Mutex<Option<Arc<Connection>>>,
@@ -35,7 +36,7 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn new(settings: Settings) -> Self {
+    pub fn new(settings: Settings) -> Result<Self> {
         let conn_opts = ConnectionOptions {
             client_id: settings.client_id.clone(),
             software_name: settings.software_name.clone(),
@@ -45,14 +46,17 @@ impl Cluster {
             request_timeout: settings.request_timeout,
             max_frame: settings.receive_message_max_bytes,
             nodelay: settings.nodelay,
+            max_in_flight: settings.max_in_flight,
         };
-        Cluster {
+        let io = IoThreads::start(settings.io_threads)?;
+        Ok(Cluster {
             settings,
             conn_opts,
+            io,
             brokers: RwLock::new(HashMap::new()),
             bootstrap: Mutex::new(None),
             metadata: RwLock::new(metadata::Cache::default()),
-        }
+        })
     }
 
     /// A connection to broker `id`, opened if needed.
@@ -81,13 +85,7 @@ impl Cluster {
             &format!("{}:{}", slot.host, slot.port),
             self.settings.address_family,
         )?;
-        let conn = Connection::connect(
-            &name,
-            &format!("kc-broker-{id}"),
-            &addrs,
-            &self.conn_opts,
-            deadline,
-        )?;
+        let conn = Connection::connect(&self.io, &name, &addrs, &self.conn_opts, deadline)?;
         *g = Some(conn.clone());
         Ok(conn)
     }
@@ -139,8 +137,8 @@ impl Cluster {
                 }
             };
             match Connection::connect(
+                &self.io,
                 &format!("{hp} (bootstrap)"),
-                "kc-bootstrap",
                 &addrs,
                 &self.conn_opts,
                 deadline,
@@ -303,7 +301,7 @@ impl Cluster {
         }
     }
 
-    /// Closes every connection and joins their threads.
+    /// Closes every connection and joins the I/O threads.
     pub fn close(&self) {
         for s in self.brokers.read().values() {
             if let Some(c) = s.conn.lock().take() {
@@ -313,6 +311,7 @@ impl Cluster {
         if let Some(c) = self.bootstrap.lock().take() {
             c.close();
         }
+        self.io.shutdown();
     }
 
     /// Deadline `timeout` from now (saturating).

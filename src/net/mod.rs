@@ -1,9 +1,15 @@
-//! Connections to brokers: framing, correlation ids, pipelining, time-outs and the
-//! ApiVersions handshake. One reader thread per connection; callers write their own
-//! requests and wait on a per-request slot, so many requests can be in flight at once.
+//! Connections to brokers. I/O threads own the sockets and run each connection's state
+//! machine (set-up, framing, correlation ids, in-flight limit, time-outs); callers
+//! encode requests, queue them and wait for the answers on one-shot slots.
 
 mod connection;
+pub mod core;
+mod reactor;
 mod resolve;
+mod versions;
 
-pub use connection::{Connection, ConnectionOptions, Pending, VersionTable};
+pub use self::core::ConnectionOptions;
+pub use connection::{Connection, Pending};
+pub use reactor::IoThreads;
 pub use resolve::resolve;
+pub use versions::VersionTable;

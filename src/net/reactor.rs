@@ -1,0 +1,618 @@
+//! The I/O threads: each runs an event loop (mio) over the non-blocking sockets of the
+//! connections it owns and drives their state machines ([`ConnCore`]). No other thread
+//! touches a socket. Callers hand requests over through a command queue and a waker;
+//! answers come back through one-shot slots.
+//!
+//! The loop also keeps every connection's timers (set-up time-outs, requests overdue
+//! past `request.timeout.ms`), so a broker that stops answering is noticed whether or
+//! not anyone still waits for it.
+
+use super::core::{ConnCore, ConnectionOptions, Outgoing, Phase, Token};
+use super::versions::VersionTable;
+use crate::error::{local, Error, Result};
+use bytes::Bytes;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Waker};
+use parking_lot::{Condvar, Mutex};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A value that one side sets once and the other waits for.
+pub struct Slot<T> {
+    value: Mutex<Option<T>>,
+    cv: Condvar,
+}
+
+impl<T> Slot<T> {
+    pub fn new() -> Arc<Slot<T>> {
+        Arc::new(Slot {
+            value: Mutex::new(None),
+            cv: Condvar::new(),
+        })
+    }
+
+    pub fn complete(&self, v: T) {
+        let mut g = self.value.lock();
+        if g.is_none() {
+            *g = Some(v);
+        }
+        self.cv.notify_all();
+    }
+
+    /// The value, or `None` if `deadline` passes first.
+    pub fn wait_until(&self, deadline: Instant) -> Option<T> {
+        let mut g = self.value.lock();
+        loop {
+            if let Some(v) = g.take() {
+                return Some(v);
+            }
+            if self.cv.wait_until(&mut g, deadline).timed_out() {
+                return g.take();
+            }
+        }
+    }
+}
+
+/// What a connection's handle and its I/O thread share.
+pub struct Link {
+    pub id: u64,
+    /// Set by the I/O thread when the connection has closed.
+    pub broken: AtomicBool,
+    pub closed_with: Mutex<Option<Error>>,
+    /// The broker's versions once set-up is done, or why it failed.
+    pub setup: Arc<Slot<Result<VersionTable>>>,
+    /// Frame buffers written and done with, for the next request to reuse (allocating a
+    /// produce-sized frame per request makes the allocator hand pages back and fault
+    /// them in again).
+    pub frames: Mutex<Vec<Vec<u8>>>,
+}
+
+/// At most this many frame buffers, of at most this capacity, are kept per connection.
+const FRAMES_KEPT: usize = 4;
+const FRAME_KEPT_MAX: usize = 16 << 20;
+
+impl Link {
+    fn recycle(&self, spent: Vec<Vec<u8>>) {
+        if spent.is_empty() {
+            return;
+        }
+        let mut frames = self.frames.lock();
+        for mut f in spent {
+            if frames.len() < FRAMES_KEPT && f.capacity() <= FRAME_KEPT_MAX {
+                f.clear();
+                frames.push(f);
+            }
+        }
+    }
+
+    pub fn closed_error(&self) -> Error {
+        self.closed_with
+            .lock()
+            .clone()
+            .unwrap_or_else(|| Error::transport("connection closed"))
+    }
+}
+
+pub type ResponseSlot = Arc<Slot<Result<Bytes>>>;
+
+enum Command {
+    Open {
+        link: Arc<Link>,
+        name: String,
+        addrs: Vec<SocketAddr>,
+        opts: ConnectionOptions,
+    },
+    Send {
+        id: u64,
+        frame: Vec<u8>,
+        response: Option<(Duration, ResponseSlot)>,
+    },
+    Close {
+        id: u64,
+        err: Error,
+    },
+}
+
+struct Loop {
+    commands: Mutex<Vec<Command>>,
+    waker: Waker,
+    stop: AtomicBool,
+}
+
+/// The client's I/O threads. Dropping it closes every connection (their requests get a
+/// DESTROY error) and joins the threads.
+pub struct IoThreads {
+    loops: Vec<Arc<Loop>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    next_id: AtomicU64,
+    next_loop: AtomicUsize,
+}
+
+impl IoThreads {
+    /// Starts `n` I/O threads named `kc-io-<i>`.
+    pub fn start(n: usize) -> Result<Arc<IoThreads>> {
+        let mut loops = Vec::new();
+        let mut threads = Vec::new();
+        let fail = |what: &str, e: std::io::Error| {
+            Error::new(
+                local::FAIL,
+                format!("cannot start the I/O thread: {what}: {e}"),
+            )
+        };
+        for i in 0..n.max(1) {
+            let poll = Poll::new().map_err(|e| fail("epoll", e))?;
+            let waker = Waker::new(poll.registry(), WAKER).map_err(|e| fail("eventfd", e))?;
+            let l = Arc::new(Loop {
+                commands: Mutex::new(Vec::new()),
+                waker,
+                stop: AtomicBool::new(false),
+            });
+            let l2 = l.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("kc-io-{i}"))
+                .spawn(move || run(poll, l2))
+                .map_err(|e| fail("thread", e))?;
+            loops.push(l);
+            threads.push(h);
+        }
+        Ok(Arc::new(IoThreads {
+            loops,
+            threads: Mutex::new(threads),
+            next_id: AtomicU64::new(1),
+            next_loop: AtomicUsize::new(0),
+        }))
+    }
+
+    fn loop_of(&self, id: u64) -> &Loop {
+        &self.loops[(id % self.loops.len() as u64) as usize]
+    }
+
+    fn send(&self, id: u64, c: Command) {
+        let l = self.loop_of(id);
+        let first = {
+            let mut q = l.commands.lock();
+            q.push(c);
+            q.len() == 1
+        };
+        // One wake-up per batch of commands: the loop drains them all.
+        if first {
+            let _ = l.waker.wake();
+        }
+    }
+
+    /// Opens a connection to the first of `addrs` that accepts, then runs the ApiVersions
+    /// handshake, all on an I/O thread. Returns at once; `link.setup` tells the outcome.
+    pub fn open(&self, name: &str, addrs: Vec<SocketAddr>, opts: &ConnectionOptions) -> Arc<Link> {
+        let n = self.next_loop.fetch_add(1, Ordering::Relaxed) as u64;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // Spread connections over the loops in turn.
+        let id = id * self.loops.len() as u64 + n % self.loops.len() as u64;
+        let link = Arc::new(Link {
+            id,
+            broken: AtomicBool::new(false),
+            closed_with: Mutex::new(None),
+            setup: Slot::new(),
+            frames: Mutex::new(Vec::new()),
+        });
+        self.send(
+            id,
+            Command::Open {
+                link: link.clone(),
+                name: name.to_owned(),
+                addrs,
+                opts: opts.clone(),
+            },
+        );
+        link
+    }
+
+    /// Queues a frame on connection `id`; with `response`, the answer completes `slot`.
+    pub fn submit(&self, id: u64, frame: Vec<u8>, response: Option<(Duration, ResponseSlot)>) {
+        self.send(
+            id,
+            Command::Send {
+                id,
+                frame,
+                response,
+            },
+        );
+    }
+
+    /// Closes connection `id`; what it had in flight gets `err`.
+    pub fn close(&self, id: u64, err: Error) {
+        self.send(id, Command::Close { id, err });
+    }
+
+    /// Closes every connection and joins the threads.
+    pub fn shutdown(&self) {
+        for l in &self.loops {
+            l.stop.store(true, Ordering::Release);
+            let _ = l.waker.wake();
+        }
+        let me = std::thread::current().id();
+        for h in self.threads.lock().drain(..) {
+            // A drop on the I/O thread itself (the last handle released in a completion)
+            // cannot join it; the thread ends on its own after this.
+            if h.thread().id() != me {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+impl Drop for IoThreads {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+const WAKER: mio::Token = mio::Token(usize::MAX);
+
+/// A connection as its I/O thread holds it.
+struct Conn {
+    core: ConnCore,
+    link: Arc<Link>,
+    stream: Option<TcpStream>,
+    addrs: Vec<SocketAddr>,
+    next_addr: usize,
+    connect_errors: Vec<String>,
+    pending: HashMap<Token, ResponseSlot>,
+    next_token: Token,
+}
+
+impl Conn {
+    /// Starts connecting to the next address; false when none is left.
+    fn connect_next(&mut self, poll: &Poll, key: usize, now: Instant) -> bool {
+        while self.next_addr < self.addrs.len() {
+            let addr = self.addrs[self.next_addr];
+            self.next_addr += 1;
+            match TcpStream::connect(addr) {
+                Ok(mut s) => {
+                    if let Err(e) = poll.registry().register(
+                        &mut s,
+                        mio::Token(key),
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        self.connect_errors.push(format!("{addr}: {e}"));
+                        continue;
+                    }
+                    self.core.restart_setup(now);
+                    self.stream = Some(s);
+                    return true;
+                }
+                Err(e) => self.connect_errors.push(format!("{addr}: {e}")),
+            }
+        }
+        false
+    }
+
+    fn drop_stream(&mut self, poll: &Poll) {
+        if let Some(mut s) = self.stream.take() {
+            let _ = poll.registry().deregister(&mut s);
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// After an event on a connecting socket: connected, still connecting, or failed
+    /// (then the next address is tried).
+    fn check_connect(&mut self, poll: &Poll, key: usize, now: Instant) {
+        let Some(s) = self.stream.as_ref() else {
+            return;
+        };
+        let err = match s.take_error() {
+            Ok(Some(e)) | Err(e) => Some(e),
+            Ok(None) => match s.peer_addr() {
+                Ok(_) => None,
+                Err(e) if e.kind() == ErrorKind::NotConnected => return,
+                Err(e) => Some(e),
+            },
+        };
+        match err {
+            None => {
+                if let Some(s) = self.stream.as_ref() {
+                    let _ = s.set_nodelay(self.core.nodelay());
+                }
+                self.core.on_connected(now);
+            }
+            Some(e) => {
+                let addr = self.addrs[self.next_addr - 1];
+                self.connect_errors.push(format!("{addr}: {e}"));
+                self.drop_stream(poll);
+                if !self.connect_next(poll, key, now) {
+                    self.fail_connect();
+                }
+            }
+        }
+    }
+
+    fn fail_connect(&mut self) {
+        let detail = if self.connect_errors.is_empty() {
+            "no address to connect to".to_owned()
+        } else {
+            self.connect_errors.join("; ")
+        };
+        let name = self.core.name().to_owned();
+        self.core.on_closed(Error::transport(format!(
+            "failed to connect to {name}: {detail}"
+        )));
+    }
+
+    fn read(&mut self, now: Instant) {
+        loop {
+            if self.core.phase() == Phase::Closed {
+                return;
+            }
+            let Some(s) = self.stream.as_mut() else {
+                return;
+            };
+            let mid = self.core.mid_response();
+            let space = self.core.read_space();
+            match s.read(space) {
+                Ok(0) => {
+                    let name = self.core.name().to_owned();
+                    let what = if mid {
+                        "connection closed in the middle of a response"
+                    } else {
+                        "connection closed by broker"
+                    };
+                    self.core
+                        .on_closed(Error::transport(format!("{name}: {what}")));
+                    return;
+                }
+                Ok(n) => {
+                    if !self.core.on_read(n, now) {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let name = self.core.name().to_owned();
+                    self.core
+                        .on_closed(Error::transport(format!("{name}: receive failed: {e}")));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn write(&mut self) {
+        if !matches!(self.core.phase(), Phase::Handshake | Phase::Ready) {
+            return;
+        }
+        loop {
+            let Some(s) = self.stream.as_mut() else {
+                return;
+            };
+            let Some(buf) = self.core.transmit() else {
+                return;
+            };
+            match s.write(buf) {
+                Ok(0) => return,
+                Ok(n) => self.core.on_written(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let name = self.core.name().to_owned();
+                    self.core
+                        .on_closed(Error::transport(format!("{name}: send failed: {e}")));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hands what the state machine produced to the waiting callers.
+    fn deliver(&mut self) {
+        if let Some(r) = self.core.poll_setup() {
+            self.link.setup.complete(r);
+        }
+        while let Some((t, r)) = self.core.poll_completion() {
+            if let Some(slot) = self.pending.remove(&t) {
+                slot.complete(r);
+            }
+        }
+        self.link.recycle(self.core.take_spent());
+    }
+}
+
+fn run(mut poll: Poll, l: Arc<Loop>) {
+    let mut events = Events::with_capacity(256);
+    let mut conns: HashMap<usize, Conn> = HashMap::new();
+    let mut next_key: usize = 0;
+    let mut keys: HashMap<u64, usize> = HashMap::new();
+    loop {
+        let now = Instant::now();
+        let timeout = conns
+            .values()
+            .filter_map(|c| c.core.next_deadline())
+            .min()
+            .map(|d| d.saturating_duration_since(now));
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() != ErrorKind::Interrupted {
+                // The poller itself failed: nothing more can be done on this thread.
+                for (_, mut c) in conns.drain() {
+                    c.core
+                        .close(Error::new(local::FAIL, format!("I/O loop failed: {e}")));
+                    c.deliver();
+                    finish(&mut c);
+                }
+                return;
+            }
+        }
+        let now = Instant::now();
+        let mut touched: Vec<usize> = Vec::new();
+        for ev in events.iter() {
+            if ev.token() == WAKER {
+                continue;
+            }
+            let key = ev.token().0;
+            let Some(c) = conns.get_mut(&key) else {
+                continue;
+            };
+            if c.core.phase() == Phase::Connecting {
+                c.check_connect(&poll, key, now);
+            }
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                c.read(now);
+            }
+            c.write();
+            touched.push(key);
+        }
+        // Commands: new connections, requests, closes.
+        let cmds = std::mem::take(&mut *l.commands.lock());
+        for cmd in cmds {
+            match cmd {
+                Command::Open {
+                    link,
+                    name,
+                    addrs,
+                    opts,
+                } => {
+                    let key = next_key;
+                    next_key = next_key.wrapping_add(1) % (usize::MAX - 1);
+                    let mut c = Conn {
+                        core: ConnCore::new(&name, opts, now),
+                        link: link.clone(),
+                        stream: None,
+                        addrs,
+                        next_addr: 0,
+                        connect_errors: Vec::new(),
+                        pending: HashMap::new(),
+                        next_token: 1,
+                    };
+                    if !c.connect_next(&poll, key, now) {
+                        c.fail_connect();
+                    }
+                    keys.insert(link.id, key);
+                    conns.insert(key, c);
+                    touched.push(key);
+                }
+                Command::Send {
+                    id,
+                    frame,
+                    response,
+                } => {
+                    let Some(c) = keys.get(&id).and_then(|k| conns.get_mut(k)) else {
+                        if let Some((_, slot)) = response {
+                            slot.complete(Err(Error::transport("connection closed")));
+                        }
+                        continue;
+                    };
+                    let token = c.next_token;
+                    c.next_token += 1;
+                    let server_wait = response.as_ref().map(|(w, _)| *w);
+                    if let Some((_, slot)) = response {
+                        c.pending.insert(token, slot);
+                    }
+                    c.core.submit(
+                        Outgoing {
+                            token,
+                            frame,
+                            response: server_wait,
+                        },
+                        now,
+                    );
+                    c.write();
+                    touched.push(keys[&id]);
+                }
+                Command::Close { id, err } => {
+                    if let Some(k) = keys.get(&id) {
+                        if let Some(c) = conns.get_mut(k) {
+                            c.core.close(err);
+                            touched.push(*k);
+                        }
+                    }
+                }
+            }
+        }
+        let stopping = l.stop.load(Ordering::Acquire);
+        // Timers, then what came out of every connection touched or due.
+        let due: Vec<usize> = conns
+            .iter()
+            .filter(|(_, c)| c.core.next_deadline().is_some_and(|d| d <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        touched.extend(due);
+        if stopping {
+            touched.extend(conns.keys().copied());
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for key in touched {
+            let Some(c) = conns.get_mut(&key) else {
+                continue;
+            };
+            if !stopping && c.core.connect_overdue(now) && c.next_addr < c.addrs.len() {
+                // This address did not answer in time: try the next one.
+                let addr = c.addrs[c.next_addr - 1];
+                c.connect_errors
+                    .push(format!("{addr}: connection timed out"));
+                c.drop_stream(&poll);
+                if !c.connect_next(&poll, key, now) {
+                    c.fail_connect();
+                }
+            }
+            if stopping {
+                let name = c.core.name().to_owned();
+                c.core.close(Error::new(
+                    local::DESTROY,
+                    format!("{name}: the client is being closed"),
+                ));
+            }
+            c.core.on_tick(now);
+            c.write();
+            c.deliver();
+            if c.core.phase() == Phase::Closed {
+                let mut c = conns.remove(&key).expect("present");
+                keys.remove(&c.link.id);
+                c.drop_stream(&poll);
+                finish(&mut c);
+            }
+        }
+        if stopping {
+            // Commands that raced with the stop still get an answer.
+            for cmd in std::mem::take(&mut *l.commands.lock()) {
+                match cmd {
+                    Command::Open { link, .. } => {
+                        link.setup.complete(Err(Error::new(
+                            local::DESTROY,
+                            "the client is being closed",
+                        )));
+                        link.broken.store(true, Ordering::Release);
+                    }
+                    Command::Send {
+                        response: Some((_, slot)),
+                        ..
+                    } => slot.complete(Err(Error::new(
+                        local::DESTROY,
+                        "the client is being closed",
+                    ))),
+                    _ => {}
+                }
+            }
+            return;
+        }
+        let _ = &mut poll;
+    }
+}
+
+/// Marks a removed connection's link closed, with the reason.
+fn finish(c: &mut Conn) {
+    let err = c
+        .core
+        .closed_with()
+        .cloned()
+        .unwrap_or_else(|| Error::transport("connection closed"));
+    *c.link.closed_with.lock() = Some(err.clone());
+    c.link.broken.store(true, Ordering::Release);
+    c.link.setup.complete(Err(err.clone()));
+    for (_, slot) in c.pending.drain() {
+        slot.complete(Err(err.clone()));
+    }
+}
