@@ -179,11 +179,14 @@ impl Error {
         }
     }
 
-    /// Whether the error means our view of partition leadership may be stale.
+    /// Whether the error means our view of partition leadership may be stale:
+    /// UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER,
+    /// NETWORK_EXCEPTION, KAFKA_STORAGE_ERROR, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH,
+    /// UNKNOWN_TOPIC_ID, and losing the broker.
     pub fn needs_metadata_refresh(&self) -> bool {
         matches!(
             self.code,
-            3 | 5 | 6 | 74 | 75 | 100 | local::TRANSPORT | local::ALL_BROKERS_DOWN
+            3 | 5 | 6 | 13 | 56 | 74 | 75 | 100 | local::TRANSPORT | local::ALL_BROKERS_DOWN
         )
     }
 

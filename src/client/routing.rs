@@ -72,12 +72,29 @@ impl Client {
             cluster.settings.retry_backoff_max,
         );
         let mut attempt = 0u32;
+        let mut round_started = Instant::now();
         while !todo.is_empty() {
             let mut retry = Vec::new();
+            if attempt > 0 {
+                // One Metadata request per round, for every topic still to do, then the
+                // partitions are grouped by leader again.
+                let mut topics: Vec<String> = todo
+                    .iter()
+                    .map(|&i| O::topic_partition(&specs[i]).0.to_owned())
+                    .collect();
+                topics.sort_unstable();
+                topics.dedup();
+                if let Err(e) = cluster.refresh_topics(&topics, round_started, deadline) {
+                    for &i in &todo {
+                        settle(i, e.clone(), &mut retry, &mut results);
+                    }
+                    todo.clear();
+                }
+            }
             let mut by_leader: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
             for &i in &todo {
                 let (topic, partition) = O::topic_partition(&specs[i]);
-                match cluster.leader(topic, partition, attempt > 0, deadline) {
+                match cluster.leader(topic, partition, false, deadline) {
                     Ok(l) => by_leader.entry(l).or_default().push(i),
                     Err(e) => settle(i, e, &mut retry, &mut results),
                 }
@@ -141,6 +158,7 @@ impl Client {
                 break;
             }
             attempt += 1;
+            round_started = Instant::now();
             todo = retry.into_iter().map(|(i, _)| i).collect();
         }
         results

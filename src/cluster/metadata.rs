@@ -3,6 +3,8 @@
 use crate::protocol::messages::MetadataResponse;
 use crate::protocol::Uuid;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,33 +93,113 @@ impl Metadata {
     }
 }
 
-/// Topic metadata with the time it was fetched.
-#[derive(Default)]
-pub(super) struct Cache {
-    topics: HashMap<String, (TopicMeta, Instant)>,
+/// What the client knows of one topic, with when it learnt it.
+#[derive(Debug)]
+pub struct TopicEntry {
+    pub meta: TopicMeta,
+    pub fetched_at: Instant,
+    /// Set when an answer showed the leadership may have moved: the next lookup refreshes.
+    stale: AtomicBool,
 }
 
-impl Cache {
-    pub fn update(&mut self, md: &Metadata, all_topics: bool) {
-        let now = Instant::now();
-        if all_topics {
-            self.topics.clear();
+impl TopicEntry {
+    /// Partition `p`, in O(1) when partitions are numbered 0..n (always, from Kafka).
+    pub fn partition(&self, p: i32) -> Option<&PartitionMeta> {
+        let parts = &self.meta.partitions;
+        match usize::try_from(p).ok().and_then(|i| parts.get(i)) {
+            Some(pm) if pm.partition == p => Some(pm),
+            _ => parts
+                .binary_search_by_key(&p, |pm| pm.partition)
+                .ok()
+                .map(|i| &parts[i]),
         }
+    }
+
+    pub fn is_stale(&self, max_age: Duration) -> bool {
+        self.stale.load(Ordering::Relaxed) || self.fetched_at.elapsed() >= max_age
+    }
+}
+
+/// An immutable view of the cluster's topics, shared by reference (`Arc`) and replaced
+/// whole by each refresh. Lookups never copy topic metadata.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    topics: HashMap<String, Arc<TopicEntry>>,
+    names_by_id: HashMap<Uuid, String>,
+}
+
+impl Snapshot {
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicEntry>> {
+        self.topics.get(name)
+    }
+
+    /// A topic's name from its id (Fetch v13+ and other id-based answers).
+    pub fn topic_name(&self, id: &Uuid) -> Option<&str> {
+        self.names_by_id.get(id).map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.topics.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.topics.is_empty()
+    }
+
+    /// Marks `topic` stale without copying anything: its next lookup refreshes.
+    pub fn invalidate(&self, topic: &str) {
+        if let Some(t) = self.topics.get(topic) {
+            t.stale.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The snapshot after `md`: its topics replace ours (every topic when `all_topics`),
+    /// except partitions whose leader epoch is older than the one we hold (KIP-320: an
+    /// answer from a broker that has not caught up must not move leadership back).
+    pub fn merged(&self, md: &Metadata, all_topics: bool, now: Instant) -> Snapshot {
+        let mut topics = if all_topics {
+            HashMap::with_capacity(md.topics.len())
+        } else {
+            self.topics.clone()
+        };
         for t in &md.topics {
-            if t.error_code == 0 {
-                self.topics.insert(t.name.clone(), (t.clone(), now));
-            } else {
-                self.topics.remove(&t.name);
+            let mut meta = t.clone();
+            if let Some(old) = self.topics.get(&t.name) {
+                let same_topic = old.meta.topic_id == meta.topic_id
+                    || old.meta.topic_id == Uuid::default()
+                    || meta.topic_id == Uuid::default();
+                if same_topic && meta.error_code == 0 {
+                    for p in &mut meta.partitions {
+                        if let Some(o) = old.partition(p.partition) {
+                            if o.leader_epoch >= 0
+                                && p.leader_epoch >= 0
+                                && o.leader_epoch > p.leader_epoch
+                            {
+                                *p = o.clone();
+                            }
+                        }
+                    }
+                }
             }
+            topics.insert(
+                t.name.clone(),
+                Arc::new(TopicEntry {
+                    // A topic the broker had an error for (not created yet, say) is asked
+                    // again by the next retry round, which refreshes what it needs.
+                    stale: AtomicBool::new(false),
+                    meta,
+                    fetched_at: now,
+                }),
+            );
         }
-    }
-
-    pub fn get(&self, topic: &str, max_age: Duration) -> Option<TopicMeta> {
-        let (t, at) = self.topics.get(topic)?;
-        (at.elapsed() < max_age).then(|| t.clone())
-    }
-
-    pub fn invalidate(&mut self, topic: &str) {
-        self.topics.remove(topic);
+        let names_by_id = topics
+            .values()
+            .filter(|t| t.meta.topic_id != Uuid::default())
+            .map(|t| (t.meta.topic_id, t.meta.name.clone()))
+            .collect();
+        Snapshot {
+            topics,
+            names_by_id,
+        }
     }
 }

@@ -4,7 +4,7 @@
 mod metadata;
 mod retry;
 
-pub use metadata::{BrokerMeta, Metadata, PartitionMeta, TopicMeta};
+pub use metadata::{BrokerMeta, Metadata, PartitionMeta, Snapshot, TopicEntry, TopicMeta};
 pub use retry::Backoff;
 
 use crate::config::Settings;
@@ -13,6 +13,7 @@ use crate::net::{resolve, Connection, ConnectionOptions, IoThreads};
 use crate::protocol::messages::{MetadataRequest, MetadataRequestTopic};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,22 @@ pub struct Cluster {
     brokers: RwLock<HashMap<i32, Arc<BrokerSlot>>>,
     /// Connection to a bootstrap address, used until broker ids are known.
     bootstrap: Mutex<Option<Arc<Connection>>>,
-    metadata: RwLock<metadata::Cache>,
+    /// What the client knows of the topics; replaced whole by each refresh.
+    snapshot: RwLock<Arc<Snapshot>>,
+    /// Held while a Metadata request is in flight: concurrent misses wait for it and
+    /// use its answer instead of sending their own (single flight).
+    refresh_lock: Mutex<()>,
+    stats: ClusterStats,
+}
+
+/// Counters kept by the cluster view, for statistics and tests.
+#[derive(Debug, Default)]
+pub struct ClusterStats {
+    /// Metadata requests sent.
+    pub metadata_requests: AtomicU64,
+    /// Times a topic's metadata was copied out of the snapshot (only [`Cluster::topic`]
+    /// does; routing reads the snapshot in place).
+    pub topic_copies: AtomicU64,
 }
 
 impl Cluster {
@@ -55,7 +71,9 @@ impl Cluster {
             io,
             brokers: RwLock::new(HashMap::new()),
             bootstrap: Mutex::new(None),
-            metadata: RwLock::new(metadata::Cache::default()),
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            refresh_lock: Mutex::new(()),
+            stats: ClusterStats::default(),
         })
     }
 
@@ -186,17 +204,29 @@ impl Cluster {
             allow_auto_topic_creation: false,
             ..Default::default()
         };
+        self.stats.metadata_requests.fetch_add(1, Ordering::Relaxed);
         let resp = conn
             .request_at(&req, version, deadline)
             .map_err(|e| e.context("Metadata request"))?;
         let md = Metadata::from_response(resp);
         self.update_brokers(&md);
-        self.metadata.write().update(&md, topics.is_none());
+        let next = self
+            .snapshot
+            .read()
+            .merged(&md, topics.is_none(), Instant::now());
+        *self.snapshot.write() = Arc::new(next);
         Ok(md)
     }
 
+    /// Brokers in the answer are added (or replaced when their address changed); brokers
+    /// missing from it have left the cluster and are forgotten (their connections close
+    /// once no request uses them).
     fn update_brokers(&self, md: &Metadata) {
+        if md.brokers.is_empty() {
+            return;
+        }
         let mut brokers = self.brokers.write();
+        brokers.retain(|id, _| md.brokers.iter().any(|b| b.id == *id));
         for b in &md.brokers {
             let same = brokers
                 .get(&b.id)
@@ -214,30 +244,73 @@ impl Cluster {
         }
     }
 
-    /// Cached metadata for a topic, refreshed when missing, stale, or `force`d.
-    pub fn topic(&self, topic: &str, force: bool, deadline: Instant) -> Result<TopicMeta> {
-        if !force {
-            if let Some(t) = self
-                .metadata
-                .read()
-                .get(topic, self.settings.metadata_max_age)
-            {
-                return Ok(t);
-            }
-        }
-        let md = self.fetch_metadata(Some(&[topic.to_owned()]), deadline)?;
-        md.topics
-            .into_iter()
-            .find(|t| t.name == topic)
-            .ok_or_else(|| {
-                Error::new(
-                    local::UNKNOWN_TOPIC,
-                    format!("topic '{topic}' missing from the Metadata response"),
-                )
-            })
+    /// The current snapshot of topic metadata (cheap: a reference count).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().clone()
     }
 
-    /// The leader of `topic`/`partition`, from the cache or fresh metadata.
+    pub fn stats(&self) -> &ClusterStats {
+        &self.stats
+    }
+
+    /// Refreshes the metadata of `topics` with one request, unless another caller's
+    /// refresh that started after `since` already brought every one of them (single
+    /// flight: concurrent callers wait for the request in flight and share its answer).
+    pub fn refresh_topics(
+        &self,
+        topics: &[String],
+        since: Instant,
+        deadline: Instant,
+    ) -> Result<()> {
+        let _g = self.refresh_lock.try_lock_until(deadline).ok_or_else(|| {
+            Error::timed_out("timed out waiting for the metadata refresh in flight")
+        })?;
+        let snap = self.snapshot();
+        let fresh = |t: &String| {
+            snap.topic(t).is_some_and(|e| {
+                e.fetched_at >= since && !e.is_stale(self.settings.metadata_max_age)
+            })
+        };
+        if !topics.is_empty() && topics.iter().all(fresh) {
+            return Ok(());
+        }
+        self.fetch_metadata(Some(topics), deadline).map(|_| ())
+    }
+
+    /// The entry of `topic`, from the snapshot when it is there and fresh, else after a
+    /// refresh (also when `force`d).
+    pub fn topic_entry(
+        &self,
+        topic: &str,
+        force: bool,
+        deadline: Instant,
+    ) -> Result<Arc<TopicEntry>> {
+        let asked = Instant::now();
+        if !force {
+            if let Some(t) = self.snapshot().topic(topic) {
+                if !t.is_stale(self.settings.metadata_max_age) {
+                    return Ok(t.clone());
+                }
+            }
+        }
+        self.refresh_topics(&[topic.to_owned()], asked, deadline)?;
+        self.snapshot().topic(topic).cloned().ok_or_else(|| {
+            Error::new(
+                local::UNKNOWN_TOPIC,
+                format!("topic '{topic}' missing from the Metadata response"),
+            )
+        })
+    }
+
+    /// A copy of a topic's metadata, refreshed when missing, stale, or `force`d.
+    pub fn topic(&self, topic: &str, force: bool, deadline: Instant) -> Result<TopicMeta> {
+        let e = self.topic_entry(topic, force, deadline)?;
+        self.stats.topic_copies.fetch_add(1, Ordering::Relaxed);
+        Ok(e.meta.clone())
+    }
+
+    /// The leader of `topic`/`partition`, from the snapshot or fresh metadata. O(1) on a
+    /// fresh snapshot; nothing is copied.
     pub fn leader(
         &self,
         topic: &str,
@@ -245,25 +318,21 @@ impl Cluster {
         force: bool,
         deadline: Instant,
     ) -> Result<i32> {
-        let t = self.topic(topic, force, deadline)?;
-        if t.error_code != 0 {
+        let t = self.topic_entry(topic, force, deadline)?;
+        if t.meta.error_code != 0 {
             // Kafka's code as is: UNKNOWN_TOPIC_OR_PARTITION stays retriable, since a
             // topic created a moment ago may not be in every broker's metadata yet.
-            return Err(Error::kafka(t.error_code, format!("topic '{topic}'")));
+            return Err(Error::kafka(t.meta.error_code, format!("topic '{topic}'")));
         }
-        let p = t
-            .partitions
-            .iter()
-            .find(|p| p.partition == partition)
-            .ok_or_else(|| {
-                Error::new(
-                    local::UNKNOWN_PARTITION,
-                    format!(
-                        "partition {partition} does not exist in topic '{topic}' ({} partitions)",
-                        t.partitions.len()
-                    ),
-                )
-            })?;
+        let p = t.partition(partition).ok_or_else(|| {
+            Error::new(
+                local::UNKNOWN_PARTITION,
+                format!(
+                    "partition {partition} does not exist in topic '{topic}' ({} partitions)",
+                    t.meta.partitions.len()
+                ),
+            )
+        })?;
         if p.leader < 0 {
             return Err(Error::kafka(
                 if p.error_code != 0 { p.error_code } else { 5 },
@@ -275,7 +344,7 @@ impl Cluster {
 
     /// Marks cached leadership of a topic stale so the next lookup refreshes it.
     pub fn invalidate(&self, topic: &str) {
-        self.metadata.write().invalidate(topic);
+        self.snapshot.read().invalidate(topic);
     }
 
     /// Runs `op` until it succeeds, fails with a non-retriable error, or the deadline
