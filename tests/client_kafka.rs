@@ -846,3 +846,62 @@ fn whole_cluster_down_fails_with_a_clear_error_within_the_timeout() {
         }
     })
 }
+
+#[test]
+fn a_long_poll_fetch_does_not_delay_a_produce_to_the_same_broker() {
+    with_timeout(LIMIT, || {
+        let c = Arc::new(client());
+        create(&c, "hol-fetch", 1);
+        create(&c, "hol-produce", 1);
+        // Connections up and metadata known, so only the requests themselves are timed.
+        c.produce(
+            "hol-produce",
+            0,
+            &[rec(None, Some(b"warm"))],
+            -1,
+            Compression::None,
+            T,
+        )
+        .unwrap();
+        c.fetch("hol-fetch", 0, 0, 1024, Duration::ZERO, T).unwrap();
+        let mut worst = Duration::ZERO;
+        for _ in 0..3 {
+            // A fetch on an empty partition: the broker holds it for its whole 500 ms.
+            let fetcher = {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    let t = Instant::now();
+                    let f = c
+                        .fetch("hol-fetch", 0, 0, 1024, Duration::from_millis(500), T)
+                        .unwrap();
+                    assert!(f.records.is_empty());
+                    (t, Instant::now())
+                })
+            };
+            std::thread::sleep(Duration::from_millis(100));
+            let t = Instant::now();
+            c.produce(
+                "hol-produce",
+                0,
+                &[rec(None, Some(b"x"))],
+                -1,
+                Compression::None,
+                T,
+            )
+            .unwrap();
+            let produced = Instant::now();
+            let (fetch_start, fetch_end) = fetcher.join().unwrap();
+            let latency = produced - t;
+            worst = worst.max(latency);
+            // The fetch was still held by the broker when the produce was acknowledged:
+            // the produce did not queue behind it.
+            assert!(
+                produced < fetch_end,
+                "produce acknowledged {:?} after the fetch returned",
+                produced - fetch_end
+            );
+            assert!(fetch_end - fetch_start >= Duration::from_millis(450));
+        }
+        println!("produce latency with a 500 ms long-poll fetch in flight: worst {worst:?}");
+    })
+}

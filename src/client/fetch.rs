@@ -3,7 +3,7 @@
 
 use super::routing::PartitionOp;
 use super::Client;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Purpose};
 use crate::error::{local, Error, Result};
 use crate::protocol::messages::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
 use crate::protocol::DecodeErrorKind;
@@ -41,6 +41,7 @@ impl PartitionOp for FetchOp {
     type Spec = FetchRequestSpec;
     type Out = FetchResult;
     type Req = FetchRequest;
+    const PURPOSE: Purpose = Purpose::Fetch;
 
     fn topic_partition(s: &FetchRequestSpec) -> (&str, i32) {
         (&s.topic, s.partition)

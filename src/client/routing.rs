@@ -5,6 +5,7 @@
 //! succeed or the deadline passes.
 
 use super::Client;
+use crate::cluster::Purpose;
 use crate::error::{local, Error, Result};
 use crate::protocol::{api_key, Request};
 use std::collections::BTreeMap;
@@ -17,6 +18,9 @@ pub(crate) trait PartitionOp {
     /// What comes back for one partition.
     type Out;
     type Req: Request;
+
+    /// Which of a broker's connections the requests go on.
+    const PURPOSE: Purpose = Purpose::Produce;
 
     fn topic_partition(spec: &Self::Spec) -> (&str, i32);
 
@@ -102,7 +106,7 @@ impl Client {
             // Write every request first, then collect every answer.
             let mut pending = Vec::new();
             for (leader, idx) in by_leader {
-                let sent = cluster.broker(leader, deadline).and_then(|conn| {
+                let sent = cluster.broker_for(leader, O::PURPOSE, deadline).and_then(|conn| {
                     let v = conn.version_of::<O::Req>()?;
                     let group: Vec<&O::Spec> = idx.iter().map(|&i| &specs[i]).collect();
                     Ok((conn.start(&op.build(&group, v), v, deadline)?, v))

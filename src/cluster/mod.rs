@@ -17,12 +17,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// One broker's address and its connection, opened on first use. The per-broker lock is
+/// What a connection to a broker is for. Each broker gets one connection per purpose,
+/// so a long-poll fetch never waits in front of a produce acknowledgement, a metadata
+/// answer, a heartbeat or a commit (Kafka answers a connection's requests in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Produce, metadata and admin requests.
+    Produce = 0,
+    /// Fetch (long polls).
+    Fetch = 1,
+    /// Group and transaction coordinators.
+    Coordinator = 2,
+}
+
+const PURPOSES: usize = 3;
+
+/// One broker's address and its connections, opened on first use. A connection's lock is
 /// held while connecting so concurrent callers share one attempt.
 struct BrokerSlot {
     host: String,
     port: i32,
-    conn: Mutex<Option<Arc<Connection>>>,
+    conns: [Mutex<Option<Arc<Connection>>>; PURPOSES],
 }
 
 /// A client's view of one Kafka cluster. Shared between threads.
@@ -77,8 +92,18 @@ impl Cluster {
         })
     }
 
-    /// A connection to broker `id`, opened if needed.
+    /// The produce/metadata connection to broker `id`, opened if needed.
     pub fn broker(&self, id: i32, deadline: Instant) -> Result<Arc<Connection>> {
+        self.broker_for(id, Purpose::Produce, deadline)
+    }
+
+    /// The connection to broker `id` for `purpose`, opened if needed.
+    pub fn broker_for(
+        &self,
+        id: i32,
+        purpose: Purpose,
+        deadline: Instant,
+    ) -> Result<Arc<Connection>> {
         let slot = self.brokers.read().get(&id).cloned().ok_or_else(|| {
             Error::new(
                 local::TRANSPORT,
@@ -87,7 +112,7 @@ impl Cluster {
         })?;
         // Another thread may be connecting to this broker: share its attempt, but wait
         // for it no longer than this caller's deadline.
-        let mut g = slot.conn.try_lock_until(deadline).ok_or_else(|| {
+        let mut g = slot.conns[purpose as usize].try_lock_until(deadline).ok_or_else(|| {
             Error::timed_out(format!(
                 "timed out waiting for the connection to {}:{} (broker {id})",
                 slot.host, slot.port
@@ -119,7 +144,8 @@ impl Cluster {
             .collect();
         for (_, s) in &slots {
             // A slot that is locked is being connected: not a live connection to borrow.
-            if let Some(c) = s.conn.try_lock().as_ref().and_then(|g| g.as_ref()) {
+            let conn = s.conns[Purpose::Produce as usize].try_lock();
+            if let Some(c) = conn.as_ref().and_then(|g| g.as_ref()) {
                 if !c.is_broken() {
                     return Ok(c.clone());
                 }
@@ -237,7 +263,7 @@ impl Cluster {
                     Arc::new(BrokerSlot {
                         host: b.host.clone(),
                         port: b.port,
-                        conn: Mutex::new(None),
+                        conns: Default::default(),
                     }),
                 );
             }
@@ -373,8 +399,10 @@ impl Cluster {
     /// Closes every connection and joins the I/O threads.
     pub fn close(&self) {
         for s in self.brokers.read().values() {
-            if let Some(c) = s.conn.lock().take() {
-                c.close();
+            for conn in &s.conns {
+                if let Some(c) = conn.lock().take() {
+                    c.close();
+                }
             }
         }
         if let Some(c) = self.bootstrap.lock().take() {
