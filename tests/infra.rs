@@ -56,6 +56,17 @@ fn process_gone(pid: u32) -> bool {
     !Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Fails the test unless `python3` (or `$PYTHON`) runs: the reference clients need it.
+fn require_python() {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    if let Err(e) = std::process::Command::new(&python)
+        .arg("--version")
+        .output()
+    {
+        panic!("{python} is needed by this test but can't be run ({e}); install it with scripts/install-deps.sh");
+    }
+}
+
 #[test]
 fn tansu_answers_api_versions_and_is_cleaned_up() {
     with_timeout(Duration::from_secs(60), || {
@@ -81,22 +92,34 @@ fn tansu_answers_api_versions_and_is_cleaned_up() {
 #[test]
 fn tansu_serves_a_reference_client() {
     with_timeout(Duration::from_secs(90), || {
+        require_python();
         let t = Tansu::start();
         let out = run_python("infra_smoke.py", &[&t.bootstrap, "smoke", "confluent"]);
         let kv = parse_kv(&out);
-        assert_eq!(kv["consumed"], "5", "{out}");
-        assert_eq!(kv["values"], "v0,v1,v2,v3,v4");
+        assert_eq!(kv.get("consumed").map(String::as_str), Some("5"), "{out}");
+        assert_eq!(
+            kv.get("values").map(String::as_str),
+            Some("v0,v1,v2,v3,v4"),
+            "{out}"
+        );
         let out = run_python(
             "infra_smoke.py",
             &[&t.bootstrap, "smoke-kp", "kafka-python"],
         );
-        assert_eq!(parse_kv(&out)["consumed"], "5", "{out}");
+        let kv = parse_kv(&out);
+        assert_eq!(kv.get("consumed").map(String::as_str), Some("5"), "{out}");
+        assert_eq!(
+            kv.get("values").map(String::as_str),
+            Some("v0,v1,v2,v3,v4"),
+            "{out}"
+        );
     });
 }
 
 #[test]
 fn tansu_sqlite_keeps_data_across_restart() {
     with_timeout(Duration::from_secs(90), || {
+        require_python();
         let dir = scratch_dir("tansu-sqlite");
         let mut t = Tansu::start_sqlite(dir.join("kafkac.db"));
         run_python(
@@ -113,7 +136,11 @@ fn tansu_sqlite_keeps_data_across_restart() {
             "infra_smoke.py",
             &[&t.bootstrap, "durable", "confluent", "consume"],
         );
-        assert_eq!(parse_kv(&out)["values"], "v0,v1,v2,v3,v4", "{out}");
+        assert_eq!(
+            parse_kv(&out).get("values").map(String::as_str),
+            Some("v0,v1,v2,v3,v4"),
+            "{out}"
+        );
         assert!(dir.join("kafkac.db").is_file());
     });
 }
@@ -224,17 +251,30 @@ fn with_timeout_passes_panics_on() {
 
 #[test]
 fn brokers_are_cleaned_up_when_a_test_panics() {
-    let pids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = pids.clone();
-    let r = std::panic::catch_unwind(move || {
-        let t = Tansu::start();
-        let mc = MockCluster::start(1);
-        seen.lock().unwrap().push(t.pid().unwrap());
-        seen.lock().unwrap().push(mc.pid());
-        panic!("test failure while brokers run");
+    with_timeout(Duration::from_secs(60), || {
+        let pids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = pids.clone();
+        let r = std::panic::catch_unwind(move || {
+            let t = Tansu::start();
+            let mc = MockCluster::start(1);
+            seen.lock().unwrap().push(t.pid().unwrap());
+            seen.lock().unwrap().push(mc.pid());
+            panic!("test failure while brokers run");
+        });
+        let p = r.expect_err("the closure panics");
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|m| m.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        assert_eq!(
+            msg, "test failure while brokers run",
+            "the brokers did not start"
+        );
+        let pids = pids.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(pids.len(), 2, "{pids:?}");
+        for pid in pids {
+            assert!(process_gone(pid), "process {pid} survived the panic");
+        }
     });
-    assert!(r.is_err());
-    for pid in pids.lock().unwrap().iter() {
-        assert!(process_gone(*pid), "process {pid} survived the panic");
-    }
 }

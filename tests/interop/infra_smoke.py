@@ -9,6 +9,7 @@ them back from offset 0 with an assigned (group-less) consumer. Prints
 key=value lines: created=, produced=, consumed=, values=.
 Exits non-zero on any failure.
 """
+import importlib
 import sys
 import time
 
@@ -118,6 +119,14 @@ def main():
     bootstrap, topic = sys.argv[1], sys.argv[2]
     client = sys.argv[3] if len(sys.argv) > 3 else "confluent"
     steps = (sys.argv[4] if len(sys.argv) > 4 else "create,produce,consume").split(",")
+    module, package = {
+        "confluent": ("confluent_kafka", "confluent-kafka"),
+        "kafka-python": ("kafka", "kafka-python"),
+    }[client]
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        sys.exit("%s is not installed (%s); run scripts/install-deps.sh" % (package, e))
     create, produce, consume = CLIENTS[client]
     if "create" in steps:
         create(bootstrap, topic)
