@@ -34,6 +34,7 @@ version instead of probing the broker.
 Limits of the clients themselves: kafka-python's producer can't send a null
 header value nor a record with neither key nor value.
 """
+import importlib
 import os
 import signal
 import sys
@@ -51,6 +52,28 @@ def die(msg):
 
 def on_alarm(_signum, _frame):
     die("timed out after %.0f s" % DEADLINE)
+
+
+def require(tool):
+    """Exits with a message naming what is missing unless `tool` and the codecs it
+    needs can be imported (they come from tests/requirements.txt)."""
+    module, package = {
+        "confluent": ("confluent_kafka", "confluent-kafka"),
+        "kafka-python": ("kafka", "kafka-python"),
+    }[tool]
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        die("%s is not installed (%s); run scripts/install-deps.sh" % (package, e))
+    if tool == "kafka-python":
+        from kafka import codec
+
+        missing = [c for c in CODECS[1:] if not getattr(codec, "has_" + c)()]
+        if missing:
+            die(
+                "kafka-python lacks the libraries for %s; run scripts/install-deps.sh"
+                % ", ".join(missing)
+            )
 
 
 def unhex(field):
@@ -291,6 +314,7 @@ def main(argv):
     partition = int(argv[5])
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(int(DEADLINE) + 10)
+    require(tool)
     produce, consume = TOOLS[tool]
     if mode == "produce":
         codec = argv[6]
