@@ -1,23 +1,38 @@
 //! The C examples in examples-c/, built with `-std=c99 -Wall -Wextra -Wpedantic -Werror`
 //! under AddressSanitizer (with LeakSanitizer) and UndefinedBehaviorSanitizer, linked
-//! against the static libkafkac, and run against a real Tansu broker and librdkafka's
-//! three-broker mock cluster. Every run must be free of sanitizer reports.
+//! against the static libkafkac, and run against Apache Kafka: a single-node cluster
+//! shared by the test binary and a three-node one. Every run must be free of sanitizer
+//! reports.
 
 mod clib;
 mod common;
 
 use clib::Link;
-use common::{MockCluster, Tansu};
+use common::kafka::{self, KafkaCluster, KAFKA_START_TIMEOUT};
+use common::with_timeout;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const EXAMPLES: [&str; 5] = ["metadata", "create_topic", "produce", "fetch", "offsets"];
 
 /// Longest any one example may run.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
+/// Bound on each test once the examples are built and its cluster runs.
+const LIMIT: Duration = Duration::from_secs(120);
+/// Bound on building the library (`cargo build --lib`) and the examples.
+const BUILD_LIMIT: Duration = Duration::from_secs(600);
+/// Bound on starting a cluster: formatting the metadata directory (one JVM) and starting
+/// the nodes, each bounded by the rig's own limit.
+const START_LIMIT: Duration = Duration::from_secs(2 * KAFKA_START_TIMEOUT.as_secs());
+/// How long a topic created a moment ago may take to appear, with a leader for every
+/// partition, in the broker's metadata (KRaft brokers apply the controller's records
+/// asynchronously).
+const TOPIC_VISIBLE: Duration = Duration::from_secs(15);
+/// Timeout of the calls the tests make through the Rust API.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 const CFLAGS: &[&str] = &[
     "-std=c99",
@@ -62,27 +77,94 @@ fn examples() -> &'static PathBuf {
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
-struct Broker {
-    bootstrap: String,
+/// Builds the examples, then runs `f` with `cluster()` (started on first use), each step
+/// bounded in time.
+fn with_cluster<T, F>(cluster: fn() -> &'static KafkaCluster, f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(&'static KafkaCluster) -> T + Send + 'static,
+{
+    with_timeout(BUILD_LIMIT, examples);
+    let k = with_timeout(START_LIMIT, cluster);
+    with_timeout(LIMIT, move || f(k))
 }
 
-/// One Tansu for the whole test binary (it dies with the process).
-fn tansu() -> &'static str {
-    static B: OnceLock<Broker> = OnceLock::new();
-    &B.get_or_init(|| {
-        let t = Box::leak(Box::new(Tansu::start()));
-        Broker {
-            bootstrap: t.bootstrap.clone(),
+/// [`with_cluster`] on the single-node cluster this test binary shares; `f` gets its
+/// bootstrap address.
+fn on_kafka<T, F>(f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(&'static str) -> T + Send + 'static,
+{
+    with_cluster(kafka::shared, |k| f(&k.bootstrap))
+}
+
+/// Builds the examples, then runs `f` (which needs no broker) bounded in time.
+fn offline<T, F>(f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    with_timeout(BUILD_LIMIT, examples);
+    with_timeout(LIMIT, f)
+}
+
+/// A Rust client, to check what the examples cannot show.
+fn rust_client(bootstrap: &str) -> kafkac::Client {
+    let mut conf = kafkac::Config::new();
+    conf.set("bootstrap.servers", bootstrap).unwrap();
+    conf.set("retry.backoff.ms", "20").unwrap();
+    conf.set("retry.backoff.max.ms", "200").unwrap();
+    kafkac::Client::new(&conf).unwrap()
+}
+
+/// Polls metadata until `topic` has `partitions` partitions, each with a leader and at
+/// least `min_isr` in-sync replicas, and returns the leaders by partition. A topic
+/// created a moment ago is not in the broker's metadata yet: its CreateTopics answer
+/// comes from the controller.
+fn wait_for_topic(bootstrap: &str, topic: &str, partitions: usize, min_isr: usize) -> Vec<i32> {
+    let c = rust_client(bootstrap);
+    let names = [topic.to_string()];
+    let deadline = Instant::now() + TOPIC_VISIBLE;
+    loop {
+        let md = c.metadata(Some(&names), CALL_TIMEOUT).unwrap();
+        let t = &md.topics[0];
+        let mut parts = t.partitions.clone();
+        parts.sort_by_key(|p| p.partition);
+        let ready = t.name == topic
+            && t.error_code == 0
+            && parts.len() == partitions
+            && parts
+                .iter()
+                .all(|p| p.error_code == 0 && p.leader >= 0 && p.isr.len() >= min_isr);
+        if ready {
+            return parts.iter().map(|p| p.leader).collect();
         }
-    })
-    .bootstrap
+        assert!(
+            Instant::now() < deadline,
+            "topic {topic} not ready in metadata after {TOPIC_VISIBLE:?}: {t:?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Creates a topic with the `create_topic` example and waits until it is in the broker's
+/// metadata; returns the leaders by partition.
+fn create_topic(b: &str, topic: &str, partitions: usize, replication: usize) -> Vec<i32> {
+    let (p, r) = (partitions.to_string(), replication.to_string());
+    let out = run("create_topic", &[b, topic, &p, &r], b"");
+    out.assert_ok("create_topic");
+    assert_eq!(
+        out.stdout(),
+        format!("created topic {topic} with {partitions} partitions\n")
+    );
+    wait_for_topic(b, topic, partitions, replication)
 }
 
 struct Run {
     code: Option<i32>,
     stdout: Vec<u8>,
     stderr: String,
-    took: Duration,
 }
 
 impl Run {
@@ -155,15 +237,7 @@ fn run(example: &str, args: &[&str], stdin: &[u8]) -> Run {
         code: status.code(),
         stdout: done.stdout,
         stderr,
-        took: done.took,
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 /// Lines that must survive produce → fetch unchanged: empty lines, tabs, CR, a NUL,
@@ -189,296 +263,346 @@ fn line_count(input: &[u8]) -> usize {
 
 #[test]
 fn create_topic_then_metadata_lists_broker_and_partitions() {
-    let b = tansu();
-    let r = run("create_topic", &[b, "ex-create", "2", "1"], b"");
-    r.assert_ok("create_topic");
-    assert_eq!(r.stdout(), "created topic ex-create with 2 partitions\n");
-    run("create_topic", &[b, "ex-create", "2"], b"")
-        .assert_error("create_topic again", "TOPIC_ALREADY_EXISTS");
+    on_kafka(|b| {
+        let leaders = create_topic(b, "ex-create", 2, 1);
+        assert_eq!(leaders, [1, 1], "node 1 leads both partitions");
+        run("create_topic", &[b, "ex-create", "2"], b"")
+            .assert_error("create_topic again", "TOPIC_ALREADY_EXISTS");
 
-    let r = run("metadata", &[b, "ex-create"], b"");
-    r.assert_ok("metadata");
-    let out = r.stdout();
-    let first = out.lines().next().unwrap_or_default();
-    let id = first
-        .strip_prefix("broker ")
-        .and_then(|rest| rest.strip_suffix(&format!(" {b}")))
-        .unwrap_or_else(|| panic!("first line {first:?} is not 'broker <id> {b}'"));
-    let id: i32 = id.parse().unwrap();
-    assert_eq!(
-        out,
-        format!(
-            "broker {id} {b}\npartition ex-create 0 leader {id}\npartition ex-create 1 leader {id}\n"
-        )
-    );
-    // Every topic when none is named.
-    let r = run("metadata", &[b], b"");
-    r.assert_ok("metadata (all topics)");
-    assert!(r.stdout().contains("partition ex-create 1 leader"));
+        let r = run("metadata", &[b, "ex-create"], b"");
+        r.assert_ok("metadata");
+        assert_eq!(
+            r.stdout(),
+            format!(
+                "broker 1 {b}\npartition ex-create 0 leader 1\npartition ex-create 1 leader 1\n"
+            )
+        );
+        // Every topic when none is named.
+        let r = run("metadata", &[b], b"");
+        r.assert_ok("metadata (all topics)");
+        let out = r.stdout();
+        assert!(out.starts_with(&format!("broker 1 {b}\n")), "{out}");
+        assert!(
+            out.contains("partition ex-create 0 leader 1\npartition ex-create 1 leader 1\n"),
+            "{out}"
+        );
 
-    let r = run("metadata", &[b, "ex-missing"], b"");
-    r.assert_error("metadata of a missing topic", "UNKNOWN_TOPIC_OR_PARTITION");
-    assert!(r.stderr.contains("'ex-missing'"), "{}", r.stderr);
-    assert_eq!(r.stdout(), format!("broker {id} {b}\n"));
+        let r = run("metadata", &[b, "ex-missing"], b"");
+        r.assert_error("metadata of a missing topic", "UNKNOWN_TOPIC_OR_PARTITION");
+        assert!(r.stderr.contains("'ex-missing'"), "{}", r.stderr);
+        assert_eq!(r.stdout(), format!("broker 1 {b}\n"));
+    })
 }
 
 #[test]
 fn produce_and_fetch_round_trip_byte_for_byte_with_every_codec() {
-    let b = tansu();
-    let codecs: [Option<&str>; 6] = [
-        None,
-        Some("none"),
-        Some("gzip"),
-        Some("snappy"),
-        Some("lz4"),
-        Some("zstd"),
-    ];
-    run("create_topic", &[b, "ex-codecs", "6", "1"], b"").assert_ok("create_topic");
-    let input = tricky_input();
-    let n = line_count(&input);
-    for (p, codec) in codecs.iter().enumerate() {
-        let part = p.to_string();
-        let mut args = vec![b, "ex-codecs", part.as_str(), "-b", "4"];
-        if let Some(z) = codec {
-            args.extend(["-z", z]);
-        }
-        let r = run("produce", &args, &input);
-        r.assert_ok(&format!("produce {codec:?}"));
-        // Batches of 4: one line per batch.
-        let want: String = (0..n)
-            .step_by(4)
-            .map(|o| {
-                format!(
-                    "produced {} records to ex-codecs/{p} base offset {o}\n",
-                    (n - o).min(4)
-                )
-            })
-            .collect();
-        assert_eq!(r.stdout(), want, "{codec:?}");
+    on_kafka(|b| {
+        let codecs: [Option<&str>; 6] = [
+            None,
+            Some("none"),
+            Some("gzip"),
+            Some("snappy"),
+            Some("lz4"),
+            Some("zstd"),
+        ];
+        create_topic(b, "ex-codecs", 6, 1);
+        let input = tricky_input();
+        let n = line_count(&input);
+        let lines: Vec<&[u8]> = input.split_inclusive(|&c| c == b'\n').collect();
+        assert_eq!(lines.len(), n);
+        for (p, codec) in codecs.iter().enumerate() {
+            let part = p.to_string();
+            let mut args = vec![b, "ex-codecs", part.as_str(), "-b", "4"];
+            if let Some(z) = codec {
+                args.extend(["-z", z]);
+            }
+            let r = run("produce", &args, &input);
+            r.assert_ok(&format!("produce {codec:?}"));
+            // Batches of 4: one line per batch.
+            let want: String = (0..n)
+                .step_by(4)
+                .map(|o| {
+                    format!(
+                        "produced {} records to ex-codecs/{p} base offset {o}\n",
+                        (n - o).min(4)
+                    )
+                })
+                .collect();
+            assert_eq!(r.stdout(), want, "{codec:?}");
 
-        // With a count, and reading up to the high watermark.
-        let count = n.to_string();
-        for extra in [&["-c", count.as_str()][..], &[]] {
-            let mut args = vec![b, "ex-codecs", part.as_str(), "0"];
-            args.extend(extra);
-            let r = run("fetch", &args, b"");
-            r.assert_ok(&format!("fetch {codec:?} {extra:?}"));
-            assert!(
-                r.stdout == input,
-                "fetch {codec:?} {extra:?}: output differs from the input:\n{:?}\nvs\n{:?}",
-                String::from_utf8_lossy(&r.stdout),
-                String::from_utf8_lossy(&input)
-            );
+            // With a count, and reading up to the high watermark.
+            let count = n.to_string();
+            for extra in [&["-c", count.as_str()][..], &[]] {
+                let mut args = vec![b, "ex-codecs", part.as_str(), "0"];
+                args.extend(extra);
+                let r = run("fetch", &args, b"");
+                r.assert_ok(&format!("fetch {codec:?} {extra:?}"));
+                assert!(
+                    r.stdout == input,
+                    "fetch {codec:?} {extra:?}: output differs from the input:\n{:?}\nvs\n{:?}",
+                    String::from_utf8_lossy(&r.stdout),
+                    String::from_utf8_lossy(&input)
+                );
+            }
+            // From the start of the second batch and from inside it, fewer records than
+            // there are.
+            for from in [4, 5] {
+                let r = run(
+                    "fetch",
+                    &[b, "ex-codecs", &part, &from.to_string(), "-c", "3"],
+                    b"",
+                );
+                r.assert_ok(&format!("fetch {codec:?} from {from}"));
+                assert_eq!(
+                    String::from_utf8_lossy(&r.stdout),
+                    String::from_utf8_lossy(&lines[from..from + 3].concat()),
+                    "{codec:?} from {from}"
+                );
+            }
         }
-        // From the second batch, fewer records than there are. (Tansu 0.6.0 answers a
-        // fetch from inside a batch with the next batch, so the mock-cluster test
-        // checks that case.)
-        let r = run("fetch", &[b, "ex-codecs", &part, "4", "-c", "3"], b"");
-        r.assert_ok("fetch from the second batch");
-        assert_eq!(
-            r.stdout,
-            b"\tleading TAB and trailing TAB\t\ntrailing spaces   \ncarriage return\r\n"
-        );
-    }
+    })
 }
 
 #[test]
 fn keyed_produce_splits_at_the_first_tab_and_fetch_prints_key_tab_value() {
-    let b = tansu();
-    run("create_topic", &[b, "ex-keyed", "1", "1"], b"").assert_ok("create_topic");
-    let input = b"k1\tv1\nk2\t\n\tempty key\nk4\tvalue\twith a TAB\nno tab: null key\n";
-    let r = run("produce", &[b, "ex-keyed", "0", "-k"], input);
-    r.assert_ok("produce -k");
-    assert_eq!(
-        r.stdout(),
-        "produced 5 records to ex-keyed/0 base offset 0\n"
-    );
-    let r = run("fetch", &[b, "ex-keyed", "0", "0", "-k"], b"");
-    r.assert_ok("fetch -k");
-    assert_eq!(
-        r.stdout(),
-        "k1\tv1\nk2\t\n\tempty key\nk4\tvalue\twith a TAB\n\tno tab: null key\n"
-    );
-    let r = run("fetch", &[b, "ex-keyed", "0", "0"], b"");
-    r.assert_ok("fetch");
-    assert_eq!(
-        r.stdout(),
-        "v1\n\nempty key\nvalue\twith a TAB\nno tab: null key\n"
-    );
+    on_kafka(|b| {
+        create_topic(b, "ex-keyed", 1, 1);
+        let input = b"k1\tv1\nk2\t\n\tempty key\nk4\tvalue\twith a TAB\nno tab: null key\n";
+        let r = run("produce", &[b, "ex-keyed", "0", "-k"], input);
+        r.assert_ok("produce -k");
+        assert_eq!(
+            r.stdout(),
+            "produced 5 records to ex-keyed/0 base offset 0\n"
+        );
+        let r = run("fetch", &[b, "ex-keyed", "0", "0", "-k"], b"");
+        r.assert_ok("fetch -k");
+        assert_eq!(
+            r.stdout(),
+            "k1\tv1\nk2\t\n\tempty key\nk4\tvalue\twith a TAB\n\tno tab: null key\n"
+        );
+        let r = run("fetch", &[b, "ex-keyed", "0", "0"], b"");
+        r.assert_ok("fetch");
+        assert_eq!(
+            r.stdout(),
+            "v1\n\nempty key\nvalue\twith a TAB\nno tab: null key\n"
+        );
 
-    // The example prints an empty and a null key alike; the records keep them apart.
-    let mut conf = kafkac::Config::new();
-    conf.set("bootstrap.servers", b).unwrap();
-    let c = kafkac::Client::new(&conf).unwrap();
-    let f = c
-        .fetch(
-            "ex-keyed",
-            0,
-            0,
-            1 << 20,
-            Duration::from_millis(100),
-            Duration::from_secs(10),
-        )
-        .unwrap();
-    let keys: Vec<Option<&[u8]>> = f.records.iter().map(|r| r.key).collect();
-    let want: [Option<&[u8]>; 5] = [Some(b"k1"), Some(b"k2"), Some(b""), Some(b"k4"), None];
-    assert_eq!(keys, want);
+        // The example prints an empty and a null key alike; the records keep them apart.
+        let f = rust_client(b)
+            .fetch(
+                "ex-keyed",
+                0,
+                0,
+                1 << 20,
+                Duration::from_millis(100),
+                CALL_TIMEOUT,
+            )
+            .unwrap();
+        let keys: Vec<Option<&[u8]>> = f.records.iter().map(|r| r.key).collect();
+        let want: [Option<&[u8]>; 5] = [Some(b"k1"), Some(b"k2"), Some(b""), Some(b"k4"), None];
+        assert_eq!(keys, want);
+    })
 }
 
 #[test]
 fn produce_with_each_acks_setting() {
-    let b = tansu();
-    run("create_topic", &[b, "ex-acks", "1", "1"], b"").assert_ok("create_topic");
-    for (next, acks) in ["1", "-1"].into_iter().enumerate() {
-        let r = run("produce", &[b, "ex-acks", "0", "-a", acks], b"one\n");
-        r.assert_ok(&format!("produce -a {acks}"));
+    on_kafka(|b| {
+        create_topic(b, "ex-acks", 1, 1);
+        for (next, acks) in ["1", "-1"].into_iter().enumerate() {
+            let r = run("produce", &[b, "ex-acks", "0", "-a", acks], b"one\n");
+            r.assert_ok(&format!("produce -a {acks}"));
+            assert_eq!(
+                r.stdout(),
+                format!("produced 1 records to ex-acks/0 base offset {next}\n")
+            );
+        }
+        // acks=0: Kafka answers nothing, so there is no offset to report. Two batches on
+        // one connection.
+        let r = run(
+            "produce",
+            &[b, "ex-acks", "0", "-a", "0", "-b", "1"],
+            b"fire and\nforget\n",
+        );
+        r.assert_ok("produce -a 0");
         assert_eq!(
             r.stdout(),
-            format!("produced 1 records to ex-acks/0 base offset {next}\n")
+            "produced 1 records to ex-acks/0 base offset -1\n".repeat(2),
+            "acks=0 has no offset to report"
         );
-    }
-    let r = run(
-        "produce",
-        &[b, "ex-acks", "0", "-a", "0"],
-        b"fire and forget\n",
-    );
-    r.assert_ok("produce -a 0");
-    assert_eq!(
-        r.stdout(),
-        "produced 1 records to ex-acks/0 base offset -1\n",
-        "acks=0 has no offset to report"
-    );
-    common::wait_until(Duration::from_secs(10), "acks=0 record stored", || {
-        run("offsets", &[b, "ex-acks", "0", "latest"], b"").stdout() == "3\n"
-    });
-    let r = run("fetch", &[b, "ex-acks", "0", "0"], b"");
-    r.assert_ok("fetch");
-    assert_eq!(r.stdout(), "one\none\nfire and forget\n");
-    run("produce", &[b, "ex-acks", "0", "-a", "2"], b"x\n").assert_error("acks 2", "_INVALID_ARG");
+        // The example has exited; Kafka appends what it read from the connection a moment
+        // later.
+        let c = rust_client(b);
+        common::wait_until(Duration::from_secs(10), "acks=0 records stored", || {
+            c.list_offsets(
+                "ex-acks",
+                0,
+                kafkac::client::OffsetSpec::Latest,
+                CALL_TIMEOUT,
+            )
+            .unwrap()
+            .offset
+                == 4
+        });
+        let r = run("offsets", &[b, "ex-acks", "0", "latest"], b"");
+        r.assert_ok("offsets latest");
+        assert_eq!(r.stdout(), "4\n");
+        let r = run("fetch", &[b, "ex-acks", "0", "0"], b"");
+        r.assert_ok("fetch");
+        assert_eq!(r.stdout(), "one\none\nfire and\nforget\n");
+        run("produce", &[b, "ex-acks", "0", "-a", "2"], b"x\n")
+            .assert_error("acks 2", "_INVALID_ARG");
+    })
 }
 
-/// Tansu 0.6.0 reports "latest" per batch and looks timestamps up by append time, so
-/// every record goes in its own batch (`-b 1`) and the lookup time is taken between two
-/// produce runs.
+/// The produce example stamps each batch with the time it encodes it: two runs give two
+/// multi-record batches with distinct timestamps, which the test reads back. "Latest" is
+/// the high watermark; a timestamp gives the first offset whose record timestamp is at or
+/// after it.
 #[test]
 fn offsets_earliest_latest_and_by_timestamp() {
-    let b = tansu();
-    run("create_topic", &[b, "ex-offsets", "1", "1"], b"").assert_ok("create_topic");
-    let before = now_ms();
-    run("produce", &[b, "ex-offsets", "0", "-b", "1"], b"a\nb\n").assert_ok("produce");
-    thread::sleep(Duration::from_millis(30));
-    let middle = now_ms();
-    thread::sleep(Duration::from_millis(30));
-    run("produce", &[b, "ex-offsets", "0", "-b", "1"], b"c\nd\n").assert_ok("produce");
-    let offset = |what: &str| {
-        let r = run("offsets", &[b, "ex-offsets", "0", what], b"");
-        r.assert_ok(&format!("offsets {what}"));
-        r.stdout()
-    };
-    assert_eq!(offset("earliest"), "0\n");
-    assert_eq!(offset("latest"), "4\n");
-    assert_eq!(offset(&(before - 1000).to_string()), "0\n");
-    assert_eq!(offset(&middle.to_string()), "2\n");
-    run("offsets", &[b, "ex-offsets", "0", "soon"], b"").assert_error("bad spec", "_INVALID_ARG");
-    run("offsets", &[b, "ex-offsets", "0", "-5"], b"").assert_error("bad spec", "_INVALID_ARG");
+    on_kafka(|b| {
+        create_topic(b, "ex-offsets", 1, 1);
+        let offset = |what: &str| {
+            let r = run("offsets", &[b, "ex-offsets", "0", what], b"");
+            r.assert_ok(&format!("offsets {what}"));
+            r.stdout()
+        };
+        assert_eq!(offset("latest"), "0\n", "empty");
+        assert_eq!(offset("0"), "-1\n", "no record at all");
+        run("produce", &[b, "ex-offsets", "0"], b"a\nb\nc\n").assert_ok("produce");
+        // The next batch's timestamp is later.
+        thread::sleep(Duration::from_millis(5));
+        run("produce", &[b, "ex-offsets", "0"], b"d\ne\n").assert_ok("produce");
+        let f = rust_client(b)
+            .fetch(
+                "ex-offsets",
+                0,
+                0,
+                1 << 20,
+                Duration::from_millis(100),
+                CALL_TIMEOUT,
+            )
+            .unwrap();
+        let ts: Vec<i64> = f.records.iter().map(|r| r.timestamp).collect();
+        assert_eq!(ts.len(), 5);
+        let (t1, t2) = (ts[0], ts[3]);
+        assert_eq!(ts, [t1, t1, t1, t2, t2], "one timestamp per batch");
+        assert!(t2 > t1, "{ts:?}");
+
+        assert_eq!(offset("earliest"), "0\n");
+        assert_eq!(offset("latest"), "5\n", "the high watermark");
+        for (t, want) in [(t1 - 1000, 0), (t1, 0), (t1 + 1, 3), (t2, 3), (t2 + 1, -1)] {
+            assert_eq!(
+                offset(&t.to_string()),
+                format!("{want}\n"),
+                "timestamp {t} ({ts:?})"
+            );
+        }
+        run("offsets", &[b, "ex-offsets", "0", "soon"], b"")
+            .assert_error("bad spec", "_INVALID_ARG");
+        run("offsets", &[b, "ex-offsets", "0", "-5"], b"").assert_error("bad spec", "_INVALID_ARG");
+    })
 }
 
 #[test]
-fn three_broker_cluster_metadata_produce_fetch_and_out_of_range() {
-    let mut mock = MockCluster::start(3);
-    mock.create_topic("ex-three", 3, 3);
-    for p in 0..3 {
-        mock.set_leader("ex-three", p, p + 1);
-    }
-    let b = mock.bootstrap.clone();
-    let r = run("metadata", &[&b, "ex-three"], b"");
-    r.assert_ok("metadata");
-    let mut want = String::new();
-    for id in 1..=3 {
-        want += &format!("broker {id} {}\n", mock.broker(id));
-    }
-    for p in 0..3 {
-        want += &format!("partition ex-three {p} leader {}\n", p + 1);
-    }
-    assert_eq!(r.stdout(), want);
+fn three_node_cluster_metadata_produce_fetch_and_out_of_range() {
+    with_cluster(kafka::shared3, |k| {
+        let b = k.bootstrap.as_str();
+        let leaders = create_topic(b, "ex-three", 3, 3);
+        let r = run("metadata", &[b, "ex-three"], b"");
+        r.assert_ok("metadata");
+        let mut want = String::new();
+        for n in &k.nodes {
+            want += &format!("broker {} {}\n", n.node_id, n.addr);
+        }
+        for (p, l) in leaders.iter().enumerate() {
+            want += &format!("partition ex-three {p} leader {l}\n");
+        }
+        assert_eq!(r.stdout(), want);
 
-    // Produce to broker 2 (partition 1's leader), two compressed batches, and read it
-    // back: all of it, and from inside the first batch (the broker returns the whole
-    // batch; the example skips the records before the offset it asked for).
-    let r = run(
-        "produce",
-        &[&b, "ex-three", "1", "-z", "zstd", "-b", "3"],
-        b"x\n\ny\tz\nlast\n",
-    );
-    r.assert_ok("produce");
-    assert_eq!(
-        r.stdout(),
-        "produced 3 records to ex-three/1 base offset 0\n\
-         produced 1 records to ex-three/1 base offset 3\n"
-    );
-    let r = run("fetch", &[&b, "ex-three", "1", "0"], b"");
-    r.assert_ok("fetch");
-    assert_eq!(r.stdout(), "x\n\ny\tz\nlast\n");
-    let r = run("fetch", &[&b, "ex-three", "1", "1", "-c", "2"], b"");
-    r.assert_ok("fetch from inside a batch");
-    assert_eq!(r.stdout(), "\ny\tz\n");
-    let r = run("offsets", &[&b, "ex-three", "1", "latest"], b"");
-    r.assert_ok("offsets");
-    assert_eq!(r.stdout(), "4\n");
+        // Produce to partition 1's leader, two compressed batches, acks=all (the
+        // default), and read it back: all of it, and from inside the first batch.
+        let r = run(
+            "produce",
+            &[b, "ex-three", "1", "-z", "zstd", "-b", "3"],
+            b"x\n\ny\tz\nlast\n",
+        );
+        r.assert_ok("produce");
+        assert_eq!(
+            r.stdout(),
+            "produced 3 records to ex-three/1 base offset 0\n\
+             produced 1 records to ex-three/1 base offset 3\n"
+        );
+        let r = run("fetch", &[b, "ex-three", "1", "0"], b"");
+        r.assert_ok("fetch");
+        assert_eq!(r.stdout(), "x\n\ny\tz\nlast\n");
+        let r = run("fetch", &[b, "ex-three", "1", "1", "-c", "2"], b"");
+        r.assert_ok("fetch from inside a batch");
+        assert_eq!(r.stdout(), "\ny\tz\n");
+        let r = run("offsets", &[b, "ex-three", "1", "latest"], b"");
+        r.assert_ok("offsets");
+        assert_eq!(r.stdout(), "4\n");
 
-    let r = run("fetch", &[&b, "ex-three", "1", "1000"], b"");
-    r.assert_error("fetch past the end", "OFFSET_OUT_OF_RANGE");
-    assert!(r.stderr.contains("ex-three/1"), "{}", r.stderr);
-    assert_eq!(r.stdout, b"");
+        let r = run("fetch", &[b, "ex-three", "1", "1000"], b"");
+        r.assert_error("fetch past the end", "OFFSET_OUT_OF_RANGE");
+        assert!(r.stderr.contains("ex-three/1"), "{}", r.stderr);
+        assert_eq!(r.stdout, b"");
+    })
 }
 
 #[test]
 fn configuration_errors_name_the_property() {
-    for ex in EXAMPLES {
-        let r = run(ex, &["127.0.0.1:1", "-X", "no.such.property=1"], b"");
-        r.assert_error(&format!("{ex} -X unknown"), "_UNKNOWN_CONFIG");
-        assert!(
-            r.stderr.contains("'no.such.property'") && r.stderr.contains("'1'"),
-            "{ex}: {}",
-            r.stderr
-        );
-        assert_eq!(r.code, Some(2), "{ex}: exit code for a bad property");
-        let r = run(ex, &["127.0.0.1:1", "-Xrequest.timeout.ms=soon"], b"");
-        r.assert_error(&format!("{ex} -X bad value"), "_INVALID_CONFIG");
-        assert!(
-            r.stderr.contains("'request.timeout.ms'") && r.stderr.contains("'soon'"),
-            "{ex}: {}",
-            r.stderr
-        );
-        let r = run(ex, &["-X", "missing-equals"], b"");
-        r.assert_error(&format!("{ex} -X without ="), "_INVALID_ARG");
-        // Too few arguments: a usage line.
-        let r = run(ex, &[], b"");
-        assert_eq!(r.code, Some(2), "{ex}: usage exit code");
-        assert!(r.stderr.starts_with("usage: "), "{ex}: {}", r.stderr);
-    }
+    offline(|| {
+        for ex in EXAMPLES {
+            let r = run(ex, &["127.0.0.1:1", "-X", "no.such.property=1"], b"");
+            r.assert_error(&format!("{ex} -X unknown"), "_UNKNOWN_CONFIG");
+            assert!(
+                r.stderr.contains("'no.such.property'") && r.stderr.contains("'1'"),
+                "{ex}: {}",
+                r.stderr
+            );
+            assert_eq!(r.code, Some(2), "{ex}: exit code for a bad property");
+            let r = run(ex, &["127.0.0.1:1", "-Xrequest.timeout.ms=soon"], b"");
+            r.assert_error(&format!("{ex} -X bad value"), "_INVALID_CONFIG");
+            assert!(
+                r.stderr.contains("'request.timeout.ms'") && r.stderr.contains("'soon'"),
+                "{ex}: {}",
+                r.stderr
+            );
+            let r = run(ex, &["-X", "missing-equals"], b"");
+            r.assert_error(&format!("{ex} -X without ="), "_INVALID_ARG");
+            // Too few arguments: a usage line.
+            let r = run(ex, &[], b"");
+            assert_eq!(r.code, Some(2), "{ex}: usage exit code");
+            assert!(r.stderr.starts_with("usage: "), "{ex}: {}", r.stderr);
+        }
+    })
 }
 
+/// Nothing listens at the address: the call tries again until its own timeout (10 s in
+/// metadata.c), then says why it gave up.
 #[test]
-fn unreachable_bootstrap_fails_within_the_timeout() {
-    // A port that was just free: nothing listens there, so connecting is refused.
-    let port = common::free_port();
-    let b = format!("127.0.0.1:{port}");
-    let r = run(
-        "metadata",
-        &[&b, "-X", "socket.connection.setup.timeout.ms=500"],
-        b"",
-    );
-    assert_eq!(r.code, Some(1), "stderr: {}", r.stderr);
-    assert!(
-        ["_ALL_BROKERS_DOWN", "_TRANSPORT", "_TIMED_OUT"]
-            .iter()
-            .any(|n| r.stderr.starts_with(&format!("error: {n}: "))),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains(&b), "names the address: {}", r.stderr);
-    // metadata.c gives the call 10 s.
-    assert!(r.took < Duration::from_secs(15), "took {:?}", r.took);
-    assert_eq!(r.stdout, b"");
+fn unreachable_bootstrap_is_retried_until_the_timeout() {
+    offline(|| {
+        // A port that was just free: nothing listens there, so connecting is refused.
+        let port = common::free_port();
+        let b = format!("127.0.0.1:{port}");
+        let r = run(
+            "metadata",
+            &[&b, "-X", "socket.connection.setup.timeout.ms=500"],
+            b"",
+        );
+        r.assert_error("metadata", "_ALL_BROKERS_DOWN");
+        assert_eq!(r.code, Some(1));
+        assert!(r.stderr.contains(&b), "names the address: {}", r.stderr);
+        assert!(r.stderr.contains("Connection refused"), "{}", r.stderr);
+        let attempts: u32 = r
+            .stderr
+            .split_once("(gave up after ")
+            .and_then(|(_, rest)| rest.split_once(" attempts: timeout)"))
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or_else(|| panic!("no 'gave up after N attempts: timeout': {}", r.stderr));
+        assert!(attempts >= 2, "retried before giving up: {}", r.stderr);
+        assert_eq!(r.stdout, b"");
+    })
 }

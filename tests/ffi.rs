@@ -1,5 +1,6 @@
-//! The C API (`kafkac::ffi`), called as a C program would, against a real Tansu broker
-//! (one per test binary) and, for what needs several brokers, librdkafka's mock cluster.
+//! The C API (`kafkac::ffi`), called as a C program would, against Apache Kafka: a
+//! single-node cluster shared by the test binary and, for what needs several brokers, a
+//! three-node one.
 //!
 //! Every exported function is called here: with good arguments, with NULL for each
 //! pointer argument, and with bad indexes and values. Out-parameters are pre-filled with
@@ -7,40 +8,58 @@
 
 mod common;
 
-use common::{with_timeout, MockCluster, Tansu};
+use common::kafka::{self, KafkaCluster, KAFKA_START_TIMEOUT};
+use common::with_timeout;
 use kafkac::ffi::*;
 use std::ffi::{c_char, CStr, CString};
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 // Kafka's error codes are macros in the header (build.rs writes them from the error
 // table), not Rust constants; these are the ones used here, at Kafka's numbers.
 const KC_ERR_OFFSET_OUT_OF_RANGE: kc_err_t = 1;
 const KC_ERR_UNKNOWN_TOPIC_OR_PARTITION: kc_err_t = 3;
 const KC_ERR_TOPIC_ALREADY_EXISTS: kc_err_t = 36;
+const KC_ERR_INVALID_CONFIG: kc_err_t = 40;
 
 /// Timeout passed to client calls.
 const TMO: i32 = 20_000;
-/// Bound on each network test.
+/// Bound on each network test, once its cluster runs.
 const LIMIT: Duration = Duration::from_secs(60);
+/// Bound on starting a cluster: formatting the metadata directory (one JVM) and starting
+/// the nodes, each bounded by the rig's own limit.
+const START_LIMIT: Duration = Duration::from_secs(2 * KAFKA_START_TIMEOUT.as_secs());
+/// How long a topic created a moment ago may take to appear, with a leader for every
+/// partition, in the broker's metadata (KRaft brokers apply the controller's records
+/// asynchronously).
+const TOPIC_VISIBLE: Duration = Duration::from_secs(15);
 
-struct Broker {
-    bootstrap: String,
-    cluster_id: String,
+/// The single-node cluster every test here shares (it dies with the process).
+fn broker() -> &'static KafkaCluster {
+    kafka::shared()
 }
 
-/// One Tansu for the whole test binary (it dies with the process).
-fn broker() -> &'static Broker {
-    static B: OnceLock<Broker> = OnceLock::new();
-    B.get_or_init(|| {
-        let t = Box::leak(Box::new(Tansu::start()));
-        Broker {
-            bootstrap: t.bootstrap.clone(),
-            cluster_id: t.cluster_id.clone(),
-        }
-    })
+/// Runs `f` against the shared single-node cluster: the cluster's start is bounded by
+/// [`START_LIMIT`] and the test by [`LIMIT`].
+fn on_kafka<T, F>(f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(&'static KafkaCluster) -> T + Send + 'static,
+{
+    let k = with_timeout(START_LIMIT, broker);
+    with_timeout(LIMIT, move || f(k))
+}
+
+/// Like [`on_kafka`], on the shared three-node cluster (replication factor 3,
+/// `min.insync.replicas` 2).
+fn on_kafka3<T, F>(f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(&'static KafkaCluster) -> T + Send + 'static,
+{
+    let k = with_timeout(START_LIMIT, kafka::shared3);
+    with_timeout(LIMIT, move || f(k))
 }
 
 fn cs(s: &str) -> CString {
@@ -266,13 +285,44 @@ fn metadata(c: &Client, topics: &[&str]) -> Md {
     Md(out.get())
 }
 
+/// Creates a topic (one replica) and waits until it is in the broker's metadata.
 #[track_caller]
-fn create_topic(c: &Client, name: &str, partitions: i32) {
+fn create_topic(c: &Client, name: &str, partitions: i32) -> MdView {
     // SAFETY: live client, NUL-terminated name, no configs.
     let rc = unsafe {
         kc_client_create_topic(c.0, cs(name).as_ptr(), partitions, 1, ptr::null(), 0, TMO)
     };
     assert_ok(rc);
+    wait_for_topic(c, name, partitions as usize, 1)
+}
+
+/// Polls metadata until `topic` has `partitions` partitions, each with a leader and at
+/// least `min_isr` in-sync replicas, and returns that metadata. A topic created a moment
+/// ago is not in the broker's metadata yet: its CreateTopics answer comes from the
+/// controller.
+#[track_caller]
+fn wait_for_topic(c: &Client, topic: &str, partitions: usize, min_isr: usize) -> MdView {
+    let deadline = Instant::now() + TOPIC_VISIBLE;
+    loop {
+        let v = read_metadata(&metadata(c, &[topic]));
+        let t = &v.topics[0];
+        let ready = t.name == topic
+            && t.err == KC_OK
+            && t.partitions.len() == partitions
+            && t.partitions
+                .iter()
+                .all(|p| p.err == KC_OK && p.leader >= 0 && p.isrs.len() >= min_isr);
+        if ready {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "topic {topic} not ready in metadata after {TOPIC_VISIBLE:?}: err {} {:?}",
+            t.err,
+            t.partitions
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[track_caller]
@@ -586,19 +636,35 @@ fn client_new_without_bootstrap_servers_is_an_invalid_config() {
 
 #[test]
 fn the_client_keeps_its_own_copy_of_the_configuration() {
-    with_timeout(LIMIT, || {
+    on_kafka(|k| {
         let conf = Conf::new();
-        conf.set("bootstrap.servers", &broker().bootstrap);
+        conf.set("bootstrap.servers", &k.bootstrap);
+        conf.set("client.id", "ffi-own-copy");
         let mut out = Out::<*mut kc_client_t>::new();
         // SAFETY: live conf, valid out-pointer.
         assert_ok(unsafe { kc_client_new(conf.0, out.ptr()) });
         let c = Client(out.get());
+        // A copy taken now carries the bootstrap list too.
+        // SAFETY: live handle.
+        let dup = Conf(unsafe { kc_conf_dup(conf.0) });
+        assert!(!dup.0.is_null());
         // Changing or freeing the configuration afterwards does not affect the client.
         conf.set("bootstrap.servers", "127.0.0.1:1");
         drop(conf);
         let md = metadata(&c, &[]);
         // SAFETY: live snapshot.
         assert_eq!(unsafe { kc_metadata_broker_count(md.0) }, 1);
+        // A client made from the copy reaches the same cluster.
+        assert_eq!(dup.get("bootstrap.servers"), k.bootstrap);
+        assert_eq!(dup.get("client.id"), "ffi-own-copy");
+        let mut out = Out::<*mut kc_client_t>::new();
+        // SAFETY: live conf, valid out-pointer.
+        assert_ok(unsafe { kc_client_new(dup.0, out.ptr()) });
+        let from_dup = Client(out.get());
+        drop(dup);
+        let md = metadata(&from_dup, &[]);
+        // SAFETY: live snapshot.
+        assert_eq!(rs(unsafe { kc_metadata_cluster_id(md.0) }), k.cluster_id);
     })
 }
 
@@ -885,18 +951,42 @@ fn bad_argument_values_are_invalid_args() {
 
 #[test]
 fn create_existing_and_delete_missing_topics_report_kafka_codes() {
-    with_timeout(LIMIT, || {
+    on_kafka(|_| {
         let c = client();
         let name = cs("ffi-admin");
-        let cfg = [cs("cleanup.policy"), cs("delete"), cs("retention.ms")];
-        let cfg_ptrs = [
-            cfg[0].as_ptr(),
-            cfg[1].as_ptr(),
-            cfg[2].as_ptr(),
-            ptr::null(),
+        let cfg = [
+            cs("cleanup.policy"),
+            cs("delete"),
+            cs("retention.ms"),
+            cs("3600000"),
         ];
-        // SAFETY: live client; two (name, value) pairs, the second value NULL (default).
+        // SAFETY: live client; (name, value) pairs as the header describes.
         unsafe {
+            // Kafka refuses a NULL value ("Null value not supported for topic configs")
+            // and creates nothing.
+            let with_null = [
+                cfg[0].as_ptr(),
+                cfg[1].as_ptr(),
+                cfg[2].as_ptr(),
+                ptr::null(),
+            ];
+            let rc = kc_client_create_topic(c.0, name.as_ptr(), 2, -1, with_null.as_ptr(), 2, TMO);
+            let msg = assert_err(rc, KC_ERR_INVALID_CONFIG, &["ffi-admin"]);
+            assert!(
+                msg.contains("Null value not supported for topic configs: retention.ms"),
+                "the broker's message: {msg}"
+            );
+            assert_eq!(rs(kc_err_name(rc)), "INVALID_CONFIG");
+            assert_eq!(rs(kc_err_str(rc)), "The configuration is not valid.");
+
+            // The same topic without the NULL value: created (so the refused call
+            // created nothing), then refused as a duplicate.
+            let cfg_ptrs = [
+                cfg[0].as_ptr(),
+                cfg[1].as_ptr(),
+                cfg[2].as_ptr(),
+                cfg[3].as_ptr(),
+            ];
             assert_ok(kc_client_create_topic(
                 c.0,
                 name.as_ptr(),
@@ -915,14 +1005,17 @@ fn create_existing_and_delete_missing_topics_report_kafka_codes() {
             let on_client = client_last_error(c.0);
             assert!(on_client.contains("ffi-admin"), "{on_client}");
         }
-        let md = metadata(&c, &["ffi-admin"]);
-        let mut t = Out::<kc_topic_t>::new();
-        // SAFETY: live snapshot, valid out-pointer.
-        assert_ok(unsafe { kc_metadata_topic(md.0, 0, t.ptr()) });
-        let t = t.get();
+        // Replication factor -1: the broker's default, one replica on one node.
+        let v = wait_for_topic(&c, "ffi-admin", 2, 1);
+        let t = &v.topics[0];
         assert_eq!(
-            (rs(t.name), t.err, t.partition_cnt),
-            ("ffi-admin".into(), 0, 2)
+            (t.name.as_str(), t.err, t.partitions.len()),
+            ("ffi-admin", 0, 2)
+        );
+        assert!(
+            t.partitions.iter().all(|p| p.replicas == [1]),
+            "{:?}",
+            t.partitions
         );
         // SAFETY: live client, NUL-terminated name.
         unsafe {
@@ -934,11 +1027,14 @@ fn create_existing_and_delete_missing_topics_report_kafka_codes() {
                 &["UNKNOWN_TOPIC_OR_PARTITION", "ffi-admin"],
             );
         }
-        let md = metadata(&c, &["ffi-admin"]);
-        let mut t = Out::<kc_topic_t>::new();
-        // SAFETY: live snapshot, valid out-pointer.
-        assert_ok(unsafe { kc_metadata_topic(md.0, 0, t.ptr()) });
-        assert_eq!(t.get().err, KC_ERR_UNKNOWN_TOPIC_OR_PARTITION, "deleted");
+        // The broker's metadata follows the controller's a moment later.
+        common::wait_until(TOPIC_VISIBLE, "ffi-admin gone from metadata", || {
+            let md = metadata(&c, &["ffi-admin"]);
+            let mut t = Out::<kc_topic_t>::new();
+            // SAFETY: live snapshot, valid out-pointer.
+            assert_ok(unsafe { kc_metadata_topic(md.0, 0, t.ptr()) });
+            t.get().err == KC_ERR_UNKNOWN_TOPIC_OR_PARTITION
+        });
     })
 }
 
@@ -1015,22 +1111,19 @@ fn read_metadata(md: &Md) -> MdView {
 }
 
 #[test]
-fn metadata_accessors_on_tansu() {
-    with_timeout(LIMIT, || {
+fn metadata_accessors_on_kafka() {
+    on_kafka(|k| {
         let c = client();
         create_topic(&c, "ffi-md", 3);
         let md = metadata(&c, &["ffi-md-missing", "ffi-md"]);
         let v = read_metadata(&md);
-        let port: i32 = broker()
-            .bootstrap
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(v.brokers.len(), 1);
-        let (id, host, bport, _rack) = &v.brokers[0];
-        assert_eq!((host.as_str(), *bport), ("127.0.0.1", port));
+        let node = &k.nodes[0];
+        assert_eq!(
+            v.brokers,
+            [(1, "127.0.0.1".to_string(), node.port as i32, None)],
+            "node 1, no rack"
+        );
+        let id = node.node_id;
         // SAFETY: live snapshot.
         let (controller, cluster) = unsafe {
             (
@@ -1038,11 +1131,9 @@ fn metadata_accessors_on_tansu() {
                 kc_metadata_cluster_id(md.0),
             )
         };
-        assert!(
-            controller == *id || controller == -1,
-            "controller {controller}"
-        );
-        assert_eq!(rs(cluster), broker().cluster_id);
+        // A KRaft broker names a live broker as the controller: the only one here.
+        assert_eq!(controller, id);
+        assert_eq!(rs(cluster), k.cluster_id);
 
         // Topics come sorted by name; a missing one is reported, not a failure.
         let names: Vec<&str> = v.topics.iter().map(|t| t.name.as_str()).collect();
@@ -1050,9 +1141,9 @@ fn metadata_accessors_on_tansu() {
         let t = &v.topics[0];
         assert_eq!((t.err, t.internal, t.partitions.len()), (0, false, 3));
         for (j, p) in t.partitions.iter().enumerate() {
-            assert_eq!((p.id, p.err, p.leader), (j as i32, 0, *id), "{p:?}");
-            assert_eq!(p.replicas, [*id], "{p:?}");
-            assert_eq!(p.isrs, [*id], "{p:?}");
+            assert_eq!((p.id, p.err, p.leader), (j as i32, 0, id), "{p:?}");
+            assert_eq!(p.replicas, [id], "{p:?}");
+            assert_eq!(p.isrs, [id], "{p:?}");
         }
         let missing = &v.topics[1];
         assert_eq!(missing.err, KC_ERR_UNKNOWN_TOPIC_OR_PARTITION);
@@ -1125,19 +1216,24 @@ fn metadata_accessors_on_tansu() {
 }
 
 #[test]
-fn metadata_and_records_on_a_three_broker_cluster() {
-    with_timeout(LIMIT, || {
-        let mut mock = MockCluster::start(3);
-        mock.create_topic("ffi-three", 4, 3);
-        mock.set_leader("ffi-three", 1, 3);
-        let c = client_for(&mock.bootstrap);
+fn metadata_and_records_on_a_three_node_cluster() {
+    on_kafka3(|k| {
+        let c = client_for(&k.bootstrap);
+        let topic = cs("ffi-three");
+        // SAFETY: live client, NUL-terminated name, no configs.
+        assert_ok(unsafe {
+            kc_client_create_topic(c.0, topic.as_ptr(), 3, 3, ptr::null(), 0, TMO)
+        });
+        let ready = wait_for_topic(&c, "ffi-three", 3, 3);
         let md = metadata(&c, &["ffi-three"]);
         let v = read_metadata(&md);
-        let ids: Vec<i32> = v.brokers.iter().map(|b| b.0).collect();
-        assert_eq!(ids, [1, 2, 3], "brokers sorted by id");
-        for (id, host, port, _) in &v.brokers {
-            assert_eq!(format!("{host}:{port}"), mock.broker(*id));
-        }
+        let want: Vec<(i32, String, i32, Option<String>)> = k
+            .nodes
+            .iter()
+            .map(|n| (n.node_id, "127.0.0.1".to_string(), n.port as i32, None))
+            .collect();
+        assert_eq!(v.brokers, want, "brokers sorted by id");
+        assert_eq!(v.brokers.iter().map(|b| b.0).collect::<Vec<_>>(), [1, 2, 3]);
         // SAFETY: live snapshot.
         let (controller, cluster) = unsafe {
             (
@@ -1145,71 +1241,89 @@ fn metadata_and_records_on_a_three_broker_cluster() {
                 kc_metadata_cluster_id(md.0),
             )
         };
-        // librdkafka 2.0.2's mock sends its `controller_id` field, which stays 0 unless a
-        // test sets it: pass on what the broker said.
-        assert!((-1..=3).contains(&controller), "controller {controller}");
-        assert!(!rs(cluster).is_empty());
+        // A KRaft broker names a random live broker as the controller.
+        assert!((1..=3).contains(&controller), "controller {controller}");
+        assert_eq!(rs(cluster), k.cluster_id);
         assert_eq!(v.topics.len(), 1);
         let t = &v.topics[0];
-        assert_eq!((t.name.as_str(), t.err), ("ffi-three", 0));
-        assert_eq!(t.partitions.len(), 4);
+        assert_eq!(
+            (t.name.as_str(), t.err, t.internal),
+            ("ffi-three", 0, false)
+        );
+        assert_eq!(t.partitions.len(), 3);
         for (j, p) in t.partitions.iter().enumerate() {
             assert_eq!((p.id, p.err), (j as i32, 0));
             let mut r = p.replicas.clone();
             r.sort();
             assert_eq!(r, [1, 2, 3], "{p:?}");
-            assert_eq!(p.isrs.len(), 3, "{p:?}");
-            assert!(p.replicas.contains(&p.leader), "{p:?}");
+            assert!(p.isrs.iter().all(|i| r.contains(i)), "{p:?}");
+            assert!(p.isrs.contains(&p.leader), "{p:?}");
         }
-        assert_eq!(t.partitions[1].leader, 3);
+        // Every replica was in sync once the topic was ready.
+        for p in &ready.topics[0].partitions {
+            let mut isr = p.isrs.clone();
+            isr.sort();
+            assert_eq!(isr, [1, 2, 3], "{p:?}");
+        }
+        // Kafka stripes new partitions' leaders over the nodes (one each here, unless a
+        // node was fenced meanwhile), so the records below go to more than one node.
+        let mut leaders: Vec<i32> = t.partitions.iter().map(|p| p.leader).collect();
+        leaders.sort();
+        leaders.dedup();
+        assert!(leaders.len() >= 2, "{:?}", t.partitions);
 
-        // Records go to the partition's leader, broker 3.
-        let recs = [
-            kc_record_t {
-                key: b"k".as_ptr(),
-                key_len: 1,
-                value: b"on broker 3".as_ptr(),
-                value_len: 11,
-                headers: ptr::null(),
-                header_cnt: 0,
-                timestamp: 0,
-            },
-            kc_record_t {
-                key: ptr::null(),
-                key_len: 0,
-                value: b"".as_ptr(),
-                value_len: 0,
-                headers: ptr::null(),
-                header_cnt: 0,
-                timestamp: 0,
-            },
-        ];
-        let topic = cs("ffi-three");
-        let mut base = Out::<i64>::new();
-        // SAFETY: live client, two valid records.
-        assert_ok(unsafe {
-            kc_client_produce(
-                c.0,
-                topic.as_ptr(),
-                1,
-                recs.as_ptr(),
-                2,
-                -1,
-                KC_COMPRESSION_LZ4,
-                TMO,
-                base.ptr(),
-            )
-        });
-        let base = base.get();
-        assert_eq!(list_offset(&c, "ffi-three", 1, KC_OFFSET_LATEST), base + 2);
-        let f = fetch(&c, "ffi-three", 1, base);
-        let got = read_records(&f);
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].key.as_deref(), Some(&b"k"[..]));
-        assert_eq!(got[0].value.as_deref(), Some(&b"on broker 3"[..]));
-        assert_eq!(got[1].key, None);
-        assert_eq!(got[1].value.as_deref(), Some(&b""[..]));
-        assert_eq!(list_offset(&c, "ffi-three", 1, KC_OFFSET_EARLIEST), base);
+        for p in 0..3 {
+            let value = format!("on node {}", t.partitions[p as usize].leader);
+            let recs = [
+                kc_record_t {
+                    key: b"k".as_ptr(),
+                    key_len: 1,
+                    value: value.as_ptr(),
+                    value_len: value.len(),
+                    headers: ptr::null(),
+                    header_cnt: 0,
+                    timestamp: 0,
+                },
+                kc_record_t {
+                    key: ptr::null(),
+                    key_len: 0,
+                    value: b"".as_ptr(),
+                    value_len: 0,
+                    headers: ptr::null(),
+                    header_cnt: 0,
+                    timestamp: 0,
+                },
+            ];
+            let mut base = Out::<i64>::new();
+            // SAFETY: live client, two valid records.
+            assert_ok(unsafe {
+                kc_client_produce(
+                    c.0,
+                    topic.as_ptr(),
+                    p,
+                    recs.as_ptr(),
+                    2,
+                    -1,
+                    KC_COMPRESSION_LZ4,
+                    TMO,
+                    base.ptr(),
+                )
+            });
+            assert_eq!(base.get(), 0, "partition {p}");
+            // acks=all: every in-sync replica has both records, so the high watermark is
+            // past them.
+            assert_eq!(list_offset(&c, "ffi-three", p, KC_OFFSET_LATEST), 2);
+            assert_eq!(list_offset(&c, "ffi-three", p, KC_OFFSET_EARLIEST), 0);
+            let f = fetch(&c, "ffi-three", p, 0);
+            let got = read_records(&f);
+            assert_eq!(got.len(), 2, "partition {p}");
+            assert_eq!(got[0].key.as_deref(), Some(&b"k"[..]));
+            assert_eq!(got[0].value.as_deref(), Some(value.as_bytes()));
+            assert_eq!(got[1].key, None);
+            assert_eq!(got[1].value.as_deref(), Some(&b""[..]));
+            // SAFETY: live result.
+            assert_eq!(unsafe { kc_fetch_result_high_watermark(f.0) }, 2);
+        }
 
         // An offset past the end comes back with Kafka's code and leaves *resultp alone.
         let mut rp = Out::<*mut kc_fetch_result_t>::new();
@@ -1327,7 +1441,7 @@ impl Batch {
 
 #[test]
 fn produce_and_fetch_null_and_empty_fields_with_every_codec() {
-    with_timeout(LIMIT, || {
+    on_kafka(|_| {
         let c = client();
         let codecs = [
             KC_COMPRESSION_DEFAULT,
@@ -1391,38 +1505,47 @@ fn produce_and_fetch_null_and_empty_fields_with_every_codec() {
             };
             assert_eq!(hw, base + recs.len() as i64, "codec {codec}");
             assert_eq!(next, hw, "codec {codec}: next offset after the batch");
-            assert!(
-                lso == hw || lso == -1,
-                "codec {codec}: last stable offset {lso}"
+            assert_eq!(
+                lso, hw,
+                "codec {codec}: last stable offset (no transactions)"
             );
-            assert!(
-                log_start == 0 || log_start == -1,
-                "log start offset {log_start}"
-            );
+            assert_eq!(log_start, 0, "codec {codec}: log start offset");
             let got = read_records(&f);
             assert_eq!(got.len(), recs.len(), "codec {codec}");
-            for (i, (g, (k, v, h, ts))) in got.iter().zip(&spec).enumerate() {
+            let check = |g: &Got, i: usize| {
+                let (k, v, h, ts) = spec[i];
                 let what = format!("codec {codec} record {i}");
                 assert_eq!(g.offset, base + i as i64, "{what}");
-                assert_eq!(g.key.as_deref(), *k, "{what}: key");
-                assert_eq!(g.value.as_deref(), *v, "{what}: value");
-                let want_headers = if *h {
-                    batch.headers.clone()
-                } else {
-                    Vec::new()
-                };
+                assert_eq!(g.key.as_deref(), k, "{what}: key");
+                assert_eq!(g.value.as_deref(), v, "{what}: value");
+                let want_headers = if h { batch.headers.clone() } else { Vec::new() };
                 assert_eq!(g.headers, want_headers, "{what}: headers");
                 assert_eq!(g.timestamp_type, KC_TIMESTAMP_CREATE_TIME, "{what}");
-                if *ts != 0 {
-                    assert_eq!(g.timestamp, *ts, "{what}: timestamp");
+                if ts != 0 {
+                    assert_eq!(g.timestamp, ts, "{what}: timestamp");
                 } else {
+                    // The client stamps "now" while it encodes the batch.
                     assert!(
-                        (before - 1000..=after + 1000).contains(&g.timestamp),
-                        "{what}: timestamp {} not 'now' ({before}..{after})",
+                        (before..=after).contains(&g.timestamp),
+                        "{what}: timestamp {} not 'now' ({before}..={after})",
                         g.timestamp
                     );
                 }
+            };
+            for (i, g) in got.iter().enumerate() {
+                check(g, i);
             }
+
+            // From the middle of the batch: Kafka sends the whole (compressed) batch,
+            // the result starts exactly at the offset asked for.
+            let mid = fetch(&c, "ffi-codecs", p, base + 2);
+            let tail = read_records(&mid);
+            assert_eq!(tail.len(), recs.len() - 2, "codec {codec}: from the middle");
+            for (i, g) in tail.iter().enumerate() {
+                check(g, i + 2);
+            }
+            // SAFETY: live result.
+            assert_eq!(unsafe { kc_fetch_result_next_offset(mid.0) }, hw);
 
             // Indexes past the end fail and leave the output alone.
             // SAFETY: live result; out-pointers valid or NULL.
@@ -1468,63 +1591,57 @@ fn produce_and_fetch_null_and_empty_fields_with_every_codec() {
 
 #[test]
 fn produce_with_each_acks_setting_and_a_null_base_offset_pointer() {
-    with_timeout(LIMIT, || {
+    on_kafka(|_| {
         let c = client();
         create_topic(&c, "ffi-acks", 1);
         let topic = cs("ffi-acks");
-        let rec = kc_record_t {
-            key: ptr::null(),
-            key_len: 0,
-            value: b"a".as_ptr(),
-            value_len: 1,
-            headers: ptr::null(),
-            header_cnt: 0,
-            timestamp: 0,
+        let produce = |value: &'static [u8], acks: i32, base: *mut i64| {
+            let rec = value_record(value);
+            // SAFETY: live client, one valid record, `base` valid or NULL.
+            unsafe { kc_client_produce(c.0, topic.as_ptr(), 0, &rec, 1, acks, 0, TMO, base) }
         };
         for (expect, acks) in [1, -1, KC_ACKS_DEFAULT].into_iter().enumerate() {
             let mut base = Out::<i64>::new();
-            // SAFETY: live client, one valid record.
-            assert_ok(unsafe {
-                kc_client_produce(c.0, topic.as_ptr(), 0, &rec, 1, acks, 0, TMO, base.ptr())
-            });
+            assert_ok(produce(b"acked", acks, base.ptr()));
             assert_eq!(base.get(), expect as i64, "acks {acks}");
         }
-        // acks=0: nothing to wait for, so no offset. Tansu 0.6.0 answers acks=0 produce
-        // requests although Kafka brokers send no response, and kafkac takes that
-        // unexpected response for a protocol violation on the connection's next
-        // request; so this one goes through a client of its own, closed right after.
-        let fire_and_forget = client();
+        // acks=0: Kafka sends no answer, so there is no offset, and the call does not
+        // wait for one (it would fail with _TIMED_OUT after TMO).
         let mut base = Out::<i64>::new();
-        // SAFETY: as above.
-        assert_ok(unsafe {
-            kc_client_produce(
-                fire_and_forget.0,
-                topic.as_ptr(),
-                0,
-                &rec,
-                1,
-                0,
-                0,
-                TMO,
-                base.ptr(),
-            )
-        });
-        drop(fire_and_forget);
+        assert_ok(produce(b"fire and forget", 0, base.ptr()));
         assert_eq!(base.get(), -1);
-        // The offset pointer may be NULL.
-        // SAFETY: as above.
-        assert_ok(unsafe {
-            kc_client_produce(c.0, topic.as_ptr(), 0, &rec, 1, 1, 0, TMO, ptr::null_mut())
-        });
-        common::wait_until(Duration::from_secs(10), "acks=0 record stored", || {
-            list_offset(&c, "ffi-acks", 0, KC_OFFSET_LATEST) == 5
-        });
-        // A partition the topic does not have.
+        // The offset pointer may be NULL. Same connection, so Kafka handled the acks=0
+        // request first: its record is at 3, this one at 4.
+        assert_ok(produce(b"null base pointer", 1, ptr::null_mut()));
         let mut base = Out::<i64>::new();
-        // SAFETY: as above.
+        assert_ok(produce(b"last", 1, base.ptr()));
+        assert_eq!(
+            base.get(),
+            5,
+            "the acks=0 and the NULL-pointer records took 3 and 4"
+        );
+        assert_eq!(list_offset(&c, "ffi-acks", 0, KC_OFFSET_LATEST), 6);
+        let f = fetch(&c, "ffi-acks", 0, 0);
+        let values: Vec<Option<Vec<u8>>> = read_records(&f).into_iter().map(|g| g.value).collect();
+        let want: Vec<Option<Vec<u8>>> = [
+            &b"acked"[..],
+            b"acked",
+            b"acked",
+            b"fire and forget",
+            b"null base pointer",
+            b"last",
+        ]
+        .iter()
+        .map(|v| Some(v.to_vec()))
+        .collect();
+        assert_eq!(values, want);
+        // A partition the topic does not have.
+        let rec = value_record(b"nowhere");
+        let mut base = Out::<i64>::new();
+        // SAFETY: live client, one valid record, valid out-pointer.
         let rc =
             unsafe { kc_client_produce(c.0, topic.as_ptr(), 7, &rec, 1, 1, 0, TMO, base.ptr()) };
-        assert_err(rc, KC_ERR__UNKNOWN_PARTITION, &["ffi-acks"]);
+        assert_err(rc, KC_ERR__UNKNOWN_PARTITION, &["ffi-acks", "partition 7"]);
         base.assert_untouched("kc_client_produce");
     })
 }
@@ -1543,8 +1660,8 @@ fn value_record(v: &'static [u8]) -> kc_record_t {
 }
 
 #[test]
-fn fetch_at_the_end_and_after_the_client_is_freed() {
-    with_timeout(LIMIT, || {
+fn fetch_at_the_end_past_it_and_after_the_client_is_freed() {
+    on_kafka(|_| {
         let c = client();
         create_topic(&c, "ffi-end", 1);
         let topic = cs("ffi-end");
@@ -1553,14 +1670,33 @@ fn fetch_at_the_end_and_after_the_client_is_freed() {
         assert_ok(unsafe {
             kc_client_produce(c.0, topic.as_ptr(), 0, &rec, 1, 1, 0, TMO, ptr::null_mut())
         });
-        // At the high watermark: a success with no records.
+        // At the high watermark: a success with no records, after the broker's wait.
         let f = fetch(&c, "ffi-end", 0, 1);
         // SAFETY: live result.
         unsafe {
             assert_eq!(kc_fetch_result_record_count(f.0), 0);
             assert_eq!(kc_fetch_result_high_watermark(f.0), 1);
+            assert_eq!(kc_fetch_result_last_stable_offset(f.0), 1);
+            assert_eq!(kc_fetch_result_log_start_offset(f.0), 0);
             assert_eq!(kc_fetch_result_next_offset(f.0), -1, "nothing returned");
+            let mut r = Out::<kc_record_view_t>::new();
+            assert_err(
+                kc_fetch_result_record(f.0, 0, r.ptr()),
+                KC_ERR__INVALID_ARG,
+                &["record index 0", "count 0"],
+            );
+            r.assert_untouched("kc_fetch_result_record");
         }
+        // Past it: Kafka's OFFSET_OUT_OF_RANGE, *resultp left alone.
+        let mut rp = Out::<*mut kc_fetch_result_t>::new();
+        // SAFETY: live client, valid out-pointer.
+        let rc = unsafe { kc_client_fetch(c.0, topic.as_ptr(), 0, 2, 1 << 20, 10, TMO, rp.ptr()) };
+        assert_err(
+            rc,
+            KC_ERR_OFFSET_OUT_OF_RANGE,
+            &["OFFSET_OUT_OF_RANGE", "ffi-end/0"],
+        );
+        rp.assert_untouched("kc_client_fetch");
         // A fetch result stays valid after its client is freed.
         let f = fetch(&c, "ffi-end", 0, 0);
         drop(c);
@@ -1570,37 +1706,88 @@ fn fetch_at_the_end_and_after_the_client_is_freed() {
     })
 }
 
-/// Tansu 0.6.0 answers ListOffsets "latest" with the last batch's base offset + 1 and
-/// looks timestamps up by the time it appended each batch, so this test produces one
-/// record per call and takes the lookup time between two calls. Multi-record batches
-/// are checked on the mock cluster.
+/// A record with value `v` and timestamp `ts`.
+fn timed_record(v: &'static [u8], ts: i64) -> kc_record_t {
+    kc_record_t {
+        timestamp: ts,
+        ..value_record(v)
+    }
+}
+
+/// "Latest" is the high watermark, not the start of the last batch; a timestamp gives the
+/// first offset whose record timestamp is at or after it, inside multi-record batches
+/// (compressed or not) as well as at their starts.
 #[test]
 fn list_offsets_earliest_latest_and_by_timestamp() {
-    with_timeout(LIMIT, || {
+    on_kafka(|_| {
         let c = client();
         create_topic(&c, "ffi-offsets", 1);
         let topic = cs("ffi-offsets");
-        assert_eq!(list_offset(&c, "ffi-offsets", 0, KC_OFFSET_LATEST), 0);
-        let start = now_ms();
-        let mut middle = 0;
-        for i in 0..5 {
-            if i == 3 {
-                std::thread::sleep(Duration::from_millis(30));
-                middle = now_ms();
-                std::thread::sleep(Duration::from_millis(30));
-            }
-            let rec = value_record(b"v");
+        let lookup = |what: i64| list_offset(&c, "ffi-offsets", 0, what);
+        // An empty partition.
+        assert_eq!(lookup(KC_OFFSET_EARLIEST), 0);
+        assert_eq!(lookup(KC_OFFSET_LATEST), 0);
+        assert_eq!(lookup(0), -1, "no record at all");
+
+        const T: i64 = 1_700_000_000_000;
+        // Two batches: offsets 0-2 (LZ4) at T, T+10, T+20; offsets 3-5 (uncompressed) at
+        // T+30, T+30, T+50.
+        let batches = [
+            (
+                [
+                    timed_record(b"a", T),
+                    timed_record(b"b", T + 10),
+                    timed_record(b"c", T + 20),
+                ],
+                KC_COMPRESSION_LZ4,
+                0,
+            ),
+            (
+                [
+                    timed_record(b"d", T + 30),
+                    timed_record(b"e", T + 30),
+                    timed_record(b"f", T + 50),
+                ],
+                KC_COMPRESSION_NONE,
+                3,
+            ),
+        ];
+        for (recs, codec, want_base) in &batches {
             let mut base = Out::<i64>::new();
-            // SAFETY: live client, one valid record.
+            // SAFETY: live client, three valid records.
             assert_ok(unsafe {
-                kc_client_produce(c.0, topic.as_ptr(), 0, &rec, 1, 1, 0, TMO, base.ptr())
+                kc_client_produce(
+                    c.0,
+                    topic.as_ptr(),
+                    0,
+                    recs.as_ptr(),
+                    recs.len(),
+                    1,
+                    *codec,
+                    TMO,
+                    base.ptr(),
+                )
             });
-            assert_eq!(base.get(), i);
+            assert_eq!(base.get(), *want_base);
         }
-        assert_eq!(list_offset(&c, "ffi-offsets", 0, KC_OFFSET_EARLIEST), 0);
-        assert_eq!(list_offset(&c, "ffi-offsets", 0, KC_OFFSET_LATEST), 5);
-        assert_eq!(list_offset(&c, "ffi-offsets", 0, start - 1000), 0);
-        assert_eq!(list_offset(&c, "ffi-offsets", 0, middle), 3);
+        assert_eq!(lookup(KC_OFFSET_EARLIEST), 0);
+        assert_eq!(lookup(KC_OFFSET_LATEST), 6, "the high watermark");
+        for (ts, want) in [
+            (0, 0),
+            (T - 1, 0),
+            (T, 0),
+            (T + 1, 1),
+            (T + 10, 1),
+            (T + 15, 2),
+            (T + 20, 2),
+            (T + 21, 3),
+            (T + 30, 3),
+            (T + 31, 5),
+            (T + 50, 5),
+            (T + 51, -1),
+        ] {
+            assert_eq!(lookup(ts), want, "first offset at or after T{:+}", ts - T);
+        }
 
         let mut off = Out::<i64>::new();
         // SAFETY: live client, valid out-pointer.
@@ -1614,7 +1801,7 @@ fn list_offsets_earliest_latest_and_by_timestamp() {
 
 #[test]
 fn client_last_error_is_kept_per_handle_for_every_thread() {
-    with_timeout(LIMIT, || {
+    on_kafka(|_| {
         let c = client();
         let other = client();
         let addr = c.0 as usize;
