@@ -58,7 +58,9 @@ static PROPS: &[Prop] = &[
         "socket.timeout.ms",
         Kind::Int(10, MAX_MS),
         "60000",
-        "Network send/receive timeout.",
+        "Network timeout of a request: an answer later than this past the time the broker may \
+         hold the request (a fetch's maximum wait, a produce's request.timeout.ms) closes the \
+         connection as stuck.",
     ),
     p(
         "socket.connection.setup.timeout.ms",
@@ -70,7 +72,9 @@ static PROPS: &[Prop] = &[
         "request.timeout.ms",
         Kind::Int(1, 900_000),
         "30000",
-        "How long a request may wait for its response before the connection is considered stuck.",
+        "Producer acknowledgement timeout, enforced by the broker: how long the partition \
+         leader may wait for the in-sync replicas (sent in each Produce request with acks != 0; \
+         never more than what remains of the call's own timeout).",
     ),
     p(
         "retry.backoff.ms",

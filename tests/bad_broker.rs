@@ -258,7 +258,7 @@ fn decompression_bomb_is_refused() {
 fn silent_broker_times_out_without_hanging() {
     with_timeout(LIMIT, || {
         let port = serve(Misbehave::Silent, METADATA);
-        let c = client(port, &[("request.timeout.ms", "300")]);
+        let c = client(port, &[("socket.timeout.ms", "300")]);
         let started = Instant::now();
         let e = c.metadata(None, Duration::from_millis(800)).unwrap_err();
         assert_eq!(e.code, local::TIMED_OUT, "{e}");
@@ -333,11 +333,11 @@ fn legacy_message_sets_decode_through_fetch() {
 #[test]
 fn a_broker_that_stops_answering_is_left_even_when_callers_time_out_first() {
     with_timeout(LIMIT, || {
-        // Every call gives up (200 ms) before request.timeout.ms (300 ms) can expire for its
+        // Every call gives up (200 ms) before socket.timeout.ms (300 ms) can expire for its
         // own request; the connection must still be recognised as stuck once its oldest
         // request is overdue, closed, and replaced by one that answers.
         let port = serve(Misbehave::SilentOnFirstConnection, METADATA);
-        let c = client(port, &[("request.timeout.ms", "300")]);
+        let c = client(port, &[("socket.timeout.ms", "300")]);
         let started = Instant::now();
         let first = c.metadata(None, Duration::from_millis(200)).unwrap_err();
         assert_eq!(first.code, local::TIMED_OUT, "{first}");
@@ -361,10 +361,10 @@ fn a_broker_that_stops_answering_is_left_even_when_callers_time_out_first() {
 #[test]
 fn a_long_poll_fetch_is_not_mistaken_for_a_stuck_broker() {
     with_timeout(LIMIT, || {
-        // The broker may hold a fetch for max_wait (1 s), longer than request.timeout.ms
+        // The broker may hold a fetch for max_wait (1 s), longer than socket.timeout.ms
         // (300 ms): that is not a broker that stopped answering.
         let port = serve(Misbehave::LongPollFetch, FETCH);
-        let c = client(port, &[("request.timeout.ms", "300")]);
+        let c = client(port, &[("socket.timeout.ms", "300")]);
         let started = Instant::now();
         let f = c
             .fetch("t", 0, 5, 1 << 20, Duration::from_millis(1000), T)

@@ -217,6 +217,8 @@ struct Old {
     seen: Arc<Mutex<Vec<(i16, i16)>>>,
     /// The message set of every Produce, as read by the broker.
     produced: Arc<Mutex<Vec<Result<Produced, String>>>>,
+    /// The timeout_ms of every Produce: how long the leader may wait for replicas.
+    ack_timeouts: Arc<Mutex<Vec<i32>>>,
 }
 
 /// Starts the broker; it keeps the message set of the last Produce and serves it on Fetch.
@@ -226,11 +228,13 @@ fn start() -> Old {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let produced = Arc::new(Mutex::new(Vec::new()));
     let log: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(Vec::new()));
-    let (seen2, produced2) = (seen.clone(), produced.clone());
+    let ack_timeouts = Arc::new(Mutex::new(Vec::new()));
+    let (seen2, produced2, acks2) = (seen.clone(), produced.clone(), ack_timeouts.clone());
     thread::spawn(move || {
         for conn in l.incoming() {
             let Ok(mut s) = conn else { return };
             let (seen, produced, log) = (seen2.clone(), produced2.clone(), log.clone());
+            let ack_timeouts = acks2.clone();
             thread::spawn(move || {
                 while let Some(req) = fake::read_request(&mut s) {
                     let (k, v, cid) = (req.api_key, req.api_version, req.correlation_id);
@@ -249,7 +253,7 @@ fn start() -> Old {
                             assert!(v <= 2, "Produce v{v} is newer than this broker");
                             // Produce request v0-v2.
                             assert_eq!(body.i16(), -1); // acks: all in-sync replicas
-                            assert!(body.i32() > 0); // timeout_ms
+                            ack_timeouts.lock().push(body.i32()); // timeout_ms
                             assert_eq!(body.array_len(), 1); // topic_data
                             assert_eq!(body.string(), "old"); // name
                             assert_eq!(body.array_len(), 1); // partition_data
@@ -314,6 +318,7 @@ fn start() -> Old {
         port,
         seen,
         produced,
+        ack_timeouts,
     }
 }
 
@@ -321,6 +326,7 @@ fn client(port: u16) -> Client {
     let mut c = Config::new();
     c.set("bootstrap.servers", &format!("127.0.0.1:{port}"))
         .unwrap();
+    c.set("request.timeout.ms", "4321").unwrap();
     Client::new(&c).unwrap()
 }
 
@@ -406,6 +412,21 @@ fn negotiates_down_and_writes_legacy_message_sets() {
             .unwrap_err();
         assert_eq!(e.code, local::UNSUPPORTED_FEATURE, "{e}");
         assert!(e.message.contains("by timestamp"), "{e}");
+        // Each Produce gave the leader request.timeout.ms to wait for its replicas (the
+        // call's own timeout was longer).
+        assert_eq!(*old.ack_timeouts.lock(), [4321; 4]);
+        // A call with less time left than request.timeout.ms sends what remains.
+        c.produce(
+            "old",
+            0,
+            &recs,
+            -1,
+            Compression::None,
+            Duration::from_millis(2000),
+        )
+        .unwrap();
+        let last = *old.ack_timeouts.lock().last().unwrap();
+        assert!((1..=2000).contains(&last), "timeout_ms {last}");
         let seen = old.seen.lock().clone();
         assert!(seen.contains(&(LIST_OFFSETS, 0)), "{seen:?}");
         assert_eq!(&seen[..2], &[(API_VERSIONS, 3), (API_VERSIONS, 0)]);

@@ -94,47 +94,48 @@ impl Client {
                 "acks must be 0, 1 or -1, not {acks}"
             )));
         }
-        let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        let ack_timeout = self.cluster().settings.request_timeout;
         // The records are encoded once per message format the leaders ask for: v2 for
         // Produce v3+, legacy v1 for Produce v2 and v0 for Produce v0/v1 (Kafka 0.10).
         let mut encoded: [Option<bytes::Bytes>; 3] = [None, None, None];
-        let mut request_for = |version: i16, broker: &str| -> Result<ProduceRequest> {
-            let magic = match version {
-                0 | 1 => 0,
-                2 => 1,
-                _ => 2,
-            };
-            let batch = match &encoded[magic] {
-                Some(b) => b.clone(),
-                None => {
-                    let b = self.encode_records(
-                        topic,
-                        partition,
-                        records,
-                        compression,
-                        magic as i8,
-                        broker,
-                    )?;
-                    encoded[magic] = Some(b.clone());
-                    b
-                }
-            };
-            Ok(ProduceRequest {
-                transactional_id: None,
-                acks,
-                timeout_ms,
-                topic_data: vec![TopicProduceData {
-                    name: topic.to_owned(),
-                    partition_data: vec![PartitionProduceData {
-                        index: partition,
-                        records: Some(batch),
+        let mut request_for =
+            |version: i16, broker: &str, timeout_ms: i32| -> Result<ProduceRequest> {
+                let magic = match version {
+                    0 | 1 => 0,
+                    2 => 1,
+                    _ => 2,
+                };
+                let batch = match &encoded[magic] {
+                    Some(b) => b.clone(),
+                    None => {
+                        let b = self.encode_records(
+                            topic,
+                            partition,
+                            records,
+                            compression,
+                            magic as i8,
+                            broker,
+                        )?;
+                        encoded[magic] = Some(b.clone());
+                        b
+                    }
+                };
+                Ok(ProduceRequest {
+                    transactional_id: None,
+                    acks,
+                    timeout_ms,
+                    topic_data: vec![TopicProduceData {
+                        name: topic.to_owned(),
+                        partition_data: vec![PartitionProduceData {
+                            index: partition,
+                            records: Some(batch),
+                            ..Default::default()
+                        }],
                         ..Default::default()
                     }],
                     ..Default::default()
-                }],
-                ..Default::default()
-            })
-        };
+                })
+            };
         let cluster = self.cluster();
         let deadline = Cluster::deadline(timeout);
         cluster.retry(deadline, |attempt| {
@@ -142,7 +143,14 @@ impl Client {
             let conn = cluster.broker(leader, deadline)?;
             let ctx = || format!("Produce to {topic}/{partition} on {}", conn.name);
             let version = conn.version_of::<ProduceRequest>()?;
-            let req = request_for(version, &conn.name)?;
+            // The broker may wait for replicas up to request.timeout.ms, but never longer
+            // than what remains of this call: a retry sends the time that is left.
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            let timeout_ms = ack_timeout
+                .min(remaining)
+                .as_millis()
+                .clamp(1, i32::MAX as u128) as i32;
+            let req = request_for(version, &conn.name, timeout_ms)?;
             if acks == 0 {
                 conn.request_no_response_at(&req, version, deadline)
                     .map_err(|e| e.context(ctx()))?;

@@ -74,7 +74,9 @@ impl Cluster {
             software_version: settings.software_version.clone(),
             connect_timeout: settings.connect_timeout,
             socket_timeout: settings.socket_timeout,
-            request_timeout: settings.request_timeout,
+            // librdkafka's meaning: socket.timeout.ms is the network timeout of a request;
+            // request.timeout.ms is the producer's acknowledgement timeout (see produce).
+            request_timeout: settings.socket_timeout,
             max_frame: settings.receive_message_max_bytes,
             nodelay: settings.nodelay,
             max_in_flight: settings.max_in_flight,

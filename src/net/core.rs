@@ -30,8 +30,9 @@ pub struct ConnectionOptions {
     /// `socket.connection.setup.timeout.ms`: connect and ApiVersions must be done by then.
     pub connect_timeout: Duration,
     pub socket_timeout: Duration,
-    /// How long past the time the broker may hold a request its answer may be late before
-    /// the broker is taken to have stopped answering.
+    /// The network timeout of a request (`socket.timeout.ms`): how long past the time the
+    /// broker may hold a request its answer may be late before the broker is taken to
+    /// have stopped answering.
     pub request_timeout: Duration,
     pub max_frame: usize,
     pub nodelay: bool,
@@ -355,7 +356,7 @@ impl ConnCore {
                 if self.in_flight.front().is_some_and(|f| now >= f.overdue_at) {
                     self.close(Error::transport(format!(
                         "{}: the broker stopped answering (a request is overdue by more than \
-                         request.timeout.ms, {} ms); the connection is closed",
+                         socket.timeout.ms, {} ms); the connection is closed",
                         self.name,
                         self.opts.request_timeout.as_millis()
                     )));

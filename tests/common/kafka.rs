@@ -108,8 +108,10 @@ fn random_kafka_uuid() -> String {
         use std::io::Read;
         let _ = f.read_exact(&mut b);
     }
-    // Never one of Kafka's reserved ids (the first 100 values).
-    b[0] |= 0x40;
+    // Never one of Kafka's reserved ids (the first 100 values), and never a leading '-'
+    // (the storage tool would take the id for an option): the first character is one of
+    // 'Q'..'f'.
+    b[0] = (b[0] | 0x40) & 0x7f;
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(22);
     let mut acc: u32 = 0;
