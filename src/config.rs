@@ -101,6 +101,26 @@ static PROPS: &[Prop] = &[
         "Requests written to one connection and not yet answered; more wait their turn.",
     ),
     p(
+        "connections.max.idle.ms",
+        Kind::Int(0, 2_147_483_647),
+        "0",
+        "Close a broker connection that has had no traffic for this long (0: never); it is \
+         reopened on next use.",
+    ),
+    p(
+        "reconnect.backoff.ms",
+        Kind::Int(0, 3_600_000),
+        "100",
+        "Wait after a failed connection attempt before the next one to the same broker; \
+         doubles with each failure up to reconnect.backoff.max.ms.",
+    ),
+    p(
+        "reconnect.backoff.max.ms",
+        Kind::Int(0, 3_600_000),
+        "10000",
+        "Largest wait between connection attempts to one broker.",
+    ),
+    p(
         "io.threads",
         Kind::Int(1, 64),
         "1",
@@ -316,6 +336,11 @@ impl Config {
             message_max_bytes: self.int("message.max.bytes") as usize,
             max_in_flight: self.int("max.in.flight.requests.per.connection") as usize,
             io_threads: self.int("io.threads") as usize,
+            idle_timeout: self.ms("connections.max.idle.ms"),
+            reconnect_backoff: self.ms("reconnect.backoff.ms"),
+            reconnect_backoff_max: self
+                .ms("reconnect.backoff.max.ms")
+                .max(self.ms("reconnect.backoff.ms")),
             software_name: self.get("client.software.name").unwrap_or_default(),
             software_version: self.get("client.software.version").unwrap_or_default(),
         })
@@ -386,6 +411,9 @@ pub struct Settings {
     pub software_version: String,
     pub max_in_flight: usize,
     pub io_threads: usize,
+    pub idle_timeout: Duration,
+    pub reconnect_backoff: Duration,
+    pub reconnect_backoff_max: Duration,
 }
 
 #[cfg(test)]

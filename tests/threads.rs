@@ -60,11 +60,11 @@ fn io_threads_are_fixed_in_number_named_and_joined_on_free() {
                 all_threads()
             );
             drop(c);
-            assert!(
-                kafkac_threads().is_empty(),
-                "threads left after the client was freed: {:?}",
-                kafkac_threads()
-            );
+            // Freeing joins the threads; a joined thread can still be listed in /proc for
+            // a moment while the kernel finishes its exit.
+            common::wait_until(Duration::from_secs(2), "no kc- thread after free", || {
+                kafkac_threads().is_empty()
+            });
         }
     })
 }

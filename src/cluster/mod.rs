@@ -37,7 +37,25 @@ const PURPOSES: usize = 3;
 struct BrokerSlot {
     host: String,
     port: i32,
-    conns: [Mutex<Option<Arc<Connection>>>; PURPOSES],
+    conns: [Mutex<ConnSlot>; PURPOSES],
+}
+
+/// One connection to a broker, and the back-off after failed attempts to open it.
+#[derive(Default)]
+struct ConnSlot {
+    conn: Option<Arc<Connection>>,
+    /// Failed attempts in a row.
+    failures: u32,
+    /// No new attempt before this (`reconnect.backoff.ms`, doubling up to
+    /// `reconnect.backoff.max.ms`).
+    retry_at: Option<Instant>,
+    last_error: Option<Error>,
+}
+
+impl ConnSlot {
+    fn live(&self) -> Option<Arc<Connection>> {
+        self.conn.as_ref().filter(|c| !c.is_broken()).cloned()
+    }
 }
 
 /// A client's view of one Kafka cluster. Shared between threads.
@@ -80,6 +98,7 @@ impl Cluster {
             max_frame: settings.receive_message_max_bytes,
             nodelay: settings.nodelay,
             max_in_flight: settings.max_in_flight,
+            idle_timeout: settings.idle_timeout,
         };
         let io = IoThreads::start(settings.io_threads)?;
         Ok(Cluster {
@@ -114,25 +133,63 @@ impl Cluster {
         })?;
         // Another thread may be connecting to this broker: share its attempt, but wait
         // for it no longer than this caller's deadline.
-        let mut g = slot.conns[purpose as usize].try_lock_until(deadline).ok_or_else(|| {
-            Error::timed_out(format!(
-                "timed out waiting for the connection to {}:{} (broker {id})",
-                slot.host, slot.port
-            ))
-        })?;
-        if let Some(c) = g.as_ref() {
-            if !c.is_broken() {
-                return Ok(c.clone());
-            }
+        let mut g = slot.conns[purpose as usize]
+            .try_lock_until(deadline)
+            .ok_or_else(|| {
+                Error::timed_out(format!(
+                    "timed out waiting for the connection to {}:{} (broker {id})",
+                    slot.host, slot.port
+                ))
+            })?;
+        if let Some(c) = g.live() {
+            return Ok(c);
         }
         let name = format!("{}:{} (broker {id})", slot.host, slot.port);
-        let addrs = resolve(
+        if let Some(at) = g.retry_at {
+            let now = Instant::now();
+            if at > now {
+                if at >= deadline {
+                    let why = g
+                        .last_error
+                        .clone()
+                        .unwrap_or_else(|| Error::transport(format!("{name}: not connected")));
+                    return Err(why.context(format!(
+                        "{name}: in reconnect back-off for {} ms more",
+                        (at - now).as_millis()
+                    )));
+                }
+                std::thread::sleep(at - now);
+            }
+        }
+        let attempt = resolve(
             &format!("{}:{}", slot.host, slot.port),
             self.settings.address_family,
-        )?;
-        let conn = Connection::connect(&self.io, &name, &addrs, &self.conn_opts, deadline)?;
-        *g = Some(conn.clone());
-        Ok(conn)
+        )
+        .and_then(|addrs| Connection::connect(&self.io, &name, &addrs, &self.conn_opts, deadline));
+        match attempt {
+            Ok(conn) => {
+                *g = ConnSlot {
+                    conn: Some(conn.clone()),
+                    ..ConnSlot::default()
+                };
+                Ok(conn)
+            }
+            Err(e) => {
+                g.conn = None;
+                g.failures += 1;
+                let mut b = Backoff::new(
+                    self.settings.reconnect_backoff,
+                    self.settings.reconnect_backoff_max,
+                );
+                let mut wait = b.next_delay();
+                for _ in 1..g.failures.min(32) {
+                    wait = b.next_delay();
+                }
+                g.retry_at = Some(Instant::now() + wait);
+                g.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
     }
 
     /// Any live connection: a connected broker, else a known broker, else a bootstrap
@@ -147,16 +204,23 @@ impl Cluster {
         for (_, s) in &slots {
             // A slot that is locked is being connected: not a live connection to borrow.
             let conn = s.conns[Purpose::Produce as usize].try_lock();
-            if let Some(c) = conn.as_ref().and_then(|g| g.as_ref()) {
-                if !c.is_broken() {
-                    return Ok(c.clone());
-                }
+            if let Some(c) = conn.as_ref().and_then(|g| g.live()) {
+                return Ok(c);
             }
         }
         let mut errors = Vec::new();
-        for (id, _) in &slots {
+        for (id, s) in &slots {
             if Instant::now() >= deadline {
                 break;
+            }
+            // A broker in reconnect back-off is skipped here: another broker, or a
+            // bootstrap address, may answer now.
+            let backing_off = s.conns[Purpose::Produce as usize]
+                .try_lock()
+                .is_some_and(|g| g.retry_at.is_some_and(|at| at > Instant::now()));
+            if backing_off {
+                errors.push(format!("broker {id}: in reconnect back-off"));
+                continue;
             }
             match self.broker(*id, deadline) {
                 Ok(c) => return Ok(c),
@@ -402,7 +466,7 @@ impl Cluster {
     pub fn close(&self) {
         for s in self.brokers.read().values() {
             for conn in &s.conns {
-                if let Some(c) = conn.lock().take() {
+                if let Some(c) = conn.lock().conn.take() {
                     c.close();
                 }
             }

@@ -7,7 +7,7 @@
 //! the I/O thread still times it out at `request.timeout.ms` past the time the broker may
 //! hold it, and then closes the connection.
 
-use super::core::{encode_outgoing, ConnectionOptions};
+use super::core::{encode_outgoing, ConnCounters, ConnectionOptions};
 use super::reactor::{IoThreads, Link, ResponseSlot, Slot};
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
@@ -154,9 +154,23 @@ impl Connection {
         })
     }
 
+    /// What the connection has done so far (as of its I/O thread's last event).
+    pub fn counters(&self) -> ConnCounters {
+        *self.link.counters.lock()
+    }
+
     fn decode<R: Request>(&self, body: &Bytes, version: i16) -> Result<R::Response> {
         decode_response::<R>(body, version)
-            .map(|(_, r)| r)
+            .map(|(_, r)| {
+                // KIP-219: the broker answers at once and asks the client to hold off;
+                // this connection writes nothing more until then.
+                let ms = R::throttle_time_ms(&r);
+                if ms > 0 {
+                    self.io
+                        .throttle(self.link.id, std::time::Duration::from_millis(ms as u64));
+                }
+                r
+            })
             .map_err(|e| {
                 Error::protocol(format!(
                     "{}: malformed {} v{version} response: {e}",

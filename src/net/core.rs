@@ -38,6 +38,24 @@ pub struct ConnectionOptions {
     pub nodelay: bool,
     /// `max.in.flight.requests.per.connection`; requests beyond it wait in order.
     pub max_in_flight: usize,
+    /// `connections.max.idle.ms`: a ready connection with nothing in flight or queued for
+    /// this long is closed (reopened on next use). Zero: never.
+    pub idle_timeout: Duration,
+}
+
+/// What a connection has done, for statistics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnCounters {
+    /// Requests written (the connection's own ApiVersions included).
+    pub requests: u64,
+    /// Responses read.
+    pub responses: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    /// Answers that asked the client to hold off (KIP-219 `throttle_time_ms` > 0).
+    pub throttled: u64,
+    /// Sum of request round-trip times (write to answer), in microseconds.
+    pub rtt_us_total: u64,
 }
 
 /// Identifies a caller's request to its connection's driver.
@@ -73,6 +91,7 @@ struct InFlight {
     handshake_version: i16,
     /// Past this, the broker has stopped answering.
     overdue_at: Instant,
+    sent_at: Instant,
 }
 
 /// The state machine of one connection.
@@ -102,7 +121,12 @@ pub struct ConnCore {
     versions: Option<VersionTable>,
     /// The outcome of setup, once, for whoever waits for the connection.
     setup_result: Option<Result<VersionTable>>,
+    setup_reported: bool,
     closed_with: Option<Error>,
+    /// Nothing is written before this (the broker throttled us, KIP-219).
+    throttle_until: Option<Instant>,
+    last_activity: Instant,
+    counters: ConnCounters,
 }
 
 const UNANSWERED_KEPT: usize = 4096;
@@ -129,8 +153,21 @@ impl ConnCore {
             completions: VecDeque::new(),
             versions: None,
             setup_result: None,
+            setup_reported: false,
             closed_with: None,
+            throttle_until: None,
+            last_activity: now,
+            counters: ConnCounters::default(),
         }
+    }
+
+    pub fn counters(&self) -> ConnCounters {
+        self.counters
+    }
+
+    /// When the broker's throttle (if any) ends.
+    pub fn throttled_until(&self) -> Option<Instant> {
+        self.throttle_until
     }
 
     pub fn name(&self) -> &str {
@@ -213,6 +250,7 @@ impl ConnCore {
 
     /// `n` bytes of the first pending frame were written.
     pub fn on_written(&mut self, n: usize) {
+        self.counters.bytes_out += n as u64;
         self.written += n;
         while let Some(f) = self.to_write.front() {
             if self.written < f.len() {
@@ -240,6 +278,8 @@ impl ConnCore {
         if self.phase == Phase::Closed {
             return false;
         }
+        self.counters.bytes_in += n as u64;
+        self.last_activity = now;
         if self.head_len < 4 {
             self.head_len += n;
             if self.head_len < 4 {
@@ -296,6 +336,15 @@ impl ConnCore {
         true
     }
 
+    /// An answer on this connection carried `throttle_time_ms` (KIP-219): nothing more is
+    /// written until `until`. Requests already written are not affected.
+    pub fn throttle(&mut self, until: Instant) {
+        self.counters.throttled += 1;
+        if self.throttle_until.map_or(true, |t| t < until) {
+            self.throttle_until = Some(until);
+        }
+    }
+
     /// The peer closed the connection, or the socket failed (`err` says how).
     pub fn on_closed(&mut self, err: Error) {
         self.close(err);
@@ -314,7 +363,7 @@ impl ConnCore {
             local::TRANSPORT | local::DESTROY => err,
             _ => Error::transport(format!("connection closed: {}", err.message)),
         };
-        if self.setup_result.is_none() && self.versions.is_none() {
+        if !self.setup_reported && self.setup_result.is_none() && self.versions.is_none() {
             self.setup_result = Some(Err(err.clone()));
         }
         for f in self.in_flight.drain(..) {
@@ -351,6 +400,24 @@ impl ConnCore {
                 )));
             }
             _ => {
+                if self.throttle_until.is_some_and(|t| now >= t) {
+                    self.throttle_until = None;
+                    self.pump(now);
+                }
+                if self.phase == Phase::Ready
+                    && !self.opts.idle_timeout.is_zero()
+                    && self.in_flight.is_empty()
+                    && self.queued.is_empty()
+                    && self.to_write.is_empty()
+                    && now >= self.last_activity + self.opts.idle_timeout
+                {
+                    self.close(Error::transport(format!(
+                        "{}: closed after connections.max.idle.ms ({} ms) without traffic",
+                        self.name,
+                        self.opts.idle_timeout.as_millis()
+                    )));
+                    return;
+                }
                 // Answers come in order: the connection is stuck only when its oldest
                 // request is overdue. Whether its caller still waits does not matter.
                 if self.in_flight.front().is_some_and(|f| now >= f.overdue_at) {
@@ -384,7 +451,11 @@ impl ConnCore {
 
     /// The outcome of setup, once: the broker's versions, or why it failed.
     pub fn poll_setup(&mut self) -> Option<Result<VersionTable>> {
-        self.setup_result.take()
+        let r = self.setup_result.take();
+        if r.is_some() {
+            self.setup_reported = true;
+        }
+        r
     }
 
     /// Frame buffers done with, for reuse by whoever encodes requests.
@@ -396,7 +467,15 @@ impl ConnCore {
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Connecting | Phase::Handshake => Some(self.setup_deadline),
-            Phase::Ready => self.in_flight.front().map(|f| f.overdue_at),
+            Phase::Ready => {
+                let overdue = self.in_flight.front().map(|f| f.overdue_at);
+                let throttle = self.throttle_until.filter(|_| !self.queued.is_empty());
+                let idle = (!self.opts.idle_timeout.is_zero()
+                    && self.in_flight.is_empty()
+                    && self.queued.is_empty())
+                .then(|| self.last_activity + self.opts.idle_timeout);
+                [overdue, throttle, idle].into_iter().flatten().min()
+            }
             Phase::Closed => None,
         }
     }
@@ -419,11 +498,13 @@ impl ConnCore {
         let mut frame = Vec::new();
         encode_request_into(&req, version, cid, Some(&self.opts.client_id), &mut frame);
         self.to_write.push_back(frame);
+        self.counters.requests += 1;
         self.in_flight.push_back(InFlight {
             correlation_id: cid,
             token: None,
             handshake_version: version,
             overdue_at: self.setup_deadline.max(now),
+            sent_at: now,
         });
     }
 
@@ -433,6 +514,10 @@ impl ConnCore {
         if self.phase != Phase::Ready {
             return;
         }
+        if self.throttle_until.is_some_and(|t| now < t) {
+            return;
+        }
+        self.throttle_until = None;
         while self.in_flight.len() < self.opts.max_in_flight.max(1) {
             let Some(mut q) = self.queued.pop_front() else {
                 break;
@@ -441,12 +526,15 @@ impl ConnCore {
             if q.frame.len() >= 12 {
                 q.frame[8..12].copy_from_slice(&cid.to_be_bytes());
             }
+            self.counters.requests += 1;
+            self.last_activity = now;
             match q.response {
                 Some(server_wait) => self.in_flight.push_back(InFlight {
                     correlation_id: cid,
                     token: Some(q.token),
                     handshake_version: -1,
                     overdue_at: now + server_wait + self.opts.request_timeout,
+                    sent_at: now,
                 }),
                 None => {
                     if self.unanswered.len() == UNANSWERED_KEPT {
@@ -495,6 +583,8 @@ impl ConnCore {
             return false;
         }
         let f = self.in_flight.pop_front().expect("front matched");
+        self.counters.responses += 1;
+        self.counters.rtt_us_total += now.saturating_duration_since(f.sent_at).as_micros() as u64;
         match f.token {
             Some(t) => {
                 self.completions.push_back((t, Ok(body)));

@@ -8,7 +8,7 @@ mod reactor;
 mod resolve;
 mod versions;
 
-pub use self::core::ConnectionOptions;
+pub use self::core::{ConnCounters, ConnectionOptions};
 pub use connection::{Connection, Pending};
 pub use reactor::IoThreads;
 pub use resolve::resolve;

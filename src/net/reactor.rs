@@ -7,7 +7,7 @@
 //! past `request.timeout.ms`), so a broker that stops answering is noticed whether or
 //! not anyone still waits for it.
 
-use super::core::{ConnCore, ConnectionOptions, Outgoing, Phase, Token};
+use super::core::{ConnCore, ConnCounters, ConnectionOptions, Outgoing, Phase, Token};
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
 use bytes::Bytes;
@@ -70,6 +70,8 @@ pub struct Link {
     /// produce-sized frame per request makes the allocator hand pages back and fault
     /// them in again).
     pub frames: Mutex<Vec<Vec<u8>>>,
+    /// The connection's counters, copied from its I/O thread after each event.
+    pub counters: Mutex<ConnCounters>,
 }
 
 /// At most this many frame buffers, of at most this capacity, are kept per connection.
@@ -115,6 +117,10 @@ enum Command {
     Close {
         id: u64,
         err: Error,
+    },
+    Throttle {
+        id: u64,
+        delay: Duration,
     },
 }
 
@@ -198,6 +204,7 @@ impl IoThreads {
             closed_with: Mutex::new(None),
             setup: Slot::new(),
             frames: Mutex::new(Vec::new()),
+            counters: Mutex::new(ConnCounters::default()),
         });
         self.send(
             id,
@@ -221,6 +228,11 @@ impl IoThreads {
                 response,
             },
         );
+    }
+
+    /// The broker asked connection `id` to send nothing for `delay` (KIP-219).
+    pub fn throttle(&self, id: u64, delay: Duration) {
+        self.send(id, Command::Throttle { id, delay });
     }
 
     /// Closes connection `id`; what it had in flight gets `err`.
@@ -418,6 +430,7 @@ impl Conn {
             }
         }
         self.link.recycle(self.core.take_spent());
+        *self.link.counters.lock() = self.core.counters();
     }
 }
 
@@ -520,6 +533,14 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                     );
                     c.write();
                     touched.push(keys[&id]);
+                }
+                Command::Throttle { id, delay } => {
+                    if let Some(k) = keys.get(&id) {
+                        if let Some(c) = conns.get_mut(k) {
+                            c.core.throttle(now + delay);
+                            touched.push(*k);
+                        }
+                    }
                 }
                 Command::Close { id, err } => {
                     if let Some(k) = keys.get(&id) {

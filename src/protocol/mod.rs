@@ -67,6 +67,11 @@ pub trait Request: Wire + std::fmt::Debug + Send + 'static {
         std::time::Duration::ZERO
     }
 
+    /// The `throttle_time_ms` of an answer, for APIs whose answers carry one (KIP-219).
+    fn throttle_time_ms(_resp: &Self::Response) -> i32 {
+        0
+    }
+
     /// About how many bytes the encoded request takes, so the frame is allocated once.
     fn size_hint(&self) -> usize {
         64

@@ -29,6 +29,10 @@ wire_struct! {
 }
 
 impl Request for ApiVersionsRequest {
+    fn throttle_time_ms(resp: &Self::Response) -> i32 {
+        resp.throttle_time_ms
+    }
+
     const API_KEY: i16 = api_key::API_VERSIONS;
     const MIN_VERSION: i16 = 0;
     const MAX_VERSION: i16 = 3;

@@ -42,6 +42,10 @@ wire_struct! {
 }
 
 impl Request for DeleteTopicsRequest {
+    fn throttle_time_ms(resp: &Self::Response) -> i32 {
+        resp.throttle_time_ms
+    }
+
     const API_KEY: i16 = api_key::DELETE_TOPICS;
     const MIN_VERSION: i16 = 0;
     const MAX_VERSION: i16 = 6;

@@ -69,6 +69,10 @@ wire_struct! {
 }
 
 impl Request for ListOffsetsRequest {
+    fn throttle_time_ms(resp: &Self::Response) -> i32 {
+        resp.throttle_time_ms
+    }
+
     const API_KEY: i16 = api_key::LIST_OFFSETS;
     const MIN_VERSION: i16 = 0;
     const MAX_VERSION: i16 = 7;

@@ -73,6 +73,10 @@ wire_struct! {
 }
 
 impl Request for MetadataRequest {
+    fn throttle_time_ms(resp: &Self::Response) -> i32 {
+        resp.throttle_time_ms
+    }
+
     const API_KEY: i16 = api_key::METADATA;
     const MIN_VERSION: i16 = 0;
     const MAX_VERSION: i16 = 12;
