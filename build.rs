@@ -3,6 +3,10 @@
 //! listed). The header is written to OUT_DIR; with `KAFKAC_UPDATE_HEADER=1` it is also
 //! written to `include/kafkac.h`. tests/header.rs compares the two (the path is exported
 //! as `KAFKAC_GENERATED_HEADER`) so a stale header fails.
+//!
+//! It also gives the shared library its SONAME, `libkafkac.so.<major>`: programs record
+//! that name, so they load any later release of the same major version and never one
+//! of another (the versioning policy is in README.md).
 
 use std::env;
 use std::fmt::Write as _;
@@ -14,6 +18,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/protocol/error_codes.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=KAFKAC_UPDATE_HEADER");
+    soname();
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("manifest dir"));
     let mut config =
         cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
@@ -35,6 +40,21 @@ fn main() {
     );
     if env::var_os("KAFKAC_UPDATE_HEADER").is_some() {
         fs::write(root.join("include/kafkac.h"), &out).expect("write include/kafkac.h");
+    }
+}
+
+/// `-Wl,-soname,libkafkac.so.<major>` for the cdylib on ELF targets, from Cargo.toml's
+/// version. Cargo still writes the library as `target/<profile>/libkafkac.so`; a program
+/// linked against it records `libkafkac.so.<major>` and finds it where
+/// `scripts/install.sh` puts that name (or a symlink of that name next to the file).
+fn soname() {
+    let major = env::var("CARGO_PKG_VERSION_MAJOR").expect("CARGO_PKG_VERSION_MAJOR");
+    let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let family = env::var("CARGO_CFG_TARGET_FAMILY").unwrap_or_default();
+    // ELF platforms; Mach-O (install_name) and Windows (no SONAME) are not set up.
+    let elf = family.split(',').any(|f| f == "unix") && !matches!(os.as_str(), "macos" | "ios");
+    if elf {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libkafkac.so.{major}");
     }
 }
 

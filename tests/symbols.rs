@@ -75,6 +75,24 @@ fn symbols_c_lists_every_function_the_header_declares() {
     );
 }
 
+/// A directory holding `libkafkac.so.<major>` as a link to the library cargo built. A
+/// program linked with `-lkafkac` records the library's SONAME, `libkafkac.so.<major>`
+/// (build.rs), and loads that name at run time; cargo writes only `libkafkac.so`, so the
+/// name is provided here (scripts/install.sh installs it).
+fn soname_dir() -> std::path::PathBuf {
+    let dir = clib::bin_dir().join("soname");
+    fs::create_dir_all(&dir).unwrap();
+    let link = dir.join(format!("libkafkac.so.{}", env!("CARGO_PKG_VERSION_MAJOR")));
+    // Made under a private name and renamed into place: test binaries running at the
+    // same time never see it missing.
+    let tmp = link.with_extension(format!("{}.tmp", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&clib::library().shared_lib, &tmp)
+        .unwrap_or_else(|e| panic!("symlink {}: {e}", tmp.display()));
+    fs::rename(&tmp, &link).unwrap_or_else(|e| panic!("rename to {}: {e}", link.display()));
+    dir
+}
+
 #[test]
 fn every_symbol_links_and_resolves_with_the_shared_and_the_static_library() {
     let src = clib::manifest_dir().join("tests/c/symbols.c");
@@ -96,7 +114,11 @@ fn every_symbol_links_and_resolves_with_the_shared_and_the_static_library() {
             &out,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let run = Command::new(&out)
+        let mut cmd = Command::new(&out);
+        if link == Link::Shared {
+            cmd.env("LD_LIBRARY_PATH", soname_dir());
+        }
+        let run = cmd
             .output()
             .unwrap_or_else(|e| panic!("run {}: {e}", out.display()));
         let stdout = String::from_utf8_lossy(&run.stdout);
