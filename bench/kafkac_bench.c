@@ -3,8 +3,9 @@
  *
  * Produces <count> records of <size> bytes to <topic>/0 in batches of <batch> through the
  * kafkac C API (acks=all), then fetches them all back. Prints one line per phase:
- *   kafkac <phase> msgs=<n> bytes=<b> wall=<s> cpu=<s> rss_kib=<k>
- * where cpu is this process's user+system time for the phase and rss_kib its peak RSS so far.
+ *   kafkac <phase> msgs=<n> bytes=<b> wall=<s> cpu=<s> rss_kib=<k> io_cpu=<s>
+ * where cpu is this process's user+system time for the phase, rss_kib its peak RSS so far,
+ * and io_cpu the part of cpu spent on kafkac's I/O threads (kc-io-*), from /proc.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -12,7 +13,48 @@
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
+#include <dirent.h>
+#include <unistd.h>
 #include "kafkac.h"
+
+/* User+system seconds of this process's threads named kc-io-*, from /proc/self/task. */
+static double io_cpu(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    double total = 0;
+    long tick = sysconf(_SC_CLK_TCK);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[64] = {0}, stat[1024];
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (!fgets(comm, sizeof comm, f))
+            comm[0] = 0;
+        fclose(f);
+        if (strncmp(comm, "kc-io-", 6) != 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(stat, 1, sizeof stat - 1, f);
+        fclose(f);
+        stat[n] = 0;
+        /* Fields after the command name (which ends at the last ')'): state is field 3,
+         * utime 14, stime 15. */
+        char *p = strrchr(stat, ')');
+        unsigned long ut = 0, st = 0;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+            total += (double)(ut + st) / (double)tick;
+    }
+    closedir(d);
+    return total;
+}
 
 static double now(void) {
     struct timespec ts;
@@ -49,7 +91,7 @@ int main(int argc, char **argv) {
     long count, size, batch, i, sent = 0, got = 0;
     kc_compression_t codec = KC_COMPRESSION_NONE;
     int64_t base = -1, offset;
-    double t0, c0;
+    double t0, c0, io0;
     kc_err_t err;
 
     if (argc < 6) {
@@ -85,6 +127,7 @@ int main(int argc, char **argv) {
 
     t0 = now();
     c0 = cpu();
+    io0 = io_cpu();
     while (sent < count) {
         long n = count - sent < batch ? count - sent : batch;
         int64_t off;
@@ -94,8 +137,8 @@ int main(int argc, char **argv) {
             base = off;
         sent += n;
     }
-    printf("kafkac produce msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld\n", sent, sent * size,
-           now() - t0, cpu() - c0, peak_rss_kib());
+    printf("kafkac produce msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld io_cpu=%.3f\n", sent,
+           sent * size, now() - t0, cpu() - c0, peak_rss_kib(), io_cpu() - io0);
     fflush(stdout);
 
     /* A broker may keep less than was produced (librdkafka's mock trims its log): fetch
@@ -109,6 +152,7 @@ int main(int argc, char **argv) {
     }
     t0 = now();
     c0 = cpu();
+    io0 = io_cpu();
     while (got < count) {
         kc_fetch_result_t *res;
         size_t n, r;
@@ -134,8 +178,8 @@ int main(int argc, char **argv) {
         }
         kc_fetch_result_free(res);
     }
-    printf("kafkac fetch msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld\n", got, got * size,
-           now() - t0, cpu() - c0, peak_rss_kib());
+    printf("kafkac fetch msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld io_cpu=%.3f\n", got,
+           got * size, now() - t0, cpu() - c0, peak_rss_kib(), io_cpu() - io0);
     kc_client_free(client);
     free(recs);
     free(payload);

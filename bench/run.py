@@ -160,6 +160,7 @@ def main():
     a = ap.parse_args()
     bins = build()
     rows = []
+    io_rows = []
     for broker in a.brokers.split(","):
         if broker == "kafka":
             proc, boot = start_kafka()
@@ -185,6 +186,9 @@ def main():
                 mk(topic)
                 results[name] = run(binary, boot, topic, a)
             for phase in ("produce", "fetch"):
+                k = results.get("kafkac", {}).get(phase)
+                if k and "io_cpu" in k:
+                    io_rows.append([broker, phase, k["cpu"], k["io_cpu"]])
                 base = None
                 for name, r in results.items():
                     m = r[phase]
@@ -203,6 +207,9 @@ def main():
             proc.kill()
             proc.wait()
     print(f"\n{a.count} records of {a.size} bytes, batches of {a.batch}, codec {a.codec}, acks=all\n")
+    for b, ph, cpu_total, io in io_rows:
+        print(f"{b:7} {ph:8} kafkac CPU {cpu_total:.3f} s, of which its I/O thread {io:.3f} s")
+    print()
     print(f"{'broker':7} {'phase':8} {'client':26} {'msgs/s':>12} {'MB/s':>8} {'CPU s/1M msgs':>14} {'peak RSS MiB':>13}")
     for b, ph, name, rate, mbs, cpu, rss in rows:
         if name.startswith("ratio"):
