@@ -121,6 +121,25 @@ static PROPS: &[Prop] = &[
         "Largest wait between connection attempts to one broker.",
     ),
     p(
+        "broker.address.ttl",
+        Kind::Int(0, 86_400_000),
+        "1000",
+        "How long a resolved broker address is kept before the name is looked up again.",
+    ),
+    p(
+        "client.dns.lookup",
+        Kind::Enum(&["use_all_dns_ips"]),
+        "use_all_dns_ips",
+        "Every address a name resolves to is tried in turn.",
+    ),
+    p(
+        "metadata.recovery.strategy",
+        Kind::Enum(&["rebootstrap", "none"]),
+        "rebootstrap",
+        "When no known broker can be reached: rebootstrap tries bootstrap.servers again \
+         (KIP-899); none gives up.",
+    ),
+    p(
         "io.threads",
         Kind::Int(1, 64),
         "1",
@@ -160,7 +179,9 @@ static PROPS: &[Prop] = &[
         "fetch.max.decompressed.bytes",
         Kind::Int(1024, 2_147_483_647),
         "104857600",
-        "Cap on the decompressed size of one fetch response's records (decompression-bomb guard).",
+        "Memory budget of one fetch call, shared by all its partitions: the decompressed \
+         bytes plus the decoded record index (about 40 bytes a record); more is refused \
+         before it is allocated (decompression-bomb guard).",
     ),
     p(
         "check.crcs",
@@ -337,6 +358,8 @@ impl Config {
             max_in_flight: self.int("max.in.flight.requests.per.connection") as usize,
             io_threads: self.int("io.threads") as usize,
             idle_timeout: self.ms("connections.max.idle.ms"),
+            address_ttl: self.ms("broker.address.ttl"),
+            rebootstrap: self.get("metadata.recovery.strategy").as_deref() != Some("none"),
             reconnect_backoff: self.ms("reconnect.backoff.ms"),
             reconnect_backoff_max: self
                 .ms("reconnect.backoff.max.ms")
@@ -412,6 +435,8 @@ pub struct Settings {
     pub max_in_flight: usize,
     pub io_threads: usize,
     pub idle_timeout: Duration,
+    pub address_ttl: Duration,
+    pub rebootstrap: bool,
     pub reconnect_backoff: Duration,
     pub reconnect_backoff_max: Duration,
 }

@@ -276,3 +276,36 @@ fn in_flight_requests_per_connection_are_limited() {
         );
     })
 }
+
+#[test]
+fn when_no_known_broker_answers_the_client_rebootstraps_unless_told_not_to() {
+    with_timeout(Duration::from_secs(30), || {
+        // The bootstrap broker's metadata places broker 1, the only known broker, on a
+        // port where nothing listens.
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (port, seen) = broker_advertising(Some(closed), 0, Duration::ZERO);
+        let t = Duration::from_secs(5);
+        for (strategy, ok) in [("rebootstrap", true), ("none", false)] {
+            let c = client(port, &[("metadata.recovery.strategy", strategy)]);
+            c.metadata(None, t).unwrap();
+            let before = metadata_arrivals(&seen).len();
+            let r = c.metadata(None, Duration::from_millis(1500));
+            match (ok, r) {
+                (true, Ok(md)) => {
+                    assert_eq!(md.brokers[0].port, i32::from(closed));
+                    assert_eq!(metadata_arrivals(&seen).len(), before + 1);
+                }
+                (false, Err(e)) => {
+                    assert_eq!(e.code, kafkac::error::local::ALL_BROKERS_DOWN, "{e}");
+                    assert!(e.message.contains("metadata.recovery.strategy=none"), "{e}");
+                    assert_eq!(metadata_arrivals(&seen).len(), before);
+                }
+                (_, r) => panic!("{strategy}: {:?}", r.map(|_| ())),
+            }
+        }
+    })
+}

@@ -9,7 +9,7 @@ pub use retry::Backoff;
 
 use crate::config::Settings;
 use crate::error::{local, Error, Result};
-use crate::net::{resolve, Connection, ConnectionOptions, IoThreads};
+use crate::net::{Connection, ConnectionOptions, IoThreads, Resolver};
 use crate::protocol::messages::{MetadataRequest, MetadataRequestTopic};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -63,6 +63,7 @@ pub struct Cluster {
     pub settings: Settings,
     conn_opts: ConnectionOptions,
     io: Arc<IoThreads>,
+    resolver: Resolver,
     brokers: RwLock<HashMap<i32, Arc<BrokerSlot>>>,
     /// Connection to a bootstrap address, used until broker ids are known.
     bootstrap: Mutex<Option<Arc<Connection>>>,
@@ -101,10 +102,12 @@ impl Cluster {
             idle_timeout: settings.idle_timeout,
         };
         let io = IoThreads::start(settings.io_threads)?;
+        let resolver = Resolver::new(settings.address_ttl, settings.address_family);
         Ok(Cluster {
             settings,
             conn_opts,
             io,
+            resolver,
             brokers: RwLock::new(HashMap::new()),
             bootstrap: Mutex::new(None),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
@@ -161,11 +164,12 @@ impl Cluster {
                 std::thread::sleep(at - now);
             }
         }
-        let attempt = resolve(
-            &format!("{}:{}", slot.host, slot.port),
-            self.settings.address_family,
-        )
-        .and_then(|addrs| Connection::connect(&self.io, &name, &addrs, &self.conn_opts, deadline));
+        let attempt = self
+            .resolver
+            .resolve(&format!("{}:{}", slot.host, slot.port))
+            .and_then(|addrs| {
+                Connection::connect(&self.io, &name, &addrs, &self.conn_opts, deadline)
+            });
         match attempt {
             Ok(conn) => {
                 *g = ConnSlot {
@@ -227,6 +231,16 @@ impl Cluster {
                 Err(e) => errors.push(e.message),
             }
         }
+        if !slots.is_empty() && !self.settings.rebootstrap {
+            return Err(Error::new(
+                local::ALL_BROKERS_DOWN,
+                format!(
+                    "no known broker reachable (metadata.recovery.strategy=none): {}",
+                    errors.join("; ")
+                ),
+            ));
+        }
+        // Every known broker is gone: start again from bootstrap.servers (KIP-899).
         let mut g = self.bootstrap.try_lock_until(deadline).ok_or_else(|| {
             Error::timed_out("timed out waiting for the bootstrap connection attempt")
         })?;
@@ -239,7 +253,7 @@ impl Cluster {
             if Instant::now() >= deadline {
                 break;
             }
-            let addrs = match resolve(hp, self.settings.address_family) {
+            let addrs = match self.resolver.resolve(hp) {
                 Ok(a) => a,
                 Err(e) => {
                     errors.push(e.message);

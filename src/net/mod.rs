@@ -11,5 +11,5 @@ mod versions;
 pub use self::core::{ConnCounters, ConnectionOptions};
 pub use connection::{Connection, Pending};
 pub use reactor::IoThreads;
-pub use resolve::resolve;
+pub use resolve::{resolve, Resolver};
 pub use versions::VersionTable;

@@ -2,7 +2,54 @@
 
 use crate::config::AddressFamily;
 use crate::error::{local, Error, Result};
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Resolves `host:port` strings and keeps each answer for `broker.address.ttl`. Lookups
+/// (`getaddrinfo`, which blocks) run on the thread that asks: a caller opening a
+/// connection, never an I/O thread.
+pub struct Resolver {
+    ttl: Duration,
+    family: AddressFamily,
+    cache: Mutex<HashMap<String, (Vec<SocketAddr>, Instant)>>,
+    lookups: AtomicU64,
+}
+
+impl Resolver {
+    pub fn new(ttl: Duration, family: AddressFamily) -> Resolver {
+        Resolver {
+            ttl,
+            family,
+            cache: Mutex::new(HashMap::new()),
+            lookups: AtomicU64::new(0),
+        }
+    }
+
+    /// Every address of `hostport` (all are tried in turn: `client.dns.lookup=use_all_dns_ips`).
+    pub fn resolve(&self, hostport: &str) -> Result<Vec<SocketAddr>> {
+        if let Some((addrs, at)) = self.cache.lock().get(hostport) {
+            if at.elapsed() < self.ttl {
+                return Ok(addrs.clone());
+            }
+        }
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let addrs = resolve(hostport, self.family)?;
+        if !self.ttl.is_zero() {
+            self.cache
+                .lock()
+                .insert(hostport.to_owned(), (addrs.clone(), Instant::now()));
+        }
+        Ok(addrs)
+    }
+
+    /// Name lookups made (answers from the cache not counted).
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
+    }
+}
 
 /// Splits `host:port` (IPv6 as `[::1]:9092`) and resolves it to socket addresses.
 pub fn resolve(hostport: &str, family: AddressFamily) -> Result<Vec<SocketAddr>> {
@@ -50,6 +97,20 @@ fn split_host_port(s: &str) -> Result<(&str, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_are_kept_for_the_ttl() {
+        let r = Resolver::new(Duration::from_secs(60), AddressFamily::Any);
+        let a = r.resolve("localhost:9092").unwrap();
+        assert_eq!(r.resolve("localhost:9092").unwrap(), a);
+        assert_eq!(r.lookups(), 1);
+        r.resolve("127.0.0.1:9093").unwrap();
+        assert_eq!(r.lookups(), 2);
+        let r = Resolver::new(Duration::ZERO, AddressFamily::Any);
+        r.resolve("localhost:9092").unwrap();
+        r.resolve("localhost:9092").unwrap();
+        assert_eq!(r.lookups(), 2, "ttl 0: every use looks the name up");
+    }
 
     #[test]
     fn parses_and_resolves() {
