@@ -355,6 +355,12 @@ impl Cluster {
         self.snapshot.read().clone()
     }
 
+    /// Events for the application to serve (connections lost, brokers that stopped
+    /// answering, throttles), with a descriptor that wakes its event loop.
+    pub fn events(&self) -> &Arc<crate::net::events::EventQueue> {
+        self.io.events()
+    }
+
     pub fn stats(&self) -> &ClusterStats {
         &self.stats
     }

@@ -123,6 +123,8 @@ pub struct ConnCore {
     setup_result: Option<Result<VersionTable>>,
     setup_reported: bool,
     closed_with: Option<Error>,
+    /// Closed on purpose, not because of a fault (idle, or by the application).
+    closed_quietly: bool,
     /// Nothing is written before this (the broker throttled us, KIP-219).
     throttle_until: Option<Instant>,
     last_activity: Instant,
@@ -155,10 +157,17 @@ impl ConnCore {
             setup_result: None,
             setup_reported: false,
             closed_with: None,
+            closed_quietly: false,
             throttle_until: None,
             last_activity: now,
             counters: ConnCounters::default(),
         }
+    }
+
+    /// Whether the connection was closed on purpose (idle, or by the application)
+    /// rather than by a fault.
+    pub fn closed_quietly(&self) -> bool {
+        self.closed_quietly
     }
 
     pub fn counters(&self) -> ConnCounters {
@@ -411,6 +420,7 @@ impl ConnCore {
                     && self.to_write.is_empty()
                     && now >= self.last_activity + self.opts.idle_timeout
                 {
+                    self.closed_quietly = true;
                     self.close(Error::transport(format!(
                         "{}: closed after connections.max.idle.ms ({} ms) without traffic",
                         self.name,

@@ -4,6 +4,7 @@
 
 mod connection;
 pub mod core;
+pub mod events;
 mod reactor;
 mod resolve;
 mod versions;

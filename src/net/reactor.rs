@@ -8,6 +8,7 @@
 //! not anyone still waits for it.
 
 use super::core::{ConnCore, ConnCounters, ConnectionOptions, Outgoing, Phase, Token};
+use super::events::{Event, EventQueue, Severity};
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
 use bytes::Bytes;
@@ -128,12 +129,14 @@ struct Loop {
     commands: Mutex<Vec<Command>>,
     waker: Waker,
     stop: AtomicBool,
+    events: Arc<EventQueue>,
 }
 
 /// The client's I/O threads. Dropping it closes every connection (their requests get a
 /// DESTROY error) and joins the threads.
 pub struct IoThreads {
     loops: Vec<Arc<Loop>>,
+    events: Arc<EventQueue>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
     next_loop: AtomicUsize,
@@ -144,6 +147,7 @@ impl IoThreads {
     pub fn start(n: usize) -> Result<Arc<IoThreads>> {
         let mut loops = Vec::new();
         let mut threads = Vec::new();
+        let events = Arc::new(EventQueue::new());
         let fail = |what: &str, e: std::io::Error| {
             Error::new(
                 local::FAIL,
@@ -157,6 +161,7 @@ impl IoThreads {
                 commands: Mutex::new(Vec::new()),
                 waker,
                 stop: AtomicBool::new(false),
+                events: events.clone(),
             });
             let l2 = l.clone();
             let h = std::thread::Builder::new()
@@ -168,10 +173,16 @@ impl IoThreads {
         }
         Ok(Arc::new(IoThreads {
             loops,
+            events,
             threads: Mutex::new(threads),
             next_id: AtomicU64::new(1),
             next_loop: AtomicUsize::new(0),
         }))
+    }
+
+    /// Where the I/O threads report what the application should know.
+    pub fn events(&self) -> &Arc<EventQueue> {
+        &self.events
     }
 
     fn loop_of(&self, id: u64) -> &Loop {
@@ -538,6 +549,15 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                     if let Some(k) = keys.get(&id) {
                         if let Some(c) = conns.get_mut(k) {
                             c.core.throttle(now + delay);
+                            l.events.push(Event {
+                                severity: Severity::Info,
+                                code: 0,
+                                message: format!(
+                                    "{}: throttled by the broker for {} ms",
+                                    c.core.name(),
+                                    delay.as_millis()
+                                ),
+                            });
                             touched.push(*k);
                         }
                     }
@@ -593,6 +613,7 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                 let mut c = conns.remove(&key).expect("present");
                 keys.remove(&c.link.id);
                 c.drop_stream(&poll);
+                report_close(&c, &l.events);
                 finish(&mut c);
             }
         }
@@ -620,6 +641,23 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
             return;
         }
         let _ = &mut poll;
+    }
+}
+
+/// A connection lost to a fault is an event for the application; one closed on purpose
+/// (idle, by the application, the client closing) is not.
+fn report_close(c: &Conn, events: &EventQueue) {
+    if c.core.closed_quietly() {
+        return;
+    }
+    if let Some(e) = c.core.closed_with() {
+        if e.code != local::DESTROY {
+            events.push(Event {
+                severity: Severity::Warning,
+                code: e.code,
+                message: e.message.clone(),
+            });
+        }
     }
 }
 

@@ -1,0 +1,170 @@
+//! Events raised inside the client (on an I/O thread or elsewhere) for the application to
+//! serve on its own thread: a broker that stopped answering, a connection lost, a
+//! throttle. They wait in a bounded queue; a file descriptor becomes readable while the
+//! queue holds any, so an application's own event loop (epoll, poll, select, libuv) can
+//! wait on it, as with librdkafka's `rd_kafka_queue_io_event_enable`.
+
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+/// How much an event matters, with syslog's numbers (as librdkafka's log levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub severity: Severity,
+    /// An error code (`local::*` or a Kafka code); 0 for a plain log line.
+    pub code: i32,
+    pub message: String,
+}
+
+/// At most this many events wait; older ones are dropped (and counted) first.
+pub const EVENTS_KEPT: usize = 1024;
+
+struct Inner {
+    queue: VecDeque<Event>,
+    dropped: u64,
+    /// Whether a wake-up byte is in the pipe (at most one ever is).
+    signalled: bool,
+}
+
+/// A bounded event queue with a wake-up descriptor.
+pub struct EventQueue {
+    inner: Mutex<Inner>,
+    /// The application waits on `rx`; a byte is in it while events wait.
+    rx: Option<UnixStream>,
+    tx: Option<UnixStream>,
+}
+
+impl Default for EventQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventQueue {
+    pub fn new() -> EventQueue {
+        let (rx, tx) = match UnixStream::pair() {
+            Ok((a, b)) if a.set_nonblocking(true).is_ok() && b.set_nonblocking(true).is_ok() => {
+                (Some(a), Some(b))
+            }
+            _ => (None, None),
+        };
+        EventQueue {
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                dropped: 0,
+                signalled: false,
+            }),
+            rx,
+            tx,
+        }
+    }
+
+    /// Queues `e`; the oldest event is dropped when the queue is full.
+    pub fn push(&self, e: Event) {
+        let mut g = self.inner.lock();
+        if g.queue.len() == EVENTS_KEPT {
+            g.queue.pop_front();
+            g.dropped += 1;
+        }
+        g.queue.push_back(e);
+        if !g.signalled {
+            if let Some(tx) = self.tx.as_ref() {
+                let mut tx: &UnixStream = tx;
+                g.signalled = tx.write(&[1]).is_ok();
+            }
+        }
+    }
+
+    /// The oldest event, if any. The descriptor stops being readable once the queue is
+    /// empty.
+    pub fn pop(&self) -> Option<Event> {
+        let mut g = self.inner.lock();
+        let e = g.queue.pop_front();
+        if g.queue.is_empty() && g.signalled {
+            if let Some(rx) = self.rx.as_ref() {
+                let mut rx: &UnixStream = rx;
+                let mut b = [0u8; 8];
+                let _ = rx.read(&mut b);
+            }
+            g.signalled = false;
+        }
+        e
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Events dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.inner.lock().dropped
+    }
+
+    /// A descriptor that is readable while events wait (-1 if none could be made). It
+    /// belongs to the queue: wait on it, never read or close it.
+    pub fn fd(&self) -> RawFd {
+        self.rx.as_ref().map_or(-1, |r| r.as_raw_fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether the wake-up descriptor has a byte to read, leaving it there.
+    fn readable(q: &EventQueue) -> bool {
+        let mut rx = q.rx.as_ref().unwrap().try_clone().unwrap();
+        let mut b = [0u8; 1];
+        match rx.read(&mut b) {
+            Ok(1) => {
+                // Put it back for the queue.
+                let mut tx: &UnixStream = q.tx.as_ref().unwrap();
+                tx.write_all(&b).unwrap();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn ev(code: i32) -> Event {
+        Event {
+            severity: Severity::Info,
+            code,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn bounded_ordered_and_signalled() {
+        let q = EventQueue::new();
+        assert!(q.fd() >= 0);
+        assert!(!readable(&q));
+        for i in 0..EVENTS_KEPT + 5 {
+            q.push(ev(i as i32));
+        }
+        assert!(readable(&q));
+        assert_eq!(q.len(), EVENTS_KEPT);
+        assert_eq!(q.dropped(), 5);
+        assert_eq!(q.pop().unwrap().code, 5);
+        assert!(readable(&q), "still events waiting");
+        while q.pop().is_some() {}
+        assert!(!readable(&q), "empty: the descriptor is quiet");
+        q.push(ev(1));
+        assert!(readable(&q));
+    }
+}
