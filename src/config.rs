@@ -155,7 +155,8 @@ static PROPS: &[Prop] = &[
         "topic.metadata.refresh.interval.ms",
         Kind::Int(-1, MAX_MS),
         "300000",
-        "Accepted for compatibility; metadata refreshes on demand.",
+        "Refresh the metadata of every known topic this often, in the background (-1 or 0: \
+         only on demand).",
     ),
     p(
         "api.version.request",
@@ -359,6 +360,7 @@ impl Config {
             io_threads: self.int("io.threads") as usize,
             idle_timeout: self.ms("connections.max.idle.ms"),
             address_ttl: self.ms("broker.address.ttl"),
+            metadata_refresh_interval: self.ms("topic.metadata.refresh.interval.ms"),
             rebootstrap: self.get("metadata.recovery.strategy").as_deref() != Some("none"),
             reconnect_backoff: self.ms("reconnect.backoff.ms"),
             reconnect_backoff_max: self
@@ -436,6 +438,7 @@ pub struct Settings {
     pub io_threads: usize,
     pub idle_timeout: Duration,
     pub address_ttl: Duration,
+    pub metadata_refresh_interval: Duration,
     pub rebootstrap: bool,
     pub reconnect_backoff: Duration,
     pub reconnect_backoff_max: Duration,

@@ -123,6 +123,40 @@ fn concurrent_misses_share_one_metadata_request() {
     })
 }
 
+#[test]
+fn known_topics_are_refreshed_in_the_background() {
+    with_timeout(Duration::from_secs(60), || {
+        let mut mock = MockCluster::start(2);
+        mock.create_topic("bg", 2, 1);
+        mock.set_leader("bg", 0, 1);
+        let mut cfg = Config::new();
+        cfg.set("bootstrap.servers", &mock.bootstrap).unwrap();
+        cfg.set("topic.metadata.refresh.interval.ms", "200")
+            .unwrap();
+        let c = Client::new(&cfg).unwrap();
+        let deadline = Instant::now() + T;
+        assert_eq!(c.cluster().leader("bg", 0, false, deadline).unwrap(), 1);
+        let before = metadata_requests(&c);
+        // No call from the application: the refresh thread notices the move.
+        mock.set_leader("bg", 0, 2);
+        common::wait_until(Duration::from_secs(10), "background refresh", || {
+            let snap = c.cluster().snapshot();
+            snap.topic("bg")
+                .and_then(|t| t.partition(0).map(|p| p.leader))
+                == Some(2)
+        });
+        assert!(metadata_requests(&c) > before);
+        // And stops with the client, promptly.
+        let t = Instant::now();
+        drop(c);
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "free took {:?}",
+            t.elapsed()
+        );
+    })
+}
+
 /// Raises this process's open-file limit (the broker inherits it): a node with
 /// thousands of partitions holds thousands of segment files open.
 fn raise_nofile(want: u64) {

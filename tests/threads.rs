@@ -1,6 +1,7 @@
 //! The client's threads: a fixed number of I/O threads own every broker connection, so a
-//! client connected to three brokers runs `io.threads` threads (named `kc-io-<i>`) and no
-//! more, and they are gone once the client is freed. (Its own test binary, so no other
+//! client connected to three brokers runs `io.threads` threads (named `kc-io-<i>`) plus
+//! one for background metadata refresh (`kc-meta`) and no more, and they are gone once
+//! the client is freed. (Its own test binary, so no other
 //! test's threads are counted.)
 
 mod common;
@@ -49,13 +50,14 @@ fn io_threads_are_fixed_in_number_named_and_joined_on_free() {
                 c.list_offsets("spread", p, OffsetSpec::Latest, Duration::from_secs(10))
                     .unwrap();
             }
-            let want: Vec<String> = (0..io_threads).map(|i| format!("kc-io-{i}")).collect();
+            let mut want: Vec<String> = (0..io_threads).map(|i| format!("kc-io-{i}")).collect();
+            want.push("kc-meta".into());
             assert_eq!(kafkac_threads(), want, "io.threads={io_threads}");
             // Nothing else was started on the client's behalf (the test's own threads
             // are idle here, so the count is exact).
             assert_eq!(
                 all_threads().len(),
-                before + io_threads,
+                before + io_threads + 1,
                 "io.threads={io_threads}: {:?}",
                 all_threads()
             );

@@ -12,15 +12,17 @@ pub use admin::{NewTopic, TopicResult};
 pub use fetch::{FetchRequestSpec, FetchResult};
 pub use offsets::{OffsetQuery, OffsetResult, OffsetSpec};
 
-use crate::cluster::{Cluster, Metadata};
+use crate::cluster::{Cluster, Metadata, Refresher};
 use crate::config::Config;
 use crate::error::Result;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A connection to a Kafka cluster. `Send + Sync`: share one between threads; requests
 /// from different threads pipeline on the broker connections.
 pub struct Client {
-    cluster: Cluster,
+    cluster: Arc<Cluster>,
+    refresher: Option<Refresher>,
 }
 
 impl Client {
@@ -28,13 +30,27 @@ impl Client {
     /// the first request.
     pub fn new(config: &Config) -> Result<Client> {
         let settings = config.settings()?;
-        Ok(Client {
-            cluster: Cluster::new(settings)?,
-        })
+        let interval = settings.metadata_refresh_interval;
+        let cluster = Arc::new(Cluster::new(settings)?);
+        let refresher = Refresher::start(Arc::downgrade(&cluster), interval);
+        Ok(Client { cluster, refresher })
     }
 
     pub fn cluster(&self) -> &Cluster {
         &self.cluster
+    }
+
+    /// Closes every connection (calls waiting on them return a DESTROY error) and stops
+    /// the client's threads. Dropping the client does the same.
+    pub fn close(&mut self) {
+        if let Some(r) = self.refresher.as_ref() {
+            r.signal_stop();
+        }
+        // Wakes a refresh in flight with a DESTROY error, so the thread can stop.
+        self.cluster.close();
+        if let Some(mut r) = self.refresher.take() {
+            r.stop();
+        }
     }
 
     /// Brokers, and topics with their partitions: `None` asks for every topic.
@@ -42,5 +58,11 @@ impl Client {
         let deadline = Cluster::deadline(timeout);
         self.cluster
             .retry(deadline, |_| self.cluster.fetch_metadata(topics, deadline))
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.close();
     }
 }

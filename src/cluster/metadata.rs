@@ -142,6 +142,13 @@ impl Snapshot {
         self.topics.len()
     }
 
+    /// The names of the topics known.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.topics.keys().cloned().collect();
+        v.sort_unstable();
+        v
+    }
+
     pub fn is_empty(&self) -> bool {
         self.topics.is_empty()
     }

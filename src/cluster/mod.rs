@@ -2,9 +2,11 @@
 //! the metadata cache, leader routing, and retry with backoff.
 
 mod metadata;
+mod refresher;
 mod retry;
 
 pub use metadata::{BrokerMeta, Metadata, PartitionMeta, Snapshot, TopicEntry, TopicMeta};
+pub use refresher::Refresher;
 pub use retry::Backoff;
 
 use crate::config::Settings;

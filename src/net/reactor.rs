@@ -140,6 +140,7 @@ pub struct IoThreads {
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
     next_loop: AtomicUsize,
+    stopped: AtomicBool,
 }
 
 impl IoThreads {
@@ -177,6 +178,7 @@ impl IoThreads {
             threads: Mutex::new(threads),
             next_id: AtomicU64::new(1),
             next_loop: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
         }))
     }
 
@@ -190,6 +192,23 @@ impl IoThreads {
     }
 
     fn send(&self, id: u64, c: Command) {
+        if self.stopped.load(Ordering::Acquire) {
+            // The loops are gone: answer at once rather than leave a caller waiting.
+            let e = || Error::new(local::DESTROY, "the client is closed");
+            match c {
+                Command::Open { link, .. } => {
+                    *link.closed_with.lock() = Some(e());
+                    link.broken.store(true, Ordering::Release);
+                    link.setup.complete(Err(e()));
+                }
+                Command::Send {
+                    response: Some((_, slot)),
+                    ..
+                } => slot.complete(Err(e())),
+                _ => {}
+            }
+            return;
+        }
         let l = self.loop_of(id);
         let first = {
             let mut q = l.commands.lock();
@@ -253,6 +272,7 @@ impl IoThreads {
 
     /// Closes every connection and joins the threads.
     pub fn shutdown(&self) {
+        self.stopped.store(true, Ordering::Release);
         for l in &self.loops {
             l.stop.store(true, Ordering::Release);
             let _ = l.waker.wake();
