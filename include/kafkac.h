@@ -192,8 +192,9 @@
 // A client connected to one Kafka cluster.
 //
 // Thread-safe: one `kc_client_t` may be used from many threads at once; their requests
-// share the broker connections. Free it with `kc_client_free` once no other thread uses
-// it.
+// share the broker connections. `kc_client_free` may be called while other threads are
+// inside calls on it (see there); a call that starts after `kc_client_free` has been
+// called is a use after free.
 typedef struct kc_client_t kc_client_t;
 
 // A set of configuration properties (librdkafka's names: `bootstrap.servers`,
@@ -380,12 +381,24 @@ extern "C" {
 // `conf` must be a live handle and `clientp` a valid pointer.
 kc_err_t kc_client_new(const struct kc_conf_t *conf, struct kc_client_t **clientp);
 
-// Closes the client's connections, joins its threads and frees it. NULL is a no-op;
-// freeing twice, or while another thread still uses the client, is undefined
-// behaviour. Results (metadata, fetch results) obtained from it stay valid.
+// Frees the client: marks it closing, closes its connections and joins its I/O threads,
+// waits until every call other threads are making on it has returned, then frees it.
+// When it returns, no call on the client is running and none of its threads is left.
+// NULL is a no-op.
+//
+// Calls in progress on other threads when it begins return `KC_ERR__DESTROY` (a call
+// that had already succeeded, or failed with a Kafka or argument error, returns that).
+// A call waiting for a broker's answer (a fetch in its long poll, a request to a broker
+// that does not answer) is woken at once. A call that is opening a connection or
+// sleeping between retries at that moment is not woken: in this version it may take
+// until its own timeout expires to return, and `kc_client_free` waits for it.
+// Results already obtained from the client (metadata, fetch results) stay valid.
+//
+// A call on the client that starts after `kc_client_free` has been called, and freeing
+// twice, are undefined behaviour (use after free).
 //
 // # Safety
-// `client` must be NULL or a live handle no longer used by any thread.
+// `client` must be NULL or a live handle; no call on it may start after this one.
 void kc_client_free(struct kc_client_t *client);
 
 // Copies the detail of the last failure of any call on this client (from any thread)

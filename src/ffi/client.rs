@@ -3,49 +3,105 @@
 use super::conf::kc_conf_t;
 use super::errors::kc_err_t;
 use super::util::{
-    array, boundary, buf, call, capacity, copy_out, cstr, millis, null_arg, write_out,
+    array, boundary, buf, call, capacity, catch, copy_out, cstr, millis, null_arg, write_out, Gate,
 };
 use crate::client::{Client, NewTopic, OffsetSpec};
-use crate::error::{Error, Result};
+use crate::error::{local, Error, Result};
 use crate::record::{Compression, RecordHeaderIn, RecordIn};
 use parking_lot::Mutex;
 use std::ffi::c_char;
+use std::sync::Arc;
 
 /// A client connected to one Kafka cluster.
 ///
 /// Thread-safe: one `kc_client_t` may be used from many threads at once; their requests
-/// share the broker connections. Free it with `kc_client_free` once no other thread uses
-/// it.
+/// share the broker connections. `kc_client_free` may be called while other threads are
+/// inside calls on it (see there); a call that starts after `kc_client_free` has been
+/// called is a use after free.
 pub struct kc_client_t {
     pub(crate) client: Client,
     last_error: Mutex<(i32, String)>,
+    /// The calls inside, and whether `kc_client_free` has begun.
+    gate: Gate,
 }
 
 impl kc_client_t {
-    /// Runs a client operation inside the boundary, recording a failure both for the
-    /// thread and for this handle.
-    pub(crate) fn run(&self, f: impl FnOnce(&Client) -> Result<()>) -> kc_err_t {
-        let r = call(|| f(&self.client));
-        if r != 0 {
-            *self.last_error.lock() = super::util::last_error();
+    /// Runs a client operation as a call inside the handle: refused once the client is
+    /// being freed; a failure that closing the client caused becomes `KC_ERR__DESTROY`;
+    /// a failure (or a panic) is recorded for this handle before the call leaves.
+    fn run(&self, f: impl FnOnce(&Client) -> Result<()>) -> Result<()> {
+        let Some(_inside) = self.gate.enter() else {
+            return Err(Error::new(
+                local::DESTROY,
+                "kc_client_free has been called on this client",
+            ));
+        };
+        let r = catch(|| f(&self.client)).and_then(|r| r);
+        let r = match r {
+            // Closing fails requests in flight with DESTROY, connections with TRANSPORT
+            // (then ALL_BROKERS_DOWN), and a wait on the stopped I/O threads ends at its
+            // deadline. Kafka's own errors and argument errors stay as they are.
+            Err(e)
+                if matches!(
+                    e.code,
+                    local::DESTROY | local::TRANSPORT | local::ALL_BROKERS_DOWN | local::TIMED_OUT
+                ) && self.gate.is_closing() =>
+            {
+                Err(Error::new(
+                    local::DESTROY,
+                    format!("kc_client_free was called during this call: {}", e.message),
+                ))
+            }
+            r => r,
+        };
+        if let Err(e) = &r {
+            *self.last_error.lock() = (e.code, e.message.clone());
         }
         r
     }
+
+    /// Marks the client closing, closes its connections (which fails every request
+    /// waiting for an answer with `KC_ERR__DESTROY`) and joins its I/O threads, then
+    /// waits until every call inside has returned.
+    fn shut_down(&self) {
+        self.gate.close();
+        self.client.cluster().close();
+        self.gate.wait_until_empty();
+    }
 }
 
-/// Runs `f` on a client pointer checked for NULL.
+/// A reference of its own to the client `client` points to, for one call.
 ///
 /// # Safety
-/// `client` must be NULL or a live handle.
+/// `client` must be NULL or a handle from `kc_client_new` whose reference C still holds
+/// (`kc_client_free` has not taken it back).
+unsafe fn share(client: *const kc_client_t) -> Option<Arc<kc_client_t>> {
+    if client.is_null() {
+        return None;
+    }
+    // SAFETY: `client` came from Arc::into_raw in kc_client_new and C's reference to it
+    // is still held (contract above), so the count is at least 1 and the allocation
+    // live; adding one and taking it as an Arc leaves C's reference untouched.
+    unsafe {
+        Arc::increment_strong_count(client);
+        Some(Arc::from_raw(client))
+    }
+}
+
+/// Runs `f` on a client pointer checked for NULL, as a call inside the client (see
+/// [`kc_client_t::run`]).
+///
+/// # Safety
+/// `client` must be NULL or a live handle (see [`share`]).
 pub(crate) unsafe fn with_client(
     client: *const kc_client_t,
     f: impl FnOnce(&Client) -> Result<()>,
 ) -> kc_err_t {
-    // SAFETY: NULL or a live handle (caller contract).
-    match unsafe { client.as_ref() } {
-        Some(c) => c.run(f),
-        None => call(|| Err(null_arg("client"))),
-    }
+    call(|| {
+        // SAFETY: NULL or a live handle (caller contract).
+        let c = unsafe { share(client) }.ok_or_else(|| null_arg("client"))?;
+        c.run(f)
+    })
 }
 
 /// Creates a client from a configuration (which must set `bootstrap.servers`). `conf` is
@@ -68,30 +124,74 @@ pub unsafe extern "C" fn kc_client_new(
             return Err(null_arg("clientp"));
         }
         let client = Client::new(&conf.inner)?;
-        let h = Box::into_raw(Box::new(kc_client_t {
+        let h = Arc::into_raw(Arc::new(kc_client_t {
             client,
             last_error: Mutex::new((0, String::new())),
-        }));
+            gate: Gate::new(),
+        }))
+        .cast_mut();
         // SAFETY: `clientp` is non-NULL and valid for writes (contract above).
         unsafe { write_out(clientp, h) };
         Ok(())
     })
 }
 
-/// Closes the client's connections, joins its threads and frees it. NULL is a no-op;
-/// freeing twice, or while another thread still uses the client, is undefined
-/// behaviour. Results (metadata, fetch results) obtained from it stay valid.
+/// Frees the client: marks it closing, closes its connections and joins its I/O threads,
+/// waits until every call other threads are making on it has returned, then frees it.
+/// When it returns, no call on the client is running and none of its threads is left.
+/// NULL is a no-op.
+///
+/// Calls in progress on other threads when it begins return `KC_ERR__DESTROY` (a call
+/// that had already succeeded, or failed with a Kafka or argument error, returns that).
+/// A call waiting for a broker's answer (a fetch in its long poll, a request to a broker
+/// that does not answer) is woken at once. A call that is opening a connection or
+/// sleeping between retries at that moment is not woken: in this version it may take
+/// until its own timeout expires to return, and `kc_client_free` waits for it.
+/// Results already obtained from the client (metadata, fetch results) stay valid.
+///
+/// A call on the client that starts after `kc_client_free` has been called, and freeing
+/// twice, are undefined behaviour (use after free).
 ///
 /// # Safety
-/// `client` must be NULL or a live handle no longer used by any thread.
+/// `client` must be NULL or a live handle; no call on it may start after this one.
 #[no_mangle]
 pub unsafe extern "C" fn kc_client_free(client: *mut kc_client_t) {
     boundary((), || {
-        if !client.is_null() {
-            // SAFETY: created by Box::into_raw in kc_client_new; freed once (contract).
-            drop(unsafe { Box::from_raw(client) });
+        if client.is_null() {
+            return;
         }
+        // SAFETY: made by Arc::into_raw in kc_client_new; this takes back the reference
+        // C held, once (freeing twice is the caller's bug, contract above). Calls still
+        // inside hold references of their own, so the client outlives every one of them.
+        let c = unsafe { Arc::from_raw(client.cast_const()) };
+        c.shut_down();
+        drop_last(c);
     })
+}
+
+/// Drops the client on this thread once `c` is the only reference left. A call that has
+/// left the gate still holds its reference for the few instructions until it returns;
+/// waiting for it means the client (its threads included) is gone when `kc_client_free`
+/// returns, instead of being dropped by whichever call returns last. Should a reference
+/// outlive a second (none is kept anywhere else), the last holder drops the client.
+fn drop_last(mut c: Arc<kc_client_t>) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match Arc::try_unwrap(c) {
+            Ok(client) => {
+                drop(client);
+                return;
+            }
+            Err(shared) if std::time::Instant::now() < until => {
+                c = shared;
+                std::thread::yield_now();
+            }
+            Err(shared) => {
+                drop(shared);
+                return;
+            }
+        }
+    }
 }
 
 /// Copies the detail of the last failure of any call on this client (from any thread)
@@ -107,7 +207,7 @@ pub unsafe extern "C" fn kc_client_last_error(
 ) -> usize {
     boundary(0, || {
         // SAFETY: NULL or a live handle (contract above).
-        let Some(c) = (unsafe { client.as_ref() }) else {
+        let Some(c) = (unsafe { share(client) }) else {
             return 0;
         };
         let msg = c.last_error.lock().1.clone();

@@ -1,8 +1,9 @@
-//! Helpers shared by the exported functions: the panic boundary, pointer checks, and
-//! the last-error store.
+//! Helpers shared by the exported functions: the panic boundary, pointer checks, the
+//! last-error store, and the gate of handles shared between threads.
 
 use super::errors::kc_err_t;
 use crate::error::{local, Error};
+use parking_lot::{Condvar, Mutex};
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,20 +29,24 @@ pub(crate) fn last_error() -> (i32, String) {
     LAST_ERROR.with(|l| l.borrow().clone())
 }
 
+/// Runs `f`, turning a panic into a `KC_ERR__PANIC` error.
+pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, Error> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Error::new(local::PANIC, format!("internal error: {msg}"))
+    })
+}
+
 /// Runs `f`, turning a panic into `on_panic` and a `KC_ERR__PANIC` last error.
 pub(crate) fn boundary<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(v) => v,
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            set_last_error(&Error::new(local::PANIC, format!("internal error: {msg}")));
-            on_panic
-        }
-    }
+    catch(f).unwrap_or_else(|e| {
+        set_last_error(&e);
+        on_panic
+    })
 }
 
 /// Runs a fallible body inside the boundary: `Ok` gives `KC_OK` and clears the last
@@ -197,5 +202,77 @@ pub(crate) fn millis(ms: i32) -> std::time::Duration {
         std::time::Duration::from_secs(365 * 86_400)
     } else {
         std::time::Duration::from_millis(ms as u64)
+    }
+}
+
+/// The calls inside a handle shared between threads, and whether it is being freed.
+///
+/// A shared handle is an `Arc` whose reference C holds (`Arc::into_raw`); every call
+/// takes a reference of its own for its duration, so the handle outlives each call
+/// however the call's end and the `_free` interleave. The gate adds what a reference
+/// count cannot: `_free` marks the handle closing, wakes the calls inside (the handle's
+/// own business), and waits here until the last one has left, so that when `_free`
+/// returns no call on the handle is still running. A call that enters once the handle
+/// is closing is refused.
+pub(crate) struct Gate {
+    state: Mutex<GateState>,
+    left: Condvar,
+}
+
+struct GateState {
+    inside: usize,
+    closing: bool,
+}
+
+/// A call counted inside a [`Gate`]; leaves it when dropped (also when the call panics).
+pub(crate) struct Inside<'a>(&'a Gate);
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.state.lock();
+        s.inside -= 1;
+        if s.inside == 0 && s.closing {
+            self.0.left.notify_all();
+        }
+    }
+}
+
+impl Gate {
+    pub(crate) fn new() -> Gate {
+        Gate {
+            state: Mutex::new(GateState {
+                inside: 0,
+                closing: false,
+            }),
+            left: Condvar::new(),
+        }
+    }
+
+    /// Counts a call in; `None` once the handle is closing.
+    pub(crate) fn enter(&self) -> Option<Inside<'_>> {
+        let mut s = self.state.lock();
+        if s.closing {
+            return None;
+        }
+        s.inside += 1;
+        Some(Inside(self))
+    }
+
+    /// Whether `_free` has begun.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.state.lock().closing
+    }
+
+    /// Marks the handle closing: calls that enter from now on are refused.
+    pub(crate) fn close(&self) {
+        self.state.lock().closing = true;
+    }
+
+    /// Waits until every call inside has left. Call after [`Gate::close`].
+    pub(crate) fn wait_until_empty(&self) {
+        let mut s = self.state.lock();
+        while s.inside > 0 {
+            self.left.wait(&mut s);
+        }
     }
 }
