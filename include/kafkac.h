@@ -15,6 +15,17 @@
  *  - Buffers are (pointer, length). A NULL pointer with length 0 is a null key/value; a
  *    non-NULL pointer with length 0 is an empty one.
  *  - No function unwinds or aborts on internal errors: they return KC_ERR__PANIC.
+ *  - Each function's comment lists the codes it returns; kc_client_t's explains when
+ *    the network calls return KC_ERR__TIMED_OUT, KC_ERR__ALL_BROKERS_DOWN and
+ *    KC_ERR__TRANSPORT.
+ *  - A kc_client_t may be used from many threads at once, and freed while other
+ *    threads are inside calls on it (they return KC_ERR__DESTROY); a call that starts
+ *    after its _free has been called is a use after free.
+ *
+ * Versions: the shared library's SONAME is libkafkac.so.<major>. Within a major version
+ * functions, constants, enum values and error codes are only added; struct layouts and
+ * function signatures never change. A newer library may return an error code this
+ * header does not name: kc_err_name() and kc_err_str() of the library know it.
  *
  * Link: -lkafkac (and, for the static library, -lpthread -ldl -lm).
  */
@@ -173,13 +184,18 @@
 // `kc_client_list_offsets`: the latest offset (the offset the next record will get).
 #define KC_OFFSET_LATEST -1
 
-// Library version, major part.
+// Version of this header, major part: the version a program is compiled against
+// (`kc_version()` and `kc_version_num()` give the library loaded at run time). The
+// major version is the ABI version and the number in the shared library's SONAME
+// (`libkafkac.so.0`): a program runs with any library of the same major version, of
+// the same or a later minor version.
 #define KC_VERSION_MAJOR 0
 
-// Library version, minor part.
+// Version of this header, minor part: grows when functions, constants or error codes
+// are added.
 #define KC_VERSION_MINOR 1
 
-// Library version, patch part.
+// Version of this header, patch part: fixes only.
 #define KC_VERSION_PATCH 0
 
 // Timestamp types of `kc_record_view_t`.
@@ -195,6 +211,50 @@
 // share the broker connections. `kc_client_free` may be called while other threads are
 // inside calls on it (see there); a call that starts after `kc_client_free` has been
 // called is a use after free.
+//
+// Errors of the calls that talk to brokers (`kc_client_metadata`, `_produce`,
+// `_fetch`, `_list_offsets`, `_create_topic`, `_delete_topic`). A call's deadline is
+// its `timeout_ms` from its start (a fetch adds `max_wait_ms`); a negative timeout is
+// a year. A failure that may pass (a lost connection, a broker down, a leader that
+// moved, Kafka's retriable codes) is retried: the call refreshes metadata and waits
+// `retry.backoff.ms` (doubling up to `retry.backoff.max.ms`) before the next attempt.
+// When the next wait would reach the deadline, the call gives up and returns the error
+// of its last attempt (`kc_last_error` adds "gave up after N attempts"), so such an
+// error can come back up to one back-off before `timeout_ms` has passed.
+//  - `KC_ERR__TIMED_OUT`: the deadline passed while the call was waiting: for a
+//    broker's answer, for a connection being opened (connect and ApiVersions), or for
+//    a connection attempt or metadata refresh of another thread that it shares. Not
+//    retried. A broker that accepts connections and never answers gives this, unless
+//    `socket.connection.setup.timeout.ms` (set-up) or `socket.timeout.ms` (past the
+//    time the broker may hold the request) ends the connection first: then it counts
+//    as a failed or lost connection, below.
+//  - `KC_ERR__ALL_BROKERS_DOWN`: the call needed metadata (the first call does, a
+//    retry refreshes it, and topic administration asks it for the controller) and no
+//    broker could be connected: every known broker and every bootstrap address
+//    refused, failed to set up, or did not resolve. Retried; returned when retries ran
+//    out (or `KC_ERR__TIMED_OUT` if the deadline passed during those attempts).
+//  - `KC_ERR__TRANSPORT`: the connection to the partition's leader could not be
+//    opened (refused, reset, set-up longer than `socket.connection.setup.timeout.ms`),
+//    or the connection a request was sent on (to the leader, or to the broker picked
+//    for metadata or administration) was closed or lost with the request in flight (by
+//    the broker, by a network error, or by this client when the answer was more than
+//    `socket.timeout.ms` late). Retried; returned when retries ran out.
+//  - `KC_ERR__RESOLVE`: the host name of a partition's leader did not resolve
+//    (retried). Bootstrap names that do not resolve count as unreachable
+//    (`KC_ERR__ALL_BROKERS_DOWN`).
+//  - `KC_ERR__DESTROY`: `kc_client_free` was called while the call was in progress.
+//  - `KC_ERR__PROTOCOL` (a broker's answer violates the protocol),
+//    `KC_ERR__FRAME_TOO_LARGE` (an answer larger than `receive.message.max.bytes`),
+//    `KC_ERR__UNSUPPORTED_FEATURE` (the broker speaks no version of the request this
+//    library does): not retried.
+//  - Kafka's codes (`KC_ERR_<NAME>`) as the broker gave them: retriable ones
+//    (`KC_ERR_NOT_LEADER_OR_FOLLOWER`, `KC_ERR_LEADER_NOT_AVAILABLE`,
+//    `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`, `KC_ERR_REQUEST_TIMED_OUT`, …) once retries
+//    ran out, others at once (a topic's own error in topic administration: at once).
+//
+// Every call on a client returns `KC_ERR__NULL_ARG` for a NULL required pointer,
+// `KC_ERR__INVALID_ARG` for a bad argument value (and a string that is not UTF-8), and
+// `KC_ERR__PANIC` for an internal error.
 typedef struct kc_client_t kc_client_t;
 
 // A set of configuration properties (librdkafka's names: `bootstrap.servers`,
@@ -373,9 +433,14 @@ extern "C" {
 
 // Creates a client from a configuration (which must set `bootstrap.servers`). `conf` is
 // borrowed for the duration of the call (the client keeps a copy); the caller still
-// owns it. No connection is opened until the first request.
+// owns it. No connection is opened until the first request; the client's I/O threads
+// (`io.threads`) start here.
 // On success `*clientp` receives the client; the caller owns it: free it with
 // `kc_client_free`.
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`, `clientp`), `KC_ERR__INVALID_CONFIG`
+// (`bootstrap.servers` missing, `api.version.request` false), `KC_ERR__FAIL` (an I/O
+// thread could not be started), `KC_ERR__PANIC`.
 //
 // # Safety
 // `conf` must be a live handle and `clientp` a valid pointer.
@@ -402,7 +467,8 @@ kc_err_t kc_client_new(const struct kc_conf_t *conf, struct kc_client_t **client
 void kc_client_free(struct kc_client_t *client);
 
 // Copies the detail of the last failure of any call on this client (from any thread)
-// into `buf`, as `kc_last_error` does. Returns the message length; 0 if none.
+// into `buf`, as `kc_last_error` does. Returns the message length; 0 if none or if
+// `client` is NULL. Fails in no other way.
 //
 // # Safety
 // `client` must be NULL or a live handle; `buf` NULL or `len` writable bytes.
@@ -415,9 +481,32 @@ size_t kc_client_last_error(const struct kc_client_t *client, char *buf, size_t 
 // REQUEST_TIMED_OUT, a lost connection) are retried within `timeout_ms`; other errors
 // come back with their Kafka code. Without idempotence, a retry after the batch reached
 // the broker but its acknowledgement was lost writes the records twice (as other Kafka
-// clients without idempotence do).
+// clients without idempotence do). With `acks` 0, `KC_OK` means the request was queued
+// on a connection to the leader; nothing says it arrived.
 // On success `*base_offsetp` (which may be NULL) receives the offset of the first record.
 // All arguments are borrowed for the duration of the call.
+//
+// Errors: the network errors described at `kc_client_t` (`KC_ERR__TIMED_OUT`,
+// `KC_ERR__ALL_BROKERS_DOWN`, `KC_ERR__TRANSPORT`, `KC_ERR__RESOLVE`,
+// `KC_ERR__DESTROY`, `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`), and:
+//  - `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`: the topic does not exist. Retried (a topic
+//    created a moment ago is not known to every broker at once), so it comes back only
+//    near the end of `timeout_ms`.
+//  - `KC_ERR__UNKNOWN_PARTITION`: the topic exists but not the partition (at once).
+//  - `KC_ERR__UNKNOWN_TOPIC`: the broker's metadata answer left the topic out.
+//  - the leader's answer: `KC_ERR_NOT_ENOUGH_REPLICAS`, `KC_ERR_REQUEST_TIMED_OUT`
+//    (the in-sync replicas did not confirm within `request.timeout.ms`),
+//    `KC_ERR_NOT_LEADER_OR_FOLLOWER`, … retried; `KC_ERR_MESSAGE_TOO_LARGE`,
+//    `KC_ERR_RECORD_LIST_TOO_LARGE`, `KC_ERR_INVALID_RECORD`,
+//    `KC_ERR_TOPIC_AUTHORIZATION_FAILED`, … at once.
+//  - `KC_ERR_MESSAGE_TOO_LARGE` also before sending, when the encoded batch is larger
+//    than `message.max.bytes`; `KC_ERR__BAD_COMPRESSION` when compressing fails.
+//  - `KC_ERR__UNSUPPORTED_FEATURE`: the leader speaks no Produce version this library
+//    does, or only message formats v0/v1 (Kafka before 0.11) and the records have
+//    headers or the codec is zstd.
+//  - `KC_ERR__NULL_ARG` (`client`, `topic`, `records`, a header key),
+//    `KC_ERR__INVALID_ARG` (`record_cnt` 0, `acks`, `compression`, a NULL buffer with a
+//    length, NULL `headers` with a count), `KC_ERR__PANIC`.
 //
 // # Safety
 // `client` must be a live handle, `topic` a NUL-terminated string, `records` point to
@@ -428,33 +517,73 @@ kc_err_t kc_client_produce(struct kc_client_t *client, const char *topic, int32_
 // `KC_OFFSET_LATEST`, or a timestamp in ms (>= 0) for the first offset whose record
 // timestamp is at or after it (-1 if there is none). On success `*offsetp` receives it.
 //
+// Errors: the network errors described at `kc_client_t` (`KC_ERR__TIMED_OUT`,
+// `KC_ERR__ALL_BROKERS_DOWN`, `KC_ERR__TRANSPORT`, `KC_ERR__RESOLVE`,
+// `KC_ERR__DESTROY`, `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`), and:
+//  - `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`: the topic does not exist (retried: it comes
+//    back near the end of `timeout_ms`); `KC_ERR__UNKNOWN_PARTITION`: the partition
+//    does not exist (at once); `KC_ERR__UNKNOWN_TOPIC`: the broker's metadata answer
+//    left the topic out.
+//  - the leader's answer for the partition (`KC_ERR_NOT_LEADER_OR_FOLLOWER`, … retried;
+//    `KC_ERR_TOPIC_AUTHORIZATION_FAILED`, … at once).
+//  - `KC_ERR__UNSUPPORTED_FEATURE`: the leader speaks no ListOffsets version this
+//    library does, or only v0 (Kafka before 0.10.1) and `what` is a timestamp.
+//  - `KC_ERR__NULL_ARG` (`client`, `topic`, `offsetp`), `KC_ERR__INVALID_ARG` (`what`
+//    below -2), `KC_ERR__PANIC`.
+//
 // # Safety
 // `client` must be a live handle, `topic` a NUL-terminated string, `offsetp` valid.
 kc_err_t kc_client_list_offsets(struct kc_client_t *client, const char *topic, int32_t partition, int64_t what, int32_t timeout_ms, int64_t *offsetp);
 
 // Creates a topic with `partitions` partitions (-1: broker default) and
 // `replication_factor` replicas (-1: broker default). `configs` holds `config_cnt`
-// pairs as a flat array `name0, value0, name1, value1, …` (a NULL value means "default");
-// it may be NULL when `config_cnt` is 0. A topic that exists already gives
-// `KC_ERR_TOPIC_ALREADY_EXISTS`. All arguments are borrowed for the duration of the call.
+// pairs as a flat array `name0, value0, name1, value1, …`; it may be NULL when
+// `config_cnt` is 0. Every value must be a string: a NULL value is sent as Kafka's null,
+// which Apache Kafka refuses with `KC_ERR_INVALID_CONFIG` ("Null value not supported
+// for topic configs") and creates nothing; leave a property out to get its default.
+// All arguments are borrowed for the duration of the call.
+//
+// Errors: the network errors described at `kc_client_t` (`KC_ERR__TIMED_OUT`,
+// `KC_ERR__ALL_BROKERS_DOWN`, `KC_ERR__TRANSPORT`, `KC_ERR__DESTROY`,
+// `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`, `KC_ERR__UNSUPPORTED_FEATURE`), and
+// the topic's own error as the controller gave it, at once (not retried; only
+// `KC_ERR_NOT_CONTROLLER` is, at the new controller): `KC_ERR_TOPIC_ALREADY_EXISTS`,
+// `KC_ERR_INVALID_PARTITIONS`, `KC_ERR_INVALID_REPLICATION_FACTOR`,
+// `KC_ERR_INVALID_CONFIG`, `KC_ERR_INVALID_TOPIC_EXCEPTION` (a bad name),
+// `KC_ERR_POLICY_VIOLATION`, `KC_ERR_TOPIC_AUTHORIZATION_FAILED`,
+// …; `KC_ERR__NULL_ARG` (`client`, `topic`, `configs` with a count, a config name),
+// `KC_ERR__INVALID_ARG` (an empty name, `replication_factor` out of range),
+// `KC_ERR__PANIC`.
 //
 // # Safety
 // `client` must be a live handle, `topic` a NUL-terminated string, `configs` NULL or
 // `2 * config_cnt` string pointers.
 kc_err_t kc_client_create_topic(struct kc_client_t *client, const char *topic, int32_t partitions, int32_t replication_factor, const char *const *configs, size_t config_cnt, int32_t timeout_ms);
 
-// Deletes a topic. An unknown topic gives `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`.
+// Deletes a topic.
+//
+// Errors: the network errors described at `kc_client_t` (`KC_ERR__TIMED_OUT`,
+// `KC_ERR__ALL_BROKERS_DOWN`, `KC_ERR__TRANSPORT`, `KC_ERR__DESTROY`,
+// `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`, `KC_ERR__UNSUPPORTED_FEATURE`), and
+// the topic's own error as the controller gave it, at once (not retried; only
+// `KC_ERR_NOT_CONTROLLER` is): `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION` (no such topic),
+// `KC_ERR_TOPIC_DELETION_DISABLED`, `KC_ERR_TOPIC_AUTHORIZATION_FAILED`, …;
+// `KC_ERR__NULL_ARG` (`client`, `topic`),
+// `KC_ERR__INVALID_ARG`, `KC_ERR__PANIC`.
 //
 // # Safety
 // `client` must be a live handle and `topic` a NUL-terminated string.
 kc_err_t kc_client_delete_topic(struct kc_client_t *client, const char *topic, int32_t timeout_ms);
 
 // Creates an empty configuration.
-// The caller owns the result; free it with `kc_conf_free`. NULL only if allocation fails.
+// The caller owns the result; free it with `kc_conf_free`. NULL only after an internal
+// error (`kc_last_error` then says `KC_ERR__PANIC`).
 struct kc_conf_t *kc_conf_new(void);
 
 // Copies a configuration.
-// The caller owns the result; free it with `kc_conf_free`. NULL if `conf` is NULL.
+// The caller owns the result; free it with `kc_conf_free`. NULL if `conf` is NULL
+// (`kc_last_error` then says `KC_ERR__NULL_ARG`) or after an internal error
+// (`KC_ERR__PANIC`).
 //
 // # Safety
 // `conf` must be NULL or a live handle from `kc_conf_new`/`kc_conf_dup`.
@@ -466,9 +595,13 @@ struct kc_conf_t *kc_conf_dup(const struct kc_conf_t *conf);
 // `conf` must be NULL or a live handle that is not used afterwards.
 void kc_conf_free(struct kc_conf_t *conf);
 
-// Sets property `name` to `value`. An unknown name gives `KC_ERR__UNKNOWN_CONFIG`, a
-// bad value `KC_ERR__INVALID_CONFIG`; `kc_last_error` then names both.
-// `name` and `value` are borrowed for the duration of the call.
+// Sets property `name` to `value`. `name` and `value` are borrowed for the duration of
+// the call.
+//
+// Errors: `KC_ERR__UNKNOWN_CONFIG` (no such property), `KC_ERR__INVALID_CONFIG` (a
+// value the property does not take; `kc_last_error` names both), `KC_ERR__NULL_ARG`
+// (`conf`, `name`, `value`), `KC_ERR__INVALID_ARG` (a string that is not UTF-8),
+// `KC_ERR__PANIC`.
 //
 // # Safety
 // `conf` must be a live handle; `name` and `value` NUL-terminated strings.
@@ -477,7 +610,12 @@ kc_err_t kc_conf_set(struct kc_conf_t *conf, const char *name, const char *value
 // Reads property `name` (the value set, or its default) into `buf` as a NUL-terminated
 // string. `*lenp` is the size of `buf` on entry and the length of the value (without
 // the NUL) on return. If the value does not fit, nothing is written to `buf`, `*lenp`
-// says how long it is, and the result is `KC_ERR__BUFFER_TOO_SMALL`.
+// says how long it is, and the result is `KC_ERR__BUFFER_TOO_SMALL` (the one failure
+// that writes an out-parameter).
+//
+// Errors: `KC_ERR__BUFFER_TOO_SMALL` (above), `KC_ERR__UNKNOWN_CONFIG` (no such
+// property), `KC_ERR__NULL_ARG` (`conf`, `name`, `lenp`), `KC_ERR__INVALID_ARG` (a
+// name that is not UTF-8), `KC_ERR__PANIC`.
 //
 // # Safety
 // `conf` must be a live handle, `name` a NUL-terminated string, `lenp` a valid pointer,
@@ -494,7 +632,9 @@ const char *kc_err_name(kc_err_t err);
 const char *kc_err_str(kc_err_t err);
 
 // The code of the last failed call made on this thread (KC_OK after a call that
-// succeeded).
+// succeeded). Calls that return no `kc_err_t` (counts, accessors by value, `_free`)
+// leave it alone, except after an internal error (`KC_ERR__PANIC`) or where their
+// comment says so.
 kc_err_t kc_last_error_code(void);
 
 // Copies the detail of the last failed call made on this thread (which broker, topic,
@@ -507,27 +647,49 @@ kc_err_t kc_last_error_code(void);
 // `buf` must be NULL or point to `len` writable bytes.
 size_t kc_last_error(char *buf, size_t len);
 
-// The library version as a string, e.g. "0.1.0". Static: never free it.
+// The version of the library loaded at run time as a string, e.g. "0.1.0" (the header's
+// is `KC_VERSION_MAJOR`.`KC_VERSION_MINOR`.`KC_VERSION_PATCH`). Static: never free it.
 const char *kc_version(void);
 
-// The library version as a number: (major << 16) | (minor << 8) | patch.
+// The version of the library loaded at run time as a number:
+// (major << 16) | (minor << 8) | patch. A program that needs the functions of the
+// header it was compiled with checks
+// `kc_version_num() >= ((KC_VERSION_MAJOR << 16) | (KC_VERSION_MINOR << 8))`
+// (the SONAME already guarantees the same major version).
 uint32_t kc_version_num(void);
 
 // Fetches records of `topic`/`partition` from its leader, starting at `offset`: up to
 // about `max_bytes` (a broker returns at least one whole batch), waiting up to
 // `max_wait_ms` for data. The first record returned is the one at `offset` (or the next
-// one that exists); continue from `kc_fetch_result_next_offset`. Retriable errors are retried within `timeout_ms` (after the
-// wait). An offset outside the log gives `KC_ERR_OFFSET_OUT_OF_RANGE`; a corrupt batch
-// `KC_ERR__BAD_MSG`; compressed data beyond `fetch.max.decompressed.bytes`
-// `KC_ERR__BAD_COMPRESSION`. On success `*resultp` receives the result; the caller owns
-// it: free it with `kc_fetch_result_free`.
+// one that exists); continue from `kc_fetch_result_next_offset`. At the end of the log
+// the broker answers after `max_wait_ms` with no records: a success. Retriable errors
+// are retried until the deadline, `timeout_ms` + `max_wait_ms` from the start. On
+// success `*resultp` receives the result; the caller owns it: free it with
+// `kc_fetch_result_free`.
+//
+// Errors: the network errors described at `kc_client_t` (`KC_ERR__TIMED_OUT`,
+// `KC_ERR__ALL_BROKERS_DOWN`, `KC_ERR__TRANSPORT`, `KC_ERR__RESOLVE`,
+// `KC_ERR__DESTROY`, `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`,
+// `KC_ERR__UNSUPPORTED_FEATURE`), and:
+//  - `KC_ERR_OFFSET_OUT_OF_RANGE`: `offset` is outside the log (at once).
+//  - `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`: the topic does not exist (retried: it comes
+//    back near the deadline); `KC_ERR__UNKNOWN_PARTITION`: the partition does not exist
+//    (at once); `KC_ERR__UNKNOWN_TOPIC`: the broker's metadata answer left the topic out.
+//  - the leader's other answers for the partition (`KC_ERR_NOT_LEADER_OR_FOLLOWER`, …
+//    retried; `KC_ERR_TOPIC_AUTHORIZATION_FAILED`, … at once).
+//  - `KC_ERR__BAD_MSG`: a record batch failed its CRC or is malformed;
+//    `KC_ERR__BAD_COMPRESSION`: compressed data is invalid or expands beyond
+//    `fetch.max.decompressed.bytes`. Not retried.
+//  - `KC_ERR__NULL_ARG` (`client`, `topic`, `resultp`), `KC_ERR__INVALID_ARG`
+//    (`offset` < 0, `max_bytes` <= 0, `max_wait_ms` < 0), `KC_ERR__PANIC`.
 //
 // # Safety
 // `client` must be a live handle, `topic` a NUL-terminated string, `resultp` valid.
 kc_err_t kc_client_fetch(struct kc_client_t *client, const char *topic, int32_t partition, int64_t offset, int32_t max_bytes, int32_t max_wait_ms, int32_t timeout_ms, struct kc_fetch_result_t **resultp);
 
 // Frees a fetch result and the records it holds. NULL is a no-op; freeing twice is
-// undefined behaviour.
+// undefined behaviour. The result does not depend on its client: it may be freed after
+// the client.
 //
 // # Safety
 // `result` must be NULL or a live handle not used afterwards.
@@ -568,11 +730,17 @@ int64_t kc_fetch_result_next_offset(const struct kc_fetch_result_t *result);
 
 // Fills `*out` with record `i` (0 ≤ i < `kc_fetch_result_record_count`).
 //
+// Errors: `KC_ERR__NULL_ARG` (`result`, `out`), `KC_ERR__INVALID_ARG` (`i` out of
+// range), `KC_ERR__PANIC`.
+//
 // # Safety
 // `result` must be a live handle and `out` valid.
 kc_err_t kc_fetch_result_record(const struct kc_fetch_result_t *result, size_t i, struct kc_record_view_t *out);
 
-// Fills `*out` with header `j` of record `i`.
+// Fills `*out` with header `j` of record `i` (0 ≤ j < the record's `header_cnt`).
+//
+// Errors: `KC_ERR__NULL_ARG` (`result`, `out`), `KC_ERR__INVALID_ARG` (`i` or `j` out
+// of range), `KC_ERR__PANIC`.
 //
 // # Safety
 // `result` must be a live handle and `out` valid.
@@ -583,12 +751,21 @@ kc_err_t kc_fetch_result_header(const struct kc_fetch_result_t *result, size_t i
 // its error in `kc_metadata_topic`, not as a failure of the call. On success `*mdp`
 // receives the snapshot; the caller owns it: free it with `kc_metadata_free`.
 //
+// Errors: the network errors described at `kc_client_t`: `KC_ERR__ALL_BROKERS_DOWN` (no
+// known broker and no bootstrap address could be connected), `KC_ERR__TRANSPORT` (the
+// connection was lost while the request was in flight), `KC_ERR__TIMED_OUT`,
+// `KC_ERR__DESTROY`, `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`,
+// `KC_ERR__UNSUPPORTED_FEATURE`; `KC_ERR__NULL_ARG` (`client`, `mdp`, `topics` with a
+// count, a topic name), `KC_ERR__INVALID_ARG` (a name that is not UTF-8),
+// `KC_ERR__PANIC`.
+//
 // # Safety
 // `client` must be a live handle; `topics` NULL or `topic_cnt` NUL-terminated strings;
 // `mdp` valid.
 kc_err_t kc_client_metadata(struct kc_client_t *client, const char *const *topics, size_t topic_cnt, int32_t timeout_ms, struct kc_metadata_t **mdp);
 
-// Frees a metadata snapshot. NULL is a no-op; freeing twice is undefined behaviour.
+// Frees a metadata snapshot. NULL is a no-op; freeing twice is undefined behaviour. The
+// snapshot does not depend on its client: it may be freed after the client.
 //
 // # Safety
 // `md` must be NULL or a live handle not used afterwards.
@@ -620,6 +797,9 @@ const char *kc_metadata_cluster_id(const struct kc_metadata_t *md);
 
 // Fills `*out` with broker `i` (0 ≤ i < `kc_metadata_broker_count`).
 //
+// Errors: `KC_ERR__NULL_ARG` (`md`, `out`), `KC_ERR__INVALID_ARG` (`i` out of range),
+// `KC_ERR__PANIC`.
+//
 // # Safety
 // `md` must be a live handle and `out` valid.
 kc_err_t kc_metadata_broker(const struct kc_metadata_t *md, size_t i, struct kc_broker_t *out);
@@ -627,11 +807,17 @@ kc_err_t kc_metadata_broker(const struct kc_metadata_t *md, size_t i, struct kc_
 // Fills `*out` with topic `i` (0 ≤ i < `kc_metadata_topic_count`); topics are sorted by
 // name.
 //
+// Errors: `KC_ERR__NULL_ARG` (`md`, `out`), `KC_ERR__INVALID_ARG` (`i` out of range),
+// `KC_ERR__PANIC`.
+//
 // # Safety
 // `md` must be a live handle and `out` valid.
 kc_err_t kc_metadata_topic(const struct kc_metadata_t *md, size_t i, struct kc_topic_t *out);
 
 // Fills `*out` with partition `j` of topic `i`; partitions are sorted by id.
+//
+// Errors: `KC_ERR__NULL_ARG` (`md`, `out`), `KC_ERR__INVALID_ARG` (`i` or `j` out of
+// range), `KC_ERR__PANIC`.
 //
 // # Safety
 // `md` must be a live handle and `out` valid.

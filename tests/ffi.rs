@@ -2123,3 +2123,57 @@ fn a_call_connecting_to_a_silent_broker_returns_destroy_at_once_when_the_client_
         assert!(took < WAKE_BOUND, "kc_client_free took {took:?}");
     })
 }
+
+/// The three network failures the header tells apart (see `kc_client_t`): no broker
+/// reachable for metadata, a connection lost under every attempt, and a deadline that
+/// passes while waiting for an answer.
+#[test]
+fn all_brokers_down_transport_and_timed_out_are_told_apart() {
+    with_timeout(LIMIT, || {
+        // Nothing listens on the port: every attempt is refused, and retries run out.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = client_for(&format!("127.0.0.1:{closed}"));
+        let started = Instant::now();
+        let rc = metadata_call(1_000)(c.0);
+        let msg = assert_err(
+            rc,
+            KC_ERR__ALL_BROKERS_DOWN,
+            &[&format!("127.0.0.1:{closed}"), "gave up after"],
+        );
+        assert!(started.elapsed() < Duration::from_secs(2), "{msg}");
+        drop(c);
+
+        // The leader takes the connection, answers metadata, and drops the connection
+        // on every ListOffsets.
+        let port = fake_broker(Fake::DropOnListOffsets);
+        let c = client_for(&format!("127.0.0.1:{port}"));
+        let mut off = Out::<i64>::new();
+        let topic = cs("t");
+        let started = Instant::now();
+        // SAFETY: live client, valid out-pointer.
+        let rc = unsafe {
+            kc_client_list_offsets(c.0, topic.as_ptr(), 0, KC_OFFSET_LATEST, 1_000, off.ptr())
+        };
+        let msg = assert_err(rc, KC_ERR__TRANSPORT, &["ListOffsets", "gave up after"]);
+        off.assert_untouched("kc_client_list_offsets");
+        assert!(started.elapsed() < Duration::from_secs(2), "{msg}");
+        drop(c);
+
+        // A broker that completes the handshake and never answers: the call's own
+        // deadline passes first (socket.timeout.ms is a minute).
+        let port = fake_broker(Fake::SilentAfterHandshake);
+        let c = client_for(&format!("127.0.0.1:{port}"));
+        let started = Instant::now();
+        let rc = metadata_call(500)(c.0);
+        let msg = assert_err(rc, KC_ERR__TIMED_OUT, &["Metadata"]);
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(450) && took < Duration::from_secs(2),
+            "{took:?}: {msg}"
+        );
+    })
+}

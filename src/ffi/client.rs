@@ -18,6 +18,50 @@ use std::sync::Arc;
 /// share the broker connections. `kc_client_free` may be called while other threads are
 /// inside calls on it (see there); a call that starts after `kc_client_free` has been
 /// called is a use after free.
+///
+/// Errors of the calls that talk to brokers (`kc_client_metadata`, `_produce`,
+/// `_fetch`, `_list_offsets`, `_create_topic`, `_delete_topic`). A call's deadline is
+/// its `timeout_ms` from its start (a fetch adds `max_wait_ms`); a negative timeout is
+/// a year. A failure that may pass (a lost connection, a broker down, a leader that
+/// moved, Kafka's retriable codes) is retried: the call refreshes metadata and waits
+/// `retry.backoff.ms` (doubling up to `retry.backoff.max.ms`) before the next attempt.
+/// When the next wait would reach the deadline, the call gives up and returns the error
+/// of its last attempt (`kc_last_error` adds "gave up after N attempts"), so such an
+/// error can come back up to one back-off before `timeout_ms` has passed.
+///  - `KC_ERR__TIMED_OUT`: the deadline passed while the call was waiting: for a
+///    broker's answer, for a connection being opened (connect and ApiVersions), or for
+///    a connection attempt or metadata refresh of another thread that it shares. Not
+///    retried. A broker that accepts connections and never answers gives this, unless
+///    `socket.connection.setup.timeout.ms` (set-up) or `socket.timeout.ms` (past the
+///    time the broker may hold the request) ends the connection first: then it counts
+///    as a failed or lost connection, below.
+///  - `KC_ERR__ALL_BROKERS_DOWN`: the call needed metadata (the first call does, a
+///    retry refreshes it, and topic administration asks it for the controller) and no
+///    broker could be connected: every known broker and every bootstrap address
+///    refused, failed to set up, or did not resolve. Retried; returned when retries ran
+///    out (or `KC_ERR__TIMED_OUT` if the deadline passed during those attempts).
+///  - `KC_ERR__TRANSPORT`: the connection to the partition's leader could not be
+///    opened (refused, reset, set-up longer than `socket.connection.setup.timeout.ms`),
+///    or the connection a request was sent on (to the leader, or to the broker picked
+///    for metadata or administration) was closed or lost with the request in flight (by
+///    the broker, by a network error, or by this client when the answer was more than
+///    `socket.timeout.ms` late). Retried; returned when retries ran out.
+///  - `KC_ERR__RESOLVE`: the host name of a partition's leader did not resolve
+///    (retried). Bootstrap names that do not resolve count as unreachable
+///    (`KC_ERR__ALL_BROKERS_DOWN`).
+///  - `KC_ERR__DESTROY`: `kc_client_free` was called while the call was in progress.
+///  - `KC_ERR__PROTOCOL` (a broker's answer violates the protocol),
+///    `KC_ERR__FRAME_TOO_LARGE` (an answer larger than `receive.message.max.bytes`),
+///    `KC_ERR__UNSUPPORTED_FEATURE` (the broker speaks no version of the request this
+///    library does): not retried.
+///  - Kafka's codes (`KC_ERR_<NAME>`) as the broker gave them: retriable ones
+///    (`KC_ERR_NOT_LEADER_OR_FOLLOWER`, `KC_ERR_LEADER_NOT_AVAILABLE`,
+///    `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`, `KC_ERR_REQUEST_TIMED_OUT`, …) once retries
+///    ran out, others at once (a topic's own error in topic administration: at once).
+///
+/// Every call on a client returns `KC_ERR__NULL_ARG` for a NULL required pointer,
+/// `KC_ERR__INVALID_ARG` for a bad argument value (and a string that is not UTF-8), and
+/// `KC_ERR__PANIC` for an internal error.
 pub struct kc_client_t {
     pub(crate) client: Client,
     last_error: Mutex<(i32, String)>,
@@ -106,9 +150,14 @@ pub(crate) unsafe fn with_client(
 
 /// Creates a client from a configuration (which must set `bootstrap.servers`). `conf` is
 /// borrowed for the duration of the call (the client keeps a copy); the caller still
-/// owns it. No connection is opened until the first request.
+/// owns it. No connection is opened until the first request; the client's I/O threads
+/// (`io.threads`) start here.
 /// On success `*clientp` receives the client; the caller owns it: free it with
 /// `kc_client_free`.
+///
+/// Errors: `KC_ERR__NULL_ARG` (`conf`, `clientp`), `KC_ERR__INVALID_CONFIG`
+/// (`bootstrap.servers` missing, `api.version.request` false), `KC_ERR__FAIL` (an I/O
+/// thread could not be started), `KC_ERR__PANIC`.
 ///
 /// # Safety
 /// `conf` must be a live handle and `clientp` a valid pointer.
@@ -195,7 +244,8 @@ fn drop_last(mut c: Arc<kc_client_t>) {
 }
 
 /// Copies the detail of the last failure of any call on this client (from any thread)
-/// into `buf`, as `kc_last_error` does. Returns the message length; 0 if none.
+/// into `buf`, as `kc_last_error` does. Returns the message length; 0 if none or if
+/// `client` is NULL. Fails in no other way.
 ///
 /// # Safety
 /// `client` must be NULL or a live handle; `buf` NULL or `len` writable bytes.
@@ -276,9 +326,32 @@ fn compression_of(c: &Client, code: kc_compression_t) -> Result<Compression> {
 /// REQUEST_TIMED_OUT, a lost connection) are retried within `timeout_ms`; other errors
 /// come back with their Kafka code. Without idempotence, a retry after the batch reached
 /// the broker but its acknowledgement was lost writes the records twice (as other Kafka
-/// clients without idempotence do).
+/// clients without idempotence do). With `acks` 0, `KC_OK` means the request was queued
+/// on a connection to the leader; nothing says it arrived.
 /// On success `*base_offsetp` (which may be NULL) receives the offset of the first record.
 /// All arguments are borrowed for the duration of the call.
+///
+/// Errors: the network errors described at `kc_client_t` (`KC_ERR__TIMED_OUT`,
+/// `KC_ERR__ALL_BROKERS_DOWN`, `KC_ERR__TRANSPORT`, `KC_ERR__RESOLVE`,
+/// `KC_ERR__DESTROY`, `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`), and:
+///  - `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`: the topic does not exist. Retried (a topic
+///    created a moment ago is not known to every broker at once), so it comes back only
+///    near the end of `timeout_ms`.
+///  - `KC_ERR__UNKNOWN_PARTITION`: the topic exists but not the partition (at once).
+///  - `KC_ERR__UNKNOWN_TOPIC`: the broker's metadata answer left the topic out.
+///  - the leader's answer: `KC_ERR_NOT_ENOUGH_REPLICAS`, `KC_ERR_REQUEST_TIMED_OUT`
+///    (the in-sync replicas did not confirm within `request.timeout.ms`),
+///    `KC_ERR_NOT_LEADER_OR_FOLLOWER`, … retried; `KC_ERR_MESSAGE_TOO_LARGE`,
+///    `KC_ERR_RECORD_LIST_TOO_LARGE`, `KC_ERR_INVALID_RECORD`,
+///    `KC_ERR_TOPIC_AUTHORIZATION_FAILED`, … at once.
+///  - `KC_ERR_MESSAGE_TOO_LARGE` also before sending, when the encoded batch is larger
+///    than `message.max.bytes`; `KC_ERR__BAD_COMPRESSION` when compressing fails.
+///  - `KC_ERR__UNSUPPORTED_FEATURE`: the leader speaks no Produce version this library
+///    does, or only message formats v0/v1 (Kafka before 0.11) and the records have
+///    headers or the codec is zstd.
+///  - `KC_ERR__NULL_ARG` (`client`, `topic`, `records`, a header key),
+///    `KC_ERR__INVALID_ARG` (`record_cnt` 0, `acks`, `compression`, a NULL buffer with a
+///    length, NULL `headers` with a count), `KC_ERR__PANIC`.
 ///
 /// # Safety
 /// `client` must be a live handle, `topic` a NUL-terminated string, `records` point to
@@ -370,6 +443,20 @@ pub const KC_OFFSET_LATEST: i64 = -1;
 /// `KC_OFFSET_LATEST`, or a timestamp in ms (>= 0) for the first offset whose record
 /// timestamp is at or after it (-1 if there is none). On success `*offsetp` receives it.
 ///
+/// Errors: the network errors described at `kc_client_t` (`KC_ERR__TIMED_OUT`,
+/// `KC_ERR__ALL_BROKERS_DOWN`, `KC_ERR__TRANSPORT`, `KC_ERR__RESOLVE`,
+/// `KC_ERR__DESTROY`, `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`), and:
+///  - `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`: the topic does not exist (retried: it comes
+///    back near the end of `timeout_ms`); `KC_ERR__UNKNOWN_PARTITION`: the partition
+///    does not exist (at once); `KC_ERR__UNKNOWN_TOPIC`: the broker's metadata answer
+///    left the topic out.
+///  - the leader's answer for the partition (`KC_ERR_NOT_LEADER_OR_FOLLOWER`, … retried;
+///    `KC_ERR_TOPIC_AUTHORIZATION_FAILED`, … at once).
+///  - `KC_ERR__UNSUPPORTED_FEATURE`: the leader speaks no ListOffsets version this
+///    library does, or only v0 (Kafka before 0.10.1) and `what` is a timestamp.
+///  - `KC_ERR__NULL_ARG` (`client`, `topic`, `offsetp`), `KC_ERR__INVALID_ARG` (`what`
+///    below -2), `KC_ERR__PANIC`.
+///
 /// # Safety
 /// `client` must be a live handle, `topic` a NUL-terminated string, `offsetp` valid.
 #[no_mangle]
@@ -407,9 +494,23 @@ pub unsafe extern "C" fn kc_client_list_offsets(
 
 /// Creates a topic with `partitions` partitions (-1: broker default) and
 /// `replication_factor` replicas (-1: broker default). `configs` holds `config_cnt`
-/// pairs as a flat array `name0, value0, name1, value1, …` (a NULL value means "default");
-/// it may be NULL when `config_cnt` is 0. A topic that exists already gives
-/// `KC_ERR_TOPIC_ALREADY_EXISTS`. All arguments are borrowed for the duration of the call.
+/// pairs as a flat array `name0, value0, name1, value1, …`; it may be NULL when
+/// `config_cnt` is 0. Every value must be a string: a NULL value is sent as Kafka's null,
+/// which Apache Kafka refuses with `KC_ERR_INVALID_CONFIG` ("Null value not supported
+/// for topic configs") and creates nothing; leave a property out to get its default.
+/// All arguments are borrowed for the duration of the call.
+///
+/// Errors: the network errors described at `kc_client_t` (`KC_ERR__TIMED_OUT`,
+/// `KC_ERR__ALL_BROKERS_DOWN`, `KC_ERR__TRANSPORT`, `KC_ERR__DESTROY`,
+/// `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`, `KC_ERR__UNSUPPORTED_FEATURE`), and
+/// the topic's own error as the controller gave it, at once (not retried; only
+/// `KC_ERR_NOT_CONTROLLER` is, at the new controller): `KC_ERR_TOPIC_ALREADY_EXISTS`,
+/// `KC_ERR_INVALID_PARTITIONS`, `KC_ERR_INVALID_REPLICATION_FACTOR`,
+/// `KC_ERR_INVALID_CONFIG`, `KC_ERR_INVALID_TOPIC_EXCEPTION` (a bad name),
+/// `KC_ERR_POLICY_VIOLATION`, `KC_ERR_TOPIC_AUTHORIZATION_FAILED`,
+/// …; `KC_ERR__NULL_ARG` (`client`, `topic`, `configs` with a count, a config name),
+/// `KC_ERR__INVALID_ARG` (an empty name, `replication_factor` out of range),
+/// `KC_ERR__PANIC`.
 ///
 /// # Safety
 /// `client` must be a live handle, `topic` a NUL-terminated string, `configs` NULL or
@@ -467,7 +568,16 @@ pub unsafe extern "C" fn kc_client_create_topic(
     }
 }
 
-/// Deletes a topic. An unknown topic gives `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`.
+/// Deletes a topic.
+///
+/// Errors: the network errors described at `kc_client_t` (`KC_ERR__TIMED_OUT`,
+/// `KC_ERR__ALL_BROKERS_DOWN`, `KC_ERR__TRANSPORT`, `KC_ERR__DESTROY`,
+/// `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`, `KC_ERR__UNSUPPORTED_FEATURE`), and
+/// the topic's own error as the controller gave it, at once (not retried; only
+/// `KC_ERR_NOT_CONTROLLER` is): `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION` (no such topic),
+/// `KC_ERR_TOPIC_DELETION_DISABLED`, `KC_ERR_TOPIC_AUTHORIZATION_FAILED`, …;
+/// `KC_ERR__NULL_ARG` (`client`, `topic`),
+/// `KC_ERR__INVALID_ARG`, `KC_ERR__PANIC`.
 ///
 /// # Safety
 /// `client` must be a live handle and `topic` a NUL-terminated string.

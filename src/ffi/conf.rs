@@ -15,7 +15,8 @@ pub struct kc_conf_t {
 }
 
 /// Creates an empty configuration.
-/// The caller owns the result; free it with `kc_conf_free`. NULL only if allocation fails.
+/// The caller owns the result; free it with `kc_conf_free`. NULL only after an internal
+/// error (`kc_last_error` then says `KC_ERR__PANIC`).
 #[no_mangle]
 pub extern "C" fn kc_conf_new() -> *mut kc_conf_t {
     boundary(std::ptr::null_mut(), || {
@@ -26,7 +27,9 @@ pub extern "C" fn kc_conf_new() -> *mut kc_conf_t {
 }
 
 /// Copies a configuration.
-/// The caller owns the result; free it with `kc_conf_free`. NULL if `conf` is NULL.
+/// The caller owns the result; free it with `kc_conf_free`. NULL if `conf` is NULL
+/// (`kc_last_error` then says `KC_ERR__NULL_ARG`) or after an internal error
+/// (`KC_ERR__PANIC`).
 ///
 /// # Safety
 /// `conf` must be NULL or a live handle from `kc_conf_new`/`kc_conf_dup`.
@@ -60,9 +63,13 @@ pub unsafe extern "C" fn kc_conf_free(conf: *mut kc_conf_t) {
     })
 }
 
-/// Sets property `name` to `value`. An unknown name gives `KC_ERR__UNKNOWN_CONFIG`, a
-/// bad value `KC_ERR__INVALID_CONFIG`; `kc_last_error` then names both.
-/// `name` and `value` are borrowed for the duration of the call.
+/// Sets property `name` to `value`. `name` and `value` are borrowed for the duration of
+/// the call.
+///
+/// Errors: `KC_ERR__UNKNOWN_CONFIG` (no such property), `KC_ERR__INVALID_CONFIG` (a
+/// value the property does not take; `kc_last_error` names both), `KC_ERR__NULL_ARG`
+/// (`conf`, `name`, `value`), `KC_ERR__INVALID_ARG` (a string that is not UTF-8),
+/// `KC_ERR__PANIC`.
 ///
 /// # Safety
 /// `conf` must be a live handle; `name` and `value` NUL-terminated strings.
@@ -84,7 +91,12 @@ pub unsafe extern "C" fn kc_conf_set(
 /// Reads property `name` (the value set, or its default) into `buf` as a NUL-terminated
 /// string. `*lenp` is the size of `buf` on entry and the length of the value (without
 /// the NUL) on return. If the value does not fit, nothing is written to `buf`, `*lenp`
-/// says how long it is, and the result is `KC_ERR__BUFFER_TOO_SMALL`.
+/// says how long it is, and the result is `KC_ERR__BUFFER_TOO_SMALL` (the one failure
+/// that writes an out-parameter).
+///
+/// Errors: `KC_ERR__BUFFER_TOO_SMALL` (above), `KC_ERR__UNKNOWN_CONFIG` (no such
+/// property), `KC_ERR__NULL_ARG` (`conf`, `name`, `lenp`), `KC_ERR__INVALID_ARG` (a
+/// name that is not UTF-8), `KC_ERR__PANIC`.
 ///
 /// # Safety
 /// `conf` must be a live handle, `name` a NUL-terminated string, `lenp` a valid pointer,

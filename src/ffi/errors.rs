@@ -50,11 +50,16 @@ pub const KC_ERR__INVALID_CONFIG: kc_err_t = -1006;
 /// A caller-supplied buffer was too small.
 pub const KC_ERR__BUFFER_TOO_SMALL: kc_err_t = -1007;
 
-/// Library version, major part.
+/// Version of this header, major part: the version a program is compiled against
+/// (`kc_version()` and `kc_version_num()` give the library loaded at run time). The
+/// major version is the ABI version and the number in the shared library's SONAME
+/// (`libkafkac.so.0`): a program runs with any library of the same major version, of
+/// the same or a later minor version.
 pub const KC_VERSION_MAJOR: u32 = 0;
-/// Library version, minor part.
+/// Version of this header, minor part: grows when functions, constants or error codes
+/// are added.
 pub const KC_VERSION_MINOR: u32 = 1;
-/// Library version, patch part.
+/// Version of this header, patch part: fixes only.
 pub const KC_VERSION_PATCH: u32 = 0;
 
 fn names() -> &'static HashMap<i32, (CString, CString)> {
@@ -102,7 +107,9 @@ pub extern "C" fn kc_err_str(err: kc_err_t) -> *const c_char {
 }
 
 /// The code of the last failed call made on this thread (KC_OK after a call that
-/// succeeded).
+/// succeeded). Calls that return no `kc_err_t` (counts, accessors by value, `_free`)
+/// leave it alone, except after an internal error (`KC_ERR__PANIC`) or where their
+/// comment says so.
 #[no_mangle]
 pub extern "C" fn kc_last_error_code() -> kc_err_t {
     boundary(0, || last_error().0)
@@ -125,13 +132,18 @@ pub unsafe extern "C" fn kc_last_error(buf: *mut c_char, len: usize) -> usize {
     })
 }
 
-/// The library version as a string, e.g. "0.1.0". Static: never free it.
+/// The version of the library loaded at run time as a string, e.g. "0.1.0" (the header's
+/// is `KC_VERSION_MAJOR`.`KC_VERSION_MINOR`.`KC_VERSION_PATCH`). Static: never free it.
 #[no_mangle]
 pub extern "C" fn kc_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// The library version as a number: (major << 16) | (minor << 8) | patch.
+/// The version of the library loaded at run time as a number:
+/// (major << 16) | (minor << 8) | patch. A program that needs the functions of the
+/// header it was compiled with checks
+/// `kc_version_num() >= ((KC_VERSION_MAJOR << 16) | (KC_VERSION_MINOR << 8))`
+/// (the SONAME already guarantees the same major version).
 #[no_mangle]
 pub extern "C" fn kc_version_num() -> u32 {
     (KC_VERSION_MAJOR << 16) | (KC_VERSION_MINOR << 8) | KC_VERSION_PATCH

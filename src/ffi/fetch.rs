@@ -63,11 +63,27 @@ fn ptr_len(s: Option<&[u8]>) -> (*const u8, usize) {
 /// Fetches records of `topic`/`partition` from its leader, starting at `offset`: up to
 /// about `max_bytes` (a broker returns at least one whole batch), waiting up to
 /// `max_wait_ms` for data. The first record returned is the one at `offset` (or the next
-/// one that exists); continue from `kc_fetch_result_next_offset`. Retriable errors are retried within `timeout_ms` (after the
-/// wait). An offset outside the log gives `KC_ERR_OFFSET_OUT_OF_RANGE`; a corrupt batch
-/// `KC_ERR__BAD_MSG`; compressed data beyond `fetch.max.decompressed.bytes`
-/// `KC_ERR__BAD_COMPRESSION`. On success `*resultp` receives the result; the caller owns
-/// it: free it with `kc_fetch_result_free`.
+/// one that exists); continue from `kc_fetch_result_next_offset`. At the end of the log
+/// the broker answers after `max_wait_ms` with no records: a success. Retriable errors
+/// are retried until the deadline, `timeout_ms` + `max_wait_ms` from the start. On
+/// success `*resultp` receives the result; the caller owns it: free it with
+/// `kc_fetch_result_free`.
+///
+/// Errors: the network errors described at `kc_client_t` (`KC_ERR__TIMED_OUT`,
+/// `KC_ERR__ALL_BROKERS_DOWN`, `KC_ERR__TRANSPORT`, `KC_ERR__RESOLVE`,
+/// `KC_ERR__DESTROY`, `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`,
+/// `KC_ERR__UNSUPPORTED_FEATURE`), and:
+///  - `KC_ERR_OFFSET_OUT_OF_RANGE`: `offset` is outside the log (at once).
+///  - `KC_ERR_UNKNOWN_TOPIC_OR_PARTITION`: the topic does not exist (retried: it comes
+///    back near the deadline); `KC_ERR__UNKNOWN_PARTITION`: the partition does not exist
+///    (at once); `KC_ERR__UNKNOWN_TOPIC`: the broker's metadata answer left the topic out.
+///  - the leader's other answers for the partition (`KC_ERR_NOT_LEADER_OR_FOLLOWER`, …
+///    retried; `KC_ERR_TOPIC_AUTHORIZATION_FAILED`, … at once).
+///  - `KC_ERR__BAD_MSG`: a record batch failed its CRC or is malformed;
+///    `KC_ERR__BAD_COMPRESSION`: compressed data is invalid or expands beyond
+///    `fetch.max.decompressed.bytes`. Not retried.
+///  - `KC_ERR__NULL_ARG` (`client`, `topic`, `resultp`), `KC_ERR__INVALID_ARG`
+///    (`offset` < 0, `max_bytes` <= 0, `max_wait_ms` < 0), `KC_ERR__PANIC`.
 ///
 /// # Safety
 /// `client` must be a live handle, `topic` a NUL-terminated string, `resultp` valid.
@@ -109,7 +125,8 @@ pub unsafe extern "C" fn kc_client_fetch(
 }
 
 /// Frees a fetch result and the records it holds. NULL is a no-op; freeing twice is
-/// undefined behaviour.
+/// undefined behaviour. The result does not depend on its client: it may be freed after
+/// the client.
 ///
 /// # Safety
 /// `result` must be NULL or a live handle not used afterwards.
@@ -190,6 +207,9 @@ pub unsafe extern "C" fn kc_fetch_result_next_offset(result: *const kc_fetch_res
 
 /// Fills `*out` with record `i` (0 ≤ i < `kc_fetch_result_record_count`).
 ///
+/// Errors: `KC_ERR__NULL_ARG` (`result`, `out`), `KC_ERR__INVALID_ARG` (`i` out of
+/// range), `KC_ERR__PANIC`.
+///
 /// # Safety
 /// `result` must be a live handle and `out` valid.
 #[no_mangle]
@@ -223,7 +243,10 @@ pub unsafe extern "C" fn kc_fetch_result_record(
     }
 }
 
-/// Fills `*out` with header `j` of record `i`.
+/// Fills `*out` with header `j` of record `i` (0 ≤ j < the record's `header_cnt`).
+///
+/// Errors: `KC_ERR__NULL_ARG` (`result`, `out`), `KC_ERR__INVALID_ARG` (`i` or `j` out
+/// of range), `KC_ERR__PANIC`.
 ///
 /// # Safety
 /// `result` must be a live handle and `out` valid.

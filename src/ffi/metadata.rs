@@ -58,6 +58,14 @@ fn cs(s: &str) -> CString {
 /// its error in `kc_metadata_topic`, not as a failure of the call. On success `*mdp`
 /// receives the snapshot; the caller owns it: free it with `kc_metadata_free`.
 ///
+/// Errors: the network errors described at `kc_client_t`: `KC_ERR__ALL_BROKERS_DOWN` (no
+/// known broker and no bootstrap address could be connected), `KC_ERR__TRANSPORT` (the
+/// connection was lost while the request was in flight), `KC_ERR__TIMED_OUT`,
+/// `KC_ERR__DESTROY`, `KC_ERR__PROTOCOL`, `KC_ERR__FRAME_TOO_LARGE`,
+/// `KC_ERR__UNSUPPORTED_FEATURE`; `KC_ERR__NULL_ARG` (`client`, `mdp`, `topics` with a
+/// count, a topic name), `KC_ERR__INVALID_ARG` (a name that is not UTF-8),
+/// `KC_ERR__PANIC`.
+///
 /// # Safety
 /// `client` must be a live handle; `topics` NULL or `topic_cnt` NUL-terminated strings;
 /// `mdp` valid.
@@ -106,7 +114,8 @@ pub unsafe extern "C" fn kc_client_metadata(
     }
 }
 
-/// Frees a metadata snapshot. NULL is a no-op; freeing twice is undefined behaviour.
+/// Frees a metadata snapshot. NULL is a no-op; freeing twice is undefined behaviour. The
+/// snapshot does not depend on its client: it may be freed after the client.
 ///
 /// # Safety
 /// `md` must be NULL or a live handle not used afterwards.
@@ -172,6 +181,9 @@ pub unsafe extern "C" fn kc_metadata_cluster_id(md: *const kc_metadata_t) -> *co
 
 /// Fills `*out` with broker `i` (0 ≤ i < `kc_metadata_broker_count`).
 ///
+/// Errors: `KC_ERR__NULL_ARG` (`md`, `out`), `KC_ERR__INVALID_ARG` (`i` out of range),
+/// `KC_ERR__PANIC`.
+///
 /// # Safety
 /// `md` must be a live handle and `out` valid.
 #[no_mangle]
@@ -201,6 +213,9 @@ pub unsafe extern "C" fn kc_metadata_broker(
 /// Fills `*out` with topic `i` (0 ≤ i < `kc_metadata_topic_count`); topics are sorted by
 /// name.
 ///
+/// Errors: `KC_ERR__NULL_ARG` (`md`, `out`), `KC_ERR__INVALID_ARG` (`i` out of range),
+/// `KC_ERR__PANIC`.
+///
 /// # Safety
 /// `md` must be a live handle and `out` valid.
 #[no_mangle]
@@ -228,6 +243,9 @@ pub unsafe extern "C" fn kc_metadata_topic(
 }
 
 /// Fills `*out` with partition `j` of topic `i`; partitions are sorted by id.
+///
+/// Errors: `KC_ERR__NULL_ARG` (`md`, `out`), `KC_ERR__INVALID_ARG` (`i` or `j` out of
+/// range), `KC_ERR__PANIC`.
 ///
 /// # Safety
 /// `md` must be a live handle and `out` valid.
