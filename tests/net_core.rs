@@ -327,3 +327,37 @@ fn when_no_known_broker_answers_the_client_rebootstraps_unless_told_not_to() {
         }
     })
 }
+
+#[test]
+fn answers_arrive_on_a_completion_queue_in_order() {
+    with_timeout(Duration::from_secs(30), || {
+        use kafkac::net::events::CompletionQueue;
+        use kafkac::protocol::messages::MetadataRequest;
+        let (port, seen) = broker(0, Duration::from_millis(5));
+        let c = client(port, &[]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let conn = c.cluster().any_broker(deadline).unwrap();
+        let v = conn.version_of::<MetadataRequest>().unwrap();
+        let q = Arc::new(CompletionQueue::new());
+        let req = MetadataRequest {
+            topics: Some(Vec::new()),
+            ..Default::default()
+        };
+        // Twenty requests in flight at once from one thread; nobody blocks per request.
+        for tag in 100..120 {
+            conn.send_to_queue(&req, v, &q, tag).unwrap();
+        }
+        let mut tags = Vec::new();
+        while tags.len() < 20 {
+            let (tag, body) = q.pop(deadline).expect("a completion before the deadline");
+            let md = conn
+                .decode_body::<MetadataRequest>(&body.unwrap(), v)
+                .unwrap();
+            assert_eq!(md.brokers[0].port, i32::from(port));
+            tags.push(tag);
+        }
+        assert_eq!(tags, (100..120).collect::<Vec<u64>>());
+        assert!(q.is_empty());
+        assert_eq!(metadata_arrivals(&seen).len(), 20);
+    })
+}

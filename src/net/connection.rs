@@ -8,7 +8,8 @@
 //! hold it, and then closes the connection.
 
 use super::core::{encode_outgoing, ConnCounters, ConnectionOptions};
-use super::reactor::{IoThreads, Link, ResponseSlot, Slot};
+use super::events::CompletionQueue;
+use super::reactor::{IoThreads, Link, Reply, ResponseSlot, Slot};
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
 use crate::protocol::frame::decode_response;
@@ -125,6 +126,34 @@ impl Connection {
         Ok(())
     }
 
+    /// Queues `R` at `version`; its answer (the raw body, for [`Connection::decode_body`])
+    /// arrives on `queue` with `tag`, after those of the requests queued before it on this
+    /// connection. For callers with many requests in flight.
+    pub fn send_to_queue<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        queue: &Arc<CompletionQueue>,
+        tag: u64,
+    ) -> Result<()> {
+        if self.is_broken() {
+            return Err(self.link.closed_error());
+        }
+        let mut frame = self.link.frames.lock().pop().unwrap_or_default();
+        encode_outgoing(req, version, &self.opts.client_id, &mut frame);
+        self.io.submit(
+            self.link.id,
+            frame,
+            Some((req.server_wait(), Reply::Queue(queue.clone(), tag))),
+        );
+        Ok(())
+    }
+
+    /// Decodes an answer taken from a completion queue.
+    pub fn decode_body<R: Request>(&self, body: &Bytes, version: i16) -> Result<R::Response> {
+        self.decode::<R>(body, version)
+    }
+
     fn submit<R: Request>(
         &self,
         req: &R,
@@ -140,7 +169,7 @@ impl Connection {
         self.io.submit(
             self.link.id,
             frame,
-            slot.clone().map(|s| (req.server_wait(), s)),
+            slot.clone().map(|s| (req.server_wait(), Reply::Slot(s))),
         );
         Ok(slot)
     }

@@ -33,16 +33,12 @@ pub const EVENTS_KEPT: usize = 1024;
 struct Inner {
     queue: VecDeque<Event>,
     dropped: u64,
-    /// Whether a wake-up byte is in the pipe (at most one ever is).
-    signalled: bool,
+    wake: Wakeup,
 }
 
 /// A bounded event queue with a wake-up descriptor.
 pub struct EventQueue {
     inner: Mutex<Inner>,
-    /// The application waits on `rx`; a byte is in it while events wait.
-    rx: Option<UnixStream>,
-    tx: Option<UnixStream>,
 }
 
 impl Default for EventQueue {
@@ -53,20 +49,12 @@ impl Default for EventQueue {
 
 impl EventQueue {
     pub fn new() -> EventQueue {
-        let (rx, tx) = match UnixStream::pair() {
-            Ok((a, b)) if a.set_nonblocking(true).is_ok() && b.set_nonblocking(true).is_ok() => {
-                (Some(a), Some(b))
-            }
-            _ => (None, None),
-        };
         EventQueue {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
                 dropped: 0,
-                signalled: false,
+                wake: Wakeup::new(),
             }),
-            rx,
-            tx,
         }
     }
 
@@ -78,12 +66,7 @@ impl EventQueue {
             g.dropped += 1;
         }
         g.queue.push_back(e);
-        if !g.signalled {
-            if let Some(tx) = self.tx.as_ref() {
-                let mut tx: &UnixStream = tx;
-                g.signalled = tx.write(&[1]).is_ok();
-            }
-        }
+        g.wake.raise();
     }
 
     /// The oldest event, if any. The descriptor stops being readable once the queue is
@@ -91,13 +74,8 @@ impl EventQueue {
     pub fn pop(&self) -> Option<Event> {
         let mut g = self.inner.lock();
         let e = g.queue.pop_front();
-        if g.queue.is_empty() && g.signalled {
-            if let Some(rx) = self.rx.as_ref() {
-                let mut rx: &UnixStream = rx;
-                let mut b = [0u8; 8];
-                let _ = rx.read(&mut b);
-            }
-            g.signalled = false;
+        if g.queue.is_empty() {
+            g.wake.clear();
         }
         e
     }
@@ -118,7 +96,122 @@ impl EventQueue {
     /// A descriptor that is readable while events wait (-1 if none could be made). It
     /// belongs to the queue: wait on it, never read or close it.
     pub fn fd(&self) -> RawFd {
+        self.inner.lock().wake.fd()
+    }
+}
+
+/// A descriptor that is readable while something waits: a socket pair whose read end the
+/// application polls; at most one byte is ever in it.
+struct Wakeup {
+    rx: Option<UnixStream>,
+    tx: Option<UnixStream>,
+    signalled: bool,
+}
+
+impl Wakeup {
+    fn new() -> Wakeup {
+        match UnixStream::pair() {
+            Ok((a, b)) if a.set_nonblocking(true).is_ok() && b.set_nonblocking(true).is_ok() => {
+                Wakeup {
+                    rx: Some(a),
+                    tx: Some(b),
+                    signalled: false,
+                }
+            }
+            _ => Wakeup {
+                rx: None,
+                tx: None,
+                signalled: false,
+            },
+        }
+    }
+
+    fn raise(&mut self) {
+        if !self.signalled {
+            if let Some(tx) = self.tx.as_ref() {
+                let mut tx: &UnixStream = tx;
+                self.signalled = tx.write(&[1]).is_ok();
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.signalled {
+            if let Some(rx) = self.rx.as_ref() {
+                let mut rx: &UnixStream = rx;
+                let mut b = [0u8; 8];
+                let _ = rx.read(&mut b);
+            }
+            self.signalled = false;
+        }
+    }
+
+    fn fd(&self) -> RawFd {
         self.rx.as_ref().map_or(-1, |r| r.as_raw_fd())
+    }
+}
+
+/// Where the answers of requests sent with a tag arrive, in the order they complete,
+/// for a caller that has many requests in flight (the producer's sender, the consumer's
+/// fetcher) rather than one blocking call. Waited on with [`pop`](Self::pop), or through
+/// [`fd`](Self::fd) from an application's own event loop.
+pub struct CompletionQueue {
+    inner: Mutex<(VecDeque<(u64, crate::error::Result<bytes::Bytes>)>, Wakeup)>,
+    cv: parking_lot::Condvar,
+}
+
+impl Default for CompletionQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CompletionQueue {
+    pub fn new() -> CompletionQueue {
+        CompletionQueue {
+            inner: Mutex::new((VecDeque::new(), Wakeup::new())),
+            cv: parking_lot::Condvar::new(),
+        }
+    }
+
+    pub(crate) fn push(&self, tag: u64, r: crate::error::Result<bytes::Bytes>) {
+        let mut g = self.inner.lock();
+        g.0.push_back((tag, r));
+        g.1.raise();
+        self.cv.notify_one();
+    }
+
+    /// The next completion (its tag and the answer's body, or why there is none), waiting
+    /// until `deadline` at most.
+    pub fn pop(
+        &self,
+        deadline: std::time::Instant,
+    ) -> Option<(u64, crate::error::Result<bytes::Bytes>)> {
+        let mut g = self.inner.lock();
+        loop {
+            if let Some(c) = g.0.pop_front() {
+                if g.0.is_empty() {
+                    g.1.clear();
+                }
+                return Some(c);
+            }
+            if self.cv.wait_until(&mut g, deadline).timed_out() && g.0.is_empty() {
+                return None;
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Readable while completions wait; owned by the queue.
+    pub fn fd(&self) -> RawFd {
+        self.inner.lock().1.fd()
     }
 }
 
@@ -128,17 +221,36 @@ mod tests {
 
     /// Whether the wake-up descriptor has a byte to read, leaving it there.
     fn readable(q: &EventQueue) -> bool {
-        let mut rx = q.rx.as_ref().unwrap().try_clone().unwrap();
+        readable_wake(&q.inner.lock().wake)
+    }
+
+    fn readable_wake(w: &Wakeup) -> bool {
+        let mut rx = w.rx.as_ref().unwrap().try_clone().unwrap();
         let mut b = [0u8; 1];
         match rx.read(&mut b) {
             Ok(1) => {
-                // Put it back for the queue.
-                let mut tx: &UnixStream = q.tx.as_ref().unwrap();
+                // Put it back.
+                let mut tx: &UnixStream = w.tx.as_ref().unwrap();
                 tx.write_all(&b).unwrap();
                 true
             }
             _ => false,
         }
+    }
+
+    #[test]
+    fn completion_queue_in_order_with_wakeup() {
+        let q = CompletionQueue::new();
+        assert!(q.fd() >= 0);
+        assert!(!readable_wake(&q.inner.lock().1));
+        for t in 0..3 {
+            q.push(t, Ok(bytes::Bytes::from(vec![t as u8])));
+        }
+        assert!(readable_wake(&q.inner.lock().1));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(10);
+        let tags: Vec<u64> = std::iter::from_fn(|| q.pop(deadline).map(|c| c.0)).collect();
+        assert_eq!(tags, [0, 1, 2]);
+        assert!(!readable_wake(&q.inner.lock().1));
     }
 
     fn ev(code: i32) -> Event {

@@ -8,7 +8,7 @@
 //! not anyone still waits for it.
 
 use super::core::{ConnCore, ConnCounters, ConnectionOptions, Outgoing, Phase, Token};
-use super::events::{Event, EventQueue, Severity};
+use super::events::{CompletionQueue, Event, EventQueue, Severity};
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
 use bytes::Bytes;
@@ -103,6 +103,23 @@ impl Link {
 
 pub type ResponseSlot = Arc<Slot<Result<Bytes>>>;
 
+/// Where a request's answer goes: a one-shot that one caller waits on, or a completion
+/// queue shared by many requests, with the request's tag.
+#[derive(Clone)]
+pub enum Reply {
+    Slot(ResponseSlot),
+    Queue(Arc<CompletionQueue>, u64),
+}
+
+impl Reply {
+    pub fn complete(&self, r: Result<Bytes>) {
+        match self {
+            Reply::Slot(s) => s.complete(r),
+            Reply::Queue(q, tag) => q.push(*tag, r),
+        }
+    }
+}
+
 enum Command {
     Open {
         link: Arc<Link>,
@@ -113,7 +130,7 @@ enum Command {
     Send {
         id: u64,
         frame: Vec<u8>,
-        response: Option<(Duration, ResponseSlot)>,
+        response: Option<(Duration, Reply)>,
     },
     Close {
         id: u64,
@@ -249,7 +266,7 @@ impl IoThreads {
     }
 
     /// Queues a frame on connection `id`; with `response`, the answer completes `slot`.
-    pub fn submit(&self, id: u64, frame: Vec<u8>, response: Option<(Duration, ResponseSlot)>) {
+    pub fn submit(&self, id: u64, frame: Vec<u8>, response: Option<(Duration, Reply)>) {
         self.send(
             id,
             Command::Send {
@@ -304,7 +321,7 @@ struct Conn {
     addrs: Vec<SocketAddr>,
     next_addr: usize,
     connect_errors: Vec<String>,
-    pending: HashMap<Token, ResponseSlot>,
+    pending: HashMap<Token, Reply>,
     next_token: Token,
 }
 
