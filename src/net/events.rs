@@ -155,8 +155,11 @@ impl Wakeup {
 /// for a caller that has many requests in flight (the producer's sender, the consumer's
 /// fetcher) rather than one blocking call. Waited on with [`pop`](Self::pop), or through
 /// [`fd`](Self::fd) from an application's own event loop.
+/// A completed request: its tag, and the answer's body or why there is none.
+pub type Completion = (u64, crate::error::Result<bytes::Bytes>);
+
 pub struct CompletionQueue {
-    inner: Mutex<(VecDeque<(u64, crate::error::Result<bytes::Bytes>)>, Wakeup)>,
+    inner: Mutex<(VecDeque<Completion>, Wakeup)>,
     cv: parking_lot::Condvar,
 }
 
@@ -183,10 +186,7 @@ impl CompletionQueue {
 
     /// The next completion (its tag and the answer's body, or why there is none), waiting
     /// until `deadline` at most.
-    pub fn pop(
-        &self,
-        deadline: std::time::Instant,
-    ) -> Option<(u64, crate::error::Result<bytes::Bytes>)> {
+    pub fn pop(&self, deadline: std::time::Instant) -> Option<Completion> {
         let mut g = self.inner.lock();
         loop {
             if let Some(c) = g.0.pop_front() {
