@@ -8,8 +8,10 @@
 //!
 //! Freeing a client while other threads are inside calls on it is tested against Apache
 //! Kafka (a fetch in its long poll) and against fake brokers on loopback (tests/fake)
-//! that hold a request unanswered or drop the connection.
+//! that hold a request unanswered or drop the connection, and once from a C program
+//! under AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer.
 
+mod clib;
 mod common;
 mod fake;
 
@@ -2104,6 +2106,113 @@ fn free_waits_for_a_call_sleeping_between_retries_to_leave() {
             "kc_client_free returned {:?} before the call did",
             o.returned - f.returned
         );
+    })
+}
+
+/// A C program: three threads wait in `kc_client_metadata` (20 s timeout) on the broker
+/// named by argv[1]; the main thread frees the client, joins them, and checks that each
+/// got `KC_ERR__DESTROY` and that the free took less than 2 s. Exit status 0 on success.
+const FREE_WHILE_WAITING_C: &str = r#"#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+#include "kafkac.h"
+
+#define THREADS 3
+
+static kc_client_t *client;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void *wait_in_metadata(void *result) {
+    kc_metadata_t *md = NULL;
+    *(kc_err_t *)result = kc_client_metadata(client, NULL, 0, 20000, &md);
+    kc_metadata_free(md);
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    pthread_t threads[THREADS];
+    kc_err_t results[THREADS];
+    struct timespec settle = {0, 500 * 1000 * 1000};
+    kc_conf_t *conf = kc_conf_new();
+    double began, took;
+    int i, failed = 0;
+    if (argc != 2 || kc_conf_set(conf, "bootstrap.servers", argv[1]) != KC_OK ||
+        kc_client_new(conf, &client) != KC_OK)
+        return 2;
+    kc_conf_free(conf);
+    for (i = 0; i < THREADS; i++) {
+        results[i] = KC_OK;
+        if (pthread_create(&threads[i], NULL, wait_in_metadata, &results[i]) != 0)
+            return 3;
+    }
+    nanosleep(&settle, NULL);
+    began = now();
+    kc_client_free(client);
+    took = now() - began;
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        printf("thread %d: %s\n", i, kc_err_name(results[i]));
+        failed |= results[i] != KC_ERR__DESTROY;
+    }
+    printf("kc_client_free took %.3f s\n", took);
+    return failed || took >= 2.0;
+}
+"#;
+
+#[test]
+fn c_program_frees_a_client_while_threads_wait_in_it_under_the_sanitizers() {
+    clib::require_tool(&clib::cc(), &["--version"]);
+    let dir = clib::bin_dir().join("ffi");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("free_while_waiting.c");
+    std::fs::write(&src, FREE_WHILE_WAITING_C).unwrap();
+    let exe = dir.join("free_while_waiting");
+    let flags = [
+        "-std=c99",
+        "-Wall",
+        "-Wextra",
+        "-Wpedantic",
+        "-Werror",
+        "-pthread",
+        "-fsanitize=address,undefined",
+        "-fno-omit-frame-pointer",
+        "-g",
+    ];
+    with_timeout(Duration::from_secs(600), move || {
+        clib::compile(&clib::cc(), &src, &flags, Some(clib::Link::Static), &exe)
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let exe = dir.join("free_while_waiting");
+    with_timeout(LIMIT, move || {
+        let port = fake_broker(Fake::SilentAfterHandshake);
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg(format!("127.0.0.1:{port}"))
+            .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+            .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1");
+        let done = common::run_bounded(cmd, None, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("run {}: {e}", exe.display()));
+        let out = String::from_utf8_lossy(&done.stdout).into_owned();
+        let err = done.stderr_text();
+        let status = done
+            .status
+            .unwrap_or_else(|| panic!("still running after 30 s:\n{out}{err}"));
+        for report in [
+            "AddressSanitizer",
+            "LeakSanitizer",
+            "UndefinedBehaviorSanitizer",
+            "runtime error:",
+            "panicked at",
+        ] {
+            assert!(!err.contains(report), "{report} ({status}):\n{out}{err}");
+        }
+        assert!(status.success(), "{status}:\n{out}{err}");
+        assert_eq!(out.matches(": _DESTROY").count(), 3, "{out}");
     })
 }
 
