@@ -37,15 +37,21 @@ use std::sync::Arc;
 ///    as a failed or lost connection, below.
 ///  - `KC_ERR__ALL_BROKERS_DOWN`: the call needed metadata (the first call does, a
 ///    retry refreshes it, and topic administration asks it for the controller) and no
-///    broker could be connected: every known broker and every bootstrap address
-///    refused, failed to set up, or did not resolve. Retried; returned when retries ran
-///    out (or `KC_ERR__TIMED_OUT` if the deadline passed during those attempts).
+///    broker could be connected: every known broker (skipping those in their reconnect
+///    back-off) and then, unless `metadata.recovery.strategy` is `none`, every bootstrap
+///    address refused, failed to set up, or did not resolve. Retried; returned when
+///    retries ran out (or `KC_ERR__TIMED_OUT` if the deadline passed during those
+///    attempts).
 ///  - `KC_ERR__TRANSPORT`: the connection to the partition's leader could not be
 ///    opened (refused, reset, set-up longer than `socket.connection.setup.timeout.ms`),
 ///    or the connection a request was sent on (to the leader, or to the broker picked
 ///    for metadata or administration) was closed or lost with the request in flight (by
 ///    the broker, by a network error, or by this client when the answer was more than
-///    `socket.timeout.ms` late). Retried; returned when retries ran out.
+///    `socket.timeout.ms` late). Retried; returned when retries ran out. After a failed
+///    attempt the leader is not tried again before its reconnect back-off
+///    (`reconnect.backoff.ms`, doubling up to `reconnect.backoff.max.ms`) ends; a call
+///    whose deadline comes first gets that attempt's error (`KC_ERR__TRANSPORT`, or
+///    whatever ended it) without waiting.
 ///  - `KC_ERR__RESOLVE`: the host name of a partition's leader did not resolve
 ///    (retried). Bootstrap names that do not resolve count as unreachable
 ///    (`KC_ERR__ALL_BROKERS_DOWN`).
@@ -193,9 +199,10 @@ pub unsafe extern "C" fn kc_client_new(
 /// Calls in progress on other threads when it begins return `KC_ERR__DESTROY` (a call
 /// that had already succeeded, or failed with a Kafka or argument error, returns that).
 /// A call waiting for a broker's answer (a fetch in its long poll, a request to a broker
-/// that does not answer) is woken at once. A call that is opening a connection or
-/// sleeping between retries at that moment is not woken: in this version it may take
-/// until its own timeout expires to return, and `kc_client_free` waits for it.
+/// that does not answer) is woken at once. A call that is opening a connection, sleeping
+/// between retries, or waiting out a broker's reconnect back-off at that moment is not
+/// woken: in this version it may take until its own timeout expires to return, and
+/// `kc_client_free` waits for it.
 /// Results already obtained from the client (metadata, fetch results) stay valid.
 ///
 /// A call on the client that starts after `kc_client_free` has been called, and freeing
