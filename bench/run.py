@@ -14,6 +14,11 @@ for the mock cluster, and the librdkafka 2.16 bundled in the confluent-kafka whe
 Apache Kafka and Tansu.
 
   python3 bench/run.py [--count 1000000] [--size 100] [--batch 1000] [--codec none]
+                       [--brokers kafka,tansu,mock] [--baseline DIR]
+
+--baseline DIR also runs the same kafkac benchmark linked against the library of another
+checkout (DIR/target/release/libkafkac.a and DIR/include, built first), in the same run on
+the same brokers: before/after figures for a change.
 """
 import argparse, glob, os, socket, subprocess, sys, time
 
@@ -42,6 +47,17 @@ def wait_port(port, limit=30):
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"port {port} never opened")
+
+
+def build_baseline(d):
+    d = os.path.abspath(d)
+    sh(["cargo", "build", "--release", "--lib", "-q"], cwd=d)
+    cc = os.environ.get("CC", "cc")
+    flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+    out = f"{OUT}/kafkac_bench_baseline"
+    sh([cc, *flags, "-I", f"{d}/include", "-o", out, f"{ROOT}/bench/kafkac_bench.c",
+        f"{d}/target/release/libkafkac.a", "-lpthread", "-ldl", "-lm"])
+    return out
 
 
 def build():
@@ -157,8 +173,10 @@ def main():
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--codec", default="none")
     ap.add_argument("--brokers", default="kafka,tansu,mock")
+    ap.add_argument("--baseline", default=None)
     a = ap.parse_args()
     bins = build()
+    baseline = build_baseline(a.baseline) if a.baseline else None
     rows = []
     io_rows = []
     for broker in a.brokers.split(","):
@@ -179,7 +197,10 @@ def main():
             rdname = "librdkafka 2.0.2"
         try:
             results = {}
-            for name, binary in (("kafkac", f"{OUT}/kafkac_bench"), (rdname, rd)):
+            clients = [("kafkac", f"{OUT}/kafkac_bench"), (rdname, rd)]
+            if baseline:
+                clients.insert(1, ("kafkac-baseline", baseline))
+            for name, binary in clients:
                 if binary is None:
                     continue
                 topic = f"bench-{name.split()[0]}-{int(time.time()*1000)}"
@@ -194,7 +215,7 @@ def main():
                     m = r[phase]
                     rate = m["msgs"] / m["wall"]
                     cpu_per_m = m["cpu"] / m["msgs"] * 1e6
-                    if name != "kafkac":
+                    if name.startswith("librdkafka"):
                         base = (rate, cpu_per_m, m["rss_kib"])
                     rows.append([broker, phase, name, rate, m["bytes"] / m["wall"] / 1e6, cpu_per_m,
                                  m["rss_kib"] / 1024])
