@@ -905,3 +905,68 @@ fn a_long_poll_fetch_does_not_delay_a_produce_to_the_same_broker() {
         println!("produce latency with a 500 ms long-poll fetch in flight: worst {worst:?}");
     })
 }
+
+/// The simulator's broker (tests/sim_conn.rs) follows these rules of Apache Kafka's; this
+/// checks them against the real thing: answers come in the order the requests were
+/// sent on a connection, and a connection's requests are handled one at a time (a
+/// request behind a held long-poll fetch is answered only after it).
+#[test]
+fn kafka_answers_a_connection_in_order_one_request_at_a_time() {
+    with_timeout(LIMIT, || {
+        use kafkac::cluster::Purpose;
+        use kafkac::net::events::CompletionQueue;
+        use kafkac::protocol::messages::{
+            FetchPartition, FetchRequest, FetchTopic, MetadataRequest,
+        };
+        let c = client();
+        create(&c, "rules", 1);
+        let deadline = Instant::now() + T;
+        let leader = c.cluster().leader("rules", 0, false, deadline).unwrap();
+        let conn = c
+            .cluster()
+            .broker_for(leader, Purpose::Fetch, deadline)
+            .unwrap();
+        let q = Arc::new(CompletionQueue::new());
+        let md = MetadataRequest {
+            topics: Some(Vec::new()),
+            ..Default::default()
+        };
+        let mv = conn.version_of::<MetadataRequest>().unwrap();
+        // Fifty pipelined requests: answered in the order sent.
+        for tag in 0..50 {
+            conn.send_to_queue(&md, mv, &q, tag).unwrap();
+        }
+        let tags: Vec<u64> = (0..50).map(|_| q.pop(deadline).unwrap().0).collect();
+        assert_eq!(tags, (0..50).collect::<Vec<u64>>());
+        // A fetch the broker holds 600 ms (empty partition), then a metadata request on
+        // the same connection: the metadata answer waits for the fetch's.
+        let fv = conn.version_of::<FetchRequest>().unwrap();
+        let fetch = FetchRequest {
+            max_wait_ms: 600,
+            min_bytes: 1,
+            topics: vec![FetchTopic {
+                topic: "rules".into(),
+                partitions: vec![FetchPartition {
+                    partition: 0,
+                    fetch_offset: 0,
+                    partition_max_bytes: 1024,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        conn.send_to_queue(&fetch, fv, &q, 1000).unwrap();
+        conn.send_to_queue(&md, mv, &q, 1001).unwrap();
+        let (first, r1) = q.pop(deadline).unwrap();
+        let (second, r2) = q.pop(deadline).unwrap();
+        let waited = t0.elapsed();
+        assert_eq!((first, second), (1000, 1001));
+        assert!(r1.is_ok() && r2.is_ok());
+        assert!(
+            waited >= Duration::from_millis(550),
+            "metadata answered {waited:?} after being sent behind a 600 ms fetch"
+        );
+    })
+}
