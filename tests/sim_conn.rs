@@ -48,12 +48,12 @@
 //! driver (a completion delivered twice, lost, or with another request's answer; no
 //! wake-ups; one request too many in flight).
 //!
-//! One case is counted and printed rather than failed, unless `SIM_STRICT=1`: a broker
-//! that keeps Kafka's rules must never be cut off, but `ConnCore` starts a request's
-//! time-out when it writes it, while Kafka takes up a connection's requests one at a
-//! time. A request queued at the broker behind others that the broker may hold for their
-//! server wait is then declared overdue while the broker answers normally (seed 3 shows
-//! it: `SIM_STRICT=1 SIM_SEED=3 ...`).
+//! A broker that keeps Kafka's rules must never be cut off. Kafka takes up a connection's
+//! requests one at a time, so a request queued at the broker behind others that the
+//! broker may hold for their server wait must not be declared overdue from the time it
+//! was written (the simulator found that on a quarter of the seeds; `ConnCore` now runs a
+//! request's time from when it becomes the oldest in flight). `SIM_STRICT=0` counts such
+//! closes instead of failing on them.
 
 use bytes::Bytes;
 use kafkac::error::{local, Error};
@@ -2038,7 +2038,7 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 fn strict() -> bool {
-    std::env::var_os("SIM_STRICT").is_some_and(|v| v != "0")
+    std::env::var_os("SIM_STRICT").map_or(true, |v| v != "0")
 }
 
 /// Runs one seed; a panic inside the machine counts as a violation.
@@ -2108,7 +2108,7 @@ fn run_range(seeds: Vec<u64>, strict: bool) -> Result<Totals, String> {
 }
 
 /// The seeded scenarios: `SIM_SEED=<n>` runs one, `SIM_SEEDS=<n>` sets how many (default
-/// 20,000), `SIM_STRICT=1` also fails on the head-of-line time-outs reported below.
+/// 20,000); it fails on head-of-line time-outs unless `SIM_STRICT=0`.
 #[test]
 fn sim_conn_seeds() {
     let single = env_u64("SIM_SEED");
@@ -2175,7 +2175,7 @@ fn sim_conn_seeds() {
         println!(
             "known issue: {} connection(s) to brokers that kept Kafka's rules were closed \
              because a request queued at the broker behind another that the broker may hold \
-             (its time-out runs from when it was written); seeds {:?}; SIM_STRICT=1 fails on them",
+             (its time-out ran from when it was written); seeds {:?}",
             totals.hol_closes, totals.hol_seeds
         );
     }

@@ -92,6 +92,8 @@ struct InFlight {
     /// Past this, the broker has stopped answering.
     overdue_at: Instant,
     sent_at: Instant,
+    /// How long the broker may hold it once it takes it up.
+    server_wait: Duration,
 }
 
 /// The state machine of one connection.
@@ -515,6 +517,7 @@ impl ConnCore {
             handshake_version: version,
             overdue_at: self.setup_deadline.max(now),
             sent_at: now,
+            server_wait: Duration::ZERO,
         });
     }
 
@@ -545,6 +548,7 @@ impl ConnCore {
                     handshake_version: -1,
                     overdue_at: now + server_wait + self.opts.request_timeout,
                     sent_at: now,
+                    server_wait,
                 }),
                 None => {
                     if self.unanswered.len() == UNANSWERED_KEPT {
@@ -593,6 +597,15 @@ impl ConnCore {
             return false;
         }
         let f = self.in_flight.pop_front().expect("front matched");
+        // Kafka takes up a connection's requests one at a time: the next one may only now
+        // have started, behind answers the broker was allowed to hold. Its time runs from
+        // now at the earliest.
+        if let Some(next) = self.in_flight.front_mut() {
+            let from_now = now + next.server_wait + self.opts.request_timeout;
+            if from_now > next.overdue_at {
+                next.overdue_at = from_now;
+            }
+        }
         self.counters.responses += 1;
         self.counters.rtt_us_total += now.saturating_duration_since(f.sent_at).as_micros() as u64;
         match f.token {
