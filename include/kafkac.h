@@ -7,7 +7,8 @@
  *    negative). kc_err_name() and kc_err_str() describe any code; kc_last_error() copies
  *    the detail of the last failure on the calling thread (which broker, topic,
  *    partition and request).
- *  - Out-parameters are written only on success.
+ *  - Out-parameters are written only on success (one exception: kc_conf_get reports
+ *    the length a value needs with KC_ERR__BUFFER_TOO_SMALL).
  *  - Handles are opaque. Each has a _new (or is returned by a call) and a _free that
  *    accepts NULL; freeing twice is undefined behaviour.
  *  - Ownership is stated on each function: "The caller owns the result", "Borrowed for
