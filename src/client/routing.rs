@@ -71,10 +71,7 @@ impl Client {
         let cluster = self.cluster();
         let name = api_key::name(O::Req::API_KEY);
         let mut todo: Vec<usize> = (0..specs.len()).filter(|&i| results[i].is_none()).collect();
-        let mut backoff = crate::cluster::Backoff::new(
-            cluster.settings.retry_backoff,
-            cluster.settings.retry_backoff_max,
-        );
+        let mut backoff = cluster.backoff();
         let mut attempt = 0u32;
         let mut round_started = Instant::now();
         while !todo.is_empty() {
@@ -106,11 +103,13 @@ impl Client {
             // Write every request first, then collect every answer.
             let mut pending = Vec::new();
             for (leader, idx) in by_leader {
-                let sent = cluster.broker_for(leader, O::PURPOSE, deadline).and_then(|conn| {
-                    let v = conn.version_of::<O::Req>()?;
-                    let group: Vec<&O::Spec> = idx.iter().map(|&i| &specs[i]).collect();
-                    Ok((conn.start(&op.build(&group, v), v, deadline)?, v))
-                });
+                let sent = cluster
+                    .broker_for(leader, O::PURPOSE, deadline)
+                    .and_then(|conn| {
+                        let v = conn.version_of::<O::Req>()?;
+                        let group: Vec<&O::Spec> = idx.iter().map(|&i| &specs[i]).collect();
+                        Ok((conn.start(&op.build(&group, v), v, deadline)?, v))
+                    });
                 pending.push((idx, sent));
             }
             for (idx, sent) in pending {
@@ -156,8 +155,13 @@ impl Client {
                 break;
             }
             if !backoff.sleep_before(deadline) {
+                let closed = cluster.is_closing();
                 for (i, e) in retry {
-                    results[i] = Some(Err(e.gave_up(attempt + 1)));
+                    results[i] = Some(Err(if closed {
+                        Error::new(local::DESTROY, "the client is being closed")
+                    } else {
+                        e.gave_up(attempt + 1)
+                    }));
                 }
                 break;
             }

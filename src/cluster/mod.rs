@@ -7,11 +7,11 @@ mod retry;
 
 pub use metadata::{BrokerMeta, Metadata, PartitionMeta, Snapshot, TopicEntry, TopicMeta};
 pub use refresher::Refresher;
-pub use retry::Backoff;
+pub use retry::{Backoff, Closing};
 
 use crate::config::Settings;
 use crate::error::{local, Error, Result};
-use crate::net::{Connection, ConnectionOptions, IoThreads, Resolver};
+use crate::net::{split_host_port, Connection, ConnectionOptions, IoThreads, Resolver};
 use crate::protocol::messages::{MetadataRequest, MetadataRequestTopic};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -75,6 +75,7 @@ pub struct Cluster {
     /// use its answer instead of sending their own (single flight).
     refresh_lock: Mutex<()>,
     stats: ClusterStats,
+    closing: Arc<Closing>,
 }
 
 /// Counters kept by the cluster view, for statistics and tests.
@@ -89,6 +90,17 @@ pub struct ClusterStats {
 
 impl Cluster {
     pub fn new(settings: Settings) -> Result<Self> {
+        for hp in &settings.bootstrap {
+            split_host_port(hp).map_err(|_| {
+                Error::new(
+                    local::INVALID_CONFIG,
+                    format!(
+                        "invalid value '{hp}' in configuration property 'bootstrap.servers': \
+                         expected host:port"
+                    ),
+                )
+            })?;
+        }
         let conn_opts = ConnectionOptions {
             client_id: settings.client_id.clone(),
             software_name: settings.software_name.clone(),
@@ -115,6 +127,7 @@ impl Cluster {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             refresh_lock: Mutex::new(()),
             stats: ClusterStats::default(),
+            closing: Arc::new(Closing::default()),
         })
     }
 
@@ -163,7 +176,9 @@ impl Cluster {
                         (at - now).as_millis()
                     )));
                 }
-                std::thread::sleep(at - now);
+                if !self.closing.sleep_until(at) {
+                    return Err(Self::closed_error());
+                }
             }
         }
         let attempt = self
@@ -230,6 +245,7 @@ impl Cluster {
             }
             match self.broker(*id, deadline) {
                 Ok(c) => return Ok(c),
+                Err(e) if e.code == local::DESTROY => return Err(e),
                 Err(e) => errors.push(e.message),
             }
         }
@@ -273,6 +289,7 @@ impl Cluster {
                     *g = Some(c.clone());
                     return Ok(c);
                 }
+                Err(e) if e.code == local::DESTROY => return Err(e),
                 Err(e) => errors.push(e.message),
             }
         }
@@ -466,26 +483,53 @@ impl Cluster {
     /// `retry.backoff.max.ms`); `op` gets the attempt number (0 first) and should refresh
     /// metadata when the attempt is not the first.
     pub fn retry<T>(&self, deadline: Instant, mut op: impl FnMut(u32) -> Result<T>) -> Result<T> {
-        let mut backoff =
-            Backoff::new(self.settings.retry_backoff, self.settings.retry_backoff_max);
+        let mut backoff = self.backoff();
         let mut attempt = 0;
         loop {
+            if self.closing.is_closed() {
+                return Err(Self::closed_error());
+            }
             let err = match op(attempt) {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            if !err.is_retriable() {
+            if !err.is_retriable() || err.code == local::DESTROY {
                 return Err(err);
             }
             if !backoff.sleep_before(deadline) {
+                if self.closing.is_closed() {
+                    return Err(Self::closed_error());
+                }
                 return Err(err.gave_up(attempt + 1));
             }
             attempt += 1;
         }
     }
 
-    /// Closes every connection and joins the I/O threads.
+    /// A retry back-off (`retry.backoff.ms` doubling up to `retry.backoff.max.ms`) whose
+    /// waits end when the client is closed.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.settings.retry_backoff, self.settings.retry_backoff_max)
+            .until_closed(&self.closing)
+    }
+
+    /// Whether the client is being closed.
+    pub fn is_closing(&self) -> bool {
+        self.closing.is_closed()
+    }
+
+    fn closed_error() -> Error {
+        Error::new(local::DESTROY, "the client is being closed")
+    }
+
+    /// Closes every connection and joins the I/O threads. Calls inside the client return
+    /// DESTROY promptly: waits for answers and back-off sleeps end, and new connection
+    /// attempts fail at once.
     pub fn close(&self) {
+        self.closing.close();
+        // The I/O threads first: that ends every wait for an answer or a connection set-up,
+        // which releases the connection locks below.
+        self.io.shutdown();
         for s in self.brokers.read().values() {
             for conn in &s.conns {
                 if let Some(c) = conn.lock().conn.take() {
@@ -496,7 +540,6 @@ impl Cluster {
         if let Some(c) = self.bootstrap.lock().take() {
             c.close();
         }
-        self.io.shutdown();
     }
 
     /// Deadline `timeout` from now (saturating).

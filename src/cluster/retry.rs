@@ -1,6 +1,37 @@
 //! Exponential backoff between retries.
 
-use std::time::Duration;
+use parking_lot::{Condvar, Mutex};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Set when a client is being closed: waits between retries end at once.
+#[derive(Default)]
+pub struct Closing {
+    closed: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Closing {
+    pub fn close(&self) {
+        *self.closed.lock() = true;
+        self.cv.notify_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        *self.closed.lock()
+    }
+
+    /// Sleeps until `until`; false (at once) if the client is or gets closed.
+    pub fn sleep_until(&self, until: Instant) -> bool {
+        let mut g = self.closed.lock();
+        while !*g {
+            if self.cv.wait_until(&mut g, until).timed_out() {
+                return !*g;
+            }
+        }
+        false
+    }
+}
 
 /// Doubles from `initial` up to `max`, with up to 20% downward jitter so clients that
 /// failed together do not retry in lockstep.
@@ -8,6 +39,7 @@ pub struct Backoff {
     next: Duration,
     max: Duration,
     seed: u64,
+    closing: Option<Arc<Closing>>,
 }
 
 impl Backoff {
@@ -21,18 +53,31 @@ impl Backoff {
             next: initial,
             max: max.max(initial),
             seed,
+            closing: None,
         }
     }
 
+    /// A back-off whose waits end when `closing` is set.
+    pub fn until_closed(mut self, closing: &Arc<Closing>) -> Self {
+        self.closing = Some(closing.clone());
+        self
+    }
+
     /// Sleeps the next delay and returns true, or returns false at once when the delay
-    /// would reach `deadline` (the caller gives up).
-    pub fn sleep_before(&mut self, deadline: std::time::Instant) -> bool {
+    /// would reach `deadline` (the caller gives up), or when the client is closed.
+    pub fn sleep_before(&mut self, deadline: Instant) -> bool {
         let wait = self.next_delay();
-        if std::time::Instant::now() + wait >= deadline {
+        let until = Instant::now() + wait;
+        if until >= deadline {
             return false;
         }
-        std::thread::sleep(wait);
-        true
+        match &self.closing {
+            Some(c) => c.sleep_until(until),
+            None => {
+                std::thread::sleep(wait);
+                true
+            }
+        }
     }
 
     pub fn next_delay(&mut self) -> Duration {

@@ -198,11 +198,11 @@ pub unsafe extern "C" fn kc_client_new(
 ///
 /// Calls in progress on other threads when it begins return `KC_ERR__DESTROY` (a call
 /// that had already succeeded, or failed with a Kafka or argument error, returns that).
-/// A call waiting for a broker's answer (a fetch in its long poll, a request to a broker
-/// that does not answer) is woken at once. A call that is opening a connection, sleeping
-/// between retries, or waiting out a broker's reconnect back-off at that moment is not
-/// woken: in this version it may take until its own timeout expires to return, and
-/// `kc_client_free` waits for it.
+/// Every such call is woken at once: one waiting for a broker's answer (a fetch in its
+/// long poll, a request to a broker that does not answer), one opening a connection, and
+/// one sleeping between retries or waiting out a broker's reconnect back-off. Name
+/// resolution (`getaddrinfo`) cannot be interrupted: a call inside it returns when the
+/// lookup does, and `kc_client_free` waits for it.
 /// Results already obtained from the client (metadata, fetch results) stay valid.
 ///
 /// A call on the client that starts after `kc_client_free` has been called, and freeing

@@ -12,5 +12,5 @@ mod versions;
 pub use self::core::{ConnCounters, ConnectionOptions};
 pub use connection::{Connection, Pending};
 pub use reactor::IoThreads;
-pub use resolve::{resolve, Resolver};
+pub use resolve::{resolve, split_host_port, Resolver};
 pub use versions::VersionTable;

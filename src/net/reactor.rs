@@ -211,19 +211,7 @@ impl IoThreads {
     fn send(&self, id: u64, c: Command) {
         if self.stopped.load(Ordering::Acquire) {
             // The loops are gone: answer at once rather than leave a caller waiting.
-            let e = || Error::new(local::DESTROY, "the client is closed");
-            match c {
-                Command::Open { link, .. } => {
-                    *link.closed_with.lock() = Some(e());
-                    link.broken.store(true, Ordering::Release);
-                    link.setup.complete(Err(e()));
-                }
-                Command::Send {
-                    response: Some((_, slot)),
-                    ..
-                } => slot.complete(Err(e())),
-                _ => {}
-            }
+            refuse(c);
             return;
         }
         let l = self.loop_of(id);
@@ -235,6 +223,14 @@ impl IoThreads {
         // One wake-up per batch of commands: the loop drains them all.
         if first {
             let _ = l.waker.wake();
+        }
+        // A stop that came between the check above and the push may have missed this
+        // command (the loop drains once more as it stops, but perhaps before it): answer
+        // what is left. Answering twice is harmless: the first answer wins.
+        if self.stopped.load(Ordering::Acquire) {
+            for c in std::mem::take(&mut *l.commands.lock()) {
+                refuse(c);
+            }
         }
     }
 
@@ -657,27 +653,28 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
         if stopping {
             // Commands that raced with the stop still get an answer.
             for cmd in std::mem::take(&mut *l.commands.lock()) {
-                match cmd {
-                    Command::Open { link, .. } => {
-                        link.setup.complete(Err(Error::new(
-                            local::DESTROY,
-                            "the client is being closed",
-                        )));
-                        link.broken.store(true, Ordering::Release);
-                    }
-                    Command::Send {
-                        response: Some((_, slot)),
-                        ..
-                    } => slot.complete(Err(Error::new(
-                        local::DESTROY,
-                        "the client is being closed",
-                    ))),
-                    _ => {}
-                }
+                refuse(cmd);
             }
             return;
         }
         let _ = &mut poll;
+    }
+}
+
+/// Answers a command that no loop will run: the client is closed.
+fn refuse(c: Command) {
+    let e = || Error::new(local::DESTROY, "the client is closed");
+    match c {
+        Command::Open { link, .. } => {
+            *link.closed_with.lock() = Some(e());
+            link.broken.store(true, Ordering::Release);
+            link.setup.complete(Err(e()));
+        }
+        Command::Send {
+            response: Some((_, reply)),
+            ..
+        } => reply.complete(Err(e())),
+        _ => {}
     }
 }
 

@@ -77,7 +77,8 @@ pub fn resolve(hostport: &str, family: AddressFamily) -> Result<Vec<SocketAddr>>
     Ok(addrs)
 }
 
-fn split_host_port(s: &str) -> Result<(&str, u16)> {
+/// Splits `host:port` (IPv6 as `[::1]:9092`, an optional `PLAINTEXT://` prefix).
+pub fn split_host_port(s: &str) -> Result<(&str, u16)> {
     let bad = || Error::invalid_arg(format!("invalid broker address '{s}': expected host:port"));
     let s = s.trim();
     let s = s.strip_prefix("PLAINTEXT://").unwrap_or(s);
