@@ -413,6 +413,9 @@ typedef struct kc_partition_t {
 // The broker and this library share no version of a required API.
 #define KC_ERR__UNSUPPORTED_FEATURE -165
 
+// Nothing there (for example, no event waiting).
+#define KC_ERR__NOENT -156
+
 // A required pointer argument was NULL.
 #define KC_ERR__NULL_ARG -1001
 
@@ -481,6 +484,34 @@ void kc_client_free(struct kc_client_t *client);
 // # Safety
 // `client` must be NULL or a live handle; `buf` NULL or `len` writable bytes.
 size_t kc_client_last_error(const struct kc_client_t *client, char *buf, size_t len);
+
+// A descriptor that is readable while the client has events waiting (see
+// `kc_client_event_poll`), for an application's own event loop (`poll`, `epoll`,
+// `select`, libuv): events are raised on the client's I/O threads, and the application
+// serves them on its own thread. The descriptor belongs to the client: wait on it, never
+// read, write or close it; it is valid until `kc_client_free`. Returns -1 if `client` is
+// NULL (or, should the system refuse one, when the client has no descriptor). Fails in
+// no other way. Thread-safe.
+//
+// # Safety
+// `client` must be NULL or a live handle.
+int kc_client_event_fd(const struct kc_client_t *client);
+
+// Takes the client's oldest event: a connection lost to a fault (a broker refusing
+// connections, closing them, or no longer answering) or a broker's throttle. On success
+// `*severity` gets its syslog level (3 error, 4 warning, 5 notice, 6 info), `*code` an
+// error code (`KC_ERR__TRANSPORT`, `KC_ERR__TIMED_OUT`, ...; 0 for a plain log line), and
+// the message is copied into `buf` (NUL-terminated, cut to `len - 1` bytes; `buf` may be
+// NULL with `len` 0 to drop it). At most 1024 events wait; older ones are dropped first.
+// Thread-safe; each event is taken once.
+//
+// Errors: `KC_ERR__NOENT` (no event waiting; nothing written), `KC_ERR__NULL_ARG`
+// (`client`, `severity`, `code`), `KC_ERR__PANIC`.
+//
+// # Safety
+// `client` must be NULL or a live handle; `severity` and `code` valid pointers; `buf`
+// NULL or `len` writable bytes.
+kc_err_t kc_client_event_poll(const struct kc_client_t *client, int *severity, kc_err_t *code, char *buf, size_t len);
 
 // Produces `record_cnt` records as one batch to `topic`/`partition`, at the partition's
 // leader, and waits for the acknowledgement. `acks`: 0 (none; `*base_offsetp` gets -1),

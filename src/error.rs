@@ -31,6 +31,8 @@ pub mod local {
     pub const UNKNOWN_PARTITION: i32 = -190;
     /// The broker and the client share no version of a required API.
     pub const UNSUPPORTED_FEATURE: i32 = -165;
+    /// Nothing there: no event waiting, no such entry.
+    pub const NOENT: i32 = -156;
     /// A required pointer argument was NULL.
     pub const NULL_ARG: i32 = -1001;
     /// An internal panic was caught at the C boundary.
@@ -76,6 +78,7 @@ pub mod local {
             "_UNSUPPORTED_FEATURE",
             "Local: no API version in common with the broker",
         ),
+        (NOENT, "_NOENT", "Local: no such entry"),
         (
             NULL_ARG,
             "_NULL_ARG",

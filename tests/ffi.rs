@@ -2294,3 +2294,81 @@ fn all_brokers_down_transport_and_timed_out_are_told_apart() {
         );
     })
 }
+
+/// Whether `fd` is readable now (poll(2) with no wait).
+fn fd_readable(fd: std::ffi::c_int) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & libc::POLLIN != 0
+}
+
+/// Events raised on the I/O threads reach the application through
+/// `kc_client_event_poll`, and the descriptor from `kc_client_event_fd` is readable
+/// exactly while some wait.
+#[test]
+fn connection_failures_become_events_with_a_wakeup_descriptor() {
+    with_timeout(LIMIT, || {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = client_for(&format!("127.0.0.1:{closed}"));
+        // SAFETY: live client.
+        let fd = unsafe { kc_client_event_fd(c.0) };
+        assert!(fd >= 0);
+        // SAFETY: NULL is accepted.
+        assert_eq!(unsafe { kc_client_event_fd(ptr::null()) }, -1);
+        assert!(!fd_readable(fd), "no event yet");
+        let (mut sev, mut code) = (0, 0);
+        let mut buf = [0 as c_char; 256];
+        // SAFETY: live client, valid out-pointers, `buf` has its length.
+        let rc =
+            unsafe { kc_client_event_poll(c.0, &mut sev, &mut code, buf.as_mut_ptr(), buf.len()) };
+        assert_eq!(rc, KC_ERR__NOENT);
+        assert_eq!((sev, code), (0, 0), "nothing written without an event");
+        assert_err(metadata_call(500)(c.0), KC_ERR__ALL_BROKERS_DOWN, &[]);
+        assert!(fd_readable(fd), "a refused connection is an event");
+        let mut seen = Vec::new();
+        loop {
+            // SAFETY: as above.
+            let rc = unsafe {
+                kc_client_event_poll(c.0, &mut sev, &mut code, buf.as_mut_ptr(), buf.len())
+            };
+            if rc == KC_ERR__NOENT {
+                break;
+            }
+            assert_eq!(rc, KC_OK);
+            // SAFETY: NUL-terminated by kc_client_event_poll.
+            let msg = unsafe { CStr::from_ptr(buf.as_ptr()) }
+                .to_string_lossy()
+                .into_owned();
+            seen.push((sev, code, msg));
+        }
+        assert!(!seen.is_empty());
+        for (sev, code, msg) in &seen {
+            assert_eq!((*sev, *code), (4, KC_ERR__TRANSPORT), "{msg}");
+            assert!(msg.contains(&format!("127.0.0.1:{closed}")), "{msg}");
+        }
+        assert!(
+            !fd_readable(fd),
+            "all events taken: the descriptor is quiet"
+        );
+        // SAFETY: NULL client / NULL out-pointers are refused.
+        unsafe {
+            assert_eq!(
+                kc_client_event_poll(ptr::null(), &mut sev, &mut code, ptr::null_mut(), 0),
+                KC_ERR__NULL_ARG
+            );
+            assert_eq!(
+                kc_client_event_poll(c.0, ptr::null_mut(), &mut code, ptr::null_mut(), 0),
+                KC_ERR__NULL_ARG
+            );
+        }
+    })
+}

@@ -9,7 +9,7 @@ use crate::client::{Client, NewTopic, OffsetSpec};
 use crate::error::{local, Error, Result};
 use crate::record::{Compression, RecordHeaderIn, RecordIn};
 use parking_lot::Mutex;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 use std::sync::Arc;
 
 /// A client connected to one Kafka cluster.
@@ -270,6 +270,72 @@ pub unsafe extern "C" fn kc_client_last_error(
         let msg = c.last_error.lock().1.clone();
         // SAFETY: `buf` is NULL or has `len` writable bytes (contract above).
         unsafe { copy_out(&msg, buf, len) }
+    })
+}
+
+/// A descriptor that is readable while the client has events waiting (see
+/// `kc_client_event_poll`), for an application's own event loop (`poll`, `epoll`,
+/// `select`, libuv): events are raised on the client's I/O threads, and the application
+/// serves them on its own thread. The descriptor belongs to the client: wait on it, never
+/// read, write or close it; it is valid until `kc_client_free`. Returns -1 if `client` is
+/// NULL (or, should the system refuse one, when the client has no descriptor). Fails in
+/// no other way. Thread-safe.
+///
+/// # Safety
+/// `client` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_client_event_fd(client: *const kc_client_t) -> c_int {
+    boundary(-1, || {
+        // SAFETY: NULL or a live handle (contract above).
+        let Some(c) = (unsafe { share(client) }) else {
+            return -1;
+        };
+        c.client.cluster().events().fd()
+    })
+}
+
+/// Takes the client's oldest event: a connection lost to a fault (a broker refusing
+/// connections, closing them, or no longer answering) or a broker's throttle. On success
+/// `*severity` gets its syslog level (3 error, 4 warning, 5 notice, 6 info), `*code` an
+/// error code (`KC_ERR__TRANSPORT`, `KC_ERR__TIMED_OUT`, ...; 0 for a plain log line), and
+/// the message is copied into `buf` (NUL-terminated, cut to `len - 1` bytes; `buf` may be
+/// NULL with `len` 0 to drop it). At most 1024 events wait; older ones are dropped first.
+/// Thread-safe; each event is taken once.
+///
+/// Errors: `KC_ERR__NOENT` (no event waiting; nothing written), `KC_ERR__NULL_ARG`
+/// (`client`, `severity`, `code`), `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `client` must be NULL or a live handle; `severity` and `code` valid pointers; `buf`
+/// NULL or `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kc_client_event_poll(
+    client: *const kc_client_t,
+    severity: *mut c_int,
+    code: *mut kc_err_t,
+    buf: *mut c_char,
+    len: usize,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live handle (contract above).
+        let c = unsafe { share(client) }.ok_or_else(|| null_arg("client"))?;
+        if severity.is_null() {
+            return Err(null_arg("severity"));
+        }
+        if code.is_null() {
+            return Err(null_arg("code"));
+        }
+        let Some(ev) = c.client.cluster().events().pop() else {
+            return Err(Error::new(local::NOENT, "no event waiting"));
+        };
+        // SAFETY: non-NULL pointers to writable values (checked above, contract above);
+        // `buf` is NULL or has `len` writable bytes.
+        unsafe {
+            write_out(severity, ev.severity as c_int);
+            write_out(code, ev.code);
+            copy_out(&ev.message, buf, len);
+        }
+        Ok(())
     })
 }
 

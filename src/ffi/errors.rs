@@ -35,6 +35,8 @@ pub const KC_ERR__INVALID_ARG: kc_err_t = -186;
 pub const KC_ERR__TIMED_OUT: kc_err_t = -185;
 /// The broker and this library share no version of a required API.
 pub const KC_ERR__UNSUPPORTED_FEATURE: kc_err_t = -165;
+/// Nothing there (for example, no event waiting).
+pub const KC_ERR__NOENT: kc_err_t = -156;
 /// A required pointer argument was NULL.
 pub const KC_ERR__NULL_ARG: kc_err_t = -1001;
 /// An internal error was caught at the library boundary.
@@ -169,6 +171,7 @@ mod tests {
             (KC_ERR__INVALID_ARG, local::INVALID_ARG),
             (KC_ERR__TIMED_OUT, local::TIMED_OUT),
             (KC_ERR__UNSUPPORTED_FEATURE, local::UNSUPPORTED_FEATURE),
+            (KC_ERR__NOENT, local::NOENT),
             (KC_ERR__NULL_ARG, local::NULL_ARG),
             (KC_ERR__PANIC, local::PANIC),
             (KC_ERR__PROTOCOL, local::PROTOCOL),

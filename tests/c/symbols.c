@@ -21,6 +21,8 @@ static const struct {
     SYM(kc_client_new),
     SYM(kc_client_free),
     SYM(kc_client_last_error),
+    SYM(kc_client_event_fd),
+    SYM(kc_client_event_poll),
     SYM(kc_client_produce),
     SYM(kc_client_list_offsets),
     SYM(kc_client_create_topic),
