@@ -1,5 +1,22 @@
 //! Fetch: records from one or several partitions, each asked of its leader; requests to
 //! different brokers are in flight at the same time.
+//!
+//! Memory: `fetch.max.decompressed.bytes` is one budget for a whole call
+//! ([`Client::fetch`] or [`Client::fetch_many`]), shared by all its partitions. It bounds
+//! what the decoded records hold beyond the response buffers they borrow from: the
+//! decompressed bytes of compressed batches plus the record index (see
+//! [`RecordSet::charged_bytes`]), checked before the memory is taken. (Each response
+//! buffer is bounded by `receive.message.max.bytes`.) Partitions are decoded in the order
+//! their answers are read: one broker's after another's, each broker's in the order of
+//! `specs`, retried partitions after the others. A partition whose records do not fit in
+//! what the partitions decoded before it left gets an error and takes nothing from the
+//! budget: `KC_ERR__BAD_COMPRESSION` (`local::BAD_COMPRESSION`) if the budget ran out on a
+//! compressed batch (its decompressed bytes or the index of its records), `KC_ERR__BAD_MSG`
+//! (`local::BAD_MSG`) if on the index of an uncompressed one; the message names the
+//! partition, the budget and the property to raise. The partitions decoded before it keep
+//! their records, and those after it are decoded within what is left, so a call returns
+//! what fits rather than nothing; a caller can fetch the refused partitions again (in a
+//! call of their own, they have the whole budget).
 
 use super::routing::PartitionOp;
 use super::Client;
@@ -7,7 +24,8 @@ use crate::cluster::{Cluster, Purpose};
 use crate::error::{local, Error, Result};
 use crate::protocol::messages::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
 use crate::protocol::DecodeErrorKind;
-use crate::record::{DecodeLimits, RecordSet};
+use crate::record::{DecodeBudget, DecodeLimits, RecordSet};
+use std::cell::RefCell;
 use std::time::Duration;
 
 /// One partition to fetch from.
@@ -35,6 +53,8 @@ pub struct FetchResult {
 struct FetchOp {
     max_wait: Duration,
     limits: DecodeLimits,
+    /// `fetch.max.decompressed.bytes`, shared by every partition of the call.
+    budget: RefCell<DecodeBudget>,
 }
 
 impl PartitionOp for FetchOp {
@@ -104,13 +124,32 @@ impl PartitionOp for FetchOp {
         if p.error_code != 0 {
             return Err(Error::kafka(p.error_code, &ctx));
         }
-        let mut records = RecordSet::decode(p.records.take().unwrap_or_default(), &self.limits)
-            .map_err(|e| {
+        let mut budget = self.budget.borrow_mut();
+        let input = p.records.take().unwrap_or_default();
+        let mut records =
+            RecordSet::decode_within(input, &self.limits, &mut budget).map_err(|e| {
                 let code = match e.kind {
                     DecodeErrorKind::Compression(_) => local::BAD_COMPRESSION,
                     _ => local::BAD_MSG,
                 };
-                Error::new(code, format!("{ctx}: {e}"))
+                if budget.refused() {
+                    let before = match budget.used() {
+                        0 => String::new(),
+                        n => format!(", {n} of them taken by the partitions decoded before it"),
+                    };
+                    Error::new(
+                        code,
+                        format!(
+                            "{ctx}: {e}; the fetch call's memory budget is {} bytes{before} \
+                             (fetch.max.decompressed.bytes: the decompressed records plus the \
+                             record index, over all partitions of one call): raise \
+                             fetch.max.decompressed.bytes to accept this answer",
+                            budget.limit()
+                        ),
+                    )
+                } else {
+                    Error::new(code, format!("{ctx}: {e}"))
+                }
             })?;
         records.drop_before(s.offset);
         Ok(FetchResult {
@@ -126,7 +165,9 @@ impl PartitionOp for FetchOp {
 
 impl Client {
     /// Fetches from one partition starting at `offset`: up to `max_bytes`, waiting up to
-    /// `max_wait` for data to arrive.
+    /// `max_wait` for data to arrive. The decoded records may hold at most
+    /// `fetch.max.decompressed.bytes` beyond the response (decompressed bytes plus the record
+    /// index); more is `local::BAD_COMPRESSION` (compressed data) or `local::BAD_MSG`.
     pub fn fetch(
         &self,
         topic: &str,
@@ -148,7 +189,10 @@ impl Client {
     }
 
     /// Fetches from several partitions: one request per leader, all in flight at once.
-    /// Results come back in the order of `specs`.
+    /// Results come back in the order of `specs`. All partitions share one memory budget,
+    /// `fetch.max.decompressed.bytes`: a partition whose records do not fit in what the
+    /// ones decoded before it left gets an error, the others keep theirs (see the module
+    /// documentation).
     pub fn fetch_many(
         &self,
         specs: &[FetchRequestSpec],
@@ -163,6 +207,7 @@ impl Client {
                 verify_crc: settings.check_crcs,
                 ..Default::default()
             },
+            budget: RefCell::new(DecodeBudget::new(settings.max_decompressed)),
         };
         let known = specs
             .iter()

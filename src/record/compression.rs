@@ -37,6 +37,12 @@ fn limit_error(codec: Compression, limit: usize) -> DecodeError {
     )
 }
 
+/// Whether `e`, from decompressing with `codec` within `limit` bytes, says the output
+/// would exceed the limit (rather than that the data is corrupt).
+pub(crate) fn is_limit_error(e: &DecodeError, codec: Compression, limit: usize) -> bool {
+    *e == limit_error(codec, limit)
+}
+
 /// Compresses `data` with `codec` and appends the result to `out`. `level` is the
 /// codec's level where it has one (gzip 0-9, zstd); `None` takes the codec's default.
 pub fn compress(
@@ -131,24 +137,44 @@ pub(crate) fn decompress_magic(
     }
 }
 
-/// Reads `reader` to its end into `out`, at most `limit` bytes.
+/// Reads `reader` to its end into `out`, at most `limit` bytes. `out` grows by doubling
+/// but never reserves past the limit, and each read goes into a zeroed step of at most
+/// 64 KiB after what was produced (`read_to_end` may zero, and so make resident, as much
+/// spare capacity again as it has read).
 fn read_bounded(
     codec: Compression,
-    reader: impl Read,
+    mut reader: impl Read,
     limit: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), DecodeError> {
     let start = out.len();
-    let mut r = reader.take(limit as u64 + 1);
-    if let Err(e) = r.read_to_end(out) {
-        out.truncate(start);
-        return Err(compression_error(codec, e));
+    // One byte past the limit tells an output of exactly `limit` bytes from a longer one.
+    let most = limit.saturating_add(1);
+    loop {
+        let produced = out.len() - start;
+        let step = produced.clamp(4 << 10, 64 << 10).min(most - produced);
+        if out.capacity() - out.len() < step {
+            out.reserve_exact(produced.max(step).min(most - produced));
+        }
+        let at = out.len();
+        out.resize(at + step, 0);
+        match reader.read(&mut out[at..]) {
+            Ok(0) => {
+                out.truncate(at);
+                return Ok(());
+            }
+            Ok(n) => out.truncate(at + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => out.truncate(at),
+            Err(e) => {
+                out.truncate(start);
+                return Err(compression_error(codec, e));
+            }
+        }
+        if out.len() - start > limit {
+            out.truncate(start);
+            return Err(limit_error(codec, limit));
+        }
     }
-    if out.len() - start > limit {
-        out.truncate(start);
-        return Err(limit_error(codec, limit));
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

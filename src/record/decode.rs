@@ -1,10 +1,11 @@
 //! Reading a `records` field: v2 batches and legacy messages into one flat [`RecordSet`].
 
-use super::compression::decompress_magic;
+use super::compression::{decompress_magic, is_limit_error};
 use super::{legacy, v2, Compression};
 use crate::protocol::{DecodeError, DecodeErrorKind, Reader};
 use bytes::Bytes;
 use std::fmt;
+use std::mem::size_of;
 
 /// What a record's timestamp means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,9 +21,15 @@ pub enum TimestampType {
 /// Bounds and checks applied by [`RecordSet::decode`].
 #[derive(Debug, Clone)]
 pub struct DecodeLimits {
-    /// Most bytes that decompression may produce in one decode, over all compressed
-    /// batches of the input together (default 64 MiB). This bounds the memory a decode
-    /// can take beyond its input: more is a [`DecodeErrorKind::Compression`] error.
+    /// Most bytes of memory one decode may take beyond its input (default 64 MiB): the
+    /// decompressed records of every compressed batch, plus the index of decoded records
+    /// (40 bytes a record, 16 a header, 24 a batch, 32 a decompressed buffer; see
+    /// [`RecordSet::charged_bytes`]). The budget is checked before memory is taken. More
+    /// is an error: [`DecodeErrorKind::Compression`] when a compressed batch or message
+    /// set (its decompressed bytes, or the index of its records) does not fit,
+    /// [`DecodeErrorKind::Invalid`] when the index of an uncompressed one does not.
+    /// [`RecordSet::decode_within`] takes a [`DecodeBudget`] instead, which several
+    /// decodes may share.
     pub max_decompressed: usize,
     /// Check batch and message CRCs (default true). A mismatch is an error.
     pub verify_crc: bool,
@@ -79,32 +86,90 @@ const TS_MASK: u8 = 0x03;
 const FLAG_CONTROL: u8 = 0x04;
 const FLAG_TRANSACTIONAL: u8 = 0x08;
 
-/// One decoded record, stored compactly; `buf` indexes [`RecordSet::bufs`].
+/// One decoded record, stored compactly (40 bytes): what its batch shares is in
+/// [`RecordSet::batches`], and its headers are `hdrs[hdr_start..]` up to the next record's
+/// `hdr_start` (or the end, for the last record).
 #[derive(Clone, Copy)]
 struct Rec {
     offset: i64,
     timestamp: i64,
-    producer_id: i64,
     key: Span,
     value: Span,
     hdr_start: u32,
-    hdr_count: u32,
+    /// Index into [`RecordSet::batches`].
+    batch: u32,
+}
+
+/// What the records of one batch (or of consecutive batches and messages alike in it)
+/// share; `buf` is 0 for the input, `k` for `bufs[k - 1]`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Batch {
+    producer_id: i64,
     leader_epoch: i32,
     buf: u32,
     magic: i8,
     flags: u8,
 }
 
+// The sizes the budget charges; a change here is a change of what a record costs.
+const _: () = assert!(size_of::<Rec>() == 40);
+const _: () = assert!(size_of::<Hdr>() == 16);
+const _: () = assert!(size_of::<Batch>() == 24);
+
+/// How much memory decodes may take beyond their input: the decompressed records plus the
+/// record index (see [`RecordSet::charged_bytes`]). One budget can be shared by several
+/// decodes (all partitions of one fetch): each takes what its set holds, and a decode that
+/// does not fit in what is left fails and takes nothing.
+#[derive(Debug, Clone)]
+pub struct DecodeBudget {
+    limit: usize,
+    used: usize,
+    refused: bool,
+}
+
+impl DecodeBudget {
+    pub fn new(limit: usize) -> Self {
+        DecodeBudget {
+            limit,
+            used: 0,
+            refused: false,
+        }
+    }
+
+    /// The whole budget.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// What the record sets decoded within it hold.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// Whether the last [`RecordSet::decode_within`] with this budget failed because the
+    /// budget ran out (rather than because the input is malformed).
+    pub fn refused(&self) -> bool {
+        self.refused
+    }
+}
+
 /// A decoded records field (any mix of v2 batches and legacy v0/v1 message sets). Owns
 /// the input (a zero-copy `Bytes`) and any decompressed buffers; records are views into
 /// them.
 pub struct RecordSet {
-    /// Buffer 0 is the input; the others hold decompressed batches.
+    input: Bytes,
+    /// Decompressed batches and message sets.
     bufs: Vec<Bytes>,
     recs: Vec<Rec>,
     hdrs: Vec<Hdr>,
+    batches: Vec<Batch>,
     truncated: bool,
     next_offset: Option<i64>,
+    charged: usize,
 }
 
 /// One record of a [`RecordSet`].
@@ -167,14 +232,33 @@ impl fmt::Debug for RecordSet {
             .field("len", &self.recs.len())
             .field("truncated", &self.truncated)
             .field("next_offset", &self.next_offset)
+            .field("charged_bytes", &self.charged)
             .finish_non_exhaustive()
     }
 }
 
 impl RecordSet {
     /// Decodes a records field. Whole batches before a partial one at the end are kept
-    /// and [`truncated`](Self::truncated) is set; anything malformed is an error.
+    /// and [`truncated`](Self::truncated) is set; anything malformed is an error, and so is
+    /// a set that needs more than [`DecodeLimits::max_decompressed`] bytes of memory.
     pub fn decode(input: Bytes, limits: &DecodeLimits) -> Result<RecordSet, DecodeError> {
+        RecordSet::decode_within(
+            input,
+            limits,
+            &mut DecodeBudget::new(limits.max_decompressed),
+        )
+    }
+
+    /// [`decode`](Self::decode) within what is left of `budget` (instead of
+    /// [`DecodeLimits::max_decompressed`]): on success the set's
+    /// [`charged_bytes`](Self::charged_bytes) are taken from it; on failure nothing is, and
+    /// [`DecodeBudget::refused`] tells whether the budget was what ran out.
+    pub fn decode_within(
+        input: Bytes,
+        limits: &DecodeLimits,
+        budget: &mut DecodeBudget,
+    ) -> Result<RecordSet, DecodeError> {
+        budget.refused = false;
         if input.len() >= u32::MAX as usize {
             return Err(DecodeError::new(
                 DecodeErrorKind::LengthTooLarge {
@@ -186,20 +270,44 @@ impl RecordSet {
         }
         let mut d = Decoder {
             limits,
-            budget: limits.max_decompressed,
+            allowance: budget.remaining(),
+            decompressed: 0,
             recs: Vec::new(),
+            recs_promised: 0,
             hdrs: Vec::new(),
-            bufs: vec![input.clone()],
+            batches: Vec::new(),
+            bufs: Vec::new(),
             next_offset: None,
+            refused: false,
         };
-        let truncated = d.run(&input)?;
+        let truncated = match d.run(&input) {
+            Ok(t) => t,
+            Err(e) => {
+                budget.refused = d.refused;
+                return Err(e);
+            }
+        };
+        // Give back what growth reserved and the records did not fill.
+        d.compact();
+        let charged = d.used();
+        budget.used += charged;
         Ok(RecordSet {
+            input,
             bufs: d.bufs,
             recs: d.recs,
             hdrs: d.hdrs,
+            batches: d.batches,
             truncated,
             next_offset: d.next_offset,
+            charged,
         })
+    }
+
+    /// The memory the set holds beyond its input, as its budget counts it: decompressed
+    /// bytes, 40 bytes per record, 16 per header, 24 per batch of distinct producer,
+    /// epoch, buffer and attributes, and 32 per decompressed buffer.
+    pub fn charged_bytes(&self) -> usize {
+        self.charged
     }
 
     pub fn len(&self) -> usize {
@@ -211,11 +319,11 @@ impl RecordSet {
     }
 
     pub fn get(&self, i: usize) -> Option<RecordRef<'_>> {
-        self.recs.get(i).map(|r| self.view(r))
+        (i < self.recs.len()).then(|| self.view(i))
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = RecordRef<'_>> + DoubleEndedIterator + '_ {
-        self.recs.iter().map(move |r| self.view(r))
+        (0..self.recs.len()).map(move |i| self.view(i))
     }
 
     /// Drops the records before `offset`. A broker answers a fetch with whole batches, so
@@ -238,28 +346,37 @@ impl RecordSet {
         self.next_offset
     }
 
+    /// Record `i` (below `len`).
     #[inline]
-    fn view(&self, r: &Rec) -> RecordRef<'_> {
-        let buf: &[u8] = &self.bufs[r.buf as usize];
-        let hdr_start = r.hdr_start as usize;
+    fn view(&self, i: usize) -> RecordRef<'_> {
+        let r = &self.recs[i];
+        let b = &self.batches[r.batch as usize];
+        let buf: &[u8] = match b.buf {
+            0 => &self.input,
+            k => &self.bufs[k as usize - 1],
+        };
+        let hdr_end = self
+            .recs
+            .get(i + 1)
+            .map_or(self.hdrs.len(), |next| next.hdr_start as usize);
         RecordRef {
             offset: r.offset,
             timestamp: r.timestamp,
-            timestamp_type: match r.flags & TS_MASK {
+            timestamp_type: match b.flags & TS_MASK {
                 TS_CREATE => TimestampType::CreateTime,
                 TS_APPEND => TimestampType::LogAppendTime,
                 _ => TimestampType::NoTimestamp,
             },
             key: r.key.get(buf),
             value: r.value.get(buf),
-            is_control: r.flags & FLAG_CONTROL != 0,
-            is_transactional: r.flags & FLAG_TRANSACTIONAL != 0,
-            producer_id: r.producer_id,
-            partition_leader_epoch: r.leader_epoch,
-            magic: r.magic,
+            is_control: b.flags & FLAG_CONTROL != 0,
+            is_transactional: b.flags & FLAG_TRANSACTIONAL != 0,
+            producer_id: b.producer_id,
+            partition_leader_epoch: b.leader_epoch,
+            magic: b.magic,
             headers: Headers {
                 buf,
-                list: &self.hdrs[hdr_start..hdr_start + r.hdr_count as usize],
+                list: &self.hdrs[r.hdr_start as usize..hdr_end],
             },
         }
     }
@@ -271,20 +388,39 @@ struct BatchInfo {
     base_timestamp: i64,
     /// The batch's max timestamp when it is LogAppendTime.
     append_time: Option<i64>,
-    producer_id: i64,
-    leader_epoch: i32,
-    flags: u8,
-    buf: u32,
+    /// The batch's codec: which error a budget refusal gives.
+    codec: Compression,
+    /// Where the batch starts in the input, for budget errors.
+    at: usize,
+    /// Index into `batches` (set once the batch has records).
+    batch: u32,
 }
+
+/// Growth of an index vector beyond the budget: the bytes it needed, and the bytes left.
+struct Short {
+    need: usize,
+    left: usize,
+}
+
+/// Smallest growth of an index vector, in elements.
+const MIN_GROWTH: usize = 16;
 
 struct Decoder<'l> {
     limits: &'l DecodeLimits,
-    /// Decompressed bytes still allowed.
-    budget: usize,
+    /// Bytes this decode may hold: what its budget had left when it began.
+    allowance: usize,
+    /// Bytes of the decompressed buffers.
+    decompressed: usize,
     recs: Vec<Rec>,
+    /// How many records the batch being read declares, counted against the budget
+    /// before they are read.
+    recs_promised: usize,
     hdrs: Vec<Hdr>,
+    batches: Vec<Batch>,
     bufs: Vec<Bytes>,
     next_offset: Option<i64>,
+    /// The decode failed because `allowance` ran out.
+    refused: bool,
 }
 
 fn be_i32(b: &[u8], at: usize) -> i32 {
@@ -399,7 +535,111 @@ fn min_legacy_size(magic: i8) -> usize {
     }
 }
 
-impl Decoder<'_> {
+impl<'l> Decoder<'l> {
+    /// What the set holds beyond its input: decompressed bytes and the index entries,
+    /// counted by length (and for records by what the current batch declares): capacity
+    /// reserved ahead and not written is not resident, and the index vectors give theirs
+    /// back when the decode ends.
+    fn used(&self) -> usize {
+        self.decompressed
+            + self.recs.len().max(self.recs_promised) * size_of::<Rec>()
+            + self.hdrs.len() * size_of::<Hdr>()
+            + self.batches.len() * size_of::<Batch>()
+            + self.bufs.len() * size_of::<Bytes>()
+    }
+
+    fn remaining(&self) -> usize {
+        self.allowance.saturating_sub(self.used())
+    }
+
+    /// Makes room for `more` elements in the vector `pick` selects if the budget covers
+    /// them, before allocating anything: it grows by doubling (amortised), but never
+    /// beyond what the budget has left.
+    fn grow<T>(&mut self, pick: fn(&mut Self) -> &mut Vec<T>, more: usize) -> Result<(), Short> {
+        let size = size_of::<T>();
+        let remaining = self.remaining();
+        let need_bytes = more.saturating_mul(size);
+        if need_bytes > remaining {
+            return Err(Short {
+                need: need_bytes,
+                left: remaining,
+            });
+        }
+        let v = pick(self);
+        let (len, cap) = (v.len(), v.capacity());
+        if cap - len < more {
+            let target = (len + more)
+                .max(cap.saturating_mul(2))
+                .max(len + MIN_GROWTH)
+                .min(len + remaining / size);
+            v.reserve_exact(target - len);
+        }
+        Ok(())
+    }
+
+    /// The error for a budget that could not cover `what` in a batch or message set
+    /// compressed with `codec`.
+    fn over_budget(
+        &mut self,
+        codec: Compression,
+        what: String,
+        short: Short,
+        at: usize,
+    ) -> DecodeError {
+        self.refused = true;
+        let msg = format!(
+            "{what} ({} bytes) does not fit in what is left of the memory budget ({} of {} \
+             bytes; decompressed records and the record index count against it)",
+            short.need, short.left, self.allowance
+        );
+        let kind = if codec == Compression::None {
+            DecodeErrorKind::Invalid(format!("memory budget exceeded: {msg}"))
+        } else {
+            DecodeErrorKind::Compression(format!(
+                "{} data expands beyond the memory budget: {msg}",
+                codec.name()
+            ))
+        };
+        DecodeError::new(kind, at).in_field("records")
+    }
+
+    /// Room for `count` more records; they count against the budget until they are read.
+    fn grow_recs(
+        &mut self,
+        count: usize,
+        codec: Compression,
+        at: usize,
+    ) -> Result<(), DecodeError> {
+        self.grow(|d| &mut d.recs, count)
+            .map_err(|s| self.over_budget(codec, format!("the index of {count} records"), s, at))?;
+        self.recs_promised = self.recs.len() + count;
+        Ok(())
+    }
+
+    /// The index in `batches` of an entry equal to `b`: the last one if it is, or a new
+    /// one.
+    fn batch_entry(&mut self, b: Batch, codec: Compression, at: usize) -> Result<u32, DecodeError> {
+        if let Some(last) = self.batches.last() {
+            if *last == b {
+                return Ok(self.batches.len() as u32 - 1);
+            }
+        }
+        let i = u32::try_from(self.batches.len())
+            .map_err(|_| DecodeError::invalid("too many batches", at))?;
+        self.grow(|d| &mut d.batches, 1)
+            .map_err(|s| self.over_budget(codec, "the index entry of a batch".to_owned(), s, at))?;
+        self.batches.push(b);
+        Ok(i)
+    }
+
+    /// Gives back the capacity the index vectors reserved ahead.
+    fn compact(&mut self) {
+        self.recs.shrink_to_fit();
+        self.hdrs.shrink_to_fit();
+        self.batches.shrink_to_fit();
+        self.bufs.shrink_to_fit();
+    }
+
     /// Decodes every whole batch of `data`; returns whether a partial one ended it.
     fn run(&mut self, data: &[u8]) -> Result<bool, DecodeError> {
         let mut pos = 0;
@@ -436,22 +676,40 @@ impl Decoder<'_> {
         Ok(false)
     }
 
-    /// Takes a decompressed buffer's bytes out of the budget.
+    /// Decompresses a batch or message set within the budget and keeps the buffer;
+    /// returns it and its `buf` index.
     fn decompress(
         &mut self,
         codec: Compression,
         data: &[u8],
         magic: i8,
         at: usize,
-    ) -> Result<Vec<u8>, DecodeError> {
-        let limit = self.budget.min(u32::MAX as usize - 1);
+    ) -> Result<(Bytes, u32), DecodeError> {
+        let buf = u32::try_from(self.bufs.len() + 1)
+            .map_err(|_| DecodeError::invalid("too many compressed batches", at))?;
+        let remaining = self.remaining();
+        let limit = remaining.min(u32::MAX as usize - 1);
         let mut out = Vec::new();
-        decompress_magic(codec, data, magic, limit, &mut out).map_err(|mut e| {
+        if let Err(mut e) = decompress_magic(codec, data, magic, limit, &mut out) {
+            // (A buffer of 4 GiB or more is refused whatever the budget.)
+            self.refused = limit == remaining && is_limit_error(&e, codec, limit);
             e.offset = at;
-            e.in_field("records")
+            return Err(e.in_field("records"));
+        }
+        // Counted by length: capacity the codec reserved ahead of its output and did not
+        // write is not resident. (Shrinking it would cost a reallocation per batch.)
+        self.decompressed += out.len();
+        self.grow(|d| &mut d.bufs, 1).map_err(|s| {
+            self.over_budget(
+                codec,
+                "the entry of a decompressed buffer".to_owned(),
+                s,
+                at,
+            )
         })?;
-        self.budget -= out.len();
-        Ok(out)
+        let out = Bytes::from(out);
+        self.bufs.push(out.clone());
+        Ok((out, buf))
     }
 
     fn v2_batch(&mut self, data: &[u8], pos: usize, end: usize) -> Result<(), DecodeError> {
@@ -517,22 +775,30 @@ impl Decoder<'_> {
             base_offset,
             base_timestamp,
             append_time: (flags & TS_MASK == TS_APPEND).then_some(max_timestamp),
+            codec,
+            at: pos,
+            batch: 0,
+        };
+        let mut shared = Batch {
             producer_id,
             leader_epoch,
-            flags,
             buf: 0,
+            magic: 2,
+            flags,
         };
         let records_at = pos + v2::HEADER_LEN;
         if codec == Compression::None {
+            if count > 0 {
+                info.batch = self.batch_entry(shared, codec, pos)?;
+            }
             self.v2_records(data, records_at, end, count as usize, &info)
         } else if count == 0 {
             Ok(())
         } else {
-            let raw = self.decompress(codec, &data[records_at..end], 2, records_at)?;
-            info.buf = self.bufs.len() as u32;
-            self.v2_records(&raw, 0, raw.len(), count as usize, &info)?;
-            self.bufs.push(Bytes::from(raw));
-            Ok(())
+            let (raw, buf) = self.decompress(codec, &data[records_at..end], 2, records_at)?;
+            shared.buf = buf;
+            info.batch = self.batch_entry(shared, codec, pos)?;
+            self.v2_records(&raw, 0, raw.len(), count as usize, &info)
         }
     }
 
@@ -558,7 +824,7 @@ impl Decoder<'_> {
             )
             .in_field("record_count"));
         }
-        self.recs.reserve(count);
+        self.grow_recs(count, info.codec, info.at)?;
         let mut r = reader_at(buf, start, end)?;
         for _ in 0..count {
             let at = r.position();
@@ -623,8 +889,12 @@ impl Decoder<'_> {
             )
             .in_field("header_count"));
         }
-        let hdr_start = u32::try_from(self.hdrs.len())
-            .map_err(|_| DecodeError::invalid("too many headers", at))?;
+        let hdr_start = self.hdr_start(at)?;
+        if n > 0 {
+            self.grow(|d| &mut d.hdrs, n).map_err(|s| {
+                self.over_budget(info.codec, format!("the index of {n} headers"), s, info.at)
+            })?;
+        }
         for _ in 0..n {
             let key = var_bytes(&mut r).map_err(|e| e.in_field("header_key"))?;
             if key.len == Span::NULL_LEN {
@@ -651,16 +921,16 @@ impl Decoder<'_> {
             timestamp: info
                 .append_time
                 .unwrap_or_else(|| info.base_timestamp.wrapping_add(ts_delta)),
-            producer_id: info.producer_id,
             key,
             value,
             hdr_start,
-            hdr_count: n as u32,
-            leader_epoch: info.leader_epoch,
-            buf: info.buf,
-            magic: 2,
-            flags: info.flags,
+            batch: info.batch,
         })
+    }
+
+    /// Where the next record's headers start in `hdrs`.
+    fn hdr_start(&self, at: usize) -> Result<u32, DecodeError> {
+        u32::try_from(self.hdrs.len()).map_err(|_| DecodeError::invalid("too many headers", at))
     }
 
     /// One top-level legacy message in `data[pos..end]`: a plain one, or a compressed
@@ -703,8 +973,7 @@ impl Decoder<'_> {
         };
         self.next_offset = Some(offset.wrapping_add(1));
         if codec == Compression::None {
-            self.recs
-                .push(legacy_rec(offset, &msg, ts_flags, msg.timestamp, 0));
+            self.legacy_rec(offset, &msg, ts_flags, msg.timestamp, 0, codec, pos)?;
             return Ok(());
         }
         if codec == Compression::Zstd {
@@ -721,10 +990,9 @@ impl Decoder<'_> {
             .in_field("value"));
         };
         let at = msg.value.start as usize;
-        let raw = self.decompress(codec, value, magic, at)?;
-        let buf = self.bufs.len() as u32;
+        let (raw, buf) = self.decompress(codec, value, magic, at)?;
         let first = self.recs.len();
-        self.inner_messages(&raw, buf, magic, ts_flags, msg.timestamp)?;
+        self.inner_messages(&raw, buf, codec, magic, ts_flags, msg.timestamp)?;
         if self.recs.len() == first {
             return Err(DecodeError::invalid(
                 "compressed message set holds no messages",
@@ -752,7 +1020,6 @@ impl Decoder<'_> {
         // The wrapper's offset is the last inner one's, except where a producer left it 0.
         let last = self.recs[self.recs.len() - 1].offset.max(offset);
         self.next_offset = Some(last.wrapping_add(1));
-        self.bufs.push(Bytes::from(raw));
         Ok(())
     }
 
@@ -762,12 +1029,11 @@ impl Decoder<'_> {
         &mut self,
         raw: &[u8],
         buf: u32,
+        codec: Compression,
         wrapper_magic: i8,
         wrapper_ts_flags: u8,
         wrapper_ts: i64,
     ) -> Result<(), DecodeError> {
-        self.recs
-            .reserve(raw.len() / (v2::LOG_OVERHEAD + legacy::OVERHEAD_V1));
         let mut pos = 0;
         while pos < raw.len() {
             let rem = raw.len() - pos;
@@ -823,26 +1089,259 @@ impl Decoder<'_> {
             } else {
                 (TS_CREATE, msg.timestamp)
             };
-            self.recs
-                .push(legacy_rec(offset, &msg, flags, timestamp, buf));
+            self.legacy_rec(offset, &msg, flags, timestamp, buf, codec, pos)?;
             pos = end;
         }
         Ok(())
     }
+
+    /// Appends a legacy message's record: no headers, no producer, no leader epoch.
+    #[allow(clippy::too_many_arguments)]
+    fn legacy_rec(
+        &mut self,
+        offset: i64,
+        msg: &LegacyMessage,
+        flags: u8,
+        timestamp: i64,
+        buf: u32,
+        codec: Compression,
+        at: usize,
+    ) -> Result<(), DecodeError> {
+        let shared = Batch {
+            producer_id: -1,
+            leader_epoch: -1,
+            buf,
+            magic: msg.magic,
+            flags,
+        };
+        let batch = self.batch_entry(shared, codec, at)?;
+        let hdr_start = self.hdr_start(at)?;
+        self.grow_recs(1, codec, at)?;
+        self.recs.push(Rec {
+            offset,
+            timestamp,
+            key: msg.key,
+            value: msg.value,
+            hdr_start,
+            batch,
+        });
+        Ok(())
+    }
 }
 
-fn legacy_rec(offset: i64, msg: &LegacyMessage, flags: u8, timestamp: i64, buf: u32) -> Rec {
-    Rec {
-        offset,
-        timestamp,
-        producer_id: -1,
-        key: msg.key,
-        value: msg.value,
-        hdr_start: 0,
-        hdr_count: 0,
-        leader_epoch: -1,
-        buf,
-        magic: msg.magic,
-        flags,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{
+        encode_batch, encode_legacy_message_set, BatchOptions, RecordHeaderIn, RecordIn,
+    };
+
+    fn batch(
+        n: usize,
+        compression: Compression,
+        value: &[u8],
+        headers: &[RecordHeaderIn<'_>],
+    ) -> Vec<u8> {
+        let recs = vec![
+            RecordIn {
+                key: None,
+                value: Some(value),
+                headers,
+                timestamp: Some(1),
+            };
+            n
+        ];
+        let opts = BatchOptions {
+            compression,
+            ..BatchOptions::default()
+        };
+        let mut out = Vec::new();
+        encode_batch(&recs, &opts, &mut out).unwrap();
+        out
+    }
+
+    fn limits(max: usize) -> DecodeLimits {
+        DecodeLimits {
+            max_decompressed: max,
+            ..DecodeLimits::default()
+        }
+    }
+
+    #[test]
+    fn the_index_is_charged_per_record_header_batch_and_buffer() {
+        let h = [RecordHeaderIn {
+            key: b"k",
+            value: None,
+        }; 3];
+        let set = RecordSet::decode(
+            Bytes::from(batch(100, Compression::None, b"v", &h)),
+            &limits(1 << 20),
+        )
+        .unwrap();
+        assert_eq!(set.charged_bytes(), 100 * 40 + 300 * 16 + 24);
+        assert_eq!(set.get(99).unwrap().header_count(), 3);
+
+        // Two uncompressed batches alike share their batch entry.
+        let mut two = batch(10, Compression::None, b"v", &[]);
+        two.extend(batch(10, Compression::None, b"v", &[]));
+        let set = RecordSet::decode(Bytes::from(two), &limits(1 << 20)).unwrap();
+        assert_eq!(set.charged_bytes(), 20 * 40 + 24);
+
+        // A compressed batch: its decompressed bytes, its buffer's entry and its own batch
+        // entry.
+        let b = batch(50, Compression::Zstd, b"value", &[]);
+        let set = RecordSet::decode(Bytes::from(b.clone()), &limits(1 << 20)).unwrap();
+        let mut raw = Vec::new();
+        let records = &b[v2::HEADER_LEN..];
+        crate::record::compression::decompress(Compression::Zstd, records, 1 << 20, &mut raw)
+            .unwrap();
+        assert_eq!(set.charged_bytes(), raw.len() + 32 + 50 * 40 + 24);
+        assert!(set.iter().all(|r| r.value == Some(&b"value"[..])));
+    }
+
+    #[test]
+    fn the_index_of_an_uncompressed_batch_counts_against_the_budget() {
+        let b = Bytes::from(batch(100_000, Compression::None, b"", &[]));
+        let e = RecordSet::decode(b.clone(), &limits(100_000 * 40 - 1)).unwrap_err();
+        match &e.kind {
+            DecodeErrorKind::Invalid(m) => {
+                assert!(
+                    m.contains("memory budget exceeded") && m.contains("100000 records"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut budget = DecodeBudget::new(100_000 * 40 - 1);
+        assert!(RecordSet::decode_within(b.clone(), &limits(0), &mut budget).is_err());
+        assert!(budget.refused());
+        assert_eq!(budget.used(), 0);
+        let set = RecordSet::decode(b, &limits(100_000 * 40 + 24)).unwrap();
+        assert_eq!(set.len(), 100_000);
+    }
+
+    #[test]
+    fn headers_count_against_the_budget() {
+        let h = [RecordHeaderIn {
+            key: b"",
+            value: None,
+        }; 1000];
+        let b = Bytes::from(batch(10, Compression::None, b"", &h));
+        let fits = 10 * 40 + 10_000 * 16 + 24;
+        assert_eq!(
+            RecordSet::decode(b.clone(), &limits(fits))
+                .unwrap()
+                .charged_bytes(),
+            fits
+        );
+        let e = RecordSet::decode(b, &limits(fits - 1)).unwrap_err();
+        assert!(e.to_string().contains("1000 headers"), "{e}");
+    }
+
+    #[test]
+    fn the_index_of_a_compressed_batch_is_a_compression_error() {
+        // 100000 empty records compress to little and decompress to about 1 MB; their
+        // index is 4 MB.
+        let b = Bytes::from(batch(100_000, Compression::Lz4, b"", &[]));
+        let e = RecordSet::decode(b.clone(), &limits(2 << 20)).unwrap_err();
+        match &e.kind {
+            DecodeErrorKind::Compression(m) => {
+                assert!(
+                    m.contains("lz4 data expands beyond the memory budget"),
+                    "{m}"
+                );
+                assert!(m.contains("100000 records"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            RecordSet::decode(b, &limits(8 << 20)).unwrap().len(),
+            100_000
+        );
+    }
+
+    #[test]
+    fn a_budget_is_shared_and_a_refused_decode_takes_nothing() {
+        let small = Bytes::from(batch(1000, Compression::Gzip, b"abc", &[]));
+        let one = RecordSet::decode(small.clone(), &limits(1 << 20))
+            .unwrap()
+            .charged_bytes();
+        let mut budget = DecodeBudget::new(2 * one + one / 2);
+        let a = RecordSet::decode_within(small.clone(), &limits(0), &mut budget).unwrap();
+        assert_eq!((budget.used(), budget.refused()), (one, false));
+        let b = RecordSet::decode_within(small.clone(), &limits(0), &mut budget).unwrap();
+        assert_eq!(budget.used(), 2 * one);
+        let e = RecordSet::decode_within(small.clone(), &limits(0), &mut budget).unwrap_err();
+        assert!(matches!(e.kind, DecodeErrorKind::Compression(_)), "{e}");
+        assert!(budget.refused());
+        assert_eq!(budget.used(), 2 * one);
+        // A malformed input is not a refusal.
+        let mut bad = small.to_vec();
+        bad[20] ^= 1;
+        assert!(RecordSet::decode_within(Bytes::from(bad), &limits(0), &mut budget).is_err());
+        assert!(!budget.refused());
+        // Something smaller still fits in what is left.
+        let tiny = Bytes::from(batch(1, Compression::None, b"", &[]));
+        RecordSet::decode_within(tiny, &limits(0), &mut budget).unwrap();
+        assert_eq!(budget.used(), 2 * one + 40 + 24);
+        assert_eq!((a.len(), b.len()), (1000, 1000));
+    }
+
+    #[test]
+    fn legacy_message_sets_are_charged_too() {
+        let recs = vec![
+            RecordIn {
+                key: None,
+                value: Some(b"legacy"),
+                headers: &[],
+                timestamp: Some(5),
+            };
+            200
+        ];
+        for magic in [0, 1] {
+            let mut plain = Vec::new();
+            encode_legacy_message_set(&recs, magic, Compression::None, 0, 0, &mut plain).unwrap();
+            let set = RecordSet::decode(Bytes::from(plain), &limits(1 << 20)).unwrap();
+            // Plain messages alike share one batch entry.
+            assert_eq!(set.charged_bytes(), 200 * 40 + 24, "magic {magic}");
+
+            let mut gz = Vec::new();
+            encode_legacy_message_set(&recs, magic, Compression::Gzip, 0, 0, &mut gz).unwrap();
+            let set = RecordSet::decode(Bytes::from(gz.clone()), &limits(1 << 20)).unwrap();
+            let charged = set.charged_bytes();
+            assert!(
+                charged > 200 * (40 + 26) + 32 + 24,
+                "magic {magic}: {charged}"
+            );
+            assert!(RecordSet::decode(Bytes::from(gz.clone()), &limits(charged)).is_ok());
+            let mut budget = DecodeBudget::new(charged - 1);
+            assert!(RecordSet::decode_within(Bytes::from(gz), &limits(0), &mut budget).is_err());
+            assert!(budget.refused(), "magic {magic}");
+        }
+    }
+
+    #[test]
+    fn records_after_drop_before_keep_their_headers() {
+        let h = [RecordHeaderIn {
+            key: b"a",
+            value: Some(b"1"),
+        }];
+        let mut b = batch(3, Compression::None, b"x", &h);
+        let mut second = batch(2, Compression::None, b"y", &[]);
+        second[..8].copy_from_slice(&3i64.to_be_bytes()); // base offset, outside the CRC
+        b.extend(second);
+        let mut set = RecordSet::decode(Bytes::from(b), &DecodeLimits::default()).unwrap();
+        let got: Vec<(i64, usize)> = set.iter().map(|r| (r.offset, r.header_count())).collect();
+        assert_eq!(got, [(0, 1), (1, 1), (2, 1), (3, 0), (4, 0)]);
+        set.drop_before(2);
+        let got: Vec<(i64, usize)> = set.iter().map(|r| (r.offset, r.header_count())).collect();
+        assert_eq!(got, [(2, 1), (3, 0), (4, 0)]);
+        let r = set.get(0).unwrap();
+        assert_eq!(
+            r.headers().collect::<Vec<_>>(),
+            [(&b"a"[..], Some(&b"1"[..]))]
+        );
+        assert_eq!(set.iter().next_back().unwrap().value, Some(&b"y"[..]));
+        assert!(set.get(3).is_none());
     }
 }

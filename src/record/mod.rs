@@ -4,13 +4,15 @@
 //! [`encode_batch`] writes a v2 batch; [`encode_legacy_message_set`] writes the old
 //! formats. [`RecordSet::decode`] reads the `records` field of a fetch response: any
 //! mix of v2 batches and legacy messages, ending possibly in a partial batch. Decoded
-//! records borrow from the input (or from the decompressed buffers the set owns).
+//! records borrow from the input (or from the decompressed buffers the set owns). The
+//! memory a decode takes beyond its input, decompressed bytes and the record index, is
+//! bounded by a [`DecodeBudget`], which several decodes may share.
 
 pub mod compression;
 mod decode;
 mod encode;
 
-pub use decode::{DecodeLimits, RecordRef, RecordSet, TimestampType};
+pub use decode::{DecodeBudget, DecodeLimits, RecordRef, RecordSet, TimestampType};
 pub use encode::{encode_batch, encode_legacy_message_set, BatchOptions, RecordHeaderIn, RecordIn};
 
 use crate::protocol::{DecodeError, DecodeErrorKind};
