@@ -716,9 +716,12 @@ uint32_t kc_version_num(void);
 //    (at once); `KC_ERR__UNKNOWN_TOPIC`: the broker's metadata answer left the topic out.
 //  - the leader's other answers for the partition (`KC_ERR_NOT_LEADER_OR_FOLLOWER`, …
 //    retried; `KC_ERR_TOPIC_AUTHORIZATION_FAILED`, … at once).
-//  - `KC_ERR__BAD_MSG`: a record batch failed its CRC or is malformed;
-//    `KC_ERR__BAD_COMPRESSION`: compressed data is invalid or expands beyond
-//    `fetch.max.decompressed.bytes`. Not retried.
+//  - `KC_ERR__BAD_MSG`: a record batch failed its CRC or is malformed, or the index of
+//    its records would exceed the call's memory budget; `KC_ERR__BAD_COMPRESSION`:
+//    compressed data is invalid, or its decompressed bytes plus the index of its
+//    records would exceed the budget. The budget is `fetch.max.decompressed.bytes`, for
+//    the whole call (decompressed bytes and the decoded record index together). Not
+//    retried.
 //  - `KC_ERR__NULL_ARG` (`client`, `topic`, `resultp`), `KC_ERR__INVALID_ARG`
 //    (`offset` < 0, `max_bytes` <= 0, `max_wait_ms` < 0), `KC_ERR__PANIC`.
 //
