@@ -13,12 +13,14 @@
 
 mod common;
 
+use common::client::{assert_create_again_fails, create_topic, produce_from_eight_threads};
 use common::kafka::{self, KafkaCluster};
+use common::records::{compressions, record, Reader};
 use common::with_timeout;
 use kafkac::client::{NewTopic, OffsetQuery, OffsetSpec};
 use kafkac::error::local;
-use kafkac::record::{Compression, RecordHeaderIn, RecordIn, TimestampType};
-use kafkac::{Client, Config};
+use kafkac::record::{Compression, RecordIn};
+use kafkac::Client;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,20 +32,14 @@ const T: Duration = Duration::from_secs(20);
 const LIMIT: Duration = Duration::from_secs(120);
 /// Limit for one test that starts and kills nodes of its own.
 const CHAOS_LIMIT: Duration = Duration::from_secs(180);
-
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
+/// Reading records back.
+const READ: Reader = Reader {
+    timeout: T,
+    high_watermark_covers: false,
+};
 
 fn client_for(bootstrap: &str) -> Client {
-    let mut c = Config::new();
-    c.set("bootstrap.servers", bootstrap).unwrap();
-    c.set("retry.backoff.ms", "50").unwrap();
-    Client::new(&c).unwrap()
+    common::client::client(bootstrap)
 }
 
 fn client() -> Client {
@@ -51,18 +47,7 @@ fn client() -> Client {
 }
 
 fn create_rf(c: &Client, name: &str, partitions: i32, rf: i16) {
-    let r = c
-        .create_topics(
-            &[NewTopic {
-                name: name.into(),
-                num_partitions: partitions,
-                replication_factor: rf,
-                configs: vec![],
-            }],
-            T,
-        )
-        .unwrap();
-    assert!(r[0].error.is_none(), "create {name}: {:?}", r[0].error);
+    create_topic(c, name, partitions, rf, &[], T);
     // CreateTopics answers once the controller has the topic; wait until a
     // broker's metadata has a leader for every partition.
     common::wait_until(T, &format!("leaders for {name}"), || {
@@ -80,138 +65,12 @@ fn create(c: &Client, name: &str, partitions: i32) {
     create_rf(c, name, partitions, 1)
 }
 
-fn rec<'a>(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> RecordIn<'a> {
-    RecordIn {
-        key,
-        value,
-        headers: &[],
-        timestamp: None,
-    }
-}
-
 /// Partition -> leader node id.
 fn leaders(c: &Client, topic: &str) -> Vec<i32> {
     let md = c.metadata(Some(&[topic.to_string()]), T).unwrap();
     let mut p = md.topics[0].partitions.clone();
     p.sort_by_key(|p| p.partition);
     p.iter().map(|p| p.leader).collect()
-}
-
-/// Fetches from `offset` until `n` records are in hand; fails after `T`.
-fn fetch_n(c: &Client, topic: &str, partition: i32, offset: i64, n: usize) -> Vec<Got> {
-    let deadline = Instant::now() + T;
-    let mut got: Vec<Got> = Vec::new();
-    let mut next = offset;
-    while got.len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "{topic}/{partition}: {} of {n} records from offset {offset} after {T:?}",
-            got.len()
-        );
-        let f = c
-            .fetch(
-                topic,
-                partition,
-                next,
-                4 << 20,
-                Duration::from_millis(100),
-                T,
-            )
-            .unwrap();
-        for r in f.records.iter() {
-            assert!(
-                r.offset >= next,
-                "{topic}/{partition}: fetch from {next} returned offset {}",
-                r.offset
-            );
-            got.push(Got {
-                offset: r.offset,
-                key: r.key.map(<[u8]>::to_vec),
-                value: r.value.map(<[u8]>::to_vec),
-                headers: r
-                    .headers()
-                    .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
-                    .collect(),
-                timestamp: r.timestamp,
-                timestamp_type: r.timestamp_type,
-            });
-        }
-        next = got.last().map(|g| g.offset + 1).unwrap_or(next);
-    }
-    got
-}
-
-#[derive(Debug)]
-struct Got {
-    offset: i64,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    timestamp: i64,
-    timestamp_type: TimestampType,
-}
-
-/// Produces 202 records (keys and values null, empty and not, headers with
-/// null values, explicit timestamps) in one batch and fetches them back.
-fn round_trip(c: &Client, topic: &str, partition: i32, codec: Compression) {
-    let hdr = [
-        RecordHeaderIn {
-            key: b"h1",
-            value: Some(b"v1"),
-        },
-        RecordHeaderIn {
-            key: b"null-header",
-            value: None,
-        },
-        RecordHeaderIn {
-            key: b"empty-header",
-            value: Some(b""),
-        },
-    ];
-    let values: Vec<Vec<u8>> = (0..200)
-        .map(|i| format!("value-{i}-{}", "x".repeat(i % 50)).into_bytes())
-        .collect();
-    let mut recs: Vec<RecordIn> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| RecordIn {
-            key: Some(v.as_slice()).filter(|_| i % 3 != 0),
-            value: Some(v.as_slice()),
-            headers: if i % 2 == 0 { &hdr } else { &[] },
-            timestamp: Some(1_700_000_000_000 + i as i64),
-        })
-        .collect();
-    recs.push(rec(Some(b""), None));
-    recs.push(rec(None, Some(b"")));
-    let before = Instant::now();
-    let base = c.produce(topic, partition, &recs, -1, codec, T).unwrap();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let got = fetch_n(c, topic, partition, base, recs.len());
-    for (i, (r, g)) in recs.iter().zip(&got).enumerate() {
-        assert_eq!(g.offset, base + i as i64, "{codec:?} offset");
-        assert_eq!(g.key.as_deref(), r.key, "{codec:?} key {i}");
-        assert_eq!(g.value.as_deref(), r.value, "{codec:?} value {i}");
-        let want: Vec<_> = r
-            .headers
-            .iter()
-            .map(|h| (h.key.to_vec(), h.value.map(<[u8]>::to_vec)))
-            .collect();
-        assert_eq!(g.headers, want, "{codec:?} headers {i}");
-        assert_eq!(g.timestamp_type, TimestampType::CreateTime);
-        match r.timestamp {
-            Some(ts) => assert_eq!(g.timestamp, ts, "{codec:?} timestamp {i}"),
-            // No timestamp given: the client stamps the send time.
-            None => assert!(
-                (now_ms - before.elapsed().as_millis() as i64 - 1000..=now_ms + 1000)
-                    .contains(&g.timestamp),
-                "{codec:?} record {i}: timestamp {} not near {now_ms}",
-                g.timestamp
-            ),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -250,23 +109,7 @@ fn create_existing_topic_reports_topic_already_exists() {
     with_timeout(LIMIT, || {
         let c = client();
         create(&c, "dup-topic", 1);
-        let r = c
-            .create_topics(
-                &[NewTopic {
-                    name: "dup-topic".into(),
-                    num_partitions: 1,
-                    replication_factor: 1,
-                    configs: vec![],
-                }],
-                T,
-            )
-            .unwrap();
-        let e = r[0].error.as_ref().expect("second create must fail");
-        assert_eq!(e.code, 36, "{e}");
-        assert!(
-            e.message.contains("TOPIC_ALREADY_EXISTS") && e.message.contains("dup-topic"),
-            "{e}"
-        );
+        assert_create_again_fails(&c, "dup-topic", T);
     })
 }
 
@@ -318,8 +161,8 @@ fn produce_and_fetch_every_codec() {
     with_timeout(LIMIT, || {
         let c = client();
         create(&c, "rt-topic", 5);
-        for (i, codec) in CODECS.iter().enumerate() {
-            round_trip(&c, "rt-topic", i as i32, *codec);
+        for (i, codec) in compressions().into_iter().enumerate() {
+            READ.round_trip(&c, "rt-topic", i as i32, codec);
         }
     })
 }
@@ -330,7 +173,7 @@ fn fetch_from_inside_a_batch_starts_at_the_offset_asked_for() {
         let c = client();
         create(&c, "mid-batch", 1);
         let vals: Vec<Vec<u8>> = (0..10).map(|i| format!("m{i}").into_bytes()).collect();
-        let recs: Vec<RecordIn> = vals.iter().map(|v| rec(None, Some(v))).collect();
+        let recs: Vec<RecordIn> = vals.iter().map(|v| record(None, Some(v))).collect();
         for codec in [Compression::None, Compression::Zstd] {
             let base = c.produce("mid-batch", 0, &recs, -1, codec, T).unwrap();
             let f = c
@@ -411,7 +254,7 @@ fn list_offsets_earliest_latest_and_by_timestamp_are_exact() {
 fn unknown_topic_and_partition_are_reported() {
     with_timeout(LIMIT, || {
         let c = client();
-        let r = [rec(None, Some(b"a"))];
+        let r = [record(None, Some(b"a"))];
         let e = c
             .produce(
                 "no-such-topic",
@@ -450,8 +293,15 @@ fn fetch_past_the_end_is_offset_out_of_range() {
     with_timeout(LIMIT, || {
         let c = client();
         create(&c, "oor", 1);
-        c.produce("oor", 0, &[rec(None, Some(b"x"))], -1, Compression::None, T)
-            .unwrap();
+        c.produce(
+            "oor",
+            0,
+            &[record(None, Some(b"x"))],
+            -1,
+            Compression::None,
+            T,
+        )
+        .unwrap();
         let e = c
             .fetch("oor", 0, 5, 1024, Duration::ZERO, T)
             .err()
@@ -487,7 +337,7 @@ fn acks_zero_gets_no_answer_and_does_not_disturb_the_connection() {
     with_timeout(LIMIT, || {
         let c = client();
         create(&c, "acks0", 1);
-        let r = [rec(None, Some(b"fire-and-forget"))];
+        let r = [record(None, Some(b"fire-and-forget"))];
         for _ in 0..3 {
             assert_eq!(
                 c.produce("acks0", 0, &r, 0, Compression::None, T).unwrap(),
@@ -501,7 +351,7 @@ fn acks_zero_gets_no_answer_and_does_not_disturb_the_connection() {
             c.produce("acks0", 0, &r, 1, Compression::None, T).unwrap(),
             3
         );
-        let got = fetch_n(&c, "acks0", 0, 0, 4);
+        let got = READ.fetch_n(&c, "acks0", 0, 0, 4);
         assert!(got
             .iter()
             .all(|g| g.value.as_deref() == Some(b"fire-and-forget".as_slice())));
@@ -513,22 +363,7 @@ fn many_threads_share_one_client() {
     with_timeout(LIMIT, || {
         let c = Arc::new(client());
         create(&c, "threads", 4);
-        let handles: Vec<_> = (0..8)
-            .map(|t| {
-                let c = c.clone();
-                std::thread::spawn(move || {
-                    for i in 0..20 {
-                        let v = format!("t{t}-{i}");
-                        let r = [rec(None, Some(v.as_bytes()))];
-                        c.produce("threads", t % 4, &r, -1, Compression::None, T)
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
+        produce_from_eight_threads(&c, "threads", T);
         let mut seen = BTreeSet::new();
         for p in 0..4 {
             let latest = c
@@ -536,7 +371,7 @@ fn many_threads_share_one_client() {
                 .unwrap()
                 .offset;
             assert_eq!(latest, 40, "partition {p}");
-            for g in fetch_n(&c, "threads", p, 0, 40) {
+            for g in READ.fetch_n(&c, "threads", p, 0, 40) {
                 assert!(seen.insert(g.value.unwrap()), "duplicate record");
             }
         }
@@ -582,7 +417,7 @@ fn message_larger_than_the_topic_allows_is_refused() {
             .produce(
                 "small-max",
                 0,
-                &[rec(None, Some(&big))],
+                &[record(None, Some(&big))],
                 -1,
                 Compression::None,
                 T,
@@ -618,8 +453,9 @@ fn every_partition_of_a_three_node_cluster_round_trips() {
         ids.sort();
         assert_eq!(ids, [1, 2, 3]);
         let l = spread_topic(&c, "spread", 6);
+        let codecs = compressions();
         for p in 0..l.len() as i32 {
-            round_trip(&c, "spread", p, CODECS[p as usize % CODECS.len()]);
+            READ.round_trip(&c, "spread", p, codecs[p as usize % codecs.len()]);
         }
         // One call for every partition: split by leader, answers merged.
         let offs = c.list_offsets_many(
@@ -648,7 +484,7 @@ fn produce_values(c: &Client, topic: &str, tag: &str, n: usize) -> Vec<i64> {
             c.produce(
                 topic,
                 0,
-                &[rec(None, Some(v.as_bytes()))],
+                &[record(None, Some(v.as_bytes()))],
                 -1,
                 Compression::None,
                 T,
@@ -682,7 +518,7 @@ fn leader_killed_between_calls_produce_and_fetch_retry_on_the_new_leader() {
             new_leader > 0 && new_leader != victim,
             "leader {new_leader}"
         );
-        let got = fetch_n(&c, "failover", 0, 0, 10);
+        let got = READ.fetch_n(&c, "failover", 0, 0, 10);
         let vals: Vec<String> = got
             .iter()
             .map(|g| String::from_utf8(g.value.clone().unwrap()).unwrap())
@@ -721,7 +557,7 @@ fn leader_killed_during_calls_every_call_succeeds_within_its_timeout() {
                         .produce(
                             "chaos",
                             0,
-                            &[rec(None, Some(v.as_bytes()))],
+                            &[record(None, Some(v.as_bytes()))],
                             -1,
                             Compression::None,
                             T,
@@ -774,7 +610,7 @@ fn leader_killed_during_calls_every_call_succeeds_within_its_timeout() {
         // strictly increase and fetching returns each value at its offset.
         assert!(offsets.windows(2).all(|w| w[1] > w[0]), "{offsets:?}");
         let last = *offsets.last().unwrap();
-        let got = fetch_n(&c, "chaos", 0, 0, last as usize + 1);
+        let got = READ.fetch_n(&c, "chaos", 0, 0, last as usize + 1);
         for (i, o) in offsets.iter().enumerate() {
             let g = &got[*o as usize];
             assert_eq!(g.value.as_deref(), Some(format!("during-{i}").as_bytes()));
@@ -801,7 +637,7 @@ fn whole_cluster_down_fails_with_a_clear_error_within_the_timeout() {
                     c.produce(
                         "down",
                         0,
-                        &[rec(None, Some(b"x"))],
+                        &[record(None, Some(b"x"))],
                         -1,
                         Compression::None,
                         timeout,
@@ -857,7 +693,7 @@ fn a_long_poll_fetch_does_not_delay_a_produce_to_the_same_broker() {
         c.produce(
             "hol-produce",
             0,
-            &[rec(None, Some(b"warm"))],
+            &[record(None, Some(b"warm"))],
             -1,
             Compression::None,
             T,
@@ -883,7 +719,7 @@ fn a_long_poll_fetch_does_not_delay_a_produce_to_the_same_broker() {
             c.produce(
                 "hol-produce",
                 0,
-                &[rec(None, Some(b"x"))],
+                &[record(None, Some(b"x"))],
                 -1,
                 Compression::None,
                 T,

@@ -4,11 +4,13 @@
 
 mod common;
 
+use common::client::{attempts, client_with};
+use common::records::{compressions, Reader};
 use common::MockCluster;
 use kafkac::client::OffsetSpec;
 use kafkac::error::local;
 use kafkac::record::{Compression, RecordIn};
-use kafkac::{Client, Config};
+use kafkac::Client;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(15);
@@ -16,14 +18,21 @@ const T: Duration = Duration::from_secs(15);
 const TEST_LIMIT: Duration = Duration::from_secs(60);
 const PRODUCE: i16 = 0;
 const FETCH: i16 = 1;
+/// Reading records back.
+const READ: Reader = Reader {
+    timeout: T,
+    high_watermark_covers: false,
+};
 
 fn client(mock: &MockCluster) -> Client {
-    let mut c = Config::new();
-    c.set("bootstrap.servers", &mock.bootstrap).unwrap();
-    c.set("retry.backoff.ms", "20").unwrap();
-    c.set("retry.backoff.max.ms", "200").unwrap();
-    c.set("socket.connection.setup.timeout.ms", "1000").unwrap();
-    Client::new(&c).unwrap()
+    client_with(
+        &mock.bootstrap,
+        &[
+            ("retry.backoff.ms", "20"),
+            ("retry.backoff.max.ms", "200"),
+            ("socket.connection.setup.timeout.ms", "1000"),
+        ],
+    )
 }
 
 fn rec(v: &[u8]) -> RecordIn<'_> {
@@ -40,43 +49,18 @@ fn bounded(f: impl FnOnce() + Send + 'static) {
     common::with_timeout(TEST_LIMIT, f)
 }
 
-/// Fetches from offset 0 until `n` records are in (the mock returns one batch per fetch);
-/// fails if they are not all there within `T`.
+/// The values of the first `n` records of `topic`/`p` (the mock returns one batch per
+/// fetch); fails if they are not all there within `T`.
 fn fetch_values(c: &Client, topic: &str, p: i32, n: usize) -> Vec<Vec<u8>> {
-    let deadline = Instant::now() + T;
-    let mut out = Vec::new();
-    let mut offset = 0;
-    while out.len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "read only {} of {n} records of {topic}/{p} within {T:?}",
-            out.len()
-        );
-        let f = c
-            .fetch(topic, p, offset, 1 << 20, Duration::from_millis(50), T)
-            .unwrap();
-        let from = offset;
-        for r in f.records.iter().filter(|r| r.offset >= from) {
-            out.push(r.value.unwrap().to_vec());
-            offset = r.offset + 1;
-        }
-    }
-    out
+    READ.fetch_n(c, topic, p, 0, n)
+        .into_iter()
+        .map(|g| g.value.unwrap_or_else(|| panic!("{topic}/{p}: null value")))
+        .collect()
 }
 
 fn leader_of(c: &Client, topic: &str, p: i32) -> i32 {
     let md = c.metadata(Some(&[topic.to_string()]), T).unwrap();
     md.topics[0].partitions[p as usize].leader
-}
-
-/// The attempt count of a "gave up after N attempts" error message.
-fn attempts(message: &str) -> u32 {
-    message
-        .split("gave up after ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no attempt count in {message:?}"))
 }
 
 #[test]
@@ -111,13 +95,7 @@ fn produce_fetch_and_offsets_on_every_partition() {
         mock.create_topic("all-parts", 4, 2);
         let c = client(&mock);
         for p in 0..4 {
-            for codec in [
-                Compression::None,
-                Compression::Gzip,
-                Compression::Snappy,
-                Compression::Lz4,
-                Compression::Zstd,
-            ] {
+            for codec in compressions() {
                 let v = format!("p{p}-{codec:?}");
                 let recs = [rec(v.as_bytes()), rec(b"second")];
                 let base = c.produce("all-parts", p, &recs, -1, codec, T).unwrap();

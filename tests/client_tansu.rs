@@ -2,91 +2,30 @@
 
 mod common;
 
+use common::client::{
+    assert_create_again_fails, attempts, client_with, create_topic, produce_from_eight_threads,
+};
+use common::records::{compressions, now_ms, record, Reader};
 use common::Tansu;
-use kafkac::client::{NewTopic, OffsetSpec};
+use kafkac::client::OffsetSpec;
 use kafkac::error::local;
-use kafkac::record::{Compression, RecordHeaderIn, RecordIn};
+use kafkac::record::Compression;
 use kafkac::{Client, Config};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 const T: Duration = Duration::from_secs(20);
 /// Limit for one whole test (a broker start included).
 const TEST_LIMIT: Duration = Duration::from_secs(90);
+/// Reading records back: what Tansu acknowledged is below the high watermark at once.
+const READ: Reader = Reader {
+    timeout: T,
+    high_watermark_covers: true,
+};
 
 /// Runs a test body under [`TEST_LIMIT`].
 fn bounded(f: impl FnOnce() + Send + 'static) {
     common::with_timeout(TEST_LIMIT, f)
-}
-
-type Fetched = (
-    i64,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    i64,
-);
-
-/// Fetches `n` records from offset `from` on: (offset, key, value, headers, timestamp)
-/// each.
-/// Fails if they are not all there within `T`.
-fn fetch_n(c: &Client, topic: &str, partition: i32, from: i64, n: usize) -> Vec<Fetched> {
-    let deadline = Instant::now() + T;
-    let mut got: Vec<Fetched> = Vec::new();
-    let mut offset = from;
-    while got.len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "read only {} of {n} records of {topic}/{partition} from {from} within {T:?}",
-            got.len()
-        );
-        let f = c
-            .fetch(
-                topic,
-                partition,
-                offset,
-                1 << 20,
-                Duration::from_millis(200),
-                T,
-            )
-            .unwrap_or_else(|e| panic!("fetch {topic}/{partition} at {offset}: {e}"));
-        assert!(
-            f.high_watermark >= from + n as i64,
-            "high watermark {} of {topic}/{partition}, want at least {}",
-            f.high_watermark,
-            from + n as i64
-        );
-        for r in f.records.iter().filter(|r| r.offset >= offset) {
-            got.push((
-                r.offset,
-                r.key.map(<[u8]>::to_vec),
-                r.value.map(<[u8]>::to_vec),
-                r.headers()
-                    .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
-                    .collect(),
-                r.timestamp,
-            ));
-        }
-        offset = got.last().map_or(offset, |g| g.0 + 1);
-    }
-    got
-}
-
-/// The attempt count of a "gave up after N attempts" error message.
-fn attempts(message: &str) -> u32 {
-    message
-        .split("gave up after ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no attempt count in {message:?}"))
 }
 
 /// One broker for the whole test binary (it dies with the process).
@@ -99,25 +38,11 @@ fn bootstrap() -> &'static str {
 }
 
 fn client() -> Client {
-    let mut c = Config::new();
-    c.set("bootstrap.servers", bootstrap()).unwrap();
-    c.set("retry.backoff.ms", "50").unwrap();
-    Client::new(&c).unwrap()
+    common::client::client(bootstrap())
 }
 
 fn create(c: &Client, name: &str, partitions: i32) {
-    let r = c
-        .create_topics(
-            &[NewTopic {
-                name: name.into(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                configs: vec![],
-            }],
-            T,
-        )
-        .unwrap();
-    assert!(r[0].error.is_none(), "{:?}", r[0].error);
+    create_topic(c, name, partitions, 1, &[], T);
 }
 
 #[test]
@@ -145,87 +70,8 @@ fn create_existing_topic_reports_topic_already_exists() {
     bounded(|| {
         let c = client();
         create(&c, "dup-topic", 1);
-        let r = c
-            .create_topics(
-                &[NewTopic {
-                    name: "dup-topic".into(),
-                    num_partitions: 1,
-                    replication_factor: 1,
-                    configs: vec![],
-                }],
-                T,
-            )
-            .unwrap();
-        let e = r[0].error.as_ref().expect("second create must fail");
-        assert_eq!(e.code, 36, "{e}");
-        assert!(
-            e.message.contains("TOPIC_ALREADY_EXISTS") && e.message.contains("dup-topic"),
-            "{e}"
-        );
+        assert_create_again_fails(&c, "dup-topic", T);
     });
-}
-
-fn round_trip(c: &Client, topic: &str, partition: i32, codec: Compression) {
-    let hdr = [
-        RecordHeaderIn {
-            key: b"h1",
-            value: Some(b"v1"),
-        },
-        RecordHeaderIn {
-            key: b"null-header",
-            value: None,
-        },
-    ];
-    let values: Vec<Vec<u8>> = (0..200)
-        .map(|i| format!("value-{i}-{}", "x".repeat(i % 50)).into_bytes())
-        .collect();
-    let mut recs: Vec<RecordIn> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| RecordIn {
-            key: Some(v.as_slice()).filter(|_| i % 3 != 0),
-            value: Some(v.as_slice()),
-            headers: if i % 2 == 0 { &hdr } else { &[] },
-            timestamp: Some(1_700_000_000_000 + i as i64),
-        })
-        .collect();
-    recs.push(RecordIn {
-        key: Some(b""),
-        value: None,
-        headers: &[],
-        timestamp: None,
-    });
-    recs.push(RecordIn {
-        key: None,
-        value: Some(b""),
-        headers: &[],
-        timestamp: None,
-    });
-    let before = now_ms();
-    let base = c.produce(topic, partition, &recs, -1, codec, T).unwrap();
-    let after = now_ms();
-    let got = fetch_n(c, topic, partition, base, recs.len());
-    assert_eq!(got.len(), recs.len());
-    for (i, (r, g)) in recs.iter().zip(&got).enumerate() {
-        assert_eq!(g.0, base + i as i64, "{codec:?} offset");
-        assert_eq!(g.1.as_deref(), r.key, "{codec:?} key {i}");
-        assert_eq!(g.2.as_deref(), r.value, "{codec:?} value {i}");
-        let want: Vec<_> = r
-            .headers
-            .iter()
-            .map(|h| (h.key.to_vec(), h.value.map(<[u8]>::to_vec)))
-            .collect();
-        assert_eq!(g.3, want, "{codec:?} headers {i}");
-        match r.timestamp {
-            Some(ts) => assert_eq!(g.4, ts, "{codec:?} timestamp {i}"),
-            // Stamped by the client while producing.
-            None => assert!(
-                (before..=after).contains(&g.4),
-                "{codec:?} timestamp {i}: {} not within {before}..={after}",
-                g.4
-            ),
-        }
-    }
 }
 
 #[test]
@@ -233,15 +79,8 @@ fn produce_and_fetch_every_partition_and_codec() {
     bounded(|| {
         let c = client();
         create(&c, "rt-topic", 3);
-        let codecs = [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ];
-        for (i, codec) in codecs.iter().enumerate() {
-            round_trip(&c, "rt-topic", (i % 3) as i32, *codec);
+        for (i, codec) in compressions().into_iter().enumerate() {
+            READ.round_trip(&c, "rt-topic", (i % 3) as i32, codec);
         }
     });
 }
@@ -264,12 +103,7 @@ fn list_offsets_earliest_latest_and_by_timestamp() {
                 middle = now_ms();
                 std::thread::sleep(Duration::from_millis(30));
             }
-            let r = [RecordIn {
-                key: None,
-                value: Some(b"v"),
-                headers: &[],
-                timestamp: None,
-            }];
+            let r = [record(None, Some(b"v"))];
             let o = c
                 .produce("off-topic", 0, &r, 1, Compression::None, T)
                 .unwrap();
@@ -301,17 +135,8 @@ fn unknown_topic_and_partition_fail_within_the_timeout() {
     bounded(|| {
         // Backoffs of at most 100 ms, so that giving up (when the next backoff would pass
         // the deadline) comes within 100 ms of the timeout.
-        let mut cfg = Config::new();
-        cfg.set("bootstrap.servers", bootstrap()).unwrap();
-        cfg.set("retry.backoff.ms", "50").unwrap();
-        cfg.set("retry.backoff.max.ms", "100").unwrap();
-        let c = Client::new(&cfg).unwrap();
-        let r = [RecordIn {
-            key: None,
-            value: Some(b"a"),
-            headers: &[],
-            timestamp: None,
-        }];
+        let c = client_with(bootstrap(), &[("retry.backoff.max.ms", "100")]);
+        let r = [record(None, Some(b"a"))];
         // Tansu creates no topics on its own: UNKNOWN_TOPIC_OR_PARTITION is retriable (a
         // topic created a moment ago may not be known everywhere yet), so the client asks
         // again until its timeout and then gives up with the code.
@@ -364,12 +189,7 @@ fn acks_zero_sends_without_waiting() {
     bounded(|| {
         let c = client();
         create(&c, "acks0", 1);
-        let r = [RecordIn {
-            key: None,
-            value: Some(b"fire-and-forget"),
-            headers: &[],
-            timestamp: None,
-        }];
+        let r = [record(None, Some(b"fire-and-forget"))];
         for _ in 0..3 {
             assert_eq!(
                 c.produce("acks0", 0, &r, 0, Compression::None, T).unwrap(),
@@ -396,27 +216,7 @@ fn many_threads_share_one_client() {
     bounded(|| {
         let c = std::sync::Arc::new(client());
         create(&c, "threads", 4);
-        let handles: Vec<_> = (0..8)
-            .map(|t| {
-                let c = c.clone();
-                std::thread::spawn(move || {
-                    for i in 0..20 {
-                        let v = format!("t{t}-{i}");
-                        let r = [RecordIn {
-                            key: None,
-                            value: Some(v.as_bytes()),
-                            headers: &[],
-                            timestamp: None,
-                        }];
-                        c.produce("threads", t % 4, &r, -1, Compression::None, T)
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
+        produce_from_eight_threads(&c, "threads", T);
         // Threads t and t + 4 write to partition t % 4: 40 records each.
         let ends: Vec<i64> = (0..4)
             .map(|p| {
@@ -435,17 +235,9 @@ fn broker_restart_is_survived_by_reconnecting() {
         // A broker of its own, with its data in SQLite so it outlives the restart.
         let dir = common::scratch_dir("restart");
         let mut broker = Tansu::start_sqlite(dir.join("kafkac.db"));
-        let mut cfg = Config::new();
-        cfg.set("bootstrap.servers", &broker.bootstrap).unwrap();
-        cfg.set("retry.backoff.ms", "50").unwrap();
-        let c = Client::new(&cfg).unwrap();
+        let c = common::client::client(&broker.bootstrap);
         create(&c, "durable", 1);
-        let r = [RecordIn {
-            key: Some(b"k"),
-            value: Some(b"before"),
-            headers: &[],
-            timestamp: None,
-        }];
+        let r = [record(Some(b"k"), Some(b"before"))];
         assert_eq!(
             c.produce("durable", 0, &r, -1, Compression::None, T)
                 .unwrap(),
@@ -454,20 +246,16 @@ fn broker_restart_is_survived_by_reconnecting() {
         broker.restart();
         // The old connection is dead; the next call sees the transport error, reconnects
         // and succeeds within its timeout.
-        let r = [RecordIn {
-            key: Some(b"k"),
-            value: Some(b"after"),
-            headers: &[],
-            timestamp: None,
-        }];
+        let r = [record(Some(b"k"), Some(b"after"))];
         assert_eq!(
             c.produce("durable", 0, &r, -1, Compression::Zstd, T)
                 .unwrap(),
             1
         );
-        let values: Vec<_> = fetch_n(&c, "durable", 0, 0, 2)
+        let values: Vec<_> = READ
+            .fetch_n(&c, "durable", 0, 0, 2)
             .into_iter()
-            .map(|r| r.2)
+            .map(|r| r.value)
             .collect();
         assert_eq!(values, [Some(b"before".to_vec()), Some(b"after".to_vec())]);
     });

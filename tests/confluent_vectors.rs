@@ -3,65 +3,31 @@
 //! the records of `tests/vectors/confluent_records.txt`. They decode to exactly those
 //! records, and the uncompressed one is byte for byte what our encoder writes.
 
+mod common;
+
 use bytes::Bytes;
-use kafkac::record::{
-    encode_batch, BatchOptions, Compression, DecodeLimits, RecordHeaderIn, RecordIn, RecordSet,
-};
+use common::records::{header_ins, headers_of, parse_record_line, record_ins, Rec, CODECS};
+use kafkac::record::{encode_batch, BatchOptions, DecodeLimits, RecordSet};
 use std::path::PathBuf;
-
-type Header = (Vec<u8>, Option<Vec<u8>>);
-
-struct Expected {
-    timestamp: i64,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<Header>,
-}
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
-fn unhex(f: &str) -> Option<Vec<u8>> {
-    if f == "-" {
-        return None;
-    }
-    let h = f.strip_prefix(':').expect("byte field");
-    Some(
-        (0..h.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
-            .collect(),
-    )
-}
-
-fn expected() -> Vec<Expected> {
+/// The records of `confluent_records.txt`, one [`common::records::record_line`] each,
+/// every one with a timestamp.
+fn expected() -> Vec<Rec> {
     std::fs::read_to_string(dir().join("confluent_records.txt"))
         .unwrap()
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            Expected {
-                timestamp: f[0].parse().unwrap(),
-                key: unhex(f[1]),
-                value: unhex(f[2]),
-                headers: f[3..]
-                    .chunks(2)
-                    .map(|h| (unhex(h[0]).unwrap(), unhex(h[1])))
-                    .collect(),
-            }
+            let r = parse_record_line(l).unwrap_or_else(|e| panic!("{e}"));
+            assert!(r.timestamp.is_some(), "no timestamp in {l:?}");
+            r
         })
         .collect()
 }
-
-const CODECS: [(&str, Compression); 5] = [
-    ("none", Compression::None),
-    ("gzip", Compression::Gzip),
-    ("snappy", Compression::Snappy),
-    ("lz4", Compression::Lz4),
-    ("zstd", Compression::Zstd),
-];
 
 #[test]
 fn confluent_batches_decode_exactly() {
@@ -81,14 +47,10 @@ fn confluent_batches_decode_exactly() {
         assert!(!set.truncated(), "{name}");
         for (i, (r, w)) in set.iter().zip(&want).enumerate() {
             assert_eq!(r.offset, i as i64, "{name} offset");
-            assert_eq!(r.timestamp, w.timestamp, "{name} timestamp {i}");
+            assert_eq!(Some(r.timestamp), w.timestamp, "{name} timestamp {i}");
             assert_eq!(r.key, w.key.as_deref(), "{name} key {i}");
             assert_eq!(r.value, w.value.as_deref(), "{name} value {i}");
-            let headers: Vec<Header> = r
-                .headers()
-                .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
-                .collect();
-            assert_eq!(headers, w.headers, "{name} headers {i}");
+            assert_eq!(headers_of(&r), w.headers, "{name} headers {i}");
         }
     }
 }
@@ -97,28 +59,8 @@ fn confluent_batches_decode_exactly() {
 fn uncompressed_confluent_batch_matches_our_encoding() {
     let raw = std::fs::read(dir().join("confluent_v2_none.bin")).unwrap();
     let want = expected();
-    let headers: Vec<Vec<RecordHeaderIn>> = want
-        .iter()
-        .map(|w| {
-            w.headers
-                .iter()
-                .map(|(k, v)| RecordHeaderIn {
-                    key: k,
-                    value: v.as_deref(),
-                })
-                .collect()
-        })
-        .collect();
-    let records: Vec<RecordIn> = want
-        .iter()
-        .zip(&headers)
-        .map(|(w, h)| RecordIn {
-            key: w.key.as_deref(),
-            value: w.value.as_deref(),
-            headers: h,
-            timestamp: Some(w.timestamp),
-        })
-        .collect();
+    let headers = header_ins(&want);
+    let records = record_ins(&want, &headers);
     // Fields the broker or the producer set that are not the records' own: take them
     // from the captured header (partition leader epoch at 12..16).
     let opts = BatchOptions {

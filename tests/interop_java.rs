@@ -22,24 +22,25 @@
 
 mod common;
 
+use common::batches::{batches, check_codecs, Batch};
+use common::client::create_topic;
 use common::kafka;
-use kafkac::client::{NewTopic, OffsetSpec};
-use kafkac::cluster::Cluster;
-use kafkac::protocol::messages::{FetchPartition, FetchRequest, FetchTopic};
-use kafkac::record::{Compression, RecordHeaderIn, RecordIn, TimestampType};
-use kafkac::{Client, Config};
+use common::records::{
+    b, compare, every_codec, field, full_set, now_ms, parse_got, produce, record_line, show, Got,
+    Reader, Rec,
+};
+use kafkac::client::OffsetSpec;
+use kafkac::Client;
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Timeout of one kafkac call.
 const T: Duration = Duration::from_secs(20);
@@ -67,14 +68,6 @@ const PEER_JVM_OPTS: &[&str] = &[
     "-Dkafkac.test.node=java-peer",
     // The Java client's own logging (to stderr): warnings and errors.
     "-Dlog4j2.level=WARN",
-];
-
-const CODECS: [(&str, Compression); 5] = [
-    ("none", Compression::None),
-    ("gzip", Compression::Gzip),
-    ("snappy", Compression::Snappy),
-    ("lz4", Compression::Lz4),
-    ("zstd", Compression::Zstd),
 ];
 
 fn unique() -> u32 {
@@ -351,433 +344,34 @@ fn bootstrap() -> &'static str {
 }
 
 fn client() -> Client {
-    let mut c = Config::new();
-    c.set("bootstrap.servers", bootstrap()).unwrap();
-    c.set("retry.backoff.ms", "50").unwrap();
-    c.set("check.crcs", "true").unwrap();
-    Client::new(&c).unwrap()
+    common::client::client_with(bootstrap(), &[("check.crcs", "true")])
 }
+
+/// Reading records back with kafkac.
+const READ: Reader = Reader {
+    timeout: T,
+    high_watermark_covers: false,
+};
 
 /// Creates `name` with `partitions` partitions. Kafka refuses record timestamps more
 /// than an hour ahead of its clock by default (`message.timestamp.after.max.ms`, 3600000
 /// since Kafka 4.0); the topics here take any timestamp, so the record set can carry one
 /// far in the future.
-fn create_topic(c: &Client, name: &str, partitions: i32) {
-    let r = c
-        .create_topics(
-            &[NewTopic {
-                name: name.into(),
-                num_partitions: partitions,
-                replication_factor: 1,
-                configs: vec![(
-                    "message.timestamp.after.max.ms".into(),
-                    Some(i64::MAX.to_string()),
-                )],
-            }],
-            T,
-        )
-        .unwrap_or_else(|e| panic!("create {name}: {e}"));
-    assert!(r[0].error.is_none(), "create {name}: {:?}", r[0].error);
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+fn create(c: &Client, name: &str, partitions: i32) {
+    let any_time = i64::MAX.to_string();
+    create_topic(
+        c,
+        name,
+        partitions,
+        1,
+        &[("message.timestamp.after.max.ms", &any_time)],
+        T,
+    );
 }
 
 // ---------------------------------------------------------------------------
-// The records (the set tests/interop.rs uses)
+// Batches on the wire (tests/common/batches.rs reads them)
 // ---------------------------------------------------------------------------
-
-type Header = (Vec<u8>, Option<Vec<u8>>);
-
-/// An owned record, as produced; `timestamp: None` lets the producer pick "now".
-#[derive(Debug, Clone, PartialEq)]
-struct Rec {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<Header>,
-    timestamp: Option<i64>,
-}
-
-/// A record as read back.
-#[derive(Debug, Clone, PartialEq)]
-struct Got {
-    offset: i64,
-    /// 0 create time, 1 log append time, -1 none.
-    timestamp_type: i32,
-    timestamp: i64,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<Header>,
-}
-
-fn b(s: impl AsRef<[u8]>) -> Option<Vec<u8>> {
-    Some(s.as_ref().to_vec())
-}
-
-fn h(k: &str, v: Option<&[u8]>) -> Header {
-    (k.as_bytes().to_vec(), v.map(<[u8]>::to_vec))
-}
-
-fn rec(key: Option<Vec<u8>>, value: Option<Vec<u8>>, ts: Option<i64>) -> Rec {
-    Rec {
-        key,
-        value,
-        headers: vec![],
-        timestamp: ts,
-    }
-}
-
-/// Compressible, so that every codec really shrinks the batch.
-fn big_value() -> Vec<u8> {
-    (0..600)
-        .map(|i| format!("kafkac interop record line {i:04} -- "))
-        .collect::<String>()
-        .into_bytes()
-}
-
-/// About 200 KB: text, then 80 KB of pseudo-random bytes, then text again. Spans several
-/// codec blocks (LZ4 frames: 64 KiB blocks, xerial snappy: 32 KiB), some of them
-/// incompressible, while the whole still compresses.
-fn mixed_value() -> Vec<u8> {
-    let text = |n: usize| big_value().into_iter().cycle().take(n);
-    let mut x: u32 = 0x1234_5678;
-    let noise = std::iter::repeat_with(move || {
-        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        (x >> 24) as u8
-    })
-    .take(80_000);
-    text(100_000).chain(noise).chain(text(20_000)).collect()
-}
-
-/// Everything a record can carry. Timestamps are explicit (and not in order: the batch
-/// encodes negative deltas), except one left to the producer.
-fn full_set() -> Vec<Rec> {
-    let all: Vec<u8> = (0..=255u8).collect();
-    let rev: Vec<u8> = (0..=255u8).rev().collect();
-    let base = 1_700_000_000_000;
-    let mut v = vec![
-        Rec {
-            key: Some(all.clone()),
-            value: Some(rev),
-            headers: vec![
-                h("h1", Some(b"v1")),
-                h("null-header", None),
-                h("empty-header", Some(b"")),
-                h("binary-header", Some(&all)),
-                h("dup", Some(b"first")),
-                h("dup", Some(b"second")),
-                h("ünï-ключ-😀", Some("ç✓ 日本語".as_bytes())),
-            ],
-            timestamp: Some(base),
-        },
-        Rec {
-            key: b("ключ-😀"),
-            value: b("значение ✓ 日本語 \u{0} \u{10ffff}"),
-            headers: vec![h("only", Some(b"one"))],
-            timestamp: Some(base + 1),
-        },
-        rec(None, b("null key"), Some(base - 1_000)),
-        rec(b("null value"), None, Some(base + 5_000)),
-        rec(b(""), b(""), Some(1)),
-        rec(b(""), b("empty key"), Some(base + 2)),
-        rec(b("empty value"), b(""), Some(base + 3)),
-        Rec {
-            key: None,
-            value: None,
-            headers: vec![h("tombstone", Some(b"yes"))],
-            timestamp: Some(1_800_000_000_000),
-        },
-        rec(b("producer's clock"), b("no explicit timestamp"), None),
-    ];
-    let mut many = rec(b("big"), Some(big_value()), Some(base + 4));
-    many.headers = (0..20)
-        .map(|i| {
-            h(
-                &format!("header-{i}"),
-                Some(format!("value-{i}").as_bytes()),
-            )
-        })
-        .collect();
-    v.push(many);
-    v.push(rec(b("mixed"), Some(mixed_value()), Some(base + 6)));
-    v
-}
-
-/// Produces `set` with kafkac, as one batch to `topic`/0; returns its base offset.
-fn produce_kafkac(c: &Client, topic: &str, set: &[Rec], codec: Compression) -> i64 {
-    let headers: Vec<Vec<RecordHeaderIn>> = set
-        .iter()
-        .map(|r| {
-            r.headers
-                .iter()
-                .map(|(k, v)| RecordHeaderIn {
-                    key: k,
-                    value: v.as_deref(),
-                })
-                .collect()
-        })
-        .collect();
-    let recs: Vec<RecordIn> = set
-        .iter()
-        .zip(&headers)
-        .map(|(r, hs)| RecordIn {
-            key: r.key.as_deref(),
-            value: r.value.as_deref(),
-            headers: hs,
-            timestamp: r.timestamp,
-        })
-        .collect();
-    c.produce(topic, 0, &recs, -1, codec, T)
-        .unwrap_or_else(|e| panic!("kafkac produce to {topic}: {e}"))
-}
-
-/// Reads `count` records of `topic`/`partition` from offset `from` with kafkac; each
-/// with the producer id kafkac reports for its batch.
-fn fetch_kafkac(
-    c: &Client,
-    topic: &str,
-    partition: i32,
-    from: i64,
-    count: usize,
-) -> Vec<(Got, i64)> {
-    let deadline = Instant::now() + T;
-    let mut got = Vec::new();
-    let mut offset = from;
-    while got.len() < count {
-        assert!(
-            Instant::now() < deadline,
-            "kafkac read {} of {count} records of {topic}/{partition} within {T:?}",
-            got.len()
-        );
-        let f = c
-            .fetch(
-                topic,
-                partition,
-                offset,
-                4 << 20,
-                Duration::from_millis(200),
-                T,
-            )
-            .unwrap_or_else(|e| panic!("kafkac fetch {topic}/{partition} at {offset}: {e}"));
-        for r in f.records.iter().filter(|r| r.offset >= offset) {
-            got.push((
-                Got {
-                    offset: r.offset,
-                    timestamp_type: match r.timestamp_type {
-                        TimestampType::CreateTime => 0,
-                        TimestampType::LogAppendTime => 1,
-                        TimestampType::NoTimestamp => -1,
-                    },
-                    timestamp: r.timestamp,
-                    key: r.key.map(<[u8]>::to_vec),
-                    value: r.value.map(<[u8]>::to_vec),
-                    headers: r
-                        .headers()
-                        .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
-                        .collect(),
-                },
-                r.producer_id,
-            ));
-        }
-        offset = got.last().map_or(offset, |g| g.0.offset + 1);
-    }
-    got.truncate(count);
-    got
-}
-
-// ---------------------------------------------------------------------------
-// Comparing
-// ---------------------------------------------------------------------------
-
-fn show(b: &Option<Vec<u8>>) -> String {
-    match b {
-        None => "null".into(),
-        Some(v) if v.len() > 48 => format!(
-            "{:?}... ({} bytes)",
-            String::from_utf8_lossy(&v[..48]),
-            v.len()
-        ),
-        Some(v) => format!("{:?}", String::from_utf8_lossy(v)),
-    }
-}
-
-/// Compares what was read with what was produced, record by record: offsets from `base`
-/// on, keys, values and headers exactly, create-time timestamps; a record produced
-/// without a timestamp must carry one within `clock` (the producer's run).
-fn compare(want: &[Rec], got: &[Got], base: i64, clock: (i64, i64)) -> Result<(), String> {
-    let mut errs = Vec::new();
-    if want.len() != got.len() {
-        errs.push(format!(
-            "{} records read, {} produced",
-            got.len(),
-            want.len()
-        ));
-    }
-    for (i, (w, g)) in want.iter().zip(got).enumerate() {
-        let mut e = |what: &str, w: String, g: String| {
-            errs.push(format!("record {i} {what}: want {w}, got {g}"));
-        };
-        if g.offset != base + i as i64 {
-            e(
-                "offset",
-                (base + i as i64).to_string(),
-                g.offset.to_string(),
-            );
-        }
-        if g.key != w.key {
-            e("key", show(&w.key), show(&g.key));
-        }
-        if g.value != w.value {
-            e("value", show(&w.value), show(&g.value));
-        }
-        if g.headers != w.headers {
-            let fmt = |hs: &[Header]| {
-                hs.iter()
-                    .map(|(k, v)| format!("{}={}", String::from_utf8_lossy(k), show(v)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            e("headers", fmt(&w.headers), fmt(&g.headers));
-        }
-        if g.timestamp_type != 0 {
-            e(
-                "timestamp type",
-                "0 (create time)".into(),
-                g.timestamp_type.to_string(),
-            );
-        }
-        match w.timestamp {
-            Some(ts) if g.timestamp != ts => {
-                e("timestamp", ts.to_string(), g.timestamp.to_string())
-            }
-            None if !(clock.0..=clock.1).contains(&g.timestamp) => e(
-                "timestamp",
-                format!("within {}..={}", clock.0, clock.1),
-                g.timestamp.to_string(),
-            ),
-            _ => {}
-        }
-    }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("\n  "))
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Batches on the wire
-// ---------------------------------------------------------------------------
-
-/// A RecordBatch v2 header as it is on the wire.
-#[derive(Debug, Clone, Copy)]
-struct Batch {
-    base_offset: i64,
-    last_offset: i64,
-    /// attributes & 7
-    codec: i16,
-    transactional: bool,
-    producer_id: i64,
-    producer_epoch: i16,
-    base_sequence: i32,
-    count: i32,
-}
-
-/// The header of every record batch of `topic`/`partition` that holds an offset in
-/// `from..to`, read with a raw Fetch through kafkac's connection layer, so nothing is
-/// decompressed or interpreted.
-fn batches(c: &Client, topic: &str, partition: i32, from: i64, to: i64) -> Vec<Batch> {
-    let cluster = c.cluster();
-    let deadline = Cluster::deadline(T);
-    let leader = cluster.leader(topic, partition, false, deadline).unwrap();
-    let conn = cluster.broker(leader, deadline).unwrap();
-    let mut out = Vec::new();
-    let mut offset = from;
-    while offset < to {
-        assert!(Instant::now() < deadline, "raw fetch of {topic} timed out");
-        let req = FetchRequest {
-            replica_id: -1,
-            max_wait_ms: 100,
-            min_bytes: 1,
-            max_bytes: 8 << 20,
-            isolation_level: 0,
-            session_id: 0,
-            session_epoch: -1,
-            topics: vec![FetchTopic {
-                topic: topic.into(),
-                partitions: vec![FetchPartition {
-                    partition,
-                    fetch_offset: offset,
-                    partition_max_bytes: 8 << 20,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let (_, resp) = conn.request(&req, deadline).unwrap();
-        let p = &resp.responses[0].partitions[0];
-        assert_eq!(p.error_code, 0, "raw fetch of {topic} at {offset}");
-        let data = p.records.clone().unwrap_or_default();
-        let mut pos = 0;
-        // baseOffset i64, batchLength i32, partitionLeaderEpoch i32, magic i8, crc u32,
-        // attributes i16, lastOffsetDelta i32, baseTimestamp i64, maxTimestamp i64,
-        // producerId i64, producerEpoch i16, baseSequence i32, recordCount i32
-        while pos + 61 <= data.len() {
-            let be = |at: usize, n: usize| {
-                data[pos + at..pos + at + n]
-                    .iter()
-                    .fold(0i64, |acc, &x| (acc << 8) | i64::from(x))
-            };
-            let base = be(0, 8);
-            let len = be(8, 4) as usize;
-            if pos + 12 + len > data.len() {
-                break; // partial batch at the end
-            }
-            assert_eq!(
-                data[pos + 16],
-                2,
-                "{topic}: batch at {base} is not RecordBatch v2"
-            );
-            let attributes = be(21, 2) as i16;
-            let last = base + be(23, 4);
-            if last >= offset && base < to {
-                out.push(Batch {
-                    base_offset: base,
-                    last_offset: last,
-                    codec: attributes & 7,
-                    transactional: attributes & 0x10 != 0,
-                    producer_id: be(43, 8),
-                    producer_epoch: be(51, 2) as i16,
-                    base_sequence: be(53, 4) as i32,
-                    count: be(57, 4) as i32,
-                });
-            }
-            offset = offset.max(last + 1);
-            pos += 12 + len;
-        }
-    }
-    out
-}
-
-fn codec_id(name: &str) -> i16 {
-    CODECS.iter().position(|(n, _)| *n == name).unwrap() as i16
-}
-
-fn check_codecs(batches: &[Batch], name: &str) -> Result<(), String> {
-    let want = codec_id(name);
-    let codecs: Vec<i16> = batches.iter().map(|b| b.codec).collect();
-    if codecs.is_empty() || codecs.iter().any(|&c| c != want) {
-        return Err(format!(
-            "batches on the wire have codecs {codecs:?}, want {want} ({name}) for all"
-        ));
-    }
-    Ok(())
-}
 
 /// What an idempotent producer's batches must show: one producer id (>= 0) and epoch
 /// (>= 0), not transactional, and sequence numbers that start at 0 (a new producer) and
@@ -823,36 +417,6 @@ fn check_idempotent(batches: &[Batch]) -> Result<i64, String> {
 // Peer commands
 // ---------------------------------------------------------------------------
 
-/// `-` for null, else `:` and the bytes in hex (tests/interop/clients.py's fields).
-fn field(b: Option<&[u8]>) -> String {
-    match b {
-        None => "-".into(),
-        Some(v) => {
-            let mut s = String::with_capacity(1 + 2 * v.len());
-            s.push(':');
-            for x in v {
-                write!(s, "{x:02x}").unwrap();
-            }
-            s
-        }
-    }
-}
-
-fn unfield(s: &str) -> Result<Option<Vec<u8>>, String> {
-    if s == "-" {
-        return Ok(None);
-    }
-    let hex = s
-        .strip_prefix(':')
-        .filter(|h| h.len() % 2 == 0)
-        .ok_or_else(|| format!("bad field {s:?}"))?;
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|e| format!("{s:?}: {e}")))
-        .collect::<Result<Vec<u8>, String>>()
-        .map(Some)
-}
-
 /// The peer's `produce` command with its record lines.
 fn produce_request(topic: &str, partition: Option<i32>, codec: &str, set: &[Rec]) -> String {
     let p = partition.map_or("-".to_string(), |p| p.to_string());
@@ -862,17 +426,7 @@ fn produce_request(topic: &str, partition: Option<i32>, codec: &str, set: &[Rec]
         set.len()
     );
     for r in set {
-        let ts = r.timestamp.map_or("-".to_string(), |t| t.to_string());
-        write!(
-            out,
-            "{ts} {} {}",
-            field(r.key.as_deref()),
-            field(r.value.as_deref())
-        )
-        .unwrap();
-        for (k, v) in &r.headers {
-            write!(out, " {} {}", field(Some(k)), field(v.as_deref())).unwrap();
-        }
+        out.push_str(&record_line(r));
         out.push('\n');
     }
     out
@@ -930,104 +484,47 @@ fn consume_java(
     r.data.iter().map(|l| parse_rec(l)).collect()
 }
 
+/// A `rec` line of the peer: `rec ` and a record as [`parse_got`] reads it.
 fn parse_rec(line: &str) -> Result<Got, String> {
-    let f: Vec<&str> = line.split(' ').collect();
-    if f.len() < 6 || f.len() % 2 != 0 || f[0] != "rec" {
-        return Err(format!(
-            "bad record line {:?}",
-            &line[..line.len().min(200)]
-        ));
-    }
-    let num = |s: &str| s.parse::<i64>().map_err(|e| format!("{s:?}: {e}"));
-    Ok(Got {
-        offset: num(f[1])?,
-        timestamp_type: num(f[2])? as i32,
-        timestamp: num(f[3])?,
-        key: unfield(f[4])?,
-        value: unfield(f[5])?,
-        headers: f[6..]
-            .chunks(2)
-            .map(|p| Ok((unfield(p[0])?.ok_or("null header name")?, unfield(p[1])?)))
-            .collect::<Result<_, String>>()?,
-    })
+    line.strip_prefix("rec ")
+        .ok_or_else(|| format!("bad record line {:?}", &line[..line.len().min(200)]))
+        .and_then(parse_got)
 }
 
 /// Java's `Utils.murmur2` of each key.
 fn java_murmur2(keys: &[Vec<u8>]) -> Vec<i32> {
-    let req: String = keys
-        .iter()
-        .map(|k| format!(" {}", field(Some(k))))
-        .collect();
-    let r = peer()
-        .call(&format!("murmur2{req}\n"))
-        .unwrap_or_else(|e| panic!("Java murmur2: {e}"));
-    let v: Vec<i32> =
-        r.ok.split(' ')
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse()
-                    .unwrap_or_else(|e| panic!("murmur2 answer {s:?}: {e}"))
-            })
-            .collect();
-    assert_eq!(v.len(), keys.len(), "one hash per key");
-    v
+    per_key("murmur2", keys, "hash")
 }
 
 /// The Java default partitioner's partition for each key with `n` partitions.
 fn java_partition_for(n: i32, keys: &[Vec<u8>]) -> Vec<i32> {
+    per_key(&format!("partition-for {n}"), keys, "partition")
+}
+
+/// The peer's answer to `command` with `keys`: one number (a `what`) per key.
+fn per_key(command: &str, keys: &[Vec<u8>], what: &str) -> Vec<i32> {
     let req: String = keys
         .iter()
         .map(|k| format!(" {}", field(Some(k))))
         .collect();
     let r = peer()
-        .call(&format!("partition-for {n}{req}\n"))
-        .unwrap_or_else(|e| panic!("Java partition-for {n}: {e}"));
+        .call(&format!("{command}{req}\n"))
+        .unwrap_or_else(|e| panic!("Java {command}: {e}"));
     let v: Vec<i32> =
         r.ok.split(' ')
             .filter(|s| !s.is_empty())
             .map(|s| {
                 s.parse()
-                    .unwrap_or_else(|e| panic!("partition answer {s:?}: {e}"))
+                    .unwrap_or_else(|e| panic!("{what} answer {s:?}: {e}"))
             })
             .collect();
-    assert_eq!(v.len(), keys.len(), "one partition per key");
+    assert_eq!(v.len(), keys.len(), "one {what} per key");
     v
 }
 
 // ---------------------------------------------------------------------------
 // The matrix
 // ---------------------------------------------------------------------------
-
-/// Runs `one` for every codec, catching failures, then fails with all of them.
-fn every_codec(label: &str, one: impl Fn(&str, Compression) -> Result<String, String>) {
-    let mut failures = Vec::new();
-    for (name, codec) in CODECS {
-        let started = Instant::now();
-        let r = panic::catch_unwind(AssertUnwindSafe(|| one(name, codec)));
-        let ms = started.elapsed().as_millis();
-        let err = match r {
-            Ok(Ok(note)) => {
-                eprintln!("interop {label} {name}: ok in {ms} ms {note}");
-                continue;
-            }
-            Ok(Err(e)) => e,
-            Err(p) => p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into()),
-        };
-        eprintln!("interop {label} {name}: FAILED in {ms} ms");
-        failures.push(format!("{name}: {err}"));
-    }
-    assert!(
-        failures.is_empty(),
-        "{label}: {} of {} codecs failed:\n{}",
-        failures.len(),
-        CODECS.len(),
-        failures.join("\n")
-    );
-}
 
 #[test]
 fn java_consumer_reads_what_kafkac_produces() {
@@ -1036,15 +533,16 @@ fn java_consumer_reads_what_kafkac_produces() {
         let set = full_set();
         every_codec("kafkac -> java", |name, codec| {
             let topic = format!("kafkac-to-java-{name}");
-            create_topic(&c, &topic, 1);
+            create(&c, &topic, 1);
             let before = now_ms();
-            let base = produce_kafkac(&c, &topic, &set, codec);
+            let base = produce(&c, &topic, 0, &set, codec, T);
             let after = now_ms();
             let got = consume_java(&topic, 0, base, set.len())?;
             compare(&set, &got, base, (before, after))?;
-            let bs = batches(&c, &topic, 0, base, base + set.len() as i64);
-            check_codecs(&bs, name)?;
-            Ok(format!("({} batch(es) {name} on the wire)", bs.len()))
+            check_codecs(
+                &batches(&c, &topic, 0, base, base + set.len() as i64, T),
+                name,
+            )
         });
     });
 }
@@ -1056,7 +554,7 @@ fn kafkac_reads_what_the_java_producer_sends() {
         let set = full_set();
         every_codec("java -> kafkac", |name, _| {
             let topic = format!("java-to-kafkac-{name}");
-            create_topic(&c, &topic, 1);
+            create(&c, &topic, 1);
             let before = now_ms();
             let placed = produce_java(&topic, Some(0), name, &set)?;
             let after = now_ms();
@@ -1064,14 +562,14 @@ fn kafkac_reads_what_the_java_producer_sends() {
             if placed != want {
                 return Err(format!("Java reported {placed:?}, want {want:?}"));
             }
-            let got = fetch_kafkac(&c, &topic, 0, 0, set.len());
-            let (recs, pids): (Vec<Got>, Vec<i64>) = got.into_iter().unzip();
-            compare(&set, &recs, 0, (before, after))?;
-            let bs = batches(&c, &topic, 0, 0, set.len() as i64);
+            let got = READ.fetch_n(&c, &topic, 0, 0, set.len());
+            compare(&set, &got, 0, (before, after))?;
+            let bs = batches(&c, &topic, 0, 0, set.len() as i64, T);
             check_codecs(&bs, name)?;
             let pid = check_idempotent(&bs)?;
             // kafkac's decoded records carry the same producer id as the raw batches.
-            if pids.iter().any(|&p| p != pid) {
+            let pids: Vec<Option<i64>> = got.iter().map(|g| g.producer_id).collect();
+            if pids.iter().any(|&p| p != Some(pid)) {
                 return Err(format!(
                     "kafkac reports producer ids {pids:?}, the batches carry {pid}"
                 ));
@@ -1257,14 +755,14 @@ fn java_producer_puts_keyed_records_where_murmur2_says() {
         const PARTITIONS: i32 = 6;
         let c = client();
         let topic = "java-keyed-6";
-        create_topic(&c, topic, PARTITIONS);
+        create(&c, topic, PARTITIONS);
         let mut keys: Vec<Vec<u8>> = (0..60).map(|i| format!("key-{i}").into_bytes()).collect();
         keys.extend(MURMUR2_VECTORS.iter().map(|(k, _)| k.to_vec()));
         let set: Vec<Rec> = keys
             .iter()
             .enumerate()
             .map(|(i, k)| {
-                rec(
+                Rec::new(
                     Some(k.clone()),
                     b(format!("value-{i}")),
                     Some(1_000 + i as i64),
@@ -1300,10 +798,7 @@ fn java_producer_puts_keyed_records_where_murmur2_says() {
             if w.is_empty() {
                 continue;
             }
-            let got: Vec<Got> = fetch_kafkac(&c, topic, p, 0, w.len())
-                .into_iter()
-                .map(|g| g.0)
-                .collect();
+            let got = READ.fetch_n(&c, topic, p, 0, w.len());
             if let Err(e) = compare(w, &got, 0, (0, 0)) {
                 panic!("partition {p}: {e}");
             }
@@ -1316,7 +811,7 @@ fn java_peer_reports_errors_and_keeps_answering() {
     common::with_timeout(TEST_LIMIT, || {
         let c = client();
         let topic = "java-peer-errors";
-        create_topic(&c, topic, 1);
+        create(&c, topic, 1);
         {
             let mut p = peer();
             let e = p.call("no-such-command 1 2\n").unwrap_err();

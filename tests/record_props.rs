@@ -1,30 +1,15 @@
 //! Round trips (property tests) and hostile input for the record layer.
 
+mod common;
+
 use bytes::Bytes;
+use common::records::{compressions, header_ins, headers_of, record_ins, Rec};
 use kafkac::protocol::DecodeErrorKind;
 use kafkac::record::{
-    encode_batch, encode_legacy_message_set, BatchOptions, Compression, DecodeLimits,
-    RecordHeaderIn, RecordIn, RecordSet, TimestampType,
+    encode_batch, encode_legacy_message_set, BatchOptions, Compression, DecodeLimits, RecordIn,
+    RecordSet, TimestampType,
 };
 use proptest::prelude::*;
-
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
-
-type Headers = Vec<(Vec<u8>, Option<Vec<u8>>)>;
-
-#[derive(Debug, Clone)]
-struct Owned {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Headers,
-    timestamp: Option<i64>,
-}
 
 fn bytes_opt(max: usize) -> impl Strategy<Value = Option<Vec<u8>>> {
     prop_oneof![
@@ -34,7 +19,7 @@ fn bytes_opt(max: usize) -> impl Strategy<Value = Option<Vec<u8>>> {
     ]
 }
 
-fn owned() -> impl Strategy<Value = Owned> {
+fn owned() -> impl Strategy<Value = Rec> {
     let header = (proptest::collection::vec(any::<u8>(), 0..12), bytes_opt(16));
     (
         bytes_opt(40),
@@ -46,7 +31,7 @@ fn owned() -> impl Strategy<Value = Owned> {
             any::<i64>().prop_map(Some)
         ],
     )
-        .prop_map(|(key, value, headers, timestamp)| Owned {
+        .prop_map(|(key, value, headers, timestamp)| Rec {
             key,
             value,
             headers,
@@ -55,7 +40,7 @@ fn owned() -> impl Strategy<Value = Owned> {
 }
 
 fn codec() -> impl Strategy<Value = Compression> {
-    proptest::sample::select(CODECS.to_vec())
+    proptest::sample::select(compressions().to_vec())
 }
 
 fn options() -> impl Strategy<Value = BatchOptions> {
@@ -88,33 +73,7 @@ fn options() -> impl Strategy<Value = BatchOptions> {
         )
 }
 
-fn header_ins(recs: &[Owned]) -> Vec<Vec<RecordHeaderIn<'_>>> {
-    recs.iter()
-        .map(|r| {
-            r.headers
-                .iter()
-                .map(|(k, v)| RecordHeaderIn {
-                    key: k,
-                    value: v.as_deref(),
-                })
-                .collect()
-        })
-        .collect()
-}
-
-fn record_ins<'a>(recs: &'a [Owned], hs: &'a [Vec<RecordHeaderIn<'a>>]) -> Vec<RecordIn<'a>> {
-    recs.iter()
-        .zip(hs)
-        .map(|(r, h)| RecordIn {
-            key: r.key.as_deref(),
-            value: r.value.as_deref(),
-            headers: h,
-            timestamp: r.timestamp,
-        })
-        .collect()
-}
-
-fn encode(recs: &[Owned], opts: &BatchOptions, out: &mut Vec<u8>) {
+fn encode(recs: &[Rec], opts: &BatchOptions, out: &mut Vec<u8>) {
     let hs = header_ins(recs);
     encode_batch(&record_ins(recs, &hs), opts, out).unwrap();
 }
@@ -123,7 +82,7 @@ fn decode(bytes: Vec<u8>) -> RecordSet {
     RecordSet::decode(Bytes::from(bytes), &DecodeLimits::default()).unwrap()
 }
 
-fn check_batch(set: &RecordSet, first: usize, recs: &[Owned], opts: &BatchOptions) {
+fn check_batch(set: &RecordSet, first: usize, recs: &[Rec], opts: &BatchOptions) {
     for (i, want) in recs.iter().enumerate() {
         let r = set.get(first + i).unwrap();
         assert_eq!(r.offset, opts.base_offset.wrapping_add(i as i64));
@@ -141,11 +100,7 @@ fn check_batch(set: &RecordSet, first: usize, recs: &[Owned], opts: &BatchOption
         assert_eq!(r.timestamp_type, tt);
         assert_eq!(r.key, want.key.as_deref());
         assert_eq!(r.value, want.value.as_deref());
-        let hs: Headers = r
-            .headers()
-            .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
-            .collect();
-        assert_eq!(hs, want.headers);
+        assert_eq!(headers_of(&r), want.headers);
         assert_eq!(r.header_count(), want.headers.len());
         assert_eq!(r.producer_id, opts.producer_id);
         assert_eq!(r.partition_leader_epoch, opts.partition_leader_epoch);
@@ -270,9 +225,9 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 // Hostile input
 
-fn sample() -> Vec<Owned> {
+fn sample() -> Vec<Rec> {
     (0..5)
-        .map(|i| Owned {
+        .map(|i| Rec {
             key: (i != 2).then(|| format!("key{i}").into_bytes()),
             value: Some(format!("value {i} value {i} value {i}").into_bytes()),
             headers: vec![(b"h".to_vec(), Some(vec![i as u8]))],
@@ -289,7 +244,7 @@ fn decode_err(bytes: Vec<u8>) -> DecodeErrorKind {
 
 #[test]
 fn crc_mismatch_names_the_batch() {
-    for compression in CODECS {
+    for compression in compressions() {
         let opts = BatchOptions {
             base_offset: 4242,
             compression,
@@ -347,7 +302,7 @@ fn every_prefix_is_truncated_or_an_error() {
     let hs = header_ins(&s);
     let recs = record_ins(&s, &hs);
     let mut inputs = Vec::new();
-    for compression in CODECS {
+    for compression in compressions() {
         let mut out = Vec::new();
         encode_batch(
             &recs,
@@ -425,7 +380,7 @@ fn decompression_bombs_are_stopped_at_the_limit() {
         max_decompressed: 1 << 20,
         ..DecodeLimits::default()
     };
-    for compression in &CODECS[1..] {
+    for compression in &compressions()[1..] {
         let bomb = zeros_batch(*compression, 8 << 20);
         assert!(
             bomb.len() < 1 << 20,

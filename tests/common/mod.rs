@@ -15,11 +15,17 @@
 //!
 //! Use [`with_timeout`] to bound a test's running time.
 //!
-//! This module uses std only (plus the `libc` crate, a regular dependency of
-//! kafkac) and no kafkac API, so it can test kafkac itself.
+//! This module and [`kafka`] use std only (plus the `libc` crate, a regular
+//! dependency of kafkac) and no kafkac API, so they can test kafkac itself.
+//! The helpers for tests of the client use kafkac: [`client`] (clients and
+//! topics), [`records`] (record sets, reading back, comparing) and [`batches`]
+//! (record batch headers on the wire).
 #![allow(dead_code)]
 
+pub mod batches;
+pub mod client;
 pub mod kafka;
+pub mod records;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};

@@ -1,0 +1,106 @@
+//! kafkac clients and topics for the tests that run against a broker.
+
+use super::records::record;
+use kafkac::client::NewTopic;
+use kafkac::record::Compression;
+use kafkac::{Client, Config};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// A client of `bootstrap` that retries after 50 ms, with `settings` applied on top.
+pub fn client_with(bootstrap: &str, settings: &[(&str, &str)]) -> Client {
+    let mut c = Config::new();
+    c.set("bootstrap.servers", bootstrap).unwrap();
+    c.set("retry.backoff.ms", "50").unwrap();
+    for (k, v) in settings {
+        c.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+    }
+    Client::new(&c).unwrap()
+}
+
+/// A client of `bootstrap` that retries after 50 ms.
+pub fn client(bootstrap: &str) -> Client {
+    client_with(bootstrap, &[])
+}
+
+/// Creates topic `name` with topic `configs`; fails the test unless the broker created
+/// it.
+pub fn create_topic(
+    c: &Client,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: &[(&str, &str)],
+    timeout: Duration,
+) {
+    let r = c
+        .create_topics(
+            &[NewTopic {
+                name: name.into(),
+                num_partitions: partitions,
+                replication_factor,
+                configs: configs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                    .collect(),
+            }],
+            timeout,
+        )
+        .unwrap_or_else(|e| panic!("create {name}: {e}"));
+    assert!(r[0].error.is_none(), "create {name}: {:?}", r[0].error);
+}
+
+/// The attempt count of a "gave up after N attempts" error message.
+pub fn attempts(message: &str) -> u32 {
+    message
+        .split("gave up after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no attempt count in {message:?}"))
+}
+
+/// Creates `name`, which exists already: that must fail with TOPIC_ALREADY_EXISTS (36),
+/// the code's name and the topic's in the message.
+pub fn assert_create_again_fails(c: &Client, name: &str, timeout: Duration) {
+    let r = c
+        .create_topics(
+            &[NewTopic {
+                name: name.into(),
+                num_partitions: 1,
+                replication_factor: 1,
+                configs: vec![],
+            }],
+            timeout,
+        )
+        .unwrap();
+    let e = r[0].error.as_ref().expect("second create must fail");
+    assert_eq!(e.code, 36, "{e}");
+    assert!(
+        e.message.contains("TOPIC_ALREADY_EXISTS") && e.message.contains(name),
+        "{e}"
+    );
+}
+
+/// Eight threads share `c`: thread `t` produces records `t<t>-<i>` (`i` from 0 to 19),
+/// one per call, to partition `t % 4` of `topic`, so each of partitions 0-3 gets 40.
+pub fn produce_from_eight_threads(c: &Arc<Client>, topic: &str, timeout: Duration) {
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let c = c.clone();
+            let topic = topic.to_string();
+            thread::spawn(move || {
+                for i in 0..20 {
+                    let v = format!("t{t}-{i}");
+                    let r = [record(None, Some(v.as_bytes()))];
+                    c.produce(&topic, t % 4, &r, -1, Compression::None, timeout)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
