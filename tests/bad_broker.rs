@@ -10,7 +10,7 @@ mod common;
 mod fake;
 
 use common::with_timeout;
-use fake::{Cursor, API_VERSIONS, FETCH, LIST_OFFSETS, METADATA, PRODUCE};
+use fake::{Cursor, APIS, API_VERSIONS, FETCH, METADATA};
 use kafkac::error::local;
 use kafkac::{Client, Config};
 use std::io::Write;
@@ -36,15 +36,6 @@ enum Misbehave {
     /// gzip-compressed v1 wrapper), as brokers before 0.11 do.
     LegacyMessageSets,
 }
-
-/// What the broker answers to ApiVersions: (api_key, min_version, max_version).
-const APIS: &[(i16, i16, i16)] = &[
-    (PRODUCE, 3, 9),
-    (FETCH, 4, 12),
-    (LIST_OFFSETS, 1, 7),
-    (METADATA, 1, 12),
-    (API_VERSIONS, 0, 3),
-];
 
 fn metadata(cid: i32, version: i16, port: u16) -> Vec<u8> {
     fake::metadata_response(cid, version, 1, port, "t")

@@ -6,7 +6,7 @@ mod common;
 mod fake;
 
 use common::with_timeout;
-use fake::{API_VERSIONS, FETCH, LIST_OFFSETS, METADATA, PRODUCE};
+use fake::{APIS, API_VERSIONS, METADATA};
 use kafkac::{Client, Config};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -14,14 +14,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-const APIS: &[(i16, i16, i16)] = &[
-    (PRODUCE, 3, 9),
-    (FETCH, 4, 12),
-    (LIST_OFFSETS, 1, 7),
-    (METADATA, 1, 12),
-    (API_VERSIONS, 0, 3),
-];
 
 /// What the fake broker saw: every request's (connection number, api key, arrival time).
 #[derive(Default)]

@@ -20,6 +20,16 @@ pub const LIST_OFFSETS: i16 = 2;
 pub const METADATA: i16 = 3;
 pub const API_VERSIONS: i16 = 18;
 
+/// What the fake brokers of `tests/bad_broker.rs` and `tests/net_core.rs` answer to
+/// ApiVersions: (api_key, min_version, max_version).
+pub const APIS: &[(i16, i16, i16)] = &[
+    (PRODUCE, 3, 9),
+    (FETCH, 4, 12),
+    (LIST_OFFSETS, 1, 7),
+    (METADATA, 1, 12),
+    (API_VERSIONS, 0, 3),
+];
+
 /// Whether `version` of `api_key` is flexible ("flexibleVersions" of its request schema):
 /// then the request header is v2 (with tagged fields) and compact types are used.
 pub fn flexible(api_key: i16, version: i16) -> bool {
