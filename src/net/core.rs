@@ -4,14 +4,26 @@
 //! they tell it what happened (the TCP connection is up, bytes arrived, the peer closed,
 //! the time is now T, a caller queued a request) and take what it produced (bytes to
 //! write, completed requests, the next time it must be woken). Everything a connection
-//! decides lives here: the setup handshake (connect → ApiVersions → ready), correlation
-//! ids, the in-flight limit, framing and its limits, requests that outlive their broker
-//! (`request.timeout.ms` past the time the broker may hold them), and setup time-outs.
+//! decides lives here: the setup handshake (connect → ApiVersions → [authentication] →
+//! ready), correlation ids, the in-flight limit, framing and its limits, requests that
+//! outlive their broker (`request.timeout.ms` past the time the broker may hold them),
+//! and setup time-outs.
+//!
+//! Authentication is optional and pluggable ([`Authenticator`], built with
+//! [`ConnCore::with_authenticator`]): after ApiVersions the authenticator's frames are the
+//! connection's own requests, like ApiVersions, and callers' requests wait queued until
+//! it is done. A ready connection may authenticate again (KIP-368,
+//! [`ConnCore::begin_reauthentication`]): requests already in flight complete normally,
+//! new ones wait queued, and the authenticator's first frame is written at once, in the
+//! first free slot of the in-flight limit and ahead of any queued request. Kafka answers
+//! in order, so the answers to the requests in flight come back first; the broker takes
+//! the re-authentication up once it has answered them.
 //!
 //! Kafka answers a connection's requests in the order they were sent, so a response
 //! always belongs to the oldest request in flight; anything else is a protocol error
 //! that closes the connection.
 
+use super::auth::{AuthStep, Authenticator};
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
 use crate::protocol::frame::{decode_response, encode_request_into};
@@ -78,17 +90,29 @@ pub enum Phase {
     Connecting,
     /// Connected; ApiVersions sent, answer awaited.
     Handshake,
+    /// The authenticator's conversation runs: at set-up (after ApiVersions), or again on
+    /// a connection that was ready (re-authentication; requests written before it still
+    /// complete). Callers' requests wait queued.
+    Authenticating,
     /// Requests flow.
     Ready,
     /// Closed for good; every request got an answer.
     Closed,
 }
 
+/// Whose request is in flight.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Caller(Token),
+    /// The connection's own ApiVersions request, at this version.
+    ApiVersions(i16),
+    /// The authenticator's.
+    Auth,
+}
+
 struct InFlight {
     correlation_id: i32,
-    /// `None`: the connection's own ApiVersions request, at this version.
-    token: Option<Token>,
-    handshake_version: i16,
+    owner: Owner,
     /// Past this, the broker has stopped answering.
     overdue_at: Instant,
     sent_at: Instant,
@@ -131,6 +155,13 @@ pub struct ConnCore {
     throttle_until: Option<Instant>,
     last_activity: Instant,
     counters: ConnCounters,
+    authenticator: Option<Box<dyn Authenticator>>,
+    /// The authenticator's next frame, not yet written (the in-flight limit is reached).
+    auth_frame: Option<Vec<u8>>,
+    /// Authenticating on a connection that was ready (KIP-368), not at set-up.
+    reauth: bool,
+    /// When to re-authenticate, as the authenticator asked.
+    reauth_at: Option<Instant>,
 }
 
 const UNANSWERED_KEPT: usize = 4096;
@@ -163,7 +194,35 @@ impl ConnCore {
             throttle_until: None,
             last_activity: now,
             counters: ConnCounters::default(),
+            authenticator: None,
+            auth_frame: None,
+            reauth: false,
+            reauth_at: None,
         }
+    }
+
+    /// A connection that authenticates with `auth` after ApiVersions, before it is ready
+    /// (and again when asked to, or when `auth` says so).
+    pub fn with_authenticator(
+        name: &str,
+        opts: ConnectionOptions,
+        now: Instant,
+        auth: Box<dyn Authenticator>,
+    ) -> ConnCore {
+        let mut c = ConnCore::new(name, opts, now);
+        c.authenticator = Some(auth);
+        c
+    }
+
+    /// Whether this is a re-authentication of a connection that was ready (rather than
+    /// the authentication of its set-up).
+    pub fn reauthenticating(&self) -> bool {
+        self.phase == Phase::Authenticating && self.reauth
+    }
+
+    /// When the authenticator asked to re-authenticate, if it did.
+    pub fn reauthenticate_at(&self) -> Option<Instant> {
+        self.reauth_at
     }
 
     /// Whether the connection was closed on purpose (idle, or by the application)
@@ -374,14 +433,17 @@ impl ConnCore {
             local::TRANSPORT | local::DESTROY => err,
             _ => Error::transport(format!("connection closed: {}", err.message)),
         };
-        if !self.setup_reported && self.setup_result.is_none() && self.versions.is_none() {
+        // Set-up not done yet (connecting, ApiVersions or authenticating): it failed.
+        if !self.setup_reported && self.setup_result.is_none() {
             self.setup_result = Some(Err(err.clone()));
         }
         for f in self.in_flight.drain(..) {
-            if let Some(t) = f.token {
+            if let Owner::Caller(t) = f.owner {
                 self.completions.push_back((t, Err(err.clone())));
             }
         }
+        self.spent.extend(self.auth_frame.take());
+        self.reauth_at = None;
         for q in self.queued.drain(..) {
             if q.response.is_some() {
                 self.completions.push_back((q.token, Err(err.clone())));
@@ -398,11 +460,13 @@ impl ConnCore {
     pub fn on_tick(&mut self, now: Instant) {
         match self.phase {
             Phase::Closed => {}
-            Phase::Connecting | Phase::Handshake if now >= self.setup_deadline => {
-                let what = if self.phase == Phase::Connecting {
-                    "connecting"
-                } else {
-                    "the ApiVersions handshake"
+            Phase::Connecting | Phase::Handshake | Phase::Authenticating
+                if !self.reauth && now >= self.setup_deadline =>
+            {
+                let what = match self.phase {
+                    Phase::Connecting => "connecting",
+                    Phase::Handshake => "the ApiVersions handshake",
+                    _ => "authentication",
                 };
                 self.close(Error::transport(format!(
                     "{}: {what} took longer than socket.connection.setup.timeout.ms ({} ms)",
@@ -429,6 +493,9 @@ impl ConnCore {
                         self.opts.idle_timeout.as_millis()
                     )));
                     return;
+                }
+                if self.phase == Phase::Ready && self.reauth_at.is_some_and(|t| now >= t) {
+                    self.begin_reauthentication(now);
                 }
                 // Answers come in order: the connection is stuck only when its oldest
                 // request is overdue. Whether its caller still waits does not matter.
@@ -479,6 +546,8 @@ impl ConnCore {
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Connecting | Phase::Handshake => Some(self.setup_deadline),
+            Phase::Authenticating if !self.reauth => Some(self.setup_deadline),
+            Phase::Authenticating => self.in_flight.front().map(|f| f.overdue_at),
             Phase::Ready => {
                 let overdue = self.in_flight.front().map(|f| f.overdue_at);
                 let throttle = self.throttle_until.filter(|_| !self.queued.is_empty());
@@ -486,7 +555,10 @@ impl ConnCore {
                     && self.in_flight.is_empty()
                     && self.queued.is_empty())
                 .then(|| self.last_activity + self.opts.idle_timeout);
-                [overdue, throttle, idle].into_iter().flatten().min()
+                [overdue, throttle, idle, self.reauth_at]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }
             Phase::Closed => None,
         }
@@ -513,17 +585,40 @@ impl ConnCore {
         self.counters.requests += 1;
         self.in_flight.push_back(InFlight {
             correlation_id: cid,
-            token: None,
-            handshake_version: version,
+            owner: Owner::ApiVersions(version),
             overdue_at: self.setup_deadline.max(now),
             sent_at: now,
             server_wait: Duration::ZERO,
         });
     }
 
-    /// Writes queued requests while the connection is ready and under its in-flight
-    /// limit.
+    /// Writes the authenticator's frame, then queued requests while the connection is
+    /// ready, all under the in-flight limit.
     fn pump(&mut self, now: Instant) {
+        if self.auth_frame.is_some() && self.in_flight.len() < self.opts.max_in_flight.max(1) {
+            let mut frame = self.auth_frame.take().expect("checked");
+            let cid = self.stamp();
+            if frame.len() >= 12 {
+                frame[8..12].copy_from_slice(&cid.to_be_bytes());
+            }
+            self.counters.requests += 1;
+            self.last_activity = now;
+            // At set-up the set-up deadline applies; later, the request time-out (from
+            // when it becomes the oldest in flight, as for any request).
+            let overdue_at = if self.reauth {
+                now + self.opts.request_timeout
+            } else {
+                self.setup_deadline.max(now)
+            };
+            self.in_flight.push_back(InFlight {
+                correlation_id: cid,
+                owner: Owner::Auth,
+                overdue_at,
+                sent_at: now,
+                server_wait: Duration::ZERO,
+            });
+            self.to_write.push_back(frame);
+        }
         if self.phase != Phase::Ready {
             return;
         }
@@ -544,8 +639,7 @@ impl ConnCore {
             match q.response {
                 Some(server_wait) => self.in_flight.push_back(InFlight {
                     correlation_id: cid,
-                    token: Some(q.token),
-                    handshake_version: -1,
+                    owner: Owner::Caller(q.token),
                     overdue_at: now + server_wait + self.opts.request_timeout,
                     sent_at: now,
                     server_wait,
@@ -563,9 +657,10 @@ impl ConnCore {
 
     fn fail_oldest_and_close(&mut self, e: Error) {
         if let Some(f) = self.in_flight.pop_front() {
-            match f.token {
-                Some(t) => self.completions.push_back((t, Err(e.clone()))),
-                None => self.setup_result = Some(Err(e.clone())),
+            match f.owner {
+                Owner::Caller(t) => self.completions.push_back((t, Err(e.clone()))),
+                Owner::Auth if self.reauth => {}
+                Owner::ApiVersions(_) | Owner::Auth => self.setup_result = Some(Err(e.clone())),
             }
         }
         self.close(e);
@@ -608,13 +703,89 @@ impl ConnCore {
         }
         self.counters.responses += 1;
         self.counters.rtt_us_total += now.saturating_duration_since(f.sent_at).as_micros() as u64;
-        match f.token {
-            Some(t) => {
+        match f.owner {
+            Owner::Caller(t) => {
                 self.completions.push_back((t, Ok(body)));
                 self.pump(now);
                 true
             }
-            None => self.on_api_versions(body, f.handshake_version, now),
+            Owner::ApiVersions(version) => self.on_api_versions(body, version, now),
+            Owner::Auth => {
+                let step = match self.authenticator.as_mut() {
+                    Some(a) => a.on_response(body),
+                    None => Err(Error::protocol(
+                        "authentication answer without authenticator",
+                    )),
+                };
+                self.on_auth_step(step, now)
+            }
+        }
+    }
+
+    /// Starts authenticating a ready connection again (KIP-368). Requests in flight
+    /// complete normally; requests submitted meanwhile wait queued until it is done; the
+    /// authenticator's first frame is written at once when the in-flight limit allows,
+    /// else as soon as an answer frees a slot, ahead of queued requests. Failure closes
+    /// the connection with the authenticator's error. Returns false (and does nothing)
+    /// when the connection is not ready or has no authenticator.
+    pub fn begin_reauthentication(&mut self, now: Instant) -> bool {
+        if self.phase != Phase::Ready || self.authenticator.is_none() {
+            return false;
+        }
+        self.phase = Phase::Authenticating;
+        self.reauth = true;
+        self.reauth_at = None;
+        self.start_auth(now);
+        true
+    }
+
+    fn start_auth(&mut self, now: Instant) -> bool {
+        let reauth = self.reauth;
+        let step = match (self.authenticator.as_mut(), self.versions.as_ref()) {
+            (Some(a), Some(v)) => a.start(v, reauth),
+            _ => Err(Error::protocol(
+                "authentication without authenticator or versions",
+            )),
+        };
+        self.on_auth_step(step, now)
+    }
+
+    /// What the authenticator said: send a frame, done, or failed (the connection closes
+    /// with its error, which set-up reports when it was the set-up's authentication).
+    fn on_auth_step(&mut self, step: Result<AuthStep>, now: Instant) -> bool {
+        match step {
+            Ok(AuthStep::Send(frame)) => {
+                self.auth_frame = Some(frame);
+                self.pump(now);
+                true
+            }
+            Ok(AuthStep::Done) => {
+                if !self.reauth {
+                    self.setup_result = self.versions.clone().map(Ok);
+                }
+                self.reauth = false;
+                self.phase = Phase::Ready;
+                self.reauth_at = self
+                    .authenticator
+                    .as_ref()
+                    .and_then(|a| a.reauthenticate_after())
+                    .map(|d| now + d);
+                self.pump(now);
+                true
+            }
+            Err(e) => {
+                let e = Error::new(
+                    e.code,
+                    format!("{}: authentication failed: {}", self.name, e.message),
+                );
+                if !self.reauth {
+                    self.setup_result = Some(Err(e.clone()));
+                }
+                self.close(e.clone());
+                // Whoever asks later learns why: the authentication's own error.
+                self.closed_with = Some(e);
+                false
+            }
         }
     }
 
@@ -663,6 +834,12 @@ impl ConnCore {
             return fail(self, e);
         }
         let table = VersionTable::from_response(&resp);
+        if self.authenticator.is_some() {
+            self.versions = Some(table);
+            self.phase = Phase::Authenticating;
+            self.reauth = false;
+            return self.start_auth(now);
+        }
         self.versions = Some(table.clone());
         self.setup_result = Some(Ok(table));
         self.phase = Phase::Ready;
@@ -675,4 +852,450 @@ impl ConnCore {
 /// connection to stamp.
 pub fn encode_outgoing<R: Request>(req: &R, version: i16, client_id: &str, buf: &mut Vec<u8>) {
     encode_request_into(req, version, 0, Some(client_id), buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frame::encode_response;
+    use crate::protocol::messages::{ApiVersion, ApiVersionsResponse};
+    use std::sync::{Arc, Mutex};
+
+    const SASL_HANDSHAKE: i16 = 17;
+    const SASL_AUTHENTICATE: i16 = 36;
+    const METADATA: i16 = 3;
+    const SASL_FAILED: i16 = 58;
+    const SETUP: Duration = Duration::from_secs(10);
+
+    fn opts(max_in_flight: usize) -> ConnectionOptions {
+        ConnectionOptions {
+            client_id: "t".into(),
+            software_name: "kafkac-test".into(),
+            software_version: "0".into(),
+            connect_timeout: SETUP,
+            socket_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            max_frame: 1 << 20,
+            nodelay: true,
+            max_in_flight,
+            idle_timeout: Duration::ZERO,
+        }
+    }
+
+    /// The authentication a SASL mechanism would run, scripted: SaslHandshake, then
+    /// SaslAuthenticate until `rounds` answers came back. Each request carries its round;
+    /// an answer is (error code, round).
+    struct Scripted {
+        rounds: u16,
+        round: u16,
+        /// `reauth` of each session started.
+        sessions: Arc<Mutex<Vec<bool>>>,
+        after: Option<Duration>,
+    }
+
+    impl Scripted {
+        fn frame(&self) -> AuthStep {
+            let key = if self.round == 0 {
+                SASL_HANDSHAKE
+            } else {
+                SASL_AUTHENTICATE
+            };
+            AuthStep::Send(request(key, &self.round.to_be_bytes()))
+        }
+    }
+
+    impl Authenticator for Scripted {
+        fn start(&mut self, versions: &VersionTable, reauth: bool) -> Result<AuthStep> {
+            assert!(versions.range(SASL_HANDSHAKE).is_some());
+            self.sessions.lock().unwrap().push(reauth);
+            self.round = 0;
+            Ok(self.frame())
+        }
+
+        fn on_response(&mut self, body: Bytes) -> Result<AuthStep> {
+            let code = i16::from_be_bytes([body[4], body[5]]);
+            let round = u16::from_be_bytes([body[6], body[7]]);
+            assert_eq!(round, self.round, "answer to another round");
+            if code != 0 {
+                return Err(Error::kafka(code, "scripted SASL"));
+            }
+            self.round += 1;
+            Ok(if self.round == self.rounds {
+                AuthStep::Done
+            } else {
+                self.frame()
+            })
+        }
+
+        fn reauthenticate_after(&self) -> Option<Duration> {
+            self.after
+        }
+    }
+
+    /// A request frame: header with correlation id 0, then `payload`.
+    fn request(key: i16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0; 4];
+        f.extend_from_slice(&key.to_be_bytes());
+        f.extend_from_slice(&1i16.to_be_bytes());
+        f.extend_from_slice(&0i32.to_be_bytes());
+        f.extend_from_slice(&1i16.to_be_bytes());
+        f.push(b't');
+        f.extend_from_slice(payload);
+        let size = (f.len() - 4) as i32;
+        f[..4].copy_from_slice(&size.to_be_bytes());
+        f
+    }
+
+    fn caller(token: Token) -> Outgoing {
+        Outgoing {
+            token,
+            frame: request(METADATA, &token.to_be_bytes()),
+            response: Some(Duration::ZERO),
+        }
+    }
+
+    fn key(f: &[u8]) -> i16 {
+        i16::from_be_bytes([f[4], f[5]])
+    }
+
+    fn cid(f: &[u8]) -> i32 {
+        i32::from_be_bytes([f[8], f[9], f[10], f[11]])
+    }
+
+    fn payload(f: &[u8]) -> &[u8] {
+        &f[15..]
+    }
+
+    /// Every frame the connection writes now, whole.
+    fn written(c: &mut ConnCore) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(b) = c.transmit() {
+            let f = b.to_vec();
+            c.on_written(f.len());
+            out.push(f);
+        }
+        out
+    }
+
+    fn keys(fs: &[Vec<u8>]) -> Vec<i16> {
+        fs.iter().map(|f| key(f)).collect()
+    }
+
+    /// The broker's answer to `f`: its correlation id, then `body`.
+    fn answer(c: &mut ConnCore, f: &[u8], body: &[u8], now: Instant) -> bool {
+        let mut out = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+        out.extend_from_slice(&cid(f).to_be_bytes());
+        out.extend_from_slice(body);
+        c.feed(&out, now)
+    }
+
+    /// Answers a SASL request: error code, then the round it carried.
+    fn answer_auth(c: &mut ConnCore, f: &[u8], code: i16, now: Instant) -> bool {
+        let mut body = code.to_be_bytes().to_vec();
+        body.extend_from_slice(payload(f));
+        answer(c, f, &body, now)
+    }
+
+    /// Answers a caller's request with its token.
+    fn answer_caller(c: &mut ConnCore, f: &[u8], now: Instant) -> bool {
+        answer(c, f, payload(f), now)
+    }
+
+    fn answer_api_versions(c: &mut ConnCore, f: &[u8], now: Instant) {
+        assert_eq!(key(f), api_key::API_VERSIONS);
+        let version = i16::from_be_bytes([f[6], f[7]]);
+        let k = |api_key, max_version| ApiVersion {
+            api_key,
+            min_version: 0,
+            max_version,
+            ..Default::default()
+        };
+        let resp = ApiVersionsResponse {
+            api_keys: vec![
+                k(METADATA, 12),
+                k(SASL_HANDSHAKE, 1),
+                k(api_key::API_VERSIONS, 3),
+                k(SASL_AUTHENTICATE, 2),
+            ],
+            ..Default::default()
+        };
+        assert!(c.feed(
+            &encode_response::<ApiVersionsRequest>(&resp, version, cid(f)),
+            now
+        ));
+    }
+
+    fn completions(c: &mut ConnCore) -> Vec<(Token, bool)> {
+        let mut out = Vec::new();
+        while let Some((t, r)) = c.poll_completion() {
+            if let Ok(body) = &r {
+                assert_eq!(&body[4..], &t.to_be_bytes(), "another request's answer");
+            }
+            out.push((t, r.is_ok()));
+        }
+        out
+    }
+
+    fn authenticating(
+        rounds: u16,
+        mif: usize,
+        after: Option<Duration>,
+        now: Instant,
+    ) -> (ConnCore, Arc<Mutex<Vec<bool>>>) {
+        let sessions = Arc::new(Mutex::new(Vec::new()));
+        let auth = Scripted {
+            rounds,
+            round: 0,
+            sessions: sessions.clone(),
+            after,
+        };
+        let mut c = ConnCore::with_authenticator("b", opts(mif), now, Box::new(auth));
+        c.on_connected(now);
+        let f = written(&mut c);
+        assert_eq!(f.len(), 1);
+        answer_api_versions(&mut c, &f[0], now);
+        (c, sessions)
+    }
+
+    /// A connection authenticated in `rounds` round trips, ready.
+    fn ready(rounds: u16, mif: usize, now: Instant) -> (ConnCore, Arc<Mutex<Vec<bool>>>) {
+        let (mut c, s) = authenticating(rounds, mif, None, now);
+        for _ in 0..rounds {
+            let f = written(&mut c);
+            assert_eq!(f.len(), 1);
+            assert!(answer_auth(&mut c, &f[0], 0, now));
+        }
+        assert_eq!(c.phase(), Phase::Ready);
+        assert!(matches!(c.poll_setup(), Some(Ok(_))));
+        (c, s)
+    }
+
+    #[test]
+    fn setup_waits_for_authentication() {
+        let t0 = Instant::now();
+        let (mut c, sessions) = authenticating(2, 5, None, t0);
+        assert_eq!(c.phase(), Phase::Authenticating);
+        assert!(!c.reauthenticating());
+        assert!(
+            c.poll_setup().is_none(),
+            "set-up reported before authentication"
+        );
+        assert_eq!(c.next_deadline(), Some(t0 + SETUP));
+        c.submit(caller(1), t0);
+        let f = written(&mut c);
+        assert_eq!(
+            keys(&f),
+            [SASL_HANDSHAKE],
+            "a caller's request went out early"
+        );
+        assert!(answer_auth(&mut c, &f[0], 0, t0));
+        assert!(c.poll_setup().is_none());
+        c.submit(caller(2), t0);
+        let g = written(&mut c);
+        assert_eq!(keys(&g), [SASL_AUTHENTICATE]);
+        assert!(cid(&g[0]) > cid(&f[0]));
+        assert_eq!(c.queued(), 2);
+        assert!(answer_auth(&mut c, &g[0], 0, t0));
+        assert_eq!(c.phase(), Phase::Ready);
+        let table = c.poll_setup().expect("set-up reported").expect("set-up ok");
+        assert!(table.range(SASL_AUTHENTICATE).is_some());
+        assert!(c.poll_setup().is_none());
+        let h = written(&mut c);
+        assert_eq!(keys(&h), [METADATA, METADATA]);
+        assert_eq!(payload(&h[0]), 1u64.to_be_bytes());
+        assert_eq!(payload(&h[1]), 2u64.to_be_bytes());
+        assert!(cid(&h[0]) > cid(&g[0]) && cid(&h[1]) > cid(&h[0]));
+        for f in &h {
+            assert!(answer_caller(&mut c, f, t0));
+        }
+        assert_eq!(completions(&mut c), [(1, true), (2, true)]);
+        assert_eq!(*sessions.lock().unwrap(), [false]);
+        // ApiVersions, two SASL requests, two callers'.
+        assert_eq!(c.counters().requests, 5);
+        assert_eq!(c.counters().responses, 5);
+    }
+
+    #[test]
+    fn authentication_failure_closes_and_fails_setup() {
+        let t0 = Instant::now();
+        let (mut c, _) = authenticating(2, 5, None, t0);
+        c.submit(caller(1), t0);
+        let f = written(&mut c);
+        assert!(answer_auth(&mut c, &f[0], 0, t0));
+        let g = written(&mut c);
+        assert!(!answer_auth(&mut c, &g[0], SASL_FAILED, t0));
+        assert_eq!(c.phase(), Phase::Closed);
+        let want = Error::kafka(SASL_FAILED, "").code;
+        let closed = c.closed_with().expect("closed").clone();
+        assert_eq!(closed.code, want);
+        assert!(
+            closed.message.contains("authentication failed"),
+            "{closed:?}"
+        );
+        let setup = c.poll_setup().expect("set-up reported");
+        assert_eq!(setup.err().expect("set-up failed").code, want);
+        // The caller's queued request fails with its connection (retriable).
+        let Some((1, Err(e))) = c.poll_completion() else {
+            panic!("queued request not failed");
+        };
+        assert_eq!(e.code, local::TRANSPORT);
+        assert!(written(&mut c).is_empty());
+        c.submit(caller(2), t0);
+        let Some((2, Err(e))) = c.poll_completion() else {
+            panic!("request to a closed connection not failed");
+        };
+        assert_eq!(e.code, want);
+        assert!(c.poll_completion().is_none());
+    }
+
+    #[test]
+    fn setup_times_out_during_authentication() {
+        let t0 = Instant::now();
+        let (mut c, _) = authenticating(1, 5, None, t0);
+        assert_eq!(keys(&written(&mut c)), [SASL_HANDSHAKE]);
+        c.on_tick(t0 + SETUP - Duration::from_millis(1));
+        assert_eq!(c.phase(), Phase::Authenticating);
+        c.on_tick(t0 + SETUP);
+        assert_eq!(c.phase(), Phase::Closed);
+        let e = c.poll_setup().expect("reported").expect_err("failed");
+        assert!(e.message.contains("authentication took longer"), "{e:?}");
+    }
+
+    #[test]
+    fn reauthentication_completes_requests_in_flight_in_order() {
+        let t0 = Instant::now();
+        let (mut c, sessions) = ready(2, 5, t0);
+        for t in 1..=3 {
+            c.submit(caller(t), t0);
+        }
+        let inflight = written(&mut c);
+        assert_eq!(keys(&inflight), [METADATA; 3]);
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(c.begin_reauthentication(t1));
+        assert!(c.reauthenticating());
+        assert!(!c.begin_reauthentication(t1), "began twice");
+        // At once, behind the requests in flight.
+        let hs = written(&mut c);
+        assert_eq!(keys(&hs), [SASL_HANDSHAKE]);
+        assert!(cid(&hs[0]) > cid(&inflight[2]));
+        c.submit(caller(4), t1);
+        c.submit(caller(5), t1);
+        assert!(
+            written(&mut c).is_empty(),
+            "written during re-authentication"
+        );
+        // The broker answers in order: the requests in flight first.
+        for f in &inflight {
+            assert!(answer_caller(&mut c, f, t1));
+        }
+        assert_eq!(completions(&mut c), [(1, true), (2, true), (3, true)]);
+        assert_eq!(c.phase(), Phase::Authenticating);
+        assert!(written(&mut c).is_empty());
+        assert!(answer_auth(&mut c, &hs[0], 0, t1));
+        let au = written(&mut c);
+        assert_eq!(keys(&au), [SASL_AUTHENTICATE]);
+        assert!(answer_auth(&mut c, &au[0], 0, t1));
+        assert_eq!(c.phase(), Phase::Ready);
+        assert!(c.poll_setup().is_none(), "set-up reported again");
+        let later = written(&mut c);
+        assert_eq!(keys(&later), [METADATA; 2]);
+        assert!(cid(&later[0]) > cid(&au[0]));
+        for f in &later {
+            assert!(answer_caller(&mut c, f, t1));
+        }
+        assert_eq!(completions(&mut c), [(4, true), (5, true)]);
+        assert_eq!(*sessions.lock().unwrap(), [false, true]);
+        assert_eq!(c.in_flight(), 0);
+        assert_eq!(c.queued(), 0);
+    }
+
+    #[test]
+    fn reauthentication_waits_for_a_free_slot() {
+        let t0 = Instant::now();
+        let (mut c, _) = ready(1, 2, t0);
+        c.submit(caller(1), t0);
+        c.submit(caller(2), t0);
+        c.submit(caller(3), t0);
+        let inflight = written(&mut c);
+        assert_eq!(inflight.len(), 2);
+        assert!(c.begin_reauthentication(t0));
+        assert!(written(&mut c).is_empty(), "over the in-flight limit");
+        assert!(answer_caller(&mut c, &inflight[0], t0));
+        // The freed slot goes to the re-authentication, not to the queued request.
+        let hs = written(&mut c);
+        assert_eq!(keys(&hs), [SASL_HANDSHAKE]);
+        // Re-authenticating: its request's time runs once it is the oldest in flight.
+        let t1 = t0 + Duration::from_secs(5);
+        assert!(answer_caller(&mut c, &inflight[1], t1));
+        assert_eq!(c.next_deadline(), Some(t1 + Duration::from_secs(30)));
+        assert!(answer_auth(&mut c, &hs[0], 0, t1));
+        let last = written(&mut c);
+        assert_eq!(keys(&last), [METADATA]);
+        assert!(answer_caller(&mut c, &last[0], t1));
+        assert_eq!(completions(&mut c), [(1, true), (2, true), (3, true)]);
+    }
+
+    #[test]
+    fn reauthentication_failure_closes_the_connection() {
+        let t0 = Instant::now();
+        let (mut c, _) = ready(1, 5, t0);
+        c.submit(caller(1), t0);
+        let inflight = written(&mut c);
+        assert!(c.begin_reauthentication(t0));
+        let hs = written(&mut c);
+        c.submit(caller(2), t0);
+        assert!(answer_caller(&mut c, &inflight[0], t0));
+        assert!(!answer_auth(&mut c, &hs[0], SASL_FAILED, t0));
+        assert_eq!(c.phase(), Phase::Closed);
+        assert_eq!(
+            c.closed_with().map(|e| e.code),
+            Some(Error::kafka(SASL_FAILED, "").code)
+        );
+        assert!(c.poll_setup().is_none(), "set-up reported again");
+        assert_eq!(completions(&mut c), [(1, true), (2, false)]);
+    }
+
+    #[test]
+    fn reauthentication_times_out_like_a_request() {
+        let t0 = Instant::now();
+        let (mut c, _) = ready(1, 5, t0);
+        assert!(c.begin_reauthentication(t0));
+        written(&mut c);
+        assert_eq!(c.next_deadline(), Some(t0 + Duration::from_secs(30)));
+        c.on_tick(t0 + Duration::from_secs(30));
+        assert_eq!(c.phase(), Phase::Closed);
+        assert!(c.poll_setup().is_none());
+    }
+
+    #[test]
+    fn reauthentication_when_the_authenticator_asks() {
+        let t0 = Instant::now();
+        let every = Duration::from_secs(100);
+        let (mut c, sessions) = authenticating(1, 5, Some(every), t0);
+        let f = written(&mut c);
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(answer_auth(&mut c, &f[0], 0, t1));
+        assert_eq!(c.reauthenticate_at(), Some(t1 + every));
+        assert_eq!(c.next_deadline(), Some(t1 + every));
+        c.on_tick(t1 + every - Duration::from_millis(1));
+        assert_eq!(c.phase(), Phase::Ready);
+        c.on_tick(t1 + every);
+        assert!(c.reauthenticating());
+        assert_eq!(keys(&written(&mut c)), [SASL_HANDSHAKE]);
+        assert_eq!(*sessions.lock().unwrap(), [false, true]);
+    }
+
+    #[test]
+    fn without_authenticator_nothing_changes() {
+        let t0 = Instant::now();
+        let mut c = ConnCore::new("b", opts(5), t0);
+        c.on_connected(t0);
+        let f = written(&mut c);
+        answer_api_versions(&mut c, &f[0], t0);
+        assert_eq!(c.phase(), Phase::Ready);
+        assert!(matches!(c.poll_setup(), Some(Ok(_))));
+        assert!(!c.begin_reauthentication(t0));
+        assert_eq!(c.phase(), Phase::Ready);
+        assert_eq!(c.next_deadline(), None);
+    }
 }

@@ -2,11 +2,13 @@
 //! machine (set-up, framing, correlation ids, in-flight limit, time-outs); callers
 //! encode requests, queue them and wait for the answers on one-shot slots.
 
+pub mod auth;
 mod connection;
 pub mod core;
 pub mod events;
 mod reactor;
 mod resolve;
+mod transport;
 mod versions;
 
 pub use self::core::{ConnCounters, ConnectionOptions};

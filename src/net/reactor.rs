@@ -3,12 +3,18 @@
 //! touches a socket. Callers hand requests over through a command queue and a waker;
 //! answers come back through one-shot slots.
 //!
+//! A connection's bytes pass through its [`Transport`] (plain TCP; TLS plugs in there),
+//! read straight into the buffer the state machine offers and written straight from the
+//! one it hands out.
+//!
 //! The loop also keeps every connection's timers (set-up time-outs, requests overdue
 //! past `request.timeout.ms`), so a broker that stops answering is noticed whether or
 //! not anyone still waits for it.
 
+use super::auth::Authenticator;
 use super::core::{ConnCore, ConnCounters, ConnectionOptions, Outgoing, Phase, Token};
 use super::events::{CompletionQueue, Event, EventQueue, Severity};
+use super::transport::Transport;
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
 use bytes::Bytes;
@@ -16,7 +22,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Waker};
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -126,6 +132,7 @@ enum Command {
         name: String,
         addrs: Vec<SocketAddr>,
         opts: ConnectionOptions,
+        auth: Option<Box<dyn Authenticator>>,
     },
     Send {
         id: u64,
@@ -139,6 +146,9 @@ enum Command {
     Throttle {
         id: u64,
         delay: Duration,
+    },
+    Reauthenticate {
+        id: u64,
     },
 }
 
@@ -237,6 +247,28 @@ impl IoThreads {
     /// Opens a connection to the first of `addrs` that accepts, then runs the ApiVersions
     /// handshake, all on an I/O thread. Returns at once; `link.setup` tells the outcome.
     pub fn open(&self, name: &str, addrs: Vec<SocketAddr>, opts: &ConnectionOptions) -> Arc<Link> {
+        self.open_with(name, addrs, opts, None)
+    }
+
+    /// Like [`open`](Self::open), with an authentication step after ApiVersions:
+    /// `link.setup` tells the outcome once `auth` is done (or failed).
+    pub fn open_authenticated(
+        &self,
+        name: &str,
+        addrs: Vec<SocketAddr>,
+        opts: &ConnectionOptions,
+        auth: Box<dyn Authenticator>,
+    ) -> Arc<Link> {
+        self.open_with(name, addrs, opts, Some(auth))
+    }
+
+    fn open_with(
+        &self,
+        name: &str,
+        addrs: Vec<SocketAddr>,
+        opts: &ConnectionOptions,
+        auth: Option<Box<dyn Authenticator>>,
+    ) -> Arc<Link> {
         let n = self.next_loop.fetch_add(1, Ordering::Relaxed) as u64;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // Spread connections over the loops in turn.
@@ -256,9 +288,16 @@ impl IoThreads {
                 name: name.to_owned(),
                 addrs,
                 opts: opts.clone(),
+                auth,
             },
         );
         link
+    }
+
+    /// Re-authenticates connection `id` (KIP-368): its requests in flight complete,
+    /// new ones wait until it is done. Nothing happens without an authenticator.
+    pub fn reauthenticate(&self, id: u64) {
+        self.send(id, Command::Reauthenticate { id });
     }
 
     /// Queues a frame on connection `id`; with `response`, the answer completes `slot`.
@@ -313,7 +352,9 @@ const WAKER: mio::Token = mio::Token(usize::MAX);
 struct Conn {
     core: ConnCore,
     link: Arc<Link>,
-    stream: Option<TcpStream>,
+    transport: Option<Transport>,
+    /// The TCP connection is up (the transport's own handshake may still run).
+    tcp_up: bool,
     addrs: Vec<SocketAddr>,
     next_addr: usize,
     connect_errors: Vec<String>,
@@ -338,7 +379,8 @@ impl Conn {
                         continue;
                     }
                     self.core.restart_setup(now);
-                    self.stream = Some(s);
+                    self.transport = Some(Transport::Plain(s));
+                    self.tcp_up = false;
                     return true;
                 }
                 Err(e) => self.connect_errors.push(format!("{addr}: {e}")),
@@ -348,16 +390,17 @@ impl Conn {
     }
 
     fn drop_stream(&mut self, poll: &Poll) {
-        if let Some(mut s) = self.stream.take() {
-            let _ = poll.registry().deregister(&mut s);
-            let _ = s.shutdown(std::net::Shutdown::Both);
+        if let Some(mut t) = self.transport.take() {
+            let _ = poll.registry().deregister(t.tcp_mut());
+            t.shutdown();
         }
+        self.tcp_up = false;
     }
 
     /// After an event on a connecting socket: connected, still connecting, or failed
     /// (then the next address is tried).
     fn check_connect(&mut self, poll: &Poll, key: usize, now: Instant) {
-        let Some(s) = self.stream.as_ref() else {
+        let Some(s) = self.transport.as_ref().map(Transport::tcp) else {
             return;
         };
         let err = match s.take_error() {
@@ -370,10 +413,9 @@ impl Conn {
         };
         match err {
             None => {
-                if let Some(s) = self.stream.as_ref() {
-                    let _ = s.set_nodelay(self.core.nodelay());
-                }
-                self.core.on_connected(now);
+                let _ = s.set_nodelay(self.core.nodelay());
+                self.tcp_up = true;
+                self.maybe_connected(now);
             }
             Some(e) => {
                 let addr = self.addrs[self.next_addr - 1];
@@ -383,6 +425,20 @@ impl Conn {
                     self.fail_connect();
                 }
             }
+        }
+    }
+
+    /// The state machine learns the connection is up once the TCP connection is and the
+    /// transport's own handshake (if any) is done.
+    fn maybe_connected(&mut self, now: Instant) {
+        if self.core.phase() == Phase::Connecting
+            && self.tcp_up
+            && self
+                .transport
+                .as_ref()
+                .is_some_and(Transport::handshake_done)
+        {
+            self.core.on_connected(now);
         }
     }
 
@@ -400,15 +456,15 @@ impl Conn {
 
     fn read(&mut self, now: Instant) {
         loop {
-            if self.core.phase() == Phase::Closed {
+            if self.core.phase() == Phase::Closed || !self.tcp_up {
                 return;
             }
-            let Some(s) = self.stream.as_mut() else {
+            let Some(t) = self.transport.as_mut() else {
                 return;
             };
             let mid = self.core.mid_response();
             let space = self.core.read_space();
-            match s.read(space) {
+            match t.read(space) {
                 Ok(0) => {
                     let name = self.core.name().to_owned();
                     let what = if mid {
@@ -437,18 +493,46 @@ impl Conn {
         }
     }
 
-    fn write(&mut self) {
-        if !matches!(self.core.phase(), Phase::Handshake | Phase::Ready) {
+    /// Writes the transport's own bytes, then (once the transport's handshake is done)
+    /// what the state machine has to send, until the socket is full or nothing is left.
+    fn write(&mut self, now: Instant) {
+        if !self.tcp_up || self.core.phase() == Phase::Closed {
             return;
         }
         loop {
-            let Some(s) = self.stream.as_mut() else {
+            let Some(t) = self.transport.as_mut() else {
                 return;
             };
+            if t.wants_write() {
+                match t.flush() {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let name = self.core.name().to_owned();
+                        self.core
+                            .on_closed(Error::transport(format!("{name}: send failed: {e}")));
+                        return;
+                    }
+                }
+            }
+            if !t.handshake_done() {
+                return;
+            }
+            if self.core.phase() == Phase::Connecting {
+                self.maybe_connected(now);
+                continue;
+            }
+            if !matches!(
+                self.core.phase(),
+                Phase::Handshake | Phase::Authenticating | Phase::Ready
+            ) {
+                return;
+            }
             let Some(buf) = self.core.transmit() else {
                 return;
             };
-            match s.write(buf) {
+            match t.write(buf) {
                 Ok(0) => return,
                 Ok(n) => self.core.on_written(n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -512,13 +596,13 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
             let Some(c) = conns.get_mut(&key) else {
                 continue;
             };
-            if c.core.phase() == Phase::Connecting {
+            if c.core.phase() == Phase::Connecting && !c.tcp_up {
                 c.check_connect(&poll, key, now);
             }
             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                 c.read(now);
             }
-            c.write();
+            c.write(now);
             touched.push(key);
         }
         // Commands: new connections, requests, closes.
@@ -530,13 +614,18 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                     name,
                     addrs,
                     opts,
+                    auth,
                 } => {
                     let key = next_key;
                     next_key = next_key.wrapping_add(1) % (usize::MAX - 1);
                     let mut c = Conn {
-                        core: ConnCore::new(&name, opts, now),
+                        core: match auth {
+                            Some(a) => ConnCore::with_authenticator(&name, opts, now, a),
+                            None => ConnCore::new(&name, opts, now),
+                        },
                         link: link.clone(),
-                        stream: None,
+                        transport: None,
+                        tcp_up: false,
                         addrs,
                         next_addr: 0,
                         connect_errors: Vec::new(),
@@ -575,7 +664,7 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                         },
                         now,
                     );
-                    c.write();
+                    c.write(now);
                     touched.push(keys[&id]);
                 }
                 Command::Throttle { id, delay } => {
@@ -591,6 +680,14 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                                     delay.as_millis()
                                 ),
                             });
+                            touched.push(*k);
+                        }
+                    }
+                }
+                Command::Reauthenticate { id } => {
+                    if let Some(k) = keys.get(&id) {
+                        if let Some(c) = conns.get_mut(k) {
+                            c.core.begin_reauthentication(now);
                             touched.push(*k);
                         }
                     }
@@ -640,7 +737,7 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                 ));
             }
             c.core.on_tick(now);
-            c.write();
+            c.write(now);
             c.deliver();
             if c.core.phase() == Phase::Closed {
                 let mut c = conns.remove(&key).expect("present");

@@ -1,0 +1,96 @@
+//! What carries a connection's bytes between its socket and its state machine
+//! ([`ConnCore`](super::core::ConnCore)): plain TCP today; a TLS session is another
+//! variant, with no change to the state machine or to the I/O loop that drives it.
+//!
+//! The I/O loop uses only this interface:
+//!
+//! * [`read`](Transport::read) into the buffer the state machine offers (for plain TCP,
+//!   straight from the socket: no copy);
+//! * [`write`](Transport::write) from the buffer the state machine offers (straight to the
+//!   socket for plain TCP);
+//! * [`flush`](Transport::flush) the transport's own bytes ([`wants_write`]
+//!   (Transport::wants_write)): TLS produces records of its own (handshake, alerts, the
+//!   encrypted form of what `write` took), and a read may produce some (a read can need a
+//!   write), so the loop flushes before it writes and after it reads;
+//! * [`handshake_done`](Transport::handshake_done): the state machine is told the
+//!   connection is up (and sends ApiVersions) only once the transport's own handshake is
+//!   done; always true for plain TCP. Until then the set-up deadline of the connecting
+//!   step applies.
+//!
+//! Reads and writes follow `std::io` on a non-blocking socket: `Ok(0)` from `read` is the
+//! end of the stream, `WouldBlock` means "wait for the next readiness event".
+
+use mio::net::TcpStream;
+use std::io::{self, Read, Write};
+
+/// A connection's transport. An enum rather than a trait object: the plain path is a
+/// direct call on the socket.
+pub enum Transport {
+    Plain(TcpStream),
+}
+
+impl Transport {
+    /// The socket underneath, for registration with the poller, connect checks and
+    /// socket options.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+        }
+    }
+
+    pub fn tcp_mut(&mut self) -> &mut TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+        }
+    }
+
+    /// Reads application bytes into `buf`.
+    #[inline]
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+        }
+    }
+
+    /// Takes application bytes from `buf`; returns how many it took.
+    #[inline]
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+        }
+    }
+
+    /// Writes the transport's own pending bytes to the socket: `Ok` when none are left,
+    /// `WouldBlock` when the socket is full.
+    #[inline]
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(_) => Ok(()),
+        }
+    }
+
+    /// Whether the transport has bytes of its own to write.
+    #[inline]
+    pub fn wants_write(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+        }
+    }
+
+    /// Whether the transport's own handshake is done (application bytes may flow).
+    #[inline]
+    pub fn handshake_done(&self) -> bool {
+        match self {
+            Transport::Plain(_) => true,
+        }
+    }
+
+    /// Closes the transport (TLS: after its close message, when the socket takes it).
+    pub fn shutdown(&mut self) {
+        match self {
+            Transport::Plain(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
