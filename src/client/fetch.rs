@@ -104,6 +104,17 @@ impl PartitionOp for FetchOp {
         resp.error_code
     }
 
+    fn leader_hint(resp: &FetchResponse, s: &FetchRequestSpec) -> Option<(i32, i32)> {
+        resp.responses
+            .iter()
+            .filter(|t| t.topic == s.topic)
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == s.partition)?
+            .current_leader()
+            .filter(|l| l.is_known())
+            .map(|l| (l.leader_id, l.leader_epoch))
+    }
+
     fn take(
         &self,
         resp: &mut FetchResponse,

@@ -1,9 +1,12 @@
 //! Produce: one batch of records to one partition, at the leader.
 
 use super::Client;
-use crate::cluster::Cluster;
+use crate::cluster::{BrokerMeta, Cluster, LeaderHint};
 use crate::error::{local, Error, Result};
-use crate::protocol::messages::{PartitionProduceData, ProduceRequest, TopicProduceData};
+use crate::protocol::messages::{
+    NodeEndpoint, PartitionProduceData, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+    TopicProduceData,
+};
 use crate::record::{encode_batch, encode_legacy_message_set, BatchOptions, Compression, RecordIn};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +15,50 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Whether an error code is one with which a broker may name the new leader (KIP-951).
+pub(crate) fn may_name_leader(code: i32) -> bool {
+    // NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH.
+    matches!(code, 6 | 74)
+}
+
+/// Applies the leader a Produce answer names for `topic`/`p.index` with
+/// NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH (`CurrentLeader`, with the addresses of
+/// `NodeEndpoints`); whether a retry can go to it without a Metadata request.
+fn apply_leader_hint(
+    cluster: &Cluster,
+    topic: &str,
+    p: &PartitionProduceResponse,
+    resp: &ProduceResponse,
+) -> bool {
+    if !may_name_leader(i32::from(p.error_code)) {
+        return false;
+    }
+    let Some(leader) = p.current_leader().filter(|l| l.is_known()) else {
+        return false;
+    };
+    let hint = LeaderHint {
+        topic: topic.to_owned(),
+        partition: p.index,
+        leader: leader.leader_id,
+        leader_epoch: leader.leader_epoch,
+    };
+    let endpoints = endpoints_meta(resp.node_endpoints());
+    cluster.apply_leader_hints(&[hint], &endpoints)[0]
+}
+
+/// `NodeEndpoints` as brokers of the cluster.
+pub(crate) fn endpoints_meta(endpoints: Vec<NodeEndpoint>) -> Vec<BrokerMeta> {
+    endpoints
+        .into_iter()
+        .map(|e| BrokerMeta {
+            id: e.node_id,
+            host: e.host,
+            port: e.port,
+            rack: e.rack,
+        })
+        .collect()
 }
 
 impl Client {
@@ -138,8 +185,12 @@ impl Client {
             };
         let cluster = self.cluster();
         let deadline = Cluster::deadline(timeout);
+        // Set when the last answer named the new leader (KIP-951) and the snapshot now
+        // has it: the retry goes there without a Metadata request.
+        let mut hinted = false;
         cluster.retry(deadline, |attempt| {
-            let leader = cluster.leader(topic, partition, attempt > 0, deadline)?;
+            let refresh = attempt > 0 && !std::mem::take(&mut hinted);
+            let leader = cluster.leader(topic, partition, refresh, deadline)?;
             let conn = cluster.broker(leader, deadline)?;
             let ctx = || format!("Produce to {topic}/{partition} on {}", conn.name);
             let version = conn.version_of::<ProduceRequest>()?;
@@ -172,7 +223,10 @@ impl Client {
                 let err =
                     Error::kafka_with_message(p.error_code, p.error_message.as_deref(), ctx());
                 if err.needs_metadata_refresh() {
-                    cluster.invalidate(topic);
+                    hinted = apply_leader_hint(cluster, topic, p, &resp);
+                    if !hinted {
+                        cluster.invalidate(topic);
+                    }
                 }
                 return Err(err);
             }

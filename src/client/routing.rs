@@ -2,10 +2,14 @@
 //! grouped by leader, one request per leader is written, all are in flight at once, and
 //! the answers are joined back in the caller's order. Partitions that fail with a
 //! retriable error are routed again (after a metadata refresh and a backoff) until they
-//! succeed or the deadline passes.
+//! succeed or the deadline passes. When an answer names a partition's new leader (KIP-951:
+//! `CurrentLeader` with NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH), the leader is
+//! applied to the metadata snapshot and the retry goes there: a topic whose every retried
+//! partition got such a hint is not refreshed.
 
+use super::produce::may_name_leader;
 use super::Client;
-use crate::cluster::Purpose;
+use crate::cluster::{BrokerMeta, LeaderHint, Purpose};
 use crate::error::{local, Error, Result};
 use crate::protocol::{api_key, Request};
 use std::collections::BTreeMap;
@@ -30,6 +34,21 @@ pub(crate) trait PartitionOp {
     /// A top-level error code of the response, if the API has one.
     fn response_error(_resp: &<Self::Req as Request>::Response) -> i16 {
         0
+    }
+
+    /// The leader the response names for `spec` as (leader id, leader epoch), for APIs
+    /// whose answers can (KIP-951 `CurrentLeader`). Asked after `take` failed with
+    /// NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH.
+    fn leader_hint(
+        _resp: &<Self::Req as Request>::Response,
+        _spec: &Self::Spec,
+    ) -> Option<(i32, i32)> {
+        None
+    }
+
+    /// The addresses of the leaders the response names (KIP-951 `NodeEndpoints`).
+    fn node_endpoints(_resp: &<Self::Req as Request>::Response) -> Vec<BrokerMeta> {
+        Vec::new()
     }
 
     /// Takes the answer for `spec` out of the response. A Kafka error code becomes an
@@ -74,23 +93,30 @@ impl Client {
         let mut backoff = cluster.backoff();
         let mut attempt = 0u32;
         let mut round_started = Instant::now();
+        // Specs whose last answer named their new leader, now in the snapshot.
+        let mut hinted = vec![false; specs.len()];
         while !todo.is_empty() {
             let mut retry = Vec::new();
             if attempt > 0 {
-                // One Metadata request per round, for every topic still to do, then the
-                // partitions are grouped by leader again.
+                // One Metadata request per round, for every topic still to do except those
+                // whose retried partitions all know their new leader, then the partitions
+                // are grouped by leader again.
                 let mut topics: Vec<String> = todo
                     .iter()
+                    .filter(|&&i| !hinted[i])
                     .map(|&i| O::topic_partition(&specs[i]).0.to_owned())
                     .collect();
                 topics.sort_unstable();
                 topics.dedup();
-                if let Err(e) = cluster.refresh_topics(&topics, round_started, deadline) {
-                    for &i in &todo {
-                        settle(i, e.clone(), &mut retry, &mut results);
+                if !topics.is_empty() {
+                    if let Err(e) = cluster.refresh_topics(&topics, round_started, deadline) {
+                        for &i in &todo {
+                            settle(i, e.clone(), &mut retry, &mut results);
+                        }
+                        todo.clear();
                     }
-                    todo.clear();
                 }
+                hinted.fill(false);
             }
             let mut by_leader: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
             for &i in &todo {
@@ -137,6 +163,7 @@ impl Client {
                     }
                     continue;
                 }
+                let mut hints: Vec<(usize, LeaderHint)> = Vec::new();
                 for i in idx {
                     let (topic, partition) = O::topic_partition(&specs[i]);
                     let ctx = format!("{name} {topic}/{partition} from {broker}");
@@ -144,9 +171,35 @@ impl Client {
                         Ok(out) => results[i] = Some(Ok(out)),
                         Err(e) => {
                             if e.needs_metadata_refresh() {
-                                cluster.invalidate(topic);
+                                let hint = (e.is_retriable() && may_name_leader(e.code))
+                                    .then(|| O::leader_hint(&resp, &specs[i]))
+                                    .flatten();
+                                match hint {
+                                    Some((leader, leader_epoch)) => hints.push((
+                                        i,
+                                        LeaderHint {
+                                            topic: topic.to_owned(),
+                                            partition,
+                                            leader,
+                                            leader_epoch,
+                                        },
+                                    )),
+                                    None => cluster.invalidate(topic),
+                                }
                             }
                             settle(i, e, &mut retry, &mut results);
+                        }
+                    }
+                }
+                if !hints.is_empty() {
+                    // One new snapshot for all the leaders this answer names.
+                    let all: Vec<LeaderHint> = hints.iter().map(|(_, h)| h.clone()).collect();
+                    let usable = cluster.apply_leader_hints(&all, &O::node_endpoints(&resp));
+                    for ((i, h), ok) in hints.into_iter().zip(usable) {
+                        if ok {
+                            hinted[i] = true;
+                        } else {
+                            cluster.invalidate(&h.topic);
                         }
                     }
                 }

@@ -5,7 +5,9 @@ mod metadata;
 mod refresher;
 mod retry;
 
-pub use metadata::{BrokerMeta, Metadata, PartitionMeta, Snapshot, TopicEntry, TopicMeta};
+pub use metadata::{
+    BrokerMeta, LeaderHint, Metadata, PartitionMeta, Snapshot, TopicEntry, TopicMeta,
+};
 pub use refresher::Refresher;
 pub use retry::{Backoff, Closing};
 
@@ -13,7 +15,7 @@ use crate::config::Settings;
 use crate::error::{local, Error, Result};
 use crate::net::{split_host_port, Connection, ConnectionOptions, IoThreads, Resolver};
 use crate::protocol::messages::{MetadataRequest, MetadataRequestTopic};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -86,6 +88,9 @@ pub struct ClusterStats {
     /// Times a topic's metadata was copied out of the snapshot (only [`Cluster::topic`]
     /// does; routing reads the snapshot in place).
     pub topic_copies: AtomicU64,
+    /// Leaders moved by hints in Produce and Fetch answers (KIP-951), without a Metadata
+    /// request.
+    pub leader_hints: AtomicU64,
 }
 
 impl Cluster {
@@ -335,12 +340,78 @@ impl Cluster {
             .map_err(|e| e.context("Metadata request"))?;
         let md = Metadata::from_response(resp);
         self.update_brokers(&md);
-        let next = self
-            .snapshot
-            .read()
-            .merged(&md, topics.is_none(), Instant::now());
-        *self.snapshot.write() = Arc::new(next);
+        // Upgradable: lookups go on while the next snapshot is built, and a leader hint
+        // applied meanwhile is not lost (it waits, then applies to this snapshot).
+        let g = self.snapshot.upgradable_read();
+        let next = g.merged(&md, topics.is_none(), Instant::now());
+        *RwLockUpgradableReadGuard::upgrade(g) = Arc::new(next);
         Ok(md)
+    }
+
+    /// Applies leaders that brokers named in their answers (KIP-951): `endpoints` (from
+    /// `NodeEndpoints`) are added to the brokers known, or replace a broker whose address
+    /// changed; then each hint whose leader is a known broker moves its partition's
+    /// leader in a new snapshot (copy on write), if its epoch is newer than the one held.
+    /// No Metadata request is sent. Returns, for each hint, whether it is usable: the
+    /// snapshot now has its leader at its epoch (applied now or before) and the leader's
+    /// address is known. A request can go to a usable hint's leader without a refresh;
+    /// for the others, refresh the topic's metadata.
+    pub fn apply_leader_hints(&self, hints: &[LeaderHint], endpoints: &[BrokerMeta]) -> Vec<bool> {
+        if !endpoints.is_empty() {
+            let mut brokers = self.brokers.write();
+            for b in endpoints {
+                if b.id < 0 || b.host.is_empty() {
+                    continue;
+                }
+                let same = brokers
+                    .get(&b.id)
+                    .is_some_and(|s| s.host == b.host && s.port == b.port);
+                if !same {
+                    brokers.insert(
+                        b.id,
+                        Arc::new(BrokerSlot {
+                            host: b.host.clone(),
+                            port: b.port,
+                            conns: Default::default(),
+                        }),
+                    );
+                }
+            }
+        }
+        let known: Vec<bool> = {
+            let brokers = self.brokers.read();
+            hints
+                .iter()
+                .map(|h| h.is_known() && brokers.contains_key(&h.leader))
+                .collect()
+        };
+        let usable: Vec<LeaderHint> = hints
+            .iter()
+            .zip(&known)
+            .filter(|(_, k)| **k)
+            .map(|(h, _)| h.clone())
+            .collect();
+        let g = self.snapshot.upgradable_read();
+        let snap = match g.with_leaders(&usable) {
+            Some(next) => {
+                let moved = usable
+                    .iter()
+                    .filter(|h| !g.holds(h) && next.holds(h))
+                    .count();
+                self.stats
+                    .leader_hints
+                    .fetch_add(moved as u64, Ordering::Relaxed);
+                let next = Arc::new(next);
+                *RwLockUpgradableReadGuard::upgrade(g) = next.clone();
+                next
+            }
+            None => g.clone(),
+        };
+        hints
+            .iter()
+            .zip(known)
+            .map(|(h, k)| k && snap.holds(h))
+            .collect()
     }
 
     /// Brokers in the answer are added (or replaced when their address changed); brokers

@@ -385,6 +385,34 @@ impl TaggedFields {
         Ok(TaggedFields(fields))
     }
 
+    /// The field with tag `tag`, if present.
+    pub fn get(&self, tag: u32) -> Option<&TaggedField> {
+        self.0.iter().find(|f| f.tag == tag)
+    }
+
+    /// Decodes the field with tag `tag` as a `T` of flexible `version`: `None` when the
+    /// field is absent, an error when its bytes do not hold a `T`. Byte fields of `T`
+    /// borrow from the kept bytes.
+    pub fn decode<T: Wire>(&self, tag: u32, version: i16) -> Option<Result<T, DecodeError>> {
+        self.get(tag)
+            .map(|f| T::read(&mut Reader::shared(&f.data), true, version))
+    }
+
+    /// Sets the field with tag `tag` to `value` encoded at flexible `version`, replacing
+    /// a field with that tag; tags stay in ascending order, as the protocol requires.
+    pub fn set<T: Wire>(&mut self, tag: u32, value: &T, version: i16) {
+        let mut w = Writer::new();
+        value.write(&mut w, true, version);
+        let field = TaggedField {
+            tag,
+            data: Bytes::from(w.into_inner()),
+        };
+        match self.0.binary_search_by_key(&tag, |f| f.tag) {
+            Ok(i) => self.0[i] = field,
+            Err(i) => self.0.insert(i, field),
+        }
+    }
+
     pub fn write(&self, w: &mut Writer) {
         w.uvarint(self.0.len() as u32);
         for f in &self.0 {
@@ -610,5 +638,26 @@ mod tests {
         t.write(&mut w);
         assert_eq!(w.buf, [2, 0, 2, b'x', b'y', 7, 0]);
         assert_eq!(TaggedFields::read(&mut Reader::new(&w.buf)).unwrap(), t);
+    }
+
+    #[test]
+    fn tagged_fields_decode_and_set_typed_values() {
+        let mut t = TaggedFields(vec![TaggedField {
+            tag: 7,
+            data: Bytes::from_static(b"z"),
+        }]);
+        t.set(2, &5i32, 12);
+        t.set(0, &String::from("ab"), 12);
+        let tags: Vec<u32> = t.0.iter().map(|f| f.tag).collect();
+        assert_eq!(tags, [0, 2, 7]);
+        assert_eq!(&t.get(0).unwrap().data[..], &[3, b'a', b'b']);
+        assert_eq!(t.decode::<i32>(2, 12).unwrap().unwrap(), 5);
+        assert_eq!(t.decode::<String>(0, 12).unwrap().unwrap(), "ab");
+        assert!(t.decode::<i32>(1, 12).is_none());
+        // Too short for an i32: an error, not a panic.
+        assert!(t.decode::<i32>(7, 12).unwrap().is_err());
+        t.set(2, &6i32, 12);
+        assert_eq!(t.0.len(), 3);
+        assert_eq!(t.decode::<i32>(2, 12).unwrap().unwrap(), 6);
     }
 }

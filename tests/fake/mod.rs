@@ -555,3 +555,221 @@ pub fn legacy_message(
     out.extend_from_slice(&crc32fast::hash(&m).to_be_bytes()); // crc: CRC-32
     out.extend_from_slice(&m);
 }
+
+/// Like [`APIS`], with Produce up to v11, whose answers name the new leader of a partition
+/// (KIP-951, Produce v10+).
+pub const APIS_PRODUCE_V11: &[(i16, i16, i16)] = &[
+    (PRODUCE, 3, 11),
+    (FETCH, 4, 12),
+    (LIST_OFFSETS, 1, 7),
+    (METADATA, 1, 12),
+    (API_VERSIONS, 0, 3),
+];
+
+/// Metadata response (key 3), v1–v12: a cluster of `brokers` (id, port on 127.0.0.1),
+/// the first one the controller, holding `topic` with one partition, led by `leader` at
+/// `leader_epoch` (sent from v7), replicated on every broker.
+pub fn metadata_response_of(
+    correlation_id: i32,
+    version: i16,
+    brokers: &[(i32, u16)],
+    topic: &str,
+    leader: i32,
+    leader_epoch: i32,
+) -> Vec<u8> {
+    assert!((1..=12).contains(&version), "Metadata v{version}");
+    let flex = version >= 9;
+    let mut f = Frame::response(correlation_id, flex);
+    if version >= 3 {
+        f.i32(0); // throttle_time_ms
+    }
+    f.array(flex, brokers.len()); // brokers
+    for &(id, port) in brokers {
+        f.i32(id); // node_id
+        f.string(flex, "127.0.0.1"); // host
+        f.i32(i32::from(port)); // port
+        f.nullable_string(flex, None); // rack: none
+        if flex {
+            f.tagged_fields(); // broker's TAG_BUFFER
+        }
+    }
+    if version >= 2 {
+        f.nullable_string(flex, None); // cluster_id: none
+    }
+    f.i32(brokers[0].0); // controller_id
+    f.array(flex, 1); // topics
+    f.i16(0); // error_code
+    if version >= 12 {
+        f.nullable_string(flex, Some(topic)); // name (nullable from v12)
+    } else {
+        f.string(flex, topic); // name
+    }
+    if version >= 10 {
+        f.raw(&TOPIC_ID); // topic_id: UUID
+    }
+    f.bool(false); // is_internal
+    f.array(flex, 1); // partitions
+    f.i16(0); // error_code
+    f.i32(0); // partition_index
+    f.i32(leader); // leader_id
+    if version >= 7 {
+        f.i32(leader_epoch); // leader_epoch
+    }
+    for _ in 0..2 {
+        f.array(flex, brokers.len()); // replica_nodes, then isr_nodes
+        for &(id, _) in brokers {
+            f.i32(id);
+        }
+    }
+    if version >= 5 {
+        f.array(flex, 0); // offline_replicas: none
+    }
+    if flex {
+        f.tagged_fields(); // partition's TAG_BUFFER
+    }
+    if version >= 8 {
+        f.i32(i32::MIN); // topic_authorized_operations: not asked for
+    }
+    if flex {
+        f.tagged_fields(); // topic's TAG_BUFFER
+    }
+    if (8..=10).contains(&version) {
+        f.i32(i32::MIN); // cluster_authorized_operations: not asked for
+    }
+    if flex {
+        f.tagged_fields(); // TAG_BUFFER
+    }
+    f.finish()
+}
+
+/// The bytes of a `LeaderIdAndEpoch` tagged field's value: LeaderId, LeaderEpoch (INT32
+/// each) and the structure's own empty TAG_BUFFER.
+fn leader_id_and_epoch(leader: i32, epoch: i32) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&leader.to_be_bytes()); // LeaderId
+    v.extend_from_slice(&epoch.to_be_bytes()); // LeaderEpoch
+    v.push(0); // TAG_BUFFER
+    v
+}
+
+/// A TAG_BUFFER holding `fields` as (tag, value bytes), tags in ascending order.
+fn tag_buffer(f: &mut Frame, fields: &[(u64, Vec<u8>)]) {
+    f.unsigned_varint(fields.len() as u64); // number of tagged fields
+    for (tag, data) in fields {
+        f.unsigned_varint(*tag); // tag
+        f.unsigned_varint(data.len() as u64); // size
+        f.raw(data); // value
+    }
+}
+
+/// Produce response (key 0), v3–v11, for partition 0 of `topic`: `error_code` and
+/// `base_offset`; from v10 `current_leader` (LeaderId, LeaderEpoch) as the partition's
+/// tagged field 0 (`CurrentLeader`) and `endpoints` (NodeId, port on 127.0.0.1) as the
+/// response's tagged field 0 (`NodeEndpoints`), each only when given (KIP-951).
+pub fn produce_response(
+    correlation_id: i32,
+    version: i16,
+    topic: &str,
+    error_code: i16,
+    base_offset: i64,
+    current_leader: Option<(i32, i32)>,
+    endpoints: &[(i32, u16)],
+) -> Vec<u8> {
+    assert!((3..=11).contains(&version), "Produce v{version}");
+    assert!(
+        version >= 10 || (current_leader.is_none() && endpoints.is_empty()),
+        "no leader hints before Produce v10"
+    );
+    let flex = version >= 9;
+    let mut f = Frame::response(correlation_id, flex);
+    f.array(flex, 1); // responses
+    f.string(flex, topic); // name
+    f.array(flex, 1); // partition_responses
+    f.i32(0); // index
+    f.i16(error_code); // error_code
+    f.i64(base_offset); // base_offset
+    f.i64(-1); // log_append_time_ms: CreateTime
+    if version >= 5 {
+        f.i64(-1); // log_start_offset: unknown
+    }
+    if version >= 8 {
+        f.array(flex, 0); // record_errors: none
+        f.nullable_string(flex, None); // error_message: none
+    }
+    if flex {
+        let fields: Vec<(u64, Vec<u8>)> = current_leader
+            .map(|(l, e)| (0, leader_id_and_epoch(l, e))) // CurrentLeader: tag 0
+            .into_iter()
+            .collect();
+        tag_buffer(&mut f, &fields); // partition's TAG_BUFFER
+        f.tagged_fields(); // topic's TAG_BUFFER
+    }
+    f.i32(0); // throttle_time_ms
+    if flex {
+        let mut fields = Vec::new();
+        if !endpoints.is_empty() {
+            // NodeEndpoints (tag 0): COMPACT_ARRAY of NodeId, Host, Port, Rack, TAG_BUFFER.
+            let mut e = Frame(Vec::new());
+            e.array(true, endpoints.len());
+            for &(id, port) in endpoints {
+                e.i32(id); // NodeId
+                e.string(true, "127.0.0.1"); // Host
+                e.i32(i32::from(port)); // Port
+                e.nullable_string(true, None); // Rack: none
+                e.tagged_fields(); // TAG_BUFFER
+            }
+            fields.push((0, e.0));
+        }
+        tag_buffer(&mut f, &fields); // TAG_BUFFER
+    }
+    f.finish()
+}
+
+/// Fetch response (key 1), v4–v12, for partition 0 of `topic` with `error_code`, no
+/// records, and from v12 `current_leader` (LeaderId, LeaderEpoch) as the partition's
+/// tagged field 1 (`CurrentLeader`, KIP-951) when given.
+pub fn fetch_error_response(
+    correlation_id: i32,
+    version: i16,
+    topic: &str,
+    error_code: i16,
+    current_leader: Option<(i32, i32)>,
+) -> Vec<u8> {
+    assert!((4..=12).contains(&version), "Fetch v{version}");
+    assert!(
+        version >= 12 || current_leader.is_none(),
+        "no leader hints before Fetch v12"
+    );
+    let flex = version >= 12;
+    let mut f = Frame::response(correlation_id, flex);
+    f.i32(0); // throttle_time_ms
+    if version >= 7 {
+        f.i16(0); // error_code
+        f.i32(0); // session_id: no fetch session
+    }
+    f.array(flex, 1); // responses
+    f.string(flex, topic); // topic
+    f.array(flex, 1); // partitions
+    f.i32(0); // partition_index
+    f.i16(error_code); // error_code
+    f.i64(-1); // high_watermark: unknown
+    f.i64(-1); // last_stable_offset: unknown
+    if version >= 5 {
+        f.i64(-1); // log_start_offset: unknown
+    }
+    f.null_array(flex); // aborted_transactions: null
+    if version >= 11 {
+        f.i32(-1); // preferred_read_replica: none
+    }
+    f.bytes(flex, &[]); // records: none
+    if flex {
+        let fields: Vec<(u64, Vec<u8>)> = current_leader
+            .map(|(l, e)| (1, leader_id_and_epoch(l, e))) // CurrentLeader: tag 1
+            .into_iter()
+            .collect();
+        tag_buffer(&mut f, &fields); // partition's TAG_BUFFER
+        f.tagged_fields(); // topic's TAG_BUFFER
+        f.tagged_fields(); // TAG_BUFFER
+    }
+    f.finish()
+}

@@ -7,8 +7,12 @@
 //!
 //! Tagged-only fields stay raw in `tagged_fields`: the request's `ClusterId` (tag 0), and
 //! the partition's `DivergingEpoch` (tag 0), `CurrentLeader` (tag 1) and `SnapshotId`
-//! (tag 2).
+//! (tag 2). `CurrentLeader` is decoded on demand by
+//! [`FetchPartitionData::current_leader`] (KIP-951: with NOT_LEADER_OR_FOLLOWER or
+//! FENCED_LEADER_EPOCH the broker names the new leader; its address, `NodeEndpoints`, only
+//! comes from v16, which this crate does not speak).
 
+use super::produce::LeaderIdAndEpoch;
 use crate::protocol::{api_key, Request};
 use crate::wire_struct;
 use bytes::Bytes;
@@ -101,6 +105,23 @@ wire_struct! {
     pub struct FetchAbortedTransaction {
         pub producer_id: i64 [4..=32767],
         pub first_offset: i64 [4..=32767],
+    }
+}
+
+/// Tag of `CurrentLeader` in a partition's answer (v12+).
+pub const FETCH_CURRENT_LEADER_TAG: u32 = 1;
+
+impl FetchPartitionData {
+    /// The `CurrentLeader` tagged field (v12+), if the broker sent one and it decodes.
+    pub fn current_leader(&self) -> Option<LeaderIdAndEpoch> {
+        self.tagged_fields
+            .decode(FETCH_CURRENT_LEADER_TAG, 12)
+            .and_then(Result::ok)
+    }
+
+    /// Sets the `CurrentLeader` tagged field (v12+).
+    pub fn set_current_leader(&mut self, leader: &LeaderIdAndEpoch) {
+        self.tagged_fields.set(FETCH_CURRENT_LEADER_TAG, leader, 12);
     }
 }
 
@@ -267,6 +288,39 @@ mod tests {
         assert_eq!(p.tagged_fields.0.len(), 1);
         assert_eq!(p.tagged_fields.0[0].tag, 1);
         assert_eq!(&p.tagged_fields.0[0].data[..], &[0, 0, 0, 2, 0, 0, 0, 7, 0]);
+        let leader = p.current_leader().unwrap();
+        assert_eq!((leader.leader_id, leader.leader_epoch), (2, 7));
+    }
+
+    #[test]
+    fn current_leader_is_set_among_other_tags() {
+        let mut p = FetchPartitionData {
+            error_code: 74,
+            tagged_fields: crate::protocol::TaggedFields(vec![crate::protocol::TaggedField {
+                tag: 2,
+                data: Bytes::from_static(&[1, 2, 3]),
+            }]),
+            ..Default::default()
+        };
+        assert_eq!(p.current_leader(), None);
+        p.set_current_leader(&LeaderIdAndEpoch {
+            leader_id: 4,
+            leader_epoch: 11,
+            ..Default::default()
+        });
+        let tags: Vec<u32> = p.tagged_fields.0.iter().map(|f| f.tag).collect();
+        assert_eq!(tags, [1, 2]);
+        let mut w = crate::protocol::Writer::new();
+        crate::protocol::Wire::write(&p, &mut w, true, 12);
+        let back = <FetchPartitionData as crate::protocol::Wire>::read(
+            &mut crate::protocol::Reader::new(&w.buf),
+            true,
+            12,
+        )
+        .unwrap();
+        assert_eq!(back, p);
+        let leader = back.current_leader().unwrap();
+        assert_eq!((leader.leader_id, leader.leader_epoch), (4, 11));
     }
 
     #[test]

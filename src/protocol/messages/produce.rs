@@ -3,7 +3,10 @@
 //! message sets (v1 for Produce v2, v0 for v0/v1) before, for brokers older than 0.11.
 //!
 //! The v10+ tagged fields `CurrentLeader` (partition, tag 0) and `NodeEndpoints` (response,
-//! tag 0) are kept raw in `tagged_fields`.
+//! tag 0) are kept raw in `tagged_fields`, so answers re-encode byte for byte; they are
+//! decoded on demand by [`PartitionProduceResponse::current_leader`] and
+//! [`ProduceResponse::node_endpoints`] (KIP-951: with NOT_LEADER_OR_FOLLOWER or
+//! FENCED_LEADER_EPOCH the broker names the new leader and its address).
 
 use crate::protocol::{api_key, Request};
 use crate::wire_struct;
@@ -69,6 +72,73 @@ wire_struct! {
     pub struct BatchIndexAndErrorMessage {
         pub batch_index: i32 [8..=32767],
         pub batch_index_error_message: Option<String> [8..=32767],
+    }
+}
+
+/// Tag of `CurrentLeader` in a partition's answer (v10+).
+pub const PRODUCE_CURRENT_LEADER_TAG: u32 = 0;
+/// Tag of `NodeEndpoints` in the response (v10+).
+pub const PRODUCE_NODE_ENDPOINTS_TAG: u32 = 0;
+
+wire_struct! {
+    /// Kafka's `LeaderIdAndEpoch`: the leader a broker knows of a partition (KIP-951), a
+    /// tagged field of Produce (v10+) and Fetch (v12+) answers. Only encoded in flexible
+    /// versions.
+    pub struct LeaderIdAndEpoch {
+        /// The leader's broker id, or -1 if unknown.
+        pub leader_id: i32 [0..=32767] = -1,
+        /// The leader epoch, or -1 if unknown.
+        pub leader_epoch: i32 [0..=32767] = -1,
+    }
+}
+
+wire_struct! {
+    /// Kafka's `NodeEndpoint`: a broker's address, for the leaders named by
+    /// `CurrentLeader` (KIP-951). Only encoded in flexible versions.
+    pub struct NodeEndpoint {
+        pub node_id: i32 [0..=32767],
+        pub host: String [0..=32767],
+        pub port: i32 [0..=32767],
+        pub rack: Option<String> [0..=32767],
+    }
+}
+
+impl LeaderIdAndEpoch {
+    /// Whether both the leader and its epoch are known.
+    pub fn is_known(&self) -> bool {
+        self.leader_id >= 0 && self.leader_epoch >= 0
+    }
+}
+
+impl PartitionProduceResponse {
+    /// The `CurrentLeader` tagged field (v10+), if the broker sent one and it decodes.
+    pub fn current_leader(&self) -> Option<LeaderIdAndEpoch> {
+        self.tagged_fields
+            .decode(PRODUCE_CURRENT_LEADER_TAG, 10)
+            .and_then(Result::ok)
+    }
+
+    /// Sets the `CurrentLeader` tagged field (v10+).
+    pub fn set_current_leader(&mut self, leader: &LeaderIdAndEpoch) {
+        self.tagged_fields
+            .set(PRODUCE_CURRENT_LEADER_TAG, leader, 10);
+    }
+}
+
+impl ProduceResponse {
+    /// The `NodeEndpoints` tagged field (v10+): empty when absent or when it does not
+    /// decode.
+    pub fn node_endpoints(&self) -> Vec<NodeEndpoint> {
+        self.tagged_fields
+            .decode(PRODUCE_NODE_ENDPOINTS_TAG, 10)
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    }
+
+    /// Sets the `NodeEndpoints` tagged field (v10+).
+    pub fn set_node_endpoints(&mut self, endpoints: &[NodeEndpoint]) {
+        self.tagged_fields
+            .set(PRODUCE_NODE_ENDPOINTS_TAG, &endpoints.to_vec(), 10);
     }
 }
 
@@ -225,6 +295,84 @@ mod tests {
         assert_eq!(&p.tagged_fields.0[0].data[..], &[0, 0, 0, 2, 0, 0, 0, 7, 0]);
         assert_eq!(resp.tagged_fields.0.len(), 1);
         assert_eq!(resp.tagged_fields.0[0].data.len(), 13);
+        assert_eq!(
+            p.current_leader(),
+            Some(LeaderIdAndEpoch {
+                leader_id: 2,
+                leader_epoch: 7,
+                ..Default::default()
+            })
+        );
+        assert_eq!(
+            resp.node_endpoints(),
+            vec![NodeEndpoint {
+                node_id: 2,
+                host: "h".into(),
+                port: 9092,
+                rack: None,
+                ..Default::default()
+            }]
+        );
+    }
+
+    #[test]
+    fn leader_hints_are_absent_bad_or_set() {
+        let mut resp = ProduceResponse {
+            responses: vec![TopicProduceResponse {
+                name: "t".into(),
+                partition_responses: vec![PartitionProduceResponse {
+                    index: 0,
+                    error_code: 6,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            resp.responses[0].partition_responses[0].current_leader(),
+            None
+        );
+        assert!(resp.node_endpoints().is_empty());
+        // A tag 0 that does not hold a LeaderIdAndEpoch is no hint.
+        resp.responses[0].partition_responses[0].tagged_fields =
+            crate::protocol::TaggedFields(vec![crate::protocol::TaggedField {
+                tag: 0,
+                data: Bytes::from_static(&[0, 0, 0, 2]),
+            }]);
+        assert_eq!(
+            resp.responses[0].partition_responses[0].current_leader(),
+            None
+        );
+        let leader = LeaderIdAndEpoch {
+            leader_id: 3,
+            leader_epoch: 9,
+            ..Default::default()
+        };
+        resp.responses[0].partition_responses[0].set_current_leader(&leader);
+        let endpoints = vec![NodeEndpoint {
+            node_id: 3,
+            host: "b3".into(),
+            port: 9093,
+            rack: Some("r".into()),
+            ..Default::default()
+        }];
+        resp.set_node_endpoints(&endpoints);
+        for version in [10, 11] {
+            let mut w = crate::protocol::Writer::new();
+            crate::protocol::Wire::write(&resp, &mut w, true, version);
+            let back = <ProduceResponse as crate::protocol::Wire>::read(
+                &mut crate::protocol::Reader::new(&w.buf),
+                true,
+                version,
+            )
+            .unwrap();
+            assert_eq!(back, resp);
+            let p = &back.responses[0].partition_responses[0];
+            assert_eq!(p.current_leader(), Some(leader.clone()));
+            assert!(p.current_leader().unwrap().is_known());
+            assert_eq!(back.node_endpoints(), endpoints);
+        }
     }
 
     #[test]
