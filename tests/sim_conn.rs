@@ -33,12 +33,20 @@
 //!   each after a processing time within the request's server wait. Produce with acks=0
 //!   gets no answer, except from a "Tansu-like" broker. An answer echoes the request's id;
 //!   some ask the client to hold off, and the broker then mutes the connection that long.
+//! * **Authentication**: some connections authenticate after ApiVersions with a scripted
+//!   authenticator (`SimAuth`: SaslHandshake, then SaslAuthenticate, 1–3 round trips,
+//!   each request carrying its session and round), and some are asked to re-authenticate
+//!   (KIP-368) while ready, usually with requests in flight. The broker answers the
+//!   scripted requests in order with the others, checks they come in order, and checks
+//!   that no caller's request arrives while an authentication runs; it may reject a
+//!   round or never answer one.
 //! * **Faults** (each with a probability per scenario and connection): network delays and
 //!   chunking, partial and blocked writes, resets (at a random time or in the middle of an
 //!   answer), a broker that goes silent (also during the handshake), slow connects,
 //!   connects that never complete or are refused (with a second address to move on to),
 //!   oversized and invalid frame sizes, wrong correlation ids, malformed ApiVersions
-//!   answers and ApiVersions errors, answers later than the request's time-out, the
+//!   answers and ApiVersions errors, authentication rejected or unanswered (at set-up or
+//!   when re-authenticating), answers later than the request's time-out, the
 //!   application closing the connection, callers giving up, requests submitted to a
 //!   closed connection, and 2–4 connections whose events interleave.
 //!
@@ -57,14 +65,16 @@
 
 use bytes::Bytes;
 use kafkac::error::{local, Error};
+use kafkac::net::auth::{AuthStep, Authenticator};
 use kafkac::net::core::{ConnCore, ConnectionOptions, Outgoing, Phase};
+use kafkac::net::VersionTable;
 use kafkac::protocol::frame::encode_response;
 use kafkac::protocol::messages::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MS: u64 = 1_000;
@@ -83,7 +93,10 @@ const RUN_LIMIT: Duration = Duration::from_secs(85);
 const KEY_PRODUCE: i16 = 0;
 const KEY_FETCH: i16 = 1;
 const KEY_METADATA: i16 = 3;
+const KEY_SASL_HANDSHAKE: i16 = 17;
 const KEY_API_VERSIONS: i16 = 18;
+const KEY_SASL_AUTHENTICATE: i16 = 36;
+const SASL_AUTHENTICATION_FAILED: i16 = 58;
 const UNSUPPORTED_VERSION: i16 = 35;
 const CLIENT_ID: &str = "sim";
 /// Where a request's id starts in its frame: size, key, version, correlation id, client id.
@@ -184,6 +197,18 @@ hits!(
     ReadPieces,
     CoalescedRead,
     Interleaving,
+    AuthSetup,
+    AuthMultiRound,
+    SubmitDuringAuth,
+    AuthRejected,
+    AuthSilent,
+    Reauth,
+    ReauthWithInFlight,
+    ReauthWaitsForSlot,
+    SubmitDuringReauth,
+    ReauthDone,
+    ReauthRejected,
+    ReauthTimeout,
 );
 
 const N_HITS: usize = Hit::ALL.len();
@@ -263,6 +288,15 @@ enum AvFault {
     Silent,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum AuthFault {
+    None,
+    /// The broker rejects this round of this session (0: the set-up's).
+    Reject(u16, u16),
+    /// The broker never answers this round of this session.
+    Silent(u16, u16),
+}
+
 #[derive(Debug)]
 struct ConnPlan {
     open_at: u64,
@@ -288,6 +322,11 @@ struct ConnPlan {
     /// Share of answers asking the client to hold off (KIP-219), and for how long at most.
     throttle_p: f64,
     throttle_max_ms: u64,
+    /// Round trips of the authentication after ApiVersions; 0: none.
+    auth_rounds: u16,
+    auth_fault: AuthFault,
+    /// Re-authentications asked at these times.
+    reauth_at: Vec<u64>,
     /// No fault that breaks Kafka's rules: the connection must stay up and answer all.
     honest: bool,
 }
@@ -405,6 +444,9 @@ fn gen_plan(rng: &mut Rng) -> Plan {
             read_pieces: rng.chance(0.5),
             throttle_p: if rng.chance(0.2) { 0.3 } else { 0.0 },
             throttle_max_ms: (request_timeout / MS / 4).max(1),
+            auth_rounds: 0,
+            auth_fault: AuthFault::None,
+            reauth_at: Vec::new(),
             honest: honest_connect,
         });
     }
@@ -454,6 +496,21 @@ fn gen_plan(rng: &mut Rng) -> Plan {
         if rng.chance(0.05) {
             cp.app_close_at = Some(cp.open_at + rng.below(span));
         }
+        if rng.chance(0.4) {
+            cp.auth_rounds = rng.range(1, 3) as u16;
+            let n = rng.below(4);
+            cp.reauth_at = (0..n).map(|_| cp.open_at + rng.below(span)).collect();
+            cp.reauth_at.sort_unstable();
+            if rng.chance(0.15) {
+                let session = rng.below(n + 1) as u16;
+                let round = rng.below(u64::from(cp.auth_rounds)) as u16;
+                cp.auth_fault = if rng.chance(0.6) {
+                    AuthFault::Reject(session, round)
+                } else {
+                    AuthFault::Silent(session, round)
+                };
+            }
+        }
         cp.honest = cp.honest
             && cp.av_fault == AvFault::None
             && cp.silent_after.is_none()
@@ -462,7 +519,8 @@ fn gen_plan(rng: &mut Rng) -> Plan {
             && cp.oversized_at.is_none()
             && cp.wrong_cid_at.is_none()
             && cp.late_at.is_none()
-            && cp.app_close_at.is_none();
+            && cp.app_close_at.is_none()
+            && cp.auth_fault == AuthFault::None;
     }
     Plan {
         connect_timeout,
@@ -493,6 +551,107 @@ enum Plant {
     InFlightOverrun,
 }
 
+// ----- the scripted authenticator ---------------------------------------------------------
+
+/// What the authenticator inside a machine saw, for the checker.
+#[derive(Default)]
+struct AuthLog {
+    /// Answers handed to it.
+    answers: u64,
+    /// Sessions done, and rounds of the longest.
+    done: u64,
+    max_rounds: u16,
+    violation: Option<String>,
+}
+
+/// SaslHandshake, then SaslAuthenticate until `rounds` answers came back. Each request
+/// carries its session (0: set-up; then one per re-authentication) and round; an answer
+/// is an error code, then the session and round it answers.
+struct SimAuth {
+    rounds: u16,
+    session: u16,
+    round: u16,
+    log: Arc<Mutex<AuthLog>>,
+}
+
+/// Where the session and round start in an authentication request.
+const AUTH_AT: usize = REQ_ID_AT;
+
+impl SimAuth {
+    fn frame(&self) -> AuthStep {
+        let key = if self.round == 0 {
+            KEY_SASL_HANDSHAKE
+        } else {
+            KEY_SASL_AUTHENTICATE
+        };
+        let mut f = Vec::with_capacity(AUTH_AT + 4);
+        f.extend_from_slice(&0i32.to_be_bytes());
+        f.extend_from_slice(&key.to_be_bytes());
+        f.extend_from_slice(&1i16.to_be_bytes());
+        f.extend_from_slice(&0i32.to_be_bytes());
+        f.extend_from_slice(&(CLIENT_ID.len() as i16).to_be_bytes());
+        f.extend_from_slice(CLIENT_ID.as_bytes());
+        f.extend_from_slice(&self.session.to_be_bytes());
+        f.extend_from_slice(&self.round.to_be_bytes());
+        let size = (f.len() - 4) as i32;
+        f[..4].copy_from_slice(&size.to_be_bytes());
+        AuthStep::Send(f)
+    }
+
+    fn violation(&self, v: String) {
+        let mut log = self.log.lock().unwrap();
+        if log.violation.is_none() {
+            log.violation = Some(v);
+        }
+    }
+}
+
+impl Authenticator for SimAuth {
+    fn start(&mut self, versions: &VersionTable, reauth: bool) -> kafkac::Result<AuthStep> {
+        if versions.range(KEY_SASL_HANDSHAKE).is_none() {
+            self.violation("authentication started without the broker's versions".into());
+        }
+        if reauth != (self.session > 0) {
+            self.violation(format!(
+                "authentication session {} started with reauth={reauth}",
+                self.session
+            ));
+        }
+        self.round = 0;
+        Ok(self.frame())
+    }
+
+    fn on_response(&mut self, body: Bytes) -> kafkac::Result<AuthStep> {
+        self.log.lock().unwrap().answers += 1;
+        let field = |at: usize| body.get(at..at + 2).map(|b| [b[0], b[1]]);
+        let (Some(code), Some(session), Some(round)) = (field(4), field(6), field(8)) else {
+            self.violation(format!("authentication answer of {} bytes", body.len()));
+            return Err(Error::protocol("bad authentication answer"));
+        };
+        let (session, round) = (u16::from_be_bytes(session), u16::from_be_bytes(round));
+        if (session, round) != (self.session, self.round) {
+            self.violation(format!(
+                "authentication answer for session {session} round {round}, awaited {} {}",
+                self.session, self.round
+            ));
+        }
+        let code = i16::from_be_bytes(code);
+        if code != 0 {
+            self.session += 1;
+            return Err(Error::kafka(code, "sim SASL"));
+        }
+        self.round += 1;
+        if self.round < self.rounds {
+            return Ok(self.frame());
+        }
+        self.session += 1;
+        let mut log = self.log.lock().unwrap();
+        log.done += 1;
+        log.max_rounds = log.max_rounds.max(self.rounds);
+        Ok(AuthStep::Done)
+    }
+}
+
 // ----- the simulation ---------------------------------------------------------------------
 
 #[derive(Debug)]
@@ -514,6 +673,8 @@ enum Ev {
     BrokerDone(usize),
     BrokerUnmute(usize),
     BrokerReset(usize),
+    /// The driver asks the connection to re-authenticate.
+    Reauth(usize),
 }
 
 impl Ev {
@@ -533,7 +694,8 @@ impl Ev {
             | Ev::BrokerRecv(c, _)
             | Ev::BrokerDone(c)
             | Ev::BrokerUnmute(c)
-            | Ev::BrokerReset(c) => *c,
+            | Ev::BrokerReset(c)
+            | Ev::Reauth(c) => *c,
         }
     }
 }
@@ -565,6 +727,8 @@ impl Ord for Scheduled {
 struct BReq {
     /// `Some(version)` for ApiVersions.
     av_version: Option<i16>,
+    /// `Some((session, round))` for the authenticator's requests.
+    auth: Option<(u16, u16)>,
     cid: i32,
     req: Option<usize>,
     expects: bool,
@@ -575,6 +739,10 @@ struct Broker {
     inbuf: Vec<u8>,
     queue: VecDeque<BReq>,
     busy: bool,
+    /// An authentication runs: its first request arrived, its last answer is not sent.
+    in_auth: bool,
+    /// The session and round of the last authentication request received.
+    auth_last: Option<(u16, u16)>,
     dead: bool,
     /// Muted after a throttled answer (KIP-219): takes nothing up before this.
     muted_until: u64,
@@ -622,6 +790,15 @@ struct ConnSim {
     /// Last read or request written: the idle clock starts there.
     last_activity: u64,
     bytes_written: u64,
+    /// What the scripted authenticator inside the machine saw.
+    auth_log: Option<Arc<Mutex<AuthLog>>>,
+    /// The model: an authentication runs (callers' requests are held back).
+    authing: bool,
+    /// A re-authentication began and has not ended yet.
+    reauthing: bool,
+    /// When the re-authentication last progressed (began, or an answer of it was read).
+    auth_progress: u64,
+    auth_answers_seen: u64,
 }
 
 #[derive(Default, Clone)]
@@ -692,39 +869,60 @@ impl Sim {
             .conns
             .iter()
             .enumerate()
-            .map(|(i, cp)| ConnSim {
-                core: ConnCore::new(
-                    &format!("sim-broker-{i}"),
-                    opts.clone(),
-                    base + Duration::from_micros(cp.open_at),
-                ),
-                attempt: 0,
-                writable: true,
-                last_c2b: 0,
-                last_b2c: 0,
-                rx: Vec::new(),
-                rx_ends: 0,
-                rx_chunks: 0,
-                read_scheduled: false,
-                eof_pending: false,
-                broker: Broker::default(),
-                setup_reported: false,
-                setup_ok: false,
-                ready: false,
-                setup_deadline: cp.open_at + plan.connect_timeout,
-                closed: false,
-                had_err: false,
-                front_at_close: None,
-                outstanding: VecDeque::new(),
-                mqueue: VecDeque::new(),
-                window: VecDeque::new(),
-                front_since: 0,
-                sched_tick: None,
-                sched_check: None,
-                hol_excused: false,
-                throttle_until: 0,
-                last_activity: cp.open_at,
-                bytes_written: 0,
+            .map(|(i, cp)| {
+                let name = format!("sim-broker-{i}");
+                let at = base + Duration::from_micros(cp.open_at);
+                let auth_log =
+                    (cp.auth_rounds > 0).then(|| Arc::new(Mutex::new(AuthLog::default())));
+                let core = match &auth_log {
+                    Some(log) => ConnCore::with_authenticator(
+                        &name,
+                        opts.clone(),
+                        at,
+                        Box::new(SimAuth {
+                            rounds: cp.auth_rounds,
+                            session: 0,
+                            round: 0,
+                            log: log.clone(),
+                        }),
+                    ),
+                    None => ConnCore::new(&name, opts.clone(), at),
+                };
+                ConnSim {
+                    core,
+                    attempt: 0,
+                    writable: true,
+                    last_c2b: 0,
+                    last_b2c: 0,
+                    rx: Vec::new(),
+                    rx_ends: 0,
+                    rx_chunks: 0,
+                    read_scheduled: false,
+                    eof_pending: false,
+                    broker: Broker::default(),
+                    setup_reported: false,
+                    setup_ok: false,
+                    ready: false,
+                    setup_deadline: cp.open_at + plan.connect_timeout,
+                    closed: false,
+                    had_err: false,
+                    front_at_close: None,
+                    outstanding: VecDeque::new(),
+                    mqueue: VecDeque::new(),
+                    window: VecDeque::new(),
+                    front_since: 0,
+                    sched_tick: None,
+                    sched_check: None,
+                    hol_excused: false,
+                    throttle_until: 0,
+                    last_activity: cp.open_at,
+                    bytes_written: 0,
+                    auth_log,
+                    authing: false,
+                    reauthing: false,
+                    auth_progress: 0,
+                    auth_answers_seen: 0,
+                }
             })
             .collect();
         let reqs = vec![ReqState::default(); plan.reqs.len()];
@@ -792,6 +990,10 @@ impl Sim {
             }
             if let Some(t) = close_at {
                 self.push(t, Ev::AppClose(c));
+            }
+            for i in 0..self.plan.conns[c].reauth_at.len() {
+                let t = self.plan.conns[c].reauth_at[i];
+                self.push(t, Ev::Reauth(c));
             }
         }
         for r in 0..self.plan.reqs.len() {
@@ -940,6 +1142,27 @@ impl Sim {
             Ev::BrokerDone(c) => self.broker_done(c),
             Ev::BrokerUnmute(c) => self.broker_start(c),
             Ev::BrokerReset(c) => self.broker_reset(c),
+            Ev::Reauth(c) => {
+                let mif = self.plan.max_in_flight.max(1);
+                let cs = &mut self.conns[c];
+                if cs.core.phase() == Phase::Ready {
+                    let in_flight = cs.core.in_flight();
+                    if cs.core.begin_reauthentication(now) {
+                        cs.reauthing = true;
+                        cs.auth_progress = self.now;
+                        self.hit(Hit::Reauth);
+                        if in_flight > 0 {
+                            self.hit(Hit::ReauthWithInFlight);
+                        }
+                        if in_flight >= mif {
+                            self.hit(Hit::ReauthWaitsForSlot);
+                        }
+                    } else if self.conns[c].auth_log.is_some() {
+                        self.fail(c, "a ready connection did not re-authenticate".into());
+                    }
+                }
+                self.step(c);
+            }
         }
     }
 
@@ -1004,6 +1227,14 @@ impl Sim {
         if !cs.ready && !was_closed {
             self.hits[Hit::SubmitBeforeReady as usize] += 1;
         }
+        if cs.core.phase() == Phase::Authenticating {
+            let h = if cs.reauthing {
+                Hit::SubmitDuringReauth
+            } else {
+                Hit::SubmitDuringAuth
+            };
+            self.hits[h as usize] += 1;
+        }
         self.reqs[r].submitted = true;
         if !acks0 {
             cs.outstanding.push_back(r);
@@ -1037,7 +1268,12 @@ impl Sim {
         let partial = self.plan.conns[c].partial_writes;
         loop {
             let cs = &mut self.conns[c];
-            if !cs.writable || !matches!(cs.core.phase(), Phase::Handshake | Phase::Ready) {
+            if !cs.writable
+                || !matches!(
+                    cs.core.phase(),
+                    Phase::Handshake | Phase::Authenticating | Phase::Ready
+                )
+            {
                 return;
             }
             let Some(buf) = cs.core.transmit() else {
@@ -1154,6 +1390,13 @@ impl Sim {
                 Ok(table) => {
                     cs.setup_ok = true;
                     cs.ready = phase == Phase::Ready;
+                    if cs.auth_log.is_some() {
+                        self.hits[Hit::AuthSetup as usize] += 1;
+                        if table.range(KEY_SASL_HANDSHAKE).is_none() {
+                            self.fail(c, "set-up with authentication lost the versions".into());
+                            return;
+                        }
+                    }
                     if table.range(KEY_API_VERSIONS).is_none() {
                         self.fail(c, "setup succeeded without the broker's versions".into());
                     } else if !matches!(phase, Phase::Ready | Phase::Closed) {
@@ -1310,6 +1553,11 @@ impl Sim {
                         format!("request {r} failed on an open connection: {e:?}"),
                     );
                 }
+                // A request submitted once authentication failed and closed the connection
+                // learns why.
+                let auth_failed = self.reqs[r].to_closed
+                    && e.code == i32::from(SASL_AUTHENTICATION_FAILED)
+                    && matches!(self.plan.conns[c].auth_fault, AuthFault::Reject(..));
                 if ![
                     local::TRANSPORT,
                     local::DESTROY,
@@ -1317,6 +1565,7 @@ impl Sim {
                     local::FRAME_TOO_LARGE,
                 ]
                 .contains(&e.code)
+                    && !auth_failed
                 {
                     return self.fail(
                         c,
@@ -1343,7 +1592,10 @@ impl Sim {
 
     /// Every frame handed to the machine comes back through `take_spent` exactly once.
     fn on_spent(&mut self, c: usize, f: &[u8]) {
-        if f.len() >= 6 && i16::from_be_bytes([f[4], f[5]]) == KEY_API_VERSIONS {
+        if f.len() >= 6
+            && [KEY_API_VERSIONS, KEY_SASL_HANDSHAKE, KEY_SASL_AUTHENTICATE]
+                .contains(&i16::from_be_bytes([f[4], f[5]]))
+        {
             return;
         }
         let Some(id) = f.get(REQ_ID_AT..REQ_ID_AT + 8) else {
@@ -1369,6 +1621,26 @@ impl Sim {
     /// deadlines are checked.
     fn after_step(&mut self, c: usize) {
         let phase = self.conns[c].core.phase();
+        if let Some(log) = self.conns[c].auth_log.clone() {
+            let mut log = log.lock().unwrap();
+            if let Some(v) = log.violation.take() {
+                return self.fail(c, v);
+            }
+            if log.max_rounds >= 2 {
+                log.max_rounds = 0;
+                self.hit(Hit::AuthMultiRound);
+            }
+            let cs = &mut self.conns[c];
+            if log.answers != cs.auth_answers_seen {
+                cs.auth_answers_seen = log.answers;
+                cs.auth_progress = self.now;
+            }
+        }
+        let cs = &mut self.conns[c];
+        if phase == Phase::Authenticating && !cs.reauthing && cs.setup_reported {
+            return self.fail(c, "authenticating again, but nobody asked".into());
+        }
+
         if phase == Phase::Closed && !self.conns[c].closed {
             self.conns[c].closed = true;
             if !self.conns[c].setup_reported {
@@ -1394,6 +1666,18 @@ impl Sim {
                 if cs.had_err || !cs.mqueue.is_empty() || !cs.window.is_empty() {
                     return self.fail(c, "closed as idle with requests waiting".into());
                 }
+            } else if why.message.contains("stopped answering")
+                && self.conns[c].reauthing
+                && self.conns[c].front_at_close.is_none()
+            {
+                // The re-authentication's request was the oldest in flight: its time ran
+                // from when it became the oldest (written, or the answer before it read).
+                self.hit(Hit::ReauthTimeout);
+                let cs = &self.conns[c];
+                let due = cs.auth_progress.max(cs.front_since) + self.plan.request_timeout;
+                if self.now < due {
+                    return self.fail(c, format!("re-authentication timed out early ({due}us)"));
+                }
             } else if why.message.contains("stopped answering") {
                 self.hit(Hit::RequestTimeout);
                 let Some(f) = self.conns[c].front_at_close else {
@@ -1409,6 +1693,16 @@ impl Sim {
                     return self.fail(c, format!("request {f} timed out early (due at {due}us)"));
                 }
                 hol = self.hol_excused(c, f);
+            } else if why.message.contains("authentication failed") {
+                let h = if self.conns[c].reauthing {
+                    Hit::ReauthRejected
+                } else {
+                    Hit::AuthRejected
+                };
+                self.hit(h);
+                if !matches!(self.plan.conns[c].auth_fault, AuthFault::Reject(..)) {
+                    return self.fail(c, format!("authentication failed: {}", why.message));
+                }
             } else if why.message.contains("socket.connection.setup.timeout.ms") {
                 self.hit(Hit::SetupTimeout);
                 if self.now < self.conns[c].setup_deadline {
@@ -1457,12 +1751,29 @@ impl Sim {
             let left: Vec<_> = self.conns[c].outstanding.iter().copied().collect();
             return self.fail(c, format!("closed, but requests {left:?} got no answer"));
         }
-        // The model writes what the machine may write: in order, once ready, while fewer
-        // than max_in_flight answers are awaited.
+        let cs = &mut self.conns[c];
+        if cs.reauthing && phase != Phase::Authenticating {
+            cs.reauthing = false;
+            if phase == Phase::Ready {
+                self.hit(Hit::ReauthDone);
+            }
+        }
+        let cs = &mut self.conns[c];
+        cs.authing = phase == Phase::Authenticating;
+        if cs.reauthing != self.conns[c].core.reauthenticating() {
+            return self.fail(
+                c,
+                "the machine and the driver disagree on re-authenticating".into(),
+            );
+        }
+        // The model writes what the machine may write: in order, once ready and not
+        // authenticating, while fewer than max_in_flight answers are awaited.
         let mif = self.plan.max_in_flight.max(1);
         let now = self.now;
         let cs = &mut self.conns[c];
-        if cs.ready && !cs.closed && now < cs.throttle_until && !cs.mqueue.is_empty() {
+        if cs.authing {
+            // Callers' requests wait for the authentication.
+        } else if cs.ready && !cs.closed && now < cs.throttle_until && !cs.mqueue.is_empty() {
             self.hits[Hit::ThrottleHeldWrites as usize] += 1;
         } else if cs.ready && !cs.closed {
             if cs.window.len() >= mif && !cs.mqueue.is_empty() {
@@ -1501,8 +1812,10 @@ impl Sim {
     /// request_timeout, each plus one tick: `request.timeout.ms` past the time the broker
     /// may hold it, given that Kafka answers a connection's requests in order and one at
     /// a time. (A request behind others in the window or beyond `max_in_flight` is covered
-    /// through the one ahead of it: each becomes the oldest in turn.) Checked at every
-    /// event of the connection and at those times themselves.
+    /// through the one ahead of it: each becomes the oldest in turn.) A re-authentication
+    /// whose request is the oldest in flight progresses (its answer read) or the
+    /// connection closes within `request_timeout` of when it became the oldest. Checked at
+    /// every event of the connection and at those times themselves.
     fn check_live(&mut self, c: usize) {
         let cs = &self.conns[c];
         if cs.closed || self.violation.is_some() {
@@ -1517,7 +1830,19 @@ impl Sim {
             next = Some(due + 1);
         }
         let mif = self.plan.max_in_flight.max(1);
-        if cs.ready && cs.window.len() < mif && !cs.mqueue.is_empty() {
+        if cs.reauthing && cs.window.is_empty() {
+            // The re-authentication's request is the oldest in flight: answered (and the
+            // next one written) or the connection closed within the request time-out.
+            let due = cs.auth_progress.max(cs.front_since) + self.plan.request_timeout + TICK_US;
+            if self.now > due {
+                return self.fail(
+                    c,
+                    format!("re-authentication stalled: no progress by its deadline ({due}us)"),
+                );
+            }
+            next = Some(next.map_or(due + 1, |n| n.min(due + 1)));
+        }
+        if cs.ready && !cs.authing && cs.window.len() < mif && !cs.mqueue.is_empty() {
             // Held back only by a throttle: written once it ends.
             let due = cs.throttle_until + TICK_US;
             if self.now > due {
@@ -1642,7 +1967,10 @@ impl Sim {
 
     /// The broker reads whole frames. It checks what the client sends: well-formed frames,
     /// correlation ids that increase, each caller's request written once, and (invariant
-    /// 5) never more than `max_in_flight` requests written and not yet answered.
+    /// 5) never more than `max_in_flight` requests written and not yet answered (the
+    /// authenticator's included); authentication requests in order (sessions one after
+    /// the other, rounds in turn), and no caller's request while an authentication runs
+    /// (from its first request to its last answer).
     fn broker_recv(&mut self, c: usize, data: Vec<u8>) {
         if self.conns[c].broker.dead {
             return;
@@ -1677,6 +2005,42 @@ impl Sim {
             let breq = if key == KEY_API_VERSIONS {
                 BReq {
                     av_version: Some(version),
+                    auth: None,
+                    cid,
+                    req: None,
+                    expects: true,
+                }
+            } else if key == KEY_SASL_HANDSHAKE || key == KEY_SASL_AUTHENTICATE {
+                let Some(sr) = frame.get(AUTH_AT..AUTH_AT + 4) else {
+                    return self.fail(c, "authentication request with a bad header".into());
+                };
+                let session = u16::from_be_bytes([sr[0], sr[1]]);
+                let round = u16::from_be_bytes([sr[2], sr[3]]);
+                let rounds = self.plan.conns[c].auth_rounds;
+                let b = &mut self.conns[c].broker;
+                // Sessions one after the other, each round after the one before; the
+                // handshake first.
+                let in_order = match (round, b.auth_last) {
+                    (0, None) => session == 0,
+                    (0, Some((last, _))) => !b.in_auth && session == last + 1,
+                    (_, Some((last, lr))) => b.in_auth && session == last && round == lr + 1,
+                    (_, None) => false,
+                };
+                if !in_order || round >= rounds || (key == KEY_SASL_HANDSHAKE) != (round == 0) {
+                    let last = b.auth_last;
+                    return self.fail(
+                        c,
+                        format!(
+                            "authentication request session {session} round {round} (key {key}) \
+                             out of order after {last:?} ({rounds} rounds)"
+                        ),
+                    );
+                }
+                b.in_auth = true;
+                b.auth_last = Some((session, round));
+                BReq {
+                    av_version: None,
+                    auth: Some((session, round)),
                     cid,
                     req: None,
                     expects: true,
@@ -1695,6 +2059,12 @@ impl Sim {
                 if self.reqs[r].recv_at.is_some() {
                     return self.fail(c, format!("request {r} written twice"));
                 }
+                if self.conns[c].broker.in_auth {
+                    return self.fail(
+                        c,
+                        format!("request {r} written while an authentication runs"),
+                    );
+                }
                 if self.reqs[r].pumped_at.is_none() {
                     return self.fail(
                         c,
@@ -1708,6 +2078,7 @@ impl Sim {
                 self.reqs[r].broker_cid = Some(cid);
                 BReq {
                     av_version: None,
+                    auth: None,
                     cid,
                     req: Some(r),
                     expects: !(key == KEY_PRODUCE && acks == 0),
@@ -1746,10 +2117,21 @@ impl Sim {
             self.push(at, Ev::BrokerUnmute(c));
             return;
         }
-        let (req, answers) = (front.req, b.answers);
+        let (req, answers, auth) = (front.req, b.answers, front.auth);
         let cp = &self.plan.conns[c];
         let (av_fault, silent_after, late_at) = (cp.av_fault, cp.silent_after, cp.late_at);
         let rt = self.plan.request_timeout;
+        if let Some((session, round)) = auth {
+            if cp.auth_fault == AuthFault::Silent(session, round) {
+                self.hit(Hit::AuthSilent);
+                self.conns[c].broker.busy = true;
+                return;
+            }
+            let proc = self.rng.range(20, 300);
+            self.conns[c].broker.busy = true;
+            self.push(self.now + proc, Ev::BrokerDone(c));
+            return;
+        }
         let proc = match req {
             None if av_fault == AvFault::Silent => {
                 self.hit(Hit::SilentHandshake);
@@ -1796,6 +2178,26 @@ impl Sim {
         let b = &mut self.conns[c].broker;
         let q = b.queue.pop_front().expect("a request in progress");
         b.busy = false;
+        if let Some((session, round)) = q.auth {
+            let cp = &self.plan.conns[c];
+            let reject = cp.auth_fault == AuthFault::Reject(session, round);
+            let code = if reject {
+                SASL_AUTHENTICATION_FAILED
+            } else {
+                if round + 1 == cp.auth_rounds {
+                    // The last answer: callers' requests may follow it.
+                    self.conns[c].broker.in_auth = false;
+                }
+                0
+            };
+            let mut out = 10i32.to_be_bytes().to_vec();
+            out.extend_from_slice(&q.cid.to_be_bytes());
+            out.extend_from_slice(&code.to_be_bytes());
+            out.extend_from_slice(&session.to_be_bytes());
+            out.extend_from_slice(&round.to_be_bytes());
+            self.send_b2c(c, out, 1);
+            return self.broker_start(c);
+        }
         match (q.av_version, q.req) {
             (Some(v), _) => {
                 let bytes = self.api_versions_answer(c, v, q.cid);
@@ -1936,7 +2338,9 @@ impl Sim {
                         key(KEY_PRODUCE, 9),
                         key(KEY_FETCH, 13),
                         key(KEY_METADATA, 12),
+                        key(KEY_SASL_HANDSHAKE, 1),
                         key(KEY_API_VERSIONS, av_max),
+                        key(KEY_SASL_AUTHENTICATE, 2),
                     ],
                     ..Default::default()
                 };
