@@ -54,7 +54,7 @@
 //! [`Sim::after_step`], [`Sim::check_live`], [`Sim::broker_recv`] and [`Sim::finish`].
 //! `sim_conn_checker_catches_planted_bugs` shows they bite, with bugs planted in the
 //! driver (a completion delivered twice, lost, or with another request's answer; no
-//! wake-ups; one request too many in flight).
+//! wake-ups; one request too many in flight; an authenticator done a round early).
 //!
 //! A broker that keeps Kafka's rules must never be cut off. Kafka takes up a connection's
 //! requests one at a time, so a request queued at the broker behind others that the
@@ -549,6 +549,9 @@ enum Plant {
     NoTicks,
     /// Configures the machine with one more request in flight than the option says.
     InFlightOverrun,
+    /// The scripted authenticator says it is done one round early (the broker still
+    /// awaits its last request).
+    AuthDoneEarly,
 }
 
 // ----- the scripted authenticator ---------------------------------------------------------
@@ -569,6 +572,8 @@ struct AuthLog {
 /// is an error code, then the session and round it answers.
 struct SimAuth {
     rounds: u16,
+    /// Planted bug: done after the answer to the last round but one.
+    done_early: bool,
     session: u16,
     round: u16,
     log: Arc<Mutex<AuthLog>>,
@@ -641,7 +646,12 @@ impl Authenticator for SimAuth {
             return Err(Error::kafka(code, "sim SASL"));
         }
         self.round += 1;
-        if self.round < self.rounds {
+        let last = if self.done_early {
+            self.rounds.saturating_sub(1).max(1)
+        } else {
+            self.rounds
+        };
+        if self.round < last {
             return Ok(self.frame());
         }
         self.session += 1;
@@ -881,6 +891,7 @@ impl Sim {
                         at,
                         Box::new(SimAuth {
                             rounds: cp.auth_rounds,
+                            done_early: plant == Plant::AuthDoneEarly,
                             session: 0,
                             round: 0,
                             log: log.clone(),
@@ -2662,6 +2673,14 @@ fn checker_catches_planted_bugs() {
             &[
                 "written and unanswered, max_in_flight",
                 "written before it could be",
+            ][..],
+        ),
+        (
+            Plant::AuthDoneEarly,
+            &[
+                "while an authentication runs",
+                "out of order",
+                "by its deadline",
             ][..],
         ),
     ] {

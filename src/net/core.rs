@@ -17,7 +17,9 @@
 //! new ones wait queued, and the authenticator's first frame is written at once, in the
 //! first free slot of the in-flight limit and ahead of any queued request. Kafka answers
 //! in order, so the answers to the requests in flight come back first; the broker takes
-//! the re-authentication up once it has answered them.
+//! the re-authentication up once it has answered them. Like ApiVersions, the
+//! authenticator's frames are not held back by a broker's throttle (KIP-219): the broker
+//! mutes the connection itself and takes them up when the throttle ends.
 //!
 //! Kafka answers a connection's requests in the order they were sent, so a response
 //! always belongs to the oldest request in flight; anything else is a protocol error
