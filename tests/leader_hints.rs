@@ -5,10 +5,10 @@
 //! a broker it cannot reach.
 //!
 //! Two fake brokers on loopback with hand-written answers (tests/fake), ids 1 and 2.
-//! Metadata first says broker 1 leads partition 0 of "t" at epoch 5; broker 1 answers
-//! every Produce and Fetch with an error and the configured hint, and from then on the
-//! Metadata answers (of either broker) say broker 2 leads at epoch 6. Broker 2 answers
-//! Produce and Fetch with success.
+//! Metadata first says broker 1 leads partition 0 of each topic ("t", and "u" in one test)
+//! at epoch 5; broker 1 answers every Produce and Fetch with an error and the configured
+//! hint, and from then on the Metadata answers (of either broker) say broker 2 leads at
+//! epoch 6. Broker 2 answers Produce and Fetch with success.
 
 mod common;
 mod fake;
@@ -29,12 +29,43 @@ use std::time::Duration;
 struct Scenario {
     /// The brokers Metadata lists before the leader moves (after: both).
     brokers_before: Vec<i32>,
-    /// The error broker 1 answers Produce and Fetch with.
-    error_code: i16,
-    /// The leader and epoch broker 1 names with it.
-    hint: Option<(i32, i32)>,
+    /// The topics, and how broker 1 answers for each.
+    topics: Vec<TopicAnswer>,
     /// The brokers whose address broker 1 sends with a Produce error (`NodeEndpoints`).
     endpoints: Vec<i32>,
+}
+
+/// How broker 1 answers Produce ("t" only) and Fetch for one topic.
+#[derive(Clone, Copy)]
+struct TopicAnswer {
+    topic: &'static str,
+    error_code: i16,
+    /// The leader and epoch it names (`CurrentLeader`).
+    hint: Option<(i32, i32)>,
+}
+
+impl Scenario {
+    /// Topic "t" only.
+    fn one(
+        brokers_before: &[i32],
+        error_code: i16,
+        hint: Option<(i32, i32)>,
+        endpoints: &[i32],
+    ) -> Self {
+        Scenario {
+            brokers_before: brokers_before.to_vec(),
+            topics: vec![TopicAnswer {
+                topic: "t",
+                error_code,
+                hint,
+            }],
+            endpoints: endpoints.to_vec(),
+        }
+    }
+
+    fn names(&self) -> Vec<&'static str> {
+        self.topics.iter().map(|t| t.topic).collect()
+    }
 }
 
 struct State {
@@ -44,6 +75,8 @@ struct State {
     moved: AtomicBool,
     /// Every request: (broker id, api key, api version).
     requests: Mutex<Vec<(i32, i16, i16)>>,
+    /// The topics of every Metadata request (`None`: all).
+    metadata_asked: Mutex<Vec<Option<Vec<String>>>>,
 }
 
 impl State {
@@ -76,6 +109,7 @@ fn fake_cluster(scenario: Scenario) -> Arc<State> {
         ports,
         moved: AtomicBool::new(false),
         requests: Mutex::new(Vec::new()),
+        metadata_asked: Mutex::new(Vec::new()),
     });
     for (i, l) in listeners.into_iter().enumerate() {
         let state = state.clone();
@@ -105,24 +139,52 @@ fn serve(mut s: TcpStream, id: i32, state: &State) {
                     (sc.brokers_before.clone(), 1, 5)
                 };
                 let brokers: Vec<(i32, u16)> = ids.iter().map(|&b| (b, state.port(b))).collect();
-                fake::metadata_response_of(cid, v, &brokers, "t", leader, epoch)
+                let asked = fake::metadata_request_topics(&req.body, v);
+                let topics: Vec<&str> = match &asked {
+                    Some(names) => names.iter().map(String::as_str).collect(),
+                    None => sc.names(),
+                };
+                let frame = fake::metadata_response_of(cid, v, &brokers, &topics, leader, epoch);
+                state.metadata_asked.lock().unwrap().push(asked);
+                frame
             }
             PRODUCE if id == 1 => {
                 assert_eq!(v, 11, "Produce version");
                 state.moved.store(true, Ordering::SeqCst);
                 let endpoints: Vec<(i32, u16)> =
                     sc.endpoints.iter().map(|&b| (b, state.port(b))).collect();
-                fake::produce_response(cid, v, "t", sc.error_code, -1, sc.hint, &endpoints)
+                let t = sc.topics[0];
+                fake::produce_response(cid, v, "t", t.error_code, -1, t.hint, &endpoints)
             }
             PRODUCE => fake::produce_response(cid, v, "t", 0, 42, None, &[]),
             FETCH if id == 1 => {
                 assert_eq!(v, 12, "Fetch version");
                 state.moved.store(true, Ordering::SeqCst);
-                fake::fetch_error_response(cid, v, "t", sc.error_code, sc.hint)
+                let parts: Vec<fake::FetchPart<'_>> = sc
+                    .topics
+                    .iter()
+                    .map(|t| fake::FetchPart {
+                        topic: t.topic,
+                        error_code: t.error_code,
+                        current_leader: t.hint,
+                        records: &[],
+                    })
+                    .collect();
+                fake::fetch_response_of(cid, v, &parts)
             }
             FETCH => {
                 let batch = fake::record_batch(0, 1_700_000_000_000, &[b"hello"], false);
-                fake::fetch_response(cid, v, "t", 1, &batch)
+                let parts: Vec<fake::FetchPart<'_>> = sc
+                    .names()
+                    .into_iter()
+                    .map(|topic| fake::FetchPart {
+                        topic,
+                        error_code: 0,
+                        current_leader: None,
+                        records: &batch,
+                    })
+                    .collect();
+                fake::fetch_response_of(cid, v, &parts)
             }
             k => panic!("unexpected request {k}"),
         };
@@ -132,15 +194,22 @@ fn serve(mut s: TcpStream, id: i32, state: &State) {
     }
 }
 
-/// A client of the fake cluster that already holds the metadata of "t" (broker 1 leads
-/// at epoch 5).
+/// A client of the fake cluster that already holds the metadata of its topics (broker 1
+/// leads at epoch 5).
 fn client(state: &State) -> Client {
     let c = common::client::client_with(&format!("127.0.0.1:{}", state.port(1)), &[]);
-    let md = c
-        .metadata(Some(&["t".to_owned()]), Duration::from_secs(10))
-        .unwrap();
-    let p = &md.topics[0].partitions[0];
-    assert_eq!((p.leader, p.leader_epoch), (1, 5));
+    let names: Vec<String> = state
+        .scenario
+        .names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let md = c.metadata(Some(&names), Duration::from_secs(10)).unwrap();
+    assert_eq!(md.topics.len(), names.len());
+    for t in &md.topics {
+        let p = &t.partitions[0];
+        assert_eq!((p.leader, p.leader_epoch), (1, 5));
+    }
     c
 }
 
@@ -157,8 +226,12 @@ fn leader_hints(c: &Client) -> u64 {
 
 /// The snapshot's (leader, epoch) of "t"/0.
 fn held_leader(c: &Client) -> (i32, i32) {
+    held_leader_of(c, "t")
+}
+
+fn held_leader_of(c: &Client, topic: &str) -> (i32, i32) {
     let snap = c.cluster().snapshot();
-    let p = snap.topic("t").unwrap().partition(0).unwrap().clone();
+    let p = snap.topic(topic).unwrap().partition(0).unwrap().clone();
     (p.leader, p.leader_epoch)
 }
 
@@ -194,12 +267,7 @@ fn fetch(c: &Client) -> kafkac::Result<kafkac::client::FetchResult> {
 fn produce_retry_goes_to_the_named_leader_without_a_metadata_request() {
     with_timeout(Duration::from_secs(30), || {
         // Broker 2 is not in the metadata: only NodeEndpoints says where it is.
-        let state = fake_cluster(Scenario {
-            brokers_before: vec![1],
-            error_code: 6,
-            hint: Some((2, 6)),
-            endpoints: vec![2],
-        });
+        let state = fake_cluster(Scenario::one(&[1], 6, Some((2, 6)), &[2]));
         let c = client(&state);
         let before = metadata_requests(&c);
         assert_eq!(produce(&c).unwrap(), 42);
@@ -220,12 +288,7 @@ fn produce_retry_goes_to_the_named_leader_without_a_metadata_request() {
 #[test]
 fn produce_hint_with_an_older_epoch_is_ignored_and_metadata_refreshed() {
     with_timeout(Duration::from_secs(30), || {
-        let state = fake_cluster(Scenario {
-            brokers_before: vec![1],
-            error_code: 6,
-            hint: Some((2, 4)),
-            endpoints: vec![2],
-        });
+        let state = fake_cluster(Scenario::one(&[1], 6, Some((2, 4)), &[2]));
         let c = client(&state);
         let before = metadata_requests(&c);
         assert_eq!(produce(&c).unwrap(), 42);
@@ -241,12 +304,7 @@ fn produce_hint_with_an_older_epoch_is_ignored_and_metadata_refreshed() {
 fn produce_hint_naming_a_broker_of_unknown_address_refreshes_metadata() {
     with_timeout(Duration::from_secs(30), || {
         // The newer leader, but neither the metadata nor the answer says where it is.
-        let state = fake_cluster(Scenario {
-            brokers_before: vec![1],
-            error_code: 6,
-            hint: Some((2, 6)),
-            endpoints: vec![],
-        });
+        let state = fake_cluster(Scenario::one(&[1], 6, Some((2, 6)), &[]));
         let c = client(&state);
         let before = metadata_requests(&c);
         assert_eq!(produce(&c).unwrap(), 42);
@@ -260,12 +318,7 @@ fn produce_hint_naming_a_broker_of_unknown_address_refreshes_metadata() {
 fn fetch_retry_goes_to_the_named_leader_without_a_metadata_request() {
     with_timeout(Duration::from_secs(30), || {
         // Fetch v12 names the leader but not its address: broker 2 is in the metadata.
-        let state = fake_cluster(Scenario {
-            brokers_before: vec![1, 2],
-            error_code: 74,
-            hint: Some((2, 6)),
-            endpoints: vec![],
-        });
+        let state = fake_cluster(Scenario::one(&[1, 2], 74, Some((2, 6)), &[]));
         let c = client(&state);
         let before = metadata_requests(&c);
         let r = fetch(&c).unwrap();
@@ -282,12 +335,7 @@ fn fetch_retry_goes_to_the_named_leader_without_a_metadata_request() {
 #[test]
 fn fetch_hint_with_an_older_epoch_is_ignored_and_metadata_refreshed() {
     with_timeout(Duration::from_secs(30), || {
-        let state = fake_cluster(Scenario {
-            brokers_before: vec![1, 2],
-            error_code: 6,
-            hint: Some((2, 4)),
-            endpoints: vec![],
-        });
+        let state = fake_cluster(Scenario::one(&[1, 2], 6, Some((2, 4)), &[]));
         let c = client(&state);
         let before = metadata_requests(&c);
         let r = fetch(&c).unwrap();
@@ -297,5 +345,57 @@ fn fetch_hint_with_an_older_epoch_is_ignored_and_metadata_refreshed() {
         assert_eq!(held_leader(&c), (2, 6));
         assert_eq!(state.count(1, FETCH), 1);
         assert_eq!(state.count(2, FETCH), 1);
+    })
+}
+
+#[test]
+fn a_retry_round_refreshes_only_the_topics_without_a_usable_hint() {
+    with_timeout(Duration::from_secs(30), || {
+        // One fetch of "t" and "u", both led by broker 1: it names the new leader of "t"
+        // only. The retry round asks Metadata for "u" alone, then both go to broker 2.
+        let state = fake_cluster(Scenario {
+            brokers_before: vec![1, 2],
+            topics: vec![
+                TopicAnswer {
+                    topic: "t",
+                    error_code: 74,
+                    hint: Some((2, 6)),
+                },
+                TopicAnswer {
+                    topic: "u",
+                    error_code: 6,
+                    hint: None,
+                },
+            ],
+            endpoints: vec![],
+        });
+        let c = client(&state);
+        let before = metadata_requests(&c);
+        let specs: Vec<kafkac::client::FetchRequestSpec> = ["t", "u"]
+            .iter()
+            .map(|t| kafkac::client::FetchRequestSpec {
+                topic: (*t).to_owned(),
+                partition: 0,
+                offset: 0,
+                max_bytes: 1 << 20,
+            })
+            .collect();
+        let results = c.fetch_many(&specs, Duration::from_millis(100), Duration::from_secs(10));
+        for r in results {
+            let r = r.unwrap();
+            let values: Vec<&[u8]> = r.records.iter().filter_map(|rec| rec.value).collect();
+            assert_eq!(values, [b"hello"], "{}", r.topic);
+        }
+        assert_eq!(metadata_requests(&c), before + 1, "one Metadata refresh");
+        let asked = state.metadata_asked.lock().unwrap().clone();
+        assert_eq!(
+            asked.last().unwrap().as_deref(),
+            Some(&["u".to_owned()][..])
+        );
+        assert_eq!(leader_hints(&c), 1);
+        assert_eq!(held_leader_of(&c, "t"), (2, 6));
+        assert_eq!(held_leader_of(&c, "u"), (2, 6));
+        assert_eq!(state.count(1, FETCH), 1);
+        assert_eq!(state.count(2, FETCH), 1, "one request for both partitions");
     })
 }

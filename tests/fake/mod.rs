@@ -567,13 +567,13 @@ pub const APIS_PRODUCE_V11: &[(i16, i16, i16)] = &[
 ];
 
 /// Metadata response (key 3), v1–v12: a cluster of `brokers` (id, port on 127.0.0.1),
-/// the first one the controller, holding `topic` with one partition, led by `leader` at
-/// `leader_epoch` (sent from v7), replicated on every broker.
+/// the first one the controller, holding `topics`, each with one partition led by
+/// `leader` at `leader_epoch` (sent from v7) and replicated on every broker.
 pub fn metadata_response_of(
     correlation_id: i32,
     version: i16,
     brokers: &[(i32, u16)],
-    topic: &str,
+    topics: &[&str],
     leader: i32,
     leader_epoch: i32,
 ) -> Vec<u8> {
@@ -597,41 +597,45 @@ pub fn metadata_response_of(
         f.nullable_string(flex, None); // cluster_id: none
     }
     f.i32(brokers[0].0); // controller_id
-    f.array(flex, 1); // topics
-    f.i16(0); // error_code
-    if version >= 12 {
-        f.nullable_string(flex, Some(topic)); // name (nullable from v12)
-    } else {
-        f.string(flex, topic); // name
-    }
-    if version >= 10 {
-        f.raw(&TOPIC_ID); // topic_id: UUID
-    }
-    f.bool(false); // is_internal
-    f.array(flex, 1); // partitions
-    f.i16(0); // error_code
-    f.i32(0); // partition_index
-    f.i32(leader); // leader_id
-    if version >= 7 {
-        f.i32(leader_epoch); // leader_epoch
-    }
-    for _ in 0..2 {
-        f.array(flex, brokers.len()); // replica_nodes, then isr_nodes
-        for &(id, _) in brokers {
-            f.i32(id);
+    f.array(flex, topics.len()); // topics
+    for (i, topic) in topics.iter().enumerate() {
+        f.i16(0); // error_code
+        if version >= 12 {
+            f.nullable_string(flex, Some(topic)); // name (nullable from v12)
+        } else {
+            f.string(flex, topic); // name
         }
-    }
-    if version >= 5 {
-        f.array(flex, 0); // offline_replicas: none
-    }
-    if flex {
-        f.tagged_fields(); // partition's TAG_BUFFER
-    }
-    if version >= 8 {
-        f.i32(i32::MIN); // topic_authorized_operations: not asked for
-    }
-    if flex {
-        f.tagged_fields(); // topic's TAG_BUFFER
+        if version >= 10 {
+            let mut id = TOPIC_ID;
+            id[15] = id[15].wrapping_add(i as u8); // one id per topic
+            f.raw(&id); // topic_id: UUID
+        }
+        f.bool(false); // is_internal
+        f.array(flex, 1); // partitions
+        f.i16(0); // error_code
+        f.i32(0); // partition_index
+        f.i32(leader); // leader_id
+        if version >= 7 {
+            f.i32(leader_epoch); // leader_epoch
+        }
+        for _ in 0..2 {
+            f.array(flex, brokers.len()); // replica_nodes, then isr_nodes
+            for &(id, _) in brokers {
+                f.i32(id);
+            }
+        }
+        if version >= 5 {
+            f.array(flex, 0); // offline_replicas: none
+        }
+        if flex {
+            f.tagged_fields(); // partition's TAG_BUFFER
+        }
+        if version >= 8 {
+            f.i32(i32::MIN); // topic_authorized_operations: not asked for
+        }
+        if flex {
+            f.tagged_fields(); // topic's TAG_BUFFER
+        }
     }
     if (8..=10).contains(&version) {
         f.i32(i32::MIN); // cluster_authorized_operations: not asked for
@@ -640,6 +644,42 @@ pub fn metadata_response_of(
         f.tagged_fields(); // TAG_BUFFER
     }
     f.finish()
+}
+
+/// The topic names a Metadata request (key 3, v1–v12) asks for: `None` for every topic
+/// (a null array), names of topics asked by id (v10+) as empty strings.
+pub fn metadata_request_topics(body: &[u8], version: i16) -> Option<Vec<String>> {
+    assert!((1..=12).contains(&version), "Metadata v{version}");
+    let flex = version >= 9;
+    let mut c = Cursor::new(body);
+    let n: i64 = if flex {
+        c.unsigned_varint() as i64 - 1 // COMPACT_ARRAY: count + 1, 0 for null
+    } else {
+        i64::from(c.array_len()) // ARRAY: -1 for null
+    };
+    if n < 0 {
+        return None;
+    }
+    let mut names = Vec::new();
+    for _ in 0..n {
+        if version >= 10 {
+            c.take(16); // topic_id: UUID
+        }
+        let name = if flex {
+            // COMPACT_(NULLABLE_)STRING: length + 1, 0 for null (v10+).
+            match c.unsigned_varint() {
+                0 => String::new(),
+                len => String::from_utf8(c.take(len as usize - 1).to_vec()).unwrap(),
+            }
+        } else {
+            c.string() // name: STRING
+        };
+        if flex {
+            c.skip_tagged_fields(); // topic's TAG_BUFFER
+        }
+        names.push(name);
+    }
+    Some(names)
 }
 
 /// The bytes of a `LeaderIdAndEpoch` tagged field's value: LeaderId, LeaderEpoch (INT32
@@ -725,21 +765,20 @@ pub fn produce_response(
     f.finish()
 }
 
-/// Fetch response (key 1), v4–v12, for partition 0 of `topic` with `error_code`, no
-/// records, and from v12 `current_leader` (LeaderId, LeaderEpoch) as the partition's
-/// tagged field 1 (`CurrentLeader`, KIP-951) when given.
-pub fn fetch_error_response(
-    correlation_id: i32,
-    version: i16,
-    topic: &str,
-    error_code: i16,
-    current_leader: Option<(i32, i32)>,
-) -> Vec<u8> {
+/// One partition of a [`fetch_response_of`]: partition 0 of `topic`, its error code, the
+/// leader it names (LeaderId, LeaderEpoch) as tagged field 1 (`CurrentLeader`, KIP-951,
+/// v12+) when given, and its records.
+pub struct FetchPart<'a> {
+    pub topic: &'a str,
+    pub error_code: i16,
+    pub current_leader: Option<(i32, i32)>,
+    pub records: &'a [u8],
+}
+
+/// Fetch response (key 1), v4–v12, with `parts` (one topic each, partition 0). The high
+/// watermark is 1 for a partition with records, -1 (unknown) for one with an error.
+pub fn fetch_response_of(correlation_id: i32, version: i16, parts: &[FetchPart<'_>]) -> Vec<u8> {
     assert!((4..=12).contains(&version), "Fetch v{version}");
-    assert!(
-        version >= 12 || current_leader.is_none(),
-        "no leader hints before Fetch v12"
-    );
     let flex = version >= 12;
     let mut f = Frame::response(correlation_id, flex);
     f.i32(0); // throttle_time_ms
@@ -747,28 +786,38 @@ pub fn fetch_error_response(
         f.i16(0); // error_code
         f.i32(0); // session_id: no fetch session
     }
-    f.array(flex, 1); // responses
-    f.string(flex, topic); // topic
-    f.array(flex, 1); // partitions
-    f.i32(0); // partition_index
-    f.i16(error_code); // error_code
-    f.i64(-1); // high_watermark: unknown
-    f.i64(-1); // last_stable_offset: unknown
-    if version >= 5 {
-        f.i64(-1); // log_start_offset: unknown
+    f.array(flex, parts.len()); // responses
+    for p in parts {
+        assert!(
+            flex || p.current_leader.is_none(),
+            "no leader hints before Fetch v12"
+        );
+        f.string(flex, p.topic); // topic
+        f.array(flex, 1); // partitions
+        f.i32(0); // partition_index
+        f.i16(p.error_code); // error_code
+        let hw = if p.error_code == 0 { 1 } else { -1 };
+        f.i64(hw); // high_watermark
+        f.i64(-1); // last_stable_offset: unknown
+        if version >= 5 {
+            f.i64(-1); // log_start_offset: unknown
+        }
+        f.null_array(flex); // aborted_transactions: null
+        if version >= 11 {
+            f.i32(-1); // preferred_read_replica: none
+        }
+        f.bytes(flex, p.records); // records
+        if flex {
+            let fields: Vec<(u64, Vec<u8>)> = p
+                .current_leader
+                .map(|(l, e)| (1, leader_id_and_epoch(l, e))) // CurrentLeader: tag 1
+                .into_iter()
+                .collect();
+            tag_buffer(&mut f, &fields); // partition's TAG_BUFFER
+            f.tagged_fields(); // topic's TAG_BUFFER
+        }
     }
-    f.null_array(flex); // aborted_transactions: null
-    if version >= 11 {
-        f.i32(-1); // preferred_read_replica: none
-    }
-    f.bytes(flex, &[]); // records: none
     if flex {
-        let fields: Vec<(u64, Vec<u8>)> = current_leader
-            .map(|(l, e)| (1, leader_id_and_epoch(l, e))) // CurrentLeader: tag 1
-            .into_iter()
-            .collect();
-        tag_buffer(&mut f, &fields); // partition's TAG_BUFFER
-        f.tagged_fields(); // topic's TAG_BUFFER
         f.tagged_fields(); // TAG_BUFFER
     }
     f.finish()
