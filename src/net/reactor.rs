@@ -806,3 +806,159 @@ fn finish(c: &mut Conn) {
         slot.complete(Err(err.clone()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::auth::AuthStep;
+    use crate::protocol::api_key;
+    use crate::protocol::frame::encode_response;
+    use crate::protocol::messages::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    const SASL_HANDSHAKE: i16 = 17;
+    const METADATA: i16 = 3;
+
+    /// One round trip: SaslHandshake, then done.
+    struct OneRound {
+        starts: Arc<AtomicUsize>,
+    }
+
+    impl Authenticator for OneRound {
+        fn start(&mut self, _: &VersionTable, _: bool) -> Result<AuthStep> {
+            self.starts.fetch_add(1, Ordering::SeqCst);
+            Ok(AuthStep::Send(frame(SASL_HANDSHAKE, b"")))
+        }
+
+        fn on_response(&mut self, body: Bytes) -> Result<AuthStep> {
+            assert_eq!(&body[4..], [0, 0]);
+            Ok(AuthStep::Done)
+        }
+    }
+
+    fn frame(key: i16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0; 4];
+        f.extend_from_slice(&key.to_be_bytes());
+        f.extend_from_slice(&1i16.to_be_bytes());
+        f.extend_from_slice(&0i32.to_be_bytes());
+        f.extend_from_slice(&(-1i16).to_be_bytes());
+        f.extend_from_slice(payload);
+        let size = (f.len() - 4) as i32;
+        f[..4].copy_from_slice(&size.to_be_bytes());
+        f
+    }
+
+    /// A broker that answers ApiVersions, SaslHandshake (error 0) and echoes Metadata
+    /// payloads; returns the keys it received, in order.
+    fn broker(l: TcpListener) -> Vec<i16> {
+        let (mut s, _) = l.accept().expect("accept");
+        let mut keys = Vec::new();
+        loop {
+            let mut size = [0u8; 4];
+            if s.read_exact(&mut size).is_err() {
+                return keys;
+            }
+            let mut f = vec![0u8; i32::from_be_bytes(size) as usize];
+            s.read_exact(&mut f).expect("frame");
+            let key = i16::from_be_bytes([f[0], f[1]]);
+            let version = i16::from_be_bytes([f[2], f[3]]);
+            let cid = i32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+            keys.push(key);
+            let out = if key == api_key::API_VERSIONS {
+                let k = |api_key, max_version| ApiVersion {
+                    api_key,
+                    min_version: 0,
+                    max_version,
+                    ..Default::default()
+                };
+                let resp = ApiVersionsResponse {
+                    api_keys: vec![
+                        k(METADATA, 12),
+                        k(SASL_HANDSHAKE, 1),
+                        k(api_key::API_VERSIONS, 3),
+                    ],
+                    ..Default::default()
+                };
+                encode_response::<ApiVersionsRequest>(&resp, version, cid)
+            } else {
+                let body: &[u8] = if key == SASL_HANDSHAKE {
+                    &[0, 0]
+                } else {
+                    &f[10..]
+                };
+                let mut out = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+                out.extend_from_slice(&cid.to_be_bytes());
+                out.extend_from_slice(body);
+                out
+            };
+            s.write_all(&out).expect("answer");
+        }
+    }
+
+    /// The I/O loop drives an authenticating connection over TCP: set-up waits for the
+    /// authentication, and a re-authentication holds the next request back until done.
+    #[test]
+    fn authenticated_connection_over_tcp() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let b = std::thread::spawn(move || broker(l));
+        let io = IoThreads::start(1).expect("io");
+        let opts = ConnectionOptions {
+            client_id: "t".into(),
+            software_name: "kafkac-test".into(),
+            software_version: "0".into(),
+            connect_timeout: Duration::from_secs(10),
+            socket_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_frame: 1 << 20,
+            nodelay: true,
+            max_in_flight: 5,
+            idle_timeout: Duration::ZERO,
+        };
+        let starts = Arc::new(AtomicUsize::new(0));
+        let auth = Box::new(OneRound {
+            starts: starts.clone(),
+        });
+        let link = io.open_authenticated("t", vec![addr], &opts, auth);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let versions = link
+            .setup
+            .wait_until(deadline)
+            .expect("set-up")
+            .expect("ok");
+        assert!(versions.range(SASL_HANDSHAKE).is_some());
+        assert_eq!(starts.load(Ordering::SeqCst), 1);
+        let ask = |n: u64| {
+            let slot = Slot::new();
+            let f = frame(METADATA, &n.to_be_bytes());
+            io.submit(
+                link.id,
+                f,
+                Some((Duration::ZERO, Reply::Slot(slot.clone()))),
+            );
+            slot
+        };
+        let first = ask(1);
+        io.reauthenticate(link.id);
+        let second = ask(2);
+        for (slot, n) in [(first, 1u64), (second, 2)] {
+            let body = slot.wait_until(deadline).expect("answer").expect("ok");
+            assert_eq!(&body[4..], n.to_be_bytes());
+        }
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
+        io.close(link.id, Error::new(local::DESTROY, "done"));
+        drop(io);
+        let keys = b.join().expect("broker");
+        assert_eq!(
+            keys,
+            [
+                api_key::API_VERSIONS,
+                SASL_HANDSHAKE,
+                METADATA,
+                SASL_HANDSHAKE,
+                METADATA
+            ]
+        );
+    }
+}
