@@ -348,6 +348,9 @@ impl Drop for IoThreads {
 
 const WAKER: mio::Token = mio::Token(usize::MAX);
 
+/// Reads smaller than this go through a stack buffer (see `Conn::read`).
+const READ_SCRATCH: usize = 16 * 1024;
+
 /// A connection as its I/O thread holds it.
 struct Conn {
     core: ConnCore,
@@ -455,6 +458,10 @@ impl Conn {
     }
 
     fn read(&mut self, now: Instant) {
+        // Small reads (a size prefix, a short answer) go through a scratch buffer, so one
+        // system call brings a whole answer, often several; the body of a large answer is
+        // read straight into its own buffer, with no copy.
+        let mut scratch = [0u8; READ_SCRATCH];
         loop {
             if self.core.phase() == Phase::Closed || !self.tcp_up {
                 return;
@@ -463,8 +470,13 @@ impl Conn {
                 return;
             };
             let mid = self.core.mid_response();
-            let space = self.core.read_space();
-            match t.read(space) {
+            let direct = self.core.read_space().len() >= READ_SCRATCH;
+            let got = if direct {
+                t.read(self.core.read_space())
+            } else {
+                t.read(&mut scratch)
+            };
+            match got {
                 Ok(0) => {
                     let name = self.core.name().to_owned();
                     let what = if mid {
@@ -477,7 +489,14 @@ impl Conn {
                     return;
                 }
                 Ok(n) => {
-                    if !self.core.on_read(n, now) {
+                    let open = if direct {
+                        self.core.on_read(n, now)
+                    } else {
+                        self.core.feed(&scratch[..n], now)
+                    };
+                    // Answers go to their callers as soon as they are whole.
+                    self.deliver();
+                    if !open {
                         return;
                     }
                 }
