@@ -369,7 +369,10 @@ mod tests {
                 ..hint(0, 2, 9)
             },
         ] {
-            assert!(snap.with_leaders(&[h.clone()]).is_none(), "{h:?}");
+            assert!(
+                snap.with_leaders(std::slice::from_ref(&h)).is_none(),
+                "{h:?}"
+            );
         }
         assert!(snap.holds(&hint(0, 1, 5)));
     }

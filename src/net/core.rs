@@ -1135,7 +1135,7 @@ mod tests {
             "{closed:?}"
         );
         let setup = c.poll_setup().expect("set-up reported");
-        assert_eq!(setup.err().expect("set-up failed").code, want);
+        assert_eq!(setup.expect_err("set-up failed").code, want);
         // The caller's queued request fails with its connection (retriable).
         let Some((1, Err(e))) = c.poll_completion() else {
             panic!("queued request not failed");
