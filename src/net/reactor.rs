@@ -363,9 +363,36 @@ struct Conn {
     connect_errors: Vec<String>,
     pending: HashMap<Token, Reply>,
     next_token: Token,
+    /// Whether the socket is registered for writability too. Only while connecting or
+    /// while bytes wait for room: a socket always registered for it would wake the loop
+    /// each time the peer's acknowledgements free send-buffer space.
+    writable_interest: bool,
 }
 
 impl Conn {
+    /// Registers for writability exactly while it is needed.
+    fn update_interest(&mut self, poll: &Poll, key: usize) {
+        let Some(t) = self.transport.as_mut() else {
+            return;
+        };
+        let want = !self.tcp_up || t.wants_write() || self.core.wants_write();
+        if want == self.writable_interest {
+            return;
+        }
+        let interest = if want {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if poll
+            .registry()
+            .reregister(t.tcp_mut(), mio::Token(key), interest)
+            .is_ok()
+        {
+            self.writable_interest = want;
+        }
+    }
+
     /// Starts connecting to the next address; false when none is left.
     fn connect_next(&mut self, poll: &Poll, key: usize, now: Instant) -> bool {
         while self.next_addr < self.addrs.len() {
@@ -384,6 +411,7 @@ impl Conn {
                     self.core.restart_setup(now);
                     self.transport = Some(Transport::Plain(s));
                     self.tcp_up = false;
+                    self.writable_interest = true;
                     return true;
                 }
                 Err(e) => self.connect_errors.push(format!("{addr}: {e}")),
@@ -650,6 +678,7 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                         connect_errors: Vec::new(),
                         pending: HashMap::new(),
                         next_token: 1,
+                        writable_interest: true,
                     };
                     if !c.connect_next(&poll, key, now) {
                         c.fail_connect();
@@ -758,6 +787,7 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
             c.core.on_tick(now);
             c.write(now);
             c.deliver();
+            c.update_interest(&poll, key);
             if c.core.phase() == Phase::Closed {
                 let mut c = conns.remove(&key).expect("present");
                 keys.remove(&c.link.id);
