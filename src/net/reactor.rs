@@ -485,7 +485,10 @@ impl Conn {
         )));
     }
 
-    fn read(&mut self, now: Instant) {
+    /// Reads what the socket has. `to_the_end`: keep reading until the socket would block
+    /// or closes (the peer's close was signalled with the data); otherwise a short read
+    /// ends the round.
+    fn read(&mut self, now: Instant, to_the_end: bool) {
         // Small reads (a size prefix, a short answer) go through a scratch buffer, so one
         // system call brings a whole answer, often several; the body of a large answer is
         // read straight into its own buffer, with no copy.
@@ -499,6 +502,11 @@ impl Conn {
             };
             let mid = self.core.mid_response();
             let direct = self.core.read_space().len() >= READ_SCRATCH;
+            let asked = if direct {
+                self.core.read_space().len()
+            } else {
+                READ_SCRATCH
+            };
             let got = if direct {
                 t.read(self.core.read_space())
             } else {
@@ -524,7 +532,10 @@ impl Conn {
                     };
                     // Answers go to their callers as soon as they are whole.
                     self.deliver();
-                    if !open {
+                    // A short read took all the socket had: anything that arrives later
+                    // raises a new edge, so there is no need to read until it would block.
+                    // (True of plain TCP; a TLS transport must say so for its own buffer.)
+                    if !open || (n < asked && !to_the_end) {
                         return;
                     }
                 }
@@ -647,7 +658,7 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                 c.check_connect(&poll, key, now);
             }
             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                c.read(now);
+                c.read(now, ev.is_read_closed() || ev.is_error());
             }
             c.write(now);
             touched.push(key);
