@@ -136,17 +136,7 @@ impl Connection {
         queue: &Arc<CompletionQueue>,
         tag: u64,
     ) -> Result<()> {
-        if self.is_broken() {
-            return Err(self.link.closed_error());
-        }
-        let mut frame = self.link.frames.lock().pop().unwrap_or_default();
-        encode_outgoing(req, version, &self.opts.client_id, &mut frame);
-        self.io.submit(
-            self.link.id,
-            frame,
-            Some((req.server_wait(), Reply::Queue(queue.clone(), tag))),
-        );
-        Ok(())
+        self.queue(req, version, Some(Reply::Queue(queue.clone(), tag)))
     }
 
     /// Decodes an answer taken from a completion queue.
@@ -160,18 +150,22 @@ impl Connection {
         version: i16,
         response: bool,
     ) -> Result<Option<ResponseSlot>> {
+        let slot = response.then(Slot::new);
+        self.queue(req, version, slot.clone().map(Reply::Slot))?;
+        Ok(slot)
+    }
+
+    /// Encodes `req` into a reused frame buffer and queues it on the connection's I/O
+    /// thread; the answer (if `reply`) goes there.
+    fn queue<R: Request>(&self, req: &R, version: i16, reply: Option<Reply>) -> Result<()> {
         if self.is_broken() {
             return Err(self.link.closed_error());
         }
         let mut frame = self.link.frames.lock().pop().unwrap_or_default();
         encode_outgoing(req, version, &self.opts.client_id, &mut frame);
-        let slot = response.then(Slot::new);
-        self.io.submit(
-            self.link.id,
-            frame,
-            slot.clone().map(|s| (req.server_wait(), Reply::Slot(s))),
-        );
-        Ok(slot)
+        self.io
+            .submit(self.link.id, frame, reply.map(|r| (req.server_wait(), r)));
+        Ok(())
     }
 
     fn wait(&self, slot: &ResponseSlot, deadline: Instant) -> Result<Bytes> {

@@ -24,7 +24,7 @@ use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -166,7 +166,6 @@ pub struct IoThreads {
     events: Arc<EventQueue>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
-    next_loop: AtomicUsize,
     stopped: AtomicBool,
 }
 
@@ -204,7 +203,6 @@ impl IoThreads {
             events,
             threads: Mutex::new(threads),
             next_id: AtomicU64::new(1),
-            next_loop: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
         }))
     }
@@ -269,10 +267,8 @@ impl IoThreads {
         opts: &ConnectionOptions,
         auth: Option<Box<dyn Authenticator>>,
     ) -> Arc<Link> {
-        let n = self.next_loop.fetch_add(1, Ordering::Relaxed) as u64;
+        // Consecutive ids spread connections over the loops in turn (see `loop_of`).
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        // Spread connections over the loops in turn.
-        let id = id * self.loops.len() as u64 + n % self.loops.len() as u64;
         let link = Arc::new(Link {
             id,
             broken: AtomicBool::new(false),
@@ -814,7 +810,6 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
             }
             return;
         }
-        let _ = &mut poll;
     }
 }
 
@@ -876,6 +871,7 @@ mod tests {
     use crate::protocol::messages::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
     use std::io::{Read, Write};
     use std::net::TcpListener;
+    use std::sync::atomic::AtomicUsize;
 
     const SASL_HANDSHAKE: i16 = 17;
     const METADATA: i16 = 3;
