@@ -9,7 +9,7 @@
 
 use super::produce::may_name_leader;
 use super::Client;
-use crate::cluster::{BrokerMeta, LeaderHint, Purpose};
+use crate::cluster::{BrokerMeta, Cluster, LeaderHint, Purpose};
 use crate::error::{local, Error, Result};
 use crate::protocol::{api_key, Request};
 use std::collections::BTreeMap;
@@ -211,7 +211,7 @@ impl Client {
                 let closed = cluster.is_closing();
                 for (i, e) in retry {
                     results[i] = Some(Err(if closed {
-                        Error::new(local::DESTROY, "the client is being closed")
+                        Cluster::closed_error()
                     } else {
                         e.gave_up(attempt + 1)
                     }));

@@ -48,10 +48,10 @@ struct BrokerSlot {
 #[derive(Default)]
 struct ConnSlot {
     conn: Option<Arc<Connection>>,
-    /// Failed attempts in a row.
-    failures: u32,
-    /// No new attempt before this (`reconnect.backoff.ms`, doubling up to
-    /// `reconnect.backoff.max.ms`).
+    /// Since the first of the failed attempts in a row: `reconnect.backoff.ms`, doubling
+    /// with each failure up to `reconnect.backoff.max.ms`.
+    backoff: Option<Backoff>,
+    /// No new attempt before this.
     retry_at: Option<Instant>,
     last_error: Option<Error>,
 }
@@ -59,6 +59,23 @@ struct ConnSlot {
 impl ConnSlot {
     fn live(&self) -> Option<Arc<Connection>> {
         self.conn.as_ref().filter(|c| !c.is_broken()).cloned()
+    }
+}
+
+/// Adds broker `b`, or replaces its slot (and so its connections) when its address changed.
+fn upsert_broker(brokers: &mut HashMap<i32, Arc<BrokerSlot>>, b: &BrokerMeta) {
+    let same = brokers
+        .get(&b.id)
+        .is_some_and(|s| s.host == b.host && s.port == b.port);
+    if !same {
+        brokers.insert(
+            b.id,
+            Arc::new(BrokerSlot {
+                host: b.host.clone(),
+                port: b.port,
+                conns: Default::default(),
+            }),
+        );
     }
 }
 
@@ -202,15 +219,15 @@ impl Cluster {
             }
             Err(e) => {
                 g.conn = None;
-                g.failures += 1;
-                let mut b = Backoff::new(
-                    self.settings.reconnect_backoff,
-                    self.settings.reconnect_backoff_max,
-                );
-                let mut wait = b.next_delay();
-                for _ in 1..g.failures.min(32) {
-                    wait = b.next_delay();
-                }
+                let wait = g
+                    .backoff
+                    .get_or_insert_with(|| {
+                        Backoff::new(
+                            self.settings.reconnect_backoff,
+                            self.settings.reconnect_backoff_max,
+                        )
+                    })
+                    .next_delay();
                 g.retry_at = Some(Instant::now() + wait);
                 g.last_error = Some(e.clone());
                 Err(e)
@@ -363,19 +380,7 @@ impl Cluster {
                 if b.id < 0 || b.host.is_empty() {
                     continue;
                 }
-                let same = brokers
-                    .get(&b.id)
-                    .is_some_and(|s| s.host == b.host && s.port == b.port);
-                if !same {
-                    brokers.insert(
-                        b.id,
-                        Arc::new(BrokerSlot {
-                            host: b.host.clone(),
-                            port: b.port,
-                            conns: Default::default(),
-                        }),
-                    );
-                }
+                upsert_broker(&mut brokers, b);
             }
         }
         let known: Vec<bool> = {
@@ -424,19 +429,7 @@ impl Cluster {
         let mut brokers = self.brokers.write();
         brokers.retain(|id, _| md.brokers.iter().any(|b| b.id == *id));
         for b in &md.brokers {
-            let same = brokers
-                .get(&b.id)
-                .is_some_and(|s| s.host == b.host && s.port == b.port);
-            if !same {
-                brokers.insert(
-                    b.id,
-                    Arc::new(BrokerSlot {
-                        host: b.host.clone(),
-                        port: b.port,
-                        conns: Default::default(),
-                    }),
-                );
-            }
+            upsert_broker(&mut brokers, b);
         }
     }
 
@@ -589,7 +582,8 @@ impl Cluster {
         self.closing.is_closed()
     }
 
-    fn closed_error() -> Error {
+    /// The error of a call on a client being closed.
+    pub fn closed_error() -> Error {
         Error::new(local::DESTROY, "the client is being closed")
     }
 
