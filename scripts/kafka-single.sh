@@ -20,6 +20,7 @@ if [ $# -ne 2 ]; then
 fi
 DIR=$1
 PORT=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
 KAFKA_VERSION=4.3.1
 KAFKAC_CACHE="${KAFKAC_CACHE:-$HOME/.cache/kafkac}"
 LIBS="${KAFKAC_KAFKA_LIBS:-$KAFKAC_CACHE/kafka-$KAFKA_VERSION/libs}"
@@ -32,16 +33,6 @@ read -r -a JVM <<<"${KAFKAC_KAFKA_JVM_OPTS:--Xms64m -Xmx512m -XX:+UseSerialGC -X
 
 mkdir -p "$DIR/logs"
 DIR=$(cd "$DIR" && pwd)
-cat >"$DIR/log4j2.properties" <<'LOG'
-status = warn
-appender.file.type = File
-appender.file.name = FILE
-appender.file.fileName = ${sys:kafka.logs.dir}/server.log
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = FILE
-LOG
 cat >"$DIR/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -72,7 +63,7 @@ log.cleaner.dedupe.buffer.size=4194304
 PROPS
 run() {
     "${EXEC[@]}" java "${JVM[@]}" -cp "$LIBS/*" -Dkafkac.demo.node=1 \
-        -Dlog4j2.configurationFile="$DIR/log4j2.properties" -Dkafka.logs.dir="$DIR/logs" "$@"
+        -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties" -Dkafka.logs.dir="$DIR/logs" "$@"
 }
 EXEC=()
 if [ ! -f "$DIR/data/meta.properties" ]; then

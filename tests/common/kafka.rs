@@ -48,20 +48,10 @@ const JVM_OPTS: &[&str] = &[
     "-Djava.awt.headless=true",
 ];
 
-const LOG4J2: &str = "\
-status = warn
-appender.file.type = File
-appender.file.name = FILE
-appender.file.fileName = ${sys:kafka.logs.dir}/server.log
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = FILE
-logger.raft.name = org.apache.kafka.raft
-logger.raft.level = WARN
-logger.cleaner.name = kafka.log.LogCleaner
-logger.cleaner.level = WARN
-";
+/// The nodes' logging configuration, shared with scripts/kafka-single.sh.
+fn log4j2() -> PathBuf {
+    super::manifest_dir().join("scripts/kafka/log4j2.properties")
+}
 
 /// The directory with Kafka's jars: `$KAFKAC_KAFKA_LIBS`, else
 /// `$KAFKAC_CACHE/kafka-<v>/libs`, else `~/.cache/kafkac/kafka-<v>/libs`.
@@ -159,10 +149,7 @@ fn template() -> &'static Path {
             .arg("-cp")
             .arg(classpath())
             .arg("-Dkafkac.test.node=format")
-            .arg(format!(
-                "-Dlog4j2.configurationFile={}",
-                write_log4j2(&dir).display()
-            ))
+            .arg(format!("-Dlog4j2.configurationFile={}", log4j2().display()))
             .arg(format!("-Dkafka.logs.dir={}", dir.display()))
             .args(["kafka.tools.StorageTool", "format", "-t"])
             .arg(random_kafka_uuid())
@@ -182,12 +169,6 @@ fn template() -> &'static Path {
     })
     .as_deref()
     .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn write_log4j2(dir: &Path) -> PathBuf {
-    let p = dir.join("log4j2.properties");
-    fs::write(&p, LOG4J2).expect("write log4j2.properties");
-    p
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -426,7 +407,6 @@ impl KafkaCluster {
         let node = &self.nodes[i];
         fs::write(node.dir.join("server.properties"), self.properties(i))
             .map_err(|e| format!("write server.properties: {e}"))?;
-        write_log4j2(&node.dir);
         Ok(())
     }
 
@@ -441,10 +421,7 @@ impl KafkaCluster {
             .arg("-cp")
             .arg(classpath())
             .arg(format!("-Dkafkac.test.node={}", node.node_id))
-            .arg(format!(
-                "-Dlog4j2.configurationFile={}",
-                node.dir.join("log4j2.properties").display()
-            ))
+            .arg(format!("-Dlog4j2.configurationFile={}", log4j2().display()))
             .arg(format!("-Dkafka.logs.dir={}", logs.display()))
             .arg("kafka.Kafka")
             .arg(node.dir.join("server.properties"))
