@@ -352,71 +352,14 @@ pub fn metadata_response(
     port: u16,
     topic: &str,
 ) -> Vec<u8> {
-    assert!((0..=12).contains(&version), "Metadata v{version}");
-    let flex = version >= 9;
-    let mut f = Frame::response(correlation_id, flex);
-    if version >= 3 {
-        f.i32(0); // throttle_time_ms
-    }
-    f.array(flex, 1); // brokers
-    f.i32(node_id); // node_id
-    f.string(flex, "127.0.0.1"); // host
-    f.i32(i32::from(port)); // port
-    if version >= 1 {
-        f.nullable_string(flex, None); // rack: none
-    }
-    if flex {
-        f.tagged_fields(); // broker's TAG_BUFFER
-    }
-    if version >= 2 {
-        f.nullable_string(flex, None); // cluster_id: none
-    }
-    if version >= 1 {
-        f.i32(node_id); // controller_id
-    }
-    f.array(flex, 1); // topics
-    f.i16(0); // error_code
-    if version >= 12 {
-        f.nullable_string(flex, Some(topic)); // name (nullable from v12)
-    } else {
-        f.string(flex, topic); // name
-    }
-    if version >= 10 {
-        f.raw(&TOPIC_ID); // topic_id: UUID
-    }
-    if version >= 1 {
-        f.bool(false); // is_internal
-    }
-    f.array(flex, 1); // partitions
-    f.i16(0); // error_code
-    f.i32(0); // partition_index
-    f.i32(node_id); // leader_id
-    if version >= 7 {
-        f.i32(0); // leader_epoch
-    }
-    f.array(flex, 1); // replica_nodes
-    f.i32(node_id); //   [0]
-    f.array(flex, 1); // isr_nodes
-    f.i32(node_id); //   [0]
-    if version >= 5 {
-        f.array(flex, 0); // offline_replicas: none
-    }
-    if flex {
-        f.tagged_fields(); // partition's TAG_BUFFER
-    }
-    if version >= 8 {
-        f.i32(i32::MIN); // topic_authorized_operations: not asked for
-    }
-    if flex {
-        f.tagged_fields(); // topic's TAG_BUFFER
-    }
-    if (8..=10).contains(&version) {
-        f.i32(i32::MIN); // cluster_authorized_operations: not asked for
-    }
-    if flex {
-        f.tagged_fields(); // TAG_BUFFER
-    }
-    f.finish()
+    metadata_response_of(
+        correlation_id,
+        version,
+        &[(node_id, port)],
+        &[topic],
+        node_id,
+        0,
+    )
 }
 
 /// Fetch response (key 1), v0–v12: partition 0 of `topic` with `records` (the
@@ -566,7 +509,7 @@ pub const APIS_PRODUCE_V11: &[(i16, i16, i16)] = &[
     (API_VERSIONS, 0, 3),
 ];
 
-/// Metadata response (key 3), v1–v12: a cluster of `brokers` (id, port on 127.0.0.1),
+/// Metadata response (key 3), v0–v12: a cluster of `brokers` (id, port on 127.0.0.1),
 /// the first one the controller, holding `topics`, each with one partition led by
 /// `leader` at `leader_epoch` (sent from v7) and replicated on every broker.
 pub fn metadata_response_of(
@@ -577,7 +520,7 @@ pub fn metadata_response_of(
     leader: i32,
     leader_epoch: i32,
 ) -> Vec<u8> {
-    assert!((1..=12).contains(&version), "Metadata v{version}");
+    assert!((0..=12).contains(&version), "Metadata v{version}");
     let flex = version >= 9;
     let mut f = Frame::response(correlation_id, flex);
     if version >= 3 {
@@ -588,7 +531,9 @@ pub fn metadata_response_of(
         f.i32(id); // node_id
         f.string(flex, "127.0.0.1"); // host
         f.i32(i32::from(port)); // port
-        f.nullable_string(flex, None); // rack: none
+        if version >= 1 {
+            f.nullable_string(flex, None); // rack: none
+        }
         if flex {
             f.tagged_fields(); // broker's TAG_BUFFER
         }
@@ -596,7 +541,9 @@ pub fn metadata_response_of(
     if version >= 2 {
         f.nullable_string(flex, None); // cluster_id: none
     }
-    f.i32(brokers[0].0); // controller_id
+    if version >= 1 {
+        f.i32(brokers[0].0); // controller_id
+    }
     f.array(flex, topics.len()); // topics
     for (i, topic) in topics.iter().enumerate() {
         f.i16(0); // error_code
@@ -610,7 +557,9 @@ pub fn metadata_response_of(
             id[15] = id[15].wrapping_add(i as u8); // one id per topic
             f.raw(&id); // topic_id: UUID
         }
-        f.bool(false); // is_internal
+        if version >= 1 {
+            f.bool(false); // is_internal
+        }
         f.array(flex, 1); // partitions
         f.i16(0); // error_code
         f.i32(0); // partition_index
