@@ -245,6 +245,11 @@ fn client_for(bootstrap: &str) -> Client {
     conf.set("retry.backoff.ms", "20");
     conf.set("retry.backoff.max.ms", "200");
     conf.set("socket.connection.setup.timeout.ms", "2000");
+    client_from(&conf)
+}
+
+/// A client made from `conf`, which must be accepted.
+fn client_from(conf: &Conf) -> Client {
     let mut out = Out::<*mut kc_client_t>::new();
     // SAFETY: live conf, valid out-pointer.
     assert_ok(unsafe { kc_client_new(conf.0, out.ptr()) });
@@ -647,10 +652,7 @@ fn the_client_keeps_its_own_copy_of_the_configuration() {
         let conf = Conf::new();
         conf.set("bootstrap.servers", &k.bootstrap);
         conf.set("client.id", "ffi-own-copy");
-        let mut out = Out::<*mut kc_client_t>::new();
-        // SAFETY: live conf, valid out-pointer.
-        assert_ok(unsafe { kc_client_new(conf.0, out.ptr()) });
-        let c = Client(out.get());
+        let c = client_from(&conf);
         // A copy taken now carries the bootstrap list too.
         // SAFETY: live handle.
         let dup = Conf(unsafe { kc_conf_dup(conf.0) });
@@ -2062,10 +2064,7 @@ fn free_wakes_a_call_sleeping_between_retries_and_waits_for_it_to_leave() {
         // (20% jitter).
         conf.set("retry.backoff.ms", "1500");
         conf.set("retry.backoff.max.ms", "1500");
-        let mut out = Out::<*mut kc_client_t>::new();
-        // SAFETY: live conf, valid out-pointer.
-        assert_ok(unsafe { kc_client_new(conf.0, out.ptr()) });
-        let c = Client(out.get());
+        let c = client_from(&conf);
         const TIMEOUT_MS: i32 = 4_000;
         let started = Instant::now();
         let list = move |c: *mut kc_client_t| {
@@ -2264,10 +2263,7 @@ fn all_brokers_down_transport_and_timed_out_are_told_apart() {
         conf.set("bootstrap.servers", &format!("127.0.0.1:{port}"));
         conf.set("retry.backoff.ms", "2000");
         conf.set("retry.backoff.max.ms", "2000");
-        let mut out = Out::<*mut kc_client_t>::new();
-        // SAFETY: live conf, valid out-pointer.
-        assert_ok(unsafe { kc_client_new(conf.0, out.ptr()) });
-        let c = Client(out.get());
+        let c = client_from(&conf);
         let mut off = Out::<i64>::new();
         let topic = cs("t");
         let started = Instant::now();
