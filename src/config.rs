@@ -227,6 +227,115 @@ static PROPS: &[Prop] = &[
         "Largest record batch produced.",
     ),
     p(
+        "max.in.flight",
+        Kind::Int(1, 1_000_000),
+        "1000000",
+        "Alias of max.in.flight.requests.per.connection.",
+    ),
+    p(
+        "linger.ms",
+        Kind::Int(0, 900_000),
+        "5",
+        "Producer: how long a partition's batch may wait for more messages before it is sent.",
+    ),
+    p(
+        "queue.buffering.max.ms",
+        Kind::Int(0, 900_000),
+        "5",
+        "Alias of linger.ms.",
+    ),
+    p(
+        "batch.num.messages",
+        Kind::Int(1, 1_000_000),
+        "10000",
+        "Producer: most messages in one batch.",
+    ),
+    p(
+        "batch.size",
+        Kind::Int(1, i32::MAX as i64),
+        "1000000",
+        "Producer: most bytes in one batch (before compression).",
+    ),
+    p(
+        "message.timeout.ms",
+        Kind::Int(0, i32::MAX as i64),
+        "300000",
+        "Producer: a message not delivered this long after it was sent gets a failed \
+         delivery report (_MSG_TIMED_OUT); 0 waits forever.",
+    ),
+    p(
+        "delivery.timeout.ms",
+        Kind::Int(0, i32::MAX as i64),
+        "300000",
+        "Alias of message.timeout.ms.",
+    ),
+    p(
+        "retries",
+        Kind::Int(0, i32::MAX as i64),
+        "2147483647",
+        "Producer: times a failed batch is sent again (within message.timeout.ms).",
+    ),
+    p(
+        "message.send.max.retries",
+        Kind::Int(0, i32::MAX as i64),
+        "2147483647",
+        "Alias of retries.",
+    ),
+    p(
+        "partitioner",
+        Kind::Enum(&[
+            "consistent_random",
+            "consistent",
+            "random",
+            "murmur2",
+            "murmur2_random",
+            "fnv1a",
+            "fnv1a_random",
+        ]),
+        "consistent_random",
+        "Producer: how a message without a partition gets one (librdkafka's names and results; \
+         murmur2_random is the Java client's).",
+    ),
+    p(
+        "sticky.partitioning.linger.ms",
+        Kind::Int(0, 900_000),
+        "10",
+        "Producer: keyless messages stick to one partition this long (0: a random partition \
+         per message).",
+    ),
+    p(
+        "queue.buffering.max.messages",
+        Kind::Int(1, i32::MAX as i64),
+        "100000",
+        "Producer: most messages queued or in flight, not yet acknowledged.",
+    ),
+    p(
+        "queue.buffering.max.kbytes",
+        Kind::Int(1, i32::MAX as i64),
+        "1048576",
+        "Producer: most payload KiB queued or in flight, not yet acknowledged.",
+    ),
+    p(
+        "delivery.report.max.messages",
+        Kind::Int(1, i32::MAX as i64),
+        "1000000",
+        "Producer: most delivery reports waiting for kc_producer_poll (each a small fixed-size \
+         record; payloads are released at acknowledgement, not here).",
+    ),
+    p(
+        "enable.idempotence",
+        Kind::Bool,
+        "true",
+        "Producer: exactly once and in order per partition (producer id and sequence numbers).",
+    ),
+    p(
+        "topic.metadata.propagation.max.ms",
+        Kind::Int(0, MAX_MS),
+        "30000",
+        "Producer: how long messages wait for a topic that the cluster does not (yet) know \
+         before they fail with _UNKNOWN_TOPIC.",
+    ),
+    p(
         "debug",
         Kind::Str,
         "",
@@ -251,6 +360,10 @@ fn canonical(name: &str) -> &str {
         "metadata.broker.list" => "bootstrap.servers",
         "compression.codec" => "compression.type",
         "request.required.acks" => "acks",
+        "max.in.flight" => "max.in.flight.requests.per.connection",
+        "queue.buffering.max.ms" => "linger.ms",
+        "delivery.timeout.ms" => "message.timeout.ms",
+        "message.send.max.retries" => "retries",
         other => other,
     }
 }
@@ -296,17 +409,22 @@ impl Config {
         )
     }
 
-    fn int(&self, name: &str) -> i64 {
+    /// Whether `name` (or an alias of it) was set, rather than left at its default.
+    pub fn is_set(&self, name: &str) -> bool {
+        self.values.contains_key(canonical(name))
+    }
+
+    pub(crate) fn int(&self, name: &str) -> i64 {
         self.get(name)
             .and_then(|v| v.parse().ok())
             .expect("integer property validated on set")
     }
 
-    fn ms(&self, name: &str) -> Duration {
+    pub(crate) fn ms(&self, name: &str) -> Duration {
         Duration::from_millis(self.int(name).max(0) as u64)
     }
 
-    fn flag(&self, name: &str) -> bool {
+    pub(crate) fn flag(&self, name: &str) -> bool {
         self.get(name).as_deref() == Some("true")
     }
 

@@ -33,6 +33,17 @@ pub mod local {
     pub const UNSUPPORTED_FEATURE: i32 = -165;
     /// Nothing there: no event waiting, no such entry.
     pub const NOENT: i32 = -156;
+    /// A message was not delivered within `message.timeout.ms`.
+    pub const MSG_TIMED_OUT: i32 = -192;
+    /// The producer's queue is full (`queue.buffering.max.messages`/`.kbytes`, or too
+    /// many delivery reports wait to be served).
+    pub const QUEUE_FULL: i32 = -184;
+    /// A queued message was purged before it was sent.
+    pub const PURGE_QUEUE: i32 = -152;
+    /// A message in flight was purged; the broker may still write it.
+    pub const PURGE_INFLIGHT: i32 = -151;
+    /// The producer hit a fatal error and accepts nothing more.
+    pub const FATAL: i32 = -150;
     /// A required pointer argument was NULL.
     pub const NULL_ARG: i32 = -1001;
     /// An internal panic was caught at the C boundary.
@@ -79,6 +90,11 @@ pub mod local {
             "Local: no API version in common with the broker",
         ),
         (NOENT, "_NOENT", "Local: no such entry"),
+        (MSG_TIMED_OUT, "_MSG_TIMED_OUT", "Local: message timed out"),
+        (QUEUE_FULL, "_QUEUE_FULL", "Local: queue full"),
+        (PURGE_QUEUE, "_PURGE_QUEUE", "Local: purged in queue"),
+        (PURGE_INFLIGHT, "_PURGE_INFLIGHT", "Local: purged in flight"),
+        (FATAL, "_FATAL", "Local: fatal error"),
         (
             NULL_ARG,
             "_NULL_ARG",

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod ffi;
 pub mod net;
+pub mod producer;
 pub mod protocol;
 pub mod record;
 

@@ -37,6 +37,19 @@ pub const KC_ERR__TIMED_OUT: kc_err_t = -185;
 pub const KC_ERR__UNSUPPORTED_FEATURE: kc_err_t = -165;
 /// Nothing there (for example, no event waiting).
 pub const KC_ERR__NOENT: kc_err_t = -156;
+/// A message was not delivered within `message.timeout.ms`.
+pub const KC_ERR__MSG_TIMED_OUT: kc_err_t = -192;
+/// The producer's queue is full.
+pub const KC_ERR__QUEUE_FULL: kc_err_t = -184;
+/// A queued message was purged before it was sent.
+pub const KC_ERR__PURGE_QUEUE: kc_err_t = -152;
+/// A message in flight was purged; the broker may still write it.
+pub const KC_ERR__PURGE_INFLIGHT: kc_err_t = -151;
+/// The producer hit a fatal error (`kc_producer_fatal_error` says which).
+pub const KC_ERR__FATAL: kc_err_t = -150;
+/// Kafka's MESSAGE_TOO_LARGE: a message or batch exceeds `message.max.bytes` (or the
+/// broker's limit).
+pub const KC_ERR_MSG_SIZE_TOO_LARGE: kc_err_t = 10;
 /// A required pointer argument was NULL.
 pub const KC_ERR__NULL_ARG: kc_err_t = -1001;
 /// An internal error was caught at the library boundary.
@@ -172,6 +185,11 @@ mod tests {
             (KC_ERR__TIMED_OUT, local::TIMED_OUT),
             (KC_ERR__UNSUPPORTED_FEATURE, local::UNSUPPORTED_FEATURE),
             (KC_ERR__NOENT, local::NOENT),
+            (KC_ERR__MSG_TIMED_OUT, local::MSG_TIMED_OUT),
+            (KC_ERR__QUEUE_FULL, local::QUEUE_FULL),
+            (KC_ERR__PURGE_QUEUE, local::PURGE_QUEUE),
+            (KC_ERR__PURGE_INFLIGHT, local::PURGE_INFLIGHT),
+            (KC_ERR__FATAL, local::FATAL),
             (KC_ERR__NULL_ARG, local::NULL_ARG),
             (KC_ERR__PANIC, local::PANIC),
             (KC_ERR__PROTOCOL, local::PROTOCOL),

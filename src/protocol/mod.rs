@@ -30,6 +30,7 @@ pub mod api_key {
     pub const API_VERSIONS: i16 = 18;
     pub const CREATE_TOPICS: i16 = 19;
     pub const DELETE_TOPICS: i16 = 20;
+    pub const INIT_PRODUCER_ID: i16 = 22;
 
     /// The name Kafka gives an API key, for messages.
     pub fn name(key: i16) -> &'static str {
@@ -41,6 +42,7 @@ pub mod api_key {
             API_VERSIONS => "ApiVersions",
             CREATE_TOPICS => "CreateTopics",
             DELETE_TOPICS => "DeleteTopics",
+            INIT_PRODUCER_ID => "InitProducerId",
             _ => "Unknown",
         }
     }

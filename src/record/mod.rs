@@ -13,7 +13,10 @@ mod decode;
 mod encode;
 
 pub use decode::{DecodeBudget, DecodeLimits, RecordRef, RecordSet, TimestampType};
-pub use encode::{encode_batch, encode_legacy_message_set, BatchOptions, RecordHeaderIn, RecordIn};
+pub use encode::{
+    encode_batch, encode_legacy_message_set, restamp, BatchBuilder, BatchOptions, RecordHeaderIn,
+    RecordIn,
+};
 
 use crate::protocol::{DecodeError, DecodeErrorKind};
 

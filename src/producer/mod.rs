@@ -1,0 +1,486 @@
+//! The producer: asynchronous sends into per-partition batches, one Produce request per
+//! broker with every ready partition, delivery reports served on the application's
+//! thread, and idempotence (producer id, epoch and sequence numbers) on by default.
+//!
+//! Threads. [`Producer::send`] runs on the application's thread: it picks the partition,
+//! encodes the record into that partition's open batch (the caller's bytes are copied
+//! once, there) and, when the batch is full, closes it (compressing it) on that same
+//! thread, so compression scales with the application's threads rather than queueing
+//! behind one. One sender thread per producer (`kc-prod`) closes batches whose
+//! `linger.ms` has passed, groups ready batches by leader, sends the requests through the
+//! I/O threads and handles their answers from a completion queue. Delivery reports wait
+//! in a bounded queue until [`Producer::poll`] or [`Producer::flush`] runs them on the
+//! application's thread; a message's payload is released when the broker acknowledges
+//! it, not when its report is served.
+//!
+//! The rules of the idempotent producer (which answer retries, which bumps the epoch,
+//! which is fatal) are in [`state`].
+
+pub mod partitioner;
+mod sender;
+pub mod state;
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::error::{local, Error, Result};
+use crate::net::events::CompletionQueue;
+use crate::record::{Compression, RecordHeaderIn};
+use parking_lot::{Condvar, Mutex};
+use partitioner::Partitioner;
+use state::{Append, State};
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Any partition: the partitioner chooses.
+pub const PARTITION_ANY: i32 = -1;
+
+/// The producer's settings, read once from the configuration.
+#[derive(Debug, Clone)]
+pub struct ProducerSettings {
+    pub linger: Duration,
+    pub batch_num_messages: usize,
+    pub batch_size: usize,
+    /// `None`: messages never time out.
+    pub message_timeout: Option<Duration>,
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    pub retry_backoff_max: Duration,
+    pub acks: i16,
+    pub compression: Compression,
+    pub compression_level: Option<i32>,
+    /// Requests in flight per partition (idempotent) or per connection.
+    pub max_in_flight: usize,
+    pub message_max_bytes: usize,
+    pub partitioner: Partitioner,
+    pub sticky_linger: Duration,
+    pub queue_max_messages: usize,
+    pub queue_max_bytes: usize,
+    pub reports_max: usize,
+    pub idempotence: bool,
+    pub request_timeout: Duration,
+    pub propagation_max: Duration,
+}
+
+impl ProducerSettings {
+    /// Reads and checks the producer's properties; errors name the property.
+    pub fn from_config(c: &Config) -> Result<ProducerSettings> {
+        let idempotence = c.flag("enable.idempotence");
+        let mut max_in_flight = c.int("max.in.flight.requests.per.connection") as usize;
+        if idempotence {
+            if !c.is_set("max.in.flight.requests.per.connection") {
+                max_in_flight = 5;
+            } else if max_in_flight > 5 {
+                return Err(Error::new(
+                    local::INVALID_CONFIG,
+                    format!(
+                        "invalid value '{max_in_flight}' for configuration property \
+                         'max.in.flight.requests.per.connection': at most 5 with \
+                         enable.idempotence=true"
+                    ),
+                ));
+            }
+        }
+        let acks = c.int("acks") as i16;
+        if idempotence && acks != -1 {
+            return Err(Error::new(
+                local::INVALID_CONFIG,
+                format!(
+                    "invalid value '{acks}' for configuration property 'acks': \
+                     enable.idempotence=true needs acks=all (-1)"
+                ),
+            ));
+        }
+        let compression = c.get("compression.type").unwrap_or_default();
+        let level = c.int("compression.level");
+        let timeout = c.ms("message.timeout.ms");
+        let backoff = c.ms("retry.backoff.ms");
+        Ok(ProducerSettings {
+            linger: c.ms("linger.ms"),
+            batch_num_messages: c.int("batch.num.messages") as usize,
+            batch_size: c.int("batch.size") as usize,
+            message_timeout: (!timeout.is_zero()).then_some(timeout),
+            retries: c.int("retries").min(i64::from(u32::MAX)) as u32,
+            retry_backoff: backoff,
+            retry_backoff_max: c.ms("retry.backoff.max.ms").max(backoff),
+            acks,
+            compression: Compression::from_name(&compression).unwrap_or_default(),
+            compression_level: (level >= 0).then_some(level as i32),
+            max_in_flight,
+            message_max_bytes: c.int("message.max.bytes") as usize,
+            partitioner: c
+                .get("partitioner")
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e: Error| e)?,
+            sticky_linger: c.ms("sticky.partitioning.linger.ms"),
+            queue_max_messages: c.int("queue.buffering.max.messages") as usize,
+            queue_max_bytes: (c.int("queue.buffering.max.kbytes") as usize).saturating_mul(1024),
+            reports_max: c.int("delivery.report.max.messages") as usize,
+            idempotence,
+            request_timeout: c.ms("request.timeout.ms"),
+            propagation_max: c.ms("topic.metadata.propagation.max.ms"),
+        })
+    }
+}
+
+/// One message to send. `key` and `value` distinguish NULL (`None`) from empty.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Message<'a> {
+    pub topic: &'a str,
+    /// A partition, or [`PARTITION_ANY`].
+    pub partition: i32,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [RecordHeaderIn<'a>],
+    /// Milliseconds since the epoch; `None` is the time of the send.
+    pub timestamp: Option<i64>,
+    /// Handed back in the message's delivery report.
+    pub opaque: usize,
+}
+
+/// Whether a message's data reached the broker's log.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persisted {
+    /// Never written: it failed before it was sent, or the broker refused it.
+    Not = 0,
+    /// It was sent but no acknowledgement came: it may be in the log.
+    Possibly = 1,
+    /// The broker acknowledged it.
+    Persisted = 2,
+}
+
+/// A topic's name, also as a C string for the delivery reports of the C API.
+#[derive(Debug)]
+pub struct TopicName {
+    pub name: String,
+    pub c_name: CString,
+}
+
+impl TopicName {
+    fn new(name: &str) -> Arc<TopicName> {
+        Arc::new(TopicName {
+            name: name.to_owned(),
+            // Topic names cannot hold NUL (checked at send).
+            c_name: CString::new(name).unwrap_or_default(),
+        })
+    }
+}
+
+/// The outcome of one message. Small and of fixed size: what waits for the application
+/// holds no payload.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub topic: Arc<TopicName>,
+    pub partition: i32,
+    /// The offset the broker gave the message, or -1 (not delivered; `acks=0`; or a
+    /// retry the broker recognised as a duplicate, which does not say where).
+    pub offset: i64,
+    /// The message's timestamp (ms), as sent.
+    pub timestamp: i64,
+    /// `None`: delivered.
+    pub error: Option<Arc<Error>>,
+    pub status: Persisted,
+    pub opaque: usize,
+}
+
+/// What [`Producer::purge`] drops.
+pub mod purge {
+    /// Messages queued in the client, not sent yet.
+    pub const QUEUE: u32 = 1;
+    /// Messages in requests sent and not answered (their answers are then ignored; the
+    /// broker may still write them).
+    pub const INFLIGHT: u32 = 2;
+}
+
+/// Counters for statistics and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerCounters {
+    /// Produce requests sent.
+    pub requests: u64,
+    /// Batches sent again after a failure.
+    pub retried_batches: u64,
+    /// Local epoch bumps (KIP-360 recovery).
+    pub epoch_bumps: u64,
+    /// InitProducerId requests answered.
+    pub producer_ids: u64,
+    /// Batches closed.
+    pub batches: u64,
+}
+
+pub(crate) struct Shared {
+    pub(crate) settings: ProducerSettings,
+    pub(crate) state: Mutex<State>,
+    /// Signalled when reports arrive or the queue empties (poll, flush).
+    pub(crate) reports_cv: Condvar,
+    /// Signalled when queue space frees (blocking sends).
+    pub(crate) space_cv: Condvar,
+    /// The sender waits here for answers; the application wakes it with [`WAKE`].
+    pub(crate) cq: Arc<CompletionQueue>,
+    /// Set while a wake-up is queued and not yet seen by the sender.
+    pub(crate) wake_pending: AtomicBool,
+}
+
+/// The tag of a wake-up on the completion queue (no request has it).
+pub(crate) const WAKE: u64 = u64::MAX;
+
+impl Shared {
+    pub(crate) fn wake(&self) {
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            self.cq.push(WAKE, Ok(bytes::Bytes::new()));
+        }
+    }
+}
+
+/// An asynchronous Kafka producer. Shared between threads (`&self` methods).
+pub struct Producer {
+    shared: Arc<Shared>,
+    client: Arc<Client>,
+    sender: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Producer {
+    /// A producer for the cluster at `bootstrap.servers`. Fails on bad configuration;
+    /// brokers are contacted in the background (a dead cluster shows as failed reports).
+    pub fn new(config: &Config) -> Result<Producer> {
+        let settings = ProducerSettings::from_config(config)?;
+        let client = Arc::new(Client::new(config)?);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(&settings)),
+            settings,
+            reports_cv: Condvar::new(),
+            space_cv: Condvar::new(),
+            cq: Arc::new(CompletionQueue::new()),
+            wake_pending: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let c = client.clone();
+        let handle = std::thread::Builder::new()
+            .name("kc-prod".into())
+            .spawn(move || sender::run(s, c))
+            .map_err(|e| Error::new(local::FAIL, format!("cannot start the sender thread: {e}")))?;
+        Ok(Producer {
+            shared,
+            client,
+            sender: Mutex::new(Some(handle)),
+        })
+    }
+
+    pub fn settings(&self) -> &ProducerSettings {
+        &self.shared.settings
+    }
+
+    /// Queues one message and returns at once. Errors: QUEUE_FULL (limits reached),
+    /// MSG_SIZE_TOO_LARGE (10; larger than `message.max.bytes`), UNKNOWN_PARTITION (the
+    /// topic is known and has no such partition), FATAL (after a fatal error),
+    /// DESTROY (closing), INVALID_ARG (an empty topic name or one with NUL).
+    pub fn send(&self, m: &Message<'_>) -> Result<()> {
+        self.send_until(m, None)
+    }
+
+    /// As [`send`](Self::send), but waits up to `timeout` for queue space instead of
+    /// failing with QUEUE_FULL at once (Java's `max.block.ms`).
+    pub fn send_blocking(&self, m: &Message<'_>, timeout: Duration) -> Result<()> {
+        self.send_until(m, Some(Instant::now() + timeout))
+    }
+
+    fn send_until(&self, m: &Message<'_>, deadline: Option<Instant>) -> Result<()> {
+        if m.topic.is_empty() || m.topic.contains('\0') {
+            return Err(Error::invalid_arg(format!(
+                "invalid topic name '{}'",
+                m.topic.escape_default()
+            )));
+        }
+        if m.partition < PARTITION_ANY {
+            return Err(Error::new(
+                local::UNKNOWN_PARTITION,
+                format!("{}: invalid partition {}", m.topic, m.partition),
+            ));
+        }
+        let snapshot = self.client.cluster().snapshot();
+        let mut st = self.shared.state.lock();
+        loop {
+            match st.append(&self.shared.settings, m, &snapshot, Instant::now())? {
+                Append::Queued { wake } => {
+                    drop(st);
+                    if wake {
+                        self.shared.wake();
+                    }
+                    return Ok(());
+                }
+                Append::Full(err) => {
+                    let Some(d) = deadline else {
+                        return Err(err);
+                    };
+                    if self.shared.space_cv.wait_until(&mut st, d).timed_out() {
+                        return Err(err.context("timed out waiting for queue space"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on waiting delivery reports, in order, for up to `timeout` while none
+    /// are there. Returns how many were served. Never runs `f` while holding a lock, so
+    /// `f` may send.
+    pub fn poll(&self, timeout: Duration, mut f: impl FnMut(&Report)) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut served = 0;
+        loop {
+            let batch = {
+                let mut st = self.shared.state.lock();
+                while st.reports.is_empty() {
+                    if self
+                        .shared
+                        .reports_cv
+                        .wait_until(&mut st, deadline)
+                        .timed_out()
+                    {
+                        break;
+                    }
+                }
+                st.take_reports(1024)
+            };
+            if batch.is_empty() {
+                return served;
+            }
+            self.shared.space_cv.notify_all();
+            served += batch.len();
+            for r in &batch {
+                f(r);
+            }
+            if Instant::now() >= deadline {
+                // Serve what is already there, without waiting.
+                let more = self.shared.state.lock().take_reports(usize::MAX);
+                if more.is_empty() {
+                    return served;
+                }
+                served += more.len();
+                for r in &more {
+                    f(r);
+                }
+                return served;
+            }
+            if !self.shared.state.lock().reports.is_empty() {
+                continue;
+            }
+            return served;
+        }
+    }
+
+    /// Sends every queued message now (linger is cut short) and serves reports with `f`
+    /// until every message sent before the call has its report, or `timeout` passes
+    /// (TIMED_OUT; messages stay queued).
+    pub fn flush(&self, timeout: Duration, mut f: impl FnMut(&Report)) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        {
+            self.shared.state.lock().flush_requested += 1;
+        }
+        self.shared.wake();
+        let result = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.poll(left.min(Duration::from_millis(100)), &mut f);
+            let st = self.shared.state.lock();
+            if st.outstanding() == 0 && st.reports.is_empty() {
+                break Ok(());
+            }
+            if Instant::now() >= deadline {
+                break Err(Error::timed_out(format!(
+                    "flush timed out with {} messages not delivered",
+                    st.outstanding()
+                )));
+            }
+        };
+        self.shared.state.lock().flush_requested -= 1;
+        result
+    }
+
+    /// Drops queued (`purge::QUEUE`) and/or in-flight (`purge::INFLIGHT`) messages; each
+    /// gets a failed report (PURGE_QUEUE / PURGE_INFLIGHT) served by poll.
+    pub fn purge(&self, flags: u32) {
+        self.shared.state.lock().purge_requested |= flags;
+        self.shared.wake();
+        // The sender purges in-flight requests; queued ones are purged here at once so
+        // the caller sees their reports on its next poll.
+        if flags & purge::QUEUE != 0 {
+            let mut st = self.shared.state.lock();
+            st.purge_queued(&self.shared.settings);
+            drop(st);
+            self.shared.reports_cv.notify_all();
+            self.shared.space_cv.notify_all();
+        }
+    }
+
+    /// Messages not yet acknowledged (queued or in flight), and reports waiting.
+    pub fn outstanding(&self) -> (usize, usize) {
+        let st = self.shared.state.lock();
+        (st.outstanding(), st.reports.len())
+    }
+
+    /// The fatal error, once there is one: after it every send fails with FATAL.
+    pub fn fatal_error(&self) -> Option<Error> {
+        self.shared.state.lock().fatal.clone()
+    }
+
+    /// Takes the fatal error the first time it is asked (for an error callback that
+    /// must run once).
+    pub fn take_fatal_event(&self) -> Option<Error> {
+        let mut st = self.shared.state.lock();
+        if st.fatal_reported {
+            return None;
+        }
+        let e = st.fatal.clone()?;
+        st.fatal_reported = true;
+        Some(e)
+    }
+
+    pub fn counters(&self) -> ProducerCounters {
+        self.shared.state.lock().counters
+    }
+
+    /// The producer id and epoch in use (-1, -1 before the first InitProducerId, or
+    /// without idempotence).
+    pub fn producer_id(&self) -> (i64, i16) {
+        let st = self.shared.state.lock();
+        (st.pid.id, st.pid.epoch)
+    }
+
+    /// The low-level client underneath (metadata, statistics).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Flushes for up to `timeout`, then drops what is left and stops: returns within
+    /// `timeout` plus the time to close the connections (no network wait). Returns the
+    /// number of messages dropped without a served report.
+    pub fn close(&self, timeout: Duration) -> usize {
+        let mut dropped = 0;
+        if self.sender.lock().is_some() && !timeout.is_zero() {
+            let _ = self.flush(timeout, |_| {});
+        }
+        let handle = self.sender.lock().take();
+        if let Some(h) = handle {
+            self.shared.state.lock().closing = true;
+            // Wakes a metadata refresh or a connection attempt in progress on the sender
+            // thread with a DESTROY error, so it stops without waiting for the network.
+            self.client.cluster().close();
+            self.shared.wake();
+            let _ = h.join();
+            let mut st = self.shared.state.lock();
+            dropped = st.outstanding() + st.reports.len();
+            st.drop_everything();
+        }
+        self.shared.space_cv.notify_all();
+        self.shared.reports_cv.notify_all();
+        dropped
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.close(Duration::ZERO);
+    }
+}

@@ -1,0 +1,1119 @@
+//! The producer's state: topics and their partitions, each with an open batch being
+//! filled and a queue of closed batches; the messages and bytes not yet acknowledged;
+//! the delivery reports waiting for the application; the producer id and epoch.
+//!
+//! Sans-I/O: nothing here touches a socket, a clock or a thread. The application's
+//! sends call [`State::append`]; the sender thread calls the rest with the time, the
+//! metadata snapshot and the brokers' answers.
+//!
+//! # Idempotence: what each answer leads to
+//! Every batch of a partition gets its sequence numbers when it is closed, in order.
+//! Up to `max.in.flight` (at most 5) batches of a partition are in flight at once.
+//!
+//! | answer for a batch | what happens |
+//! | --- | --- |
+//! | none (success) | delivered: reports with offsets, status persisted |
+//! | DUPLICATE_SEQUENCE_NUMBER (46) | delivered (the broker has it from an earlier try), offset -1 |
+//! | retriable (NOT_LEADER, NETWORK_EXCEPTION, timeouts, lost connection, …) | the partition *drains*: nothing more is sent for it until its requests in flight are answered; then its failed batches go again, in sequence order, with the same producer id, epoch and sequences (the broker drops what it already has) |
+//! | OUT_OF_ORDER_SEQUENCE_NUMBER (45) after an earlier batch of the partition failed in the same drain | retried as above: the earlier batch's retry closes the gap |
+//! | OUT_OF_ORDER_SEQUENCE_NUMBER otherwise, UNKNOWN_PRODUCER_ID (59) | recovery (KIP-360): once nothing is in flight, the epoch is bumped locally, every partition's sequences restart at 0, and the unacknowledged batches are stamped again (header and CRC only; never re-split or re-compressed) and sent in order |
+//! | a batch that fails for good (message timeout, MESSAGE_TOO_LARGE, …) | its messages fail; since its sequences leave a gap, the epoch is bumped as above before anything more is sent |
+//! | INVALID_PRODUCER_EPOCH (47), PRODUCER_FENCED (90), CLUSTER_AUTHORIZATION_FAILED (31), TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) | fatal |
+//! | InitProducerId: CLUSTER_AUTHORIZATION_FAILED, or a broker without InitProducerId or Produce v3 | fatal (the error says to set `enable.idempotence=false`) |
+//!
+//! A batch whose connection broke after it was written may be in the log. It is sent
+//! again with its sequences, and the broker drops the copy; only if the epoch must be
+//! bumped while such a batch is unresolved could the retry write it twice (the counter
+//! `possible_duplicates` says how often that happened).
+
+use super::partitioner::Partitioner;
+use super::{Message, Persisted, ProducerCounters, ProducerSettings, Report, TopicName};
+use crate::cluster::Snapshot;
+use crate::error::{local, Error, Result};
+use crate::record::{restamp, BatchBuilder, BatchOptions, RecordHeaderIn, RecordIn};
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Bytes of a v2 batch header.
+const BATCH_OVERHEAD: usize = 61;
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The producer id and epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pid {
+    pub id: i64,
+    pub epoch: i16,
+}
+
+impl Pid {
+    pub const NONE: Pid = Pid { id: -1, epoch: -1 };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidState {
+    /// Idempotence is off.
+    Off,
+    /// An InitProducerId request is needed (at start, or when the epoch runs out).
+    NeedInit,
+    Ready,
+    /// The epoch must be bumped once nothing is in flight.
+    NeedBump,
+}
+
+/// What a delivery report needs of one message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MsgMeta {
+    pub opaque: usize,
+    pub timestamp: i64,
+}
+
+/// A closed batch.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub topic: usize,
+    pub partition: i32,
+    pub data: Bytes,
+    pub msgs: Vec<MsgMeta>,
+    /// Payload bytes counted against `queue.buffering.max.kbytes`.
+    pub bytes: usize,
+    pub base_seq: i32,
+    /// The producer id and epoch the batch is stamped with.
+    pub stamped: Pid,
+    pub attempts: u32,
+    /// When the first message times out (`message.timeout.ms`).
+    pub deadline: Option<Instant>,
+    pub retry_at: Option<Instant>,
+    /// Written to a broker at least once with no answer known: it may be in the log.
+    pub maybe_written: bool,
+}
+
+struct Open {
+    builder: BatchBuilder,
+    msgs: Vec<MsgMeta>,
+    bytes: usize,
+    linger_at: Instant,
+    deadline: Option<Instant>,
+}
+
+#[derive(Default)]
+pub(crate) struct Part {
+    open: Option<Open>,
+    /// Closed batches not in flight, in sequence order.
+    pub queue: VecDeque<Batch>,
+    pub in_flight: usize,
+    next_seq: i32,
+    /// A batch failed: nothing more is sent until `in_flight` is 0.
+    pub draining: bool,
+    /// A batch was acknowledged since the epoch began and since the last failure. Until
+    /// then one batch is in flight at a time: a broker without state for this producer
+    /// accepts any first sequence, so a later batch could be written before an earlier
+    /// one that failed (for example with NOT_LEADER while leadership settles).
+    confirmed: bool,
+}
+
+/// A message sent before its topic's partitions were known: owned until it can be
+/// placed in a batch.
+struct Pending {
+    partition: i32,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    timestamp: i64,
+    opaque: usize,
+    bytes: usize,
+    deadline: Option<Instant>,
+}
+
+pub(crate) struct Topic {
+    pub name: Arc<TopicName>,
+    pub parts: Vec<Part>,
+    pending: VecDeque<Pending>,
+    /// Since when the cluster has said it does not know the topic.
+    missing_since: Option<Instant>,
+    /// When its metadata may be asked for again.
+    pub refresh_at: Instant,
+    refresh_delay: Duration,
+    sticky: Option<(i32, Instant)>,
+}
+
+impl Topic {
+    pub fn known(&self) -> bool {
+        !self.parts.is_empty()
+    }
+}
+
+/// What [`State::append`] did.
+pub(crate) enum Append {
+    /// Queued; `wake` when the sender should look now (a new batch to time, or one
+    /// ready to go, or metadata to fetch).
+    Queued { wake: bool },
+    /// The queue is full; the error says which limit.
+    Full(Error),
+}
+
+pub struct State {
+    pub(crate) topics: Vec<Topic>,
+    by_name: HashMap<String, usize>,
+    /// Messages and payload bytes queued or in flight, not yet acknowledged.
+    msgs: usize,
+    bytes: usize,
+    pub reports: VecDeque<Report>,
+    pub fatal: Option<Error>,
+    pub fatal_reported: bool,
+    pub closing: bool,
+    pub flush_requested: u32,
+    pub purge_requested: u32,
+    pub pid: Pid,
+    pub pid_state: PidState,
+    pub counters: ProducerCounters,
+    pub possible_duplicates: u64,
+    rng: u64,
+    idempotence: bool,
+}
+
+impl State {
+    pub fn new(settings: &ProducerSettings) -> State {
+        let seed = now_ms() as u64 ^ (std::process::id() as u64).rotate_left(32);
+        State {
+            topics: Vec::new(),
+            by_name: HashMap::new(),
+            msgs: 0,
+            bytes: 0,
+            reports: VecDeque::new(),
+            fatal: None,
+            fatal_reported: false,
+            closing: false,
+            flush_requested: 0,
+            purge_requested: 0,
+            pid: Pid::NONE,
+            pid_state: if settings.idempotence {
+                PidState::NeedInit
+            } else {
+                PidState::Off
+            },
+            counters: ProducerCounters::default(),
+            possible_duplicates: 0,
+            rng: seed | 1,
+            idempotence: settings.idempotence,
+        }
+    }
+
+    /// Messages queued or in flight, not yet acknowledged or failed.
+    pub fn outstanding(&self) -> usize {
+        self.msgs
+    }
+
+    fn random(&mut self) -> u32 {
+        // xorshift64*: partition choice needs spread, not secrecy.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    }
+
+    fn topic_index(&mut self, name: &str, now: Instant, settings: &ProducerSettings) -> usize {
+        if let Some(&i) = self.by_name.get(name) {
+            return i;
+        }
+        let i = self.topics.len();
+        self.topics.push(Topic {
+            name: TopicName::new(name),
+            parts: Vec::new(),
+            pending: VecDeque::new(),
+            missing_since: None,
+            refresh_at: now,
+            refresh_delay: settings.retry_backoff,
+            sticky: None,
+        });
+        self.by_name.insert(name.to_owned(), i);
+        i
+    }
+
+    /// Learns a topic's partition count from the snapshot (partitions only grow).
+    fn learn_partitions(&mut self, t: usize, snapshot: &Snapshot) {
+        let Some(e) = snapshot.topic(&self.topics[t].name.name) else {
+            return;
+        };
+        if e.meta.error_code != 0 {
+            return;
+        }
+        let n = e.meta.partitions.len();
+        if n > self.topics[t].parts.len() {
+            self.topics[t].refresh_delay = Duration::from_millis(100);
+        }
+        let parts = &mut self.topics[t].parts;
+        while parts.len() < n {
+            parts.push(Part::default());
+        }
+    }
+
+    /// Queues one message (the application's send).
+    pub(crate) fn append(
+        &mut self,
+        settings: &ProducerSettings,
+        m: &Message<'_>,
+        snapshot: &Snapshot,
+        now: Instant,
+    ) -> Result<Append> {
+        if let Some(f) = &self.fatal {
+            return Err(Error::new(
+                local::FATAL,
+                format!("the producer hit a fatal error: {}", f.message),
+            ));
+        }
+        if self.closing {
+            return Err(Error::new(local::DESTROY, "the producer is closing"));
+        }
+        let size = payload_size(m.key, m.value, m.headers);
+        let rec = RecordIn {
+            key: m.key,
+            value: m.value,
+            headers: m.headers,
+            timestamp: None,
+        };
+        let ts = m.timestamp.unwrap_or_else(now_ms);
+        let alone = BatchBuilder::new(0).record_size(&rec, ts) + BATCH_OVERHEAD;
+        if alone > settings.message_max_bytes {
+            return Err(Error::new(
+                10,
+                format!(
+                    "{}: message of {alone} bytes (with batch overhead) exceeds \
+                     message.max.bytes ({})",
+                    m.topic, settings.message_max_bytes
+                ),
+            ));
+        }
+        if self.msgs >= settings.queue_max_messages {
+            return Ok(Append::Full(Error::new(
+                local::QUEUE_FULL,
+                format!(
+                    "queue full: {} messages not yet acknowledged \
+                     (queue.buffering.max.messages)",
+                    self.msgs
+                ),
+            )));
+        }
+        if self.msgs > 0 && self.bytes + size > settings.queue_max_bytes {
+            return Ok(Append::Full(Error::new(
+                local::QUEUE_FULL,
+                format!(
+                    "queue full: {} KiB not yet acknowledged (queue.buffering.max.kbytes)",
+                    self.bytes / 1024
+                ),
+            )));
+        }
+        if self.reports.len() >= settings.reports_max {
+            return Ok(Append::Full(Error::new(
+                local::QUEUE_FULL,
+                format!(
+                    "queue full: {} delivery reports wait for kc_producer_poll \
+                     (delivery.report.max.messages)",
+                    self.reports.len()
+                ),
+            )));
+        }
+        let deadline = settings.message_timeout.map(|d| now + d);
+        let t = self.topic_index(m.topic, now, settings);
+        if !self.topics[t].known() {
+            self.learn_partitions(t, snapshot);
+            if self.topics[t].known() {
+                // Earlier messages waited for the partitions: they go first.
+                self.place_pending(settings, t, now);
+            }
+        }
+        if !self.topics[t].known() {
+            self.topics[t].pending.push_back(Pending {
+                partition: m.partition,
+                key: m.key.map(<[u8]>::to_vec),
+                value: m.value.map(<[u8]>::to_vec),
+                headers: m
+                    .headers
+                    .iter()
+                    .map(|h| (h.key.to_vec(), h.value.map(<[u8]>::to_vec)))
+                    .collect(),
+                timestamp: ts,
+                opaque: m.opaque,
+                bytes: size,
+                deadline,
+            });
+            self.msgs += 1;
+            self.bytes += size;
+            return Ok(Append::Queued { wake: true });
+        }
+        let p = self.choose_partition(settings, t, m.partition, m.key, now)?;
+        let wake = self.append_to(settings, t, p, &rec, ts, m.opaque, size, deadline, now)?;
+        self.msgs += 1;
+        self.bytes += size;
+        Ok(Append::Queued { wake })
+    }
+
+    fn choose_partition(
+        &mut self,
+        settings: &ProducerSettings,
+        t: usize,
+        asked: i32,
+        key: Option<&[u8]>,
+        now: Instant,
+    ) -> Result<i32> {
+        let n = self.topics[t].parts.len() as i32;
+        if asked >= 0 {
+            if asked >= n {
+                return Err(Error::new(
+                    local::UNKNOWN_PARTITION,
+                    format!(
+                        "partition {asked} does not exist in topic '{}' ({n} partitions)",
+                        self.topics[t].name.name
+                    ),
+                ));
+            }
+            return Ok(asked);
+        }
+        let part: Partitioner = settings.partitioner;
+        let sticky_ms = settings.sticky_linger.as_millis() as u64;
+        if part.is_sticky(key, sticky_ms) {
+            if let Some((p, until)) = self.topics[t].sticky {
+                if now < until && p < n {
+                    return Ok(p);
+                }
+            }
+            let p = (self.random() % n as u32) as i32;
+            self.topics[t].sticky = Some((p, now + settings.sticky_linger));
+            return Ok(p);
+        }
+        let r = self.random();
+        Ok(part.partition(key, n, || (r % n as u32) as i32))
+    }
+
+    /// Encodes one record into partition `p`'s open batch, closing the batch first when
+    /// the record would not fit. Returns whether the sender should be woken.
+    #[allow(clippy::too_many_arguments)]
+    fn append_to(
+        &mut self,
+        settings: &ProducerSettings,
+        t: usize,
+        p: i32,
+        rec: &RecordIn<'_>,
+        ts: i64,
+        opaque: usize,
+        size: usize,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) -> Result<bool> {
+        let limit = settings.batch_size.min(settings.message_max_bytes);
+        let mut wake = false;
+        let full = match &self.topics[t].parts[p as usize].open {
+            Some(o) => {
+                o.msgs.len() >= settings.batch_num_messages
+                    || o.builder.size() + o.builder.record_size(rec, ts) > limit
+            }
+            None => false,
+        };
+        if full {
+            self.close_open(settings, t, p)?;
+            wake = true;
+        }
+        let part = &mut self.topics[t].parts[p as usize];
+        let open = part.open.get_or_insert_with(|| {
+            wake = true;
+            Open {
+                builder: BatchBuilder::new(settings.batch_size.min(64 * 1024)),
+                msgs: Vec::new(),
+                bytes: 0,
+                linger_at: now + settings.linger,
+                deadline,
+            }
+        });
+        open.builder.append(rec, ts);
+        open.msgs.push(MsgMeta {
+            opaque,
+            timestamp: ts,
+        });
+        open.bytes += size;
+        if open.msgs.len() >= settings.batch_num_messages {
+            self.close_open(settings, t, p)?;
+            wake = true;
+        }
+        Ok(wake)
+    }
+
+    /// Closes partition `p`'s open batch: sequences assigned, compressed, stamped.
+    fn close_open(&mut self, settings: &ProducerSettings, t: usize, p: i32) -> Result<()> {
+        let idempotence = self.idempotence;
+        let pid = self.pid;
+        let part = &mut self.topics[t].parts[p as usize];
+        let Some(open) = part.open.take() else {
+            return Ok(());
+        };
+        let count = open.msgs.len() as i32;
+        let base_seq = if idempotence {
+            let s = part.next_seq;
+            part.next_seq = next_sequence(s, count);
+            s
+        } else {
+            -1
+        };
+        let opts = BatchOptions {
+            compression: settings.compression,
+            compression_level: settings.compression_level,
+            producer_id: pid.id,
+            producer_epoch: pid.epoch,
+            base_sequence: base_seq,
+            ..Default::default()
+        };
+        let data = match open.builder.finish(&opts) {
+            Ok(d) => d,
+            Err(e) => {
+                let err = Error::new(
+                    local::BAD_COMPRESSION,
+                    format!(
+                        "{}/{p}: encoding the batch failed: {e}",
+                        self.topics[t].name.name
+                    ),
+                );
+                let name = self.topics[t].name.clone();
+                let e = Arc::new(err.clone());
+                for m in &open.msgs {
+                    self.push_report_arc(&name, p, -1, m, Some(e.clone()), Persisted::Not);
+                }
+                self.release(open.msgs.len(), open.bytes);
+                return Err(err);
+            }
+        };
+        let part = &mut self.topics[t].parts[p as usize];
+        part.queue.push_back(Batch {
+            topic: t,
+            partition: p,
+            data: Bytes::from(data),
+            msgs: open.msgs,
+            bytes: open.bytes,
+            base_seq,
+            stamped: pid,
+            attempts: 0,
+            deadline: open.deadline,
+            retry_at: None,
+            maybe_written: false,
+        });
+        self.counters.batches += 1;
+        Ok(())
+    }
+
+    /// Places messages that waited for their topic's partitions; fails those of topics
+    /// the cluster has not known for `topic.metadata.propagation.max.ms`.
+    pub(crate) fn learn(&mut self, settings: &ProducerSettings, snapshot: &Snapshot, now: Instant) {
+        for t in 0..self.topics.len() {
+            self.learn_partitions(t, snapshot);
+            let missing = snapshot
+                .topic(&self.topics[t].name.name)
+                .is_some_and(|e| e.meta.error_code != 0);
+            if !missing {
+                self.topics[t].missing_since = None;
+            } else if self.topics[t].missing_since.is_none() {
+                self.topics[t].missing_since = Some(now);
+            }
+            if self.topics[t].pending.is_empty() {
+                continue;
+            }
+            if self.topics[t].known() {
+                self.place_pending(settings, t, now);
+            } else if self.topics[t]
+                .missing_since
+                .is_some_and(|s| now.duration_since(s) >= settings.propagation_max)
+            {
+                let pending = std::mem::take(&mut self.topics[t].pending);
+                let name = self.topics[t].name.clone();
+                for m in pending {
+                    let e = Error::new(
+                        local::UNKNOWN_TOPIC,
+                        format!("topic '{}' is not known to the cluster", name.name),
+                    );
+                    self.report_one(&name, m.partition, m.timestamp, m.opaque, m.bytes, e);
+                }
+            }
+        }
+    }
+
+    /// Moves the messages that waited for topic `t`'s partitions into batches, in the
+    /// order they were sent.
+    fn place_pending(&mut self, settings: &ProducerSettings, t: usize, now: Instant) {
+        let pending = std::mem::take(&mut self.topics[t].pending);
+        for m in pending {
+            let headers: Vec<RecordHeaderIn<'_>> = m
+                .headers
+                .iter()
+                .map(|(k, v)| RecordHeaderIn {
+                    key: k,
+                    value: v.as_deref(),
+                })
+                .collect();
+            let rec = RecordIn {
+                key: m.key.as_deref(),
+                value: m.value.as_deref(),
+                headers: &headers,
+                timestamp: None,
+            };
+            let placed = self
+                .choose_partition(settings, t, m.partition, m.key.as_deref(), now)
+                .and_then(|p| {
+                    self.append_to(
+                        settings,
+                        t,
+                        p,
+                        &rec,
+                        m.timestamp,
+                        m.opaque,
+                        m.bytes,
+                        m.deadline,
+                        now,
+                    )
+                    .map(|_| ())
+                });
+            if let Err(e) = placed {
+                let name = self.topics[t].name.clone();
+                self.report_one(&name, m.partition, m.timestamp, m.opaque, m.bytes, e);
+            }
+        }
+    }
+
+    /// Topics whose metadata the sender should ask for now: partitions still unknown, or
+    /// a partition in `needs` (no leader known).
+    pub(crate) fn topics_to_refresh(&mut self, now: Instant, needs: &[usize]) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, t) in self.topics.iter_mut().enumerate() {
+            let want = (!t.pending.is_empty()) || needs.contains(&i);
+            if want && t.refresh_at <= now {
+                out.push(t.name.name.clone());
+            }
+        }
+        out
+    }
+
+    /// A refresh of `names` was sent: the next waits (doubling up to the maximum).
+    pub(crate) fn refreshed(&mut self, names: &[String], now: Instant, max: Duration) {
+        for n in names {
+            if let Some(&i) = self.by_name.get(n) {
+                let t = &mut self.topics[i];
+                t.refresh_at = now + t.refresh_delay;
+                t.refresh_delay = (t.refresh_delay * 2).min(max);
+            }
+        }
+    }
+
+    /// Closes open batches whose linger has passed (all of them while flushing).
+    pub(crate) fn close_lingered(&mut self, settings: &ProducerSettings, now: Instant) {
+        let flushing = self.flush_requested > 0 || self.closing;
+        for t in 0..self.topics.len() {
+            for p in 0..self.topics[t].parts.len() {
+                let due = self.topics[t].parts[p]
+                    .open
+                    .as_ref()
+                    .is_some_and(|o| flushing || o.linger_at <= now);
+                if due {
+                    // Encoding failed: close_open reported the batch's messages.
+                    let _ = self.close_open(settings, t, p as i32);
+                }
+            }
+        }
+    }
+
+    /// Fails messages whose `message.timeout.ms` has passed and that are not in flight.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        for t in 0..self.topics.len() {
+            let name = self.topics[t].name.clone();
+            let mut expired = Vec::new();
+            let pending = std::mem::take(&mut self.topics[t].pending);
+            for m in pending {
+                if m.deadline.is_some_and(|d| d <= now) {
+                    expired.push(m);
+                } else {
+                    self.topics[t].pending.push_back(m);
+                }
+            }
+            for m in expired {
+                let e = Error::new(
+                    local::MSG_TIMED_OUT,
+                    format!(
+                        "{}: message timed out waiting for the topic's metadata",
+                        name.name
+                    ),
+                );
+                self.report_one(&name, m.partition, m.timestamp, m.opaque, m.bytes, e);
+            }
+            for p in 0..self.topics[t].parts.len() {
+                if let Some(o) = &self.topics[t].parts[p].open {
+                    if o.deadline.is_some_and(|d| d <= now) {
+                        let open = self.topics[t].parts[p].open.take().expect("checked");
+                        let e = Arc::new(Error::new(
+                            local::MSG_TIMED_OUT,
+                            format!("{}/{p}: message timed out before it was sent", name.name),
+                        ));
+                        for m in &open.msgs {
+                            self.push_report_arc(
+                                &name,
+                                p as i32,
+                                -1,
+                                m,
+                                Some(e.clone()),
+                                Persisted::Not,
+                            );
+                        }
+                        self.release(open.msgs.len(), open.bytes);
+                    }
+                }
+                let part = &mut self.topics[t].parts[p];
+                if part
+                    .queue
+                    .iter()
+                    .any(|b| b.deadline.is_some_and(|d| d <= now))
+                {
+                    let (gone, kept): (Vec<Batch>, Vec<Batch>) = part
+                        .queue
+                        .drain(..)
+                        .partition(|b| b.deadline.is_some_and(|d| d <= now));
+                    part.queue = kept.into();
+                    for b in gone {
+                        let status = if b.maybe_written {
+                            Persisted::Possibly
+                        } else {
+                            Persisted::Not
+                        };
+                        let e = Error::new(
+                            local::MSG_TIMED_OUT,
+                            format!(
+                                "{}/{p}: message timed out after {} attempts",
+                                name.name, b.attempts
+                            ),
+                        );
+                        self.fail_batch(b, e, status);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the batches to send now, by partition leader. `leader` maps a topic and
+    /// partition to its leader (None when unknown: the topic goes into `needs`).
+    pub(crate) fn collect(
+        &mut self,
+        settings: &ProducerSettings,
+        now: Instant,
+        mut leader: impl FnMut(&str, i32) -> Option<i32>,
+        needs: &mut Vec<usize>,
+    ) -> HashMap<i32, Vec<Batch>> {
+        let mut out: HashMap<i32, Vec<Batch>> = HashMap::new();
+        if matches!(self.pid_state, PidState::NeedInit | PidState::NeedBump) {
+            return out;
+        }
+        let pid = self.pid;
+        let idempotence = self.idempotence;
+        for (ti, t) in self.topics.iter_mut().enumerate() {
+            for (p, part) in t.parts.iter_mut().enumerate() {
+                if part.queue.is_empty() {
+                    continue;
+                }
+                if part.draining {
+                    if part.in_flight > 0 {
+                        continue;
+                    }
+                    part.draining = false;
+                }
+                let Some(l) = leader(&t.name.name, p as i32) else {
+                    if !needs.contains(&ti) {
+                        needs.push(ti);
+                    }
+                    continue;
+                };
+                let limit = if idempotence && !part.confirmed {
+                    1
+                } else {
+                    settings.max_in_flight
+                };
+                while part.in_flight < limit {
+                    let Some(b) = part.queue.front() else { break };
+                    if b.retry_at.is_some_and(|r| r > now) {
+                        break;
+                    }
+                    let mut b = part.queue.pop_front().expect("front exists");
+                    if idempotence && b.stamped != pid {
+                        let mut v = b.data.to_vec();
+                        restamp(&mut v, pid.id, pid.epoch, b.base_seq);
+                        b.data = Bytes::from(v);
+                        b.stamped = pid;
+                    }
+                    if b.attempts > 0 {
+                        self.counters.retried_batches += 1;
+                    }
+                    b.attempts += 1;
+                    part.in_flight += 1;
+                    out.entry(l).or_default().push(b);
+                }
+            }
+        }
+        out
+    }
+
+    /// A batch came back delivered.
+    pub(crate) fn delivered(&mut self, b: Batch, base_offset: i64, log_append_time: i64) {
+        let name = self.topics[b.topic].name.clone();
+        let part = &mut self.topics[b.topic].parts[b.partition as usize];
+        part.in_flight -= 1;
+        part.confirmed = true;
+        for (i, m) in b.msgs.iter().enumerate() {
+            let offset = if base_offset >= 0 {
+                base_offset + i as i64
+            } else {
+                -1
+            };
+            let mut m = *m;
+            if log_append_time >= 0 {
+                m.timestamp = log_append_time;
+            }
+            self.push_report(&name, b.partition, offset, &m, None, Persisted::Persisted);
+        }
+        self.release(b.msgs.len(), b.bytes);
+    }
+
+    /// A batch was written with `acks=0`: no answer will come, so it may be persisted.
+    pub(crate) fn sent_unacknowledged(&mut self, b: Batch) {
+        let name = self.topics[b.topic].name.clone();
+        self.topics[b.topic].parts[b.partition as usize].in_flight -= 1;
+        for m in &b.msgs {
+            self.push_report(&name, b.partition, -1, m, None, Persisted::Possibly);
+        }
+        self.release(b.msgs.len(), b.bytes);
+    }
+
+    /// A batch in flight failed with a retriable error (`written`: it may be in the
+    /// log): it goes back to its partition's queue in sequence order, unless it has no
+    /// retries or time left, in which case it fails. Returns whether it was requeued.
+    pub(crate) fn retry(
+        &mut self,
+        settings: &ProducerSettings,
+        mut b: Batch,
+        err: Error,
+        written: bool,
+        now: Instant,
+    ) -> bool {
+        let part = &mut self.topics[b.topic].parts[b.partition as usize];
+        part.in_flight -= 1;
+        b.maybe_written |= written;
+        let out_of_time = b.deadline.is_some_and(|d| d <= now);
+        if b.attempts > settings.retries || out_of_time {
+            let status = if b.maybe_written {
+                Persisted::Possibly
+            } else {
+                Persisted::Not
+            };
+            let e = if out_of_time {
+                Error::new(
+                    local::MSG_TIMED_OUT,
+                    format!(
+                        "message timed out after {} attempts: {}",
+                        b.attempts, err.message
+                    ),
+                )
+            } else {
+                err.gave_up(b.attempts)
+            };
+            self.fail_batch(b, e, status);
+            return false;
+        }
+        let shift = b.attempts.saturating_sub(1).min(16);
+        let delay = (settings.retry_backoff * (1u32 << shift)).min(settings.retry_backoff_max);
+        b.retry_at = Some(now + delay);
+        if self.idempotence {
+            part.draining = true;
+            part.confirmed = false;
+        }
+        let at = if self.idempotence {
+            part.queue
+                .iter()
+                .position(|q| seq_before(b.base_seq, q.base_seq))
+                .unwrap_or(part.queue.len())
+        } else {
+            0
+        };
+        part.queue.insert(at, b);
+        true
+    }
+
+    /// A batch in flight failed for good.
+    pub(crate) fn failed(&mut self, b: Batch, err: Error, status: Persisted) {
+        self.topics[b.topic].parts[b.partition as usize].in_flight -= 1;
+        self.fail_batch(b, err, status);
+    }
+
+    /// Fails a batch that is not in flight. With idempotence its sequences leave a gap:
+    /// the epoch is bumped before anything more is sent.
+    fn fail_batch(&mut self, b: Batch, err: Error, status: Persisted) {
+        if self.idempotence && self.pid_state == PidState::Ready {
+            self.pid_state = PidState::NeedBump;
+        }
+        let name = self.topics[b.topic].name.clone();
+        let e = Arc::new(err.context(format!("{}/{}", name.name, b.partition)));
+        for m in &b.msgs {
+            self.push_report_arc(&name, b.partition, -1, m, Some(e.clone()), status);
+        }
+        self.release(b.msgs.len(), b.bytes);
+    }
+
+    /// Asks for recovery: the epoch is bumped once nothing is in flight.
+    pub(crate) fn need_bump(&mut self) {
+        if self.pid_state == PidState::Ready {
+            self.pid_state = PidState::NeedBump;
+        }
+    }
+
+    /// Requests in flight across all partitions.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.topics
+            .iter()
+            .flat_map(|t| t.parts.iter())
+            .map(|p| p.in_flight)
+            .sum()
+    }
+
+    /// Takes a new producer id and epoch (InitProducerId answered, or a local bump):
+    /// every partition's sequences restart at 0 and queued batches are numbered again
+    /// in order (stamped when sent). Nothing may be in flight.
+    pub(crate) fn set_pid(&mut self, pid: Pid) {
+        let renumber = self.pid != Pid::NONE;
+        self.pid = pid;
+        self.pid_state = PidState::Ready;
+        if !renumber {
+            // First id: batches closed before it are stamped when sent.
+            return;
+        }
+        for t in &mut self.topics {
+            for part in &mut t.parts {
+                let mut seq = 0;
+                for b in part.queue.iter_mut() {
+                    if b.maybe_written {
+                        self.possible_duplicates += 1;
+                    }
+                    b.base_seq = seq;
+                    b.stamped = Pid::NONE;
+                    seq = next_sequence(seq, b.msgs.len() as i32);
+                }
+                part.next_seq = seq;
+                part.draining = false;
+                part.confirmed = false;
+            }
+        }
+    }
+
+    /// Enters the fatal state: queued messages fail with FATAL.
+    pub(crate) fn set_fatal(&mut self, err: Error) {
+        if self.fatal.is_some() {
+            return;
+        }
+        self.fatal = Some(err.clone());
+        let e = Error::new(local::FATAL, format!("fatal error: {}", err.message));
+        self.fail_queued(e);
+    }
+
+    fn fail_queued(&mut self, e: Error) {
+        let e = Arc::new(e);
+        for t in 0..self.topics.len() {
+            let name = self.topics[t].name.clone();
+            let pending = std::mem::take(&mut self.topics[t].pending);
+            for m in pending {
+                let meta = MsgMeta {
+                    opaque: m.opaque,
+                    timestamp: m.timestamp,
+                };
+                self.push_report_arc(
+                    &name,
+                    m.partition,
+                    -1,
+                    &meta,
+                    Some(e.clone()),
+                    Persisted::Not,
+                );
+                self.release(1, m.bytes);
+            }
+            for p in 0..self.topics[t].parts.len() {
+                if let Some(open) = self.topics[t].parts[p].open.take() {
+                    for m in &open.msgs {
+                        self.push_report_arc(
+                            &name,
+                            p as i32,
+                            -1,
+                            m,
+                            Some(e.clone()),
+                            Persisted::Not,
+                        );
+                    }
+                    self.release(open.msgs.len(), open.bytes);
+                }
+                let queue = std::mem::take(&mut self.topics[t].parts[p].queue);
+                for b in queue {
+                    let status = if b.maybe_written {
+                        Persisted::Possibly
+                    } else {
+                        Persisted::Not
+                    };
+                    for m in &b.msgs {
+                        self.push_report_arc(&name, p as i32, -1, m, Some(e.clone()), status);
+                    }
+                    self.release(b.msgs.len(), b.bytes);
+                }
+            }
+        }
+    }
+
+    /// Purges what is queued and not in flight (PURGE_QUEUE reports).
+    pub(crate) fn purge_queued(&mut self, _settings: &ProducerSettings) {
+        self.fail_queued(Error::new(
+            local::PURGE_QUEUE,
+            "message purged from the queue before it was sent",
+        ));
+        // Sequences of purged batches would leave a gap.
+        self.need_bump();
+    }
+
+    /// Drops everything without reports (the producer is gone).
+    pub(crate) fn drop_everything(&mut self) {
+        self.topics.clear();
+        self.by_name.clear();
+        self.reports.clear();
+        self.msgs = 0;
+        self.bytes = 0;
+    }
+
+    pub(crate) fn take_reports(&mut self, max: usize) -> Vec<Report> {
+        let n = self.reports.len().min(max);
+        self.reports.drain(..n).collect()
+    }
+
+    fn release(&mut self, msgs: usize, bytes: usize) {
+        self.msgs -= msgs.min(self.msgs);
+        self.bytes -= bytes.min(self.bytes);
+    }
+
+    fn report_one(
+        &mut self,
+        name: &Arc<TopicName>,
+        partition: i32,
+        timestamp: i64,
+        opaque: usize,
+        bytes: usize,
+        e: Error,
+    ) {
+        let m = MsgMeta { opaque, timestamp };
+        self.push_report(name, partition, -1, &m, Some(&e), Persisted::Not);
+        self.release(1, bytes);
+    }
+
+    fn push_report(
+        &mut self,
+        name: &Arc<TopicName>,
+        partition: i32,
+        offset: i64,
+        m: &MsgMeta,
+        err: Option<&Error>,
+        status: Persisted,
+    ) {
+        self.push_report_arc(
+            name,
+            partition,
+            offset,
+            m,
+            err.map(|e| Arc::new(e.clone())),
+            status,
+        );
+    }
+
+    fn push_report_arc(
+        &mut self,
+        name: &Arc<TopicName>,
+        partition: i32,
+        offset: i64,
+        m: &MsgMeta,
+        error: Option<Arc<Error>>,
+        status: Persisted,
+    ) {
+        self.reports.push_back(Report {
+            topic: name.clone(),
+            partition,
+            offset,
+            timestamp: m.timestamp,
+            error,
+            status,
+            opaque: m.opaque,
+        });
+    }
+
+    /// The earliest time something is due: a linger, a retry back-off, a message
+    /// timeout, a metadata refresh.
+    pub(crate) fn next_timer(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        for t in &self.topics {
+            if let Some(d) = t.pending.iter().filter_map(|m| m.deadline).min() {
+                at(Some(d));
+                at(Some(t.refresh_at));
+            }
+            for p in &t.parts {
+                if let Some(o) = &p.open {
+                    at(Some(o.linger_at));
+                    at(o.deadline);
+                }
+                if let Some(b) = p.queue.front() {
+                    at(b.retry_at);
+                    at(Some(t.refresh_at));
+                }
+                at(p.queue.iter().filter_map(|b| b.deadline).min());
+            }
+        }
+        next
+    }
+}
+
+/// Payload bytes of a message: what `queue.buffering.max.kbytes` counts.
+fn payload_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHeaderIn<'_>]) -> usize {
+    key.map_or(0, <[u8]>::len)
+        + value.map_or(0, <[u8]>::len)
+        + headers
+            .iter()
+            .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
+            .sum::<usize>()
+}
+
+/// The sequence after a batch of `count` records starting at `seq` (Kafka wraps from
+/// i32::MAX to 0).
+pub(crate) fn next_sequence(seq: i32, count: i32) -> i32 {
+    ((i64::from(seq) + i64::from(count)) % (i64::from(i32::MAX) + 1)) as i32
+}
+
+/// Whether sequence `a` comes before `b` (within half the sequence space).
+fn seq_before(a: i32, b: i32) -> bool {
+    let d = (i64::from(b) - i64::from(a)).rem_euclid(i64::from(i32::MAX) + 1);
+    d != 0 && d < (1 << 30)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_wrap_like_kafka() {
+        assert_eq!(next_sequence(0, 5), 5);
+        assert_eq!(next_sequence(i32::MAX - 1, 2), 0);
+        assert_eq!(next_sequence(i32::MAX, 1), 0);
+        assert!(seq_before(1, 2));
+        assert!(!seq_before(2, 1));
+        assert!(seq_before(i32::MAX, 0));
+        assert!(!seq_before(5, 5));
+    }
+}

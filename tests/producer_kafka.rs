@@ -1,0 +1,344 @@
+//! The asynchronous producer end to end against Apache Kafka 4.3 (KRaft) on loopback:
+//! delivery reports (exactly once, in order per partition, with the offsets the broker
+//! gave), what is read back, partitioning, back-pressure and errors.
+
+mod common;
+
+use common::client::{client, create_topic};
+use common::kafka;
+use common::records::Reader;
+use common::with_timeout;
+use kafkac::error::local;
+use kafkac::producer::{Message, Persisted, Producer, Report, PARTITION_ANY};
+use kafkac::record::RecordHeaderIn;
+use kafkac::Config;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+
+fn producer(bootstrap: &str, settings: &[(&str, &str)]) -> Producer {
+    let mut c = Config::new();
+    c.set("bootstrap.servers", bootstrap).unwrap();
+    c.set("retry.backoff.ms", "50").unwrap();
+    for (k, v) in settings {
+        c.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+    }
+    Producer::new(&c).unwrap()
+}
+
+/// Every report, in the order served.
+fn flush_all(p: &Producer, reports: &mut Vec<Report>) {
+    p.flush(T, |r| reports.push(r.clone()))
+        .unwrap_or_else(|e| panic!("flush: {e}"));
+}
+
+/// Checks that `reports` hold each opaque in `0..n` exactly once, delivered, and that
+/// within each partition the offsets rise by one in send order. Returns the records
+/// per partition: (offset, opaque) in order.
+fn check_delivered(reports: &[Report], n: usize) -> HashMap<i32, Vec<(i64, usize)>> {
+    let mut seen = vec![false; n];
+    let mut by_part: HashMap<i32, Vec<(i64, usize)>> = HashMap::new();
+    for r in reports {
+        assert!(
+            r.error.is_none(),
+            "message {} failed: {:?}",
+            r.opaque,
+            r.error
+        );
+        assert_eq!(r.status, Persisted::Persisted);
+        assert!(!seen[r.opaque], "two reports for message {}", r.opaque);
+        seen[r.opaque] = true;
+        by_part
+            .entry(r.partition)
+            .or_default()
+            .push((r.offset, r.opaque));
+    }
+    let missing = seen.iter().filter(|s| !**s).count();
+    assert_eq!(missing, 0, "{missing} of {n} messages have no report");
+    for (p, v) in &by_part {
+        for w in v.windows(2) {
+            assert_eq!(w[1].0, w[0].0 + 1, "partition {p}: offsets out of order");
+            assert!(w[1].1 > w[0].1, "partition {p}: reports out of send order");
+        }
+    }
+    by_part
+}
+
+#[test]
+fn idempotent_sends_are_delivered_once_in_order_and_read_back() {
+    with_timeout(Duration::from_secs(120), || {
+        let k = kafka::shared();
+        let admin = client(&k.bootstrap);
+        create_topic(&admin, "prod-basic", 16, 1, &[], T);
+        let p = producer(&k.bootstrap, &[("linger.ms", "5")]);
+        let n: usize = std::env::var("PROD_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        let started = Instant::now();
+        let mut reports = Vec::with_capacity(n);
+        for i in 0..n {
+            let key = format!("key-{}", i % 1000);
+            let value = format!("value-{i}");
+            let m = Message {
+                topic: "prod-basic",
+                partition: PARTITION_ANY,
+                key: Some(key.as_bytes()),
+                value: Some(value.as_bytes()),
+                opaque: i,
+                ..Default::default()
+            };
+            loop {
+                match p.send(&m) {
+                    Ok(()) => break,
+                    Err(e) if e.code == local::QUEUE_FULL => {
+                        if std::env::var("PROD_DEBUG").is_ok() {
+                            eprintln!(
+                                "{:?} full at {i}: {:?} {:?} {e}",
+                                started.elapsed(),
+                                p.outstanding(),
+                                p.counters()
+                            );
+                        }
+                        p.poll(Duration::from_millis(10), |r| reports.push(r.clone()));
+                    }
+                    Err(e) => panic!("send {i}: {e}"),
+                }
+            }
+            if i % 1000 == 0 {
+                p.poll(Duration::ZERO, |r| reports.push(r.clone()));
+            }
+        }
+        flush_all(&p, &mut reports);
+        eprintln!(
+            "{n} messages delivered in {:?}; counters {:?}",
+            started.elapsed(),
+            p.counters()
+        );
+        let (pid, epoch) = p.producer_id();
+        assert!(pid >= 0 && epoch >= 0, "idempotence gave no producer id");
+        let by_part = check_delivered(&reports, n);
+        // Same key, same partition (consistent_random: CRC-32 of the key).
+        let mut key_part: HashMap<usize, i32> = HashMap::new();
+        for (part, v) in &by_part {
+            for (_, i) in v {
+                let prev = key_part.insert(i % 1000, *part);
+                assert!(
+                    prev.is_none_or(|q| q == *part),
+                    "key {} in two partitions",
+                    i % 1000
+                );
+            }
+        }
+        // Read every partition back: the records and offsets the reports named.
+        let reader = Reader {
+            timeout: T,
+            high_watermark_covers: false,
+        };
+        for (part, v) in &by_part {
+            let got = reader.fetch_n(&admin, "prod-basic", *part, v[0].0, v.len());
+            for ((off, i), g) in v.iter().zip(&got) {
+                assert_eq!(g.offset, *off);
+                assert_eq!(g.value.as_deref(), Some(format!("value-{i}").as_bytes()));
+                assert_eq!(
+                    g.key.as_deref(),
+                    Some(format!("key-{}", i % 1000).as_bytes())
+                );
+            }
+        }
+        assert_eq!(p.close(T), 0);
+    });
+}
+
+#[test]
+fn null_and_empty_keys_values_headers_and_timestamps_survive() {
+    with_timeout(Duration::from_secs(60), || {
+        let k = kafka::shared();
+        let admin = client(&k.bootstrap);
+        create_topic(&admin, "prod-fields", 1, 1, &[], T);
+        let p = producer(
+            &k.bootstrap,
+            &[("linger.ms", "0"), ("compression.type", "lz4")],
+        );
+        let hdrs = [
+            RecordHeaderIn {
+                key: b"a",
+                value: Some(b"1"),
+            },
+            RecordHeaderIn {
+                key: b"b",
+                value: None,
+            },
+        ];
+        type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+        let cases: [KeyValue; 4] = [
+            (None, None),
+            (Some(b""), Some(b"")),
+            (Some(b"k"), None),
+            (None, Some(b"v")),
+        ];
+        for (i, (key, value)) in cases.iter().enumerate() {
+            p.send(&Message {
+                topic: "prod-fields",
+                partition: 0,
+                key: *key,
+                value: *value,
+                headers: if i == 1 { &hdrs } else { &[] },
+                timestamp: Some(1_600_000_000_000 + i as i64),
+                opaque: i,
+            })
+            .unwrap();
+        }
+        let mut reports = Vec::new();
+        flush_all(&p, &mut reports);
+        check_delivered(&reports, cases.len());
+        for r in &reports {
+            assert_eq!(r.timestamp, 1_600_000_000_000 + r.opaque as i64);
+            assert_eq!(r.topic.name, "prod-fields");
+        }
+        let reader = Reader {
+            timeout: T,
+            high_watermark_covers: false,
+        };
+        let got = reader.fetch_n(&admin, "prod-fields", 0, 0, cases.len());
+        for (i, (key, value)) in cases.iter().enumerate() {
+            assert_eq!(got[i].key.as_deref(), *key, "record {i}");
+            assert_eq!(got[i].value.as_deref(), *value, "record {i}");
+            assert_eq!(got[i].timestamp, 1_600_000_000_000 + i as i64);
+        }
+        assert_eq!(got[1].headers.len(), 2);
+    });
+}
+
+#[test]
+fn sends_fail_at_once_with_the_right_error() {
+    with_timeout(Duration::from_secs(60), || {
+        let k = kafka::shared();
+        let admin = client(&k.bootstrap);
+        create_topic(&admin, "prod-errors", 2, 1, &[], T);
+        let p = producer(
+            &k.bootstrap,
+            &[
+                ("queue.buffering.max.messages", "10"),
+                ("linger.ms", "60000"),
+                ("message.max.bytes", "2000"),
+            ],
+        );
+        let m = |partition, value: &'static [u8], opaque| Message {
+            topic: "prod-errors",
+            partition,
+            value: Some(value),
+            opaque,
+            ..Default::default()
+        };
+        // Oversize.
+        let big = vec![7u8; 3000];
+        let e = p
+            .send(&Message {
+                value: Some(&big),
+                ..m(0, b"", 0)
+            })
+            .unwrap_err();
+        assert_eq!(e.code, 10, "{e}");
+        assert!(e.message.contains("message.max.bytes"), "{e}");
+        // Learn the topic, then an unknown partition fails at once.
+        p.send(&m(0, b"x", 0)).unwrap();
+        p.flush(T, |_| {}).unwrap();
+        let e = p.send(&m(5, b"x", 1)).unwrap_err();
+        assert_eq!(e.code, local::UNKNOWN_PARTITION, "{e}");
+        assert!(e.message.contains("prod-errors"), "{e}");
+        // Queue full: 10 messages wait in a 60 s linger.
+        for i in 0..10 {
+            p.send(&m(1, b"y", i)).unwrap();
+        }
+        let e = p.send(&m(1, b"y", 10)).unwrap_err();
+        assert_eq!(e.code, local::QUEUE_FULL, "{e}");
+        assert!(e.message.contains("queue.buffering.max.messages"), "{e}");
+        // A blocking send waits for space, and gets it when flush sends the batch.
+        std::thread::scope(|s| {
+            let h = s.spawn(|| p.send_blocking(&m(1, b"z", 11), T));
+            std::thread::sleep(Duration::from_millis(200));
+            p.flush(T, |_| {}).unwrap();
+            h.join().unwrap().unwrap();
+        });
+        // Purged messages get PURGE_QUEUE reports.
+        p.send(&m(1, b"w", 12)).unwrap();
+        p.purge(kafkac::producer::purge::QUEUE);
+        let mut got = Vec::new();
+        p.poll(Duration::from_secs(1), |r| got.push(r.clone()));
+        assert!(
+            got.iter().any(|r| r.opaque == 12
+                && r.error
+                    .as_ref()
+                    .is_some_and(|e| e.code == local::PURGE_QUEUE)
+                && r.status == Persisted::Not),
+            "{got:?}"
+        );
+        p.flush(T, |_| {}).unwrap();
+    });
+}
+
+#[test]
+fn unknown_topic_fails_after_the_metadata_wait() {
+    with_timeout(Duration::from_secs(60), || {
+        let k = kafka::shared();
+        let p = producer(
+            &k.bootstrap,
+            &[("topic.metadata.propagation.max.ms", "1000")],
+        );
+        let started = Instant::now();
+        p.send(&Message {
+            topic: "prod-no-such-topic",
+            partition: PARTITION_ANY,
+            value: Some(b"v"),
+            opaque: 7,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut got = Vec::new();
+        let r = p.flush(Duration::from_secs(20), |r| got.push(r.clone()));
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(got.len(), 1);
+        let e = got[0].error.as_ref().expect("failed");
+        assert_eq!(e.code, local::UNKNOWN_TOPIC, "{e}");
+        assert!(e.message.contains("prod-no-such-topic"), "{e}");
+        eprintln!("unknown topic reported after {:?}", started.elapsed());
+    });
+}
+
+#[test]
+fn a_dead_cluster_fails_every_message_within_the_timeout() {
+    with_timeout(Duration::from_secs(60), || {
+        let port = common::free_port();
+        let p = producer(
+            &format!("127.0.0.1:{port}"),
+            &[("message.timeout.ms", "2000"), ("linger.ms", "0")],
+        );
+        let started = Instant::now();
+        for i in 0..1000 {
+            p.send(&Message {
+                topic: "t",
+                partition: PARTITION_ANY,
+                value: Some(b"v"),
+                opaque: i,
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        let mut got = Vec::new();
+        p.flush(Duration::from_secs(10), |r| got.push(r.clone()))
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(got.len(), 1000);
+        for r in &got {
+            let e = r.error.as_ref().expect("failed");
+            assert_eq!(e.code, local::MSG_TIMED_OUT, "{e}");
+            assert_eq!(r.status, Persisted::Not);
+        }
+        assert!(took < Duration::from_secs(4), "reports took {took:?}");
+        let closed = Instant::now();
+        assert_eq!(p.close(Duration::from_secs(1)), 0);
+        assert!(closed.elapsed() < Duration::from_secs(2));
+    });
+}
