@@ -206,6 +206,27 @@
 
 #define KC_TIMESTAMP_LOG_APPEND_TIME 2
 
+// The partitioner chooses the partition (librdkafka's `RD_KAFKA_PARTITION_UA`).
+#define KC_PARTITION_UA -1
+
+// `kc_delivery_report_t.status`: the message was never written (it failed before it
+// was sent, or the broker refused it).
+#define KC_PERSISTED_NOT 0
+
+// `kc_delivery_report_t.status`: the message was sent but no acknowledgement came (a
+// lost connection, a timeout, `acks=0`): it may be in the log.
+#define KC_PERSISTED_POSSIBLY 1
+
+// `kc_delivery_report_t.status`: the broker acknowledged the message.
+#define KC_PERSISTED 2
+
+// `kc_producer_purge`: messages queued in the producer, not sent yet.
+#define KC_PURGE_F_QUEUE 1
+
+// `kc_producer_purge`: messages in requests sent and not answered (their answers are
+// ignored; the broker may still write them).
+#define KC_PURGE_F_INFLIGHT 2
+
 // A client connected to one Kafka cluster.
 //
 // Thread-safe: one `kc_client_t` may be used from many threads at once; their requests
@@ -276,6 +297,14 @@ typedef struct kc_fetch_result_t kc_fetch_result_t;
 
 // A metadata snapshot. Immutable: may be read from several threads at once.
 typedef struct kc_metadata_t kc_metadata_t;
+
+// An asynchronous producer.
+//
+// Thread-safe: `kc_producer_send` and the other calls may be made from many threads at
+// once; callbacks run on whichever thread calls `kc_producer_poll`/`_flush`/`_close`.
+// `kc_producer_free` may be called while other threads are inside calls on it (they
+// return `KC_ERR__DESTROY`); a call that starts after it is a use after free.
+typedef struct kc_producer_t kc_producer_t;
 
 // An error code: 0 is success, Kafka's error codes keep their wire numbers (the
 // `KC_ERR_<NAME>` macros), local errors are negative (`KC_ERR__<NAME>`).
@@ -361,6 +390,42 @@ typedef struct kc_partition_t {
   size_t isr_cnt;
 } kc_partition_t;
 
+// The outcome of one message, handed to the delivery report callbacks. Every pointer
+// in it is valid only during the callback.
+typedef struct kc_delivery_report_t {
+  // The topic (NUL-terminated).
+  const char *topic;
+  int32_t partition;
+  // The offset the broker gave the message; -1 when it failed, with `acks=0`, or when
+  // a retry was recognised by the broker as a duplicate (which does not say where).
+  int64_t offset;
+  // The message's timestamp (ms since the epoch), or the broker's time for topics
+  // with `message.timestamp.type=LogAppendTime`.
+  int64_t timestamp;
+  // `KC_OK` when delivered; else why not (see `kc_producer_send`).
+  kc_err_t err;
+  // NULL when delivered; else a description naming topic, partition and broker.
+  const char *errstr;
+  // `KC_PERSISTED_NOT`, `KC_PERSISTED_POSSIBLY` or `KC_PERSISTED`.
+  int32_t status;
+  // The `opaque` given to `kc_producer_send`.
+  void *opaque;
+} kc_delivery_report_t;
+
+// A delivery report callback, one report per call. `cb_opaque` is the one set with
+// `kc_conf_set_opaque`. Runs on the thread calling `kc_producer_poll`,
+// `kc_producer_flush` or `kc_producer_close`, never on an internal thread. It may call
+// `kc_producer_send`; it must not free the producer.
+typedef void (*kc_dr_msg_cb_t)(struct kc_producer_t *producer, const struct kc_delivery_report_t *report, void *cb_opaque);
+
+// A delivery report callback taking many reports per call (in order), for throughput.
+// Same rules as `kc_dr_msg_cb_t`.
+typedef void (*kc_dr_batch_cb_t)(struct kc_producer_t *producer, const struct kc_delivery_report_t *reports, size_t count, void *cb_opaque);
+
+// An error callback: called once with the producer's fatal error (after which every
+// send fails with `KC_ERR__FATAL`). Runs inside `kc_producer_poll`/`_flush`.
+typedef void (*kc_error_cb_t)(struct kc_producer_t *producer, kc_err_t err, const char *reason, void *cb_opaque);
+
 // Use the client's `compression.type` property.
 #define KC_COMPRESSION_DEFAULT -1
 
@@ -415,6 +480,21 @@ typedef struct kc_partition_t {
 
 // Nothing there (for example, no event waiting).
 #define KC_ERR__NOENT -156
+
+// A message was not delivered within `message.timeout.ms`.
+#define KC_ERR__MSG_TIMED_OUT -192
+
+// The producer's queue is full.
+#define KC_ERR__QUEUE_FULL -184
+
+// A queued message was purged before it was sent.
+#define KC_ERR__PURGE_QUEUE -152
+
+// A message in flight was purged; the broker may still write it.
+#define KC_ERR__PURGE_INFLIGHT -151
+
+// The producer hit a fatal error (`kc_producer_fatal_error` says which).
+#define KC_ERR__FATAL -150
 
 // A required pointer argument was NULL.
 #define KC_ERR__NULL_ARG -1001
@@ -864,6 +944,174 @@ kc_err_t kc_metadata_topic(const struct kc_metadata_t *md, size_t i, struct kc_t
 // # Safety
 // `md` must be a live handle and `out` valid.
 kc_err_t kc_metadata_partition(const struct kc_metadata_t *md, size_t i, size_t j, struct kc_partition_t *out);
+
+// Sets the delivery report callback called once per message. Setting both this and
+// the batch form calls both.
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+//
+// # Safety
+// `conf` must be a live handle not used by another thread during the call.
+kc_err_t kc_conf_set_dr_msg_cb(struct kc_conf_t *conf, kc_dr_msg_cb_t cb);
+
+// Sets the delivery report callback called with many reports at once.
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+//
+// # Safety
+// `conf` must be a live handle not used by another thread during the call.
+kc_err_t kc_conf_set_dr_batch_cb(struct kc_conf_t *conf, kc_dr_batch_cb_t cb);
+
+// Sets the error callback (the fatal error, once).
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+//
+// # Safety
+// `conf` must be a live handle not used by another thread during the call.
+kc_err_t kc_conf_set_error_cb(struct kc_conf_t *conf, kc_error_cb_t cb);
+
+// Sets the pointer every callback receives as `cb_opaque` (NULL by default).
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+//
+// # Safety
+// `conf` must be a live handle not used by another thread during the call.
+kc_err_t kc_conf_set_opaque(struct kc_conf_t *conf, void *opaque);
+
+// Creates a producer from a configuration (`bootstrap.servers` and the producer's
+// properties: `linger.ms`, `enable.idempotence`, … librdkafka's names). `conf` is
+// borrowed (the producer keeps a copy, callbacks included). Brokers are contacted in
+// the background: an unreachable cluster shows as failed delivery reports, not here.
+// On success `*producerp` receives the producer; free it with `kc_producer_free`.
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`, `producerp`), `KC_ERR__INVALID_CONFIG`
+// (`bootstrap.servers` missing; `enable.idempotence=true` with `acks` other than all
+// or `max.in.flight` above 5), `KC_ERR__FAIL` (a thread could not be started),
+// `KC_ERR__PANIC`.
+//
+// # Safety
+// `conf` must be a live handle and `producerp` a valid pointer.
+kc_err_t kc_producer_new(const struct kc_conf_t *conf, struct kc_producer_t **producerp);
+
+// Sends one record and returns at once: the record is copied into the partition's
+// batch (everything `rec` points to is borrowed for the call only). `partition`: a
+// partition or `KC_PARTITION_UA` (the `partitioner` property chooses). `opaque` comes
+// back in the record's delivery report, which is served by `kc_producer_poll`.
+// `rec->timestamp` 0 takes the time of the call.
+//
+// Errors (nothing was queued; no report will come):
+//  - `KC_ERR__QUEUE_FULL`: `queue.buffering.max.messages` or `.kbytes` reached
+//    (messages not yet acknowledged), or `delivery.report.max.messages` reports wait
+//    for `kc_producer_poll`. Poll, then send again (or use `kc_producer_send_blocking`).
+//  - `KC_ERR_MESSAGE_TOO_LARGE`: the record alone exceeds `message.max.bytes`.
+//  - `KC_ERR__UNKNOWN_PARTITION`: the topic is known and has no such partition (a
+//    topic not known yet is waited for: `topic.metadata.propagation.max.ms`).
+//  - `KC_ERR__FATAL`: the producer hit a fatal error (`kc_producer_fatal_error`).
+//  - `KC_ERR__DESTROY`: the producer is being closed or freed.
+//  - `KC_ERR__BAD_COMPRESSION`: the batch the record filled could not be compressed
+//    (its other records get failed reports).
+//  - `KC_ERR__NULL_ARG` (`producer`, `topic`, `rec`, a header key),
+//    `KC_ERR__INVALID_ARG` (an empty topic, a NULL buffer with a length, a string that
+//    is not UTF-8), `KC_ERR__PANIC`.
+//
+// # Safety
+// `producer` must be a live handle, `topic` a NUL-terminated string, `rec` a valid
+// record (see `kc_record_t`).
+kc_err_t kc_producer_send(struct kc_producer_t *producer, const char *topic, int32_t partition, const struct kc_record_t *rec, void *opaque);
+
+// As `kc_producer_send`, but when the queue is full it waits up to `timeout_ms` for
+// space (a negative timeout waits a year) instead of failing at once (Java's
+// `max.block.ms`). `KC_ERR__QUEUE_FULL` then means the wait ran out.
+//
+// Errors: as `kc_producer_send`.
+//
+// # Safety
+// As `kc_producer_send`.
+kc_err_t kc_producer_send_blocking(struct kc_producer_t *producer, const char *topic, int32_t partition, const struct kc_record_t *rec, void *opaque, int32_t timeout_ms);
+
+// Sends `cnt` records to `topic`/`partition` in one call: the lowest cost per message.
+// `opaques` (NULL, or `cnt` pointers) gives each record's report opaque. `errs` (NULL,
+// or room for `cnt` codes) receives each record's result, as `kc_producer_send` would
+// return it. Stops at the first `KC_ERR__QUEUE_FULL` (the records from there on get
+// that code). Returns how many records were queued; on an argument error before any
+// record (`KC_ERR__NULL_ARG` for `producer` or `topic`), 0 and `kc_last_error` says
+// why.
+//
+// # Safety
+// `producer` must be a live handle, `topic` a NUL-terminated string, `recs` `cnt`
+// valid records, `opaques` NULL or `cnt` pointers, `errs` NULL or `cnt` writable codes.
+size_t kc_producer_send_batch(struct kc_producer_t *producer, const char *topic, int32_t partition, const struct kc_record_t *recs, void *const *opaques, size_t cnt, kc_err_t *errs);
+
+// Serves waiting delivery reports (and the fatal error, once) through the callbacks,
+// on this thread, waiting up to `timeout_ms` for the first (0: don't wait; negative: a
+// year). Returns how many reports were served, or -1 on an error (`kc_last_error`:
+// `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`, `KC_ERR__PANIC`).
+//
+// # Safety
+// `producer` must be a live handle.
+int kc_producer_poll(struct kc_producer_t *producer, int32_t timeout_ms);
+
+// Sends everything queued now (cutting `linger.ms` short) and serves delivery reports
+// through the callbacks until every message sent before the call has its report, or
+// `timeout_ms` passes (negative: a year).
+//
+// Errors: `KC_ERR__TIMED_OUT` (messages remain; they stay queued and keep their
+// `message.timeout.ms`), `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `producer` must be a live handle.
+kc_err_t kc_producer_flush(struct kc_producer_t *producer, int32_t timeout_ms);
+
+// Drops queued (`KC_PURGE_F_QUEUE`) and/or in-flight (`KC_PURGE_F_INFLIGHT`) messages.
+// Each gets a failed report (`KC_ERR__PURGE_QUEUE`, `KC_ERR__PURGE_INFLIGHT`) served
+// by the next `kc_producer_poll`. With idempotence, the producer's epoch is bumped
+// before anything more is sent.
+//
+// Errors: `KC_ERR__INVALID_ARG` (unknown flags), `KC_ERR__NULL_ARG`,
+// `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `producer` must be a live handle.
+kc_err_t kc_producer_purge(struct kc_producer_t *producer, int flags);
+
+// Messages not yet acknowledged (queued or in flight) plus delivery reports not yet
+// served: 0 once everything has been reported (librdkafka's `rd_kafka_outq_len`).
+// 0 for NULL.
+//
+// # Safety
+// `producer` must be NULL or a live handle.
+size_t kc_producer_outq_len(struct kc_producer_t *producer);
+
+// The producer's fatal error: its code (0 when there is none) and, when `buf` is not
+// NULL, its description in `buf` (`len` bytes, NUL-terminated, truncated to fit).
+// Returns 0 for a NULL producer.
+//
+// # Safety
+// `producer` must be NULL or a live handle; `buf` NULL or `len` writable bytes.
+kc_err_t kc_producer_fatal_error(struct kc_producer_t *producer, char *buf, size_t len);
+
+// Flushes for up to `timeout_ms` (serving reports through the callbacks), then drops
+// what is left and stops the producer's threads and connections. Returns within
+// `timeout_ms` plus the time to close connections (no network wait; a negative timeout
+// is a year). `*droppedp` (may be NULL) receives how many messages were dropped without
+// a report. After it, sends fail with `KC_ERR__DESTROY`; the handle must still be
+// freed.
+//
+// Errors: `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY` (already being freed), `KC_ERR__PANIC`.
+//
+// # Safety
+// `producer` must be a live handle; `droppedp` NULL or valid.
+kc_err_t kc_producer_close(struct kc_producer_t *producer, int32_t timeout_ms, size_t *droppedp);
+
+// Frees the producer without waiting for anything: messages not yet reported are
+// dropped (call `kc_producer_flush` or `kc_producer_close` first to deliver them).
+// Calls in progress on other threads return `KC_ERR__DESTROY` (a blocked send or a
+// poll is woken at once). Returns once the producer's threads have stopped. NULL is a
+// no-op; freeing twice, or from inside a callback, is undefined behaviour.
+//
+// # Safety
+// `producer` must be NULL or a live handle; no call on it may start after this one.
+void kc_producer_free(struct kc_producer_t *producer);
 
 #ifdef __cplusplus
 }  // extern "C"

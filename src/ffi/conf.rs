@@ -12,6 +12,8 @@ use std::ffi::c_char;
 /// Not thread-safe: use one `kc_conf_t` from one thread at a time.
 pub struct kc_conf_t {
     pub(crate) inner: Config,
+    /// The producer's callbacks (`kc_conf_set_dr_msg_cb`, …).
+    pub(crate) callbacks: super::producer::Callbacks,
 }
 
 /// Creates an empty configuration.
@@ -22,6 +24,7 @@ pub extern "C" fn kc_conf_new() -> *mut kc_conf_t {
     boundary(std::ptr::null_mut(), || {
         Box::into_raw(Box::new(kc_conf_t {
             inner: Config::new(),
+            callbacks: Default::default(),
         }))
     })
 }
@@ -44,6 +47,7 @@ pub unsafe extern "C" fn kc_conf_dup(conf: *const kc_conf_t) -> *mut kc_conf_t {
             }
             Some(c) => Box::into_raw(Box::new(kc_conf_t {
                 inner: c.inner.clone(),
+                callbacks: c.callbacks,
             })),
         }
     })

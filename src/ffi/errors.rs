@@ -47,9 +47,6 @@ pub const KC_ERR__PURGE_QUEUE: kc_err_t = -152;
 pub const KC_ERR__PURGE_INFLIGHT: kc_err_t = -151;
 /// The producer hit a fatal error (`kc_producer_fatal_error` says which).
 pub const KC_ERR__FATAL: kc_err_t = -150;
-/// Kafka's MESSAGE_TOO_LARGE: a message or batch exceeds `message.max.bytes` (or the
-/// broker's limit).
-pub const KC_ERR_MSG_SIZE_TOO_LARGE: kc_err_t = 10;
 /// A required pointer argument was NULL.
 pub const KC_ERR__NULL_ARG: kc_err_t = -1001;
 /// An internal error was caught at the library boundary.

@@ -12,6 +12,7 @@ mod conf;
 mod errors;
 mod fetch;
 mod metadata;
+mod producer;
 mod util;
 
 pub use client::*;
@@ -19,3 +20,4 @@ pub use conf::*;
 pub use errors::*;
 pub use fetch::*;
 pub use metadata::*;
+pub use producer::*;

@@ -332,7 +332,7 @@ impl Producer {
         loop {
             let batch = {
                 let mut st = self.shared.state.lock();
-                while st.reports.is_empty() {
+                while st.reports.is_empty() && !st.closing {
                     if self
                         .shared
                         .reports_cv
@@ -386,6 +386,12 @@ impl Producer {
             let st = self.shared.state.lock();
             if st.outstanding() == 0 && st.reports.is_empty() {
                 break Ok(());
+            }
+            if st.closing {
+                break Err(Error::new(
+                    local::DESTROY,
+                    "the producer was closed during flush",
+                ));
             }
             if Instant::now() >= deadline {
                 break Err(Error::timed_out(format!(

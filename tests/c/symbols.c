@@ -56,6 +56,21 @@ static const struct {
     SYM(kc_metadata_broker),
     SYM(kc_metadata_topic),
     SYM(kc_metadata_partition),
+    SYM(kc_conf_set_dr_batch_cb),
+    SYM(kc_conf_set_dr_msg_cb),
+    SYM(kc_conf_set_error_cb),
+    SYM(kc_conf_set_opaque),
+    SYM(kc_producer_close),
+    SYM(kc_producer_fatal_error),
+    SYM(kc_producer_flush),
+    SYM(kc_producer_free),
+    SYM(kc_producer_new),
+    SYM(kc_producer_outq_len),
+    SYM(kc_producer_poll),
+    SYM(kc_producer_purge),
+    SYM(kc_producer_send),
+    SYM(kc_producer_send_batch),
+    SYM(kc_producer_send_blocking),
 #undef SYM
 };
 

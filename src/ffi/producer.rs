@@ -1,0 +1,737 @@
+//! `kc_producer_t`: the asynchronous producer, its delivery reports and callbacks.
+
+use super::client::{kc_header_t, kc_record_t};
+use super::conf::kc_conf_t;
+use super::errors::kc_err_t;
+use super::util::{
+    array, boundary, buf, call, catch, copy_out, cstr, millis, null_arg, write_out, Gate,
+};
+use crate::error::{local, Error, Result};
+use crate::producer::{purge, Message, Persisted, Producer, Report};
+use crate::record::RecordHeaderIn;
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The partitioner chooses the partition (librdkafka's `RD_KAFKA_PARTITION_UA`).
+pub const KC_PARTITION_UA: i32 = -1;
+
+/// `kc_delivery_report_t.status`: the message was never written (it failed before it
+/// was sent, or the broker refused it).
+pub const KC_PERSISTED_NOT: i32 = 0;
+/// `kc_delivery_report_t.status`: the message was sent but no acknowledgement came (a
+/// lost connection, a timeout, `acks=0`): it may be in the log.
+pub const KC_PERSISTED_POSSIBLY: i32 = 1;
+/// `kc_delivery_report_t.status`: the broker acknowledged the message.
+pub const KC_PERSISTED: i32 = 2;
+
+/// `kc_producer_purge`: messages queued in the producer, not sent yet.
+pub const KC_PURGE_F_QUEUE: c_int = 1;
+/// `kc_producer_purge`: messages in requests sent and not answered (their answers are
+/// ignored; the broker may still write them).
+pub const KC_PURGE_F_INFLIGHT: c_int = 2;
+
+/// The outcome of one message, handed to the delivery report callbacks. Every pointer
+/// in it is valid only during the callback.
+#[repr(C)]
+pub struct kc_delivery_report_t {
+    /// The topic (NUL-terminated).
+    pub topic: *const c_char,
+    pub partition: i32,
+    /// The offset the broker gave the message; -1 when it failed, with `acks=0`, or when
+    /// a retry was recognised by the broker as a duplicate (which does not say where).
+    pub offset: i64,
+    /// The message's timestamp (ms since the epoch), or the broker's time for topics
+    /// with `message.timestamp.type=LogAppendTime`.
+    pub timestamp: i64,
+    /// `KC_OK` when delivered; else why not (see `kc_producer_send`).
+    pub err: kc_err_t,
+    /// NULL when delivered; else a description naming topic, partition and broker.
+    pub errstr: *const c_char,
+    /// `KC_PERSISTED_NOT`, `KC_PERSISTED_POSSIBLY` or `KC_PERSISTED`.
+    pub status: i32,
+    /// The `opaque` given to `kc_producer_send`.
+    pub opaque: *mut c_void,
+}
+
+/// A delivery report callback, one report per call. `cb_opaque` is the one set with
+/// `kc_conf_set_opaque`. Runs on the thread calling `kc_producer_poll`,
+/// `kc_producer_flush` or `kc_producer_close`, never on an internal thread. It may call
+/// `kc_producer_send`; it must not free the producer.
+pub type kc_dr_msg_cb_t = Option<
+    unsafe extern "C" fn(
+        producer: *mut kc_producer_t,
+        report: *const kc_delivery_report_t,
+        cb_opaque: *mut c_void,
+    ),
+>;
+
+/// A delivery report callback taking many reports per call (in order), for throughput.
+/// Same rules as `kc_dr_msg_cb_t`.
+pub type kc_dr_batch_cb_t = Option<
+    unsafe extern "C" fn(
+        producer: *mut kc_producer_t,
+        reports: *const kc_delivery_report_t,
+        count: usize,
+        cb_opaque: *mut c_void,
+    ),
+>;
+
+/// An error callback: called once with the producer's fatal error (after which every
+/// send fails with `KC_ERR__FATAL`). Runs inside `kc_producer_poll`/`_flush`.
+pub type kc_error_cb_t = Option<
+    unsafe extern "C" fn(
+        producer: *mut kc_producer_t,
+        err: kc_err_t,
+        reason: *const c_char,
+        cb_opaque: *mut c_void,
+    ),
+>;
+
+/// The application's pointer for its callbacks: never dereferenced here, only handed
+/// back.
+#[derive(Clone, Copy)]
+pub(crate) struct CbOpaque(*mut c_void);
+
+// SAFETY: the pointer is never dereferenced by the library; it is only passed back to
+// the application's callbacks, on the application's thread that calls poll or flush.
+unsafe impl Send for CbOpaque {}
+// SAFETY: as above: shared only to be copied and handed back.
+unsafe impl Sync for CbOpaque {}
+
+impl Default for CbOpaque {
+    fn default() -> Self {
+        CbOpaque(std::ptr::null_mut())
+    }
+}
+
+/// The producer's callbacks, kept in the `kc_conf_t`.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Callbacks {
+    dr_msg: kc_dr_msg_cb_t,
+    dr_batch: kc_dr_batch_cb_t,
+    error: kc_error_cb_t,
+    opaque: CbOpaque,
+}
+
+/// An asynchronous producer.
+///
+/// Thread-safe: `kc_producer_send` and the other calls may be made from many threads at
+/// once; callbacks run on whichever thread calls `kc_producer_poll`/`_flush`/`_close`.
+/// `kc_producer_free` may be called while other threads are inside calls on it (they
+/// return `KC_ERR__DESTROY`); a call that starts after it is a use after free.
+pub struct kc_producer_t {
+    producer: Producer,
+    callbacks: Callbacks,
+    gate: Gate,
+}
+
+/// Sets the delivery report callback called once per message. Setting both this and
+/// the batch form calls both.
+///
+/// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `conf` must be a live handle not used by another thread during the call.
+#[no_mangle]
+pub unsafe extern "C" fn kc_conf_set_dr_msg_cb(
+    conf: *mut kc_conf_t,
+    cb: kc_dr_msg_cb_t,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live, exclusively used handle (contract above).
+        let conf = unsafe { conf.as_mut() }.ok_or_else(|| null_arg("conf"))?;
+        conf.callbacks.dr_msg = cb;
+        Ok(())
+    })
+}
+
+/// Sets the delivery report callback called with many reports at once.
+///
+/// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `conf` must be a live handle not used by another thread during the call.
+#[no_mangle]
+pub unsafe extern "C" fn kc_conf_set_dr_batch_cb(
+    conf: *mut kc_conf_t,
+    cb: kc_dr_batch_cb_t,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live, exclusively used handle (contract above).
+        let conf = unsafe { conf.as_mut() }.ok_or_else(|| null_arg("conf"))?;
+        conf.callbacks.dr_batch = cb;
+        Ok(())
+    })
+}
+
+/// Sets the error callback (the fatal error, once).
+///
+/// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `conf` must be a live handle not used by another thread during the call.
+#[no_mangle]
+pub unsafe extern "C" fn kc_conf_set_error_cb(conf: *mut kc_conf_t, cb: kc_error_cb_t) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live, exclusively used handle (contract above).
+        let conf = unsafe { conf.as_mut() }.ok_or_else(|| null_arg("conf"))?;
+        conf.callbacks.error = cb;
+        Ok(())
+    })
+}
+
+/// Sets the pointer every callback receives as `cb_opaque` (NULL by default).
+///
+/// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `conf` must be a live handle not used by another thread during the call.
+#[no_mangle]
+pub unsafe extern "C" fn kc_conf_set_opaque(conf: *mut kc_conf_t, opaque: *mut c_void) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live, exclusively used handle (contract above).
+        let conf = unsafe { conf.as_mut() }.ok_or_else(|| null_arg("conf"))?;
+        conf.callbacks.opaque = CbOpaque(opaque);
+        Ok(())
+    })
+}
+
+/// Creates a producer from a configuration (`bootstrap.servers` and the producer's
+/// properties: `linger.ms`, `enable.idempotence`, … librdkafka's names). `conf` is
+/// borrowed (the producer keeps a copy, callbacks included). Brokers are contacted in
+/// the background: an unreachable cluster shows as failed delivery reports, not here.
+/// On success `*producerp` receives the producer; free it with `kc_producer_free`.
+///
+/// Errors: `KC_ERR__NULL_ARG` (`conf`, `producerp`), `KC_ERR__INVALID_CONFIG`
+/// (`bootstrap.servers` missing; `enable.idempotence=true` with `acks` other than all
+/// or `max.in.flight` above 5), `KC_ERR__FAIL` (a thread could not be started),
+/// `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `conf` must be a live handle and `producerp` a valid pointer.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_new(
+    conf: *const kc_conf_t,
+    producerp: *mut *mut kc_producer_t,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live handle (contract above).
+        let conf = unsafe { conf.as_ref() }.ok_or_else(|| null_arg("conf"))?;
+        if producerp.is_null() {
+            return Err(null_arg("producerp"));
+        }
+        let producer = Producer::new(&conf.inner)?;
+        let h = Arc::into_raw(Arc::new(kc_producer_t {
+            producer,
+            callbacks: conf.callbacks,
+            gate: Gate::new(),
+        }))
+        .cast_mut();
+        // SAFETY: `producerp` is non-NULL and valid for writes (contract above).
+        unsafe { write_out(producerp, h) };
+        Ok(())
+    })
+}
+
+/// A reference of its own to the producer, for one call.
+///
+/// # Safety
+/// `p` must be NULL or a handle from `kc_producer_new` whose reference C still holds.
+unsafe fn share(p: *const kc_producer_t) -> Option<Arc<kc_producer_t>> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` came from Arc::into_raw in kc_producer_new and C's reference is still
+    // held (contract above): the count is at least 1; this adds a reference of its own.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Some(Arc::from_raw(p))
+    }
+}
+
+/// Runs `f` as a call inside the producer: refused once it is being freed.
+///
+/// # Safety
+/// `p` must be NULL or a live handle.
+unsafe fn with_producer<T>(
+    p: *const kc_producer_t,
+    f: impl FnOnce(&kc_producer_t) -> Result<T>,
+) -> Result<T> {
+    // SAFETY: NULL or a live handle (caller contract).
+    let h = unsafe { share(p) }.ok_or_else(|| null_arg("producer"))?;
+    let Some(_inside) = h.gate.enter() else {
+        return Err(Error::new(
+            local::DESTROY,
+            "kc_producer_free has been called on this producer",
+        ));
+    };
+    catch(|| f(&h)).and_then(|r| r)
+}
+
+/// Borrowed views of a record's headers.
+///
+/// # Safety
+/// `r` must describe valid buffers (see `kc_record_t`).
+unsafe fn headers_of<'a>(r: &'a kc_record_t) -> Result<Vec<RecordHeaderIn<'a>>> {
+    if r.headers.is_null() && r.header_cnt != 0 {
+        return Err(Error::invalid_arg(format!(
+            "headers is NULL but header_cnt is {}",
+            r.header_cnt
+        )));
+    }
+    // SAFETY: `header_cnt` headers at `headers` (contract above).
+    let hs: &[kc_header_t] = unsafe { array(r.headers, r.header_cnt, "headers")? };
+    let mut v = Vec::with_capacity(hs.len());
+    for h in hs {
+        // SAFETY: each header's buffers are valid (contract above).
+        let key = unsafe { buf(h.key.cast(), h.key_len, "header key")? }
+            .ok_or_else(|| null_arg("header key"))?;
+        // SAFETY: as above.
+        let value = unsafe { buf(h.value, h.value_len, "header value")? };
+        v.push(RecordHeaderIn { key, value });
+    }
+    Ok(v)
+}
+
+/// Sends one record and returns at once: the record is copied into the partition's
+/// batch (everything `rec` points to is borrowed for the call only). `partition`: a
+/// partition or `KC_PARTITION_UA` (the `partitioner` property chooses). `opaque` comes
+/// back in the record's delivery report, which is served by `kc_producer_poll`.
+/// `rec->timestamp` 0 takes the time of the call.
+///
+/// Errors (nothing was queued; no report will come):
+///  - `KC_ERR__QUEUE_FULL`: `queue.buffering.max.messages` or `.kbytes` reached
+///    (messages not yet acknowledged), or `delivery.report.max.messages` reports wait
+///    for `kc_producer_poll`. Poll, then send again (or use `kc_producer_send_blocking`).
+///  - `KC_ERR_MESSAGE_TOO_LARGE`: the record alone exceeds `message.max.bytes`.
+///  - `KC_ERR__UNKNOWN_PARTITION`: the topic is known and has no such partition (a
+///    topic not known yet is waited for: `topic.metadata.propagation.max.ms`).
+///  - `KC_ERR__FATAL`: the producer hit a fatal error (`kc_producer_fatal_error`).
+///  - `KC_ERR__DESTROY`: the producer is being closed or freed.
+///  - `KC_ERR__BAD_COMPRESSION`: the batch the record filled could not be compressed
+///    (its other records get failed reports).
+///  - `KC_ERR__NULL_ARG` (`producer`, `topic`, `rec`, a header key),
+///    `KC_ERR__INVALID_ARG` (an empty topic, a NULL buffer with a length, a string that
+///    is not UTF-8), `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `producer` must be a live handle, `topic` a NUL-terminated string, `rec` a valid
+/// record (see `kc_record_t`).
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_send(
+    producer: *mut kc_producer_t,
+    topic: *const c_char,
+    partition: i32,
+    rec: *const kc_record_t,
+    opaque: *mut c_void,
+) -> kc_err_t {
+    // SAFETY: pointers checked inside; validity per the contract above.
+    unsafe { send_one(producer, topic, partition, rec, opaque, None) }
+}
+
+/// As `kc_producer_send`, but when the queue is full it waits up to `timeout_ms` for
+/// space (a negative timeout waits a year) instead of failing at once (Java's
+/// `max.block.ms`). `KC_ERR__QUEUE_FULL` then means the wait ran out.
+///
+/// Errors: as `kc_producer_send`.
+///
+/// # Safety
+/// As `kc_producer_send`.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_send_blocking(
+    producer: *mut kc_producer_t,
+    topic: *const c_char,
+    partition: i32,
+    rec: *const kc_record_t,
+    opaque: *mut c_void,
+    timeout_ms: i32,
+) -> kc_err_t {
+    // SAFETY: pointers checked inside; validity per the contract above.
+    unsafe {
+        send_one(
+            producer,
+            topic,
+            partition,
+            rec,
+            opaque,
+            Some(millis(timeout_ms)),
+        )
+    }
+}
+
+/// # Safety
+/// As `kc_producer_send`.
+unsafe fn send_one(
+    producer: *mut kc_producer_t,
+    topic: *const c_char,
+    partition: i32,
+    rec: *const kc_record_t,
+    opaque: *mut c_void,
+    block: Option<Duration>,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live handle; the strings and record valid (contract).
+        unsafe {
+            with_producer(producer, |h| {
+                let topic = cstr(topic, "topic")?;
+                let r = rec.as_ref().ok_or_else(|| null_arg("rec"))?;
+                let headers = headers_of(r)?;
+                let m = Message {
+                    topic,
+                    partition,
+                    key: buf(r.key, r.key_len, "key")?,
+                    value: buf(r.value, r.value_len, "value")?,
+                    headers: &headers,
+                    timestamp: (r.timestamp != 0).then_some(r.timestamp),
+                    opaque: opaque as usize,
+                };
+                match block {
+                    None => h.producer.send(&m),
+                    Some(t) => h.producer.send_blocking(&m, t),
+                }
+            })
+        }
+    })
+}
+
+/// Sends `cnt` records to `topic`/`partition` in one call: the lowest cost per message.
+/// `opaques` (NULL, or `cnt` pointers) gives each record's report opaque. `errs` (NULL,
+/// or room for `cnt` codes) receives each record's result, as `kc_producer_send` would
+/// return it. Stops at the first `KC_ERR__QUEUE_FULL` (the records from there on get
+/// that code). Returns how many records were queued; on an argument error before any
+/// record (`KC_ERR__NULL_ARG` for `producer` or `topic`), 0 and `kc_last_error` says
+/// why.
+///
+/// # Safety
+/// `producer` must be a live handle, `topic` a NUL-terminated string, `recs` `cnt`
+/// valid records, `opaques` NULL or `cnt` pointers, `errs` NULL or `cnt` writable codes.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_send_batch(
+    producer: *mut kc_producer_t,
+    topic: *const c_char,
+    partition: i32,
+    recs: *const kc_record_t,
+    opaques: *const *mut c_void,
+    cnt: usize,
+    errs: *mut kc_err_t,
+) -> usize {
+    let mut queued = 0usize;
+    let rc = call(|| {
+        // SAFETY: pointers checked inside; validity per the contract above.
+        unsafe {
+            with_producer(producer, |h| {
+                let topic = cstr(topic, "topic")?;
+                if recs.is_null() && cnt > 0 {
+                    return Err(null_arg("recs"));
+                }
+                let rs = array(recs, cnt, "recs")?;
+                let ops: Option<&[*mut c_void]> = if opaques.is_null() {
+                    None
+                } else {
+                    Some(array(opaques, cnt, "opaques")?)
+                };
+                let errs: Option<&mut [kc_err_t]> = if errs.is_null() || cnt == 0 {
+                    None
+                } else {
+                    Some(std::slice::from_raw_parts_mut(errs, cnt))
+                };
+                let mut codes = errs;
+                let mut full = false;
+                for (i, r) in rs.iter().enumerate() {
+                    let res = if full {
+                        Err(Error::new(local::QUEUE_FULL, "queue full"))
+                    } else {
+                        headers_of(r).and_then(|headers| {
+                            let m = Message {
+                                topic,
+                                partition,
+                                key: buf(r.key, r.key_len, "key")?,
+                                value: buf(r.value, r.value_len, "value")?,
+                                headers: &headers,
+                                timestamp: (r.timestamp != 0).then_some(r.timestamp),
+                                opaque: ops.map_or(0, |o| o[i] as usize),
+                            };
+                            h.producer.send(&m)
+                        })
+                    };
+                    let code = match &res {
+                        Ok(()) => {
+                            queued += 1;
+                            0
+                        }
+                        Err(e) => {
+                            full |= e.code == local::QUEUE_FULL;
+                            e.code
+                        }
+                    };
+                    if let Some(c) = codes.as_deref_mut() {
+                        c[i] = code;
+                    }
+                }
+                Ok(())
+            })
+        }
+    });
+    if rc != 0 {
+        return 0;
+    }
+    queued
+}
+
+/// Serves waiting delivery reports (and the fatal error, once) through the callbacks,
+/// on this thread, waiting up to `timeout_ms` for the first (0: don't wait; negative: a
+/// year). Returns how many reports were served, or -1 on an error (`kc_last_error`:
+/// `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`, `KC_ERR__PANIC`).
+///
+/// # Safety
+/// `producer` must be a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_poll(producer: *mut kc_producer_t, timeout_ms: i32) -> c_int {
+    let mut served = 0usize;
+    // SAFETY: NULL or a live handle (contract above).
+    let rc = call(|| unsafe {
+        with_producer(producer, |h| {
+            served = serve(producer, h, millis(timeout_ms));
+            Ok(())
+        })
+    });
+    if rc != 0 {
+        return -1;
+    }
+    served.min(c_int::MAX as usize) as c_int
+}
+
+/// Runs the callbacks for waiting reports. Returns how many were served.
+fn serve(p: *mut kc_producer_t, h: &kc_producer_t, timeout: Duration) -> usize {
+    let cbs = h.callbacks;
+    if let (Some(cb), Some(e)) = (cbs.error, h.producer.take_fatal_event()) {
+        let reason = CString::new(e.message.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: the application's callback, called with valid arguments on its thread.
+        unsafe { cb(p, e.code, reason.as_ptr(), cbs.opaque.0) };
+    }
+    let mut batch: Vec<Report> = Vec::new();
+    let n = h.producer.poll(timeout, |r| batch.push(r.clone()));
+    deliver(p, &cbs, &batch);
+    n
+}
+
+fn deliver(p: *mut kc_producer_t, cbs: &Callbacks, reports: &[Report]) {
+    if reports.is_empty() || (cbs.dr_msg.is_none() && cbs.dr_batch.is_none()) {
+        return;
+    }
+    let errstrs: Vec<Option<CString>> = reports
+        .iter()
+        .map(|r| {
+            r.error
+                .as_ref()
+                .map(|e| CString::new(e.to_string().replace('\0', " ")).unwrap_or_default())
+        })
+        .collect();
+    let c: Vec<kc_delivery_report_t> = reports
+        .iter()
+        .zip(&errstrs)
+        .map(|(r, s)| kc_delivery_report_t {
+            topic: r.topic.c_name.as_ptr(),
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            err: r.error.as_ref().map_or(0, |e| e.code),
+            errstr: s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            status: match r.status {
+                Persisted::Not => KC_PERSISTED_NOT,
+                Persisted::Possibly => KC_PERSISTED_POSSIBLY,
+                Persisted::Persisted => KC_PERSISTED,
+            },
+            opaque: r.opaque as *mut c_void,
+        })
+        .collect();
+    if let Some(cb) = cbs.dr_batch {
+        // SAFETY: the application's callback; `c` and the strings it points to live
+        // until the call returns.
+        unsafe { cb(p, c.as_ptr(), c.len(), cbs.opaque.0) };
+    }
+    if let Some(cb) = cbs.dr_msg {
+        for r in &c {
+            // SAFETY: as above, one report at a time.
+            unsafe { cb(p, r, cbs.opaque.0) };
+        }
+    }
+}
+
+/// Sends everything queued now (cutting `linger.ms` short) and serves delivery reports
+/// through the callbacks until every message sent before the call has its report, or
+/// `timeout_ms` passes (negative: a year).
+///
+/// Errors: `KC_ERR__TIMED_OUT` (messages remain; they stay queued and keep their
+/// `message.timeout.ms`), `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `producer` must be a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_flush(
+    producer: *mut kc_producer_t,
+    timeout_ms: i32,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live handle (contract above).
+        unsafe {
+            with_producer(producer, |h| {
+                let cbs = h.callbacks;
+                let mut pending: Vec<Report> = Vec::new();
+                let r = h.producer.flush(millis(timeout_ms), |rep| {
+                    pending.push(rep.clone());
+                    if pending.len() >= 1024 {
+                        deliver(producer, &cbs, &pending);
+                        pending.clear();
+                    }
+                });
+                deliver(producer, &cbs, &pending);
+                serve(producer, h, Duration::ZERO);
+                r
+            })
+        }
+    })
+}
+
+/// Drops queued (`KC_PURGE_F_QUEUE`) and/or in-flight (`KC_PURGE_F_INFLIGHT`) messages.
+/// Each gets a failed report (`KC_ERR__PURGE_QUEUE`, `KC_ERR__PURGE_INFLIGHT`) served
+/// by the next `kc_producer_poll`. With idempotence, the producer's epoch is bumped
+/// before anything more is sent.
+///
+/// Errors: `KC_ERR__INVALID_ARG` (unknown flags), `KC_ERR__NULL_ARG`,
+/// `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `producer` must be a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_purge(producer: *mut kc_producer_t, flags: c_int) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live handle (contract above).
+        unsafe {
+            with_producer(producer, |h| {
+                if flags & !(KC_PURGE_F_QUEUE | KC_PURGE_F_INFLIGHT) != 0 {
+                    return Err(Error::invalid_arg(format!(
+                        "unknown purge flags {flags:#x}"
+                    )));
+                }
+                let mut f = 0;
+                if flags & KC_PURGE_F_QUEUE != 0 {
+                    f |= purge::QUEUE;
+                }
+                if flags & KC_PURGE_F_INFLIGHT != 0 {
+                    f |= purge::INFLIGHT;
+                }
+                h.producer.purge(f);
+                Ok(())
+            })
+        }
+    })
+}
+
+/// Messages not yet acknowledged (queued or in flight) plus delivery reports not yet
+/// served: 0 once everything has been reported (librdkafka's `rd_kafka_outq_len`).
+/// 0 for NULL.
+///
+/// # Safety
+/// `producer` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_outq_len(producer: *mut kc_producer_t) -> usize {
+    let mut n = 0;
+    // SAFETY: NULL or a live handle (contract above).
+    let _ = call(|| unsafe {
+        with_producer(producer, |h| {
+            let (a, b) = h.producer.outstanding();
+            n = a + b;
+            Ok(())
+        })
+    });
+    n
+}
+
+/// The producer's fatal error: its code (0 when there is none) and, when `buf` is not
+/// NULL, its description in `buf` (`len` bytes, NUL-terminated, truncated to fit).
+/// Returns 0 for a NULL producer.
+///
+/// # Safety
+/// `producer` must be NULL or a live handle; `buf` NULL or `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_fatal_error(
+    producer: *mut kc_producer_t,
+    buf: *mut c_char,
+    len: usize,
+) -> kc_err_t {
+    let mut code = 0;
+    // SAFETY: NULL or a live handle; `buf` valid (contract above).
+    let _ = call(|| unsafe {
+        with_producer(producer, |h| {
+            if let Some(e) = h.producer.fatal_error() {
+                code = e.code;
+                if !buf.is_null() && len > 0 {
+                    copy_out(&e.message, buf, len);
+                }
+            }
+            Ok(())
+        })
+    });
+    code
+}
+
+/// Flushes for up to `timeout_ms` (serving reports through the callbacks), then drops
+/// what is left and stops the producer's threads and connections. Returns within
+/// `timeout_ms` plus the time to close connections (no network wait; a negative timeout
+/// is a year). `*droppedp` (may be NULL) receives how many messages were dropped without
+/// a report. After it, sends fail with `KC_ERR__DESTROY`; the handle must still be
+/// freed.
+///
+/// Errors: `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY` (already being freed), `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `producer` must be a live handle; `droppedp` NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_close(
+    producer: *mut kc_producer_t,
+    timeout_ms: i32,
+    droppedp: *mut usize,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live handle (contract above).
+        unsafe {
+            with_producer(producer, |h| {
+                let cbs = h.callbacks;
+                let mut reports = Vec::new();
+                let _ = h
+                    .producer
+                    .flush(millis(timeout_ms), |r| reports.push(r.clone()));
+                deliver(producer, &cbs, &reports);
+                let dropped = h.producer.close(Duration::ZERO);
+                write_out(droppedp, dropped);
+                Ok(())
+            })
+        }
+    })
+}
+
+/// Frees the producer without waiting for anything: messages not yet reported are
+/// dropped (call `kc_producer_flush` or `kc_producer_close` first to deliver them).
+/// Calls in progress on other threads return `KC_ERR__DESTROY` (a blocked send or a
+/// poll is woken at once). Returns once the producer's threads have stopped. NULL is a
+/// no-op; freeing twice, or from inside a callback, is undefined behaviour.
+///
+/// # Safety
+/// `producer` must be NULL or a live handle; no call on it may start after this one.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_free(producer: *mut kc_producer_t) {
+    boundary((), || {
+        if producer.is_null() {
+            return;
+        }
+        // SAFETY: made by Arc::into_raw in kc_producer_new; this takes back C's
+        // reference, once (contract above). Calls inside hold references of their own.
+        let h = unsafe { Arc::from_raw(producer.cast_const()) };
+        h.gate.close();
+        h.producer.close(Duration::ZERO);
+        h.gate.wait_until_empty();
+        drop(h);
+    })
+}
