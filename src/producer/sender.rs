@@ -3,7 +3,7 @@
 //! answers into delivery reports. It waits on the completion queue its requests answer
 //! to; the application wakes it through the same queue.
 
-use super::state::{Batch, Pid, PidState};
+use super::state::{Batch, PartitionAnswer, Pid, PidState};
 use super::{purge, Persisted, Shared, WAKE};
 use crate::client::Client;
 use crate::cluster::Cluster;
@@ -37,7 +37,6 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
     loop {
         let now = Instant::now();
         let snap = cluster.snapshot();
-        let mut needs = Vec::new();
         let (send, refresh, pid_action) = {
             let mut st = shared.state.lock();
             if st.closing {
@@ -56,46 +55,8 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
                 st.need_bump();
             }
             st.purge_requested = 0;
-            st.learn(s, &snap, now);
-            st.expire(now);
-            st.close_lingered(s, now);
-            let pid_action = match st.pid_state {
-                PidState::NeedInit if now >= pid_retry_at && st.in_flight() == 0 => Some(st.pid),
-                PidState::NeedBump if st.in_flight() == 0 => {
-                    if st.pid.epoch < i16::MAX - 1 && st.pid.id >= 0 {
-                        let pid = Pid {
-                            id: st.pid.id,
-                            epoch: st.pid.epoch + 1,
-                        };
-                        st.set_pid(pid);
-                        st.counters.epoch_bumps += 1;
-                        None
-                    } else {
-                        st.pid_state = PidState::NeedInit;
-                        Some(st.pid)
-                    }
-                }
-                _ => None,
-            };
-            let send = if pid_action.is_some() || st.fatal.is_some() {
-                HashMap::new()
-            } else {
-                st.collect(
-                    s,
-                    now,
-                    |topic, p| {
-                        let e = snap.topic(topic)?;
-                        let l = e.partition(p)?.leader;
-                        (l >= 0).then_some(l)
-                    },
-                    &mut needs,
-                )
-            };
-            let refresh = st.topics_to_refresh(now, &needs);
-            if !refresh.is_empty() {
-                st.refreshed(&refresh, now, s.retry_backoff_max);
-            }
-            (send, refresh, pid_action)
+            let t = st.tick(s, &snap, now, pid_retry_at);
+            (t.send, t.refresh, t.init_pid.then_some(st.pid))
         };
         shared.reports_cv.notify_all();
         shared.space_cv.notify_all();
@@ -121,11 +82,9 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
             continue;
         }
 
-        for (leader, batches) in send {
-            // Kafka takes one batch per partition per request (Produce v3+): a
-            // partition's second batch goes in the next request on the connection.
-            for round in one_batch_per_partition(batches) {
-                send_to(&shared, cluster, leader, round, &mut reqs, &mut next_tag);
+        for (leader, requests) in send {
+            for batches in requests {
+                send_to(&shared, cluster, leader, batches, &mut reqs, &mut next_tag);
             }
         }
 
@@ -158,22 +117,6 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
             got = shared.cq.pop(Instant::now());
         }
     }
-}
-
-/// Splits `batches` (in sequence order within each partition) into requests that hold
-/// at most one batch of each partition, the k-th batch of a partition in the k-th.
-fn one_batch_per_partition(batches: Vec<Batch>) -> Vec<Vec<Batch>> {
-    let mut rounds: Vec<Vec<Batch>> = Vec::new();
-    let mut seen: HashMap<(usize, i32), usize> = HashMap::new();
-    for b in batches {
-        let k = seen.entry((b.topic, b.partition)).or_insert(0);
-        if rounds.len() <= *k {
-            rounds.push(Vec::new());
-        }
-        rounds[*k].push(b);
-        *k += 1;
-    }
-    rounds
 }
 
 fn pid_action_pending(shared: &Shared) -> bool {
@@ -353,45 +296,18 @@ fn on_answer(shared: &Shared, cluster: &Cluster, r: InFlight, result: Result<byt
             st.retry(s, b, e, true, now);
             continue;
         };
-        let ctx = || {
-            format!(
-                "Produce to {}/{} on {}",
-                name.name, b.partition, r.conn.name
-            )
+        let ctx = format!(
+            "Produce to {}/{} on {}",
+            name.name, b.partition, r.conn.name
+        );
+        let answer = PartitionAnswer {
+            error_code: p.error_code,
+            error_message: p.error_message.as_deref(),
+            base_offset: p.base_offset,
+            log_append_time: p.log_append_time_ms,
         };
-        match p.error_code {
-            0 => st.delivered(b, p.base_offset, p.log_append_time_ms),
-            // The broker has this batch from an earlier try.
-            46 => st.delivered(b, -1, -1),
-            45 | 59 => {
-                let err =
-                    Error::kafka_with_message(p.error_code, p.error_message.as_deref(), ctx());
-                // OUT_OF_ORDER after an earlier batch of the partition failed: that
-                // batch's retry closes the gap. Otherwise the broker lost our state
-                // (or an acknowledgement was lost): recover with a new epoch.
-                let draining = st.topics[b.topic].parts[b.partition as usize].draining;
-                if p.error_code == 59 || !draining {
-                    st.need_bump();
-                }
-                st.retry(s, b, err, false, now);
-            }
-            47 | 90 | 31 | 53 => {
-                let err =
-                    Error::kafka_with_message(p.error_code, p.error_message.as_deref(), ctx());
-                st.failed(b, err.clone(), Persisted::Not);
-                st.set_fatal(err);
-            }
-            code => {
-                let err = Error::kafka_with_message(code, p.error_message.as_deref(), ctx());
-                if err.needs_metadata_refresh() {
-                    cluster.invalidate(&name.name);
-                }
-                if err.is_retriable() {
-                    st.retry(s, b, err, false, now);
-                } else {
-                    st.failed(b, err, Persisted::Not);
-                }
-            }
+        if st.on_answer(s, b, &answer, &ctx, now) {
+            cluster.invalidate(&name.name);
         }
     }
 }

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Bytes of a v2 batch header.
 const BATCH_OVERHEAD: usize = 61;
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -69,14 +69,14 @@ pub enum PidState {
 
 /// What a delivery report needs of one message.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct MsgMeta {
+pub struct MsgMeta {
     pub opaque: usize,
     pub timestamp: i64,
 }
 
 /// A closed batch.
 #[derive(Debug)]
-pub(crate) struct Batch {
+pub struct Batch {
     pub topic: usize,
     pub partition: i32,
     pub data: Bytes,
@@ -103,7 +103,7 @@ struct Open {
 }
 
 #[derive(Default)]
-pub(crate) struct Part {
+pub struct Part {
     open: Option<Open>,
     /// Closed batches not in flight, in sequence order.
     pub queue: VecDeque<Batch>,
@@ -131,7 +131,7 @@ struct Pending {
     deadline: Option<Instant>,
 }
 
-pub(crate) struct Topic {
+pub struct Topic {
     pub name: Arc<TopicName>,
     pub parts: Vec<Part>,
     pending: VecDeque<Pending>,
@@ -149,8 +149,42 @@ impl Topic {
     }
 }
 
+/// What one round of the sender does: requests to send (by leader, each a list of
+/// batches with at most one per partition), topics to refresh, and whether to ask for a
+/// producer id first.
+pub struct Tick {
+    pub send: Vec<(i32, Vec<Vec<Batch>>)>,
+    pub refresh: Vec<String>,
+    pub init_pid: bool,
+}
+
+/// Splits `batches` (in sequence order within each partition) into requests that hold
+/// at most one batch of each partition, the k-th batch of a partition in the k-th.
+pub fn one_batch_per_partition(batches: Vec<Batch>) -> Vec<Vec<Batch>> {
+    let mut rounds: Vec<Vec<Batch>> = Vec::new();
+    let mut seen: HashMap<(usize, i32), usize> = HashMap::new();
+    for b in batches {
+        let k = seen.entry((b.topic, b.partition)).or_insert(0);
+        if rounds.len() <= *k {
+            rounds.push(Vec::new());
+        }
+        rounds[*k].push(b);
+        *k += 1;
+    }
+    rounds
+}
+
+/// A partition's part of a Produce answer.
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionAnswer<'a> {
+    pub error_code: i16,
+    pub error_message: Option<&'a str>,
+    pub base_offset: i64,
+    pub log_append_time: i64,
+}
+
 /// What [`State::append`] did.
-pub(crate) enum Append {
+pub enum Append {
     /// Queued; `wake` when the sender should look now (a new batch to time, or one
     /// ready to go, or metadata to fetch).
     Queued { wake: bool },
@@ -255,7 +289,7 @@ impl State {
     }
 
     /// Queues one message (the application's send).
-    pub(crate) fn append(
+    pub fn append(
         &mut self,
         settings: &ProducerSettings,
         m: &Message<'_>,
@@ -506,7 +540,7 @@ impl State {
 
     /// Places messages that waited for their topic's partitions; fails those of topics
     /// the cluster has not known for `topic.metadata.propagation.max.ms`.
-    pub(crate) fn learn(&mut self, settings: &ProducerSettings, snapshot: &Snapshot, now: Instant) {
+    pub fn learn(&mut self, settings: &ProducerSettings, snapshot: &Snapshot, now: Instant) {
         for t in 0..self.topics.len() {
             self.learn_partitions(t, snapshot);
             let missing = snapshot
@@ -583,7 +617,7 @@ impl State {
 
     /// Topics whose metadata the sender should ask for now: partitions still unknown, or
     /// a partition in `needs` (no leader known).
-    pub(crate) fn topics_to_refresh(&mut self, now: Instant, needs: &[usize]) -> Vec<String> {
+    pub fn topics_to_refresh(&mut self, now: Instant, needs: &[usize]) -> Vec<String> {
         let mut out = Vec::new();
         for (i, t) in self.topics.iter_mut().enumerate() {
             let want = (!t.pending.is_empty()) || needs.contains(&i);
@@ -595,7 +629,7 @@ impl State {
     }
 
     /// A refresh of `names` was sent: the next waits (doubling up to the maximum).
-    pub(crate) fn refreshed(&mut self, names: &[String], now: Instant, max: Duration) {
+    pub fn refreshed(&mut self, names: &[String], now: Instant, max: Duration) {
         for n in names {
             if let Some(&i) = self.by_name.get(n) {
                 let t = &mut self.topics[i];
@@ -606,7 +640,7 @@ impl State {
     }
 
     /// Closes open batches whose linger has passed (all of them while flushing).
-    pub(crate) fn close_lingered(&mut self, settings: &ProducerSettings, now: Instant) {
+    pub fn close_lingered(&mut self, settings: &ProducerSettings, now: Instant) {
         let flushing = self.flush_requested > 0 || self.closing;
         for t in 0..self.topics.len() {
             for p in 0..self.topics[t].parts.len() {
@@ -623,7 +657,7 @@ impl State {
     }
 
     /// Fails messages whose `message.timeout.ms` has passed and that are not in flight.
-    pub(crate) fn expire(&mut self, now: Instant) {
+    pub fn expire(&mut self, now: Instant) {
         for t in 0..self.topics.len() {
             let name = self.topics[t].name.clone();
             let mut expired = Vec::new();
@@ -699,7 +733,7 @@ impl State {
 
     /// Takes the batches to send now, by partition leader. `leader` maps a topic and
     /// partition to its leader (None when unknown: the topic goes into `needs`).
-    pub(crate) fn collect(
+    pub fn collect(
         &mut self,
         settings: &ProducerSettings,
         now: Instant,
@@ -758,8 +792,72 @@ impl State {
         out
     }
 
+    /// One round of the sender: places waiting messages, fails expired ones, closes
+    /// lingered batches, bumps the epoch when due, and takes what can be sent now,
+    /// grouped by leader into requests of at most one batch per partition (Kafka takes
+    /// no more, from Produce v3). `init_pid`: an InitProducerId request is due (nothing
+    /// is sent until it is answered).
+    pub fn tick(
+        &mut self,
+        settings: &ProducerSettings,
+        snapshot: &Snapshot,
+        now: Instant,
+        pid_retry_at: Instant,
+    ) -> Tick {
+        self.learn(settings, snapshot, now);
+        self.expire(now);
+        self.close_lingered(settings, now);
+        let mut init_pid = false;
+        match self.pid_state {
+            PidState::NeedInit if now >= pid_retry_at && self.in_flight() == 0 => init_pid = true,
+            PidState::NeedBump if self.in_flight() == 0 => {
+                if self.pid.epoch < i16::MAX - 1 && self.pid.id >= 0 {
+                    let pid = Pid {
+                        id: self.pid.id,
+                        epoch: self.pid.epoch + 1,
+                    };
+                    self.set_pid(pid);
+                    self.counters.epoch_bumps += 1;
+                } else {
+                    self.pid_state = PidState::NeedInit;
+                    init_pid = now >= pid_retry_at;
+                }
+            }
+            _ => {}
+        }
+        let mut needs = Vec::new();
+        let mut send = Vec::new();
+        if !init_pid && self.fatal.is_none() {
+            let by_leader = self.collect(
+                settings,
+                now,
+                |topic, p| {
+                    let l = snapshot.topic(topic)?.partition(p)?.leader;
+                    (l >= 0).then_some(l)
+                },
+                &mut needs,
+            );
+            let mut leaders: Vec<i32> = by_leader.keys().copied().collect();
+            leaders.sort_unstable();
+            let mut by_leader = by_leader;
+            for l in leaders {
+                let batches = by_leader.remove(&l).unwrap_or_default();
+                send.push((l, one_batch_per_partition(batches)));
+            }
+        }
+        let refresh = self.topics_to_refresh(now, &needs);
+        if !refresh.is_empty() {
+            self.refreshed(&refresh, now, settings.retry_backoff_max);
+        }
+        Tick {
+            send,
+            refresh,
+            init_pid,
+        }
+    }
+
     /// A batch came back delivered.
-    pub(crate) fn delivered(&mut self, b: Batch, base_offset: i64, log_append_time: i64) {
+    pub fn delivered(&mut self, b: Batch, base_offset: i64, log_append_time: i64) {
         let name = self.topics[b.topic].name.clone();
         let part = &mut self.topics[b.topic].parts[b.partition as usize];
         part.in_flight -= 1;
@@ -780,7 +878,7 @@ impl State {
     }
 
     /// A batch was written with `acks=0`: no answer will come, so it may be persisted.
-    pub(crate) fn sent_unacknowledged(&mut self, b: Batch) {
+    pub fn sent_unacknowledged(&mut self, b: Batch) {
         let name = self.topics[b.topic].name.clone();
         self.topics[b.topic].parts[b.partition as usize].in_flight -= 1;
         for m in &b.msgs {
@@ -792,7 +890,7 @@ impl State {
     /// A batch in flight failed with a retriable error (`written`: it may be in the
     /// log): it goes back to its partition's queue in sequence order, unless it has no
     /// retries or time left, in which case it fails. Returns whether it was requeued.
-    pub(crate) fn retry(
+    pub fn retry(
         &mut self,
         settings: &ProducerSettings,
         mut b: Batch,
@@ -843,8 +941,53 @@ impl State {
         true
     }
 
+    /// Handles a partition's answer to a Produce request for batch `b` (`ctx` names the
+    /// request for error messages): the table at the top of this module. Returns whether
+    /// the topic's metadata should be refreshed.
+    pub fn on_answer(
+        &mut self,
+        settings: &ProducerSettings,
+        b: Batch,
+        a: &PartitionAnswer<'_>,
+        ctx: &str,
+        now: Instant,
+    ) -> bool {
+        let err = || Error::kafka_with_message(a.error_code, a.error_message, ctx.to_owned());
+        match a.error_code {
+            0 => self.delivered(b, a.base_offset, a.log_append_time),
+            // The broker has this batch from an earlier try.
+            46 => self.delivered(b, -1, -1),
+            45 | 59 => {
+                // OUT_OF_ORDER after an earlier batch of the partition failed: that
+                // batch's retry closes the gap. Otherwise the broker lost our state (or
+                // an acknowledgement was lost): recover with a new epoch.
+                let draining = self.topics[b.topic].parts[b.partition as usize].draining;
+                if a.error_code == 59 || !draining {
+                    self.need_bump();
+                }
+                self.retry(settings, b, err(), false, now);
+            }
+            47 | 90 | 31 | 53 => {
+                let e = err();
+                self.failed(b, e.clone(), Persisted::Not);
+                self.set_fatal(e);
+            }
+            _ => {
+                let e = err();
+                let refresh = e.needs_metadata_refresh();
+                if e.is_retriable() {
+                    self.retry(settings, b, e, false, now);
+                } else {
+                    self.failed(b, e, Persisted::Not);
+                }
+                return refresh;
+            }
+        }
+        false
+    }
+
     /// A batch in flight failed for good.
-    pub(crate) fn failed(&mut self, b: Batch, err: Error, status: Persisted) {
+    pub fn failed(&mut self, b: Batch, err: Error, status: Persisted) {
         self.topics[b.topic].parts[b.partition as usize].in_flight -= 1;
         self.fail_batch(b, err, status);
     }
@@ -864,14 +1007,14 @@ impl State {
     }
 
     /// Asks for recovery: the epoch is bumped once nothing is in flight.
-    pub(crate) fn need_bump(&mut self) {
+    pub fn need_bump(&mut self) {
         if self.pid_state == PidState::Ready {
             self.pid_state = PidState::NeedBump;
         }
     }
 
     /// Requests in flight across all partitions.
-    pub(crate) fn in_flight(&self) -> usize {
+    pub fn in_flight(&self) -> usize {
         self.topics
             .iter()
             .flat_map(|t| t.parts.iter())
@@ -882,7 +1025,7 @@ impl State {
     /// Takes a new producer id and epoch (InitProducerId answered, or a local bump):
     /// every partition's sequences restart at 0 and queued batches are numbered again
     /// in order (stamped when sent). Nothing may be in flight.
-    pub(crate) fn set_pid(&mut self, pid: Pid) {
+    pub fn set_pid(&mut self, pid: Pid) {
         let renumber = self.pid != Pid::NONE;
         self.pid = pid;
         self.pid_state = PidState::Ready;
@@ -909,7 +1052,7 @@ impl State {
     }
 
     /// Enters the fatal state: queued messages fail with FATAL.
-    pub(crate) fn set_fatal(&mut self, err: Error) {
+    pub fn set_fatal(&mut self, err: Error) {
         if self.fatal.is_some() {
             return;
         }
@@ -969,7 +1112,7 @@ impl State {
     }
 
     /// Purges what is queued and not in flight (PURGE_QUEUE reports).
-    pub(crate) fn purge_queued(&mut self, _settings: &ProducerSettings) {
+    pub fn purge_queued(&mut self, _settings: &ProducerSettings) {
         self.fail_queued(Error::new(
             local::PURGE_QUEUE,
             "message purged from the queue before it was sent",
@@ -979,7 +1122,7 @@ impl State {
     }
 
     /// Drops everything without reports (the producer is gone).
-    pub(crate) fn drop_everything(&mut self) {
+    pub fn drop_everything(&mut self) {
         self.topics.clear();
         self.by_name.clear();
         self.reports.clear();
@@ -987,7 +1130,7 @@ impl State {
         self.bytes = 0;
     }
 
-    pub(crate) fn take_reports(&mut self, max: usize) -> Vec<Report> {
+    pub fn take_reports(&mut self, max: usize) -> Vec<Report> {
         let n = self.reports.len().min(max);
         self.reports.drain(..n).collect()
     }
@@ -1052,7 +1195,7 @@ impl State {
 
     /// The earliest time something is due: a linger, a retry back-off, a message
     /// timeout, a metadata refresh.
-    pub(crate) fn next_timer(&self) -> Option<Instant> {
+    pub fn next_timer(&self) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut at = |t: Option<Instant>| {
             if let Some(t) = t {
@@ -1092,7 +1235,7 @@ fn payload_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHeade
 
 /// The sequence after a batch of `count` records starting at `seq` (Kafka wraps from
 /// i32::MAX to 0).
-pub(crate) fn next_sequence(seq: i32, count: i32) -> i32 {
+pub fn next_sequence(seq: i32, count: i32) -> i32 {
     ((i64::from(seq) + i64::from(count)) % (i64::from(i32::MAX) + 1)) as i32
 }
 
