@@ -426,6 +426,14 @@ typedef void (*kc_dr_batch_cb_t)(struct kc_producer_t *producer, const struct kc
 // send fails with `KC_ERR__FATAL`). Runs inside `kc_producer_poll`/`_flush`.
 typedef void (*kc_error_cb_t)(struct kc_producer_t *producer, kc_err_t err, const char *reason, void *cb_opaque);
 
+// A partitioner callback: returns the partition (in `0..partition_cnt`) for a message
+// sent with `KC_PARTITION_UA`; any other value fails that send with
+// `KC_ERR__UNKNOWN_PARTITION`. `key` is NULL for a NULL key. Called on the thread that
+// calls `kc_producer_send` (or on the producer's thread, for messages sent before their
+// topic's partitions were known), while the producer is locked: it must not call the
+// producer, and should be quick.
+typedef int32_t (*kc_partitioner_cb_t)(const char *topic, const void *key, size_t key_len, int32_t partition_cnt, void *cb_opaque);
+
 // Use the client's `compression.type` property.
 #define KC_COMPRESSION_DEFAULT -1
 
@@ -969,6 +977,14 @@ kc_err_t kc_conf_set_dr_batch_cb(struct kc_conf_t *conf, kc_dr_batch_cb_t cb);
 // # Safety
 // `conf` must be a live handle not used by another thread during the call.
 kc_err_t kc_conf_set_error_cb(struct kc_conf_t *conf, kc_error_cb_t cb);
+
+// Sets the partitioner callback, used instead of the `partitioner` property.
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+//
+// # Safety
+// `conf` must be a live handle not used by another thread during the call.
+kc_err_t kc_conf_set_partitioner_cb(struct kc_conf_t *conf, kc_partitioner_cb_t cb);
 
 // Sets the pointer every callback receives as `cb_opaque` (NULL by default).
 //

@@ -342,3 +342,55 @@ fn a_dead_cluster_fails_every_message_within_the_timeout() {
         assert!(closed.elapsed() < Duration::from_secs(2));
     });
 }
+
+#[test]
+fn a_custom_partitioner_places_messages_and_a_bad_answer_fails_the_send() {
+    with_timeout(Duration::from_secs(60), || {
+        let k = kafka::shared();
+        let admin = client(&k.bootstrap);
+        create_topic(&admin, "prod-custom", 4, 1, &[], T);
+        let mut c = Config::new();
+        c.set("bootstrap.servers", &k.bootstrap).unwrap();
+        let f = |_: &str, key: Option<&[u8]>, n: i32| match key {
+            Some(b"bad") => n,
+            Some(k) => k.len() as i32 % n,
+            None => 3,
+        };
+        let p = Producer::with_partitioner(
+            &c,
+            Some(kafkac::producer::CustomPartitioner(std::sync::Arc::new(f))),
+        )
+        .unwrap();
+        let keys: [Option<&[u8]>; 4] = [Some(b"a"), Some(b"bb"), Some(b"cccc"), None];
+        for (i, key) in keys.iter().enumerate() {
+            p.send(&Message {
+                topic: "prod-custom",
+                partition: PARTITION_ANY,
+                key: *key,
+                value: Some(b"v"),
+                opaque: i,
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        let mut reports = Vec::new();
+        flush_all(&p, &mut reports);
+        let want = [1, 2, 0, 3];
+        for r in &reports {
+            assert!(r.error.is_none(), "{:?}", r.error);
+            assert_eq!(r.partition, want[r.opaque], "message {}", r.opaque);
+        }
+        assert_eq!(reports.len(), 4);
+        let e = p
+            .send(&Message {
+                topic: "prod-custom",
+                partition: PARTITION_ANY,
+                key: Some(b"bad"),
+                value: Some(b"v"),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(e.code, local::UNKNOWN_PARTITION, "{e}");
+        assert!(e.message.contains("partitioner callback"), "{e}");
+    });
+}

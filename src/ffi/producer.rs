@@ -7,7 +7,7 @@ use super::util::{
     array, boundary, buf, call, catch, copy_out, cstr, millis, null_arg, write_out, Gate,
 };
 use crate::error::{local, Error, Result};
-use crate::producer::{purge, Message, Persisted, Producer, Report};
+use crate::producer::{purge, CustomPartitioner, Message, Persisted, Producer, Report};
 use crate::record::RecordHeaderIn;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
@@ -88,6 +88,22 @@ pub type kc_error_cb_t = Option<
     ),
 >;
 
+/// A partitioner callback: returns the partition (in `0..partition_cnt`) for a message
+/// sent with `KC_PARTITION_UA`; any other value fails that send with
+/// `KC_ERR__UNKNOWN_PARTITION`. `key` is NULL for a NULL key. Called on the thread that
+/// calls `kc_producer_send` (or on the producer's thread, for messages sent before their
+/// topic's partitions were known), while the producer is locked: it must not call the
+/// producer, and should be quick.
+pub type kc_partitioner_cb_t = Option<
+    unsafe extern "C" fn(
+        topic: *const c_char,
+        key: *const c_void,
+        key_len: usize,
+        partition_cnt: i32,
+        cb_opaque: *mut c_void,
+    ) -> i32,
+>;
+
 /// The application's pointer for its callbacks: never dereferenced here, only handed
 /// back.
 #[derive(Clone, Copy)]
@@ -98,6 +114,12 @@ pub(crate) struct CbOpaque(*mut c_void);
 unsafe impl Send for CbOpaque {}
 // SAFETY: as above: shared only to be copied and handed back.
 unsafe impl Sync for CbOpaque {}
+
+impl CbOpaque {
+    fn get(self) -> *mut c_void {
+        self.0
+    }
+}
 
 impl Default for CbOpaque {
     fn default() -> Self {
@@ -111,6 +133,7 @@ pub(crate) struct Callbacks {
     dr_msg: kc_dr_msg_cb_t,
     dr_batch: kc_dr_batch_cb_t,
     error: kc_error_cb_t,
+    partitioner: kc_partitioner_cb_t,
     opaque: CbOpaque,
 }
 
@@ -181,6 +204,25 @@ pub unsafe extern "C" fn kc_conf_set_error_cb(conf: *mut kc_conf_t, cb: kc_error
     })
 }
 
+/// Sets the partitioner callback, used instead of the `partitioner` property.
+///
+/// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `conf` must be a live handle not used by another thread during the call.
+#[no_mangle]
+pub unsafe extern "C" fn kc_conf_set_partitioner_cb(
+    conf: *mut kc_conf_t,
+    cb: kc_partitioner_cb_t,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live, exclusively used handle (contract above).
+        let conf = unsafe { conf.as_mut() }.ok_or_else(|| null_arg("conf"))?;
+        conf.callbacks.partitioner = cb;
+        Ok(())
+    })
+}
+
 /// Sets the pointer every callback receives as `cb_opaque` (NULL by default).
 ///
 /// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
@@ -221,7 +263,17 @@ pub unsafe extern "C" fn kc_producer_new(
         if producerp.is_null() {
             return Err(null_arg("producerp"));
         }
-        let producer = Producer::new(&conf.inner)?;
+        let custom = conf.callbacks.partitioner.map(|cb| {
+            let opaque = conf.callbacks.opaque;
+            CustomPartitioner(Arc::new(move |topic: &str, key: Option<&[u8]>, n: i32| {
+                let t = CString::new(topic).unwrap_or_default();
+                let (k, len) = key.map_or((std::ptr::null(), 0), |k| (k.as_ptr().cast(), k.len()));
+                // SAFETY: the application's callback, with a NUL-terminated topic and a
+                // key buffer valid for the call.
+                unsafe { cb(t.as_ptr(), k, len, n, opaque.get()) }
+            }))
+        });
+        let producer = Producer::with_partitioner(&conf.inner, custom)?;
         let h = Arc::into_raw(Arc::new(kc_producer_t {
             producer,
             callbacks: conf.callbacks,

@@ -55,6 +55,8 @@ pub struct ProducerSettings {
     pub max_in_flight: usize,
     pub message_max_bytes: usize,
     pub partitioner: Partitioner,
+    /// The application's partitioner, used instead of `partitioner` when set.
+    pub custom_partitioner: Option<CustomPartitioner>,
     pub sticky_linger: Duration,
     pub queue_max_messages: usize,
     pub queue_max_bytes: usize,
@@ -115,6 +117,7 @@ impl ProducerSettings {
                 .unwrap_or_default()
                 .parse()
                 .map_err(|e: Error| e)?,
+            custom_partitioner: None,
             sticky_linger: c.ms("sticky.partitioning.linger.ms"),
             queue_max_messages: c.int("queue.buffering.max.messages") as usize,
             queue_max_bytes: (c.int("queue.buffering.max.kbytes") as usize).saturating_mul(1024),
@@ -123,6 +126,20 @@ impl ProducerSettings {
             request_timeout: c.ms("request.timeout.ms"),
             propagation_max: c.ms("topic.metadata.propagation.max.ms"),
         })
+    }
+}
+
+/// An application's partitioner: given the topic, the key (`None` for a NULL key) and
+/// the partition count, the partition (in `0..count`; anything else fails the send with
+/// UNKNOWN_PARTITION). Called on the sending thread, for messages sent with
+/// [`PARTITION_ANY`], while the producer's state is locked: it must not call the
+/// producer.
+#[derive(Clone)]
+pub struct CustomPartitioner(pub Arc<dyn Fn(&str, Option<&[u8]>, i32) -> i32 + Send + Sync>);
+
+impl std::fmt::Debug for CustomPartitioner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CustomPartitioner")
     }
 }
 
@@ -246,7 +263,17 @@ impl Producer {
     /// A producer for the cluster at `bootstrap.servers`. Fails on bad configuration;
     /// brokers are contacted in the background (a dead cluster shows as failed reports).
     pub fn new(config: &Config) -> Result<Producer> {
-        let settings = ProducerSettings::from_config(config)?;
+        Self::with_partitioner(config, None)
+    }
+
+    /// As [`new`](Self::new), with the application's partitioner (if any) in place of
+    /// the `partitioner` property.
+    pub fn with_partitioner(
+        config: &Config,
+        custom: Option<CustomPartitioner>,
+    ) -> Result<Producer> {
+        let mut settings = ProducerSettings::from_config(config)?;
+        settings.custom_partitioner = custom;
         let client = Arc::new(Client::new(config)?);
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(&settings)),

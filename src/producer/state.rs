@@ -409,6 +409,20 @@ impl State {
             }
             return Ok(asked);
         }
+        if let Some(custom) = &settings.custom_partitioner {
+            let p = (custom.0)(&self.topics[t].name.name, key, n);
+            if !(0..n).contains(&p) {
+                return Err(Error::new(
+                    local::UNKNOWN_PARTITION,
+                    format!(
+                        "the partitioner callback chose partition {p} of topic '{}' \
+                         ({n} partitions)",
+                        self.topics[t].name.name
+                    ),
+                ));
+            }
+            return Ok(p);
+        }
         let part: Partitioner = settings.partitioner;
         let sticky_ms = settings.sticky_linger.as_millis() as u64;
         if part.is_sticky(key, sticky_ms) {

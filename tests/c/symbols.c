@@ -60,6 +60,7 @@ static const struct {
     SYM(kc_conf_set_dr_msg_cb),
     SYM(kc_conf_set_error_cb),
     SYM(kc_conf_set_opaque),
+    SYM(kc_conf_set_partitioner_cb),
     SYM(kc_producer_close),
     SYM(kc_producer_fatal_error),
     SYM(kc_producer_flush),
