@@ -135,7 +135,10 @@ impl ProducerSettings {
 /// [`PARTITION_ANY`], while the producer's state is locked: it must not call the
 /// producer.
 #[derive(Clone)]
-pub struct CustomPartitioner(pub Arc<dyn Fn(&str, Option<&[u8]>, i32) -> i32 + Send + Sync>);
+pub struct CustomPartitioner(pub PartitionFn);
+
+/// The function inside a [`CustomPartitioner`].
+pub type PartitionFn = Arc<dyn Fn(&str, Option<&[u8]>, i32) -> i32 + Send + Sync>;
 
 impl std::fmt::Debug for CustomPartitioner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
