@@ -391,7 +391,9 @@ typedef struct kc_partition_t {
 } kc_partition_t;
 
 // The outcome of one message, handed to the delivery report callbacks. Every pointer
-// in it is valid only during the callback.
+// in it is valid only during the callback. The library allocates it and hands it out
+// by pointer only; a later minor version may add fields at its end (never allocate one
+// or index an array of them).
 typedef struct kc_delivery_report_t {
   // The topic (NUL-terminated).
   const char *topic;
@@ -418,9 +420,11 @@ typedef struct kc_delivery_report_t {
 // `kc_producer_send`; it must not free the producer.
 typedef void (*kc_dr_msg_cb_t)(struct kc_producer_t *producer, const struct kc_delivery_report_t *report, void *cb_opaque);
 
-// A delivery report callback taking many reports per call (in order), for throughput.
-// Same rules as `kc_dr_msg_cb_t`.
-typedef void (*kc_dr_batch_cb_t)(struct kc_producer_t *producer, const struct kc_delivery_report_t *reports, size_t count, void *cb_opaque);
+// A delivery report callback taking many reports per call (in order), for throughput:
+// `reports` is an array of `count` pointers (not of structs, so that
+// `kc_delivery_report_t` may grow at its end in a later minor version). Same rules as
+// `kc_dr_msg_cb_t`.
+typedef void (*kc_dr_batch_cb_t)(struct kc_producer_t *producer, const struct kc_delivery_report_t *const *reports, size_t count, void *cb_opaque);
 
 // An error callback: called once with the producer's fatal error (after which every
 // send fails with `KC_ERR__FATAL`). Runs inside `kc_producer_poll`/`_flush`.

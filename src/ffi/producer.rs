@@ -32,7 +32,9 @@ pub const KC_PURGE_F_QUEUE: c_int = 1;
 pub const KC_PURGE_F_INFLIGHT: c_int = 2;
 
 /// The outcome of one message, handed to the delivery report callbacks. Every pointer
-/// in it is valid only during the callback.
+/// in it is valid only during the callback. The library allocates it and hands it out
+/// by pointer only; a later minor version may add fields at its end (never allocate one
+/// or index an array of them).
 #[repr(C)]
 pub struct kc_delivery_report_t {
     /// The topic (NUL-terminated).
@@ -66,12 +68,14 @@ pub type kc_dr_msg_cb_t = Option<
     ),
 >;
 
-/// A delivery report callback taking many reports per call (in order), for throughput.
-/// Same rules as `kc_dr_msg_cb_t`.
+/// A delivery report callback taking many reports per call (in order), for throughput:
+/// `reports` is an array of `count` pointers (not of structs, so that
+/// `kc_delivery_report_t` may grow at its end in a later minor version). Same rules as
+/// `kc_dr_msg_cb_t`.
 pub type kc_dr_batch_cb_t = Option<
     unsafe extern "C" fn(
         producer: *mut kc_producer_t,
-        reports: *const kc_delivery_report_t,
+        reports: *const *const kc_delivery_report_t,
         count: usize,
         cb_opaque: *mut c_void,
     ),
@@ -599,9 +603,10 @@ fn deliver(p: *mut kc_producer_t, cbs: &Callbacks, reports: &[Report]) {
         })
         .collect();
     if let Some(cb) = cbs.dr_batch {
-        // SAFETY: the application's callback; `c` and the strings it points to live
-        // until the call returns.
-        unsafe { cb(p, c.as_ptr(), c.len(), cbs.opaque.0) };
+        let ptrs: Vec<*const kc_delivery_report_t> = c.iter().map(|r| r as *const _).collect();
+        // SAFETY: the application's callback; `ptrs`, the reports and the strings they
+        // point to live until the call returns.
+        unsafe { cb(p, ptrs.as_ptr(), ptrs.len(), cbs.opaque.0) };
     }
     if let Some(cb) = cbs.dr_msg {
         for r in &c {
