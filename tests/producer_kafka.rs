@@ -394,3 +394,54 @@ fn a_custom_partitioner_places_messages_and_a_bad_answer_fails_the_send() {
         assert!(e.message.contains("partitioner callback"), "{e}");
     });
 }
+
+/// A broker that accepts connections and never answers: every message fails at its
+/// `message.timeout.ms`, although the producer's thread waits on the silent broker, and
+/// closing does not wait for it.
+#[test]
+fn a_silent_broker_fails_messages_on_time_and_close_is_prompt() {
+    with_timeout(Duration::from_secs(60), || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in l.incoming().flatten() {
+                held.push(s);
+            }
+        });
+        let p = producer(
+            &addr.to_string(),
+            &[("message.timeout.ms", "1500"), ("linger.ms", "0")],
+        );
+        let started = Instant::now();
+        for i in 0..100 {
+            p.send(&Message {
+                topic: "t",
+                partition: PARTITION_ANY,
+                value: Some(b"v"),
+                opaque: i,
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < 100 && started.elapsed() < Duration::from_secs(20) {
+            p.poll(Duration::from_millis(100), |r| got.push(r.clone()));
+        }
+        let took = started.elapsed();
+        assert_eq!(got.len(), 100);
+        for r in &got {
+            let e = r.error.as_ref().expect("failed");
+            assert_eq!(e.code, local::MSG_TIMED_OUT, "{e}");
+        }
+        eprintln!("100 messages failed after {took:?}");
+        assert!(took < Duration::from_millis(2500), "reports took {took:?}");
+        let closing = Instant::now();
+        p.close(Duration::from_millis(200));
+        assert!(
+            closing.elapsed() < Duration::from_secs(2),
+            "close took {:?}",
+            closing.elapsed()
+        );
+    });
+}

@@ -244,6 +244,9 @@ pub(crate) struct Shared {
     pub(crate) wake_pending: AtomicBool,
 }
 
+/// How often poll applies message time-outs itself.
+const EXPIRY_CHECK: Duration = Duration::from_millis(100);
+
 /// The tag of a wake-up on the completion queue (no request has it).
 pub(crate) const WAKE: u64 = u64::MAX;
 
@@ -362,12 +365,24 @@ impl Producer {
         loop {
             let batch = {
                 let mut st = self.shared.state.lock();
-                while st.reports.is_empty() && !st.closing {
+                loop {
+                    // Message time-outs are also applied here, so they hold even while
+                    // the sender thread waits on a slow broker.
+                    let now = Instant::now();
+                    if now >= st.next_expiry_check {
+                        st.expire(now);
+                        st.next_expiry_check = now + EXPIRY_CHECK;
+                    }
+                    if !st.reports.is_empty() || st.closing {
+                        break;
+                    }
+                    let until = deadline.min(st.next_expiry_check);
                     if self
                         .shared
                         .reports_cv
-                        .wait_until(&mut st, deadline)
+                        .wait_until(&mut st, until)
                         .timed_out()
+                        && Instant::now() >= deadline
                     {
                         break;
                     }

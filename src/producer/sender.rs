@@ -27,6 +27,10 @@ struct InFlight {
 /// Longest the sender sleeps with nothing due (it re-checks then).
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
+/// Longest the sender waits in one blocking call (a connection set-up, a metadata
+/// refresh, InitProducerId): the call is tried again later.
+const SLOW_CALL: Duration = Duration::from_secs(5);
+
 pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
     let cluster = client.cluster();
     let s = &shared.settings;
@@ -89,8 +93,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         }
 
         if !refresh.is_empty() {
-            let deadline =
-                Instant::now() + cluster.settings.socket_timeout.min(Duration::from_secs(5));
+            let deadline = Instant::now() + cluster.settings.socket_timeout.min(SLOW_CALL);
             let asked = Instant::now();
             if let Err(e) = cluster.refresh_topics(&refresh, asked, deadline) {
                 if e.code == local::DESTROY {
@@ -127,7 +130,8 @@ fn pid_action_pending(shared: &Shared) -> bool {
 /// (authorisation, a broker too old for idempotence) come back as they are, to become
 /// the producer's fatal error.
 fn init_producer_id(cluster: &Cluster, _current: Pid) -> Result<Pid> {
-    let deadline = Instant::now() + cluster.settings.socket_timeout;
+    // Bounded so that message time-outs and closing are served while a cluster is slow.
+    let deadline = Instant::now() + cluster.settings.socket_timeout.min(SLOW_CALL);
     let conn = cluster.any_broker(deadline)?;
     let version = conn.version_of::<InitProducerIdRequest>().map_err(|e| {
         Error::new(
@@ -165,7 +169,7 @@ fn send_to(
     next_tag: &mut u64,
 ) {
     let s = &shared.settings;
-    let deadline = Instant::now() + cluster.settings.connect_timeout.min(Duration::from_secs(5));
+    let deadline = Instant::now() + cluster.settings.connect_timeout.min(SLOW_CALL);
     let conn = match cluster.broker(leader, deadline) {
         Ok(c) => c,
         Err(e) => return requeue_all(shared, cluster, batches, e, false),

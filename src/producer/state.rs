@@ -208,6 +208,8 @@ pub struct State {
     pub pid_state: PidState,
     pub counters: ProducerCounters,
     pub possible_duplicates: u64,
+    /// When poll next applies message time-outs.
+    pub next_expiry_check: Instant,
     rng: u64,
     idempotence: bool,
 }
@@ -234,6 +236,7 @@ impl State {
             },
             counters: ProducerCounters::default(),
             possible_duplicates: 0,
+            next_expiry_check: Instant::now(),
             rng: seed | 1,
             idempotence: settings.idempotence,
         }
