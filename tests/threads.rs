@@ -1,8 +1,8 @@
 //! The client's threads: a fixed number of I/O threads own every broker connection, so a
 //! client connected to three brokers runs `io.threads` threads (named `kc-io-<i>`) plus
 //! one for background metadata refresh (`kc-meta`) and no more, and they are gone once
-//! the client is freed. (Its own test binary, so no other
-//! test's threads are counted.)
+//! the client is freed; a producer adds one sender thread (`kc-prod`). (Its own test
+//! binary, so no other test's threads are counted.)
 
 mod common;
 
@@ -10,6 +10,9 @@ use common::MockCluster;
 use kafkac::client::OffsetSpec;
 use kafkac::{Client, Config};
 use std::time::Duration;
+
+/// The tests of this binary count the process's threads: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Names of all of this process's threads.
 fn all_threads() -> Vec<String> {
@@ -32,6 +35,7 @@ fn kafkac_threads() -> Vec<String> {
 
 #[test]
 fn io_threads_are_fixed_in_number_named_and_joined_on_free() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     common::with_timeout(Duration::from_secs(60), || {
         let mut mock = MockCluster::start(3);
         mock.create_topic("spread", 3, 1);
@@ -68,5 +72,52 @@ fn io_threads_are_fixed_in_number_named_and_joined_on_free() {
                 kafkac_threads().is_empty()
             });
         }
+    })
+}
+
+/// A producer sending to three leaders runs its I/O threads, the metadata refresher and
+/// one sender thread (`kc-prod`), and no more; all are gone once it is dropped.
+#[test]
+fn a_producer_adds_one_sender_thread() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    common::with_timeout(Duration::from_secs(60), || {
+        let mut mock = MockCluster::start(3);
+        mock.create_topic("spread-p", 3, 1);
+        for p in 0..3 {
+            mock.set_leader("spread-p", p, p + 1);
+        }
+        assert_eq!(
+            kafkac_threads(),
+            Vec::<String>::new(),
+            "before the producer"
+        );
+        let mut cfg = Config::new();
+        cfg.set("bootstrap.servers", &mock.bootstrap).unwrap();
+        let p = kafkac::producer::Producer::new(&cfg).unwrap();
+        for i in 0..30 {
+            p.send(&kafkac::producer::Message {
+                topic: "spread-p",
+                partition: i % 3,
+                value: Some(b"v"),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        let mut ok = 0;
+        p.flush(Duration::from_secs(20), |r| {
+            if r.error.is_none() {
+                ok += 1
+            }
+        })
+        .unwrap();
+        assert_eq!(ok, 30);
+        assert_eq!(
+            kafkac_threads(),
+            ["kc-io-0", "kc-meta", "kc-prod"].map(String::from).to_vec()
+        );
+        drop(p);
+        common::wait_until(Duration::from_secs(2), "no kc- thread after drop", || {
+            kafkac_threads().is_empty()
+        });
     })
 }
