@@ -225,6 +225,9 @@ pub struct ProducerCounters {
     pub retried_batches: u64,
     /// Local epoch bumps (KIP-360 recovery).
     pub epoch_bumps: u64,
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER answers showing the broker lost records it had
+    /// acknowledged (see the table in [`state`]).
+    pub acknowledged_lost: u64,
     /// InitProducerId requests answered.
     pub producer_ids: u64,
     /// Batches closed.

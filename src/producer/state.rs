@@ -16,6 +16,7 @@
 //! | DUPLICATE_SEQUENCE_NUMBER (46) | delivered (the broker has it from an earlier try), offset -1 |
 //! | retriable (NOT_LEADER, NETWORK_EXCEPTION, timeouts, lost connection, …) | the partition *drains*: nothing more is sent for it until its requests in flight are answered; then its failed batches go again, in sequence order, with the same producer id, epoch and sequences (the broker drops what it already has) |
 //! | OUT_OF_ORDER_SEQUENCE_NUMBER (45) after an earlier batch of the partition failed in the same drain | retried as above: the earlier batch's retry closes the gap |
+//! | OUT_OF_ORDER_SEQUENCE_NUMBER for the batch right after the last acknowledged one | the broker lost acknowledged records (unclean leader election): they cannot be restored; counted (`acknowledged_lost`), then recovery as below. Not fatal: the producer goes on, as franz-go's default does; an application that must stop on loss checks the counter |
 //! | OUT_OF_ORDER_SEQUENCE_NUMBER otherwise, UNKNOWN_PRODUCER_ID (59) | recovery (KIP-360): once nothing is in flight, the epoch is bumped locally, every partition's sequences restart at 0, and the unacknowledged batches are stamped again (header and CRC only; never re-split or re-compressed) and sent in order |
 //! | a batch that fails for good (message timeout, MESSAGE_TOO_LARGE, …) | its messages fail; since its sequences leave a gap, the epoch is bumped as above before anything more is sent |
 //! | INVALID_PRODUCER_EPOCH (47), PRODUCER_FENCED (90), CLUSTER_AUTHORIZATION_FAILED (31), TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) | fatal |
@@ -116,6 +117,8 @@ pub struct Part {
     /// accepts any first sequence, so a later batch could be written before an earlier
     /// one that failed (for example with NOT_LEADER while leadership settles).
     confirmed: bool,
+    /// The sequence after the last acknowledged batch of this epoch.
+    acked_next: Option<i32>,
 }
 
 /// A message sent before its topic's partitions were known: owned until it can be
@@ -879,6 +882,9 @@ impl State {
         let part = &mut self.topics[b.topic].parts[b.partition as usize];
         part.in_flight -= 1;
         part.confirmed = true;
+        if b.base_seq >= 0 {
+            part.acked_next = Some(next_sequence(b.base_seq, b.msgs.len() as i32));
+        }
         for (i, m) in b.msgs.iter().enumerate() {
             let offset = if base_offset >= 0 {
                 base_offset + i as i64
@@ -978,7 +984,15 @@ impl State {
                 // OUT_OF_ORDER after an earlier batch of the partition failed: that
                 // batch's retry closes the gap. Otherwise the broker lost our state (or
                 // an acknowledgement was lost): recover with a new epoch.
-                let draining = self.topics[b.topic].parts[b.partition as usize].draining;
+                let part = &self.topics[b.topic].parts[b.partition as usize];
+                let draining = part.draining;
+                if a.error_code == 45 && !draining && part.acked_next == Some(b.base_seq) {
+                    // The batch follows the last acknowledged one, yet the broker says
+                    // a sequence is missing: it lost records it had acknowledged (an
+                    // unclean leader election). They cannot be restored; recovery goes
+                    // on, and the loss is counted for the application to see.
+                    self.counters.acknowledged_lost += 1;
+                }
                 if a.error_code == 59 || !draining {
                     self.need_bump();
                 }
@@ -1064,6 +1078,7 @@ impl State {
                 part.next_seq = seq;
                 part.draining = false;
                 part.confirmed = false;
+                part.acked_next = None;
             }
         }
     }
