@@ -16,7 +16,14 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const EXAMPLES: [&str; 5] = ["metadata", "create_topic", "produce", "fetch", "offsets"];
+const EXAMPLES: [&str; 6] = [
+    "metadata",
+    "create_topic",
+    "produce",
+    "fetch",
+    "offsets",
+    "producer",
+];
 
 /// Longest any one example may run.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
@@ -165,6 +172,7 @@ struct Run {
     code: Option<i32>,
     stdout: Vec<u8>,
     stderr: String,
+    took: Duration,
 }
 
 impl Run {
@@ -237,6 +245,7 @@ fn run(example: &str, args: &[&str], stdin: &[u8]) -> Run {
         code: status.code(),
         stdout: done.stdout,
         stderr,
+        took: done.took,
     }
 }
 
@@ -604,5 +613,303 @@ fn unreachable_bootstrap_is_retried_until_the_timeout() {
             .unwrap_or_else(|| panic!("no 'gave up after N attempts: timeout': {}", r.stderr));
         assert!(attempts >= 2, "retried before giving up: {}", r.stderr);
         assert_eq!(r.stdout, b"");
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The asynchronous producer: examples-c/producer.c
+// ---------------------------------------------------------------------------------------
+
+/// The counts of the producer example's summary, its last stderr line ("delivered <n>,
+/// failed <m>, <s> s, <r> msgs/s").
+fn producer_summary(r: &Run) -> (u64, u64) {
+    let last = r.stderr.lines().last().unwrap_or_default();
+    let parsed = (|| {
+        let rest = last.strip_prefix("delivered ")?;
+        let (delivered, rest) = rest.split_once(", failed ")?;
+        let (failed, rest) = rest.split_once(", ")?;
+        let (secs, rate) = rest.split_once(" s, ")?;
+        secs.parse::<f64>().ok()?;
+        rate.strip_suffix(" msgs/s")?.parse::<f64>().ok()?;
+        Some((delivered.parse().ok()?, failed.parse().ok()?))
+    })();
+    parsed.unwrap_or_else(|| panic!("no summary line in stderr:\n{}", r.stderr))
+}
+
+/// Asserts the producer example delivered all `n` lines: exit 0 and a stderr of the
+/// summary alone.
+#[track_caller]
+fn assert_all_delivered(r: &Run, n: u64, what: &str) {
+    assert_eq!(r.code, Some(0), "{what}: exit {:?}\n{}", r.code, r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{what}: stderr:\n{}", r.stderr);
+    assert_eq!(producer_summary(r), (n, 0), "{what}: {}", r.stderr);
+}
+
+/// The `-D` lines of delivered messages: (partition, offset), one per input line.
+fn delivered_at(r: &Run) -> Vec<(i32, i64)> {
+    r.stdout()
+        .lines()
+        .map(|l| {
+            let (p, o) = l
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("not 'partition offset': {l:?}"));
+            (
+                p.parse().unwrap_or_else(|_| panic!("partition in {l:?}")),
+                o.parse().unwrap_or_else(|_| panic!("offset in {l:?}")),
+            )
+        })
+        .collect()
+}
+
+/// A line split at the first `delim` into key and value, as `producer -k` does (no
+/// delimiter: a null key and the whole line).
+fn split_line<'a>(line: &'a [u8], delim: &[u8]) -> (Option<&'a [u8]>, &'a [u8]) {
+    match line.windows(delim.len()).position(|w| w == delim) {
+        Some(i) => (Some(&line[..i]), &line[i + delim.len()..]),
+        None => (None, line),
+    }
+}
+
+/// 10,000 keyed lines through the partitioner: the `-D` report of each line names a
+/// partition and offset, and reading the partitions back with kafkac's fetch gives
+/// exactly those lines (key and value split at the first delimiter) at those offsets.
+#[test]
+fn producer_reports_where_each_line_went_and_the_log_holds_it_there() {
+    on_kafka(|b| {
+        const N: usize = 10_000;
+        let topic = "ex-producer";
+        create_topic(b, topic, 4, 1);
+        let lines: Vec<Vec<u8>> = (0..N)
+            .map(|i| {
+                match i % 500 {
+                    7 => format!("no delimiter {i}"),
+                    11 => format!("::an empty key {i}"),
+                    13 => format!("key-{}::value::with the delimiter {i}", i % 37),
+                    17 => String::new(),
+                    _ => format!("key-{}::value-{i}", i % 37),
+                }
+                .into_bytes()
+            })
+            .collect();
+        let input: Vec<u8> = lines
+            .iter()
+            .flat_map(|l| [l, &b"\n"[..]].concat())
+            .collect();
+        let r = run(
+            "producer",
+            &["-b", b, "-t", topic, "-k", "::", "-D"],
+            &input,
+        );
+        assert_all_delivered(&r, N as u64, "producer -k :: -D");
+        let at = delivered_at(&r);
+        assert_eq!(at.len(), N, "one report line per input line");
+
+        let mut by_partition: Vec<Vec<(i64, usize)>> = vec![Vec::new(); 4];
+        let mut by_key: std::collections::HashMap<&[u8], i32> = Default::default();
+        for (i, &(p, o)) in at.iter().enumerate() {
+            assert!((0..4).contains(&p), "line {i}: partition {p}");
+            by_partition[p as usize].push((o, i));
+            if let (Some(key), _) = split_line(&lines[i], b"::") {
+                if !key.is_empty() {
+                    let first = *by_key.entry(key).or_insert(p);
+                    assert_eq!(p, first, "line {i}: key {key:?} in two partitions");
+                }
+            }
+        }
+        let c = rust_client(b);
+        let reader = common::records::Reader {
+            timeout: CALL_TIMEOUT,
+            high_watermark_covers: false,
+        };
+        for (p, sent) in by_partition.iter().enumerate() {
+            assert!(!sent.is_empty(), "no line went to partition {p}");
+            // A new topic, and lines in input order: offsets 0, 1, 2... in line order.
+            for (k, &(o, _)) in sent.iter().enumerate() {
+                assert_eq!(o, k as i64, "partition {p}: offsets in line order");
+            }
+            let got = reader.fetch_n(&c, topic, p as i32, 0, sent.len());
+            assert_eq!(got.len(), sent.len(), "partition {p}: records in the log");
+            for (g, &(o, i)) in got.iter().zip(sent) {
+                let (key, value) = split_line(&lines[i], b"::");
+                assert_eq!(g.offset, o);
+                assert_eq!(g.key.as_deref(), key, "line {i}: key at {p}/{o}");
+                assert_eq!(
+                    g.value.as_deref(),
+                    Some(value),
+                    "line {i}: value at {p}/{o}"
+                );
+            }
+        }
+    })
+}
+
+/// `-z` sets the codec: every batch on the wire carries it, and the lines read back.
+#[test]
+fn producer_sends_with_each_codec() {
+    on_kafka(|b| {
+        let topic = "ex-producer-codecs";
+        create_topic(b, topic, 5, 1);
+        let lines: Vec<String> = (0..1000)
+            .map(|i| format!("line {i} {}", "compressible ".repeat(i % 7)))
+            .collect();
+        let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let c = rust_client(b);
+        let reader = common::records::Reader {
+            timeout: CALL_TIMEOUT,
+            high_watermark_covers: false,
+        };
+        for (p, (codec, _)) in common::records::CODECS.iter().enumerate() {
+            let part = p.to_string();
+            let r = run(
+                "producer",
+                &["-b", b, "-t", topic, "-p", &part, "-z", codec, "-D"],
+                input.as_bytes(),
+            );
+            assert_all_delivered(&r, 1000, codec);
+            let want: Vec<(i32, i64)> = (0..1000).map(|o| (p as i32, o)).collect();
+            assert_eq!(delivered_at(&r), want, "{codec}");
+            let got = reader.fetch_n(&c, topic, p as i32, 0, 1000);
+            let values: Vec<String> = got
+                .iter()
+                .map(|g| String::from_utf8_lossy(g.value.as_deref().unwrap_or_default()).into())
+                .collect();
+            assert_eq!(values, lines, "{codec}: read back");
+            let batches = common::batches::batches(&c, topic, p as i32, 0, 1000, CALL_TIMEOUT);
+            common::batches::check_codecs(&batches, codec).unwrap_or_else(|e| panic!("{e}"));
+        }
+    })
+}
+
+/// A bad property or option: a usage error (exit 2) whose message names it.
+#[test]
+fn producer_configuration_errors_name_the_property() {
+    offline(|| {
+        let base = ["-b", "127.0.0.1:1", "-t", "t"];
+        let cases: [(&[&str], &str, &[&str]); 6] = [
+            (
+                &["-X", "no.such.property=1"],
+                "_UNKNOWN_CONFIG",
+                &["'no.such.property'"],
+            ),
+            (
+                &["-X", "linger.ms=soon"],
+                "_INVALID_CONFIG",
+                &["'linger.ms'", "'soon'"],
+            ),
+            // Accepted one by one, refused together by kc_producer_new.
+            (
+                &["-X", "enable.idempotence=true", "-X", "acks=1"],
+                "_INVALID_CONFIG",
+                &["'acks'", "enable.idempotence"],
+            ),
+            (
+                &["-X", "max.in.flight.requests.per.connection=6"],
+                "_INVALID_CONFIG",
+                &["'max.in.flight.requests.per.connection'"],
+            ),
+            (
+                &["-z", "brotli"],
+                "_INVALID_CONFIG",
+                &["'compression.type'", "'brotli'"],
+            ),
+            (&["-p", "-1"], "_INVALID_ARG", &["partition"]),
+        ];
+        for (extra, name, says) in cases {
+            let mut args = base.to_vec();
+            args.extend(extra);
+            let r = run("producer", &args, b"never sent\n");
+            r.assert_error(&format!("{extra:?}"), name);
+            assert_eq!(r.code, Some(2), "{extra:?}: {}", r.stderr);
+            for s in says {
+                assert!(
+                    r.stderr.contains(s),
+                    "{extra:?} should name {s}: {}",
+                    r.stderr
+                );
+            }
+            assert_eq!(r.stdout, b"", "{extra:?}");
+        }
+        for args in [
+            &["-b", "127.0.0.1:1"][..],
+            &["-t", "t"],
+            &["-b", "x", "-t", "t", "-q"],
+        ] {
+            let r = run("producer", args, b"");
+            assert_eq!(r.code, Some(2), "{args:?}");
+            assert!(
+                r.stderr.starts_with("usage: producer "),
+                "{args:?}: {}",
+                r.stderr
+            );
+        }
+        let r = run("producer", &["-b", "127.0.0.1:1", "-t", "t", "-k", ""], b"");
+        r.assert_error("an empty key delimiter", "_INVALID_ARG");
+    })
+}
+
+/// Nothing listens at the bootstrap address: every message times out after
+/// `message.timeout.ms`, each line gets its failed report, and the example exits with
+/// 1 well within a bound.
+#[test]
+fn producer_to_an_unreachable_bootstrap_reports_each_line_failed_and_exits_non_zero() {
+    offline(|| {
+        let b = format!("127.0.0.1:{}", common::free_port());
+        let r = run(
+            "producer",
+            &["-b", &b, "-t", "t", "-D", "-X", "message.timeout.ms=1000"],
+            b"one\ntwo\nthree\n",
+        );
+        assert_eq!(r.code, Some(1), "{}", r.stderr);
+        assert!(r.took < Duration::from_secs(10), "took {:?}", r.took);
+        assert_eq!(producer_summary(&r), (0, 3), "{}", r.stderr);
+        let first = r.stderr.lines().next().unwrap_or_default();
+        assert!(first.starts_with("error: _MSG_TIMED_OUT: "), "{}", r.stderr);
+        let out = r.stdout();
+        assert_eq!(out.lines().count(), 3, "{out}");
+        for l in out.lines() {
+            assert!(l.starts_with("error _MSG_TIMED_OUT "), "{out}");
+        }
+    })
+}
+
+/// A line the producer refuses at once (larger than `message.max.bytes`) gets its
+/// failed report in its place among the others, and the exit status says so.
+#[test]
+fn producer_reports_a_refused_line_in_its_place() {
+    on_kafka(|b| {
+        let topic = "ex-producer-refused";
+        create_topic(b, topic, 1, 1);
+        let mut input = b"first\n".to_vec();
+        input.extend_from_slice(&b"x".repeat(2000));
+        input.extend_from_slice(b"\nlast\n");
+        let r = run(
+            "producer",
+            &[
+                "-b",
+                b,
+                "-t",
+                topic,
+                "-p",
+                "0",
+                "-D",
+                "-X",
+                "message.max.bytes=1000",
+            ],
+            &input,
+        );
+        assert_eq!(r.code, Some(1), "{}", r.stderr);
+        assert_eq!(producer_summary(&r), (2, 1), "{}", r.stderr);
+        assert!(
+            r.stderr.starts_with("error: MESSAGE_TOO_LARGE: ")
+                && r.stderr.contains("message.max.bytes"),
+            "{}",
+            r.stderr
+        );
+        let out = r.stdout();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert_eq!(lines[0], "0 0");
+        assert!(lines[1].starts_with("error MESSAGE_TOO_LARGE "), "{out}");
+        assert_eq!(lines[2], "0 1");
     })
 }
