@@ -14,8 +14,9 @@
 //! * **Clock**: a base `Instant` taken once plus a simulated offset in microseconds; every
 //!   time handed to `ConnCore` comes from it. Nothing sleeps.
 //! * **Driver**: mirrors the I/O thread (`src/net/reactor.rs`): after each event it moves
-//!   to the next address when set-up is overdue, calls `on_tick`, writes what `transmit`
-//!   offers (the socket may take only part of it, or block for a while), then collects the
+//!   to the next address when set-up is overdue, calls `on_tick`, writes what
+//!   `transmit_vectored` offers (a few slices at a time, as `writev` takes them; the socket
+//!   may take only part of them, ending anywhere, or block for a while), then collects the
 //!   setup outcome, the completions and the spent frames, and wakes the machine at
 //!   `next_deadline()` (with up to one tick of lateness). Reads go through `feed` or, like
 //!   the reactor, through `read_space`/`on_read` in random-sized pieces. A caller still
@@ -26,6 +27,9 @@
 //!   that arrive at random later times (never overtaking each other); chunks that arrive
 //!   before the driver reads are read together. A reset delivers what was sent before it,
 //!   then the end of the stream.
+//! * **Requests**: a caller's frame is a header, then padding that is partly copied into
+//!   the frame and partly shared (`Frame` parts, as record batches are), cut at random
+//!   places; the broker checks every byte of it arrives, in order.
 //! * **Broker**: parses request frames (size prefix, api key, version, correlation id,
 //!   client id), answers ApiVersions (v3 when new; when old, UNSUPPORTED_VERSION in the v0
 //!   layout with its own range, or a layout the client cannot read, so it steps down one
@@ -68,11 +72,12 @@ use kafkac::error::{local, Error};
 use kafkac::net::auth::{AuthStep, Authenticator};
 use kafkac::net::core::{ConnCore, ConnectionOptions, Outgoing, Phase};
 use kafkac::net::VersionTable;
-use kafkac::protocol::frame::encode_response;
+use kafkac::protocol::frame::{encode_response, Frame};
 use kafkac::protocol::messages::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt::Write as _;
+use std::io::IoSlice;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -101,6 +106,14 @@ const UNSUPPORTED_VERSION: i16 = 35;
 const CLIENT_ID: &str = "sim";
 /// Where a request's id starts in its frame: size, key, version, correlation id, client id.
 const REQ_ID_AT: usize = 4 + 2 + 2 + 4 + 2 + CLIENT_ID.len();
+/// Where its padding starts: after the id, acks and wait.
+const PAD_AT: usize = REQ_ID_AT + 18;
+
+/// The padding of request `r`: a pattern of its own, so bytes lost, repeated, reordered
+/// or taken from another frame show.
+fn pad_of(r: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (r * 7 + i * 13) as u8).collect()
+}
 
 // ----- PRNG -------------------------------------------------------------------------------
 
@@ -162,6 +175,8 @@ hits!(
     NetDelay,
     PartialWrite,
     WriteBlocked,
+    SharedParts,
+    WriteAcrossParts,
     ConnReset,
     ResetMidResponse,
     SilentBroker,
@@ -1218,7 +1233,8 @@ impl Sim {
         let now = self.instant();
         let p = &self.plan.reqs[r];
         let c = p.conn;
-        let mut frame = Vec::with_capacity(REQ_ID_AT + 18 + p.pad);
+        let mut frame = Vec::with_capacity(PAD_AT + p.pad);
+        let pad = pad_of(r, p.pad);
         frame.extend_from_slice(&0i32.to_be_bytes());
         frame.extend_from_slice(&p.api_key.to_be_bytes());
         frame.extend_from_slice(&p.version.to_be_bytes());
@@ -1228,9 +1244,29 @@ impl Sim {
         frame.extend_from_slice(&(r as u64).to_be_bytes());
         frame.extend_from_slice(&(if p.acks0 { 0i16 } else { -1i16 }).to_be_bytes());
         frame.extend_from_slice(&p.wait.to_be_bytes());
-        frame.resize(frame.len() + p.pad, r as u8);
-        let size = (frame.len() - 4) as i32;
-        frame[..4].copy_from_slice(&size.to_be_bytes());
+        // The padding in random pieces, each copied into the frame or shared.
+        let mut shared = Vec::new();
+        let mut rest = &pad[..];
+        while !rest.is_empty() {
+            let n = if self.rng.chance(0.3) {
+                rest.len()
+            } else {
+                self.rng.range(1, rest.len() as u64) as usize
+            };
+            if self.rng.chance(0.5) {
+                shared.push((frame.len(), Bytes::copy_from_slice(&rest[..n])));
+            } else {
+                frame.extend_from_slice(&rest[..n]);
+            }
+            rest = &rest[n..];
+        }
+        if !shared.is_empty() {
+            self.hits[Hit::SharedParts as usize] += 1;
+        }
+        let size = frame.len() - 4 + shared.iter().map(|(_, b)| b.len()).sum::<usize>();
+        frame[..4].copy_from_slice(&(size as i32).to_be_bytes());
+        let frame = Frame::from_parts(frame, shared);
+        assert_eq!(frame.len(), size + 4);
         let response = (!p.acks0).then(|| Duration::from_micros(p.wait));
         let acks0 = p.acks0;
         let cs = &mut self.conns[c];
@@ -1287,18 +1323,48 @@ impl Sim {
             {
                 return;
             }
-            let Some(buf) = cs.core.transmit() else {
-                return;
+            // As many slices as one `writev` takes (the reactor's 64, or only a few).
+            let room = if self.rng.chance(0.5) {
+                64
+            } else {
+                self.rng.range(1, 3) as usize
             };
-            let len = buf.len();
-            assert!(len > 0, "transmit offered an empty buffer");
+            let mut slices = [IoSlice::new(&[]); 64];
+            let k = cs.core.transmit_vectored(&mut slices[..room]);
+            if k == 0 {
+                assert!(
+                    cs.core.transmit().is_none(),
+                    "transmit_vectored offered nothing"
+                );
+                return;
+            }
+            let offered = &slices[..k];
+            assert!(
+                offered.iter().all(|s| !s.is_empty()),
+                "transmit_vectored offered an empty slice"
+            );
+            assert_eq!(
+                cs.core.transmit(),
+                Some(&offered[0][..]),
+                "transmit and transmit_vectored disagree"
+            );
+            let len: usize = offered.iter().map(|s| s.len()).sum();
             let n = if partial && len > 1 && self.rng.chance(0.5) {
                 self.rng.range(1, len as u64 - 1) as usize
             } else {
                 len
             };
-            let data = buf[..n].to_vec();
+            let mut data = Vec::with_capacity(n);
+            for s in offered {
+                let take = (n - data.len()).min(s.len());
+                data.extend_from_slice(&s[..take]);
+            }
+            let across = n > offered[0].len();
             cs.core.on_written(n);
+            if across {
+                self.hit(Hit::WriteAcrossParts);
+            }
+            let cs = &mut self.conns[c];
             cs.bytes_written += n as u64;
             if n < len {
                 self.hit(Hit::PartialWrite);
@@ -2057,7 +2123,7 @@ impl Sim {
                     expects: true,
                 }
             } else {
-                if id_len != CLIENT_ID.len() as i16 || frame.len() < REQ_ID_AT + 18 {
+                if id_len != CLIENT_ID.len() as i16 || frame.len() < PAD_AT {
                     return self.fail(c, "request frame with a bad header".into());
                 }
                 let r = u64::from_be_bytes(frame[REQ_ID_AT..REQ_ID_AT + 8].try_into().unwrap())
@@ -2066,6 +2132,9 @@ impl Sim {
                     i16::from_be_bytes(frame[REQ_ID_AT + 8..REQ_ID_AT + 10].try_into().unwrap());
                 if r >= self.reqs.len() || self.plan.reqs[r].conn != c {
                     return self.fail(c, format!("request {r} arrived on the wrong connection"));
+                }
+                if frame[PAD_AT..] != pad_of(r, self.plan.reqs[r].pad) {
+                    return self.fail(c, format!("request {r} arrived with other bytes"));
                 }
                 if self.reqs[r].recv_at.is_some() {
                     return self.fail(c, format!("request {r} written twice"));

@@ -155,14 +155,15 @@ impl Connection {
         Ok(slot)
     }
 
-    /// Encodes `req` into a reused frame buffer and queues it on the connection's I/O
-    /// thread; the answer (if `reply`) goes there.
+    /// Encodes `req` into a reused frame buffer (record batches are not copied: the frame
+    /// shares them) and queues it on the connection's I/O thread; the answer (if `reply`)
+    /// goes there.
     fn queue<R: Request>(&self, req: &R, version: i16, reply: Option<Reply>) -> Result<()> {
         if self.is_broken() {
             return Err(self.link.closed_error());
         }
-        let mut frame = self.link.frames.lock().pop().unwrap_or_default();
-        encode_outgoing(req, version, &self.opts.client_id, &mut frame);
+        let buf = self.link.frames.lock().pop().unwrap_or_default();
+        let frame = encode_outgoing(req, version, &self.opts.client_id, buf);
         self.io
             .submit(self.link.id, frame, reply.map(|r| (req.server_wait(), r)));
         Ok(())

@@ -28,11 +28,12 @@
 use super::auth::{AuthStep, Authenticator};
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
-use crate::protocol::frame::{decode_response, encode_request_into};
+use crate::protocol::frame::{decode_response, encode_request_frame, Frame};
 use crate::protocol::messages::ApiVersionsRequest;
 use crate::protocol::{api_key, Request};
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
 /// What a connection needs to know from the client's settings.
@@ -79,7 +80,7 @@ pub type Token = u64;
 /// (bytes 8..12) the connection stamps when it sends it.
 pub struct Outgoing {
     pub token: Token,
-    pub frame: Vec<u8>,
+    pub frame: Frame,
     /// How long the broker may hold it before answering; `None` when no answer comes
     /// (Produce with acks=0).
     pub response: Option<Duration>,
@@ -131,10 +132,13 @@ pub struct ConnCore {
     next_correlation_id: i32,
     /// Requests not yet written (not ready yet, or beyond the in-flight limit).
     queued: VecDeque<Outgoing>,
-    /// Frames to write, in order; the first may be partly written.
-    to_write: VecDeque<Vec<u8>>,
-    written: usize,
-    /// Fully written frames, for the driver to hand back for reuse.
+    /// Frames to write, in order; the first may be partly written: up to byte `off` of
+    /// its part `part`.
+    to_write: VecDeque<Frame>,
+    part: usize,
+    off: usize,
+    /// The owned buffers of frames written (or dropped), for the driver to hand back for
+    /// reuse.
     spent: Vec<Vec<u8>>,
     in_flight: VecDeque<InFlight>,
     /// Correlation ids of recent requests that expect no answer: some Kafka-compatible
@@ -179,7 +183,8 @@ impl ConnCore {
             next_correlation_id: 1,
             queued: VecDeque::new(),
             to_write: VecDeque::new(),
-            written: 0,
+            part: 0,
+            off: 0,
             spent: Vec::new(),
             in_flight: VecDeque::new(),
             unanswered: VecDeque::new(),
@@ -310,7 +315,7 @@ impl ConnCore {
     pub fn submit(&mut self, req: Outgoing, now: Instant) {
         if let Some(e) = &self.closed_with {
             let e = e.clone();
-            self.spent.push(req.frame);
+            self.spent.push(req.frame.into_buf());
             if req.response.is_some() {
                 self.completions.push_back((req.token, Err(e)));
             }
@@ -320,18 +325,28 @@ impl ConnCore {
         self.pump(now);
     }
 
-    /// `n` bytes of the first pending frame were written.
-    pub fn on_written(&mut self, n: usize) {
+    /// The first `n` bytes offered by [`transmit`](Self::transmit) or
+    /// [`transmit_vectored`](Self::transmit_vectored) were written (with vectored output,
+    /// possibly across several parts and frames).
+    pub fn on_written(&mut self, mut n: usize) {
         self.counters.bytes_out += n as u64;
-        self.written += n;
         while let Some(f) = self.to_write.front() {
-            if self.written < f.len() {
-                break;
+            let left = f.part(self.part).len() - self.off;
+            if n < left {
+                self.off += n;
+                return;
             }
-            self.written -= f.len();
-            let f = self.to_write.pop_front().expect("front exists");
-            self.spent.push(f);
+            // This part is done (or was empty): on to the next, and the next frame.
+            n -= left;
+            self.part += 1;
+            self.off = 0;
+            if self.part == f.parts() {
+                let f = self.to_write.pop_front().expect("front exists");
+                self.spent.push(f.into_buf());
+                self.part = 0;
+            }
         }
+        debug_assert_eq!(n, 0, "more bytes written than were offered");
     }
 
     /// Where the next bytes read from the socket go: the rest of the size prefix, or the
@@ -450,10 +465,12 @@ impl ConnCore {
             if q.response.is_some() {
                 self.completions.push_back((q.token, Err(err.clone())));
             }
-            self.spent.push(q.frame);
+            self.spent.push(q.frame.into_buf());
         }
-        self.spent.extend(self.to_write.drain(..));
-        self.written = 0;
+        self.spent
+            .extend(self.to_write.drain(..).map(Frame::into_buf));
+        self.part = 0;
+        self.off = 0;
         self.body = Vec::new();
         self.closed_with = Some(err);
     }
@@ -515,9 +532,43 @@ impl ConnCore {
 
     // ----- outputs --------------------------------------------------------------------
 
-    /// The bytes to write next, if any.
+    /// The bytes to write next, if any: the rest of one part of a frame (never empty).
     pub fn transmit(&self) -> Option<&[u8]> {
-        self.to_write.front().map(|f| &f[self.written..])
+        self.pending().next()
+    }
+
+    /// The bytes to write next as slices for one vectored write (`writev`): as many parts
+    /// of as many frames as `out` has room for, in order. Returns how many slices it
+    /// filled (none empty); 0 when nothing waits. Writing `n` bytes of them (all or a
+    /// prefix) is reported with [`on_written`](Self::on_written)`(n)`.
+    pub fn transmit_vectored<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        let mut k = 0;
+        for (slot, s) in out.iter_mut().zip(self.pending()) {
+            *slot = IoSlice::new(s);
+            k += 1;
+        }
+        k
+    }
+
+    /// What waits to be written, part by part, from where writing stopped; no empty
+    /// slices.
+    fn pending(&self) -> impl Iterator<Item = &[u8]> {
+        let (part, off) = (self.part, self.off);
+        self.to_write
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, f)| {
+                let (from, skip) = if i == 0 { (part, off) } else { (0, 0) };
+                (from..f.parts()).map(move |p| {
+                    let s = f.part(p);
+                    if p == from {
+                        &s[skip..]
+                    } else {
+                        s
+                    }
+                })
+            })
+            .filter(|s| !s.is_empty())
     }
 
     /// Whether anything waits to be written.
@@ -581,9 +632,9 @@ impl ConnCore {
             ..Default::default()
         };
         let cid = self.stamp();
-        let mut frame = Vec::new();
-        encode_request_into(&req, version, cid, Some(&self.opts.client_id), &mut frame);
-        self.to_write.push_back(frame);
+        let frame =
+            encode_request_frame(&req, version, cid, Some(&self.opts.client_id), Vec::new());
+        self.push_frame(frame);
         self.counters.requests += 1;
         self.in_flight.push_back(InFlight {
             correlation_id: cid,
@@ -598,11 +649,9 @@ impl ConnCore {
     /// ready, all under the in-flight limit.
     fn pump(&mut self, now: Instant) {
         if self.auth_frame.is_some() && self.in_flight.len() < self.opts.max_in_flight.max(1) {
-            let mut frame = self.auth_frame.take().expect("checked");
+            let mut frame = Frame::from(self.auth_frame.take().expect("checked"));
             let cid = self.stamp();
-            if frame.len() >= 12 {
-                frame[8..12].copy_from_slice(&cid.to_be_bytes());
-            }
+            frame.set_correlation_id(cid);
             self.counters.requests += 1;
             self.last_activity = now;
             // At set-up the set-up deadline applies; later, the request time-out (from
@@ -619,7 +668,7 @@ impl ConnCore {
                 sent_at: now,
                 server_wait: Duration::ZERO,
             });
-            self.to_write.push_back(frame);
+            self.push_frame(frame);
         }
         if self.phase != Phase::Ready {
             return;
@@ -633,9 +682,7 @@ impl ConnCore {
                 break;
             };
             let cid = self.stamp();
-            if q.frame.len() >= 12 {
-                q.frame[8..12].copy_from_slice(&cid.to_be_bytes());
-            }
+            q.frame.set_correlation_id(cid);
             self.counters.requests += 1;
             self.last_activity = now;
             match q.response {
@@ -653,7 +700,16 @@ impl ConnCore {
                     self.unanswered.push_back(cid);
                 }
             }
-            self.to_write.push_back(q.frame);
+            self.push_frame(q.frame);
+        }
+    }
+
+    /// Queues `frame` for writing. An empty one has nothing to write: it is done at once.
+    fn push_frame(&mut self, frame: Frame) {
+        if frame.is_empty() {
+            self.spent.push(frame.into_buf());
+        } else {
+            self.to_write.push_back(frame);
         }
     }
 
@@ -850,10 +906,11 @@ impl ConnCore {
     }
 }
 
-/// Encodes `req` at `version` into `buf` (cleared first), with correlation id 0 for the
-/// connection to stamp.
-pub fn encode_outgoing<R: Request>(req: &R, version: i16, client_id: &str, buf: &mut Vec<u8>) {
-    encode_request_into(req, version, 0, Some(client_id), buf);
+/// Encodes `req` at `version` with correlation id 0 for the connection to stamp. `buf`
+/// (cleared first; a spent frame's, for reuse) takes all but the large byte fields
+/// (record batches), which the frame shares rather than copies.
+pub fn encode_outgoing<R: Request>(req: &R, version: i16, client_id: &str, buf: Vec<u8>) -> Frame {
+    encode_request_frame(req, version, 0, Some(client_id), buf)
 }
 
 #[cfg(test)]
@@ -951,7 +1008,7 @@ mod tests {
     fn caller(token: Token) -> Outgoing {
         Outgoing {
             token,
-            frame: request(METADATA, &token.to_be_bytes()),
+            frame: request(METADATA, &token.to_be_bytes()).into(),
             response: Some(Duration::ZERO),
         }
     }
@@ -1285,6 +1342,132 @@ mod tests {
         assert!(c.reauthenticating());
         assert_eq!(keys(&written(&mut c)), [SASL_HANDSHAKE]);
         assert_eq!(*sessions.lock().unwrap(), [false, true]);
+    }
+
+    /// A caller's frame in parts: header and token (owned), "abcde" (shared), "xyz"
+    /// (owned), "0123" and "!!" (shared, with an empty owned part between them), and an
+    /// empty owned part last.
+    fn parted(token: Token) -> Outgoing {
+        let mut buf = request(METADATA, &token.to_be_bytes());
+        let a = buf.len();
+        buf.extend_from_slice(b"xyz");
+        let b = buf.len();
+        let shared = vec![
+            (a, Bytes::from_static(b"abcde")),
+            (b, Bytes::from_static(b"0123")),
+            (b, Bytes::from_static(b"!!")),
+        ];
+        let size = (buf.len() - 4 + 11) as i32;
+        buf[..4].copy_from_slice(&size.to_be_bytes());
+        Outgoing {
+            token,
+            frame: Frame::from_parts(buf, shared),
+            response: Some(Duration::ZERO),
+        }
+    }
+
+    /// One vectored write of at most `max` bytes from at most `room` slices.
+    fn write_some(c: &mut ConnCore, room: usize, max: usize) -> Vec<u8> {
+        let mut slices = [IoSlice::new(&[]); 64];
+        let k = c.transmit_vectored(&mut slices[..room]);
+        assert_eq!(k == 0, c.transmit().is_none());
+        if k > 0 {
+            assert_eq!(c.transmit(), Some(&slices[0][..]));
+        }
+        let mut out = Vec::new();
+        for s in &slices[..k] {
+            assert!(!s.is_empty(), "an empty slice offered");
+            out.extend_from_slice(&s[..s.len().min(max - out.len())]);
+        }
+        c.on_written(out.len());
+        out
+    }
+
+    /// Writes `n` bytes (or all there is), in as many writes as it takes.
+    fn write_n(c: &mut ConnCore, room: usize, n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let got = write_some(c, room, n - out.len());
+            if got.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&got);
+        }
+        out
+    }
+
+    /// A ready connection with two parted frames submitted.
+    fn two_parted() -> ConnCore {
+        let t0 = Instant::now();
+        let mut c = ConnCore::new("b", opts(5), t0);
+        c.on_connected(t0);
+        let f = written(&mut c);
+        answer_api_versions(&mut c, &f[0], t0);
+        c.take_spent();
+        c.submit(parted(1), t0);
+        c.submit(parted(2), t0);
+        c
+    }
+
+    #[test]
+    fn frame_parts_are_written_in_order_with_correlation_ids() {
+        let mut c = two_parted();
+        let mut want = Vec::new();
+        for (t, cid) in [(1, 2i32), (2, 3)] {
+            let mut f = parted(t).frame.to_vec();
+            f[8..12].copy_from_slice(&cid.to_be_bytes());
+            want.extend_from_slice(&f);
+        }
+        assert_eq!(want.len(), 2 * 37);
+        // One slice per non-empty part: five per frame.
+        let mut slices = [IoSlice::new(&[]); 64];
+        assert_eq!(c.transmit_vectored(&mut slices), 10);
+        let before = c.counters().bytes_out;
+        assert_eq!(write_n(&mut c, 64, usize::MAX), want);
+        assert!(!c.wants_write());
+        assert_eq!(c.counters().bytes_out - before, 74);
+        // The owned parts come back for reuse; the shared ones are let go.
+        let spent = c.take_spent();
+        assert_eq!(spent.len(), 2);
+        assert!(spent.iter().all(|b| b.len() == 26));
+    }
+
+    #[test]
+    fn partial_writes_at_every_split_point() {
+        let mut whole = two_parted();
+        let want = write_n(&mut whole, 64, usize::MAX);
+        let before = whole.counters().bytes_out - want.len() as u64;
+        for room in [1, 2, 3, 64] {
+            for i in 0..=want.len() {
+                for j in i..=want.len() {
+                    let mut c = two_parted();
+                    let mut got = write_n(&mut c, room, i);
+                    assert_eq!(got.len(), i);
+                    assert_eq!(c.wants_write(), i < want.len());
+                    assert_eq!(
+                        c.take_spent().len(),
+                        usize::from(i >= 37) + usize::from(i == 74)
+                    );
+                    got.extend(write_n(&mut c, room, j - i));
+                    got.extend(write_n(&mut c, room, usize::MAX));
+                    assert_eq!(got, want, "room {room}, split at {i} and {j}");
+                    assert!(!c.wants_write());
+                    assert!(c.transmit().is_none());
+                    assert_eq!(c.counters().bytes_out, before + want.len() as u64);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn closing_hands_back_frames_partly_written() {
+        let mut c = two_parted();
+        assert_eq!(write_n(&mut c, 64, 30).len(), 30);
+        c.close(Error::transport("test"));
+        assert_eq!(c.take_spent().len(), 2);
+        assert!(c.transmit().is_none());
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(c.transmit_vectored(&mut slices), 0);
     }
 
     #[test]

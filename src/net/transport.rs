@@ -7,7 +7,15 @@
 //! * [`read`](Transport::read) into the buffer the state machine offers (for plain TCP,
 //!   straight from the socket: no copy);
 //! * [`write`](Transport::write) from the buffer the state machine offers (straight to the
-//!   socket for plain TCP);
+//!   socket for plain TCP), or [`write_vectored`](Transport::write_vectored) from the
+//!   several it offers at once (a frame's header, the record batches the frame shares
+//!   rather than copies, the bytes between them): one `writev` for plain TCP. Like
+//!   `std::io::Write::write_vectored`, it may take any prefix of the slices' bytes, ending
+//!   anywhere, also inside a slice. A TLS session passes the slices to its plaintext
+//!   writer (`rustls::Writer::write_vectored`: it encrypts from each slice in turn into
+//!   records of its own and stops where its buffer limit is reached, so it too takes a
+//!   prefix), and `flush` writes the records: the slices are copied once, by the
+//!   encryption, never gathered first;
 //! * [`flush`](Transport::flush) the transport's own bytes ([`wants_write`]
 //!   (Transport::wants_write)): TLS produces records of its own (handshake, alerts, the
 //!   encrypted form of what `write` took), and a read may produce some (a read can need a
@@ -21,7 +29,7 @@
 //! end of the stream, `WouldBlock` means "wait for the next readiness event".
 
 use mio::net::TcpStream;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 /// A connection's transport. An enum rather than a trait object: the plain path is a
 /// direct call on the socket.
@@ -57,6 +65,15 @@ impl Transport {
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.write(buf),
+        }
+    }
+
+    /// Takes application bytes from `bufs`, in order: any prefix of their bytes, which
+    /// may end inside a slice. Returns how many it took.
+    #[inline]
+    pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write_vectored(bufs),
         }
     }
 

@@ -236,31 +236,66 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Byte fields at least this long are shared rather than copied by a [`Writer::sharing`]
+/// writer: below it, a copy costs less than one more segment to write.
+pub const SHARED_MIN: usize = 4096;
+
 /// An output buffer with big-endian and varint writers.
+///
+/// A [`sharing`](Writer::sharing) writer leaves `Bytes` fields of [`SHARED_MIN`] bytes or
+/// more (record batches) out of `buf` and keeps a reference to them instead, with the
+/// position where they belong: the output is then `buf` with those fields spliced in
+/// ([`into_parts`](Writer::into_parts)), and goes to the socket without the copy.
 #[derive(Default, Debug, Clone)]
 pub struct Writer {
+    /// The bytes written; in a sharing writer, without the shared fields (so a length
+    /// is measured with [`len`](Writer::len), not `buf.len()`).
     pub buf: Vec<u8>,
+    /// Shared fields, `(at, bytes)`: `bytes` goes before `buf[at..]`; `at` ascending.
+    /// `None`: every field is copied into `buf`.
+    shared: Option<Vec<(usize, Bytes)>>,
+    /// Sum of the shared fields' lengths.
+    shared_len: usize,
 }
 
 impl Writer {
     pub fn new() -> Self {
-        Writer { buf: Vec::new() }
+        Writer::default()
     }
     pub fn with_capacity(n: usize) -> Self {
         Writer {
             buf: Vec::with_capacity(n),
+            ..Writer::default()
         }
     }
+    /// A writer that appends to `buf` and shares large byte fields rather than copying
+    /// them (see [`Writer`]); its output is taken with [`into_parts`](Writer::into_parts).
+    pub fn sharing(buf: Vec<u8>) -> Self {
+        Writer {
+            buf,
+            shared: Some(Vec::new()),
+            shared_len: 0,
+        }
+    }
+    /// The bytes written. Only for a writer that shares nothing: a sharing writer's
+    /// output is [`into_parts`](Writer::into_parts).
     pub fn into_inner(self) -> Vec<u8> {
+        debug_assert_eq!(self.shared_len, 0, "shared fields dropped");
         self.buf
     }
+    /// The owned bytes and the shared fields to splice into them, `(at, bytes)`: each
+    /// goes before `buf[at..]`, in order.
+    pub fn into_parts(self) -> (Vec<u8>, Vec<(usize, Bytes)>) {
+        (self.buf, self.shared.unwrap_or_default())
+    }
+    /// How many bytes were written, shared fields included.
     #[inline]
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.shared_len
     }
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len() == 0
     }
     #[inline]
     pub fn put_slice(&mut self, s: &[u8]) {
@@ -351,6 +386,21 @@ impl Writer {
         self.length(b.map(<[u8]>::len), flexible, true);
         if let Some(b) = b {
             self.put_slice(b);
+        }
+    }
+
+    /// [`nullable_bytes`](Writer::nullable_bytes) of a shared buffer: a sharing writer
+    /// keeps a reference to a large one rather than copying it (its length prefix is
+    /// written as usual).
+    pub fn nullable_shared_bytes(&mut self, b: Option<&Bytes>, flexible: bool) {
+        match b {
+            Some(b) if b.len() >= SHARED_MIN && self.shared.is_some() => {
+                self.length(Some(b.len()), flexible, true);
+                let at = self.buf.len();
+                self.shared_len += b.len();
+                self.shared.as_mut().expect("checked").push((at, b.clone()));
+            }
+            _ => self.nullable_bytes(b.map(|b| &b[..]), flexible),
         }
     }
 }
@@ -477,7 +527,7 @@ impl Wire for Bytes {
             .ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull, at))
     }
     fn write(&self, w: &mut Writer, flexible: bool, _: i16) {
-        w.nullable_bytes(Some(self), flexible);
+        w.nullable_shared_bytes(Some(self), flexible);
     }
 }
 
@@ -486,7 +536,7 @@ impl Wire for Option<Bytes> {
         r.nullable_bytes(flexible)
     }
     fn write(&self, w: &mut Writer, flexible: bool, _: i16) {
-        w.nullable_bytes(self.as_deref(), flexible);
+        w.nullable_shared_bytes(self.as_ref(), flexible);
     }
 }
 
@@ -620,6 +670,36 @@ mod tests {
         let b = r.nullable_bytes(false).unwrap().unwrap();
         assert_eq!(&b[..], &[1, 2, 3]);
         assert_eq!(b.as_ptr(), buf[4..].as_ptr());
+    }
+
+    #[test]
+    fn sharing_writer_shares_large_bytes_only() {
+        let big = Bytes::from(vec![7u8; SHARED_MIN]);
+        let small = Bytes::from(vec![8u8; SHARED_MIN - 1]);
+        for flexible in [false, true] {
+            let mut plain = Writer::new();
+            let mut w = Writer::sharing(Vec::new());
+            for w in [&mut plain, &mut w] {
+                w.i16(1);
+                Some(big.clone()).write(w, flexible, 0);
+                small.write(w, flexible, 0);
+                None::<Bytes>.write(w, flexible, 0);
+                big.write(w, flexible, 0);
+            }
+            assert_eq!(w.len(), plain.len());
+            let (buf, shared) = w.into_parts();
+            let prefix = if flexible { 2 } else { 4 };
+            assert_eq!(buf.len(), plain.len() - 2 * SHARED_MIN);
+            assert_eq!(shared.len(), 2);
+            assert_eq!(shared[0].0, 2 + prefix);
+            assert_eq!(shared[0].1.as_ptr(), big.as_ptr());
+            // Spliced back in, the output is the plain writer's.
+            let mut joined = buf.clone();
+            for (at, b) in shared.iter().rev() {
+                joined.splice(at..at, b.iter().copied());
+            }
+            assert_eq!(joined, plain.buf);
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! [`ProduceResponse::node_endpoints`] (KIP-951: with NOT_LEADER_OR_FOLLOWER or
 //! FENCED_LEADER_EPOCH the broker names the new leader and its address).
 
+use crate::protocol::primitives::SHARED_MIN;
 use crate::protocol::{api_key, Request};
 use crate::wire_struct;
 use bytes::Bytes;
@@ -163,11 +164,16 @@ impl Request for ProduceRequest {
     }
 
     fn size_hint(&self) -> usize {
+        // Batches of SHARED_MIN bytes or more are not copied into the frame (see
+        // `encode_request_frame`), so they take no room in its buffer.
         let records: usize = self
             .topic_data
             .iter()
             .flat_map(|t| t.partition_data.iter())
-            .map(|p| p.records.as_ref().map_or(0, |r| r.len()) + 16)
+            .map(|p| match &p.records {
+                Some(r) if r.len() < SHARED_MIN => r.len() + 16,
+                _ => 16,
+            })
             .sum();
         let names: usize = self.topic_data.iter().map(|t| t.name.len() + 8).sum();
         64 + records + names
@@ -177,7 +183,7 @@ impl Request for ProduceRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::frame::{decode_response, encode_request};
+    use crate::protocol::frame::{decode_response, encode_request, encode_request_frame};
 
     fn request() -> ProduceRequest {
         ProduceRequest {
@@ -372,6 +378,65 @@ mod tests {
             assert_eq!(p.current_leader(), Some(leader.clone()));
             assert!(p.current_leader().unwrap().is_known());
             assert_eq!(back.node_endpoints(), endpoints);
+        }
+    }
+
+    /// A frame that shares its large batches has the very bytes of the frame that copies
+    /// them, in every version, flexible or not; only batches of `SHARED_MIN` bytes or more
+    /// are shared, from the caller's memory.
+    #[test]
+    fn frame_with_shared_batches_has_the_same_bytes() {
+        let big = Bytes::from((0..100_000u32).map(|i| (i * 31) as u8).collect::<Vec<_>>());
+        let at_min = Bytes::from(vec![5u8; SHARED_MIN]);
+        let below = Bytes::from(vec![6u8; SHARED_MIN - 1]);
+        let part = |index, records| PartitionProduceData {
+            index,
+            records,
+            ..Default::default()
+        };
+        let req = ProduceRequest {
+            transactional_id: Some("tx".into()),
+            acks: -1,
+            timeout_ms: 30_000,
+            topic_data: vec![
+                TopicProduceData {
+                    name: "a".into(),
+                    partition_data: vec![
+                        part(0, Some(big.clone())),
+                        part(1, Some(Bytes::from_static(&[9; 100]))),
+                        part(2, None),
+                        part(3, Some(at_min.clone())),
+                    ],
+                    ..Default::default()
+                },
+                TopicProduceData {
+                    name: "b".into(),
+                    partition_data: vec![part(0, Some(below)), part(1, Some(big.clone()))],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        for version in ProduceRequest::MIN_VERSION..=ProduceRequest::MAX_VERSION {
+            let want = encode_request(&req, version, 7, Some("kc"));
+            // A reused buffer, with bytes of its own: cleared first.
+            let frame = encode_request_frame(&req, version, 7, Some("kc"), vec![1; 300]);
+            assert_eq!(frame.len(), want.len(), "v{version}");
+            assert_eq!(frame.to_vec(), want, "v{version}");
+            let size = i32::from_be_bytes(want[..4].try_into().unwrap()) as usize;
+            assert_eq!(size + 4, frame.len(), "v{version}: size prefix");
+            // Owned, big, owned, at_min, owned, big, owned.
+            assert_eq!(frame.parts(), 7, "v{version}");
+            assert!(frame.part(0).len() >= 12, "v{version}: header split");
+            assert_eq!(frame.part(1).as_ptr(), big.as_ptr());
+            assert_eq!(frame.part(3).as_ptr(), at_min.as_ptr());
+            assert_eq!(frame.part(5).as_ptr(), big.as_ptr());
+            let owned = frame.clone().into_buf();
+            assert_eq!(owned.len(), want.len() - 2 * big.len() - at_min.len());
+            // The correlation id is stamped in the first part.
+            let mut stamped = frame.clone();
+            assert!(stamped.set_correlation_id(0x0102_0304));
+            assert_eq!(&stamped.to_vec()[8..12], &[1, 2, 3, 4]);
         }
     }
 
