@@ -406,7 +406,8 @@ typedef struct kc_delivery_report_t {
   int64_t timestamp;
   // `KC_OK` when delivered; else why not (see `kc_producer_send`).
   kc_err_t err;
-  // NULL when delivered; else a description naming topic, partition and broker.
+  // NULL when delivered; else a description naming the topic, and the partition and
+  // broker where known.
   const char *errstr;
   // `KC_PERSISTED_NOT`, `KC_PERSISTED_POSSIBLY` or `KC_PERSISTED`.
   int32_t status;

@@ -1527,7 +1527,6 @@ fn free_while_waiting(polls: bool) -> (i32, kc_err_t, String, Duration) {
 /// drops the message unreported, yet the woken flush, finding nothing outstanding once
 /// the free has dropped it, can return `KC_OK`. Run 30 times.
 #[test]
-#[ignore = "fails: a flush woken by kc_producer_free can return KC_OK for a dropped message"]
 fn free_wakes_a_flush_waiting_in_another_thread_with_destroy() {
     offline(|| {
         for _ in 0..30 {
@@ -1547,7 +1546,6 @@ fn free_wakes_a_flush_waiting_in_another_thread_with_destroy() {
 /// `KC_ERR__DESTROY` among them; a poll woken by the free returns 0 (no report served)
 /// and clears the last error instead.
 #[test]
-#[ignore = "fails: a poll woken by kc_producer_free returns 0, not -1 with KC_ERR__DESTROY"]
 fn free_wakes_a_poll_waiting_in_another_thread_with_destroy() {
     offline(|| {
         let (rc, code, msg, after) = free_while_waiting(true);
@@ -1769,7 +1767,6 @@ fn purge_fails_in_flight_and_queued_messages_with_their_own_codes() {
 /// queue. It then waits, unreported, for an answer the broker never sends. The race is
 /// run 20 times.
 #[test]
-#[ignore = "fails: a queued message can escape kc_producer_purge with both flags"]
 fn purge_with_both_flags_leaves_no_queued_message_behind() {
     offline(|| {
         let (tx, produced) = mpsc::channel();

@@ -48,7 +48,8 @@ pub struct kc_delivery_report_t {
     pub timestamp: i64,
     /// `KC_OK` when delivered; else why not (see `kc_producer_send`).
     pub err: kc_err_t,
-    /// NULL when delivered; else a description naming topic, partition and broker.
+    /// NULL when delivered; else a description naming the topic, and the partition and
+    /// broker where known.
     pub errstr: *const c_char,
     /// `KC_PERSISTED_NOT`, `KC_PERSISTED_POSSIBLY` or `KC_PERSISTED`.
     pub status: i32,
@@ -549,6 +550,12 @@ pub unsafe extern "C" fn kc_producer_poll(producer: *mut kc_producer_t, timeout_
     let rc = call(|| unsafe {
         with_producer(producer, |h| {
             served = serve(producer, h, millis(timeout_ms));
+            if served == 0 && h.gate.is_closing() {
+                return Err(Error::new(
+                    local::DESTROY,
+                    "kc_producer_free was called during kc_producer_poll",
+                ));
+            }
             Ok(())
         })
     });
@@ -581,7 +588,7 @@ fn deliver(p: *mut kc_producer_t, cbs: &Callbacks, reports: &[Report]) {
         .map(|r| {
             r.error
                 .as_ref()
-                .map(|e| CString::new(e.to_string().replace('\0', " ")).unwrap_or_default())
+                .map(|e| CString::new(e.message.replace('\0', " ")).unwrap_or_default())
         })
         .collect();
     let c: Vec<kc_delivery_report_t> = reports

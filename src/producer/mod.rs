@@ -432,14 +432,15 @@ impl Producer {
             let left = deadline.saturating_duration_since(Instant::now());
             self.poll(left.min(Duration::from_millis(100)), &mut f);
             let st = self.shared.state.lock();
-            if st.outstanding() == 0 && st.reports.is_empty() {
-                break Ok(());
-            }
+            // Closing first: closing drops what is outstanding without reports.
             if st.closing {
                 break Err(Error::new(
                     local::DESTROY,
                     "the producer was closed during flush",
                 ));
+            }
+            if st.outstanding() == 0 && st.reports.is_empty() {
+                break Ok(());
             }
             if Instant::now() >= deadline {
                 break Err(Error::timed_out(format!(
@@ -455,17 +456,19 @@ impl Producer {
     /// Drops queued (`purge::QUEUE`) and/or in-flight (`purge::INFLIGHT`) messages; each
     /// gets a failed report (PURGE_QUEUE / PURGE_INFLIGHT) served by poll.
     pub fn purge(&self, flags: u32) {
-        self.shared.state.lock().purge_requested |= flags;
-        self.shared.wake();
-        // The sender purges in-flight requests; queued ones are purged here at once so
-        // the caller sees their reports on its next poll.
-        if flags & purge::QUEUE != 0 {
+        {
             let mut st = self.shared.state.lock();
-            st.purge_queued(&self.shared.settings);
-            drop(st);
-            self.shared.reports_cv.notify_all();
-            self.shared.space_cv.notify_all();
+            // Queued messages are purged here, at once, so the caller sees their reports
+            // on its next poll and none of them can be sent first; the sender purges the
+            // requests in flight (and sends nothing before it has).
+            if flags & purge::QUEUE != 0 {
+                st.purge_queued(&self.shared.settings);
+            }
+            st.purge_requested |= flags & purge::INFLIGHT;
         }
+        self.shared.wake();
+        self.shared.reports_cv.notify_all();
+        self.shared.space_cv.notify_all();
     }
 
     /// Messages not yet acknowledged (queued or in flight), and reports waiting.
