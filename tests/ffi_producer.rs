@@ -1524,8 +1524,8 @@ fn free_while_waiting(polls: bool) -> (i32, kc_err_t, String, Duration) {
 
 /// `kc_producer_free` makes a flush waiting in another thread return `KC_ERR__DESTROY`
 /// at once. A flush returns `KC_OK` only when every message has its report; the free
-/// drops the message unreported, yet the woken flush, finding nothing outstanding once
-/// the free has dropped it, can return `KC_OK`. Run 30 times.
+/// drops the message unreported, so the woken flush must not take the emptied queue for
+/// success. Run 30 times.
 #[test]
 fn free_wakes_a_flush_waiting_in_another_thread_with_destroy() {
     offline(|| {
@@ -1543,8 +1543,8 @@ fn free_wakes_a_flush_waiting_in_another_thread_with_destroy() {
 
 /// `kc_producer_free` says calls in progress return `KC_ERR__DESTROY` ("a blocked send
 /// or a poll is woken at once") and `kc_producer_poll` returns -1 on an error with
-/// `KC_ERR__DESTROY` among them; a poll woken by the free returns 0 (no report served)
-/// and clears the last error instead.
+/// `KC_ERR__DESTROY` among them: a poll woken by the free returns -1, not 0 (no report
+/// served).
 #[test]
 fn free_wakes_a_poll_waiting_in_another_thread_with_destroy() {
     offline(|| {
@@ -1761,11 +1761,10 @@ fn purge_fails_in_flight_and_queued_messages_with_their_own_codes() {
 }
 
 /// `kc_producer_purge(KC_PURGE_F_QUEUE | KC_PURGE_F_INFLIGHT)` must fail every message
-/// queued or in flight at the call. A message queued behind one in flight can escape
-/// both: the producer's thread purges the one in flight first, which frees the
-/// partition's slot, and sends the queued one before the calling thread purges the
-/// queue. It then waits, unreported, for an answer the broker never sends. The race is
-/// run 20 times.
+/// queued or in flight at the call, including a message queued behind one in flight:
+/// the producer's thread, purging the one in flight, frees the partition's slot, and
+/// must not send the queued one (which would then wait, unreported, for an answer the
+/// broker never sends). The race is run 20 times.
 #[test]
 fn purge_with_both_flags_leaves_no_queued_message_behind() {
     offline(|| {
