@@ -1,0 +1,421 @@
+/*
+ * producer_bench <bootstrap> <topic> <count> <size> <partitions> <mode>
+ *                [-r rate] [-d msg|batch] [-p fixed|text] [-X prop=value]...
+ *
+ * The kafkac asynchronous producer (kc_producer_*), measured the way an application uses
+ * it: one kc_producer_send per message, keyless, partition KC_PARTITION_UA (the
+ * partitioner chooses), a <size>-byte payload (-p fixed, the default, or text: see
+ * make_payload). -X sets any configuration property (librdkafka's names: linger.ms,
+ * acks, enable.idempotence, compression.type, ...). <partitions> is only echoed in the
+ * output (the topic must exist).
+ *
+ * Before the clock starts, one message is sent and flushed: the connection, the metadata
+ * and the producer id are in place, so both clients are measured from the same state.
+ *
+ * Mode throughput: sends <count> messages as fast as kc_producer_send takes them (on
+ * KC_ERR__QUEUE_FULL: kc_producer_poll(p, 1) and send again), kc_producer_poll(p, 0)
+ * every 1000 messages, kc_producer_flush at the end. Prints
+ *   kafkac throughput msgs=<n> bytes=<b> wall=<s> cpu=<s> rss_kib=<k> qfull=<n>
+ *          qfull_wait=<s> partitions=<n>
+ * cpu is this process's user+system time (getrusage) over the measured part, rss_kib its
+ * peak RSS (VmHWM). qfull counts sends refused with QUEUE_FULL, qfull_wait the time
+ * spent polling after them. Then one line with the CPU seconds of each thread, by name:
+ *   kafkac threads <name>=<s> ...
+ * Every message must get a report without an error, else the exit status is 1.
+ *
+ * Mode latency: sends <count> messages at <rate> messages a second (default 10000,
+ * paced with clock_nanosleep on absolute CLOCK_MONOTONIC deadlines); each message's
+ * opaque is its send time (CLOCK_MONOTONIC ns, read just before kc_producer_send). A
+ * second thread serves delivery reports (kc_producer_poll(p, 100) in a loop, woken as
+ * soon as a report is there) and records send-to-report latency. Prints
+ *   kafkac latency msgs=<n> rate=<r> p50_us=.. p99_us=.. p999_us=.. max_us=.. late=<n>
+ *          cpu=<s> rss_kib=<k>
+ * late counts sends that left more than 1 ms after their slot (the sender fell behind).
+ *
+ * -d batch serves reports through kc_conf_set_dr_batch_cb instead of the per-message
+ * kc_conf_set_dr_msg_cb (the default, like librdkafka's dr_msg_cb).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include "kafkac.h"
+
+#define NAME "kafkac"
+
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double now(void) { return (double)mono_ns() / 1e9; }
+
+/* Peak RSS of this program, in KiB: VmHWM from /proc/self/status. Not ru_maxrss: Linux
+ * keeps that across execve, so a child of a larger process (python) reports its
+ * parent's peak. */
+static long peak_rss_kib(void) {
+    char line[256];
+    long kib = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f) {
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "VmHWM: %ld", &kib) == 1)
+                break;
+        fclose(f);
+    }
+    if (kib < 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        kib = ru.ru_maxrss;
+    }
+    return kib;
+}
+
+static double cpu(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Prints "<NAME> threads name=cpu ..." for every thread of this process (user+system
+ * seconds since it started, from /proc/self/task); threads of the same name are summed. */
+static void print_threads(void) {
+    char names[64][32];
+    double secs[64];
+    int n = 0, i;
+    long tick = sysconf(_SC_CLK_TCK);
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char path[300], comm[32] = {0}, stat[1024];
+        FILE *f;
+        size_t len;
+        unsigned long ut = 0, st = 0;
+        char *p;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        if (!(f = fopen(path, "r")))
+            continue;
+        if (!fgets(comm, sizeof comm, f))
+            comm[0] = 0;
+        fclose(f);
+        comm[strcspn(comm, "\n ")] = 0;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        if (!(f = fopen(path, "r")))
+            continue;
+        len = fread(stat, 1, sizeof stat - 1, f);
+        fclose(f);
+        stat[len] = 0;
+        /* After the command name (ends at the last ')'): utime is field 14, stime 15. */
+        p = strrchr(stat, ')');
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+            continue;
+        for (i = 0; i < n && strcmp(names[i], comm) != 0; i++)
+            ;
+        if (i == n) {
+            if (n == 64)
+                continue;
+            snprintf(names[n], sizeof names[n], "%s", comm);
+            secs[n++] = 0;
+        }
+        secs[i] += (double)(ut + st) / (double)tick;
+    }
+    closedir(d);
+    printf(NAME " threads");
+    for (i = 0; i < n; i++)
+        printf(" %s=%.2f", names[i], secs[i]);
+    printf("\n");
+}
+
+static void die(const char *what, kc_err_t err) {
+    char buf[512];
+    kc_last_error(buf, sizeof buf);
+    fprintf(stderr, NAME ": error: %s: %s: %s\n", what, kc_err_name(err), buf);
+    exit(1);
+}
+
+/* What the delivery report callbacks see. In latency mode the poller thread and the
+ * main thread's flush may both serve reports, so the counters are atomic. */
+/* The payloads. fixed: one <size>-byte string of letters from a xorshift sequence, the
+ * same in every message (a batch of them compresses almost to nothing). text: message i
+ * is the <size> bytes at offset i*size of a 4 MiB text of words drawn from a vocabulary
+ * of 256 (about as compressible as log lines), so a batch holds text that does not
+ * repeat. */
+#define TEXT_BYTES (4u << 20)
+static uint32_t xs = 2463534242u;
+static uint32_t xorshift(void) {
+    xs ^= xs << 13;
+    xs ^= xs >> 17;
+    xs ^= xs << 5;
+    return xs;
+}
+
+static uint8_t *make_payload(int text, long size, size_t *len) {
+    uint8_t *b;
+    size_t i = 0, n = text ? TEXT_BYTES + (size_t)size : (size_t)size + 1;
+    if (!text) {
+        b = malloc(n);
+        for (i = 0; i < (size_t)size; i++)
+            b[i] = (uint8_t)("abcdefghijklmnopqrstuvwxyz0123456789"[xorshift() % 36]);
+    } else {
+        char words[256][10];
+        int w, k;
+        for (w = 0; w < 256; w++) {
+            int wl = 2 + (int)(xorshift() % 8);
+            for (k = 0; k < wl; k++)
+                words[w][k] = "abcdefghijklmnopqrstuvwxyz"[xorshift() % 26];
+            words[w][wl] = 0;
+        }
+        b = malloc(n);
+        while (i < n) {
+            const char *word = words[xorshift() % 256];
+            for (k = 0; word[k] && i < n; k++)
+                b[i++] = (uint8_t)word[k];
+            if (i < n)
+                b[i++] = ' ';
+        }
+    }
+    *len = n;
+    return b;
+}
+
+/* Message i's payload. */
+static const uint8_t *payload_of(const uint8_t *b, size_t len, long size, long i) {
+    if (len <= (size_t)size + 1)
+        return b;
+    return b + ((size_t)i * (size_t)size) % (len - (size_t)size);
+}
+
+static struct {
+    long delivered, failed;
+    int latency; /* record latencies */
+    uint64_t *lat;
+    long lat_cap, lat_n;
+} st;
+
+static void on_report(const kc_delivery_report_t *r) {
+    if (r->err != KC_OK) {
+        if (__atomic_fetch_add(&st.failed, 1, __ATOMIC_RELAXED) < 5)
+            fprintf(stderr, NAME ": delivery failed: %s: %s\n", kc_err_name(r->err),
+                    r->errstr ? r->errstr : "");
+        return;
+    }
+    __atomic_fetch_add(&st.delivered, 1, __ATOMIC_RELAXED);
+    if (st.latency && r->opaque) {
+        uint64_t sent = (uint64_t)(uintptr_t)r->opaque;
+        long i = __atomic_fetch_add(&st.lat_n, 1, __ATOMIC_RELAXED);
+        if (i < st.lat_cap)
+            st.lat[i] = mono_ns() - sent;
+    }
+}
+
+static void dr_msg(kc_producer_t *p, const kc_delivery_report_t *r, void *opaque) {
+    (void)p;
+    (void)opaque;
+    on_report(r);
+}
+
+static void dr_batch(kc_producer_t *p, const kc_delivery_report_t *const *r, size_t n, void *opaque) {
+    size_t i;
+    (void)p;
+    (void)opaque;
+    for (i = 0; i < n; i++)
+        on_report(r[i]);
+}
+
+static void send_or_die(kc_producer_t *p, const char *topic, const kc_record_t *rec, void *opaque,
+                        long *qfull, double *qwait) {
+    kc_err_t err;
+    while ((err = kc_producer_send(p, topic, KC_PARTITION_UA, rec, opaque)) != KC_OK) {
+        double t;
+        if (err != KC_ERR__QUEUE_FULL)
+            die("send", err);
+        (*qfull)++;
+        t = now();
+        kc_producer_poll(p, 1);
+        *qwait += now() - t;
+    }
+}
+
+static volatile int stop_poller;
+
+static void *poller(void *arg) {
+    kc_producer_t *p = arg;
+    while (!__atomic_load_n(&stop_poller, __ATOMIC_ACQUIRE))
+        kc_producer_poll(p, 100);
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v[0..n), in microseconds. */
+static double pct_us(const uint64_t *v, long n, double q) {
+    long i = (long)(q * (double)n + 0.999999) - 1;
+    if (i < 0)
+        i = 0;
+    if (i >= n)
+        i = n - 1;
+    return (double)v[i] / 1e3;
+}
+
+int main(int argc, char **argv) {
+    const char *boot, *topic, *mode;
+    long count, size, partitions, i, rate = 10000, qfull = 0;
+    double qwait = 0;
+    int batch_cb = 0, text = 0;
+    uint8_t *payload;
+    size_t payload_len;
+    kc_conf_t *conf;
+    kc_producer_t *p;
+    kc_record_t rec;
+    kc_err_t err;
+
+    if (argc < 7) {
+        fprintf(stderr, "usage: producer_bench <bootstrap> <topic> <count> <size> <partitions> "
+                        "throughput|latency [-r rate] [-d msg|batch] [-p fixed|text] [-X prop=value]...\n");
+        return 2;
+    }
+    boot = argv[1];
+    topic = argv[2];
+    count = atol(argv[3]);
+    size = atol(argv[4]);
+    partitions = atol(argv[5]);
+    mode = argv[6];
+    if (strcmp(mode, "throughput") != 0 && strcmp(mode, "latency") != 0) {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        return 2;
+    }
+
+    conf = kc_conf_new();
+    if ((err = kc_conf_set(conf, "bootstrap.servers", boot)) != KC_OK)
+        die("bootstrap.servers", err);
+    for (i = 7; i < argc; i++) {
+        if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) {
+            rate = atol(argv[++i]);
+        } else if (strcmp(argv[i], "-d") == 0 && i + 1 < argc) {
+            batch_cb = strcmp(argv[++i], "batch") == 0;
+        } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
+            text = strcmp(argv[++i], "text") == 0;
+        } else if (strcmp(argv[i], "-X") == 0 && i + 1 < argc) {
+            char kv[512], *eq;
+            snprintf(kv, sizeof kv, "%s", argv[++i]);
+            if (!(eq = strchr(kv, '='))) {
+                fprintf(stderr, "-X %s: expected prop=value\n", kv);
+                return 2;
+            }
+            *eq = 0;
+            if ((err = kc_conf_set(conf, kv, eq + 1)) != KC_OK)
+                die(kv, err);
+        } else {
+            fprintf(stderr, "unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (batch_cb)
+        kc_conf_set_dr_batch_cb(conf, dr_batch);
+    else
+        kc_conf_set_dr_msg_cb(conf, dr_msg);
+    if ((err = kc_producer_new(conf, &p)) != KC_OK)
+        die("producer", err);
+    kc_conf_free(conf);
+
+    payload = make_payload(text, size, &payload_len);
+    memset(&rec, 0, sizeof rec);
+    rec.value = payload;
+    rec.value_len = (size_t)size;
+
+    /* Warm-up: connection, metadata and producer id in place before the clock starts. */
+    send_or_die(p, topic, &rec, NULL, &qfull, &qwait);
+    if ((err = kc_producer_flush(p, 60000)) != KC_OK)
+        die("warm-up flush", err);
+    if (st.failed || st.delivered != 1) {
+        fprintf(stderr, NAME ": warm-up message not delivered\n");
+        return 1;
+    }
+    st.delivered = 0;
+    qfull = 0;
+    qwait = 0;
+
+    if (strcmp(mode, "throughput") == 0) {
+        double t0 = now(), c0 = cpu(), wall, used;
+        for (i = 0; i < count; i++) {
+            rec.value = payload_of(payload, payload_len, size, i);
+            send_or_die(p, topic, &rec, NULL, &qfull, &qwait);
+            if (i % 1000 == 999)
+                kc_producer_poll(p, 0);
+        }
+        if ((err = kc_producer_flush(p, 300000)) != KC_OK)
+            die("flush", err);
+        wall = now() - t0;
+        used = cpu() - c0;
+        printf(NAME " throughput msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld qfull=%ld "
+                    "qfull_wait=%.3f partitions=%ld\n",
+               count, count * size, wall, used, peak_rss_kib(), qfull, qwait, partitions);
+        print_threads();
+    } else {
+        pthread_t th;
+        struct timespec next;
+        uint64_t step = 1000000000u / (uint64_t)(rate > 0 ? rate : 1), t;
+        long late = 0;
+        double c0;
+        st.latency = 1;
+        st.lat_cap = count;
+        st.lat = calloc((size_t)count, sizeof *st.lat);
+        if (pthread_create(&th, NULL, poller, p) != 0) {
+            fprintf(stderr, "cannot start the poller thread\n");
+            return 1;
+        }
+        c0 = cpu();
+        t = mono_ns();
+        for (i = 0; i < count; i++) {
+            uint64_t slot = t + (uint64_t)i * step, at;
+            next.tv_sec = (time_t)(slot / 1000000000u);
+            next.tv_nsec = (long)(slot % 1000000000u);
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) != 0)
+                ;
+            at = mono_ns();
+            if (at > slot + 1000000u)
+                late++;
+            rec.value = payload_of(payload, payload_len, size, i);
+            send_or_die(p, topic, &rec, (void *)(uintptr_t)at, &qfull, &qwait);
+        }
+        if ((err = kc_producer_flush(p, 300000)) != KC_OK)
+            die("flush", err);
+        __atomic_store_n(&stop_poller, 1, __ATOMIC_RELEASE);
+        pthread_join(th, NULL);
+        {
+            long n = st.lat_n < count ? st.lat_n : count;
+            double used = cpu() - c0;
+            qsort(st.lat, (size_t)n, sizeof *st.lat, cmp_u64);
+            printf(NAME " latency msgs=%ld rate=%ld p50_us=%.1f p99_us=%.1f p999_us=%.1f "
+                        "max_us=%.1f late=%ld qfull=%ld cpu=%.6f rss_kib=%ld partitions=%ld\n",
+                   n, rate, pct_us(st.lat, n, 0.50), pct_us(st.lat, n, 0.99),
+                   pct_us(st.lat, n, 0.999), n ? (double)st.lat[n - 1] / 1e3 : 0.0, late, qfull,
+                   used, peak_rss_kib(), partitions);
+        }
+        print_threads();
+        free(st.lat);
+    }
+    fflush(stdout);
+    kc_producer_free(p);
+    free(payload);
+    if (st.failed || st.delivered != count) {
+        fprintf(stderr, NAME ": %ld delivered, %ld failed, of %ld\n", st.delivered, st.failed, count);
+        return 1;
+    }
+    return 0;
+}
