@@ -104,7 +104,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         }
 
         // Wait for an answer, a wake-up, or the next timer.
-        let next = shared.state.lock().next_timer();
+        let next = shared.state.lock().next_timer(s);
         let now = Instant::now();
         let mut until = next.unwrap_or(now + IDLE_WAIT).min(now + IDLE_WAIT);
         if pid_action_pending(&shared) {

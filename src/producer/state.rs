@@ -144,6 +144,8 @@ pub struct Topic {
     pub refresh_at: Instant,
     refresh_delay: Duration,
     sticky: Option<(i32, Instant)>,
+    /// A partition with batches to send had no known leader at the last round.
+    leaderless: bool,
 }
 
 impl Topic {
@@ -271,6 +273,7 @@ impl State {
             refresh_at: now,
             refresh_delay: settings.retry_backoff,
             sticky: None,
+            leaderless: false,
         });
         self.by_name.insert(name.to_owned(), i);
         i
@@ -664,16 +667,30 @@ impl State {
         let flushing = self.flush_requested > 0 || self.closing;
         for t in 0..self.topics.len() {
             for p in 0..self.topics[t].parts.len() {
-                let due = self.topics[t].parts[p]
-                    .open
-                    .as_ref()
-                    .is_some_and(|o| flushing || o.linger_at <= now);
+                let part = &self.topics[t].parts[p];
+                // A batch whose partition cannot send now stays open and keeps filling
+                // (as librdkafka's do under back-pressure) rather than queueing as a
+                // string of small batches, each needing a request of its own.
+                let due = part.open.as_ref().is_some_and(|o| {
+                    flushing || (o.linger_at <= now && self.can_send_now(part, settings))
+                });
                 if due {
                     // Encoding failed: close_open reported the batch's messages.
                     let _ = self.close_open(settings, t, p as i32);
                 }
             }
         }
+    }
+
+    /// Whether a batch closed now in this partition could be sent at once: nothing queued
+    /// before it, not draining, and a free in-flight slot.
+    fn can_send_now(&self, part: &Part, settings: &ProducerSettings) -> bool {
+        let limit = if self.idempotence && !part.confirmed {
+            1
+        } else {
+            settings.max_in_flight
+        };
+        part.queue.is_empty() && !part.draining && part.in_flight < limit
     }
 
     /// Fails messages whose `message.timeout.ms` has passed and that are not in flight.
@@ -767,6 +784,7 @@ impl State {
         let pid = self.pid;
         let idempotence = self.idempotence;
         for (ti, t) in self.topics.iter_mut().enumerate() {
+            t.leaderless = false;
             for (p, part) in t.parts.iter_mut().enumerate() {
                 if part.queue.is_empty() {
                     continue;
@@ -778,6 +796,7 @@ impl State {
                     part.draining = false;
                 }
                 let Some(l) = leader(&t.name.name, p as i32) else {
+                    t.leaderless = true;
                     if !needs.contains(&ti) {
                         needs.push(ti);
                     }
@@ -1227,7 +1246,7 @@ impl State {
 
     /// The earliest time something is due: a linger, a retry back-off, a message
     /// timeout, a metadata refresh.
-    pub fn next_timer(&self) -> Option<Instant> {
+    pub fn next_timer(&self, settings: &ProducerSettings) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut at = |t: Option<Instant>| {
             if let Some(t) = t {
@@ -1235,18 +1254,22 @@ impl State {
             }
         };
         for t in &self.topics {
-            if let Some(d) = t.pending.iter().filter_map(|m| m.deadline).min() {
-                at(Some(d));
+            at(t.pending.iter().filter_map(|m| m.deadline).min());
+            // A refresh is due only for what waits on metadata.
+            if !t.pending.is_empty() || t.leaderless {
                 at(Some(t.refresh_at));
             }
             for p in &t.parts {
                 if let Some(o) = &p.open {
-                    at(Some(o.linger_at));
+                    // A linger only matters once the batch could be sent: an answer
+                    // freeing a slot wakes the sender anyway.
+                    if self.can_send_now(p, settings) {
+                        at(Some(o.linger_at));
+                    }
                     at(o.deadline);
                 }
                 if let Some(b) = p.queue.front() {
                     at(b.retry_at);
-                    at(Some(t.refresh_at));
                 }
                 at(p.queue.iter().filter_map(|b| b.deadline).min());
             }
