@@ -215,6 +215,8 @@ pub struct State {
     pub possible_duplicates: u64,
     /// When poll next applies message time-outs.
     pub next_expiry_check: Instant,
+    /// The topic of the last send.
+    last_topic: usize,
     rng: u64,
     idempotence: bool,
 }
@@ -242,6 +244,7 @@ impl State {
             counters: ProducerCounters::default(),
             possible_duplicates: 0,
             next_expiry_check: Instant::now(),
+            last_topic: 0,
             rng: seed | 1,
             idempotence: settings.idempotence,
         }
@@ -261,7 +264,14 @@ impl State {
     }
 
     fn topic_index(&mut self, name: &str, now: Instant, settings: &ProducerSettings) -> usize {
+        // Most sends go to the topic of the send before: a comparison, not a hash.
+        if let Some(t) = self.topics.get(self.last_topic) {
+            if t.name.name == name {
+                return self.last_topic;
+            }
+        }
         if let Some(&i) = self.by_name.get(name) {
+            self.last_topic = i;
             return i;
         }
         let i = self.topics.len();
@@ -276,6 +286,7 @@ impl State {
             leaderless: false,
         });
         self.by_name.insert(name.to_owned(), i);
+        self.last_topic = i;
         i
     }
 
