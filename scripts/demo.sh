@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The kafkac demo: starts a local Apache Kafka node (KRaft, from the jars installed from
 # Maven Central), then uses the C examples (built against libkafkac) to create a topic,
-# produce a few thousand records with each codec, fetch them back, and look up offsets.
+# produce a few thousand records with each codec, fetch them back, send keyed lines through
+# the asynchronous producer, and look up offsets.
 # Everything runs on 127.0.0.1 and is stopped at the end.
 #
 #   scripts/demo.sh            (installs what is missing first: Tansu takes a while once)
@@ -58,6 +59,15 @@ done
 say "keyed records: key<TAB>value"
 printf 'user-1\tlogged in\nuser-2\tlogged out\n' | $BIN/produce "$BOOT" demo 0 -k | tee "$WORK/produced.txt"
 $BIN/fetch "$BOOT" demo 0 "$(awk '{print $NF}' "$WORK/produced.txt")" -k
+
+say "the asynchronous, idempotent producer: 10000 keyed lines, partitioned by key (consistent_random), one delivery report per line"
+seq 1 10000 | sed 's/^\(.*\)$/user-\1:event-\1/' >"$WORK/keyed.txt"
+$BIN/producer -b "$BOOT" -t demo -k : -D <"$WORK/keyed.txt" >"$WORK/reports.txt"
+echo "first reports (partition offset): $(head -n3 "$WORK/reports.txt" | tr '\n' ' ')"
+echo "messages per partition: $(awk '{print $1}' "$WORK/reports.txt" | sort | uniq -c | awk '{printf "p%s=%s ", $2, $1}')"
+line=$(head -n1 "$WORK/reports.txt")
+say "fetch the first of them back from demo/${line%% *} at offset ${line##* }"
+$BIN/fetch "$BOOT" demo "${line%% *}" "${line##* }" -c 1 -k
 
 say "offsets of demo/0: earliest is the first record, latest is the next offset to be written"
 echo "earliest: $($BIN/offsets "$BOOT" demo 0 earliest)"
