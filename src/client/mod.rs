@@ -5,7 +5,7 @@
 mod admin;
 mod fetch;
 mod offsets;
-mod produce;
+pub(crate) mod produce;
 mod routing;
 
 pub use admin::{NewTopic, TopicResult};

@@ -26,7 +26,7 @@ pub(crate) fn may_name_leader(code: i32) -> bool {
 /// Applies the leader a Produce answer names for `topic`/`p.index` with
 /// NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH (`CurrentLeader`, with the addresses of
 /// `NodeEndpoints`); whether a retry can go to it without a Metadata request.
-fn apply_leader_hint(
+pub(crate) fn apply_leader_hint(
     cluster: &Cluster,
     topic: &str,
     p: &PartitionProduceResponse,

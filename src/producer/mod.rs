@@ -64,6 +64,7 @@ pub struct ProducerSettings {
     pub idempotence: bool,
     pub request_timeout: Duration,
     pub propagation_max: Duration,
+    pub metadata_max_age: Duration,
 }
 
 impl ProducerSettings {
@@ -125,6 +126,7 @@ impl ProducerSettings {
             idempotence,
             request_timeout: c.ms("request.timeout.ms"),
             propagation_max: c.ms("topic.metadata.propagation.max.ms"),
+            metadata_max_age: c.ms("metadata.max.age.ms"),
         })
     }
 }

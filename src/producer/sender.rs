@@ -310,7 +310,12 @@ fn on_answer(shared: &Shared, cluster: &Cluster, r: InFlight, result: Result<byt
             base_offset: p.base_offset,
             log_append_time: p.log_append_time_ms,
         };
-        if st.on_answer(s, b, &answer, &ctx, now) {
+        // A leader named in the answer (KIP-951) goes into the snapshot at once;
+        // otherwise the topic's metadata is marked stale, which holds its batches until
+        // a refresh.
+        if st.on_answer(s, b, &answer, &ctx, now)
+            && !crate::client::produce::apply_leader_hint(cluster, &name.name, p, &resp)
+        {
             cluster.invalidate(&name.name);
         }
     }

@@ -218,6 +218,9 @@ pub struct State {
     /// The topic of the last send.
     last_topic: usize,
     rng: u64,
+    /// The earliest retry back-off that holds a batch back which could otherwise go
+    /// (set by the last `collect`).
+    retry_due: Option<Instant>,
     idempotence: bool,
 }
 
@@ -246,6 +249,7 @@ impl State {
             next_expiry_check: Instant::now(),
             last_topic: 0,
             rng: seed | 1,
+            retry_due: None,
             idempotence: settings.idempotence,
         }
     }
@@ -789,13 +793,17 @@ impl State {
         needs: &mut Vec<usize>,
     ) -> HashMap<i32, Vec<Batch>> {
         let mut out: HashMap<i32, Vec<Batch>> = HashMap::new();
+        self.retry_due = None;
+        for t in &mut self.topics {
+            t.leaderless = false;
+        }
         if matches!(self.pid_state, PidState::NeedInit | PidState::NeedBump) {
             return out;
         }
+        let mut retry_due: Option<Instant> = None;
         let pid = self.pid;
         let idempotence = self.idempotence;
         for (ti, t) in self.topics.iter_mut().enumerate() {
-            t.leaderless = false;
             for (p, part) in t.parts.iter_mut().enumerate() {
                 if part.queue.is_empty() {
                     continue;
@@ -820,7 +828,8 @@ impl State {
                 };
                 while part.in_flight < limit {
                     let Some(b) = part.queue.front() else { break };
-                    if b.retry_at.is_some_and(|r| r > now) {
+                    if let Some(r) = b.retry_at.filter(|&r| r > now) {
+                        retry_due = Some(retry_due.map_or(r, |d: Instant| d.min(r)));
                         break;
                     }
                     let mut b = part.queue.pop_front().expect("front exists");
@@ -839,6 +848,7 @@ impl State {
                 }
             }
         }
+        self.retry_due = retry_due;
         out
     }
 
@@ -882,7 +892,14 @@ impl State {
                 settings,
                 now,
                 |topic, p| {
-                    let l = snapshot.topic(topic)?.partition(p)?.leader;
+                    // Stale leadership (an answer said the leader moved, or the entry
+                    // outlived metadata.max.age.ms) is no leader: the batches wait for
+                    // the refresh this asks for.
+                    let e = snapshot.topic(topic)?;
+                    if e.is_stale(settings.metadata_max_age) {
+                        return None;
+                    }
+                    let l = e.partition(p)?.leader;
                     (l >= 0).then_some(l)
                 },
                 &mut needs,
@@ -911,9 +928,18 @@ impl State {
         let name = self.topics[b.topic].name.clone();
         let part = &mut self.topics[b.topic].parts[b.partition as usize];
         part.in_flight -= 1;
-        part.confirmed = true;
+        // Once idle, the broker may forget the producer (producer.id.expiration.ms) and
+        // would then take any sequence: the next batch goes alone. Batches sent again go
+        // one at a time until acknowledged, so a copy in the log stays among the broker's
+        // last 5 batches.
+        let idle = part.in_flight == 0 && part.queue.is_empty();
+        let retrying = part.queue.iter().any(|q| q.attempts > 0);
+        part.confirmed = !idle && !retrying;
         if b.base_seq >= 0 {
-            part.acked_next = Some(next_sequence(b.base_seq, b.msgs.len() as i32));
+            let next = next_sequence(b.base_seq, b.msgs.len() as i32);
+            if part.acked_next.map_or(true, |a| seq_before(a, next)) {
+                part.acked_next = Some(next);
+            }
         }
         for (i, m) in b.msgs.iter().enumerate() {
             let offset = if base_offset >= 0 {
@@ -1037,7 +1063,11 @@ impl State {
                 let e = err();
                 let refresh = e.needs_metadata_refresh();
                 if e.is_retriable() {
-                    self.retry(settings, b, e, false, now);
+                    // Kafka gives these after appending the batch (a produce waiting for
+                    // replication times out, the ISR shrank, leadership moved): it may
+                    // be in the log.
+                    let written = matches!(a.error_code, 6 | 7 | 20);
+                    self.retry(settings, b, e, written, now);
                 } else {
                     self.failed(b, e, Persisted::Not);
                 }
@@ -1258,7 +1288,8 @@ impl State {
     /// The earliest time something is due: a linger, a retry back-off, a message
     /// timeout, a metadata refresh.
     pub fn next_timer(&self, settings: &ProducerSettings) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
+        // A back-off only matters while it is what holds a batch back.
+        let mut next: Option<Instant> = self.retry_due;
         let mut at = |t: Option<Instant>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n| n.min(t)));
@@ -1278,9 +1309,6 @@ impl State {
                         at(Some(o.linger_at));
                     }
                     at(o.deadline);
-                }
-                if let Some(b) = p.queue.front() {
-                    at(b.retry_at);
                 }
                 at(p.queue.iter().filter_map(|b| b.deadline).min());
             }
