@@ -21,9 +21,13 @@
 //!
 //! Both print their figures (`chaos: ...` lines): rounds (failover and restart times),
 //! leader moves seen in the metadata, the producer's counters (retried batches, epoch
-//! bumps), times and rates. N and K come from `KAFKAC_CHAOS_RECORDS` (default 100000)
+//! bumps), delivery latency, times and rates.
+//!
+//! A third test kills a leader for good: once the metadata names new leaders for its
+//! partitions, the producer (default settings) must send there, so nothing fails, and
+//! partitions led by live nodes must not be held up. N and K come from `KAFKAC_CHAOS_RECORDS` (default 100000)
 //! and `KAFKAC_CHAOS_LEADER_CHANGES` (default 2); `scripts/producer-chaos.sh` runs the
-//! long version. The two tests run one after the other (each has its own cluster).
+//! long version. The tests run one after the other (each has its own cluster).
 
 mod common;
 
@@ -902,5 +906,120 @@ fn producer_without_idempotence_reports_every_message_while_leaders_crash() {
         // copies and reorderings above are figures, not failures.
         assert_one_report_each(&r);
         assert_eq!(r.produced.producer_id, (-1, -1), "no producer id");
+    });
+}
+
+/// Partition -> leader (-1: none), from a fresh Metadata answer.
+fn leaders_of(c: &Client, topic: &str) -> Vec<i32> {
+    let md = c
+        .metadata(Some(&[topic.to_string()]), T)
+        .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
+    md.topics[0].partitions.iter().map(|p| p.leader).collect()
+}
+
+#[test]
+fn partitions_of_a_leader_that_stays_dead_move_to_their_new_leaders() {
+    const TOPIC: &str = "dead-leader";
+    /// Messages sent to every partition after the failover, one every 50 ms.
+    const ROUNDS: usize = 200;
+    /// The producer's message timeout: longer than any reasonable failover.
+    const TIMEOUT: Duration = Duration::from_secs(30);
+    let _one = one_at_a_time();
+    common::with_timeout(Duration::from_secs(180), || {
+        let mut k = KafkaCluster::start(3);
+        let admin = client(&k.bootstrap);
+        create_topic(&admin, TOPIC, PARTITIONS, 3, &[], T);
+        common::wait_until(T, "leaders for every partition", || {
+            leaders_of(&admin, TOPIC).iter().all(|l| *l >= 0)
+        });
+        // Default settings but for the message timeout.
+        let mut c = Config::new();
+        c.set("bootstrap.servers", &k.bootstrap).unwrap();
+        c.set("message.timeout.ms", &TIMEOUT.as_millis().to_string())
+            .unwrap();
+        let p = Producer::new(&c).unwrap();
+        let send = |partition: i32, opaque: usize| {
+            p.send(&Message {
+                topic: TOPIC,
+                partition,
+                value: Some(b"v"),
+                opaque,
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("send to {partition}: {e}"))
+        };
+        // Connections to every leader, and a producer id.
+        for part in 0..PARTITIONS {
+            send(part, usize::MAX);
+        }
+        p.flush(T, |r| assert!(r.error.is_none(), "{:?}", r.error))
+            .unwrap();
+        let before = leaders_of(&admin, TOPIC);
+        let victim = before[0];
+        let orphans: Vec<i32> = (0..PARTITIONS)
+            .filter(|p| before[*p as usize] == victim)
+            .collect();
+        k.kill(victim);
+        let killed = Instant::now();
+        common::wait_until(T, "new leaders", || {
+            leaders_of(&admin, TOPIC)
+                .iter()
+                .all(|l| *l >= 0 && *l != victim)
+        });
+        let failover = killed.elapsed();
+        // The cluster serves every partition again: the producer must too.
+        let sent_at: Vec<Cell<Option<Instant>>> =
+            vec![Cell::new(None); ROUNDS * PARTITIONS as usize];
+        let mut worst = vec![Duration::ZERO; PARTITIONS as usize];
+        let mut failed: Vec<String> = Vec::new();
+        let mut serve = |r: &Report| {
+            let part = r.partition as usize;
+            if let Some(at) = sent_at.get(r.opaque).and_then(Cell::get) {
+                worst[part] = worst[part].max(at.elapsed());
+            }
+            if let Some(e) = &r.error {
+                failed.push(format!("partition {part}: {e}"));
+            }
+        };
+        for round in 0..ROUNDS {
+            for part in 0..PARTITIONS {
+                let i = round * PARTITIONS as usize + part as usize;
+                sent_at[i].set(Some(Instant::now()));
+                send(part, i);
+            }
+            p.poll(Duration::from_millis(50), &mut serve);
+        }
+        let flushed = p.flush(TIMEOUT + T, &mut serve);
+        let ms = |d: &Duration| d.as_millis();
+        eprintln!(
+            "chaos: dead leader: node {victim} (leader of partitions {orphans:?} of {before:?}) \
+             killed; new leaders after {:.1} s; worst delivery latency per partition (ms) \
+             {:?}; {} failed reports; counters {:?}",
+            failover.as_secs_f64(),
+            worst.iter().map(ms).collect::<Vec<_>>(),
+            failed.len(),
+            p.counters()
+        );
+        assert_eq!(flushed.map_err(|e| e.to_string()), Ok(()), "flush");
+        assert!(
+            failed.is_empty(),
+            "{} of {} messages failed, the first: {:?}",
+            failed.len(),
+            sent_at.len(),
+            &failed[..failed.len().min(3)]
+        );
+        // Partitions with live leaders do not wait for the dead one; its partitions move
+        // once the metadata names their new leaders (here, before the first send).
+        for (part, w) in worst.iter().enumerate() {
+            let bound = if orphans.contains(&(part as i32)) {
+                Duration::from_secs(5)
+            } else {
+                Duration::from_secs(2)
+            };
+            assert!(
+                *w <= bound,
+                "partition {part}: a message waited {w:?} for its report (bound {bound:?})"
+            );
+        }
     });
 }
