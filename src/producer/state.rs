@@ -93,6 +93,8 @@ pub struct Batch {
     pub retry_at: Option<Instant>,
     /// Written to a broker at least once with no answer known: it may be in the log.
     pub maybe_written: bool,
+    /// The order in which the partition's batches were closed.
+    pub closed: u64,
 }
 
 struct Open {
@@ -119,6 +121,8 @@ pub struct Part {
     confirmed: bool,
     /// The sequence after the last acknowledged batch of this epoch.
     acked_next: Option<i32>,
+    /// Batches closed so far.
+    closed: u64,
 }
 
 /// A message sent before its topic's partitions were known: owned until it can be
@@ -559,7 +563,10 @@ impl State {
             }
         };
         let part = &mut self.topics[t].parts[p as usize];
+        part.closed += 1;
+        let closed = part.closed;
         part.queue.push_back(Batch {
+            closed,
             topic: t,
             partition: p,
             data: Bytes::from(data),
@@ -771,10 +778,7 @@ impl State {
                         };
                         let e = Error::new(
                             local::MSG_TIMED_OUT,
-                            format!(
-                                "{}/{p}: message timed out after {} attempts",
-                                name.name, b.attempts
-                            ),
+                            format!("message timed out after {} attempts", b.attempts),
                         );
                         self.fail_batch(b, e, status);
                     }
@@ -1008,13 +1012,18 @@ impl State {
             part.draining = true;
             part.confirmed = false;
         }
+        // Back in its place: before every batch closed after it (sequence order with
+        // idempotence; close order, which is send order, without).
         let at = if self.idempotence {
             part.queue
                 .iter()
                 .position(|q| seq_before(b.base_seq, q.base_seq))
                 .unwrap_or(part.queue.len())
         } else {
-            0
+            part.queue
+                .iter()
+                .position(|q| q.closed > b.closed)
+                .unwrap_or(part.queue.len())
         };
         part.queue.insert(at, b);
         true
