@@ -235,6 +235,19 @@ impl Cluster {
         }
     }
 
+    /// When broker `id`'s connection for `purpose` may next be attempted, if it has none
+    /// live and is in its reconnect back-off now; `None` otherwise. Does not wait: for a
+    /// caller (the producer's sender) that has other brokers to serve meanwhile.
+    pub fn reconnect_at(&self, id: i32, purpose: Purpose) -> Option<Instant> {
+        let slot = self.brokers.read().get(&id).cloned()?;
+        // A slot being connected is not in back-off.
+        let g = slot.conns[purpose as usize].try_lock()?;
+        if g.live().is_some() {
+            return None;
+        }
+        g.retry_at.filter(|&at| at > Instant::now())
+    }
+
     /// Any live connection: a connected broker, else a known broker, else a bootstrap
     /// address, tried in order until one answers or the deadline passes.
     pub fn any_broker(&self, deadline: Instant) -> Result<Arc<Connection>> {

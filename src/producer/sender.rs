@@ -6,7 +6,7 @@
 use super::state::{Batch, PartitionAnswer, Pid, PidState};
 use super::{purge, Persisted, Shared, WAKE};
 use crate::client::Client;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Purpose};
 use crate::error::{local, Error, Result};
 use crate::net::Connection;
 use crate::protocol::messages::{
@@ -170,6 +170,12 @@ fn send_to(
 ) {
     let s = &shared.settings;
     let deadline = Instant::now() + cluster.settings.connect_timeout.min(SLOW_CALL);
+    // A leader in its reconnect back-off is not waited for here: the other brokers'
+    // batches go meanwhile, and these wait in their queues until the back-off ends.
+    if let Some(at) = cluster.reconnect_at(leader, Purpose::Produce) {
+        shared.state.lock().unsend(batches, at);
+        return;
+    }
     let conn = match cluster.broker(leader, deadline) {
         Ok(c) => c,
         Err(e) => return requeue_all(shared, cluster, batches, e, false),

@@ -1086,6 +1086,30 @@ impl State {
         false
     }
 
+    /// Batches taken to send that were not sent (their leader is in its reconnect
+    /// back-off until `at`): back in their queues, no attempt counted.
+    pub fn unsend(&mut self, batches: Vec<Batch>, at: Instant) {
+        for mut b in batches {
+            b.attempts = b.attempts.saturating_sub(1);
+            b.retry_at = Some(at);
+            let idempotence = self.idempotence;
+            let part = &mut self.topics[b.topic].parts[b.partition as usize];
+            part.in_flight -= 1;
+            let pos = if idempotence {
+                part.queue
+                    .iter()
+                    .position(|q| seq_before(b.base_seq, q.base_seq))
+                    .unwrap_or(part.queue.len())
+            } else {
+                part.queue
+                    .iter()
+                    .position(|q| q.closed > b.closed)
+                    .unwrap_or(part.queue.len())
+            };
+            part.queue.insert(pos, b);
+        }
+    }
+
     /// A batch in flight failed for good.
     pub fn failed(&mut self, b: Batch, err: Error, status: Persisted) {
         self.topics[b.topic].parts[b.partition as usize].in_flight -= 1;
