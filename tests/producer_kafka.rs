@@ -445,3 +445,83 @@ fn a_silent_broker_fails_messages_on_time_and_close_is_prompt() {
         );
     });
 }
+
+/// A topic deleted while messages are sent to it: messages sent before the deletion are
+/// delivered; those queued for it afterwards fail with UNKNOWN_TOPIC once the cluster has
+/// not known the topic for `topic.metadata.propagation.max.ms` (long before their
+/// `message.timeout.ms`); every message gets one report and nothing hangs.
+#[test]
+fn a_topic_deleted_while_producing_fails_its_messages_with_unknown_topic() {
+    with_timeout(Duration::from_secs(90), || {
+        let k = kafka::shared();
+        let admin = client(&k.bootstrap);
+        create_topic(&admin, "prod-deleted", 2, 1, &[], T);
+        let p = producer(
+            &k.bootstrap,
+            &[
+                ("topic.metadata.propagation.max.ms", "1000"),
+                ("message.timeout.ms", "60000"),
+                ("linger.ms", "1"),
+            ],
+        );
+        let send = |i: usize| {
+            p.send(&Message {
+                topic: "prod-deleted",
+                partition: (i % 2) as i32,
+                value: Some(b"v"),
+                opaque: i,
+                ..Default::default()
+            })
+        };
+        for i in 0..100 {
+            send(i).unwrap();
+        }
+        let mut reports = Vec::new();
+        flush_all(&p, &mut reports);
+        assert!(reports.iter().all(|r| r.error.is_none()), "{reports:?}");
+        admin
+            .delete_topics(&["prod-deleted".to_string()], T)
+            .unwrap();
+        let deleted = Instant::now();
+        let mut sent = 100;
+        while deleted.elapsed() < Duration::from_secs(2) {
+            match send(sent) {
+                Ok(()) => sent += 1,
+                Err(e) => panic!("send after the deletion: {e}"),
+            }
+            p.poll(Duration::from_millis(20), |r| reports.push(r.clone()));
+        }
+        p.flush(Duration::from_secs(30), |r| reports.push(r.clone()))
+            .unwrap();
+        let took = deleted.elapsed();
+        assert_eq!(reports.len(), sent, "one report per message");
+        let mut seen = vec![false; sent];
+        for r in &reports {
+            assert!(!seen[r.opaque], "two reports for {}", r.opaque);
+            seen[r.opaque] = true;
+        }
+        let unknown = reports
+            .iter()
+            .filter(|r| {
+                r.error
+                    .as_ref()
+                    .is_some_and(|e| e.code == local::UNKNOWN_TOPIC)
+            })
+            .count();
+        let other: Vec<_> = reports
+            .iter()
+            .filter_map(|r| r.error.as_ref())
+            .filter(|e| e.code != local::UNKNOWN_TOPIC)
+            .collect();
+        assert!(unknown > 0, "no UNKNOWN_TOPIC report among {sent}");
+        assert!(
+            other.is_empty(),
+            "other failures: {:?}",
+            &other[..other.len().min(3)]
+        );
+        eprintln!(
+            "{sent} sent, {unknown} failed with UNKNOWN_TOPIC, all reported {took:?} after the deletion"
+        );
+        assert!(took < Duration::from_secs(20), "reports took {took:?}");
+    });
+}

@@ -596,6 +596,22 @@ impl State {
             } else if self.topics[t].missing_since.is_none() {
                 self.topics[t].missing_since = Some(now);
             }
+            let gone = self.topics[t]
+                .missing_since
+                .is_some_and(|s| now.duration_since(s) >= settings.propagation_max);
+            if gone && self.topics[t].known() {
+                // The topic was deleted (and not created again): what waits for it fails
+                // now rather than at its message time-out.
+                let e = Arc::new(Error::new(
+                    local::UNKNOWN_TOPIC,
+                    format!(
+                        "topic '{}' no longer exists in the cluster",
+                        self.topics[t].name.name
+                    ),
+                ));
+                self.fail_topic_queued(t, &e);
+                continue;
+            }
             if self.topics[t].pending.is_empty() {
                 continue;
             }
@@ -1189,6 +1205,13 @@ impl State {
     fn fail_queued(&mut self, e: Error) {
         let e = Arc::new(e);
         for t in 0..self.topics.len() {
+            self.fail_topic_queued(t, &e);
+        }
+    }
+
+    /// Fails topic `t`'s messages that are not in flight with `e`.
+    fn fail_topic_queued(&mut self, t: usize, e: &Arc<Error>) {
+        {
             let name = self.topics[t].name.clone();
             let pending = std::mem::take(&mut self.topics[t].pending);
             for m in pending {
