@@ -154,6 +154,19 @@ pub struct kc_producer_t {
     gate: Gate,
 }
 
+/// Changes one of a configuration's callbacks.
+///
+/// # Safety
+/// `conf` must be NULL or a live handle not used by another thread during the call.
+unsafe fn set_callback(conf: *mut kc_conf_t, set: impl FnOnce(&mut Callbacks)) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live, exclusively used handle (contract above).
+        let conf = unsafe { conf.as_mut() }.ok_or_else(|| null_arg("conf"))?;
+        set(&mut conf.callbacks);
+        Ok(())
+    })
+}
+
 /// Sets the delivery report callback called once per message. Setting both this and
 /// the batch form calls both.
 ///
@@ -166,12 +179,8 @@ pub unsafe extern "C" fn kc_conf_set_dr_msg_cb(
     conf: *mut kc_conf_t,
     cb: kc_dr_msg_cb_t,
 ) -> kc_err_t {
-    call(|| {
-        // SAFETY: NULL or a live, exclusively used handle (contract above).
-        let conf = unsafe { conf.as_mut() }.ok_or_else(|| null_arg("conf"))?;
-        conf.callbacks.dr_msg = cb;
-        Ok(())
-    })
+    // SAFETY: NULL or a live, exclusively used handle (contract above).
+    unsafe { set_callback(conf, |c| c.dr_msg = cb) }
 }
 
 /// Sets the delivery report callback called with many reports at once.
@@ -185,12 +194,8 @@ pub unsafe extern "C" fn kc_conf_set_dr_batch_cb(
     conf: *mut kc_conf_t,
     cb: kc_dr_batch_cb_t,
 ) -> kc_err_t {
-    call(|| {
-        // SAFETY: NULL or a live, exclusively used handle (contract above).
-        let conf = unsafe { conf.as_mut() }.ok_or_else(|| null_arg("conf"))?;
-        conf.callbacks.dr_batch = cb;
-        Ok(())
-    })
+    // SAFETY: NULL or a live, exclusively used handle (contract above).
+    unsafe { set_callback(conf, |c| c.dr_batch = cb) }
 }
 
 /// Sets the error callback (the fatal error, once).
@@ -201,12 +206,8 @@ pub unsafe extern "C" fn kc_conf_set_dr_batch_cb(
 /// `conf` must be a live handle not used by another thread during the call.
 #[no_mangle]
 pub unsafe extern "C" fn kc_conf_set_error_cb(conf: *mut kc_conf_t, cb: kc_error_cb_t) -> kc_err_t {
-    call(|| {
-        // SAFETY: NULL or a live, exclusively used handle (contract above).
-        let conf = unsafe { conf.as_mut() }.ok_or_else(|| null_arg("conf"))?;
-        conf.callbacks.error = cb;
-        Ok(())
-    })
+    // SAFETY: NULL or a live, exclusively used handle (contract above).
+    unsafe { set_callback(conf, |c| c.error = cb) }
 }
 
 /// Sets the partitioner callback, used instead of the `partitioner` property.
@@ -220,12 +221,8 @@ pub unsafe extern "C" fn kc_conf_set_partitioner_cb(
     conf: *mut kc_conf_t,
     cb: kc_partitioner_cb_t,
 ) -> kc_err_t {
-    call(|| {
-        // SAFETY: NULL or a live, exclusively used handle (contract above).
-        let conf = unsafe { conf.as_mut() }.ok_or_else(|| null_arg("conf"))?;
-        conf.callbacks.partitioner = cb;
-        Ok(())
-    })
+    // SAFETY: NULL or a live, exclusively used handle (contract above).
+    unsafe { set_callback(conf, |c| c.partitioner = cb) }
 }
 
 /// Sets the pointer every callback receives as `cb_opaque` (NULL by default).
@@ -236,12 +233,8 @@ pub unsafe extern "C" fn kc_conf_set_partitioner_cb(
 /// `conf` must be a live handle not used by another thread during the call.
 #[no_mangle]
 pub unsafe extern "C" fn kc_conf_set_opaque(conf: *mut kc_conf_t, opaque: *mut c_void) -> kc_err_t {
-    call(|| {
-        // SAFETY: NULL or a live, exclusively used handle (contract above).
-        let conf = unsafe { conf.as_mut() }.ok_or_else(|| null_arg("conf"))?;
-        conf.callbacks.opaque = CbOpaque(opaque);
-        Ok(())
-    })
+    // SAFETY: NULL or a live, exclusively used handle (contract above).
+    unsafe { set_callback(conf, |c| c.opaque = CbOpaque(opaque)) }
 }
 
 /// Creates a producer from a configuration (`bootstrap.servers` and the producer's

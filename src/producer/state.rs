@@ -757,22 +757,11 @@ impl State {
             for p in 0..self.topics[t].parts.len() {
                 if let Some(o) = &self.topics[t].parts[p].open {
                     if o.deadline.is_some_and(|d| d <= now) {
-                        let open = self.topics[t].parts[p].open.take().expect("checked");
                         let e = Arc::new(Error::new(
                             local::MSG_TIMED_OUT,
                             format!("{}/{p}: message timed out before it was sent", name.name),
                         ));
-                        for m in &open.msgs {
-                            self.push_report_arc(
-                                &name,
-                                p as i32,
-                                -1,
-                                m,
-                                Some(e.clone()),
-                                Persisted::Not,
-                            );
-                        }
-                        self.release(open.msgs.len(), open.bytes);
+                        self.fail_open(t, p, &e);
                     }
                 }
                 let part = &mut self.topics[t].parts[p];
@@ -1028,19 +1017,7 @@ impl State {
             part.draining = true;
             part.confirmed = false;
         }
-        // Back in its place: before every batch closed after it (sequence order with
-        // idempotence; close order, which is send order, without).
-        let at = if self.idempotence {
-            part.queue
-                .iter()
-                .position(|q| seq_before(b.base_seq, q.base_seq))
-                .unwrap_or(part.queue.len())
-        } else {
-            part.queue
-                .iter()
-                .position(|q| q.closed > b.closed)
-                .unwrap_or(part.queue.len())
-        };
+        let at = requeue_position(part, &b, self.idempotence);
         part.queue.insert(at, b);
         true
     }
@@ -1111,17 +1088,7 @@ impl State {
             let idempotence = self.idempotence;
             let part = &mut self.topics[b.topic].parts[b.partition as usize];
             part.in_flight -= 1;
-            let pos = if idempotence {
-                part.queue
-                    .iter()
-                    .position(|q| seq_before(b.base_seq, q.base_seq))
-                    .unwrap_or(part.queue.len())
-            } else {
-                part.queue
-                    .iter()
-                    .position(|q| q.closed > b.closed)
-                    .unwrap_or(part.queue.len())
-            };
+            let pos = requeue_position(part, &b, idempotence);
             part.queue.insert(pos, b);
         }
     }
@@ -1209,6 +1176,17 @@ impl State {
         }
     }
 
+    /// Fails the messages of partition `p`'s open batch (topic `t`) with `e`.
+    fn fail_open(&mut self, t: usize, p: usize, e: &Arc<Error>) {
+        if let Some(open) = self.topics[t].parts[p].open.take() {
+            let name = self.topics[t].name.clone();
+            for m in &open.msgs {
+                self.push_report_arc(&name, p as i32, -1, m, Some(e.clone()), Persisted::Not);
+            }
+            self.release(open.msgs.len(), open.bytes);
+        }
+    }
+
     /// Fails topic `t`'s messages that are not in flight with `e`.
     fn fail_topic_queued(&mut self, t: usize, e: &Arc<Error>) {
         {
@@ -1230,19 +1208,7 @@ impl State {
                 self.release(1, m.bytes);
             }
             for p in 0..self.topics[t].parts.len() {
-                if let Some(open) = self.topics[t].parts[p].open.take() {
-                    for m in &open.msgs {
-                        self.push_report_arc(
-                            &name,
-                            p as i32,
-                            -1,
-                            m,
-                            Some(e.clone()),
-                            Persisted::Not,
-                        );
-                    }
-                    self.release(open.msgs.len(), open.bytes);
-                }
+                self.fail_open(t, p, e);
                 let queue = std::mem::take(&mut self.topics[t].parts[p].queue);
                 for b in queue {
                     let status = if b.maybe_written {
@@ -1371,6 +1337,22 @@ impl State {
         }
         next
     }
+}
+
+/// Where batch `b`, back from a failed or cancelled send, goes in its partition's queue:
+/// before every batch closed after it (sequence order with idempotence; close order,
+/// which is send order, without).
+fn requeue_position(part: &Part, b: &Batch, idempotence: bool) -> usize {
+    part.queue
+        .iter()
+        .position(|q| {
+            if idempotence {
+                seq_before(b.base_seq, q.base_seq)
+            } else {
+                q.closed > b.closed
+            }
+        })
+        .unwrap_or(part.queue.len())
 }
 
 /// Payload bytes of a message: what `queue.buffering.max.kbytes` counts.
