@@ -15,6 +15,9 @@
 //!
 //! Values are pseudo-random text over a 32-letter alphabet with repeated words, so they
 //! compress to roughly half, like typical JSON or log lines rather than best or worst case.
+//! `BENCH_DATA=producer` takes instead the keyless payloads of the producer benchmark's
+//! codec runs (`bench/producer_bench.c`, text payloads), so that a codec's own cost (its
+//! ns/record minus none's) can be set against what it adds to the producer's CPU.
 
 use bytes::Bytes;
 use kafkac::record::{encode_batch, BatchOptions, Compression, DecodeLimits, RecordIn, RecordSet};
@@ -70,6 +73,42 @@ fn dataset() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     (keys, values)
 }
 
+/// `BENCH_DATA=producer`: the payloads of `bench/producer_bench.c -p text` (keyless
+/// 100-byte slices of a 4 MiB text of words from a vocabulary of 256, drawn with the same
+/// 32-bit xorshift), so the codec's own cost can be set against the producer benchmark's
+/// client CPU with and without it.
+fn producer_dataset() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    const TEXT_BYTES: usize = 4 << 20;
+    let mut xs: u32 = 2_463_534_242;
+    let mut next = move || {
+        xs ^= xs << 13;
+        xs ^= xs >> 17;
+        xs ^= xs << 5;
+        xs
+    };
+    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    let words: Vec<Vec<u8>> = (0..256)
+        .map(|_| {
+            let len = 2 + (next() % 8) as usize;
+            (0..len).map(|_| letters[(next() % 26) as usize]).collect()
+        })
+        .collect();
+    let n = TEXT_BYTES + VALUE_LEN;
+    let mut text = Vec::with_capacity(n + 16);
+    while text.len() < n {
+        text.extend_from_slice(&words[(next() % 256) as usize]);
+        text.push(b' ');
+    }
+    text.truncate(n);
+    let values = (0..RECORDS)
+        .map(|i| {
+            let at = (i * VALUE_LEN) % (n - VALUE_LEN);
+            text[at..at + VALUE_LEN].to_vec()
+        })
+        .collect();
+    (vec![Vec::new(); RECORDS], values)
+}
+
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -122,13 +161,18 @@ fn main() {
         .collect();
     let selected = |name: &str| filter.is_empty() || filter.iter().any(|f| f == name);
 
-    let (keys, values) = dataset();
+    let producer_data = std::env::var("BENCH_DATA").as_deref() == Ok("producer");
+    let (keys, values) = if producer_data {
+        producer_dataset()
+    } else {
+        dataset()
+    };
     let records: Vec<RecordIn<'_>> = keys
         .iter()
         .zip(&values)
         .enumerate()
         .map(|(i, (k, v))| RecordIn {
-            key: Some(k),
+            key: (!producer_data).then_some(&k[..]),
             value: Some(v),
             headers: &[],
             timestamp: Some(1_700_000_000_000 + i as i64),
@@ -188,7 +232,7 @@ fn main() {
             let set = RecordSet::decode(encoded.clone(), &limits).expect("decode");
             assert_eq!(set.len(), RECORDS);
             for (i, rec) in set.iter().enumerate() {
-                assert_eq!(rec.key, Some(&keys[i][..]));
+                assert_eq!(rec.key, (!producer_data).then_some(&keys[i][..]));
                 assert_eq!(rec.value, Some(&values[i][..]));
             }
         }
