@@ -308,22 +308,13 @@ fn rdkafka_partition_binary() -> PathBuf {
         let src = common::manifest_dir().join("tests/partitioners/rdkafka_partition.c");
         let bin = common::target_dir().join("testbin/rdkafka_partition");
         build_once(&src, &bin, |tmp| {
-            let pc = Command::new("pkg-config")
-                .args(["--cflags", "--libs", "rdkafka"])
-                .output()
-                .map_err(|e| format!("pkg-config: {e} (run scripts/install-deps.sh)"))?;
-            if !pc.status.success() {
-                return Err(format!(
-                    "pkg-config rdkafka failed (run scripts/install-deps.sh): {}",
-                    String::from_utf8_lossy(&pc.stderr)
-                ));
-            }
+            let flags = common::rdkafka_flags()?;
             let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
             let mut cmd = Command::new(&cc);
             cmd.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-o"])
                 .arg(tmp)
                 .arg(&src)
-                .args(String::from_utf8_lossy(&pc.stdout).split_whitespace());
+                .args(&flags);
             checked_build(&cc, cmd)
         })
         .map(|()| bin)

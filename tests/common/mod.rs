@@ -723,6 +723,24 @@ pub fn mock_cluster_binary() -> PathBuf {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The compiler and linker flags of the system librdkafka (`pkg-config rdkafka`).
+pub fn rdkafka_flags() -> Result<Vec<String>, String> {
+    let pc = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "rdkafka"])
+        .output()
+        .map_err(|e| format!("pkg-config: {e} (run scripts/install-deps.sh)"))?;
+    if !pc.status.success() {
+        return Err(format!(
+            "pkg-config rdkafka failed (run scripts/install-deps.sh): {}",
+            String::from_utf8_lossy(&pc.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&pc.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect())
+}
+
 fn build_mock_cluster() -> Result<PathBuf, String> {
     let src = manifest_dir().join("tests/mock/mock_cluster.c");
     let dir = target_dir().join("testbin");
@@ -734,17 +752,7 @@ fn build_mock_cluster() -> Result<PathBuf, String> {
             return Ok(bin);
         }
     }
-    let pc = Command::new("pkg-config")
-        .args(["--cflags", "--libs", "rdkafka"])
-        .output()
-        .map_err(|e| format!("pkg-config: {e} (run scripts/install-deps.sh)"))?;
-    if !pc.status.success() {
-        return Err(format!(
-            "pkg-config rdkafka failed (run scripts/install-deps.sh): {}",
-            String::from_utf8_lossy(&pc.stderr)
-        ));
-    }
-    let flags = String::from_utf8_lossy(&pc.stdout).into_owned();
+    let flags = rdkafka_flags()?.join(" ");
     // Other test binaries (nextest runs them in parallel) may build the same
     // file: compile to a private name, then rename into place atomically.
     let tmp = dir.join(format!(
