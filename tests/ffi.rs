@@ -15,11 +15,11 @@ mod clib;
 mod common;
 mod fake;
 
+use common::ffi::{assert_err, assert_ok, cs, last_error, rs, Out, SENTINEL};
 use common::kafka::{self, KafkaCluster, KAFKA_START_TIMEOUT};
 use common::with_timeout;
 use kafkac::ffi::*;
 use std::ffi::{c_char, CStr, CString};
-use std::mem::MaybeUninit;
 use std::ptr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -69,17 +69,6 @@ where
     with_timeout(LIMIT, move || f(k))
 }
 
-fn cs(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
-
-/// A C string handed out by the library, as a Rust string (panics on NULL).
-fn rs(p: *const c_char) -> String {
-    assert!(!p.is_null(), "NULL string");
-    // SAFETY: non-NULL, NUL-terminated per the header's contract.
-    unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned()
-}
-
 /// `(ptr, len)` as bytes; NULL gives `None`.
 fn bytes<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> {
     if p.is_null() {
@@ -88,19 +77,6 @@ fn bytes<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> {
     } else {
         // SAFETY: the library hands out `len` readable bytes valid while the result lives.
         Some(unsafe { std::slice::from_raw_parts(p, len) })
-    }
-}
-
-/// The calling thread's last error message, read the way the header suggests: ask for
-/// the length first, then copy.
-fn last_error() -> String {
-    // SAFETY: a NULL buffer with length 0, then a buffer of the size asked for.
-    unsafe {
-        let n = kc_last_error(ptr::null_mut(), 0);
-        let mut buf = vec![0x55u8; n + 1];
-        assert_eq!(kc_last_error(buf.as_mut_ptr().cast(), buf.len()), n);
-        assert_eq!(buf[n], 0, "NUL-terminated");
-        String::from_utf8(buf[..n].to_vec()).unwrap()
     }
 }
 
@@ -115,70 +91,6 @@ fn client_last_error(c: *const kc_client_t) -> String {
         );
         assert_eq!(buf[n], 0, "NUL-terminated");
         String::from_utf8(buf[..n].to_vec()).unwrap()
-    }
-}
-
-/// Asserts a call returned `want`, that the thread's last error has the same code, and
-/// that its message contains every fragment in `says`.
-#[track_caller]
-fn assert_err(got: kc_err_t, want: kc_err_t, says: &[&str]) -> String {
-    let msg = last_error();
-    assert_eq!(
-        got,
-        want,
-        "expected {} got {} ({msg})",
-        rs(kc_err_name(want)),
-        rs(kc_err_name(got))
-    );
-    assert_eq!(kc_last_error_code(), want, "kc_last_error_code ({msg})");
-    for s in says {
-        assert!(msg.contains(s), "last error {msg:?} should mention {s:?}");
-    }
-    msg
-}
-
-/// Asserts a call succeeded, showing the last error if not; a success clears it.
-#[track_caller]
-fn assert_ok(got: kc_err_t) {
-    if got != KC_OK {
-        panic!("{} ({got}): {}", rs(kc_err_name(got)), last_error());
-    }
-    assert_eq!(kc_last_error_code(), KC_OK);
-    assert_eq!(last_error(), "");
-}
-
-/// An out-parameter pre-filled with a sentinel pattern.
-struct Out<T>(MaybeUninit<T>);
-
-const SENTINEL: u8 = 0xA5;
-
-impl<T> Out<T> {
-    fn new() -> Self {
-        let mut m = MaybeUninit::<T>::uninit();
-        // SAFETY: writing bytes to our own uninitialised storage.
-        unsafe { ptr::write_bytes(m.as_mut_ptr().cast::<u8>(), SENTINEL, size_of::<T>()) };
-        Out(m)
-    }
-
-    fn ptr(&mut self) -> *mut T {
-        self.0.as_mut_ptr()
-    }
-
-    /// Asserts nothing was written (only meaningful after a failed call).
-    #[track_caller]
-    fn assert_untouched(&self, what: &str) {
-        // SAFETY: every byte was initialised by `new`, and a failed call wrote nothing.
-        let b = unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<u8>(), size_of::<T>()) };
-        assert!(
-            b.iter().all(|&x| x == SENTINEL),
-            "{what}: out-parameter written by a failing call"
-        );
-    }
-
-    /// The value written by a successful call.
-    fn get(self) -> T {
-        // SAFETY: only called after the library reported success and so wrote a T.
-        unsafe { self.0.assume_init() }
     }
 }
 

@@ -13,13 +13,13 @@ mod clib;
 mod common;
 mod fake;
 
+use common::ffi::{assert_ok, cs, last_error, rs, Out};
 use common::kafka::{self, KAFKA_START_TIMEOUT};
 use common::records::Reader;
 use common::with_timeout;
 use kafkac::ffi::*;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{c_char, c_void, CStr, CString};
-use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
@@ -70,34 +70,11 @@ fn create_topic(b: &str, name: &str, partitions: i32) {
     common::client::create_topic(&c, name, partitions, 1, &[], CALL_TIMEOUT);
 }
 
-fn cs(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
-
-/// A C string handed out by the library, as a Rust string (panics on NULL).
-fn rs(p: *const c_char) -> String {
-    assert!(!p.is_null(), "NULL string");
-    // SAFETY: non-NULL, NUL-terminated per the header's contract.
-    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-}
-
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// The calling thread's last error message.
-fn last_error() -> String {
-    // SAFETY: a NULL buffer with length 0, then a buffer of the size asked for.
-    unsafe {
-        let n = kc_last_error(ptr::null_mut(), 0);
-        let mut buf = vec![0x55u8; n + 1];
-        assert_eq!(kc_last_error(buf.as_mut_ptr().cast(), buf.len()), n);
-        assert_eq!(buf[n], 0, "NUL-terminated");
-        String::from_utf8(buf[..n].to_vec()).unwrap()
-    }
 }
 
 /// Asserts a call returned `want`, that the thread's last error has the same code, and
@@ -124,51 +101,6 @@ fn assert_last_error(want: kc_err_t, says: &[&str]) -> String {
         assert!(msg.contains(s), "last error {msg:?} should mention {s:?}");
     }
     msg
-}
-
-/// Asserts a call succeeded, showing the last error if not; a success clears it.
-#[track_caller]
-fn assert_ok(got: kc_err_t) {
-    if got != KC_OK {
-        panic!("{} ({got}): {}", rs(kc_err_name(got)), last_error());
-    }
-    assert_eq!(kc_last_error_code(), KC_OK);
-    assert_eq!(last_error(), "");
-}
-
-/// An out-parameter pre-filled with a sentinel pattern, to check that a failing call
-/// leaves it alone.
-struct Out<T>(MaybeUninit<T>);
-
-const SENTINEL: u8 = 0xA5;
-
-impl<T> Out<T> {
-    fn new() -> Self {
-        let mut m = MaybeUninit::<T>::uninit();
-        // SAFETY: writing bytes to our own uninitialised storage.
-        unsafe { ptr::write_bytes(m.as_mut_ptr().cast::<u8>(), SENTINEL, size_of::<T>()) };
-        Out(m)
-    }
-
-    fn ptr(&mut self) -> *mut T {
-        self.0.as_mut_ptr()
-    }
-
-    #[track_caller]
-    fn assert_untouched(&self, what: &str) {
-        // SAFETY: every byte was initialised by `new`.
-        let b = unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<u8>(), size_of::<T>()) };
-        assert!(
-            b.iter().all(|&x| x == SENTINEL),
-            "{what}: out-parameter written by a failing call"
-        );
-    }
-
-    /// The value written by a successful call.
-    fn get(self) -> T {
-        // SAFETY: only called after the library reported success and so wrote a T.
-        unsafe { self.0.assume_init() }
-    }
 }
 
 /// Owns a configuration.

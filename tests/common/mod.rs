@@ -24,6 +24,7 @@
 
 pub mod batches;
 pub mod client;
+pub mod ffi;
 pub mod kafka;
 pub mod records;
 
