@@ -121,7 +121,7 @@ use bytes::Bytes;
 use kafkac::cluster::{BrokerMeta, Metadata, PartitionMeta, Snapshot, TopicMeta};
 use kafkac::config::Config;
 use kafkac::error::{local, Error};
-use kafkac::producer::state::{Append, Batch, PartitionAnswer, Pid, PidState, State};
+use kafkac::producer::state::{Append, Batch, Clock, PartitionAnswer, Pid, PidState, State};
 use kafkac::producer::{Message, Persisted, ProducerSettings};
 use kafkac::protocol::Uuid;
 use kafkac::record::{Compression, DecodeLimits, RecordSet};
@@ -1144,7 +1144,10 @@ impl Sim {
             opaque: i,
         };
         let now = self.inst(self.now);
-        match self.st.append(&self.s, &m, &self.snap, now) {
+        match self
+            .st
+            .append(&self.s, &m, Some(&self.snap), &mut Clock::at(now))
+        {
             Ok(Append::Queued { wake }) => {
                 self.msgs[i].appended = true;
                 self.sent += 1;
@@ -1159,6 +1162,9 @@ impl Sim {
                 }
             }
             Ok(Append::Full(e)) => self.fail(format!("message {i}: queue full: {e}")),
+            Ok(Append::NeedSnapshot) => {
+                self.fail(format!("message {i}: asked for a snapshot it was given"))
+            }
             Err(e) => self.fail(format!("message {i}: append failed: {e}")),
         }
         self.take_reports();

@@ -27,7 +27,7 @@ use crate::net::events::CompletionQueue;
 use crate::record::{Compression, RecordHeaderIn};
 use parking_lot::{Condvar, Mutex};
 use partitioner::Partitioner;
-use state::{Append, State};
+use state::{Append, Clock, State};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -338,10 +338,13 @@ impl Producer {
                 format!("{}: invalid partition {}", m.topic, m.partition),
             ));
         }
-        let snapshot = self.client.cluster().snapshot();
+        // The metadata snapshot is only fetched for a topic whose partitions are not known
+        // yet, and the clock only read when the message starts a batch (or waits).
+        let mut snapshot = None;
+        let mut clock = Clock::lazy();
         let mut st = self.shared.state.lock();
         loop {
-            match st.append(&self.shared.settings, m, &snapshot, Instant::now())? {
+            match st.append(&self.shared.settings, m, snapshot.as_deref(), &mut clock)? {
                 Append::Queued { wake } => {
                     drop(st);
                     if wake {
@@ -349,6 +352,7 @@ impl Producer {
                     }
                     return Ok(());
                 }
+                Append::NeedSnapshot => snapshot = Some(self.client.cluster().snapshot()),
                 Append::Full(err) => {
                     let Some(d) = deadline else {
                         return Err(err);
@@ -356,6 +360,7 @@ impl Producer {
                     if self.shared.space_cv.wait_until(&mut st, d).timed_out() {
                         return Err(err.context("timed out waiting for queue space"));
                     }
+                    clock = Clock::lazy();
                 }
             }
         }

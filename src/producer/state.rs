@@ -147,7 +147,8 @@ pub struct Topic {
     /// When its metadata may be asked for again.
     pub refresh_at: Instant,
     refresh_delay: Duration,
-    sticky: Option<(i32, Instant)>,
+    /// The sticky partition and until when (wall-clock ms) it holds.
+    sticky: Option<(i32, i64)>,
     /// A partition with batches to send had no known leader at the last round.
     leaderless: bool,
 }
@@ -192,11 +193,34 @@ pub struct PartitionAnswer<'a> {
     pub log_append_time: i64,
 }
 
+/// The time for one send: read once, and only when the send needs it (a new topic, a
+/// new batch, a message that waits for metadata). Most sends join an open batch and
+/// never read the clock.
+pub struct Clock(Option<Instant>);
+
+impl Clock {
+    /// Reads the clock on first use.
+    pub fn lazy() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock that says `now` (the simulator's time).
+    pub fn at(now: Instant) -> Clock {
+        Clock(Some(now))
+    }
+
+    pub fn now(&mut self) -> Instant {
+        *self.0.get_or_insert_with(Instant::now)
+    }
+}
+
 /// What [`State::append`] did.
 pub enum Append {
     /// Queued; `wake` when the sender should look now (a new batch to time, or one
     /// ready to go, or metadata to fetch).
     Queued { wake: bool },
+    /// The topic's partitions are not known yet: call again with the metadata snapshot.
+    NeedSnapshot,
     /// The queue is full; the error says which limit.
     Full(Error),
 }
@@ -271,7 +295,7 @@ impl State {
         (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
     }
 
-    fn topic_index(&mut self, name: &str, now: Instant, settings: &ProducerSettings) -> usize {
+    fn topic_index(&mut self, name: &str, clock: &mut Clock, settings: &ProducerSettings) -> usize {
         // Most sends go to the topic of the send before: a comparison, not a hash.
         if let Some(t) = self.topics.get(self.last_topic) {
             if t.name.name == name {
@@ -288,7 +312,7 @@ impl State {
             parts: Vec::new(),
             pending: VecDeque::new(),
             missing_since: None,
-            refresh_at: now,
+            refresh_at: clock.now(),
             refresh_delay: settings.retry_backoff,
             sticky: None,
             leaderless: false,
@@ -321,8 +345,8 @@ impl State {
         &mut self,
         settings: &ProducerSettings,
         m: &Message<'_>,
-        snapshot: &Snapshot,
-        now: Instant,
+        snapshot: Option<&Snapshot>,
+        clock: &mut Clock,
     ) -> Result<Append> {
         if let Some(f) = &self.fatal {
             return Err(Error::new(
@@ -381,13 +405,15 @@ impl State {
                 ),
             )));
         }
-        let deadline = settings.message_timeout.map(|d| now + d);
-        let t = self.topic_index(m.topic, now, settings);
+        let t = self.topic_index(m.topic, clock, settings);
         if !self.topics[t].known() {
+            let Some(snapshot) = snapshot else {
+                return Ok(Append::NeedSnapshot);
+            };
             self.learn_partitions(t, snapshot);
             if self.topics[t].known() {
                 // Earlier messages waited for the partitions: they go first.
-                self.place_pending(settings, t, now);
+                self.place_pending(settings, t, clock.now());
             }
         }
         if !self.topics[t].known() {
@@ -403,14 +429,17 @@ impl State {
                 timestamp: ts,
                 opaque: m.opaque,
                 bytes: size,
-                deadline,
+                deadline: settings.message_timeout.map(|d| clock.now() + d),
             });
             self.msgs += 1;
             self.bytes += size;
             return Ok(Append::Queued { wake: true });
         }
-        let p = self.choose_partition(settings, t, m.partition, m.key, now)?;
-        let wake = self.append_to(settings, t, p, &rec, ts, m.opaque, size, deadline, now)?;
+        // Sticky partitions switch on wall-clock time: the message's own when the
+        // producer stamped it, so no second clock read.
+        let wall_ms = if m.timestamp.is_some() { now_ms() } else { ts };
+        let p = self.choose_partition(settings, t, m.partition, m.key, wall_ms)?;
+        let wake = self.append_to(settings, t, p, &rec, ts, m.opaque, size, None, clock)?;
         self.msgs += 1;
         self.bytes += size;
         Ok(Append::Queued { wake })
@@ -422,7 +451,7 @@ impl State {
         t: usize,
         asked: i32,
         key: Option<&[u8]>,
-        now: Instant,
+        wall_ms: i64,
     ) -> Result<i32> {
         let n = self.topics[t].parts.len() as i32;
         if asked >= 0 {
@@ -455,12 +484,13 @@ impl State {
         let sticky_ms = settings.sticky_linger.as_millis() as u64;
         if part.is_sticky(key, sticky_ms) {
             if let Some((p, until)) = self.topics[t].sticky {
-                if now < until && p < n {
+                if wall_ms < until && p < n {
                     return Ok(p);
                 }
             }
             let p = (self.random() % n as u32) as i32;
-            self.topics[t].sticky = Some((p, now + settings.sticky_linger));
+            let linger_ms = settings.sticky_linger.as_millis() as i64;
+            self.topics[t].sticky = Some((p, wall_ms.saturating_add(linger_ms)));
             return Ok(p);
         }
         let r = self.random();
@@ -479,8 +509,8 @@ impl State {
         ts: i64,
         opaque: usize,
         size: usize,
-        deadline: Option<Instant>,
-        now: Instant,
+        deadline: Option<Option<Instant>>,
+        clock: &mut Clock,
     ) -> Result<bool> {
         let limit = settings.batch_size.min(settings.message_max_bytes);
         let mut wake = false;
@@ -498,12 +528,15 @@ impl State {
         let part = &mut self.topics[t].parts[p as usize];
         let open = part.open.get_or_insert_with(|| {
             wake = true;
+            // A new batch: its linger, and its first message's time-out (`deadline`
+            // when the message waited for metadata), start now.
+            let now = clock.now();
             Open {
                 builder: BatchBuilder::new(settings.batch_size.min(64 * 1024)),
                 msgs: Vec::new(),
                 bytes: 0,
                 linger_at: now + settings.linger,
-                deadline,
+                deadline: deadline.unwrap_or_else(|| settings.message_timeout.map(|d| now + d)),
             }
         });
         open.builder.append(rec, ts);
@@ -637,6 +670,8 @@ impl State {
     /// Moves the messages that waited for topic `t`'s partitions into batches, in the
     /// order they were sent.
     fn place_pending(&mut self, settings: &ProducerSettings, t: usize, now: Instant) {
+        let wall_ms = now_ms();
+        let mut clock = Clock::at(now);
         let pending = std::mem::take(&mut self.topics[t].pending);
         for m in pending {
             let headers: Vec<RecordHeaderIn<'_>> = m
@@ -654,7 +689,7 @@ impl State {
                 timestamp: None,
             };
             let placed = self
-                .choose_partition(settings, t, m.partition, m.key.as_deref(), now)
+                .choose_partition(settings, t, m.partition, m.key.as_deref(), wall_ms)
                 .and_then(|p| {
                     self.append_to(
                         settings,
@@ -664,8 +699,8 @@ impl State {
                         m.timestamp,
                         m.opaque,
                         m.bytes,
-                        m.deadline,
-                        now,
+                        Some(m.deadline),
+                        &mut clock,
                     )
                     .map(|_| ())
                 });
