@@ -376,6 +376,31 @@ pub struct kc_record_t {
     pub timestamp: i64,
 }
 
+/// Borrowed views of a record's headers.
+///
+/// # Safety
+/// `r` must describe valid buffers (see `kc_record_t`).
+pub(crate) unsafe fn headers_of<'a>(r: &'a kc_record_t) -> Result<Vec<RecordHeaderIn<'a>>> {
+    if r.headers.is_null() && r.header_cnt != 0 {
+        return Err(Error::invalid_arg(format!(
+            "headers is NULL but header_cnt is {}",
+            r.header_cnt
+        )));
+    }
+    // SAFETY: `header_cnt` headers at `headers` (contract above).
+    let hs: &[kc_header_t] = unsafe { array(r.headers, r.header_cnt, "headers")? };
+    let mut v = Vec::with_capacity(hs.len());
+    for h in hs {
+        // SAFETY: each header's buffers are valid (contract above).
+        let key = unsafe { buf(h.key.cast(), h.key_len, "header key")? }
+            .ok_or_else(|| null_arg("header key"))?;
+        // SAFETY: as above.
+        let value = unsafe { buf(h.value, h.value_len, "header value")? };
+        v.push(RecordHeaderIn { key, value });
+    }
+    Ok(v)
+}
+
 fn compression_of(c: &Client, code: kc_compression_t) -> Result<Compression> {
     match code {
         KC_COMPRESSION_DEFAULT => {
@@ -456,23 +481,7 @@ pub unsafe extern "C" fn kc_client_produce(
             let mut headers: Vec<Vec<RecordHeaderIn<'_>>> =
                 Vec::with_capacity(capacity(record_cnt));
             for (i, r) in recs.iter().enumerate() {
-                if r.headers.is_null() && r.header_cnt != 0 {
-                    return Err(Error::invalid_arg(format!(
-                        "record {i}: headers is NULL but header_cnt is {}",
-                        r.header_cnt
-                    )));
-                }
-                let hs = array(r.headers, r.header_cnt, "headers")?;
-                let mut v = Vec::with_capacity(hs.len());
-                for h in hs {
-                    let key = buf(h.key.cast(), h.key_len, "header key")?
-                        .ok_or_else(|| null_arg("header key"))?;
-                    v.push(RecordHeaderIn {
-                        key,
-                        value: buf(h.value, h.value_len, "header value")?,
-                    });
-                }
-                headers.push(v);
+                headers.push(headers_of(r).map_err(|e| e.context(format!("record {i}")))?);
             }
             let mut ins = Vec::with_capacity(capacity(record_cnt));
             for (i, r) in recs.iter().enumerate() {

@@ -1,6 +1,6 @@
 //! `kc_producer_t`: the asynchronous producer, its delivery reports and callbacks.
 
-use super::client::{kc_header_t, kc_record_t};
+use super::client::{headers_of, kc_record_t};
 use super::conf::kc_conf_t;
 use super::errors::kc_err_t;
 use super::util::{
@@ -319,29 +319,29 @@ unsafe fn with_producer<T>(
     catch(|| f(&h)).and_then(|r| r)
 }
 
-/// Borrowed views of a record's headers.
+/// The message `r` describes, borrowing its buffers (and `headers`, from
+/// [`headers_of`]).
 ///
 /// # Safety
 /// `r` must describe valid buffers (see `kc_record_t`).
-unsafe fn headers_of<'a>(r: &'a kc_record_t) -> Result<Vec<RecordHeaderIn<'a>>> {
-    if r.headers.is_null() && r.header_cnt != 0 {
-        return Err(Error::invalid_arg(format!(
-            "headers is NULL but header_cnt is {}",
-            r.header_cnt
-        )));
-    }
-    // SAFETY: `header_cnt` headers at `headers` (contract above).
-    let hs: &[kc_header_t] = unsafe { array(r.headers, r.header_cnt, "headers")? };
-    let mut v = Vec::with_capacity(hs.len());
-    for h in hs {
-        // SAFETY: each header's buffers are valid (contract above).
-        let key = unsafe { buf(h.key.cast(), h.key_len, "header key")? }
-            .ok_or_else(|| null_arg("header key"))?;
+unsafe fn message_of<'a>(
+    topic: &'a str,
+    partition: i32,
+    r: &'a kc_record_t,
+    headers: &'a [RecordHeaderIn<'a>],
+    opaque: *mut c_void,
+) -> Result<Message<'a>> {
+    Ok(Message {
+        topic,
+        partition,
+        // SAFETY: the record's buffers are valid (contract above).
+        key: unsafe { buf(r.key, r.key_len, "key")? },
         // SAFETY: as above.
-        let value = unsafe { buf(h.value, h.value_len, "header value")? };
-        v.push(RecordHeaderIn { key, value });
-    }
-    Ok(v)
+        value: unsafe { buf(r.value, r.value_len, "value")? },
+        headers,
+        timestamp: (r.timestamp != 0).then_some(r.timestamp),
+        opaque: opaque as usize,
+    })
 }
 
 /// Sends one record and returns at once: the record is copied into the partition's
@@ -427,15 +427,7 @@ unsafe fn send_one(
                 let topic = cstr(topic, "topic")?;
                 let r = rec.as_ref().ok_or_else(|| null_arg("rec"))?;
                 let headers = headers_of(r)?;
-                let m = Message {
-                    topic,
-                    partition,
-                    key: buf(r.key, r.key_len, "key")?,
-                    value: buf(r.value, r.value_len, "value")?,
-                    headers: &headers,
-                    timestamp: (r.timestamp != 0).then_some(r.timestamp),
-                    opaque: opaque as usize,
-                };
+                let m = message_of(topic, partition, r, &headers, opaque)?;
                 match block {
                     None => h.producer.send(&m),
                     Some(t) => h.producer.send_blocking(&m, t),
@@ -493,16 +485,9 @@ pub unsafe extern "C" fn kc_producer_send_batch(
                         Err(Error::new(local::QUEUE_FULL, "queue full"))
                     } else {
                         headers_of(r).and_then(|headers| {
-                            let m = Message {
-                                topic,
-                                partition,
-                                key: buf(r.key, r.key_len, "key")?,
-                                value: buf(r.value, r.value_len, "value")?,
-                                headers: &headers,
-                                timestamp: (r.timestamp != 0).then_some(r.timestamp),
-                                opaque: ops.map_or(0, |o| o[i] as usize),
-                            };
-                            h.producer.send(&m)
+                            let opaque = ops.map_or(std::ptr::null_mut(), |o| o[i]);
+                            h.producer
+                                .send(&message_of(topic, partition, r, &headers, opaque)?)
                         })
                     };
                     let code = match &res {
