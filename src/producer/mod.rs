@@ -371,34 +371,36 @@ impl Producer {
     /// `f` may send.
     pub fn poll(&self, timeout: Duration, mut f: impl FnMut(&Report)) -> usize {
         let deadline = Instant::now() + timeout;
+        let mut st = self.shared.state.lock();
+        loop {
+            // Message time-outs are also applied here, so they hold even while the
+            // sender thread waits on a slow broker.
+            let now = Instant::now();
+            if now >= st.next_expiry_check {
+                st.expire(now);
+                st.next_expiry_check = now + EXPIRY_CHECK;
+            }
+            if !st.reports.is_empty() || st.closing {
+                break;
+            }
+            let until = deadline.min(st.next_expiry_check);
+            if self
+                .shared
+                .reports_cv
+                .wait_until(&mut st, until)
+                .timed_out()
+                && Instant::now() >= deadline
+            {
+                break;
+            }
+        }
+        // Serve what is there, 1,024 at a time while time remains; once the deadline has
+        // passed, whatever is waiting then, and return.
         let mut served = 0;
         loop {
-            let batch = {
-                let mut st = self.shared.state.lock();
-                loop {
-                    // Message time-outs are also applied here, so they hold even while
-                    // the sender thread waits on a slow broker.
-                    let now = Instant::now();
-                    if now >= st.next_expiry_check {
-                        st.expire(now);
-                        st.next_expiry_check = now + EXPIRY_CHECK;
-                    }
-                    if !st.reports.is_empty() || st.closing {
-                        break;
-                    }
-                    let until = deadline.min(st.next_expiry_check);
-                    if self
-                        .shared
-                        .reports_cv
-                        .wait_until(&mut st, until)
-                        .timed_out()
-                        && Instant::now() >= deadline
-                    {
-                        break;
-                    }
-                }
-                st.take_reports(1024)
-            };
+            let past = Instant::now() >= deadline;
+            let batch = st.take_reports(if past { usize::MAX } else { 1024 });
+            drop(st);
             if batch.is_empty() {
                 return served;
             }
@@ -407,22 +409,10 @@ impl Producer {
             for r in &batch {
                 f(r);
             }
-            if Instant::now() >= deadline {
-                // Serve what is already there, without waiting.
-                let more = self.shared.state.lock().take_reports(usize::MAX);
-                if more.is_empty() {
-                    return served;
-                }
-                served += more.len();
-                for r in &more {
-                    f(r);
-                }
+            if past {
                 return served;
             }
-            if !self.shared.state.lock().reports.is_empty() {
-                continue;
-            }
-            return served;
+            st = self.shared.state.lock();
         }
     }
 
@@ -469,7 +459,7 @@ impl Producer {
             // on its next poll and none of them can be sent first; the sender purges the
             // requests in flight (and sends nothing before it has).
             if flags & purge::QUEUE != 0 {
-                st.purge_queued(&self.shared.settings);
+                st.purge_queued();
             }
             st.purge_requested |= flags & purge::INFLIGHT;
         }

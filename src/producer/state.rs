@@ -97,6 +97,18 @@ pub struct Batch {
     pub closed: u64,
 }
 
+impl Batch {
+    /// What a failure of this batch reports: possibly persisted once it may have been
+    /// written, else not persisted.
+    pub fn unacknowledged(&self) -> Persisted {
+        if self.maybe_written {
+            Persisted::Possibly
+        } else {
+            Persisted::Not
+        }
+    }
+}
+
 struct Open {
     builder: BatchBuilder,
     msgs: Vec<MsgMeta>,
@@ -811,11 +823,7 @@ impl State {
                         .partition(|b| b.deadline.is_some_and(|d| d <= now));
                     part.queue = kept.into();
                     for b in gone {
-                        let status = if b.maybe_written {
-                            Persisted::Possibly
-                        } else {
-                            Persisted::Not
-                        };
+                        let status = b.unacknowledged();
                         let e = Error::new(
                             local::MSG_TIMED_OUT,
                             format!("message timed out after {} attempts", b.attempts),
@@ -1026,11 +1034,7 @@ impl State {
         b.maybe_written |= written;
         let out_of_time = b.deadline.is_some_and(|d| d <= now);
         if b.attempts > settings.retries || out_of_time {
-            let status = if b.maybe_written {
-                Persisted::Possibly
-            } else {
-                Persisted::Not
-            };
+            let status = b.unacknowledged();
             let e = if out_of_time {
                 Error::new(
                     local::MSG_TIMED_OUT,
@@ -1224,44 +1228,44 @@ impl State {
 
     /// Fails topic `t`'s messages that are not in flight with `e`.
     fn fail_topic_queued(&mut self, t: usize, e: &Arc<Error>) {
-        {
-            let name = self.topics[t].name.clone();
-            let pending = std::mem::take(&mut self.topics[t].pending);
-            for m in pending {
-                let meta = MsgMeta {
-                    opaque: m.opaque,
-                    timestamp: m.timestamp,
-                };
-                self.push_report_arc(
-                    &name,
-                    m.partition,
-                    -1,
-                    &meta,
-                    Some(e.clone()),
-                    Persisted::Not,
-                );
-                self.release(1, m.bytes);
-            }
-            for p in 0..self.topics[t].parts.len() {
-                self.fail_open(t, p, e);
-                let queue = std::mem::take(&mut self.topics[t].parts[p].queue);
-                for b in queue {
-                    let status = if b.maybe_written {
-                        Persisted::Possibly
-                    } else {
-                        Persisted::Not
-                    };
-                    for m in &b.msgs {
-                        self.push_report_arc(&name, p as i32, -1, m, Some(e.clone()), status);
-                    }
-                    self.release(b.msgs.len(), b.bytes);
+        let name = self.topics[t].name.clone();
+        let pending = std::mem::take(&mut self.topics[t].pending);
+        for m in pending {
+            let meta = MsgMeta {
+                opaque: m.opaque,
+                timestamp: m.timestamp,
+            };
+            self.push_report_arc(
+                &name,
+                m.partition,
+                -1,
+                &meta,
+                Some(e.clone()),
+                Persisted::Not,
+            );
+            self.release(1, m.bytes);
+        }
+        for p in 0..self.topics[t].parts.len() {
+            self.fail_open(t, p, e);
+            let queue = std::mem::take(&mut self.topics[t].parts[p].queue);
+            for b in queue {
+                for m in &b.msgs {
+                    self.push_report_arc(
+                        &name,
+                        p as i32,
+                        -1,
+                        m,
+                        Some(e.clone()),
+                        b.unacknowledged(),
+                    );
                 }
+                self.release(b.msgs.len(), b.bytes);
             }
         }
     }
 
     /// Purges what is queued and not in flight (PURGE_QUEUE reports).
-    pub fn purge_queued(&mut self, _settings: &ProducerSettings) {
+    pub fn purge_queued(&mut self) {
         self.fail_queued(Error::new(
             local::PURGE_QUEUE,
             "message purged from the queue before it was sent",
