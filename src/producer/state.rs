@@ -377,7 +377,7 @@ impl State {
             timestamp: None,
         };
         let ts = m.timestamp.unwrap_or_else(now_ms);
-        let alone = BatchBuilder::new(0).record_size(&rec, ts) + BATCH_OVERHEAD;
+        let alone = BatchBuilder::first_record_size(&rec) + BATCH_OVERHEAD;
         if alone > settings.message_max_bytes {
             return Err(Error::new(
                 10,

@@ -408,6 +408,15 @@ impl BatchBuilder {
         uvarint_len(zigzag32(body as i32)) + body
     }
 
+    /// What `r` takes as the first record of a batch (what [`record_size`] says for an
+    /// empty builder), without building one.
+    ///
+    /// [`record_size`]: Self::record_size
+    pub fn first_record_size(r: &RecordIn<'_>) -> usize {
+        let body = record_body_len(r, 0, 0);
+        uvarint_len(zigzag32(body as i32)) + body
+    }
+
     /// Appends `r`, stamped `ts` (ms). Returns the bytes added.
     pub fn append(&mut self, r: &RecordIn<'_>, ts: i64) -> usize {
         if self.count == 0 {
@@ -542,6 +551,9 @@ mod builder_tests {
             for r in &ins {
                 let ts = r.timestamp.unwrap();
                 let predicted = b.record_size(r, ts);
+                if b.is_empty() {
+                    assert_eq!(BatchBuilder::first_record_size(r), predicted);
+                }
                 assert_eq!(b.append(r, ts), predicted);
                 size += predicted;
                 assert_eq!(b.size(), size);
