@@ -322,7 +322,7 @@ fn protocol_seeds(dir: &Path, records: Bytes) {
                 name: "t".into(),
                 partition_data: vec![PartitionProduceData {
                     index: 0,
-                    records: Some(records.clone()),
+                    records: Some(records.clone().into()),
                     ..Default::default()
                 }],
                 ..Default::default()

@@ -227,6 +227,12 @@
 // ignored; the broker may still write them).
 #define KC_PURGE_F_INFLIGHT 2
 
+// `kc_producer_send_flags`: the record's value is handed over to the producer instead
+// of copied (librdkafka's `RD_KAFKA_MSG_F_FREE`). A value larger than
+// `message.copy.max.bytes` (default 65535) going into an uncompressed batch is written
+// to the broker from the application's buffer, with no copy.
+#define KC_MSG_F_FREE 1
+
 // A client connected to one Kafka cluster.
 //
 // Thread-safe: one `kc_client_t` may be used from many threads at once; their requests
@@ -438,6 +444,17 @@ typedef void (*kc_error_cb_t)(struct kc_producer_t *producer, kc_err_t err, cons
 // topic's partitions were known), while the producer is locked: it must not call the
 // producer, and should be quick.
 typedef int32_t (*kc_partitioner_cb_t)(const char *topic, const void *key, size_t key_len, int32_t partition_cnt, void *cb_opaque);
+
+// Frees a value handed over with `KC_MSG_F_FREE`: `payload` and `len` are the record's
+// `value` and `value_len`, `cb_opaque` the one set with `kc_conf_set_opaque`. Called
+// exactly once per value handed over, when the producer no longer needs the bytes: on
+// the sending thread before the send returns when the value was copied (small values,
+// compressed batches), else on an internal thread (the producer's or an I/O thread)
+// after the broker acknowledged the message or it failed, which may be before its
+// delivery report is served. The one callback that may run on an internal thread: it
+// must not call the producer, and should be quick. Without one, the C library's
+// `free()` is called.
+typedef void (*kc_free_cb_t)(void *payload, size_t len, void *cb_opaque);
 
 // Use the client's `compression.type` property.
 #define KC_COMPRESSION_DEFAULT -1
@@ -991,6 +1008,15 @@ kc_err_t kc_conf_set_error_cb(struct kc_conf_t *conf, kc_error_cb_t cb);
 // `conf` must be a live handle not used by another thread during the call.
 kc_err_t kc_conf_set_partitioner_cb(struct kc_conf_t *conf, kc_partitioner_cb_t cb);
 
+// Sets the callback that frees values handed over with `KC_MSG_F_FREE` (see
+// `kc_free_cb_t`; without one, `free()`).
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+//
+// # Safety
+// `conf` must be a live handle not used by another thread during the call.
+kc_err_t kc_conf_set_free_cb(struct kc_conf_t *conf, kc_free_cb_t cb);
+
 // Sets the pointer every callback receives as `cb_opaque` (NULL by default).
 //
 // Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
@@ -1049,6 +1075,23 @@ kc_err_t kc_producer_send(struct kc_producer_t *producer, const char *topic, int
 // # Safety
 // As `kc_producer_send`.
 kc_err_t kc_producer_send_blocking(struct kc_producer_t *producer, const char *topic, int32_t partition, const struct kc_record_t *rec, void *opaque, int32_t timeout_ms);
+
+// As `kc_producer_send`, with flags, and waiting up to `timeout_ms` for queue space
+// as `kc_producer_send_blocking` does when `timeout_ms` is not 0 (0 fails at once with
+// `KC_ERR__QUEUE_FULL`, as `kc_producer_send`).
+//
+// `flags`: 0, or `KC_MSG_F_FREE`: `rec->value` is handed over. On `KC_OK` the producer
+// owns the buffer and frees it with the free callback (`kc_conf_set_free_cb`, or
+// `free()`) exactly once; the application must not touch it again. On any error the
+// application still owns it and the producer kept no reference. The key and headers
+// are copied either way. A NULL value hands nothing over.
+//
+// Errors: as `kc_producer_send`; `KC_ERR__INVALID_ARG` for unknown flags.
+//
+// # Safety
+// As `kc_producer_send`; with `KC_MSG_F_FREE`, `rec->value` must be a buffer the free
+// callback (or `free()`) may free, not used by the application after `KC_OK`.
+kc_err_t kc_producer_send_flags(struct kc_producer_t *producer, const char *topic, int32_t partition, const struct kc_record_t *rec, void *opaque, int flags, int32_t timeout_ms);
 
 // Sends `cnt` records to `topic`/`partition` in one call: the lowest cost per message.
 // `opaques` (NULL, or `cnt` pointers) gives each record's report opaque. `errs` (NULL,

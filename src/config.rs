@@ -316,6 +316,14 @@ static PROPS: &[Prop] = &[
         "Producer: most payload KiB queued or in flight, not yet acknowledged.",
     ),
     p(
+        "message.copy.max.bytes",
+        Kind::Int(0, 1_000_000_000),
+        "65535",
+        "Producer: a value handed over with the free flag (kc_producer_send_flags with \
+         KC_MSG_F_FREE) larger than this is written to the broker from the application's \
+         buffer instead of copied into the batch (uncompressed batches only).",
+    ),
+    p(
         "delivery.report.max.messages",
         Kind::Int(1, i32::MAX as i64),
         "1000000",

@@ -301,6 +301,8 @@ struct Sink {
     resend_on: Mutex<Option<(usize, CString)>>,
     resend_rc: Mutex<Option<kc_err_t>>,
     partitioned: Mutex<Vec<PartitionerCall>>,
+    /// Values freed by [`free_value`]: address, length, first byte and thread.
+    freed: Mutex<Vec<(usize, usize, u8, ThreadId)>>,
 }
 
 const RESENT: usize = 0x5E5E;
@@ -451,6 +453,25 @@ unsafe extern "C" fn by_key(
         cb_opaque: cb as usize,
     });
     p
+}
+
+/// Frees a value handed over with `KC_MSG_F_FREE` (made by [`handed_value`]) and
+/// records it in the sink.
+unsafe extern "C" fn free_value(payload: *mut c_void, len: usize, cb: *mut c_void) {
+    // SAFETY: as in on_msg.
+    let sink = unsafe { &*cb.cast::<Sink>() };
+    // SAFETY: `payload` is a `Box<[u8]>` of `len` bytes leaked by `handed_value`, freed
+    // here once (the test checks the producer calls this once per value).
+    let value = unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(payload.cast::<u8>(), len)) };
+    let first = value.first().copied().unwrap_or(0);
+    lock(&sink.freed).push((payload as usize, len, first, thread::current().id()));
+}
+
+/// A value to hand over: `len` bytes of `fill`, leaked until [`free_value`] (or the test,
+/// when the send failed) frees it.
+fn handed_value(len: usize, fill: u8) -> (*mut u8, usize) {
+    let b: Box<[u8]> = vec![fill; len].into_boxed_slice();
+    (Box::into_raw(b).cast::<u8>(), len)
 }
 
 /// A record read back: offset, key, value.
@@ -1347,6 +1368,195 @@ fn send_errors_too_large_unknown_partition_and_bad_topics() {
     })
 }
 
+/// `kc_producer_send_flags` with `KC_MSG_F_FREE`: values larger than
+/// `message.copy.max.bytes` go to the broker from the application's buffers and are
+/// freed once each, after delivery, on an internal thread; smaller ones (and every one
+/// into a compressed batch) are copied and freed before the send returns. A refused
+/// send frees nothing: the buffer is still the application's.
+#[test]
+fn values_handed_over_are_freed_once_where_the_header_says() {
+    on_kafka(|b| {
+        let name = "ffi-prod-handed";
+        create_topic(b, name, 1);
+        let topic = cs(name);
+        // SAFETY (every call below): NULL where the test says so, else live handles, a
+        // NUL-terminated topic and records over buffers handed over as documented.
+        unsafe {
+            assert_err(
+                kc_conf_set_free_cb(ptr::null_mut(), Some(free_value)),
+                KC_ERR__NULL_ARG,
+                &["'conf'"],
+            );
+            for (codec, large) in [("none", 200_000), ("gzip", 200_000)] {
+                let sink = Sink::default();
+                let conf = Conf::new(
+                    b,
+                    &[
+                        ("compression.type", codec),
+                        ("message.max.bytes", "1000000"),
+                        ("linger.ms", "20"),
+                    ],
+                );
+                conf.callbacks(&sink, true, false, false);
+                assert_ok(kc_conf_set_free_cb(conf.0, Some(free_value)));
+                let p = Producer::new(&conf);
+                let mut sent = Vec::new();
+                for i in 0..12u8 {
+                    let len = if i % 2 == 0 {
+                        large + usize::from(i)
+                    } else {
+                        100
+                    };
+                    let (v, n) = handed_value(len, i + 1);
+                    let rec = kc_record_t {
+                        value: v,
+                        value_len: n,
+                        ..record(None, None)
+                    };
+                    let before = lock(&sink.freed).len();
+                    assert_ok(kc_producer_send_flags(
+                        p.0,
+                        topic.as_ptr(),
+                        0,
+                        &rec,
+                        usize::from(i) as *mut c_void,
+                        KC_MSG_F_FREE,
+                        0,
+                    ));
+                    let copied = codec != "none" || len <= 65_535;
+                    let freed = lock(&sink.freed).clone();
+                    if copied {
+                        assert_eq!(freed.len(), before + 1, "{codec}: value {i} copied");
+                        assert_eq!(freed[before].0, v as usize);
+                        assert_eq!(freed[before].2, i + 1);
+                        assert_eq!(freed[before].3, thread::current().id());
+                    } else {
+                        assert!(
+                            !freed.iter().any(|f| f.2 == i + 1),
+                            "{codec}: value {i} freed while still queued"
+                        );
+                    }
+                    sent.push((v as usize, n, i + 1));
+                }
+                // Refused sends free nothing: unknown flags, a value too large, and the
+                // NULL arguments.
+                let (v, n) = handed_value(2_000_000, 0);
+                let rec = kc_record_t {
+                    value: v,
+                    value_len: n,
+                    ..record(None, None)
+                };
+                let flags_err = kc_producer_send_flags(
+                    p.0,
+                    topic.as_ptr(),
+                    0,
+                    &rec,
+                    ptr::null_mut(),
+                    KC_MSG_F_FREE | 0x40,
+                    0,
+                );
+                assert_err(flags_err, KC_ERR__INVALID_ARG, &["unknown flags 0x41"]);
+                assert_err(
+                    kc_producer_send_flags(
+                        p.0,
+                        topic.as_ptr(),
+                        0,
+                        &rec,
+                        ptr::null_mut(),
+                        KC_MSG_F_FREE,
+                        0,
+                    ),
+                    KC_ERR_MESSAGE_TOO_LARGE,
+                    &["exceeds message.max.bytes"],
+                );
+                assert_err(
+                    kc_producer_send_flags(
+                        ptr::null_mut(),
+                        topic.as_ptr(),
+                        0,
+                        &rec,
+                        ptr::null_mut(),
+                        KC_MSG_F_FREE,
+                        0,
+                    ),
+                    KC_ERR__NULL_ARG,
+                    &["'producer'"],
+                );
+                assert_err(
+                    kc_producer_send_flags(
+                        p.0,
+                        ptr::null(),
+                        0,
+                        &rec,
+                        ptr::null_mut(),
+                        KC_MSG_F_FREE,
+                        0,
+                    ),
+                    KC_ERR__NULL_ARG,
+                    &["'topic'"],
+                );
+                assert_err(
+                    kc_producer_send_flags(
+                        p.0,
+                        topic.as_ptr(),
+                        0,
+                        ptr::null(),
+                        ptr::null_mut(),
+                        KC_MSG_F_FREE,
+                        0,
+                    ),
+                    KC_ERR__NULL_ARG,
+                    &["'rec'"],
+                );
+                // Still the application's: freed here (free_value records it).
+                assert!(!lock(&sink.freed).iter().any(|f| f.2 == 0));
+                free_value(v.cast(), n, sink.ptr());
+
+                assert_ok(p.flush(FLUSH_MS));
+                let msgs = sink.msgs();
+                assert_eq!(msgs.len(), 12, "{codec}: {msgs:?}");
+                assert!(msgs.iter().all(|r| r.err == KC_OK), "{codec}: {msgs:?}");
+                let freed = lock(&sink.freed).clone();
+                // Every value once (and the refused one, by the test).
+                assert_eq!(freed.len(), 13, "{codec}: {freed:?}");
+                for (addr, len, fill) in &sent {
+                    let n = freed.iter().filter(|f| f.2 == *fill).count();
+                    assert_eq!(n, 1, "{codec}: value {fill} freed {n} times");
+                    assert!(freed
+                        .iter()
+                        .any(|f| f.0 == *addr && f.1 == *len && f.2 == *fill));
+                }
+                if codec == "none" {
+                    // The large ones: after acknowledgement, on an internal thread.
+                    for (_, _, fill) in sent.iter().step_by(2) {
+                        let f = freed.iter().find(|f| f.2 == *fill).unwrap();
+                        assert_ne!(f.3, thread::current().id(), "freed on an internal thread");
+                    }
+                }
+                drop(p);
+                // What the broker has is what was handed over.
+                let from = msgs.iter().map(|r| r.offset).min().unwrap();
+                let c = common::client::client(b);
+                let reader = Reader {
+                    timeout: CALL_TIMEOUT,
+                    high_watermark_covers: false,
+                };
+                let rows = reader.fetch_n(&c, name, 0, from, 12);
+                for r in &msgs {
+                    let i = r.opaque;
+                    let (_, len, fill) = sent[i];
+                    let row = rows.iter().find(|g| g.offset == r.offset).unwrap();
+                    assert_eq!(
+                        row.value.as_deref(),
+                        Some(&vec![fill; len][..]),
+                        "{codec}: {i}"
+                    );
+                }
+            }
+        }
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // Flush, purge, close and free
 // ---------------------------------------------------------------------------------------
@@ -1853,6 +2063,7 @@ fn c_program_runs_the_producer_life_cycle_under_the_sanitizers() {
         assert!(out.contains("delivered 20000 in "), "{out}");
         assert!(out.contains("purged 100, then delivered 10"), "{out}");
         assert!(out.contains("blocked send: _DESTROY"), "{out}");
+        assert!(out.contains("handed over 70 values, delivered 50"), "{out}");
         assert!(out.ends_with("0 failed checks\n"), "{out}");
     })
 }

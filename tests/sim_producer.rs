@@ -1462,8 +1462,13 @@ impl Sim {
                 "sender: broker {b} unreachable, {} batches back",
                 batches.len()
             );
+            // Never sent: back to their queues without counting them as returned.
             let e = Error::transport(format!("broker {b}: connection refused"));
-            return self.requeue_all(batches, e, false);
+            let now = self.inst(self.now);
+            for bt in batches {
+                self.st.retry(&self.s, bt, e.clone(), false, now);
+            }
+            return;
         }
         let c = match self.broker_conn[b] {
             Some(c) if !self.conns[c].closed => c,
@@ -1497,7 +1502,7 @@ impl Sim {
                 return;
             };
             let ids: Vec<u32> = bt.msgs.iter().map(|m| m.opaque as u32).collect();
-            let Some((pid, epoch, seq, count)) = header(&bt.data) else {
+            let Some((pid, epoch, seq, count)) = header(&bt.data.to_bytes()) else {
                 self.fail(format!("batch of {} too short", self.part_name(part)));
                 return;
             };
@@ -1552,7 +1557,7 @@ impl Sim {
             }
             parts.push(ReqPart {
                 part,
-                data: bt.data.clone(),
+                data: bt.data.to_bytes(),
                 msgs: ids,
                 appended: false,
             });

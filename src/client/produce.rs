@@ -175,7 +175,7 @@ impl Client {
                         name: topic.to_owned(),
                         partition_data: vec![PartitionProduceData {
                             index: partition,
-                            records: Some(batch),
+                            records: Some(batch.into()),
                             ..Default::default()
                         }],
                         ..Default::default()

@@ -9,7 +9,9 @@ use super::util::{
 use crate::error::{local, Error, Result};
 use crate::producer::{purge, CustomPartitioner, Message, Persisted, Producer, Report};
 use crate::record::RecordHeaderIn;
+use bytes::Bytes;
 use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,13 +111,32 @@ pub type kc_partitioner_cb_t = Option<
     ) -> i32,
 >;
 
+/// `kc_producer_send_flags`: the record's value is handed over to the producer instead
+/// of copied (librdkafka's `RD_KAFKA_MSG_F_FREE`). A value larger than
+/// `message.copy.max.bytes` (default 65535) going into an uncompressed batch is written
+/// to the broker from the application's buffer, with no copy.
+pub const KC_MSG_F_FREE: c_int = 1;
+
+/// Frees a value handed over with `KC_MSG_F_FREE`: `payload` and `len` are the record's
+/// `value` and `value_len`, `cb_opaque` the one set with `kc_conf_set_opaque`. Called
+/// exactly once per value handed over, when the producer no longer needs the bytes: on
+/// the sending thread before the send returns when the value was copied (small values,
+/// compressed batches), else on an internal thread (the producer's or an I/O thread)
+/// after the broker acknowledged the message or it failed, which may be before its
+/// delivery report is served. The one callback that may run on an internal thread: it
+/// must not call the producer, and should be quick. Without one, the C library's
+/// `free()` is called.
+pub type kc_free_cb_t =
+    Option<unsafe extern "C" fn(payload: *mut c_void, len: usize, cb_opaque: *mut c_void)>;
+
 /// The application's pointer for its callbacks: never dereferenced here, only handed
 /// back.
 #[derive(Clone, Copy)]
 pub(crate) struct CbOpaque(*mut c_void);
 
 // SAFETY: the pointer is never dereferenced by the library; it is only passed back to
-// the application's callbacks, on the application's thread that calls poll or flush.
+// the application's callbacks (on the thread that calls poll or flush, and to the free
+// callback on an internal thread, as documented for `kc_free_cb_t`).
 unsafe impl Send for CbOpaque {}
 // SAFETY: as above: shared only to be copied and handed back.
 unsafe impl Sync for CbOpaque {}
@@ -139,6 +160,7 @@ pub(crate) struct Callbacks {
     dr_batch: kc_dr_batch_cb_t,
     error: kc_error_cb_t,
     partitioner: kc_partitioner_cb_t,
+    free: kc_free_cb_t,
     opaque: CbOpaque,
 }
 
@@ -223,6 +245,19 @@ pub unsafe extern "C" fn kc_conf_set_partitioner_cb(
 ) -> kc_err_t {
     // SAFETY: NULL or a live, exclusively used handle (contract above).
     unsafe { set_callback(conf, |c| c.partitioner = cb) }
+}
+
+/// Sets the callback that frees values handed over with `KC_MSG_F_FREE` (see
+/// `kc_free_cb_t`; without one, `free()`).
+///
+/// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `conf` must be a live handle not used by another thread during the call.
+#[no_mangle]
+pub unsafe extern "C" fn kc_conf_set_free_cb(conf: *mut kc_conf_t, cb: kc_free_cb_t) -> kc_err_t {
+    // SAFETY: NULL or a live, exclusively used handle (contract above).
+    unsafe { set_callback(conf, |c| c.free = cb) }
 }
 
 /// Sets the pointer every callback receives as `cb_opaque` (NULL by default).
@@ -435,6 +470,117 @@ unsafe fn send_one(
             })
         }
     })
+}
+
+/// As `kc_producer_send`, with flags, and waiting up to `timeout_ms` for queue space
+/// as `kc_producer_send_blocking` does when `timeout_ms` is not 0 (0 fails at once with
+/// `KC_ERR__QUEUE_FULL`, as `kc_producer_send`).
+///
+/// `flags`: 0, or `KC_MSG_F_FREE`: `rec->value` is handed over. On `KC_OK` the producer
+/// owns the buffer and frees it with the free callback (`kc_conf_set_free_cb`, or
+/// `free()`) exactly once; the application must not touch it again. On any error the
+/// application still owns it and the producer kept no reference. The key and headers
+/// are copied either way. A NULL value hands nothing over.
+///
+/// Errors: as `kc_producer_send`; `KC_ERR__INVALID_ARG` for unknown flags.
+///
+/// # Safety
+/// As `kc_producer_send`; with `KC_MSG_F_FREE`, `rec->value` must be a buffer the free
+/// callback (or `free()`) may free, not used by the application after `KC_OK`.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_send_flags(
+    producer: *mut kc_producer_t,
+    topic: *const c_char,
+    partition: i32,
+    rec: *const kc_record_t,
+    opaque: *mut c_void,
+    flags: c_int,
+    timeout_ms: i32,
+) -> kc_err_t {
+    call(|| {
+        if flags & !KC_MSG_F_FREE != 0 {
+            return Err(Error::invalid_arg(format!("unknown flags {flags:#x}")));
+        }
+        let block = (timeout_ms != 0).then(|| millis(timeout_ms));
+        // SAFETY: NULL or a live handle; the strings and record valid, and with
+        // KC_MSG_F_FREE the value handed over (contract above).
+        unsafe {
+            with_producer(producer, |h| {
+                let topic = cstr(topic, "topic")?;
+                let r = rec.as_ref().ok_or_else(|| null_arg("rec"))?;
+                let headers = headers_of(r)?;
+                let m = message_of(topic, partition, r, &headers, opaque)?;
+                if flags & KC_MSG_F_FREE == 0 || r.value.is_null() {
+                    return match block {
+                        None => h.producer.send(&m),
+                        Some(t) => h.producer.send_blocking(&m, t),
+                    };
+                }
+                let handed = Arc::new(Handed {
+                    ptr: r.value.cast_mut(),
+                    len: r.value_len,
+                    free: h.callbacks.free,
+                    opaque: h.callbacks.opaque,
+                    armed: AtomicBool::new(true),
+                });
+                let value = Bytes::from_owner(HandedRef(handed.clone()));
+                let sent = h.producer.send_shared(&m, value, block);
+                if sent.is_err() {
+                    // The producer kept no reference: the buffer stays the application's.
+                    handed.armed.store(false, Ordering::Release);
+                }
+                sent
+            })
+        }
+    })
+}
+
+/// A value handed over with `KC_MSG_F_FREE`: freed once, when the last reference to it
+/// goes, unless the send failed (`armed` false).
+struct Handed {
+    ptr: *mut u8,
+    len: usize,
+    free: kc_free_cb_t,
+    opaque: CbOpaque,
+    armed: AtomicBool,
+}
+
+// SAFETY: the buffer was handed over (KC_MSG_F_FREE): nothing else writes to it while the
+// producer holds it, the producer only reads it, and it is freed once, in `drop`, after
+// the last reader let go. The free callback may run on any thread (documented).
+unsafe impl Send for Handed {}
+// SAFETY: as above: shared read-only.
+unsafe impl Sync for Handed {}
+
+impl Drop for Handed {
+    fn drop(&mut self) {
+        if !self.armed.load(Ordering::Acquire) {
+            return;
+        }
+        match self.free {
+            // SAFETY: the application handed `ptr` over with `len` bytes and asked for
+            // this callback to free it; this runs once, the last reference gone.
+            Some(f) => unsafe { f(self.ptr.cast(), self.len, self.opaque.get()) },
+            // SAFETY: without a callback the application promised a `malloc`ed buffer
+            // (documented for KC_MSG_F_FREE); freed once, here.
+            None => unsafe { libc::free(self.ptr.cast()) },
+        }
+    }
+}
+
+/// The `Bytes` owner of a handed-over value.
+struct HandedRef(Arc<Handed>);
+
+impl AsRef<[u8]> for HandedRef {
+    fn as_ref(&self) -> &[u8] {
+        if self.0.len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` is non-NULL (checked before handing over) and points to `len`
+        // readable bytes that stay valid and unchanged until `Handed` is dropped, which
+        // cannot happen while this reference to it lives.
+        unsafe { std::slice::from_raw_parts(self.0.ptr, self.0.len) }
+    }
 }
 
 /// Sends `cnt` records to `topic`/`partition` in one call: the lowest cost per message.

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::error::{local, Error, Result};
 use crate::net::events::CompletionQueue;
 use crate::record::{Compression, RecordHeaderIn};
+use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 use partitioner::Partitioner;
 use state::{Append, Clock, State};
@@ -61,6 +62,8 @@ pub struct ProducerSettings {
     pub queue_max_messages: usize,
     pub queue_max_bytes: usize,
     pub reports_max: usize,
+    /// Values handed over larger than this are kept by reference (`message.copy.max.bytes`).
+    pub copy_max: usize,
     pub idempotence: bool,
     pub request_timeout: Duration,
     pub propagation_max: Duration,
@@ -123,6 +126,7 @@ impl ProducerSettings {
             queue_max_messages: c.int("queue.buffering.max.messages") as usize,
             queue_max_bytes: (c.int("queue.buffering.max.kbytes") as usize).saturating_mul(1024),
             reports_max: c.int("delivery.report.max.messages") as usize,
+            copy_max: c.int("message.copy.max.bytes") as usize,
             idempotence,
             request_timeout: c.ms("request.timeout.ms"),
             propagation_max: c.ms("topic.metadata.propagation.max.ms"),
@@ -316,16 +320,38 @@ impl Producer {
     /// topic is known and has no such partition), FATAL (after a fatal error),
     /// DESTROY (closing), INVALID_ARG (an empty topic name or one with NUL).
     pub fn send(&self, m: &Message<'_>) -> Result<()> {
-        self.send_until(m, None)
+        self.send_until(m, None, None)
     }
 
     /// As [`send`](Self::send), but waits up to `timeout` for queue space instead of
     /// failing with QUEUE_FULL at once (Java's `max.block.ms`).
     pub fn send_blocking(&self, m: &Message<'_>, timeout: Duration) -> Result<()> {
-        self.send_until(m, Some(Instant::now() + timeout))
+        self.send_until(m, None, Some(Instant::now() + timeout))
     }
 
-    fn send_until(&self, m: &Message<'_>, deadline: Option<Instant>) -> Result<()> {
+    /// As [`send`](Self::send) (or [`send_blocking`](Self::send_blocking) with a
+    /// `timeout`), with the value handed over instead of borrowed (`m.value` is not
+    /// read). A value larger than `message.copy.max.bytes` going into an uncompressed
+    /// batch is not copied: the batch refers to it, and it goes to the broker from where
+    /// it is. The producer drops its references when it no longer needs the bytes: at
+    /// the batch's acknowledgement or failure (on the producer's thread, or on an I/O
+    /// thread once written), or at once when the value was copied. When this returns an
+    /// error, the producer kept no reference.
+    pub fn send_shared(
+        &self,
+        m: &Message<'_>,
+        value: Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        self.send_until(m, Some(&value), timeout.map(|t| Instant::now() + t))
+    }
+
+    fn send_until(
+        &self,
+        m: &Message<'_>,
+        shared: Option<&Bytes>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         if m.topic.is_empty() || m.topic.contains('\0') {
             return Err(Error::invalid_arg(format!(
                 "invalid topic name '{}'",
@@ -344,7 +370,12 @@ impl Producer {
         let mut clock = Clock::lazy();
         let mut st = self.shared.state.lock();
         loop {
-            match st.append(&self.shared.settings, m, snapshot.as_deref(), &mut clock)? {
+            let settings = &self.shared.settings;
+            let appended = match shared {
+                None => st.append(settings, m, snapshot.as_deref(), &mut clock),
+                Some(v) => st.append_shared(settings, m, v, snapshot.as_deref(), &mut clock),
+            };
+            match appended? {
                 Append::Queued { wake } => {
                     drop(st);
                     if wake {

@@ -31,7 +31,10 @@ use super::partitioner::Partitioner;
 use super::{Message, Persisted, ProducerCounters, ProducerSettings, Report, TopicName};
 use crate::cluster::Snapshot;
 use crate::error::{local, Error, Result};
-use crate::record::{restamp, BatchBuilder, BatchOptions, RecordHeaderIn, RecordIn};
+use crate::protocol::Segments;
+use crate::record::{
+    restamp_segments, BatchBuilder, BatchOptions, Compression, RecordHeaderIn, RecordIn,
+};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -39,6 +42,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Bytes of a v2 batch header.
 const BATCH_OVERHEAD: usize = 61;
+
+/// Whether a value handed over is kept by reference rather than copied: larger than
+/// `message.copy.max.bytes`, into an uncompressed batch.
+fn by_reference(settings: &ProducerSettings, v: &Bytes) -> bool {
+    v.len() > settings.copy_max && settings.compression == Compression::None
+}
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -80,7 +89,7 @@ pub struct MsgMeta {
 pub struct Batch {
     pub topic: usize,
     pub partition: i32,
-    pub data: Bytes,
+    pub data: Segments,
     pub msgs: Vec<MsgMeta>,
     /// Payload bytes counted against `queue.buffering.max.kbytes`.
     pub bytes: usize,
@@ -143,6 +152,8 @@ struct Pending {
     partition: i32,
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
+    /// A value handed over (`value` is then `None`).
+    shared: Option<Bytes>,
     headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     timestamp: i64,
     opaque: usize,
@@ -360,6 +371,35 @@ impl State {
         snapshot: Option<&Snapshot>,
         clock: &mut Clock,
     ) -> Result<Append> {
+        self.append_value(settings, m, None, snapshot, clock)
+    }
+
+    /// As [`append`](Self::append) with the value handed over (`m.value` is not read):
+    /// kept by reference when larger than `copy_max` and batches are uncompressed. When
+    /// this does not queue the message, no reference to `value` is kept.
+    pub fn append_shared(
+        &mut self,
+        settings: &ProducerSettings,
+        m: &Message<'_>,
+        value: &Bytes,
+        snapshot: Option<&Snapshot>,
+        clock: &mut Clock,
+    ) -> Result<Append> {
+        self.append_value(settings, m, Some(value), snapshot, clock)
+    }
+
+    fn append_value(
+        &mut self,
+        settings: &ProducerSettings,
+        m: &Message<'_>,
+        shared: Option<&Bytes>,
+        snapshot: Option<&Snapshot>,
+        clock: &mut Clock,
+    ) -> Result<Append> {
+        let value = match shared {
+            Some(v) => Some(&v[..]),
+            None => m.value,
+        };
         if let Some(f) = &self.fatal {
             return Err(Error::new(
                 local::FATAL,
@@ -369,10 +409,10 @@ impl State {
         if self.closing {
             return Err(Error::new(local::DESTROY, "the producer is closing"));
         }
-        let size = payload_size(m.key, m.value, m.headers);
+        let size = payload_size(m.key, value, m.headers);
         let rec = RecordIn {
             key: m.key,
-            value: m.value,
+            value,
             headers: m.headers,
             timestamp: None,
         };
@@ -432,7 +472,13 @@ impl State {
             self.topics[t].pending.push_back(Pending {
                 partition: m.partition,
                 key: m.key.map(<[u8]>::to_vec),
-                value: m.value.map(<[u8]>::to_vec),
+                // A value handed over that will be copied is copied now, so that it is
+                // let go before the send returns, as for a topic already known.
+                value: match shared {
+                    Some(v) if by_reference(settings, v) => None,
+                    _ => value.map(<[u8]>::to_vec),
+                },
+                shared: shared.filter(|v| by_reference(settings, v)).cloned(),
                 headers: m
                     .headers
                     .iter()
@@ -451,7 +497,9 @@ impl State {
         // producer stamped it, so no second clock read.
         let wall_ms = if m.timestamp.is_some() { now_ms() } else { ts };
         let p = self.choose_partition(settings, t, m.partition, m.key, wall_ms)?;
-        let wake = self.append_to(settings, t, p, &rec, ts, m.opaque, size, None, clock)?;
+        let wake = self.append_to(
+            settings, t, p, &rec, shared, ts, m.opaque, size, None, clock,
+        )?;
         self.msgs += 1;
         self.bytes += size;
         Ok(Append::Queued { wake })
@@ -518,6 +566,7 @@ impl State {
         t: usize,
         p: i32,
         rec: &RecordIn<'_>,
+        shared: Option<&Bytes>,
         ts: i64,
         opaque: usize,
         size: usize,
@@ -551,7 +600,12 @@ impl State {
                 deadline: deadline.unwrap_or_else(|| settings.message_timeout.map(|d| now + d)),
             }
         });
-        open.builder.append(rec, ts);
+        // A large value handed over goes into an uncompressed batch by reference; any
+        // other is copied (and a handed-over one dropped here, when `shared` is).
+        match shared {
+            Some(v) if by_reference(settings, v) => open.builder.append_shared(rec, ts, v.clone()),
+            _ => open.builder.append(rec, ts),
+        };
         open.msgs.push(MsgMeta {
             opaque,
             timestamp: ts,
@@ -588,7 +642,7 @@ impl State {
             base_sequence: base_seq,
             ..Default::default()
         };
-        let data = match open.builder.finish(&opts) {
+        let data = match open.builder.finish_segments(&opts) {
             Ok(d) => d,
             Err(e) => {
                 let err = Error::new(
@@ -614,7 +668,7 @@ impl State {
             closed,
             topic: t,
             partition: p,
-            data: Bytes::from(data),
+            data,
             msgs: open.msgs,
             bytes: open.bytes,
             base_seq,
@@ -696,7 +750,7 @@ impl State {
                 .collect();
             let rec = RecordIn {
                 key: m.key.as_deref(),
-                value: m.value.as_deref(),
+                value: m.shared.as_deref().or(m.value.as_deref()),
                 headers: &headers,
                 timestamp: None,
             };
@@ -708,6 +762,7 @@ impl State {
                         t,
                         p,
                         &rec,
+                        m.shared.as_ref(),
                         m.timestamp,
                         m.opaque,
                         m.bytes,
@@ -886,9 +941,7 @@ impl State {
                     }
                     let mut b = part.queue.pop_front().expect("front exists");
                     if idempotence && b.stamped != pid {
-                        let mut v = b.data.to_vec();
-                        restamp(&mut v, pid.id, pid.epoch, b.base_seq);
-                        b.data = Bytes::from(v);
+                        b.data = restamp_segments(&b.data, pid.id, pid.epoch, b.base_seq);
                         b.stamped = pid;
                     }
                     if b.attempts > 0 {

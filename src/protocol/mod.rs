@@ -14,7 +14,7 @@ pub mod primitives;
 pub(crate) mod testing;
 
 pub use error::{DecodeError, DecodeErrorKind};
-pub use primitives::{Reader, TaggedField, TaggedFields, Uuid, Wire, Writer};
+pub use primitives::{Reader, Segments, TaggedField, TaggedFields, Uuid, Wire, Writer};
 
 /// A millisecond field of a request as a duration (negative counts as zero).
 pub(crate) fn millis(ms: i32) -> std::time::Duration {

@@ -393,14 +393,109 @@ impl Writer {
     /// keeps a reference to a large one rather than copying it (its length prefix is
     /// written as usual).
     pub fn nullable_shared_bytes(&mut self, b: Option<&Bytes>, flexible: bool) {
-        match b {
-            Some(b) if b.len() >= SHARED_MIN && self.shared.is_some() => {
-                self.length(Some(b.len()), flexible, true);
-                let at = self.buf.len();
+        self.length(b.map(Bytes::len), flexible, true);
+        if let Some(b) = b {
+            self.shared_or_copied(b);
+        }
+    }
+
+    /// `b`'s bytes with no length prefix: shared when large and the writer shares,
+    /// copied otherwise.
+    fn shared_or_copied(&mut self, b: &Bytes) {
+        match &mut self.shared {
+            Some(shared) if b.len() >= SHARED_MIN => {
+                shared.push((self.buf.len(), b.clone()));
                 self.shared_len += b.len();
-                self.shared.as_mut().expect("checked").push((at, b.clone()));
             }
-            _ => self.nullable_bytes(b.map(|b| &b[..]), flexible),
+            _ => self.buf.extend_from_slice(b),
+        }
+    }
+}
+
+/// A `bytes` field assembled from several buffers, written as one field (its length
+/// prefix is the sum): a record batch whose large values are written from the
+/// application's own buffers rather than copied into the batch. Read back as one
+/// segment.
+/// Two are equal when their bytes are, however they are split.
+#[derive(Debug, Clone, Default)]
+pub struct Segments(Vec<Bytes>);
+
+impl PartialEq for Segments {
+    fn eq(&self, other: &Segments) -> bool {
+        self.len() == other.len()
+            && self
+                .0
+                .iter()
+                .flat_map(|p| p.iter())
+                .eq(other.0.iter().flat_map(|p| p.iter()))
+    }
+}
+
+impl Eq for Segments {}
+
+impl Segments {
+    /// The segments, in order (empty ones are kept out).
+    pub fn new(parts: Vec<Bytes>) -> Segments {
+        Segments(parts.into_iter().filter(|p| !p.is_empty()).collect())
+    }
+    /// Total length.
+    pub fn len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn parts(&self) -> &[Bytes] {
+        &self.0
+    }
+    /// The whole field in one buffer: the segment itself when there is one, else a copy.
+    pub fn into_bytes(mut self) -> Bytes {
+        if self.0.len() == 1 {
+            return self.0.pop().expect("one segment");
+        }
+        self.to_bytes()
+    }
+    /// As [`into_bytes`](Self::into_bytes), for a borrowed field.
+    pub fn to_bytes(&self) -> Bytes {
+        match self.0.as_slice() {
+            [] => Bytes::new(),
+            [one] => one.clone(),
+            many => {
+                let mut v = Vec::with_capacity(self.len());
+                for p in many {
+                    v.extend_from_slice(p);
+                }
+                Bytes::from(v)
+            }
+        }
+    }
+}
+
+impl From<Bytes> for Segments {
+    fn from(b: Bytes) -> Segments {
+        Segments::new(vec![b])
+    }
+}
+
+impl From<Vec<u8>> for Segments {
+    fn from(v: Vec<u8>) -> Segments {
+        Segments::from(Bytes::from(v))
+    }
+}
+
+impl Wire for Option<Segments> {
+    fn read(r: &mut Reader<'_>, flexible: bool, _: i16) -> Result<Self, DecodeError> {
+        Ok(r.nullable_bytes(flexible)?.map(Segments::from))
+    }
+    fn write(&self, w: &mut Writer, flexible: bool, _: i16) {
+        match self {
+            None => w.length(None, flexible, true),
+            Some(s) => {
+                w.length(Some(s.len()), flexible, true);
+                for p in s.parts() {
+                    w.shared_or_copied(p);
+                }
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Random values for round-trip property tests of protocol messages.
 
-use super::primitives::Uuid;
+use super::primitives::{Segments, Uuid};
 use bytes::Bytes;
 
 /// A small deterministic generator (xorshift64*), seeded by the property-test runner.
@@ -76,6 +76,14 @@ impl Random for Bytes {
     fn random(rng: &mut Rng, _: i16) -> Self {
         let n = rng.below(40) as usize;
         Bytes::from((0..n).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>())
+    }
+}
+
+impl Random for Segments {
+    /// Random bytes in up to three segments.
+    fn random(rng: &mut Rng, version: i16) -> Self {
+        let parts = 1 + rng.below(3) as usize;
+        Segments::new((0..parts).map(|_| Bytes::random(rng, version)).collect())
     }
 }
 

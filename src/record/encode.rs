@@ -2,7 +2,8 @@
 
 use super::compression::{self, lz4_compress};
 use super::{legacy, v2, Compression};
-use crate::protocol::DecodeError;
+use crate::protocol::{DecodeError, Segments};
+use bytes::Bytes;
 
 /// One record header to encode. Kafka defines the key as a UTF-8 string; it is written
 /// as given.
@@ -368,8 +369,11 @@ mod tests {
 /// sequence ([`restamp`]) without being rebuilt or compressed again.
 #[derive(Debug)]
 pub struct BatchBuilder {
-    /// Header space, then the uncompressed records.
+    /// Header space, then the uncompressed records (less the shared values).
     buf: Vec<u8>,
+    /// Values kept by reference, `(at, value)`: `value` goes before `buf[at..]`.
+    shared: Vec<(usize, Bytes)>,
+    shared_len: usize,
     count: i32,
     base_ts: i64,
     max_ts: i64,
@@ -382,6 +386,8 @@ impl BatchBuilder {
         buf.resize(v2::HEADER_LEN, 0);
         BatchBuilder {
             buf,
+            shared: Vec::new(),
+            shared_len: 0,
             count: 0,
             base_ts: 0,
             max_ts: i64::MIN,
@@ -398,7 +404,7 @@ impl BatchBuilder {
 
     /// Bytes of the batch so far, uncompressed, header included.
     pub fn size(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.shared_len
     }
 
     /// What appending `r` with time `ts` would add to [`size`](Self::size).
@@ -419,11 +425,37 @@ impl BatchBuilder {
 
     /// Appends `r`, stamped `ts` (ms). Returns the bytes added.
     pub fn append(&mut self, r: &RecordIn<'_>, ts: i64) -> usize {
+        let before = self.size();
+        self.record_start(r, ts);
+        put_var_bytes(&mut self.buf, r.value);
+        self.record_end(r);
+        self.size() - before
+    }
+
+    /// As [`append`](Self::append) with `value` as the record's value (`r.value` is
+    /// not read), kept by reference instead of copied: the batch is then finished with
+    /// [`finish_segments`](Self::finish_segments), and uncompressed, `value` goes to the
+    /// broker from where it is.
+    pub fn append_shared(&mut self, r: &RecordIn<'_>, ts: i64, value: Bytes) -> usize {
+        let before = self.size();
+        let with_value = RecordIn {
+            value: Some(&value[..]),
+            ..*r
+        };
+        self.record_start(&with_value, ts);
+        put_uvarint(&mut self.buf, zigzag32(value.len() as i32));
+        self.shared_len += value.len();
+        self.shared.push((self.buf.len(), value));
+        self.record_end(r);
+        self.size() - before
+    }
+
+    /// A record up to its key.
+    fn record_start(&mut self, r: &RecordIn<'_>, ts: i64) {
         if self.count == 0 {
             self.base_ts = ts;
         }
         self.max_ts = self.max_ts.max(ts);
-        let before = self.buf.len();
         let ts_delta = ts.wrapping_sub(self.base_ts);
         let body = record_body_len(r, self.count, ts_delta);
         put_uvarint(&mut self.buf, zigzag32(body as i32));
@@ -431,28 +463,45 @@ impl BatchBuilder {
         put_uvarint(&mut self.buf, zigzag64(ts_delta));
         put_uvarint(&mut self.buf, zigzag32(self.count));
         put_var_bytes(&mut self.buf, r.key);
-        put_var_bytes(&mut self.buf, r.value);
+    }
+
+    /// A record's headers, after its value.
+    fn record_end(&mut self, r: &RecordIn<'_>) {
         put_uvarint(&mut self.buf, zigzag32(r.headers.len() as i32));
         for h in r.headers {
             put_var_bytes(&mut self.buf, Some(h.key));
             put_var_bytes(&mut self.buf, h.value);
         }
         self.count += 1;
-        self.buf.len() - before
     }
 
-    /// The finished batch: header from `opts` (its `now_ms` and `log_append_time` are
-    /// not used: record times were given to [`append`](Self::append)), records compressed
-    /// with `opts.compression`. Err if compression fails or the batch is empty.
-    pub fn finish(self, opts: &BatchOptions) -> Result<Vec<u8>, DecodeError> {
+    /// The finished batch in one buffer: header from `opts` (its `now_ms` and
+    /// `log_append_time` are not used: record times were given to
+    /// [`append`](Self::append)), records compressed with `opts.compression`. Values
+    /// kept by reference are copied in. Err if compression fails or the batch is empty.
+    pub fn finish(mut self, opts: &BatchOptions) -> Result<Vec<u8>, DecodeError> {
+        self.splice_shared();
+        // One segment: the buffer itself, so no copy.
+        self.finish_segments(opts)
+            .map(|s| Vec::from(s.into_bytes()))
+    }
+
+    /// The finished batch (as [`finish`](Self::finish)) in segments: uncompressed,
+    /// values appended with [`append_shared`](Self::append_shared) are segments of their
+    /// own, not copied; compressed, they are read by the compressor. The CRC covers
+    /// them either way.
+    pub fn finish_segments(mut self, opts: &BatchOptions) -> Result<Segments, DecodeError> {
         if self.count == 0 {
             return Err(DecodeError::invalid(
                 "a record batch needs at least one record",
                 0,
             ));
         }
+        if opts.compression != Compression::None {
+            self.splice_shared();
+        }
         let mut out = if opts.compression == Compression::None {
-            self.buf
+            std::mem::take(&mut self.buf)
         } else {
             let raw = &self.buf[v2::HEADER_LEN..];
             let mut out = Vec::with_capacity(v2::HEADER_LEN + raw.len() / 2 + 64);
@@ -460,7 +509,7 @@ impl BatchBuilder {
             compression::compress(opts.compression, opts.compression_level, raw, &mut out)?;
             out
         };
-        let batch_len = out.len() - v2::LOG_OVERHEAD;
+        let batch_len = out.len() + self.shared_len - v2::LOG_OVERHEAD;
         if batch_len > i32::MAX as usize {
             return Err(DecodeError::invalid("record batch larger than 2 GiB", 0));
         }
@@ -478,8 +527,77 @@ impl BatchBuilder {
         put_at(h, 27, &self.base_ts.to_be_bytes());
         put_at(h, 35, &self.max_ts.to_be_bytes());
         put_at(h, 57, &self.count.to_be_bytes());
-        restamp(h, opts.producer_id, opts.producer_epoch, opts.base_sequence);
-        Ok(out)
+        if self.shared.is_empty() {
+            restamp(h, opts.producer_id, opts.producer_epoch, opts.base_sequence);
+            return Ok(Segments::from(out));
+        }
+        let owned = Bytes::from(out);
+        let mut parts = Vec::with_capacity(2 * self.shared.len() + 1);
+        let mut from = 0;
+        for (at, value) in self.shared.drain(..) {
+            parts.push(owned.slice(from..at));
+            parts.push(value);
+            from = at;
+        }
+        parts.push(owned.slice(from..));
+        Ok(restamp_segments(
+            &Segments::new(parts),
+            opts.producer_id,
+            opts.producer_epoch,
+            opts.base_sequence,
+        ))
+    }
+
+    /// Copies the values kept by reference into `buf`, where they belong.
+    fn splice_shared(&mut self) {
+        if self.shared.is_empty() {
+            return;
+        }
+        let mut buf = Vec::with_capacity(self.buf.len() + self.shared_len);
+        let mut from = 0;
+        for (at, value) in self.shared.drain(..) {
+            buf.extend_from_slice(&self.buf[from..at]);
+            buf.extend_from_slice(&value);
+            from = at;
+        }
+        buf.extend_from_slice(&self.buf[from..]);
+        self.buf = buf;
+        self.shared_len = 0;
+    }
+}
+
+/// [`restamp`] of a batch in segments: a new first segment (the header is in it) and
+/// the others shared; the CRC is computed across them.
+pub fn restamp_segments(
+    batch: &Segments,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Segments {
+    let parts = batch.parts();
+    match parts {
+        [first, ..] if first.len() >= v2::HEADER_LEN => {
+            let mut head = first.to_vec();
+            put_at(&mut head, 43, &producer_id.to_be_bytes());
+            put_at(&mut head, 51, &producer_epoch.to_be_bytes());
+            put_at(&mut head, 53, &base_sequence.to_be_bytes());
+            let mut crc = crc32c::crc32c(&head[v2::ATTRIBUTES_OFFSET..]);
+            for p in &parts[1..] {
+                crc = crc32c::crc32c_append(crc, p);
+            }
+            put_at(&mut head, v2::CRC_OFFSET, &crc.to_be_bytes());
+            let mut out = Vec::with_capacity(parts.len());
+            out.push(Bytes::from(head));
+            out.extend(parts[1..].iter().cloned());
+            Segments::new(out)
+        }
+        // Not a batch this builder made (the header is split or missing): restamped in
+        // one buffer.
+        _ => {
+            let mut v = Vec::from(batch.to_bytes());
+            restamp(&mut v, producer_id, producer_epoch, base_sequence);
+            Segments::from(v)
+        }
     }
 }
 
@@ -601,6 +719,77 @@ mod builder_tests {
         assert_ne!(a, b);
         restamp(&mut a, 9, 4, 321);
         assert_eq!(a, b);
+    }
+
+    /// Values kept by reference make the very batch that copying them makes: in segments
+    /// (the large values shared, not copied) when uncompressed, in one buffer when
+    /// compressed; restamping the segments gives the bytes of restamping the buffer; and
+    /// the batch decodes with a valid CRC.
+    #[test]
+    fn shared_values_make_the_same_batch() {
+        let values: Vec<Bytes> = (0..6)
+            .map(|i| Bytes::from(vec![i as u8 + 1; [70_000, 3, 0, 100_000, 1, 65_536][i]]))
+            .collect();
+        let hdrs = [RecordHeaderIn {
+            key: b"h",
+            value: Some(b"v"),
+        }];
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let opts = BatchOptions {
+                compression: c,
+                producer_id: 5,
+                producer_epoch: 1,
+                base_sequence: 7,
+                ..Default::default()
+            };
+            let mut copied = BatchBuilder::new(0);
+            let mut shared = BatchBuilder::new(0);
+            for (i, v) in values.iter().enumerate() {
+                let r = RecordIn {
+                    key: (i % 2 == 0).then_some(&b"key"[..]),
+                    value: Some(v),
+                    headers: if i == 3 { &hdrs } else { &[] },
+                    timestamp: None,
+                };
+                let ts = 1_700_000_000_000 + i as i64;
+                let want = copied.append(&r, ts);
+                // Only the large ones by reference, as the producer does.
+                let got = if v.len() > 1000 {
+                    let no_value = RecordIn { value: None, ..r };
+                    shared.append_shared(&no_value, ts, v.clone())
+                } else {
+                    shared.append(&r, ts)
+                };
+                assert_eq!(got, want, "{c:?} record {i}");
+                assert_eq!(shared.size(), copied.size());
+            }
+            let want = copied.finish(&opts).unwrap();
+            let segs = shared.finish_segments(&opts).unwrap();
+            assert_eq!(&segs.to_bytes()[..], &want[..], "{c:?}");
+            if c == Compression::None {
+                // Header and small records, 70000, …, 100000, …, 65536, the rest.
+                assert_eq!(segs.parts().len(), 7);
+                for (part, v) in [(1, 0), (3, 3), (5, 5)] {
+                    assert_eq!(segs.parts()[part].as_ptr(), values[v].as_ptr());
+                }
+            } else {
+                assert_eq!(segs.parts().len(), 1);
+            }
+            let again = restamp_segments(&segs, 99, 3, 1234);
+            let mut flat = want.clone();
+            restamp(&mut flat, 99, 3, 1234);
+            assert_eq!(&again.to_bytes()[..], &flat[..], "{c:?}: restamped");
+            assert_eq!(again.parts().len(), segs.parts().len());
+            let set = crate::record::RecordSet::decode(
+                again.to_bytes(),
+                &crate::record::DecodeLimits::default(),
+            )
+            .unwrap();
+            assert_eq!(set.len(), values.len());
+            for (rec, v) in set.iter().zip(&values) {
+                assert_eq!(rec.value, Some(&v[..]));
+            }
+        }
     }
 
     #[test]

@@ -14,8 +14,8 @@ mod encode;
 
 pub use decode::{DecodeBudget, DecodeLimits, RecordRef, RecordSet, TimestampType};
 pub use encode::{
-    encode_batch, encode_legacy_message_set, restamp, BatchBuilder, BatchOptions, RecordHeaderIn,
-    RecordIn,
+    encode_batch, encode_legacy_message_set, restamp, restamp_segments, BatchBuilder, BatchOptions,
+    RecordHeaderIn, RecordIn,
 };
 
 use crate::protocol::{DecodeError, DecodeErrorKind};

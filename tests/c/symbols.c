@@ -60,6 +60,7 @@ static const struct {
     SYM(kc_conf_set_dr_msg_cb),
     SYM(kc_conf_set_error_cb),
     SYM(kc_conf_set_opaque),
+    SYM(kc_conf_set_free_cb),
     SYM(kc_conf_set_partitioner_cb),
     SYM(kc_producer_close),
     SYM(kc_producer_fatal_error),
@@ -71,6 +72,7 @@ static const struct {
     SYM(kc_producer_purge),
     SYM(kc_producer_send),
     SYM(kc_producer_send_batch),
+    SYM(kc_producer_send_flags),
     SYM(kc_producer_send_blocking),
 #undef SYM
 };

@@ -9,7 +9,7 @@
 //! FENCED_LEADER_EPOCH the broker names the new leader and its address).
 
 use crate::protocol::primitives::SHARED_MIN;
-use crate::protocol::{api_key, Request};
+use crate::protocol::{api_key, Request, Segments};
 use crate::wire_struct;
 use bytes::Bytes;
 
@@ -36,7 +36,7 @@ wire_struct! {
         /// The partition index.
         pub index: i32 [0..=32767],
         /// Encoded record batches.
-        pub records: Option<Bytes> [0..=32767],
+        pub records: Option<Segments> [0..=32767],
     }
 }
 
@@ -171,8 +171,16 @@ impl Request for ProduceRequest {
             .iter()
             .flat_map(|t| t.partition_data.iter())
             .map(|p| match &p.records {
-                Some(r) if r.len() < SHARED_MIN => r.len() + 16,
-                _ => 16,
+                None => 16,
+                Some(r) => {
+                    let copied: usize = r
+                        .parts()
+                        .iter()
+                        .filter(|s| s.len() < SHARED_MIN)
+                        .map(Bytes::len)
+                        .sum();
+                    copied + 16
+                }
             })
             .sum();
         let names: usize = self.topic_data.iter().map(|t| t.name.len() + 8).sum();
@@ -194,7 +202,7 @@ mod tests {
                 name: "t".into(),
                 partition_data: vec![PartitionProduceData {
                     index: 2,
-                    records: Some(Bytes::from_static(&[1, 2, 3])),
+                    records: Some(Bytes::from_static(&[1, 2, 3]).into()),
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -389,9 +397,9 @@ mod tests {
         let big = Bytes::from((0..100_000u32).map(|i| (i * 31) as u8).collect::<Vec<_>>());
         let at_min = Bytes::from(vec![5u8; SHARED_MIN]);
         let below = Bytes::from(vec![6u8; SHARED_MIN - 1]);
-        let part = |index, records| PartitionProduceData {
+        let part = |index, records: Option<Bytes>| PartitionProduceData {
             index,
-            records,
+            records: records.map(Segments::from),
             ..Default::default()
         };
         let req = ProduceRequest {
@@ -437,6 +445,51 @@ mod tests {
             let mut stamped = frame.clone();
             assert!(stamped.set_correlation_id(0x0102_0304));
             assert_eq!(&stamped.to_vec()[8..12], &[1, 2, 3, 4]);
+        }
+    }
+
+    /// A batch in segments (a record set whose large values are the application's own
+    /// buffers) is written as one field: the same bytes as the batch in one buffer, with
+    /// its large segments shared and its small ones copied.
+    #[test]
+    fn segmented_batch_is_one_field() {
+        let big = Bytes::from(vec![3u8; SHARED_MIN + 5]);
+        let small = Bytes::from_static(&[1, 2, 3]);
+        let segs = Segments::new(vec![
+            small.clone(),
+            big.clone(),
+            Bytes::new(),
+            small.clone(),
+            big.clone(),
+        ]);
+        assert_eq!(segs.parts().len(), 4, "empty segments are dropped");
+        let whole = segs.to_bytes();
+        assert_eq!(whole.len(), 2 * big.len() + 6);
+        assert_eq!(segs, Segments::from(whole.clone()));
+        let req = |records: Segments| ProduceRequest {
+            acks: -1,
+            timeout_ms: 1000,
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(records),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        for version in [3, 8, 9, 11] {
+            let want = encode_request(&req(Segments::from(whole.clone())), version, 1, None);
+            assert_eq!(encode_request(&req(segs.clone()), version, 1, None), want);
+            let frame = encode_request_frame(&req(segs.clone()), version, 1, None, Vec::new());
+            assert_eq!(frame.to_vec(), want, "v{version}");
+            // Owned (header, small), big, owned (small), big, owned (the rest).
+            assert_eq!(frame.parts(), 5, "v{version}");
+            assert_eq!(frame.part(1).as_ptr(), big.as_ptr());
+            assert_eq!(frame.part(2), &small[..]);
+            assert_eq!(frame.part(3).as_ptr(), big.as_ptr());
         }
     }
 
