@@ -7,7 +7,8 @@
 //! suits whichever version the connection picks, and
 //! [`FindCoordinatorResponse::coordinator_for`] reads the answer of either form.
 //!
-//! Kafka 4.x brokers accept v0–6 (v0 was deprecated, not removed; v6 adds share groups).
+//! Kafka 4.x brokers accept v0–6 (v5 adds the TRANSACTION_ABORTABLE error, v6 share
+//! group keys).
 
 use crate::protocol::{api_key, Request};
 use crate::wire_struct;

@@ -4,9 +4,9 @@
 //! From v4 a new member's first join (with an empty `member_id`) is refused with
 //! MEMBER_ID_REQUIRED (79), whose answer carries the member id to join with again. The
 //! leader's answer lists every member with its protocol metadata (for a consumer, a
-//! [`ConsumerProtocolSubscription`](super::ConsumerProtocolSubscription)); v9 may tell
-//! the leader to skip the assignment (`skip_assignment`, for a leader rejoining a group
-//! whose assignment the coordinator keeps).
+//! [`ConsumerProtocolSubscription`](super::ConsumerProtocolSubscription)). From v9 the
+//! coordinator may tell a static leader that rejoins without changes to skip the
+//! assignment (`skip_assignment`, KIP-814): the group's assignment stands.
 //!
 //! The broker holds a JoinGroup until the group's members have rejoined, at most the
 //! rebalance timeout: [`Request::server_wait`] says so. Kafka 4.x brokers accept v0–9.
