@@ -63,6 +63,30 @@ fn call<R: Request>(conn: &Connection, req: &R, version: Option<i16>) -> (i16, R
     (v, resp)
 }
 
+/// [`call`], again while the coordinator loads the group's state: FindCoordinator may
+/// name a coordinator whose `__consumer_offsets` partition is still loading, which
+/// answers COORDINATOR_LOAD_IN_PROGRESS or, until it has taken the partition on,
+/// NOT_COORDINATOR (with one node, no other broker can coordinate).
+fn call_when_loaded<R: Request>(
+    conn: &Connection,
+    req: &R,
+    version: Option<i16>,
+    error_code: impl Fn(&R::Response) -> i16,
+) -> (i16, R::Response) {
+    let limit = deadline();
+    loop {
+        let (v, resp) = call(conn, req, version);
+        match error_code(&resp) {
+            COORDINATOR_LOAD_IN_PROGRESS | COORDINATOR_NOT_AVAILABLE | NOT_COORDINATOR
+                if Instant::now() < limit =>
+            {
+                thread::sleep(Duration::from_millis(100));
+            }
+            _ => return (v, resp),
+        }
+    }
+}
+
 /// Finds the coordinator of `group` (retrying while it starts) and returns the
 /// FindCoordinator version used and the coordinator connection.
 fn coordinator(c: &Client, group: &str, version: Option<i16>) -> (i16, Arc<Connection>) {
@@ -142,7 +166,7 @@ fn classic_group(group: &str, topic: &str, vs: Versions) {
         reason: Some("test join".into()),
         ..Default::default()
     };
-    let (jv, first) = call(&conn, &join, vs.join);
+    let (jv, first) = call_when_loaded(&conn, &join, vs.join, |r| r.error_code);
     assert_eq!(first.error_code, MEMBER_ID_REQUIRED, "JoinGroup v{jv}");
     assert!(
         !first.member_id.is_empty(),
@@ -398,7 +422,7 @@ fn consumer_group_heartbeat_joins_gets_an_assignment_and_leaves() {
             topic_partitions: Some(vec![]),
             ..Default::default()
         };
-        let (v, mut resp) = call(&conn, &join, None);
+        let (v, mut resp) = call_when_loaded(&conn, &join, None, |r| r.error_code);
         assert_eq!(v, 1);
         assert_eq!(resp.error_code, NONE, "join: {:?}", resp.error_message);
         assert_eq!(resp.member_id.as_deref(), Some(member_id.as_str()));
