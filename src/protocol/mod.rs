@@ -27,10 +27,18 @@ pub mod api_key {
     pub const FETCH: i16 = 1;
     pub const LIST_OFFSETS: i16 = 2;
     pub const METADATA: i16 = 3;
+    pub const OFFSET_COMMIT: i16 = 8;
+    pub const OFFSET_FETCH: i16 = 9;
+    pub const FIND_COORDINATOR: i16 = 10;
+    pub const JOIN_GROUP: i16 = 11;
+    pub const HEARTBEAT: i16 = 12;
+    pub const LEAVE_GROUP: i16 = 13;
+    pub const SYNC_GROUP: i16 = 14;
     pub const API_VERSIONS: i16 = 18;
     pub const CREATE_TOPICS: i16 = 19;
     pub const DELETE_TOPICS: i16 = 20;
     pub const INIT_PRODUCER_ID: i16 = 22;
+    pub const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
 
     /// The name Kafka gives an API key, for messages.
     pub fn name(key: i16) -> &'static str {
@@ -39,10 +47,18 @@ pub mod api_key {
             FETCH => "Fetch",
             LIST_OFFSETS => "ListOffsets",
             METADATA => "Metadata",
+            OFFSET_COMMIT => "OffsetCommit",
+            OFFSET_FETCH => "OffsetFetch",
+            FIND_COORDINATOR => "FindCoordinator",
+            JOIN_GROUP => "JoinGroup",
+            HEARTBEAT => "Heartbeat",
+            LEAVE_GROUP => "LeaveGroup",
+            SYNC_GROUP => "SyncGroup",
             API_VERSIONS => "ApiVersions",
             CREATE_TOPICS => "CreateTopics",
             DELETE_TOPICS => "DeleteTopics",
             INIT_PRODUCER_ID => "InitProducerId",
+            CONSUMER_GROUP_HEARTBEAT => "ConsumerGroupHeartbeat",
             _ => "Unknown",
         }
     }
