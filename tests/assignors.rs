@@ -45,7 +45,7 @@ const BUILD_LIMIT: Duration = Duration::from_secs(120);
 /// Limit of one run of the Java program.
 const RUN_LIMIT: Duration = Duration::from_secs(180);
 /// How many mismatches an assertion lists.
-const SHOWN: usize = 6;
+const SHOWN: usize = 30;
 
 // ---------------------------------------------------------------------------
 // Cases
@@ -542,6 +542,26 @@ fn sticky_violations(case: &Case, final_: &Assignment, balanced: &Assignment) ->
     bad
 }
 
+/// The members whose partitions differ, and how: `member +[kafkac only] -[Java only]`.
+fn diff(ours: &Assignment, java: &Assignment) -> String {
+    let ids: BTreeSet<&String> = ours.keys().chain(java.keys()).collect();
+    let none = Vec::new();
+    let only = |a: &[TopicPartition], b: &[TopicPartition]| {
+        a.iter()
+            .filter(|tp| !b.contains(tp))
+            .map(|tp| format!("{}:{}", tp.topic, tp.partition))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    ids.into_iter()
+        .filter_map(|id| {
+            let (o, j) = (ours.get(id).unwrap_or(&none), java.get(id).unwrap_or(&none));
+            (o != j).then(|| format!("{id} +[{}] -[{}]", only(o, j), only(j, o)))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn show(case: &Case) -> String {
     case_text(0, case).replace('\n', "; ")
 }
@@ -584,7 +604,8 @@ fn exact(assignor: Assignor) {
         match java_result(results, i, assignor.name()) {
             Ok(java) if *java == ours => {}
             Ok(java) => bad.push(format!(
-                "case {i}: kafkac {ours:?}\n    Java {java:?}\n    input {}",
+                "case {i}: kafkac differs: {}\n    input {}",
+                diff(&ours, java),
                 show(case)
             )),
             Err(e) => bad.push(format!("case {i}: Java failed: {e}")),
@@ -659,8 +680,9 @@ fn cooperative_sticky_matches_the_java_client_or_keeps_its_promises() {
                     identical += 1;
                 } else {
                     bad.push(format!(
-                        "case {i}: kafkac {:?}\n    Java {java:?}\n    input {}",
-                        out.assignment,
+                        "case {i}: kafkac differs: sent {}; balanced {}\n    input {}",
+                        diff(&out.assignment, java),
+                        diff(&ours_balanced, java_balanced),
                         show(case)
                     ));
                 }

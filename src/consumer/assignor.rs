@@ -643,7 +643,7 @@ fn transferring_ownership(
 #[derive(Default)]
 struct Movements {
     /// Per topic, per (from, to), the partitions that moved.
-    by_topic: HashMap<String, HashMap<(usize, usize), BTreeSet<TopicPartition>>>,
+    by_topic: HashMap<String, HashMap<(usize, usize), JavaHashSet>>,
     moved: HashMap<TopicPartition, (usize, usize)>,
 }
 
@@ -652,8 +652,8 @@ impl Movements {
         let pair = self.moved.remove(tp).expect("a recorded movement");
         let topic = self.by_topic.get_mut(&tp.topic).expect("a recorded topic");
         let set = topic.get_mut(&pair).expect("a recorded pair");
-        set.remove(tp);
-        if set.is_empty() {
+        set.items.retain(|x| x != tp);
+        if set.items.is_empty() {
             topic.remove(&pair);
         }
         if topic.is_empty() {
@@ -668,7 +668,7 @@ impl Movements {
             .entry(tp.topic.clone())
             .or_default()
             .entry(pair)
-            .or_default()
+            .or_insert_with(JavaHashSet::new)
             .insert(tp.clone());
     }
 
@@ -684,8 +684,7 @@ impl Movements {
     }
 
     /// The partition to move from `from` to `to` in place of `tp`: one that earlier
-    /// moved the other way, if any (Java takes the first its hash set yields; this takes
-    /// the least).
+    /// moved the other way, if any (the first Java's hash set of them yields).
     fn actual_partition_to_move(
         &self,
         tp: &TopicPartition,
@@ -696,10 +695,66 @@ impl Movements {
             return tp.clone();
         };
         let from = self.moved.get(tp).map_or(from, |&(src, _)| src);
-        match topic.get(&(to, from)).and_then(|s| s.iter().next()) {
+        match topic.get(&(to, from)).and_then(JavaHashSet::first) {
             Some(other) => other.clone(),
             None => tp.clone(),
         }
+    }
+}
+
+/// A set of partitions that knows which one a Java `HashSet<TopicPartition>` holding the
+/// same partitions, added in the same order, yields first: the one in the lowest bucket
+/// (`TopicPartition.hashCode`, spread as `HashMap` does, masked by the table size), the
+/// earliest added of that bucket. The table starts at 16 buckets and doubles past a load
+/// of 3/4, or when a bucket would hold more than 8 while under 64 buckets (larger tables
+/// turn such buckets into trees, which this does not follow).
+struct JavaHashSet {
+    buckets: usize,
+    /// In the order added.
+    items: Vec<TopicPartition>,
+}
+
+impl JavaHashSet {
+    fn new() -> Self {
+        JavaHashSet {
+            buckets: 16,
+            items: Vec::new(),
+        }
+    }
+
+    fn java_hash(tp: &TopicPartition) -> u32 {
+        let topic = tp
+            .topic
+            .encode_utf16()
+            .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+        let h = 31i32
+            .wrapping_mul(31i32.wrapping_add(tp.partition))
+            .wrapping_add(topic) as u32;
+        h ^ (h >> 16)
+    }
+
+    fn bucket(&self, tp: &TopicPartition) -> usize {
+        Self::java_hash(tp) as usize & (self.buckets - 1)
+    }
+
+    fn insert(&mut self, tp: TopicPartition) {
+        if self.items.contains(&tp) {
+            return;
+        }
+        let b = self.bucket(&tp);
+        let in_bucket = self.items.iter().filter(|x| self.bucket(x) == b).count();
+        if in_bucket >= 8 && self.buckets < 64 {
+            self.buckets *= 2;
+        }
+        self.items.push(tp);
+        if self.items.len() > self.buckets / 4 * 3 {
+            self.buckets *= 2;
+        }
+    }
+
+    fn first(&self) -> Option<&TopicPartition> {
+        // `min_by_key` keeps the first of equal keys: the earliest added.
+        self.items.iter().min_by_key(|tp| self.bucket(tp))
     }
 }
 
