@@ -9,10 +9,11 @@
 //!
 //! * `range` and `roundrobin` must match Java exactly on every case.
 //! * `cooperative-sticky` must match Java exactly where Java's result follows from the
-//!   input alone. Java's does not when all subscriptions are equal and the members'
-//!   ids do not iterate in sorted order in a Java `HashMap`: the members that keep one
-//!   partition over the minimum quota are then the first in hash order, where kafkac
-//!   takes them in member-id order. Every case, exact or not, is also checked for the
+//!   input alone. The Java program hands the subscriptions over in member-id order (as
+//!   kafkac takes them), but when all subscriptions are equal Java also walks a `HashMap`
+//!   of member ids: the members that keep one partition over the minimum quota are the
+//!   first in hash order, where kafkac takes them in member-id order. Those cases are
+//!   compared exactly only when the ids' hash order is their sorted order. Every case, exact or not, is also checked for the
 //!   sticky assignor's promises, on Java's result and on kafkac's: each partition of a
 //!   subscribed topic assigned once to a subscribed member (withheld only when another
 //!   member owns it now); loads within one of each other among members with the same

@@ -23,11 +23,14 @@
 //!   partition that moves from one member to another is withheld from its new owner in
 //!   this rebalance, for its old owner first revokes it; the next rebalance assigns it.
 //!
-//! Where Java's result depends on the iteration order of its hash maps, these functions
-//! take members in member-id order and topics in name order: the same result Java gives
-//! when its maps iterate that way. In the sticky assignor that is the order in which
-//! members claim quota beyond the minimum (when all subscriptions are equal), and the
-//! choice among partitions that already moved between the same two members (otherwise).
+//! Where Java's result depends on the iteration order of its hash maps of member ids,
+//! these functions take members in member-id order: the same result Java gives when its
+//! maps iterate that way. That decides, when all subscriptions are equal, which members
+//! keep one partition over the minimum quota; and, when members of one older generation
+//! claim the same partition, which of them counts as its previous owner (Java iterates
+//! the subscriptions in the order the coordinator listed the members). Where Java picks the first element of a hash set of
+//! partitions (one of those that already moved between the same two members), the choice
+//! follows Java's `HashSet` order, which depends on the partitions alone.
 //!
 //! Differences from Java, all on input Java mishandles: owned partitions that do not exist
 //! (negative, or beyond the topic's partition count) are ignored; the sticky assignor
@@ -1280,6 +1283,21 @@ mod tests {
             Some("b")
         );
         assert_eq!(of(&out.assignment, "a"), [tp("t2", 0)]);
+    }
+
+    #[test]
+    fn java_hash_set_order_is_reproduced() {
+        // A Java HashSet given these four, in this order, iterates
+        // [orders-7, orders-23, t-1, t-0] (kafka-clients 4.3.1, JDK 17).
+        let mut set = JavaHashSet::new();
+        for p in [tp("t", 0), tp("t", 1), tp("orders", 7), tp("orders", 23)] {
+            set.insert(p);
+        }
+        assert_eq!(set.first(), Some(&tp("orders", 7)));
+        set.items.retain(|x| x != &tp("orders", 7));
+        assert_eq!(set.first(), Some(&tp("orders", 23)));
+        set.items.retain(|x| x != &tp("orders", 23));
+        assert_eq!(set.first(), Some(&tp("t", 1)));
     }
 
     #[test]
