@@ -46,7 +46,7 @@ const BUILD_LIMIT: Duration = Duration::from_secs(120);
 /// Limit of one run of the Java program.
 const RUN_LIMIT: Duration = Duration::from_secs(180);
 /// How many mismatches an assertion lists.
-const SHOWN: usize = 30;
+const SHOWN: usize = 8;
 
 // ---------------------------------------------------------------------------
 // Cases

@@ -1286,6 +1286,28 @@ mod tests {
     }
 
     #[test]
+    fn degenerate_groups_get_empty_assignments() {
+        let known = counts(&[("t", 2)]);
+        for a in Assignor::ALL {
+            assert!(a.assign(&[], &known).is_empty(), "{a}");
+            let idle = [
+                Member::new("x", ["missing"]),
+                Member::new("y", Vec::<String>::new()),
+            ];
+            let out = a.assign(&idle, &known);
+            assert_eq!(out.len(), 2, "{a}");
+            assert!(out.values().all(Vec::is_empty), "{a}");
+            // A duplicate id counts once.
+            let twice = [Member::new("x", ["t"]), Member::new("x", ["t"])];
+            assert_eq!(
+                a.assign(&twice, &known)["x"],
+                [tp("t", 0), tp("t", 1)],
+                "{a}"
+            );
+        }
+    }
+
+    #[test]
     fn java_hash_set_order_is_reproduced() {
         // A Java HashSet given these four, in this order, iterates
         // [orders-7, orders-23, t-1, t-0] (kafka-clients 4.3.1, JDK 17).
