@@ -8,6 +8,7 @@
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod consumer;
 pub mod error;
 pub mod ffi;
 pub mod net;

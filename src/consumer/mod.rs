@@ -1,0 +1,2 @@
+//! The group consumer: what the group leader computes on the client side.
+pub mod assignor;
