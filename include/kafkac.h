@@ -526,6 +526,33 @@ typedef void (*kc_free_cb_t)(void *payload, size_t len, void *cb_opaque);
 // The producer hit a fatal error (`kc_producer_fatal_error` says which).
 #define KC_ERR__FATAL -150
 
+// Reached the end of a partition (`enable.partition.eof`).
+#define KC_ERR__PARTITION_EOF -191
+
+// No offset to start from (no committed offset and `auto.offset.reset=error`).
+#define KC_ERR__NO_OFFSET -168
+
+// The position was reset by `auto.offset.reset=error` rules: out of range, and the policy is to fail.
+#define KC_ERR__AUTO_OFFSET_RESET -140
+
+// The application did not poll within `max.poll.interval.ms`: the consumer left its group (it rejoins on the next poll).
+#define KC_ERR__MAX_POLL_EXCEEDED -147
+
+// The group assignment was lost (the member was fenced or lost contact): the partitions were not revoked cleanly, so their offsets must not be committed.
+#define KC_ERR__ASSIGNMENT_LOST -142
+
+// A rebalance revokes partitions (a rebalance event).
+#define KC_ERR__REVOKE_PARTITIONS -174
+
+// A rebalance assigns partitions (a rebalance event).
+#define KC_ERR__ASSIGN_PARTITIONS -175
+
+// The call is not valid in the client's current state (for example a commit while not in a group).
+#define KC_ERR__STATE -172
+
+// This member was fenced by a newer instance with the same `group.instance.id`.
+#define KC_ERR__FENCED -144
+
 // A required pointer argument was NULL.
 #define KC_ERR__NULL_ARG -1001
 

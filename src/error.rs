@@ -44,6 +44,24 @@ pub mod local {
     pub const PURGE_INFLIGHT: i32 = -151;
     /// The producer hit a fatal error and accepts nothing more.
     pub const FATAL: i32 = -150;
+    /// Reached the end of a partition (`enable.partition.eof`).
+    pub const PARTITION_EOF: i32 = -191;
+    /// No offset to start from (no committed offset and `auto.offset.reset=error`).
+    pub const NO_OFFSET: i32 = -168;
+    /// The position was reset by `auto.offset.reset=error` rules: out of range, and the policy is to fail.
+    pub const AUTO_OFFSET_RESET: i32 = -140;
+    /// The application did not poll within `max.poll.interval.ms`: the consumer left its group (it rejoins on the next poll).
+    pub const MAX_POLL_EXCEEDED: i32 = -147;
+    /// The group assignment was lost (the member was fenced or lost contact): the partitions were not revoked cleanly, so their offsets must not be committed.
+    pub const ASSIGNMENT_LOST: i32 = -142;
+    /// A rebalance revokes partitions (a rebalance event).
+    pub const REVOKE_PARTITIONS: i32 = -174;
+    /// A rebalance assigns partitions (a rebalance event).
+    pub const ASSIGN_PARTITIONS: i32 = -175;
+    /// The call is not valid in the client's current state (for example a commit while not in a group).
+    pub const STATE: i32 = -172;
+    /// This member was fenced by a newer instance with the same `group.instance.id`.
+    pub const FENCED: i32 = -144;
     /// A required pointer argument was NULL.
     pub const NULL_ARG: i32 = -1001;
     /// An internal panic was caught at the C boundary.
@@ -95,6 +113,43 @@ pub mod local {
         (PURGE_QUEUE, "_PURGE_QUEUE", "Local: purged in queue"),
         (PURGE_INFLIGHT, "_PURGE_INFLIGHT", "Local: purged in flight"),
         (FATAL, "_FATAL", "Local: fatal error"),
+        (
+            PARTITION_EOF,
+            "_PARTITION_EOF",
+            "Local: broker: no more messages",
+        ),
+        (NO_OFFSET, "_NO_OFFSET", "Local: no offset stored"),
+        (
+            AUTO_OFFSET_RESET,
+            "_AUTO_OFFSET_RESET",
+            "Local: no offset to automatically reset to",
+        ),
+        (
+            MAX_POLL_EXCEEDED,
+            "_MAX_POLL_EXCEEDED",
+            "Local: maximum application poll interval exceeded",
+        ),
+        (
+            ASSIGNMENT_LOST,
+            "_ASSIGNMENT_LOST",
+            "Local: assignment lost",
+        ),
+        (
+            REVOKE_PARTITIONS,
+            "_REVOKE_PARTITIONS",
+            "Local: revoke partitions",
+        ),
+        (
+            ASSIGN_PARTITIONS,
+            "_ASSIGN_PARTITIONS",
+            "Local: assign partitions",
+        ),
+        (STATE, "_STATE", "Local: erroneous state"),
+        (
+            FENCED,
+            "_FENCED",
+            "Local: this instance has been fenced by a newer instance",
+        ),
         (
             NULL_ARG,
             "_NULL_ARG",

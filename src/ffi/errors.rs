@@ -47,6 +47,24 @@ pub const KC_ERR__PURGE_QUEUE: kc_err_t = -152;
 pub const KC_ERR__PURGE_INFLIGHT: kc_err_t = -151;
 /// The producer hit a fatal error (`kc_producer_fatal_error` says which).
 pub const KC_ERR__FATAL: kc_err_t = -150;
+/// Reached the end of a partition (`enable.partition.eof`).
+pub const KC_ERR__PARTITION_EOF: kc_err_t = -191;
+/// No offset to start from (no committed offset and `auto.offset.reset=error`).
+pub const KC_ERR__NO_OFFSET: kc_err_t = -168;
+/// The position was reset by `auto.offset.reset=error` rules: out of range, and the policy is to fail.
+pub const KC_ERR__AUTO_OFFSET_RESET: kc_err_t = -140;
+/// The application did not poll within `max.poll.interval.ms`: the consumer left its group (it rejoins on the next poll).
+pub const KC_ERR__MAX_POLL_EXCEEDED: kc_err_t = -147;
+/// The group assignment was lost (the member was fenced or lost contact): the partitions were not revoked cleanly, so their offsets must not be committed.
+pub const KC_ERR__ASSIGNMENT_LOST: kc_err_t = -142;
+/// A rebalance revokes partitions (a rebalance event).
+pub const KC_ERR__REVOKE_PARTITIONS: kc_err_t = -174;
+/// A rebalance assigns partitions (a rebalance event).
+pub const KC_ERR__ASSIGN_PARTITIONS: kc_err_t = -175;
+/// The call is not valid in the client's current state (for example a commit while not in a group).
+pub const KC_ERR__STATE: kc_err_t = -172;
+/// This member was fenced by a newer instance with the same `group.instance.id`.
+pub const KC_ERR__FENCED: kc_err_t = -144;
 /// A required pointer argument was NULL.
 pub const KC_ERR__NULL_ARG: kc_err_t = -1001;
 /// An internal error was caught at the library boundary.
@@ -187,6 +205,15 @@ mod tests {
             (KC_ERR__PURGE_QUEUE, local::PURGE_QUEUE),
             (KC_ERR__PURGE_INFLIGHT, local::PURGE_INFLIGHT),
             (KC_ERR__FATAL, local::FATAL),
+            (KC_ERR__PARTITION_EOF, local::PARTITION_EOF),
+            (KC_ERR__NO_OFFSET, local::NO_OFFSET),
+            (KC_ERR__AUTO_OFFSET_RESET, local::AUTO_OFFSET_RESET),
+            (KC_ERR__MAX_POLL_EXCEEDED, local::MAX_POLL_EXCEEDED),
+            (KC_ERR__ASSIGNMENT_LOST, local::ASSIGNMENT_LOST),
+            (KC_ERR__REVOKE_PARTITIONS, local::REVOKE_PARTITIONS),
+            (KC_ERR__ASSIGN_PARTITIONS, local::ASSIGN_PARTITIONS),
+            (KC_ERR__STATE, local::STATE),
+            (KC_ERR__FENCED, local::FENCED),
             (KC_ERR__NULL_ARG, local::NULL_ARG),
             (KC_ERR__PANIC, local::PANIC),
             (KC_ERR__PROTOCOL, local::PROTOCOL),
