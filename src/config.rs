@@ -344,6 +344,138 @@ static PROPS: &[Prop] = &[
          before they fail with _UNKNOWN_TOPIC.",
     ),
     p(
+        "group.id",
+        Kind::Str,
+        "",
+        "Consumer: the consumer group; needed for subscribe and for committing offsets.",
+    ),
+    p(
+        "group.instance.id",
+        Kind::Str,
+        "",
+        "Consumer: a static member's id (KIP-345); empty for a dynamic member.",
+    ),
+    p(
+        "group.protocol",
+        Kind::Enum(&["classic", "consumer"]),
+        "classic",
+        "Consumer: the group protocol: classic (JoinGroup/SyncGroup) or consumer (KIP-848, \
+         ConsumerGroupHeartbeat; the broker assigns).",
+    ),
+    p(
+        "partition.assignment.strategy",
+        Kind::Str,
+        "range,roundrobin",
+        "Consumer (classic protocol): the assignors, in order of preference: range, \
+         roundrobin, cooperative-sticky.",
+    ),
+    p(
+        "group.remote.assignor",
+        Kind::Str,
+        "",
+        "Consumer (consumer protocol): the broker-side assignor to ask for (uniform, range); \
+         empty lets the broker choose.",
+    ),
+    p(
+        "session.timeout.ms",
+        Kind::Int(1, MAX_MS),
+        "45000",
+        "Consumer (classic protocol): the member is removed from the group when no heartbeat \
+         reaches the coordinator for this long.",
+    ),
+    p(
+        "heartbeat.interval.ms",
+        Kind::Int(1, MAX_MS),
+        "3000",
+        "Consumer (classic protocol): time between heartbeats.",
+    ),
+    p(
+        "max.poll.interval.ms",
+        Kind::Int(1, 86_400_000),
+        "300000",
+        "Consumer: longest time between two polls before the consumer leaves its group.",
+    ),
+    p(
+        "enable.auto.commit",
+        Kind::Bool,
+        "true",
+        "Consumer: commit offsets in the background every auto.commit.interval.ms (what the \
+         application has polled past).",
+    ),
+    p(
+        "auto.commit.interval.ms",
+        Kind::Int(0, 86_400_000),
+        "5000",
+        "Consumer: time between automatic commits.",
+    ),
+    p(
+        "enable.auto.offset.store",
+        Kind::Bool,
+        "true",
+        "Consumer: store the offset of each message the application has polled past, for \
+         the next commit; false leaves storing to kc_consumer_store_offset.",
+    ),
+    p(
+        "auto.offset.reset",
+        Kind::Enum(&[
+            "smallest", "earliest", "beginning", "largest", "latest", "end", "error",
+        ]),
+        "latest",
+        "Consumer: where to start without a committed offset, or when the offset is out of \
+         range: earliest, latest, or error (an error event).",
+    ),
+    p(
+        "isolation.level",
+        Kind::Enum(&["read_committed", "read_uncommitted"]),
+        "read_committed",
+        "Consumer: read_committed hides records of aborted and open transactions.",
+    ),
+    p(
+        "fetch.min.bytes",
+        Kind::Int(1, 100_000_000),
+        "1",
+        "Consumer: the broker answers a fetch once it has this many bytes (or \
+         fetch.wait.max.ms passed).",
+    ),
+    p(
+        "fetch.wait.max.ms",
+        Kind::Int(0, 300_000),
+        "500",
+        "Consumer: longest time the broker holds a fetch waiting for fetch.min.bytes.",
+    ),
+    p(
+        "fetch.max.bytes",
+        Kind::Int(0, 2_147_483_135),
+        "52428800",
+        "Consumer: most bytes one fetch answer may hold (a batch larger than this still \
+         comes, alone, so the consumer can progress).",
+    ),
+    p(
+        "max.partition.fetch.bytes",
+        Kind::Int(1, 1_000_000_000),
+        "1048576",
+        "Consumer: most bytes one fetch answer may hold for one partition.",
+    ),
+    p(
+        "queued.max.messages.kbytes",
+        Kind::Int(1, 2_097_151),
+        "65536",
+        "Consumer: the one memory budget (KiB) for everything fetched and not yet released \
+         by the application, decompressed data and record index included.",
+    ),
+    p(
+        "enable.partition.eof",
+        Kind::Bool,
+        "false",
+        "Consumer: an event (_PARTITION_EOF) each time a partition's end is reached.",
+    ),
+    p(
+        "client.rack",
+        Kind::Str,
+        "",
+        "Consumer: the rack of this client, to fetch from the nearest replica (KIP-392).",
+    ),
+    p(
         "debug",
         Kind::Str,
         "",
