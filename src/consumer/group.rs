@@ -261,11 +261,20 @@ enum Sent {
     Find,
     Join,
     Sync,
-    Heartbeat { generation: i32 },
+    Heartbeat {
+        generation: i32,
+    },
     /// `closing`: the leave of close/unsubscribe (else the max.poll.interval leave).
-    Leave { closing: bool },
-    Commit { commit: u64, generation: i32 },
-    Fetch { fetch: u64 },
+    Leave {
+        closing: bool,
+    },
+    Commit {
+        commit: u64,
+        generation: i32,
+    },
+    Fetch {
+        fetch: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -403,7 +412,11 @@ fn by_topic<'a>(
 fn flatten(tps: &[ConsumerProtocolTopicPartition]) -> Vec<TopicPartition> {
     let set: BTreeSet<TopicPartition> = tps
         .iter()
-        .flat_map(|t| t.partitions.iter().map(|&p| TopicPartition::new(&t.topic, p)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|&p| TopicPartition::new(&t.topic, p))
+        })
         .collect();
     set.into_iter().collect()
 }
@@ -418,7 +431,9 @@ fn list(tps: &[TopicPartition]) -> String {
 fn is_coordinator_error(c: i16) -> bool {
     matches!(
         c,
-        code::COORDINATOR_LOAD_IN_PROGRESS | code::COORDINATOR_NOT_AVAILABLE | code::NOT_COORDINATOR
+        code::COORDINATOR_LOAD_IN_PROGRESS
+            | code::COORDINATOR_NOT_AVAILABLE
+            | code::NOT_COORDINATOR
     )
 }
 
@@ -666,8 +681,7 @@ impl Group {
             return None;
         }
         let mut t: Vec<Instant> = Vec::new();
-        if self.coordinator.is_none() && self.find_in_flight.is_none() && self.needs_coordinator()
-        {
+        if self.coordinator.is_none() && self.find_in_flight.is_none() && self.needs_coordinator() {
             t.extend(self.find_at);
         }
         if self.phase == Phase::NeedJoin {
@@ -841,7 +855,11 @@ impl Group {
     fn needs_coordinator(&self) -> bool {
         let member = matches!(
             self.phase,
-            Phase::NeedJoin | Phase::Joining | Phase::AwaitMetadata | Phase::Syncing | Phase::Stable
+            Phase::NeedJoin
+                | Phase::Joining
+                | Phase::AwaitMetadata
+                | Phase::Syncing
+                | Phase::Stable
         );
         let leave = self.phase == Phase::Leaving && self.leave_wanted();
         member || leave || !self.commits.is_empty() || !self.fetches.is_empty()
@@ -863,7 +881,11 @@ impl Group {
     fn poll_clock_runs(&self) -> bool {
         matches!(
             self.phase,
-            Phase::NeedJoin | Phase::Joining | Phase::AwaitMetadata | Phase::Syncing | Phase::Stable
+            Phase::NeedJoin
+                | Phase::Joining
+                | Phase::AwaitMetadata
+                | Phase::Syncing
+                | Phase::Stable
         )
     }
 
@@ -950,7 +972,11 @@ impl Group {
         self.abandon_rebalance();
         if matches!(
             self.phase,
-            Phase::NeedJoin | Phase::Joining | Phase::AwaitMetadata | Phase::Syncing | Phase::Stable
+            Phase::NeedJoin
+                | Phase::Joining
+                | Phase::AwaitMetadata
+                | Phase::Syncing
+                | Phase::Stable
         ) {
             self.phase = Phase::NeedJoin;
             self.join_at = Some(now);
@@ -1248,7 +1274,11 @@ impl Group {
             reason: Some("joining the group".into()),
             ..Default::default()
         };
-        self.send(Target::Coordinator(node), GroupRequest::Join(req), Sent::Join);
+        self.send(
+            Target::Coordinator(node),
+            GroupRequest::Join(req),
+            Sent::Join,
+        );
         self.phase = Phase::Joining;
         self.rejoin_after = false;
     }
@@ -1305,13 +1335,7 @@ impl Group {
             }
         }
         let name = resp.protocol_name.clone().unwrap_or_default();
-        let Some(protocol) = self
-            .s
-            .assignors
-            .iter()
-            .copied()
-            .find(|a| a.name() == name)
-        else {
+        let Some(protocol) = self.s.assignors.iter().copied().find(|a| a.name() == name) else {
             self.error(
                 Error::protocol(format!(
                     "group {}: the coordinator chose protocol {name:?}, not one this member offered",
@@ -1422,7 +1446,11 @@ impl Group {
             assignments,
             ..Default::default()
         };
-        self.send(Target::Coordinator(node), GroupRequest::Sync(req), Sent::Sync);
+        self.send(
+            Target::Coordinator(node),
+            GroupRequest::Sync(req),
+            Sent::Sync,
+        );
         self.phase = Phase::Syncing;
     }
 
@@ -1574,9 +1602,7 @@ impl Group {
     // -----------------------------------------------------------------------
 
     fn maybe_leave(&mut self) {
-        if self.phase != Phase::Leaving
-            || !self.revocations.is_empty()
-            || !self.commits.is_empty()
+        if self.phase != Phase::Leaving || !self.revocations.is_empty() || !self.commits.is_empty()
         {
             return;
         }
@@ -1729,7 +1755,10 @@ impl Group {
         let mut codes: HashMap<TopicPartition, i16> = HashMap::new();
         for t in &resp.topics {
             for p in &t.partitions {
-                codes.insert(TopicPartition::new(&t.name, p.partition_index), p.error_code);
+                codes.insert(
+                    TopicPartition::new(&t.name, p.partition_index),
+                    p.error_code,
+                );
             }
         }
         let current = generation == self.generation;
@@ -1767,9 +1796,11 @@ impl Group {
                 }
                 Some(code::REBALANCE_IN_PROGRESS) => {
                     rejoin = true;
-                    self.commits[i]
-                        .failed
-                        .push((o.tp, i32::from(code::REBALANCE_IN_PROGRESS), why(27)));
+                    self.commits[i].failed.push((
+                        o.tp,
+                        i32::from(code::REBALANCE_IN_PROGRESS),
+                        why(27),
+                    ));
                 }
                 Some(c @ (code::ILLEGAL_GENERATION | code::UNKNOWN_MEMBER_ID)) => {
                     reset = Some(c == code::UNKNOWN_MEMBER_ID);
@@ -1820,7 +1851,10 @@ impl Group {
             }
             let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
             for tp in &f.tps {
-                topics.entry(tp.topic.as_str()).or_default().push(tp.partition);
+                topics
+                    .entry(tp.topic.as_str())
+                    .or_default()
+                    .push(tp.partition);
             }
             let topics = topics
                 .into_iter()
@@ -1875,7 +1909,12 @@ impl Group {
             worst = got
                 .values()
                 .map(|v| v.2)
-                .find(|&c| c != code::NONE && (is_coordinator_error(c) || c == code::UNSTABLE_OFFSET_COMMIT || error_codes::is_retriable(c)))
+                .find(|&c| {
+                    c != code::NONE
+                        && (is_coordinator_error(c)
+                            || c == code::UNSTABLE_OFFSET_COMMIT
+                            || error_codes::is_retriable(c))
+                })
                 .unwrap_or(code::NONE);
         }
         match worst {
@@ -1925,5 +1964,1357 @@ impl Group {
         };
         self.op_backoff.reset();
         self.event(GroupEvent::Committed { id: f.id, result });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const G: &str = "g";
+
+    fn settings(assignors: &[Assignor]) -> GroupSettings {
+        GroupSettings {
+            session_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(1),
+            max_poll_interval: Duration::from_secs(60),
+            assignors: assignors.to_vec(),
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1000),
+            rack: Some("r1".into()),
+            ..GroupSettings::new(G)
+        }
+    }
+
+    type Out = (u64, Target, GroupRequest);
+
+    struct H {
+        g: Group,
+        now: Instant,
+    }
+
+    fn tp(t: &str, p: i32) -> TopicPartition {
+        TopicPartition::new(t, p)
+    }
+
+    fn tps(list: &[(&str, i32)]) -> Vec<TopicPartition> {
+        list.iter().map(|(t, p)| tp(t, *p)).collect()
+    }
+
+    fn off(t: &str, p: i32, offset: i64) -> CommitOffset {
+        CommitOffset {
+            tp: tp(t, p),
+            offset,
+            leader_epoch: 3,
+            metadata: None,
+        }
+    }
+
+    impl H {
+        fn new(assignors: &[Assignor]) -> H {
+            H::with(settings(assignors))
+        }
+
+        fn with(s: GroupSettings) -> H {
+            H {
+                g: Group::new(s),
+                now: Instant::now(),
+            }
+        }
+
+        fn advance(&mut self, d: Duration) {
+            self.now += d;
+        }
+
+        /// Polls: the requests, the events and the NeedMetadata lists.
+        fn step(&mut self) -> (Vec<Out>, Vec<GroupEvent>, Vec<Vec<String>>) {
+            let (mut sends, mut events, mut meta) = (Vec::new(), Vec::new(), Vec::new());
+            for a in self.g.poll(self.now) {
+                match a {
+                    Action::Send { id, to, req } => sends.push((id, to, req)),
+                    Action::Event(e) => events.push(e),
+                    Action::NeedMetadata(t) => meta.push(t),
+                }
+            }
+            (sends, events, meta)
+        }
+
+        /// Polls and expects exactly one request and no event.
+        fn one(&mut self) -> Out {
+            let (mut s, e, m) = self.step();
+            assert!(e.is_empty() && m.is_empty(), "unexpected {e:?} {m:?}");
+            assert_eq!(s.len(), 1, "one request expected: {s:#?}");
+            s.remove(0)
+        }
+
+        fn events(&mut self) -> Vec<GroupEvent> {
+            let (s, e, _) = self.step();
+            assert!(s.is_empty(), "no request expected: {s:#?}");
+            e
+        }
+
+        fn quiet(&mut self) {
+            let (s, e, m) = self.step();
+            assert!(
+                s.is_empty() && e.is_empty() && m.is_empty(),
+                "{s:#?} {e:?} {m:?}"
+            );
+        }
+
+        fn answer(&mut self, id: u64, r: GroupResponse) {
+            self.g.on_response(id, Ok(r), self.now);
+        }
+
+        fn fail(&mut self, id: u64) {
+            self.g
+                .on_response(id, Err(Error::transport("connection reset")), self.now);
+        }
+
+        /// Expects a FindCoordinator and answers it with `node`.
+        fn find(&mut self, node: i32) {
+            let (id, to, req) = self.one();
+            assert_eq!(to, Target::AnyBroker);
+            let GroupRequest::FindCoordinator(r) = req else {
+                panic!("FindCoordinator expected: {req:?}")
+            };
+            assert_eq!((r.key_type, r.key.as_str()), (0, G));
+            assert_eq!(r.coordinator_keys, [G]);
+            self.answer(id, found(node));
+            assert_eq!(self.g.coordinator(), Some(node));
+        }
+
+        fn expect_join(&mut self, node: i32) -> (u64, JoinGroupRequest) {
+            let (id, to, req) = self.one();
+            assert_eq!(to, Target::Coordinator(node));
+            let GroupRequest::Join(j) = req else {
+                panic!("JoinGroup expected: {req:?}")
+            };
+            (id, j)
+        }
+
+        fn expect_sync(&mut self, node: i32) -> (u64, SyncGroupRequest) {
+            let (id, to, req) = self.one();
+            assert_eq!(to, Target::Coordinator(node));
+            let GroupRequest::Sync(s) = req else {
+                panic!("SyncGroup expected: {req:?}")
+            };
+            (id, s)
+        }
+
+        fn expect_heartbeat(&mut self) -> (u64, HeartbeatRequest) {
+            let (id, _, req) = self.one();
+            let GroupRequest::Heartbeat(h) = req else {
+                panic!("Heartbeat expected: {req:?}")
+            };
+            (id, h)
+        }
+
+        fn expect_commit(&mut self, node: i32) -> (u64, OffsetCommitRequest) {
+            let (id, to, req) = self.one();
+            assert_eq!(to, Target::Coordinator(node));
+            let GroupRequest::Commit(c) = req else {
+                panic!("OffsetCommit expected: {req:?}")
+            };
+            (id, c)
+        }
+
+        /// Joins as the only member (first join answered MEMBER_ID_REQUIRED), generation
+        /// `gen`, with `partitions` of topic "t" assigned to it by the leader (us).
+        fn join_alone(&mut self, partitions: i32) {
+            self.g.subscribe(vec!["t".into()]);
+            self.find(1);
+            let (id, j) = self.expect_join(1);
+            assert_eq!(j.member_id, "");
+            self.answer(id, join_err(code::MEMBER_ID_REQUIRED, "m1"));
+            let (id, j) = self.expect_join(1);
+            assert_eq!(j.member_id, "m1");
+            let meta = j.protocols[0].metadata.clone();
+            let name = j.protocols[0].name.clone();
+            self.answer(id, joined(1, "m1", "m1", &name, vec![("m1", meta)]));
+            let (s, e, m) = self.step();
+            assert!(s.is_empty() && e.is_empty());
+            assert_eq!(m, [vec!["t".to_string()]]);
+            self.g
+                .set_partition_counts(&[("t".to_string(), partitions)].into_iter().collect());
+            let (id, sync) = self.expect_sync(1);
+            assert_eq!(sync.assignments.len(), 1);
+            let a = sync.assignments[0].assignment.clone();
+            self.answer(id, sync_raw(a));
+            let e = self.events();
+            let all: Vec<_> = (0..partitions).map(|p| tp("t", p)).collect();
+            assert_eq!(e, [GroupEvent::Assigned(all.clone())]);
+            assert_eq!(self.g.assignment(), &all[..]);
+            assert_eq!(self.g.generation(), Some((1, "m1".to_string())));
+        }
+    }
+
+    fn found(node: i32) -> GroupResponse {
+        GroupResponse::FindCoordinator(FindCoordinatorResponse {
+            node_id: node,
+            host: "h".into(),
+            port: 9092,
+            ..Default::default()
+        })
+    }
+
+    fn find_err(c: i16) -> GroupResponse {
+        GroupResponse::FindCoordinator(FindCoordinatorResponse {
+            error_code: c,
+            node_id: -1,
+            ..Default::default()
+        })
+    }
+
+    fn join_err(c: i16, member: &str) -> GroupResponse {
+        GroupResponse::Join(JoinGroupResponse {
+            error_code: c,
+            member_id: member.into(),
+            ..Default::default()
+        })
+    }
+
+    fn joined(
+        generation: i32,
+        member: &str,
+        leader: &str,
+        protocol: &str,
+        members: Vec<(&str, Bytes)>,
+    ) -> GroupResponse {
+        GroupResponse::Join(JoinGroupResponse {
+            generation_id: generation,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some(protocol.into()),
+            leader: leader.into(),
+            member_id: member.into(),
+            members: members
+                .into_iter()
+                .map(|(m, metadata)| JoinGroupResponseMember {
+                    member_id: m.into(),
+                    metadata,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    fn sub_meta(topics: &[&str]) -> Bytes {
+        encode_subscription(
+            &ConsumerProtocolSubscription {
+                topics: topics.iter().map(|t| t.to_string()).collect(),
+                ..Default::default()
+            },
+            3,
+        )
+    }
+
+    fn assignment_bytes(list: &[(&str, i32)]) -> Bytes {
+        encode_assignment(
+            &ConsumerProtocolAssignment {
+                assigned_partitions: by_topic(&tps(list)),
+                ..Default::default()
+            },
+            3,
+        )
+    }
+
+    fn sync_raw(assignment: Bytes) -> GroupResponse {
+        GroupResponse::Sync(SyncGroupResponse {
+            assignment,
+            ..Default::default()
+        })
+    }
+
+    fn sync_ok(list: &[(&str, i32)]) -> GroupResponse {
+        sync_raw(assignment_bytes(list))
+    }
+
+    fn sync_err(c: i16) -> GroupResponse {
+        GroupResponse::Sync(SyncGroupResponse {
+            error_code: c,
+            ..Default::default()
+        })
+    }
+
+    fn hb(c: i16) -> GroupResponse {
+        GroupResponse::Heartbeat(HeartbeatResponse {
+            error_code: c,
+            ..Default::default()
+        })
+    }
+
+    fn commit_resp(list: &[(&str, i32, i16)]) -> GroupResponse {
+        let mut topics: BTreeMap<&str, Vec<OffsetCommitResponsePartition>> = BTreeMap::new();
+        for (t, p, c) in list {
+            topics
+                .entry(t)
+                .or_default()
+                .push(OffsetCommitResponsePartition {
+                    partition_index: *p,
+                    error_code: *c,
+                    ..Default::default()
+                });
+        }
+        GroupResponse::Commit(OffsetCommitResponse {
+            topics: topics
+                .into_iter()
+                .map(|(t, partitions)| OffsetCommitResponseTopic {
+                    name: t.into(),
+                    partitions,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    fn commit_ok(e: &GroupEvent) -> bool {
+        matches!(e, GroupEvent::CommitDone { result: Ok(()), .. })
+    }
+
+    fn commit_err(e: &GroupEvent) -> Error {
+        match e {
+            GroupEvent::CommitDone { result: Err(e), .. } => e.clone(),
+            e => panic!("a failed commit expected: {e:?}"),
+        }
+    }
+
+    // ---------------------------------------------------------------------
+    // Full flows
+    // ---------------------------------------------------------------------
+
+    #[test]
+    fn eager_leader_full_flow() {
+        let mut h = H::new(&[Assignor::Range, Assignor::CooperativeSticky]);
+        h.g.subscribe(vec!["u".into(), "t".into(), "t".into()]);
+        h.find(1);
+        let (id, j) = h.expect_join(1);
+        assert_eq!(j.group_id, G);
+        assert_eq!(j.protocol_type, "consumer");
+        assert_eq!(
+            (j.session_timeout_ms, j.rebalance_timeout_ms),
+            (10_000, 60_000)
+        );
+        let names: Vec<&str> = j.protocols.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["range", "cooperative-sticky"]);
+        let (v, sub) = decode_subscription(&j.protocols[0].metadata).unwrap();
+        assert_eq!(v, 3);
+        assert_eq!(sub.topics, ["t", "u"], "sorted, once each");
+        assert_eq!(
+            (sub.generation_id, sub.rack_id.as_deref()),
+            (-1, Some("r1"))
+        );
+        assert_eq!(sub.user_data, None);
+        let (_, sticky) = decode_subscription(&j.protocols[1].metadata).unwrap();
+        assert_eq!(
+            sticky.user_data.as_deref(),
+            Some(&(-1i32).to_be_bytes()[..])
+        );
+        // Only one JoinGroup in flight.
+        h.quiet();
+        h.answer(id, join_err(code::MEMBER_ID_REQUIRED, "m1"));
+        let (id, j) = h.expect_join(1);
+        assert_eq!(j.member_id, "m1");
+        let mine = j.protocols[0].metadata.clone();
+        h.answer(
+            id,
+            joined(
+                4,
+                "m1",
+                "m1",
+                "range",
+                vec![("m1", mine), ("m2", sub_meta(&["t"]))],
+            ),
+        );
+        let (s, e, m) = h.step();
+        assert!(s.is_empty() && e.is_empty());
+        assert_eq!(m, [vec!["t".to_string(), "u".to_string()]]);
+        h.quiet(); // asked once
+        h.g.set_partition_counts(&[("t".into(), 4)].into_iter().collect());
+        h.quiet(); // "u" still unknown
+        h.g.set_partition_counts(&[("u".into(), 1)].into_iter().collect());
+        let (id, sync) = h.expect_sync(1);
+        assert_eq!((sync.generation_id, sync.member_id.as_str()), (4, "m1"));
+        assert_eq!(sync.protocol_name.as_deref(), Some("range"));
+        assert_eq!(sync.protocol_type.as_deref(), Some("consumer"));
+        let got: BTreeMap<String, Vec<TopicPartition>> = sync
+            .assignments
+            .iter()
+            .map(|a| {
+                let (_, x) = decode_assignment(&a.assignment).unwrap();
+                (a.member_id.clone(), flatten(&x.assigned_partitions))
+            })
+            .collect();
+        assert_eq!(got["m1"], tps(&[("t", 0), ("t", 1), ("u", 0)]));
+        assert_eq!(got["m2"], tps(&[("t", 2), ("t", 3)]));
+        assert_eq!(h.g.generation(), None, "not stable yet");
+        h.answer(id, sync_ok(&[("t", 0), ("t", 1), ("u", 0)]));
+        assert_eq!(
+            h.events(),
+            [GroupEvent::Assigned(tps(&[("t", 0), ("t", 1), ("u", 0)]))]
+        );
+        assert_eq!(h.g.generation(), Some((4, "m1".into())));
+
+        // Heartbeats every interval, one in flight.
+        h.quiet();
+        h.advance(Duration::from_secs(1));
+        let (hid, beat) = h.expect_heartbeat();
+        assert_eq!((beat.generation_id, beat.member_id.as_str()), (4, "m1"));
+        h.advance(Duration::from_secs(1));
+        h.quiet(); // the first is unanswered
+        h.answer(hid, hb(code::NONE));
+        let (hid, _) = h.expect_heartbeat();
+
+        // A rebalance: eager revokes everything before rejoining.
+        h.answer(hid, hb(code::REBALANCE_IN_PROGRESS));
+        let e = h.events();
+        assert_eq!(
+            e,
+            [GroupEvent::Revoked(tps(&[("t", 0), ("t", 1), ("u", 0)]))]
+        );
+        h.quiet(); // no JoinGroup before revoke_done
+                   // Meanwhile the member commits what it consumed, as generation 4.
+        h.g.commit(vec![off("t", 0, 10)], h.now);
+        let (cid, c) = h.expect_commit(1);
+        assert_eq!(c.generation_id_or_member_epoch, 4);
+        h.g.revoke_done(h.now);
+        h.quiet(); // the commit is in flight: the join waits for it
+        h.answer(cid, commit_resp(&[("t", 0, 0)]));
+        let (s, e, _) = h.step();
+        assert!(commit_ok(&e[0]));
+        assert_eq!(s.len(), 1);
+        let GroupRequest::Join(j) = &s[0].2 else {
+            panic!("{s:?}")
+        };
+        assert_eq!(j.member_id, "m1");
+        let (_, sub) = decode_subscription(&j.protocols[0].metadata).unwrap();
+        assert!(
+            sub.owned_partitions.is_empty(),
+            "eager owns nothing when joining"
+        );
+        assert!(h.g.assignment().is_empty());
+    }
+
+    #[test]
+    fn eager_follower_flow() {
+        let mut h = H::new(&[Assignor::RoundRobin]);
+        h.g.subscribe(vec!["t".into()]);
+        h.find(7);
+        let (id, _) = h.expect_join(7);
+        h.answer(id, joined(2, "m2", "m1", "roundrobin", vec![]));
+        let (id, sync) = h.expect_sync(7);
+        assert!(sync.assignments.is_empty(), "followers send no assignments");
+        assert_eq!(sync.protocol_name.as_deref(), Some("roundrobin"));
+        h.answer(id, sync_ok(&[("t", 1), ("t", 3)]));
+        assert_eq!(
+            h.events(),
+            [GroupEvent::Assigned(tps(&[("t", 1), ("t", 3)]))]
+        );
+        assert_eq!(h.g.generation(), Some((2, "m2".into())));
+        // A follower ignores partition count changes.
+        h.g.set_partition_counts(&[("t".into(), 8)].into_iter().collect());
+        h.quiet();
+    }
+
+    #[test]
+    fn cooperative_incremental_assign_and_revoke_with_the_second_rejoin() {
+        let mut h = H::new(&[Assignor::CooperativeSticky]);
+        h.join_alone(4);
+        // A second member joins: the coordinator asks for a rebalance.
+        h.advance(Duration::from_secs(1));
+        let (hid, _) = h.expect_heartbeat();
+        h.answer(hid, hb(code::REBALANCE_IN_PROGRESS));
+        // Cooperative: nothing revoked before the join; owned partitions announced.
+        let (id, j) = h.expect_join(1);
+        let (_, sub) = decode_subscription(&j.protocols[0].metadata).unwrap();
+        assert_eq!(
+            flatten(&sub.owned_partitions),
+            tps(&[("t", 0), ("t", 1), ("t", 2), ("t", 3)])
+        );
+        assert_eq!(sub.generation_id, 1);
+        assert_eq!(sub.user_data.as_deref(), Some(&1i32.to_be_bytes()[..]));
+        assert_eq!(h.g.assignment().len(), 4, "kept across the join");
+        let mine = j.protocols[0].metadata.clone();
+        h.answer(
+            id,
+            joined(
+                2,
+                "m1",
+                "m1",
+                "cooperative-sticky",
+                vec![("m1", mine), ("m2", sub_meta(&["t"]))],
+            ),
+        );
+        let (id, sync) = h.expect_sync(1);
+        let got: BTreeMap<String, Vec<TopicPartition>> = sync
+            .assignments
+            .iter()
+            .map(|a| {
+                let (_, x) = decode_assignment(&a.assignment).unwrap();
+                (a.member_id.clone(), flatten(&x.assigned_partitions))
+            })
+            .collect();
+        // The moving partitions are withheld from m2 in this round.
+        assert_eq!(got["m1"].len(), 2);
+        assert!(got["m2"].is_empty());
+        let kept = got["m1"].clone();
+        h.answer(id, sync_raw(sync.assignments[0].assignment.clone()));
+        let gone: Vec<TopicPartition> = (0..4)
+            .map(|p| tp("t", p))
+            .filter(|x| !kept.contains(x))
+            .collect();
+        assert_eq!(
+            h.events(),
+            [
+                GroupEvent::Revoked(gone.clone()),
+                GroupEvent::Assigned(vec![])
+            ]
+        );
+        // The revoked partitions may still be committed until revoke_done.
+        h.g.commit(vec![off("t", gone[0].partition, 5)], h.now);
+        let (cid, _) = h.expect_commit(1);
+        h.answer(cid, commit_resp(&[("t", gone[0].partition, 0)]));
+        assert!(commit_ok(&h.events()[0]));
+        h.g.revoke_done(h.now);
+        assert_eq!(h.g.assignment(), &kept[..]);
+        // Then the member rejoins once more so that they can be given out.
+        let (_, j) = h.expect_join(1);
+        let (_, sub) = decode_subscription(&j.protocols[0].metadata).unwrap();
+        assert_eq!(flatten(&sub.owned_partitions), kept);
+    }
+
+    #[test]
+    fn cooperative_sync_adds_only_new_partitions() {
+        let mut h = H::new(&[Assignor::CooperativeSticky]);
+        h.join_alone(2);
+        h.g.set_partition_counts(&[("t".into(), 3)].into_iter().collect());
+        // The leader saw the partition count change: rejoin, keeping its partitions.
+        let (id, j) = h.expect_join(1);
+        let meta = j.protocols[0].metadata.clone();
+        h.answer(
+            id,
+            joined(2, "m1", "m1", "cooperative-sticky", vec![("m1", meta)]),
+        );
+        let (id, _) = h.expect_sync(1);
+        h.answer(id, sync_ok(&[("t", 0), ("t", 1), ("t", 2)]));
+        assert_eq!(h.events(), [GroupEvent::Assigned(tps(&[("t", 2)]))]);
+        assert_eq!(h.g.assignment().len(), 3);
+    }
+
+    // ---------------------------------------------------------------------
+    // FindCoordinator
+    // ---------------------------------------------------------------------
+
+    #[test]
+    fn find_coordinator_backs_off_on_retriable_and_transport_errors() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.g.subscribe(vec!["t".into()]);
+        let (id, _, _) = h.one();
+        h.quiet(); // deduplicated
+        h.answer(id, find_err(code::COORDINATOR_NOT_AVAILABLE));
+        h.quiet();
+        assert_eq!(h.g.next_timer(), Some(h.now + Duration::from_millis(100)));
+        h.advance(Duration::from_millis(100));
+        let (id, _, _) = h.one();
+        h.fail(id);
+        h.advance(Duration::from_millis(199));
+        h.quiet();
+        h.advance(Duration::from_millis(1));
+        h.find(3);
+        let (_, j) = h.expect_join(3);
+        assert_eq!(j.group_id, G);
+    }
+
+    #[test]
+    fn find_coordinator_authorization_failure_is_an_error_event() {
+        let mut h = H::new(&[Assignor::Range]);
+        let c = h.g.commit(vec![off("t", 0, 1)], h.now);
+        let (id, _, _) = h.one();
+        h.answer(id, find_err(30));
+        let e = h.events();
+        assert!(
+            matches!(&e[0], GroupEvent::Error { error, fatal: false } if error.code == 30),
+            "{e:?}"
+        );
+        assert!(
+            matches!(&e[1], GroupEvent::CommitDone { id, result: Err(x) } if *id == c && x.code == 30)
+        );
+    }
+
+    #[test]
+    fn unknown_and_stale_ids_are_ignored() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.g.subscribe(vec!["t".into()]);
+        let (id, _, _) = h.one();
+        h.answer(id + 100, found(5));
+        assert_eq!(h.g.coordinator(), None);
+        h.answer(id, found(1));
+        h.answer(id, found(9)); // answered already
+        assert_eq!(h.g.coordinator(), Some(1));
+    }
+
+    // ---------------------------------------------------------------------
+    // JoinGroup errors
+    // ---------------------------------------------------------------------
+
+    #[test]
+    fn join_unknown_member_id_resets_and_rejoins_at_once() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.g.subscribe(vec!["t".into()]);
+        h.find(1);
+        let (id, _) = h.expect_join(1);
+        h.answer(id, join_err(code::MEMBER_ID_REQUIRED, "m1"));
+        let (id, j) = h.expect_join(1);
+        assert_eq!(j.member_id, "m1");
+        h.answer(id, join_err(code::UNKNOWN_MEMBER_ID, ""));
+        let (_, j) = h.expect_join(1);
+        assert_eq!(j.member_id, "");
+    }
+
+    #[test]
+    fn join_rebalance_in_progress_rejoins_after_a_backoff() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.g.subscribe(vec!["t".into()]);
+        h.find(1);
+        let (id, _) = h.expect_join(1);
+        h.answer(id, join_err(code::REBALANCE_IN_PROGRESS, ""));
+        h.quiet();
+        h.advance(Duration::from_millis(100));
+        h.expect_join(1);
+    }
+
+    #[test]
+    fn join_coordinator_errors() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.g.subscribe(vec!["t".into()]);
+        h.find(1);
+        // Loading: the same coordinator, after a back-off.
+        let (id, _) = h.expect_join(1);
+        h.answer(id, join_err(code::COORDINATOR_LOAD_IN_PROGRESS, ""));
+        assert_eq!(h.g.coordinator(), Some(1));
+        h.quiet();
+        h.advance(Duration::from_millis(100));
+        // Not the coordinator: rediscover, join the new one.
+        let (id, _) = h.expect_join(1);
+        h.answer(id, join_err(code::NOT_COORDINATOR, ""));
+        assert_eq!(h.g.coordinator(), None);
+        h.find(2);
+        let (id, _) = h.expect_join(2);
+        // A broken connection: rediscover too.
+        h.fail(id);
+        assert_eq!(h.g.coordinator(), None);
+        h.find(2);
+        h.expect_join(2);
+    }
+
+    #[test]
+    fn join_fenced_instance_is_fatal() {
+        let mut s = settings(&[Assignor::Range]);
+        s.instance_id = Some("i1".into());
+        let mut h = H::with(s);
+        h.g.subscribe(vec!["t".into()]);
+        h.find(1);
+        let (id, j) = h.expect_join(1);
+        assert_eq!(j.group_instance_id.as_deref(), Some("i1"));
+        h.answer(id, join_err(code::FENCED_INSTANCE_ID, ""));
+        let e = h.events();
+        assert!(
+            matches!(&e[..], [GroupEvent::Error { error, fatal: true }] if error.code == local::FENCED),
+            "{e:?}"
+        );
+        h.advance(Duration::from_secs(100));
+        h.quiet();
+        let c = h.g.commit(vec![off("t", 0, 1)], h.now);
+        assert!(
+            matches!(&h.events()[..], [GroupEvent::CommitDone { id, result: Err(_) }] if *id == c)
+        );
+        h.g.close(h.now);
+        assert!(h.g.is_closed());
+    }
+
+    #[test]
+    fn join_other_errors_are_reported_and_retried() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.g.subscribe(vec!["t".into()]);
+        h.find(1);
+        let (id, _) = h.expect_join(1);
+        h.answer(id, join_err(26, "")); // INVALID_SESSION_TIMEOUT
+        let e = h.events();
+        assert!(matches!(&e[..], [GroupEvent::Error { error, fatal: false }] if error.code == 26));
+        h.advance(Duration::from_millis(100));
+        let (id, _) = h.expect_join(1);
+        // A protocol this member did not offer.
+        h.answer(id, joined(1, "m1", "m1", "roundrobin", vec![]));
+        let e = h.events();
+        assert!(
+            matches!(&e[..], [GroupEvent::Error { error, fatal: false }] if error.code == local::PROTOCOL)
+        );
+        h.advance(Duration::from_millis(200));
+        h.expect_join(1);
+    }
+
+    #[test]
+    fn leader_with_a_malformed_subscription_assigns_that_member_nothing() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.g.subscribe(vec!["t".into()]);
+        h.find(1);
+        let (id, j) = h.expect_join(1);
+        let mine = j.protocols[0].metadata.clone();
+        h.answer(
+            id,
+            joined(
+                1,
+                "m1",
+                "m1",
+                "range",
+                vec![("m1", mine), ("bad", Bytes::from_static(&[0, 3, 0xff]))],
+            ),
+        );
+        let (s, e, m) = h.step();
+        assert!(s.is_empty());
+        assert!(
+            matches!(&e[..], [GroupEvent::Error { error, .. }] if error.message.contains("bad"))
+        );
+        assert_eq!(m, [vec!["t".to_string()]]);
+        h.g.set_partition_counts(&[("t".into(), 2)].into_iter().collect());
+        let (_, sync) = h.expect_sync(1);
+        let bad = sync
+            .assignments
+            .iter()
+            .find(|a| a.member_id == "bad")
+            .unwrap();
+        let (_, a) = decode_assignment(&bad.assignment).unwrap();
+        assert!(a.assigned_partitions.is_empty());
+    }
+
+    // ---------------------------------------------------------------------
+    // SyncGroup errors
+    // ---------------------------------------------------------------------
+
+    /// Stable cooperative member owning t-0..3 at generation 1; then a rebalance, with
+    /// the JoinGroup answered: returns the SyncGroup's id.
+    fn cooperative_at_sync(h: &mut H) -> u64 {
+        h.join_alone(4);
+        h.advance(Duration::from_secs(1));
+        let (hid, _) = h.expect_heartbeat();
+        h.answer(hid, hb(code::REBALANCE_IN_PROGRESS));
+        let (id, _) = h.expect_join(1);
+        h.answer(id, joined(2, "m1", "m2", "cooperative-sticky", vec![]));
+        h.expect_sync(1).0
+    }
+
+    #[test]
+    fn sync_rebalance_in_progress_rejoins_at_once() {
+        let mut h = H::new(&[Assignor::CooperativeSticky]);
+        let id = cooperative_at_sync(&mut h);
+        h.answer(id, sync_err(code::REBALANCE_IN_PROGRESS));
+        let (_, j) = h.expect_join(1);
+        assert_eq!(j.member_id, "m1");
+        assert_eq!(h.g.assignment().len(), 4, "nothing lost");
+    }
+
+    #[test]
+    fn sync_unknown_member_or_illegal_generation_loses_the_partitions() {
+        for (c, member) in [
+            (code::UNKNOWN_MEMBER_ID, ""),
+            (code::ILLEGAL_GENERATION, "m1"),
+        ] {
+            let mut h = H::new(&[Assignor::CooperativeSticky]);
+            let id = cooperative_at_sync(&mut h);
+            h.answer(id, sync_err(c));
+            let e = h.events();
+            assert_eq!(
+                e,
+                [GroupEvent::Lost(tps(&[
+                    ("t", 0),
+                    ("t", 1),
+                    ("t", 2),
+                    ("t", 3)
+                ]))]
+            );
+            assert!(h.g.assignment().is_empty());
+            // Lost partitions cannot be committed.
+            h.g.commit(vec![off("t", 0, 1)], h.now);
+            let e = h.events();
+            assert_eq!(commit_err(&e[0]).code, local::STATE);
+            h.quiet(); // no join before revoke_done
+            h.g.revoke_done(h.now);
+            let (_, j) = h.expect_join(1);
+            assert_eq!(j.member_id, member);
+            let (_, sub) = decode_subscription(&j.protocols[0].metadata).unwrap();
+            assert!(sub.owned_partitions.is_empty());
+            assert_eq!(sub.generation_id, -1);
+        }
+    }
+
+    #[test]
+    fn sync_fenced_is_fatal() {
+        let mut h = H::new(&[Assignor::CooperativeSticky]);
+        let id = cooperative_at_sync(&mut h);
+        h.answer(id, sync_err(code::FENCED_INSTANCE_ID));
+        let e = h.events();
+        assert!(matches!(&e[0], GroupEvent::Lost(p) if p.len() == 4));
+        assert!(matches!(&e[1], GroupEvent::Error { fatal: true, .. }));
+    }
+
+    #[test]
+    fn malformed_assignment_is_an_error_event_and_a_rejoin() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.g.subscribe(vec!["t".into()]);
+        h.find(1);
+        let (id, _) = h.expect_join(1);
+        h.answer(id, joined(1, "m2", "m1", "range", vec![]));
+        let (id, _) = h.expect_sync(1);
+        h.answer(id, sync_raw(Bytes::from_static(&[0, 3, 0, 0, 0, 9, 0])));
+        let (s, e, _) = h.step();
+        assert!(
+            matches!(&e[..], [GroupEvent::Error { error, fatal: false }] if error.code == local::PROTOCOL)
+        );
+        assert!(matches!(&s[..], [(_, _, GroupRequest::Join(_))]), "{s:?}");
+        // An empty assignment (the leader left this member out) is no error.
+        let mut h = H::new(&[Assignor::Range]);
+        h.g.subscribe(vec!["t".into()]);
+        h.find(1);
+        let (id, _) = h.expect_join(1);
+        h.answer(id, joined(1, "m2", "m1", "range", vec![]));
+        let (id, _) = h.expect_sync(1);
+        h.answer(id, sync_raw(Bytes::new()));
+        assert_eq!(h.events(), [GroupEvent::Assigned(vec![])]);
+    }
+
+    // ---------------------------------------------------------------------
+    // Heartbeat
+    // ---------------------------------------------------------------------
+
+    #[test]
+    fn heartbeat_unknown_member_loses_and_rejoins() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.advance(Duration::from_secs(1));
+        let (id, _) = h.expect_heartbeat();
+        h.answer(id, hb(code::UNKNOWN_MEMBER_ID));
+        assert_eq!(h.events(), [GroupEvent::Lost(tps(&[("t", 0), ("t", 1)]))]);
+        h.g.revoke_done(h.now);
+        let (_, j) = h.expect_join(1);
+        assert_eq!(j.member_id, "");
+    }
+
+    #[test]
+    fn heartbeat_illegal_generation_keeps_the_member_id() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.advance(Duration::from_secs(1));
+        let (id, _) = h.expect_heartbeat();
+        h.answer(id, hb(code::ILLEGAL_GENERATION));
+        assert!(matches!(&h.events()[..], [GroupEvent::Lost(_)]));
+        h.g.revoke_done(h.now);
+        let (_, j) = h.expect_join(1);
+        assert_eq!(j.member_id, "m1");
+    }
+
+    #[test]
+    fn heartbeat_fenced_is_fatal() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.advance(Duration::from_secs(1));
+        let (id, _) = h.expect_heartbeat();
+        h.answer(id, hb(code::FENCED_INSTANCE_ID));
+        let e = h.events();
+        assert!(
+            matches!(
+                &e[..],
+                [GroupEvent::Lost(_), GroupEvent::Error { fatal: true, .. }]
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn heartbeat_coordinator_errors() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.advance(Duration::from_secs(1));
+        let (id, _) = h.expect_heartbeat();
+        h.answer(id, hb(code::COORDINATOR_LOAD_IN_PROGRESS));
+        h.quiet();
+        h.advance(Duration::from_millis(100));
+        let (id, _) = h.expect_heartbeat();
+        h.answer(id, hb(code::NOT_COORDINATOR));
+        h.find(2);
+        let (id, to, _) = h.one();
+        assert_eq!(to, Target::Coordinator(2));
+        h.fail(id);
+        assert_eq!(h.g.coordinator(), None);
+        assert_eq!(h.g.assignment().len(), 2, "still a member");
+    }
+
+    #[test]
+    fn no_heartbeat_for_the_session_timeout_loses_the_partitions() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.advance(Duration::from_secs(1));
+        let (id, _) = h.expect_heartbeat();
+        h.fail(id); // the coordinator is unreachable from now on
+        let mut lost = Vec::new();
+        for _ in 0..200 {
+            h.advance(Duration::from_millis(100));
+            let (s, e, _) = h.step();
+            for (id, _, _) in s {
+                h.fail(id);
+            }
+            if !e.is_empty() {
+                lost = e;
+                break;
+            }
+        }
+        assert_eq!(lost, [GroupEvent::Lost(tps(&[("t", 0), ("t", 1)]))]);
+        assert!(h.now >= h.g.last_contact.unwrap() + Duration::from_secs(10));
+        assert_eq!(h.g.generation(), None);
+        h.g.revoke_done(h.now);
+        // It keeps trying to rejoin.
+        h.advance(Duration::from_secs(1));
+        h.find(1);
+        let (_, j) = h.expect_join(1);
+        assert_eq!(j.member_id, "m1");
+    }
+
+    #[test]
+    fn stale_heartbeat_answers_are_ignored() {
+        let mut h = H::new(&[Assignor::CooperativeSticky]);
+        h.join_alone(2);
+        h.advance(Duration::from_secs(1));
+        let (old, _) = h.expect_heartbeat();
+        h.g.set_partition_counts(&[("t".into(), 3)].into_iter().collect());
+        h.expect_join(1);
+        h.answer(old, hb(code::ILLEGAL_GENERATION));
+        h.quiet();
+        assert_eq!(h.g.assignment().len(), 2);
+    }
+
+    // ---------------------------------------------------------------------
+    // max.poll.interval.ms
+    // ---------------------------------------------------------------------
+
+    #[test]
+    fn max_poll_exceeded_leaves_loses_errors_and_rejoins_on_app_poll() {
+        let mut s = settings(&[Assignor::Range]);
+        s.instance_id = Some("i1".into());
+        let mut h = H::with(s);
+        h.g.app_polled(h.now);
+        h.join_alone(2);
+        for _ in 0..59 {
+            h.advance(Duration::from_secs(1));
+            let (id, _) = h.expect_heartbeat();
+            h.answer(id, hb(0));
+        }
+        h.advance(Duration::from_secs(1));
+        let (s, e, _) = h.step();
+        let leave = s
+            .iter()
+            .find_map(|(_, _, r)| match r {
+                GroupRequest::Leave(l) => Some(l.clone()),
+                _ => None,
+            })
+            .expect("a LeaveGroup, static member or not");
+        assert_eq!(leave.members[0].member_id, "m1");
+        assert_eq!(leave.members[0].group_instance_id.as_deref(), Some("i1"));
+        assert_eq!(e[0], GroupEvent::Lost(tps(&[("t", 0), ("t", 1)])));
+        assert!(
+            matches!(&e[1], GroupEvent::Error { error, fatal: false } if error.code == local::MAX_POLL_EXCEEDED)
+        );
+        h.g.revoke_done(h.now);
+        h.advance(Duration::from_secs(5));
+        h.quiet(); // out of the group until the application polls
+        h.g.app_polled(h.now);
+        let (_, j) = h.expect_join(1);
+        assert_eq!(j.member_id, "");
+    }
+
+    // ---------------------------------------------------------------------
+    // Commits
+    // ---------------------------------------------------------------------
+
+    #[test]
+    fn commit_fields_in_a_group_and_without_one() {
+        let mut s = settings(&[Assignor::Range]);
+        s.instance_id = Some("i1".into());
+        let mut h = H::with(s);
+        // Without a subscription: generation -1, member "".
+        let c = h.g.commit(vec![off("t", 5, 1)], h.now);
+        h.find(1);
+        let (id, req) = h.expect_commit(1);
+        assert_eq!(
+            (req.generation_id_or_member_epoch, req.member_id.as_str()),
+            (-1, "")
+        );
+        assert_eq!(req.group_instance_id, None);
+        h.answer(id, commit_resp(&[("t", 5, 0)]));
+        assert_eq!(
+            h.events(),
+            [GroupEvent::CommitDone {
+                id: c,
+                result: Ok(())
+            }]
+        );
+        // Empty: done at once.
+        let c = h.g.commit(vec![], h.now);
+        assert_eq!(
+            h.events(),
+            [GroupEvent::CommitDone {
+                id: c,
+                result: Ok(())
+            }]
+        );
+
+        h.g.subscribe(vec!["t".into(), "u".into()]);
+        let (_, j) = h.expect_join(1);
+        assert_eq!(j.group_instance_id.as_deref(), Some("i1"));
+    }
+
+    #[test]
+    fn commit_grouped_by_topic_with_generation_member_and_epoch() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(3);
+        h.g.commit(vec![off("t", 2, 20), off("t", 0, 7)], h.now);
+        let (_, req) = h.expect_commit(1);
+        assert_eq!(
+            (req.generation_id_or_member_epoch, req.member_id.as_str()),
+            (1, "m1")
+        );
+        assert_eq!(req.topics.len(), 1);
+        let p = &req.topics[0].partitions;
+        assert_eq!(
+            (
+                p[0].partition_index,
+                p[0].committed_offset,
+                p[0].committed_leader_epoch
+            ),
+            (2, 20, 3)
+        );
+        assert_eq!((p[1].partition_index, p[1].committed_offset), (0, 7));
+    }
+
+    #[test]
+    fn commit_queued_during_a_rebalance_is_sent_once_stable() {
+        let mut h = H::new(&[Assignor::CooperativeSticky]);
+        h.join_alone(2);
+        h.g.set_partition_counts(&[("t".into(), 3)].into_iter().collect());
+        let (id, j) = h.expect_join(1);
+        let c = h.g.commit(vec![off("t", 1, 9)], h.now);
+        h.quiet(); // held while joining
+        let meta = j.protocols[0].metadata.clone();
+        h.answer(
+            id,
+            joined(2, "m1", "m1", "cooperative-sticky", vec![("m1", meta)]),
+        );
+        let (sid, _) = h.expect_sync(1); // still held while syncing
+        h.answer(sid, sync_ok(&[("t", 0), ("t", 1), ("t", 2)]));
+        let (s, e, _) = h.step();
+        assert_eq!(e, [GroupEvent::Assigned(tps(&[("t", 2)]))]);
+        let [(cid, _, GroupRequest::Commit(req))] = &s[..] else {
+            panic!("{s:?}")
+        };
+        assert_eq!(
+            req.generation_id_or_member_epoch, 2,
+            "sent as the new generation"
+        );
+        h.answer(*cid, commit_resp(&[("t", 1, 0)]));
+        assert_eq!(
+            h.events(),
+            [GroupEvent::CommitDone {
+                id: c,
+                result: Ok(())
+            }]
+        );
+    }
+
+    #[test]
+    fn commit_of_an_unowned_partition_is_refused() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        let c = h.g.commit(vec![off("t", 0, 1), off("t", 9, 1)], h.now);
+        let (id, req) = h.expect_commit(1);
+        assert_eq!(req.topics[0].partitions.len(), 1, "t-9 dropped");
+        h.answer(id, commit_resp(&[("t", 0, 0)]));
+        let e = h.events();
+        let err = commit_err(&e[0]);
+        assert_eq!(err.code, local::STATE);
+        assert!(err.message.contains("t-9"), "{err}");
+        assert!(matches!(e[0], GroupEvent::CommitDone { id, .. } if id == c));
+        // Only unowned: failed without a request.
+        h.g.commit(vec![off("u", 0, 1)], h.now);
+        assert_eq!(commit_err(&h.events()[0]).code, local::STATE);
+    }
+
+    #[test]
+    fn commit_partition_errors() {
+        // REBALANCE_IN_PROGRESS: failed, and a rejoin (eager: revoke first).
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.g.commit(vec![off("t", 0, 1)], h.now);
+        let (id, _) = h.expect_commit(1);
+        h.answer(id, commit_resp(&[("t", 0, code::REBALANCE_IN_PROGRESS)]));
+        let e = h.events();
+        let err = commit_err(&e[0]);
+        assert_eq!(err.code, 27);
+        assert!(err.message.contains("after the rebalance"), "{err}");
+        assert_eq!(e[1], GroupEvent::Revoked(tps(&[("t", 0), ("t", 1)])));
+
+        // ILLEGAL_GENERATION: failed, lost, rejoin.
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.g.commit(vec![off("t", 0, 1)], h.now);
+        let (id, _) = h.expect_commit(1);
+        h.answer(id, commit_resp(&[("t", 0, code::ILLEGAL_GENERATION)]));
+        let e = h.events();
+        assert_eq!(commit_err(&e[0]).code, 22);
+        assert_eq!(e[1], GroupEvent::Lost(tps(&[("t", 0), ("t", 1)])));
+        h.g.revoke_done(h.now);
+        h.expect_join(1);
+
+        // Metadata too large, authorization: failed, naming the partition.
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.g.commit(vec![off("t", 0, 1), off("t", 1, 1)], h.now);
+        let (id, _) = h.expect_commit(1);
+        h.answer(id, commit_resp(&[("t", 0, 12), ("t", 1, 29)]));
+        let err = commit_err(&h.events()[0]);
+        assert_eq!(err.code, 12);
+        assert!(
+            err.message.contains("t-0: OFFSET_METADATA_TOO_LARGE"),
+            "{err}"
+        );
+        assert!(
+            err.message.contains("t-1: TOPIC_AUTHORIZATION_FAILED"),
+            "{err}"
+        );
+        assert_eq!(h.g.generation(), Some((1, "m1".into())), "no rebalance");
+    }
+
+    #[test]
+    fn coordinator_moves_during_a_commit_and_it_is_resent_to_the_new_one() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        let c = h.g.commit(vec![off("t", 0, 1), off("t", 1, 2)], h.now);
+        let (id, _) = h.expect_commit(1);
+        h.answer(
+            id,
+            commit_resp(&[("t", 0, 0), ("t", 1, code::NOT_COORDINATOR)]),
+        );
+        assert_eq!(h.g.coordinator(), None);
+        h.find(2);
+        let (s, _, _) = h.step();
+        let (id, req) = s
+            .into_iter()
+            .find_map(|(id, to, r)| match r {
+                GroupRequest::Commit(c) => {
+                    assert_eq!(to, Target::Coordinator(2));
+                    Some((id, c))
+                }
+                _ => None,
+            })
+            .expect("the commit again");
+        assert_eq!(req.topics[0].partitions.len(), 1, "only what failed");
+        assert_eq!(req.topics[0].partitions[0].partition_index, 1);
+        h.answer(id, commit_resp(&[("t", 1, 0)]));
+        let e = h.events();
+        assert!(
+            e.contains(&GroupEvent::CommitDone {
+                id: c,
+                result: Ok(())
+            }),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn commit_transport_error_rediscover_and_deadline() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.g.set_op_timeout(Duration::from_secs(2));
+        let c = h.g.commit(vec![off("t", 0, 1)], h.now);
+        h.find(1);
+        let (id, _) = h.expect_commit(1);
+        h.fail(id);
+        assert_eq!(h.g.coordinator(), None);
+        let (fid, _, _) = h.one();
+        h.answer(fid, find_err(code::COORDINATOR_NOT_AVAILABLE));
+        h.advance(Duration::from_secs(2));
+        let (s, e, _) = h.step();
+        assert!(s.is_empty() || matches!(s[0].2, GroupRequest::FindCoordinator(_)));
+        let err = match &e[..] {
+            [GroupEvent::CommitDone {
+                id,
+                result: Err(err),
+            }] if *id == c => err.clone(),
+            e => panic!("{e:?}"),
+        };
+        assert_eq!(err.code, local::TIMED_OUT);
+    }
+
+    // ---------------------------------------------------------------------
+    // Committed offsets
+    // ---------------------------------------------------------------------
+
+    fn fetch_resp(list: &[(&str, i32, i64, i16)]) -> GroupResponse {
+        let mut topics: BTreeMap<&str, Vec<OffsetFetchResponsePartition>> = BTreeMap::new();
+        for (t, p, o, c) in list {
+            topics
+                .entry(t)
+                .or_default()
+                .push(OffsetFetchResponsePartition {
+                    partition_index: *p,
+                    committed_offset: *o,
+                    committed_leader_epoch: 2,
+                    error_code: *c,
+                    ..Default::default()
+                });
+        }
+        GroupResponse::FetchOffsets(OffsetFetchResponse {
+            topics: topics
+                .into_iter()
+                .map(|(t, partitions)| OffsetFetchResponseTopic {
+                    name: t.into(),
+                    partitions,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn fetch_committed_retries_unstable_and_rediscovers() {
+        let mut h = H::new(&[Assignor::Range]);
+        let f = h.g.fetch_committed(tps(&[("t", 0), ("t", 1)]), h.now);
+        h.find(1);
+        let (id, _, req) = h.one();
+        let GroupRequest::FetchOffsets(req) = req else {
+            panic!()
+        };
+        assert!(req.require_stable);
+        assert_eq!(req.groups[0].group_id, G);
+        h.answer(
+            id,
+            fetch_resp(&[("t", 0, 5, 0), ("t", 1, -1, code::UNSTABLE_OFFSET_COMMIT)]),
+        );
+        h.quiet();
+        h.advance(Duration::from_millis(100));
+        let (id, _, _) = h.one();
+        h.answer(id, fetch_resp(&[("t", 0, 5, code::NOT_COORDINATOR)]));
+        h.find(4);
+        let (id, to, _) = h.one();
+        assert_eq!(to, Target::Coordinator(4));
+        h.answer(id, fetch_resp(&[("t", 0, 5, 0)]));
+        assert_eq!(
+            h.events(),
+            [GroupEvent::Committed {
+                id: f,
+                result: Ok(vec![(tp("t", 0), 5, 2), (tp("t", 1), -1, -1)])
+            }]
+        );
+    }
+
+    // ---------------------------------------------------------------------
+    // close
+    // ---------------------------------------------------------------------
+
+    #[test]
+    fn close_revokes_commits_leaves_then_closes() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.g.close(h.now);
+        assert_eq!(
+            h.events(),
+            [GroupEvent::Revoked(tps(&[("t", 0), ("t", 1)]))]
+        );
+        h.g.commit(vec![off("t", 0, 3)], h.now);
+        let (cid, _) = h.expect_commit(1);
+        h.g.revoke_done(h.now);
+        h.quiet(); // the commit goes first
+        h.answer(cid, commit_resp(&[("t", 0, 0)]));
+        let (s, e, _) = h.step();
+        assert!(commit_ok(&e[0]));
+        let [(lid, _, GroupRequest::Leave(l))] = &s[..] else {
+            panic!("{s:?}")
+        };
+        assert_eq!(l.members[0].member_id, "m1");
+        assert_eq!(l.member_id, "m1");
+        assert!(!h.g.is_closed());
+        h.answer(*lid, GroupResponse::Leave(LeaveGroupResponse::default()));
+        assert!(h.g.is_closed());
+        h.quiet();
+        assert_eq!(h.g.next_timer(), None);
+    }
+
+    #[test]
+    fn close_of_a_static_member_does_not_leave() {
+        let mut s = settings(&[Assignor::Range]);
+        s.instance_id = Some("i1".into());
+        let mut h = H::with(s);
+        h.join_alone(2);
+        h.g.close(h.now);
+        assert!(matches!(&h.events()[..], [GroupEvent::Revoked(_)]));
+        h.g.revoke_done(h.now);
+        h.quiet();
+        assert!(h.g.is_closed());
+    }
+
+    #[test]
+    fn close_without_a_coordinator_ends_with_close_now() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.advance(Duration::from_secs(1));
+        let (id, _) = h.expect_heartbeat();
+        h.fail(id);
+        h.g.close(h.now);
+        let _ = h.step();
+        h.g.revoke_done(h.now);
+        let f = h.g.fetch_committed(tps(&[("t", 0)]), h.now);
+        for _ in 0..10 {
+            h.advance(Duration::from_secs(1));
+            let (s, _, _) = h.step();
+            for (id, _, _) in s {
+                h.fail(id);
+            }
+        }
+        assert!(!h.g.is_closed(), "waits for the coordinator to leave");
+        h.g.close_now();
+        assert!(h.g.is_closed());
+        let e = h.events();
+        assert!(
+            matches!(&e[..], [GroupEvent::Committed { id, result: Err(x) }] if *id == f && x.code == local::DESTROY),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn unsubscribe_revokes_and_leaves_then_subscribe_joins_again() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.g.unsubscribe();
+        assert!(matches!(&h.events()[..], [GroupEvent::Revoked(_)]));
+        h.g.revoke_done(h.now);
+        let (id, _, req) = h.one();
+        assert!(matches!(req, GroupRequest::Leave(_)));
+        h.answer(id, GroupResponse::Leave(LeaveGroupResponse::default()));
+        assert!(!h.g.is_closed());
+        assert_eq!(h.g.generation(), None);
+        h.g.subscribe(vec!["t".into()]);
+        let (_, j) = h.expect_join(1);
+        assert_eq!(j.member_id, "");
+    }
+
+    #[test]
+    fn subscription_change_rejoins() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.g.subscribe(vec!["t".into()]);
+        h.quiet(); // unchanged
+        h.g.subscribe(vec!["t".into(), "u".into()]);
+        assert!(matches!(&h.events()[..], [GroupEvent::Revoked(_)]));
+        h.g.revoke_done(h.now);
+        let (_, j) = h.expect_join(1);
+        let (_, sub) = decode_subscription(&j.protocols[0].metadata).unwrap();
+        assert_eq!(sub.topics, ["t", "u"]);
     }
 }
