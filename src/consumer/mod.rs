@@ -1,2 +1,3 @@
 //! The group consumer: what the group leader computes on the client side.
 pub mod assignor;
+pub mod fetcher;
