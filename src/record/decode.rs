@@ -333,6 +333,34 @@ impl RecordSet {
         self.recs.drain(..first.unwrap_or(self.recs.len()));
     }
 
+    /// Keeps the records for which `keep` is true, in order, with their headers (a
+    /// consumer reading committed data drops aborted transactions and control records
+    /// this way). The memory stays held by the set: [`charged_bytes`](Self::charged_bytes)
+    /// does not change, and [`next_offset`](Self::next_offset) still counts every batch.
+    pub fn retain(&mut self, mut keep: impl FnMut(&RecordRef<'_>) -> bool) {
+        let kept: Vec<bool> = (0..self.recs.len()).map(|i| keep(&self.view(i))).collect();
+        let (mut w, mut hw) = (0, 0);
+        for (i, &k) in kept.iter().enumerate() {
+            // Record i's headers end where record i + 1's begin; i + 1 is read before any
+            // write reaches it (w <= i).
+            let start = self.recs[i].hdr_start as usize;
+            let end = self
+                .recs
+                .get(i + 1)
+                .map_or(self.hdrs.len(), |n| n.hdr_start as usize);
+            if k {
+                let mut r = self.recs[i];
+                self.hdrs.copy_within(start..end, hw);
+                r.hdr_start = hw as u32;
+                hw += end - start;
+                self.recs[w] = r;
+                w += 1;
+            }
+        }
+        self.recs.truncate(w);
+        self.hdrs.truncate(hw);
+    }
+
     /// True when the input ended in a partial batch (the broker cut at max bytes); whole
     /// batches before it are decoded.
     pub fn truncated(&self) -> bool {
@@ -1318,6 +1346,65 @@ mod tests {
             assert!(RecordSet::decode_within(Bytes::from(gz), &limits(0), &mut budget).is_err());
             assert!(budget.refused(), "magic {magic}");
         }
+    }
+
+    #[test]
+    fn retain_keeps_the_chosen_records_with_their_headers() {
+        let h1 = [RecordHeaderIn {
+            key: b"a",
+            value: Some(b"1"),
+        }];
+        let h2 = [
+            RecordHeaderIn {
+                key: b"b",
+                value: None,
+            },
+            RecordHeaderIn {
+                key: b"c",
+                value: Some(b"3"),
+            },
+        ];
+        let recs: Vec<RecordIn<'_>> = (0..6)
+            .map(|i| RecordIn {
+                key: None,
+                value: Some(&b"012345"[i..=i]),
+                headers: match i % 3 {
+                    0 => &h1[..],
+                    1 => &[],
+                    _ => &h2[..],
+                },
+                timestamp: Some(1),
+            })
+            .collect();
+        let mut out = Vec::new();
+        encode_batch(&recs, &BatchOptions::default(), &mut out).unwrap();
+        let mut set = RecordSet::decode(Bytes::from(out), &DecodeLimits::default()).unwrap();
+        let charged = set.charged_bytes();
+        set.drop_before(1);
+        set.retain(|r| r.offset != 2 && r.offset != 4);
+        let got: Vec<(i64, Vec<u8>, Vec<Vec<u8>>)> = set
+            .iter()
+            .map(|r| {
+                (
+                    r.offset,
+                    r.value.unwrap().to_vec(),
+                    r.headers().map(|(k, _)| k.to_vec()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, b"1".to_vec(), vec![]),
+                (3, b"3".to_vec(), vec![b"a".to_vec()]),
+                (5, b"5".to_vec(), vec![b"b".to_vec(), b"c".to_vec()]),
+            ]
+        );
+        assert_eq!(set.charged_bytes(), charged);
+        assert_eq!(set.next_offset(), Some(6));
+        set.retain(|_| false);
+        assert!(set.is_empty());
+        assert_eq!(set.next_offset(), Some(6));
     }
 
     #[test]

@@ -1,0 +1,1537 @@
+//! The group consumer's prefetcher: which partitions to fetch from which broker, at which
+//! offsets, within one memory budget; what each answer leads to.
+//!
+//! Sans-I/O: nothing here touches a socket, a clock or a thread. The driver thread calls
+//! [`Fetcher::poll`] with the time and sends what it asks for ([`FetchAction::Send`]) through
+//! the I/O core, hands each answer to [`Fetcher::on_response`] with the version it was sent
+//! at, and polls again: deliveries and events produced by a call are returned by the next
+//! [`Fetcher::poll`]. It polls again at [`Fetcher::next_timer`], and when the [`Budget`]'s
+//! `wake` is called (the application released memory the fetcher was waiting for).
+//!
+//! # What is fetched
+//! A partition is *fetchable* when it is assigned, has a position, is not paused, not
+//! stopped by an error, not waiting for memory, not backing off, has a known leader and is
+//! not already in a request. At most one Fetch is in flight per broker; it covers every
+//! fetchable partition led by that broker. At most one ListOffsets is in flight per broker,
+//! for the partitions whose position is being reset.
+//!
+//! | event | what happens |
+//! | --- | --- |
+//! | `assign` | the partition is added without a position; it waits for `set_position` or `seek_to` (and for its leader: `NeedMetadata` until `set_leaders` names one) |
+//! | `set_position(offset >= 0)` | fetched from `offset`; `leader_epoch` becomes `last_fetched_epoch` |
+//! | `set_position(offset < 0)` | `auto.offset.reset`: earliest/latest → ListOffsets (-2/-1), then `Event(Reset)`; error → `Event(Error local::NO_OFFSET)` naming the partition, which stays stopped until the next `set_position` or `seek_to` |
+//! | `seek_to` | ListOffsets (-2 earliest, -1 latest), no event; `isolation_level` 1 with read_committed |
+//! | `unassign` | removed; answers in flight for it are ignored, and it is forgotten from the fetch session |
+//! | `pause` / `resume` | a paused partition is not fetched, and data arriving for it is not delivered (position unchanged) |
+//! | `set_leaders` | leader and epoch per partition; an epoch older than the one held is ignored (KIP-320); no leader → `NeedMetadata` (at most once per `retry.backoff.ms`) |
+//! | Fetch request | `current_leader_epoch` from metadata (v9+), `last_fetched_epoch` the epoch of the last record delivered (v12+), `rack_id` = `client.rack` (v11+), `isolation_level` 1 with read_committed; partitions in rotation order (those that delivered data move to the back, so `fetch.max.bytes` does not starve later ones) |
+//! | records | decoded (CRCs checked with `check.crcs`), charged to the budget and delivered as one [`Chunk`]; the position moves past the last batch (control batches too); with read_committed, aborted transactions and control records are dropped first |
+//! | records that do not fit in what the budget has left | not delivered, position unchanged; the partition waits until the application releases memory (the budget's `wake`), then is fetched again |
+//! | records that do not fit in an empty budget | `Event(Error local::BAD_MSG)` naming the partition and `queued.max.messages.kbytes`; the partition is stopped |
+//! | records that do not fit in `fetch.max.decompressed.bytes` | the same, naming `fetch.max.decompressed.bytes`, when the partition had the whole per-response cap; otherwise (earlier partitions of the answer took part of it) it is fetched again |
+//! | a corrupt batch, a CRC mismatch, an undecodable codec | `Event(Error local::BAD_MSG or BAD_COMPRESSION)` naming partition and offset; the partition is stopped: never skipped silently |
+//! | position reaches the high watermark (the last stable offset with read_committed) | `Event(Eof)` once per position, with `enable.partition.eof` |
+//! | OFFSET_OUT_OF_RANGE | `auto.offset.reset`: earliest/latest → ListOffsets and `Event(Reset)`; error → `Event(Error local::AUTO_OFFSET_RESET)`, stopped |
+//! | NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, REPLICA_NOT_AVAILABLE, KAFKA_STORAGE_ERROR, NETWORK_EXCEPTION | with a `CurrentLeader` hint newer than the epoch held: the partition moves to that leader at once. Otherwise `NeedMetadata` and the partition backs off (`retry.backoff.ms` doubling up to `retry.backoff.max.ms`) |
+//! | TOPIC_AUTHORIZATION_FAILED, CORRUPT_MESSAGE, any other non-retriable code | `Event(Error)` with the broker's code, stopped |
+//! | any other retriable code | the partition backs off |
+//! | `DivergingEpoch` (KIP-320: the leader's log diverged from what we fetched) | if its end offset is below the position, records we delivered are no longer in the log: with earliest/latest the position moves to that end offset and `Event(Reset)` says so; with error, `Event(Error local::AUTO_OFFSET_RESET)` and the partition is stopped. Never skipped silently |
+//! | ListOffsets answer | position set; `Event(Reset)` when `auto.offset.reset` asked for it; leadership errors as for Fetch; other retriable errors back off; the rest → `Event(Error)`, stopped |
+//! | a transport error or a request-level error | the broker backs off and its fetch session is reset; leadership-related transport errors ask for metadata; a request-level Kafka error is also an `Event(Error)` without partition |
+//! | an answer for an unassigned partition, or from before a `set_position`/`seek_to`/reset of it, or an unknown request id | ignored |
+//!
+//! # Fetch sessions (KIP-227)
+//! A broker's first Fetch is *full*: every fetchable partition, session id 0, epoch 0 (which
+//! asks the broker to create a session). If the answer carries a session id, the following
+//! fetches are *incremental*: session id, epoch 1, 2, … (wrapping to 1), carrying only the
+//! partitions that are new to the session or whose offset, per-partition max bytes, leader
+//! epoch or last fetched epoch changed since they were last sent, and listing as *forgotten*
+//! the partitions in the session that are no longer fetchable (unassigned, paused, moved,
+//! backing off, waiting for memory, in a reset). The broker answers with only the
+//! partitions that have something new; the others are unchanged. FETCH_SESSION_ID_NOT_FOUND
+//! or INVALID_FETCH_SESSION_EPOCH, any other request-level error, and a transport error
+//! reset the session: the next fetch is full. An answer at a version below 7 (no sessions)
+//! carries no session id, so every fetch to that broker stays full.
+//!
+//! # Memory
+//! Everything fetched and not yet released by the application is charged to one
+//! [`Budget`] (`queued.max.messages.kbytes`): each partition's raw `records` bytes (charged
+//! once per answer, for all its partitions, and held until the last chunk from that answer
+//! is released: they share the response buffer) plus the decoded records'
+//! [`RecordSet::charged_bytes`] (decompressed batches and the record index). Charges are
+//! taken only when they fit, before delivery, so **`Budget::used()` never exceeds
+//! `Budget::limit()`**.
+//!
+//! What is in flight is reserved: a Fetch asks for `max_bytes = min(fetch.max.bytes, left)`,
+//! where `left` is the limit minus what is charged minus what the other requests in flight
+//! asked for, and per partition `min(max.partition.fetch.bytes, max(left / partitions,
+//! 4 KiB))` rounded down to a power of two (so the value, which the fetch session compares,
+//! changes seldom); [`MIN_FETCH_BYTES`] is that 4 KiB floor. Nothing is sent while `left` is
+//! below it. The budget can't be exceeded, but memory outside it is used transiently, while
+//! an answer is handled: its raw bytes (at most what was asked for, except that a broker
+//! always returns at least one whole batch of the first partition with data — KIP-74 — so
+//! one batch of up to the topic's `max.message.bytes` more, and never more than
+//! `receive.message.max.bytes`), and the decoding of its partitions, which
+//! `fetch.max.decompressed.bytes` bounds per answer (a partition that does not fit in what
+//! the answer's earlier partitions left of it is fetched again). What does not fit in the
+//! budget is dropped when `on_response` returns.
+//!
+//! Versions 0–2 of Fetch have no KIP-74 rule: a batch larger than the per-partition maximum
+//! never arrives whole and the partition makes no progress (Kafka 0.10.1 and older).
+
+use crate::cluster::Snapshot;
+use crate::consumer::assignor::TopicPartition;
+use crate::error::{local, Error, Result};
+use crate::protocol::error_codes;
+use crate::protocol::messages::{
+    FetchAbortedTransaction, FetchPartition, FetchRequest, FetchResponse, FetchTopic,
+    ForgottenTopic, LeaderIdAndEpoch, ListOffsetsPartition, ListOffsetsRequest,
+    ListOffsetsResponse, ListOffsetsTopic,
+};
+use crate::protocol::DecodeErrorKind;
+use crate::record::{DecodeBudget, DecodeLimits, RecordSet};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The smallest fetch: nothing is sent while the budget has less left, and no partition is
+/// asked for less.
+pub const MIN_FETCH_BYTES: usize = 4096;
+
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+const CORRUPT_MESSAGE: i16 = 2;
+const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+/// Tag of `DivergingEpoch` in a Fetch partition answer (v12+).
+const DIVERGING_EPOCH_TAG: u32 = 0;
+
+/// Codes that mean our view of the partition's leader may be stale.
+fn is_leadership(code: i16) -> bool {
+    matches!(code, 3 | 5 | 6 | 9 | 13 | 56 | 74 | 75)
+}
+
+/// In a module of its own: the macro's code names `Result` as the standard one.
+mod wire {
+    use crate::wire_struct;
+
+    wire_struct! {
+        /// Kafka's `EpochEndOffset`: the `DivergingEpoch` of a Fetch partition answer.
+        pub struct EpochEndOffset {
+            pub epoch: i32 [12..=32767] = -1,
+            pub end_offset: i64 [12..=32767] = -1,
+        }
+    }
+}
+pub use wire::EpochEndOffset;
+
+/// `auto.offset.reset`: where to start when there is no valid position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    Earliest,
+    Latest,
+    Error,
+}
+
+/// The fetcher's settings, from the consumer's configuration.
+#[derive(Debug, Clone)]
+pub struct FetchSettings {
+    /// `fetch.wait.max.ms`.
+    pub max_wait: Duration,
+    /// `fetch.min.bytes`.
+    pub min_bytes: i32,
+    /// `fetch.max.bytes`.
+    pub max_bytes: i32,
+    /// `max.partition.fetch.bytes`.
+    pub partition_max_bytes: i32,
+    /// `isolation.level` = read_committed.
+    pub read_committed: bool,
+    /// `queued.max.messages.kbytes` * 1024: the [`Budget`]'s limit.
+    pub budget_bytes: usize,
+    /// `fetch.max.decompressed.bytes`: what decoding one answer may take.
+    pub response_decompress_cap: usize,
+    /// `check.crcs`.
+    pub check_crcs: bool,
+    /// `client.rack` ("" for none).
+    pub rack: String,
+    /// `auto.offset.reset`.
+    pub reset: OffsetReset,
+    /// `enable.partition.eof`.
+    pub partition_eof: bool,
+    /// `retry.backoff.ms` and `retry.backoff.max.ms`.
+    pub retry_backoff: Duration,
+    pub retry_backoff_max: Duration,
+}
+
+impl Default for FetchSettings {
+    /// librdkafka's defaults.
+    fn default() -> Self {
+        FetchSettings {
+            max_wait: Duration::from_millis(500),
+            min_bytes: 1,
+            max_bytes: 52_428_800,
+            partition_max_bytes: 1_048_576,
+            read_committed: true,
+            budget_bytes: 65_536 * 1024,
+            response_decompress_cap: 64 << 20,
+            check_crcs: false,
+            rack: String::new(),
+            reset: OffsetReset::Latest,
+            partition_eof: false,
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1000),
+        }
+    }
+}
+
+struct BudgetState {
+    used: usize,
+    /// Call `wake` once usage is at most this.
+    wake_at: Option<usize>,
+    /// The highest usage seen.
+    peak: usize,
+}
+
+/// The one memory budget shared by everything fetched and not yet released by the
+/// application. Thread-safe: the application frees messages on its threads.
+pub struct Budget {
+    limit: usize,
+    state: Mutex<BudgetState>,
+    wake: Box<dyn Fn() + Send + Sync>,
+}
+
+impl fmt::Debug for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Budget")
+            .field("limit", &self.limit)
+            .field("used", &self.used())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Budget {
+    /// A budget of `limit` bytes; `wake` is called (on the releasing thread, with no lock
+    /// held) when a release brings usage down to the level the fetcher waits for.
+    pub fn new(limit: usize, wake: Box<dyn Fn() + Send + Sync>) -> Budget {
+        Budget {
+            limit,
+            state: Mutex::new(BudgetState {
+                used: 0,
+                wake_at: None,
+                peak: 0,
+            }),
+            wake,
+        }
+    }
+
+    pub fn used(&self) -> usize {
+        self.state.lock().used
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The highest usage so far.
+    pub fn peak(&self) -> usize {
+        self.state.lock().peak
+    }
+
+    /// Charges `n` bytes whether or not they fit.
+    pub fn charge(self: &Arc<Self>, n: usize) -> Charge {
+        let mut s = self.state.lock();
+        s.used += n;
+        s.peak = s.peak.max(s.used);
+        drop(s);
+        Charge {
+            budget: self.clone(),
+            bytes: n,
+            shared: None,
+        }
+    }
+
+    /// Charges `n` bytes if usage stays within the limit.
+    pub fn try_charge(self: &Arc<Self>, n: usize) -> Option<Charge> {
+        let mut s = self.state.lock();
+        if s.used.checked_add(n)? > self.limit {
+            return None;
+        }
+        s.used += n;
+        s.peak = s.peak.max(s.used);
+        drop(s);
+        Some(Charge {
+            budget: self.clone(),
+            bytes: n,
+            shared: None,
+        })
+    }
+
+    /// Asks for `wake` once usage is at most `level` (replacing an earlier request). False,
+    /// and nothing asked, if it already is.
+    pub fn wake_when_at_most(&self, level: usize) -> bool {
+        let mut s = self.state.lock();
+        if s.used <= level {
+            s.wake_at = None;
+            return false;
+        }
+        s.wake_at = Some(level);
+        true
+    }
+
+    fn release(&self, n: usize) {
+        let mut s = self.state.lock();
+        s.used = s.used.saturating_sub(n);
+        let wake = s.wake_at.is_some_and(|l| s.used <= l);
+        if wake {
+            s.wake_at = None;
+        }
+        drop(s);
+        if wake {
+            (self.wake)();
+        }
+    }
+}
+
+/// Bytes charged to a [`Budget`], released when this is dropped.
+pub struct Charge {
+    budget: Arc<Budget>,
+    bytes: usize,
+    /// A charge shared with other chunks of the same answer (its raw bytes).
+    shared: Option<Arc<Charge>>,
+}
+
+impl Charge {
+    /// The bytes this charge holds on its own (not counting a shared part).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl fmt::Debug for Charge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Charge")
+            .field("bytes", &self.bytes)
+            .field("shared", &self.shared.as_ref().map(|s| s.bytes))
+            .finish()
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
+    }
+}
+
+/// Records fetched for one partition, handed to the application queue; owns its share of
+/// the response buffer and its [`Charge`].
+#[derive(Debug)]
+pub struct Chunk {
+    pub tp: TopicPartition,
+    pub records: RecordSet,
+    pub high_watermark: i64,
+    pub charge: Charge,
+}
+
+#[derive(Debug)]
+pub enum FetchRequestKind {
+    Fetch(FetchRequest),
+    ListOffsets(ListOffsetsRequest),
+}
+
+#[derive(Debug)]
+pub enum FetchResponseKind {
+    Fetch(FetchResponse),
+    ListOffsets(ListOffsetsResponse),
+}
+
+#[derive(Debug)]
+pub enum FetchEvent {
+    /// The position reached the end of the partition (`enable.partition.eof`).
+    Eof { tp: TopicPartition, offset: i64 },
+    Error {
+        tp: Option<TopicPartition>,
+        error: Error,
+    },
+    /// Position reset by `auto.offset.reset` (also after log truncation, KIP-320).
+    Reset { tp: TopicPartition, offset: i64 },
+}
+
+#[derive(Debug)]
+pub enum FetchAction {
+    Send {
+        id: u64,
+        broker: i32,
+        req: FetchRequestKind,
+    },
+    /// Metadata of these topics is needed: call [`Fetcher::set_leaders`] with it.
+    NeedMetadata(Vec<String>),
+    Deliver(Chunk),
+    Event(FetchEvent),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Reset {
+    timestamp: i64,
+    /// Asked for by `auto.offset.reset` (reported as [`FetchEvent::Reset`]).
+    auto: bool,
+}
+
+#[derive(Debug)]
+struct Part {
+    position: Option<i64>,
+    reset: Option<Reset>,
+    stopped: bool,
+    paused: bool,
+    leader: Option<i32>,
+    leader_epoch: i32,
+    last_fetched_epoch: i32,
+    backoff_until: Option<Instant>,
+    failures: u32,
+    in_flight: Option<u64>,
+    /// Changes with every new position: answers to requests sent before are ignored.
+    gen: u64,
+    /// Waiting for the budget to have this much left.
+    wait_memory: Option<usize>,
+    /// The position an Eof event was last given for.
+    eof_at: Option<i64>,
+}
+
+impl Part {
+    fn new(gen: u64) -> Part {
+        Part {
+            position: None,
+            reset: None,
+            stopped: false,
+            paused: false,
+            leader: None,
+            leader_epoch: -1,
+            last_fetched_epoch: -1,
+            backoff_until: None,
+            failures: 0,
+            in_flight: None,
+            gen,
+            wait_memory: None,
+            eof_at: None,
+        }
+    }
+
+    fn idle(&self, now: Instant) -> bool {
+        !self.stopped
+            && self.leader.is_some()
+            && self.in_flight.is_none()
+            && self.backoff_until.map_or(true, |t| t <= now)
+    }
+
+    fn fetchable(&self, now: Instant) -> bool {
+        self.idle(now)
+            && self.position.is_some()
+            && self.reset.is_none()
+            && !self.paused
+            && self.wait_memory.is_none()
+    }
+
+    fn resettable(&self, now: Instant) -> bool {
+        self.idle(now) && self.reset.is_some()
+    }
+
+    fn back_off(&mut self, s: &FetchSettings, now: Instant) {
+        self.failures += 1;
+        self.backoff_until = Some(now + backoff(s, self.failures));
+    }
+}
+
+fn backoff(s: &FetchSettings, failures: u32) -> Duration {
+    let shift = failures.saturating_sub(1).min(20);
+    s.retry_backoff
+        .saturating_mul(1 << shift)
+        .min(s.retry_backoff_max)
+}
+
+/// What the broker's fetch session holds of a partition: what was last sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sent {
+    offset: i64,
+    max_bytes: i32,
+    leader_epoch: i32,
+    last_fetched_epoch: i32,
+}
+
+#[derive(Debug, Default)]
+struct Session {
+    /// 0: none (the next fetch is full).
+    id: i32,
+    /// The epoch of the next incremental fetch.
+    epoch: i32,
+    parts: HashMap<TopicPartition, Sent>,
+}
+
+impl Session {
+    fn reset(&mut self) {
+        *self = Session::default();
+    }
+}
+
+#[derive(Debug, Default)]
+struct BrokerState {
+    fetch: Option<u64>,
+    list: Option<u64>,
+    backoff_until: Option<Instant>,
+    failures: u32,
+    session: Session,
+}
+
+#[derive(Debug)]
+enum InFlight {
+    Fetch {
+        broker: i32,
+        /// Every partition the request covers (with a session, also those it omits), and
+        /// its generation when sent.
+        parts: HashMap<TopicPartition, u64>,
+        reserved: usize,
+        incremental: bool,
+    },
+    List {
+        broker: i32,
+        parts: HashMap<TopicPartition, u64>,
+    },
+}
+
+/// The prefetcher (see the module documentation).
+pub struct Fetcher {
+    settings: FetchSettings,
+    budget: Arc<Budget>,
+    limits: DecodeLimits,
+    parts: HashMap<TopicPartition, Part>,
+    /// Rotation order of the assigned partitions.
+    order: Vec<TopicPartition>,
+    brokers: BTreeMap<i32, BrokerState>,
+    in_flight: HashMap<u64, InFlight>,
+    /// What the requests in flight asked for.
+    reserved: usize,
+    next_id: u64,
+    next_gen: u64,
+    out: Vec<FetchAction>,
+    want_metadata: BTreeSet<String>,
+    metadata_at: Option<Instant>,
+}
+
+impl fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("partitions", &self.parts.len())
+            .field("in_flight", &self.in_flight.len())
+            .field("reserved", &self.reserved)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ctx(tp: &TopicPartition) -> String {
+    format!("{}/{}", tp.topic, tp.partition)
+}
+
+/// Whether a control record is an abort marker (key: version i16, type i16; 0 = abort).
+fn is_abort_marker(key: Option<&[u8]>) -> bool {
+    matches!(key, Some(k) if k.len() >= 4 && k[2] == 0 && k[3] == 0)
+}
+
+/// Drops the records of aborted transactions and every control record (read_committed).
+/// A producer's aborted range starts at its `first_offset` and ends at its abort marker.
+fn drop_aborted(set: &mut RecordSet, aborted: &[FetchAbortedTransaction]) {
+    let mut starts: Vec<(i64, i64)> = aborted
+        .iter()
+        .map(|a| (a.first_offset, a.producer_id))
+        .collect();
+    starts.sort_unstable();
+    let mut next = 0;
+    let mut active: HashSet<i64> = HashSet::new();
+    set.retain(|r| {
+        while next < starts.len() && starts[next].0 <= r.offset {
+            active.insert(starts[next].1);
+            next += 1;
+        }
+        if r.is_control {
+            if is_abort_marker(r.key) {
+                active.remove(&r.producer_id);
+            }
+            return false;
+        }
+        !(r.is_transactional && active.contains(&r.producer_id))
+    });
+}
+
+impl Fetcher {
+    pub fn new(settings: FetchSettings, budget: Arc<Budget>) -> Fetcher {
+        let limits = DecodeLimits {
+            max_decompressed: settings.response_decompress_cap,
+            verify_crc: settings.check_crcs,
+            skip_control: !settings.read_committed,
+        };
+        Fetcher {
+            settings,
+            budget,
+            limits,
+            parts: HashMap::new(),
+            order: Vec::new(),
+            brokers: BTreeMap::new(),
+            in_flight: HashMap::new(),
+            reserved: 0,
+            next_id: 1,
+            next_gen: 1,
+            out: Vec::new(),
+            want_metadata: BTreeSet::new(),
+            metadata_at: None,
+        }
+    }
+
+    fn gen(&mut self) -> u64 {
+        self.next_gen += 1;
+        self.next_gen
+    }
+
+    /// Adds partitions with no position (awaiting `set_position` or `seek_to`).
+    pub fn assign(&mut self, tps: &[TopicPartition]) {
+        for tp in tps {
+            if !self.parts.contains_key(tp) {
+                let g = self.gen();
+                self.parts.insert(tp.clone(), Part::new(g));
+                self.order.push(tp.clone());
+            }
+        }
+    }
+
+    /// Removes partitions; answers in flight for them are ignored.
+    pub fn unassign(&mut self, tps: &[TopicPartition]) {
+        for tp in tps {
+            self.parts.remove(tp);
+        }
+        let parts = &self.parts;
+        self.order.retain(|tp| parts.contains_key(tp));
+    }
+
+    /// Sets the position (a committed offset or a seek). `offset < 0` applies
+    /// `auto.offset.reset`.
+    pub fn set_position(&mut self, tp: &TopicPartition, offset: i64, leader_epoch: i32) {
+        let g = self.gen();
+        let Some(p) = self.parts.get_mut(tp) else {
+            return;
+        };
+        p.gen = g;
+        p.in_flight = None;
+        p.stopped = false;
+        p.wait_memory = None;
+        p.eof_at = None;
+        if offset >= 0 {
+            p.position = Some(offset);
+            p.reset = None;
+            p.last_fetched_epoch = leader_epoch;
+            return;
+        }
+        p.position = None;
+        p.last_fetched_epoch = -1;
+        let timestamp = match self.settings.reset {
+            OffsetReset::Earliest => -2,
+            OffsetReset::Latest => -1,
+            OffsetReset::Error => {
+                p.reset = None;
+                p.stopped = true;
+                self.out.push(FetchAction::Event(FetchEvent::Error {
+                    tp: Some(tp.clone()),
+                    error: Error::new(
+                        local::NO_OFFSET,
+                        format!(
+                            "{}: no offset to start from and auto.offset.reset is error",
+                            ctx(tp)
+                        ),
+                    ),
+                }));
+                return;
+            }
+        };
+        p.reset = Some(Reset {
+            timestamp,
+            auto: true,
+        });
+    }
+
+    /// Moves the position to the partition's earliest or latest offset (ListOffsets).
+    pub fn seek_to(&mut self, tp: &TopicPartition, earliest: bool) {
+        let g = self.gen();
+        let Some(p) = self.parts.get_mut(tp) else {
+            return;
+        };
+        p.gen = g;
+        p.in_flight = None;
+        p.stopped = false;
+        p.wait_memory = None;
+        p.eof_at = None;
+        p.position = None;
+        p.last_fetched_epoch = -1;
+        p.reset = Some(Reset {
+            timestamp: if earliest { -2 } else { -1 },
+            auto: false,
+        });
+    }
+
+    pub fn pause(&mut self, tps: &[TopicPartition]) {
+        for tp in tps {
+            if let Some(p) = self.parts.get_mut(tp) {
+                p.paused = true;
+            }
+        }
+    }
+
+    pub fn resume(&mut self, tps: &[TopicPartition]) {
+        for tp in tps {
+            if let Some(p) = self.parts.get_mut(tp) {
+                p.paused = false;
+            }
+        }
+    }
+
+    /// The next offset to fetch, if the partition has a position.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        self.parts.get(tp).and_then(|p| p.position)
+    }
+
+    /// Takes each assigned partition's leader and leader epoch from `snap`.
+    pub fn set_leaders(&mut self, snap: &Snapshot) {
+        for (tp, p) in &mut self.parts {
+            let pm = snap
+                .topic(&tp.topic)
+                .filter(|t| t.meta.error_code == 0)
+                .and_then(|t| t.partition(tp.partition));
+            match pm {
+                Some(pm) if pm.leader >= 0 => {
+                    if p.leader.is_none() || pm.leader_epoch >= p.leader_epoch {
+                        if p.leader != Some(pm.leader) {
+                            p.backoff_until = None;
+                            p.failures = 0;
+                        }
+                        p.leader = Some(pm.leader);
+                        p.leader_epoch = pm.leader_epoch;
+                    }
+                }
+                _ => p.leader = None,
+            }
+        }
+    }
+
+    /// What the budget has left for new requests.
+    fn left(&self) -> usize {
+        self.budget
+            .limit()
+            .saturating_sub(self.budget.used())
+            .saturating_sub(self.reserved)
+    }
+
+    fn per_partition_max(&self, left: usize, n: usize) -> i32 {
+        let part_max = usize::try_from(self.settings.partition_max_bytes.max(1)).unwrap_or(1);
+        let share = (left / n.max(1)).max(MIN_FETCH_BYTES);
+        let v = if share >= part_max {
+            part_max
+        } else {
+            1usize << (usize::BITS - 1 - share.leading_zeros())
+        };
+        i32::try_from(v).unwrap_or(i32::MAX)
+    }
+
+    /// What to do now: requests to send, then the deliveries and events produced since the
+    /// last call.
+    pub fn poll(&mut self, now: Instant) -> Vec<FetchAction> {
+        let mut actions = Vec::new();
+        // Expired back-offs are cleared, so that next_timer only names future ones.
+        for p in self.parts.values_mut() {
+            if p.backoff_until.is_some_and(|t| t <= now) {
+                p.backoff_until = None;
+            }
+        }
+        for b in self.brokers.values_mut() {
+            if b.backoff_until.is_some_and(|t| t <= now) {
+                b.backoff_until = None;
+            }
+        }
+
+        // Metadata for partitions without a leader, at most once per retry.backoff.ms.
+        for (tp, p) in &self.parts {
+            if p.leader.is_none() && !p.stopped && (p.position.is_some() || p.reset.is_some()) {
+                self.want_metadata.insert(tp.topic.clone());
+            }
+        }
+        if !self.want_metadata.is_empty() && self.metadata_at.map_or(true, |t| t <= now) {
+            let topics = std::mem::take(&mut self.want_metadata);
+            actions.push(FetchAction::NeedMetadata(topics.into_iter().collect()));
+            self.metadata_at = Some(now + self.settings.retry_backoff);
+        }
+
+        // Partitions waiting for memory the application has released since.
+        let left = self.left();
+        for p in self.parts.values_mut() {
+            if p.wait_memory.is_some_and(|need| need <= left) {
+                p.wait_memory = None;
+            }
+        }
+
+        self.send_list_offsets(now, &mut actions);
+        self.send_fetches(now, &mut actions);
+        self.arm_wake();
+        actions.append(&mut self.out);
+        actions
+    }
+
+    /// Asks the budget to wake the driver when it has what the fetcher waits for.
+    fn arm_wake(&self) {
+        let mut need: Option<usize> = None;
+        if self.left() < MIN_FETCH_BYTES && self.parts.values().any(|p| p.position.is_some()) {
+            need = Some(MIN_FETCH_BYTES);
+        }
+        for p in self.parts.values() {
+            if let Some(n) = p.wait_memory {
+                need = Some(need.map_or(n, |m| m.min(n)));
+            }
+        }
+        if let Some(need) = need {
+            let level = self
+                .budget
+                .limit()
+                .saturating_sub(self.reserved)
+                .saturating_sub(need);
+            self.budget.wake_when_at_most(level);
+        }
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn send_list_offsets(&mut self, now: Instant, actions: &mut Vec<FetchAction>) {
+        let mut by_broker: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+        for tp in &self.order {
+            let p = &self.parts[tp];
+            if p.resettable(now) {
+                if let Some(l) = p.leader {
+                    by_broker.entry(l).or_default().push(tp.clone());
+                }
+            }
+        }
+        for (broker, tps) in by_broker {
+            let b = self.brokers.entry(broker).or_default();
+            if b.list.is_some() || b.backoff_until.is_some() {
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            b.list = Some(id);
+            let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+            let mut parts = HashMap::new();
+            for tp in tps {
+                let p = self.parts.get_mut(&tp).expect("listed from parts");
+                p.in_flight = Some(id);
+                let Some(reset) = p.reset else { continue };
+                let lp = ListOffsetsPartition {
+                    partition_index: tp.partition,
+                    current_leader_epoch: p.leader_epoch,
+                    timestamp: reset.timestamp,
+                    ..Default::default()
+                };
+                parts.insert(tp.clone(), p.gen);
+                match topics.iter_mut().find(|t| t.name == tp.topic) {
+                    Some(t) => t.partitions.push(lp),
+                    None => topics.push(ListOffsetsTopic {
+                        name: tp.topic.clone(),
+                        partitions: vec![lp],
+                        ..Default::default()
+                    }),
+                }
+            }
+            self.in_flight.insert(id, InFlight::List { broker, parts });
+            actions.push(FetchAction::Send {
+                id,
+                broker,
+                req: FetchRequestKind::ListOffsets(ListOffsetsRequest {
+                    replica_id: -1,
+                    isolation_level: i8::from(self.settings.read_committed),
+                    topics,
+                    ..Default::default()
+                }),
+            });
+        }
+    }
+
+    fn send_fetches(&mut self, now: Instant, actions: &mut Vec<FetchAction>) {
+        let mut by_broker: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+        for tp in &self.order {
+            let p = &self.parts[tp];
+            if p.fetchable(now) {
+                if let Some(l) = p.leader {
+                    by_broker.entry(l).or_default().push(tp.clone());
+                }
+            }
+        }
+        for (broker, tps) in by_broker {
+            {
+                let b = self.brokers.entry(broker).or_default();
+                if b.fetch.is_some() || b.backoff_until.is_some() {
+                    continue;
+                }
+            }
+            let left = self.left();
+            if left < MIN_FETCH_BYTES {
+                // The budget is full: nothing more is sent until memory is released.
+                return;
+            }
+            let max_bytes = left.min(usize::try_from(self.settings.max_bytes.max(1)).unwrap_or(1));
+            let per = self.per_partition_max(left, tps.len());
+            let id = self.take_id();
+            let mut sent: Vec<(TopicPartition, Sent)> = Vec::with_capacity(tps.len());
+            let mut covered = HashMap::with_capacity(tps.len());
+            for tp in tps {
+                let p = self.parts.get_mut(&tp).expect("listed from parts");
+                p.in_flight = Some(id);
+                covered.insert(tp.clone(), p.gen);
+                sent.push((
+                    tp,
+                    Sent {
+                        offset: p.position.unwrap_or(0),
+                        max_bytes: per,
+                        leader_epoch: p.leader_epoch,
+                        last_fetched_epoch: p.last_fetched_epoch,
+                    },
+                ));
+            }
+            let b = self.brokers.get_mut(&broker).expect("entry made above");
+            b.fetch = Some(id);
+            let session = &mut b.session;
+            let incremental = session.id != 0;
+            let (send, forgotten): (Vec<&(TopicPartition, Sent)>, Vec<TopicPartition>) =
+                if incremental {
+                    let send = sent
+                        .iter()
+                        .filter(|(tp, s)| session.parts.get(tp) != Some(s))
+                        .collect();
+                    let mut forgotten: Vec<TopicPartition> = session
+                        .parts
+                        .keys()
+                        .filter(|tp| !covered.contains_key(*tp))
+                        .cloned()
+                        .collect();
+                    forgotten.sort();
+                    (send, forgotten)
+                } else {
+                    (sent.iter().collect(), Vec::new())
+                };
+            let mut topics: Vec<FetchTopic> = Vec::new();
+            for (tp, s) in send {
+                let fp = FetchPartition {
+                    partition: tp.partition,
+                    current_leader_epoch: s.leader_epoch,
+                    fetch_offset: s.offset,
+                    last_fetched_epoch: s.last_fetched_epoch,
+                    log_start_offset: -1,
+                    partition_max_bytes: s.max_bytes,
+                    ..Default::default()
+                };
+                match topics.iter_mut().find(|t| t.topic == tp.topic) {
+                    Some(t) => t.partitions.push(fp),
+                    None => topics.push(FetchTopic {
+                        topic: tp.topic.clone(),
+                        partitions: vec![fp],
+                        ..Default::default()
+                    }),
+                }
+            }
+            let mut forgotten_topics_data: Vec<ForgottenTopic> = Vec::new();
+            for tp in forgotten {
+                match forgotten_topics_data
+                    .iter_mut()
+                    .find(|t| t.topic == tp.topic)
+                {
+                    Some(t) => t.partitions.push(tp.partition),
+                    None => forgotten_topics_data.push(ForgottenTopic {
+                        topic: tp.topic.clone(),
+                        partitions: vec![tp.partition],
+                        ..Default::default()
+                    }),
+                }
+            }
+            let (session_id, session_epoch) = if incremental {
+                (session.id, session.epoch)
+            } else {
+                (0, 0)
+            };
+            session.parts = sent.into_iter().collect();
+            self.reserved += max_bytes;
+            self.in_flight.insert(
+                id,
+                InFlight::Fetch {
+                    broker,
+                    parts: covered,
+                    reserved: max_bytes,
+                    incremental,
+                },
+            );
+            actions.push(FetchAction::Send {
+                id,
+                broker,
+                req: FetchRequestKind::Fetch(FetchRequest {
+                    replica_id: -1,
+                    max_wait_ms: i32::try_from(self.settings.max_wait.as_millis())
+                        .unwrap_or(i32::MAX),
+                    min_bytes: self.settings.min_bytes,
+                    max_bytes: i32::try_from(max_bytes).unwrap_or(i32::MAX),
+                    isolation_level: i8::from(self.settings.read_committed),
+                    session_id,
+                    session_epoch,
+                    topics,
+                    forgotten_topics_data,
+                    rack_id: self.settings.rack.clone(),
+                    ..Default::default()
+                }),
+            });
+        }
+    }
+
+    /// When to poll next (a back-off ends, or metadata may be asked again), if anything
+    /// waits on time.
+    pub fn next_timer(&self) -> Option<Instant> {
+        let parts = self.parts.values().filter_map(|p| p.backoff_until);
+        let brokers = self.brokers.values().filter_map(|b| b.backoff_until);
+        let metadata = self.metadata_at.filter(|_| {
+            !self.want_metadata.is_empty()
+                || self
+                    .parts
+                    .values()
+                    .any(|p| p.leader.is_none() && !p.stopped && p.position.is_some())
+        });
+        parts.chain(brokers).chain(metadata).min()
+    }
+
+    /// An answer to request `id`, sent at `version`. Its deliveries and events come from
+    /// the next [`poll`](Self::poll).
+    pub fn on_response(
+        &mut self,
+        id: u64,
+        r: Result<FetchResponseKind>,
+        version: i16,
+        now: Instant,
+    ) {
+        let Some(f) = self.in_flight.remove(&id) else {
+            return;
+        };
+        match f {
+            InFlight::Fetch {
+                broker,
+                parts,
+                reserved,
+                incremental,
+            } => {
+                self.reserved = self.reserved.saturating_sub(reserved);
+                self.release_in_flight(id, &parts);
+                let b = self.brokers.entry(broker).or_default();
+                if b.fetch == Some(id) {
+                    b.fetch = None;
+                }
+                match r {
+                    Ok(FetchResponseKind::Fetch(resp)) => {
+                        self.fetch_answer(broker, &parts, resp, version, incremental, now)
+                    }
+                    Ok(FetchResponseKind::ListOffsets(_)) => self.broker_failed(
+                        broker,
+                        &parts,
+                        &Error::protocol(format!(
+                            "broker {broker}: a Fetch answered by ListOffsets"
+                        )),
+                        now,
+                    ),
+                    Err(e) => self.broker_failed(broker, &parts, &e, now),
+                }
+            }
+            InFlight::List { broker, parts } => {
+                self.release_in_flight(id, &parts);
+                let b = self.brokers.entry(broker).or_default();
+                if b.list == Some(id) {
+                    b.list = None;
+                }
+                match r {
+                    Ok(FetchResponseKind::ListOffsets(resp)) => {
+                        self.list_answer(broker, &parts, resp, version, now)
+                    }
+                    Ok(FetchResponseKind::Fetch(_)) => {
+                        let e = Error::protocol(format!(
+                            "broker {broker}: a ListOffsets answered by Fetch"
+                        ));
+                        self.list_failed(broker, &parts, &e, now)
+                    }
+                    Err(e) => self.list_failed(broker, &parts, &e, now),
+                }
+            }
+        }
+    }
+
+    fn release_in_flight(&mut self, id: u64, parts: &HashMap<TopicPartition, u64>) {
+        for tp in parts.keys() {
+            if let Some(p) = self.parts.get_mut(tp) {
+                if p.in_flight == Some(id) {
+                    p.in_flight = None;
+                }
+            }
+        }
+    }
+
+    /// The current partition of an answer, if the answer is not stale for it.
+    fn current(&mut self, tp: &TopicPartition, gen: Option<&u64>) -> Option<&mut Part> {
+        let gen = *gen?;
+        self.parts.get_mut(tp).filter(|p| p.gen == gen)
+    }
+
+    /// A transport or request-level failure of a Fetch.
+    fn broker_failed(
+        &mut self,
+        broker: i32,
+        parts: &HashMap<TopicPartition, u64>,
+        e: &Error,
+        now: Instant,
+    ) {
+        let s = &self.settings;
+        let b = self.brokers.entry(broker).or_default();
+        b.session.reset();
+        b.failures += 1;
+        b.backoff_until = Some(now + backoff(s, b.failures));
+        if e.needs_metadata_refresh() {
+            for tp in parts.keys() {
+                if self.parts.contains_key(tp) {
+                    self.want_metadata.insert(tp.topic.clone());
+                }
+            }
+        }
+    }
+
+    fn stop(&mut self, tp: &TopicPartition, error: Error) {
+        if let Some(p) = self.parts.get_mut(tp) {
+            p.stopped = true;
+        }
+        self.out.push(FetchAction::Event(FetchEvent::Error {
+            tp: Some(tp.clone()),
+            error,
+        }));
+    }
+
+    /// `auto.offset.reset` after OFFSET_OUT_OF_RANGE.
+    fn out_of_range(&mut self, tp: &TopicPartition, offset: i64) {
+        let g = self.gen();
+        let reset = self.settings.reset;
+        let Some(p) = self.parts.get_mut(tp) else {
+            return;
+        };
+        let timestamp = match reset {
+            OffsetReset::Earliest => -2,
+            OffsetReset::Latest => -1,
+            OffsetReset::Error => {
+                let e = Error::new(
+                    local::AUTO_OFFSET_RESET,
+                    format!(
+                        "{}: offset {offset} is out of range and auto.offset.reset is error",
+                        ctx(tp)
+                    ),
+                );
+                self.stop(tp, e);
+                return;
+            }
+        };
+        p.gen = g;
+        p.position = None;
+        p.last_fetched_epoch = -1;
+        p.eof_at = None;
+        p.reset = Some(Reset {
+            timestamp,
+            auto: true,
+        });
+    }
+
+    /// A partition error of a Fetch answer (not OFFSET_OUT_OF_RANGE).
+    fn partition_error(
+        &mut self,
+        tp: &TopicPartition,
+        code: i16,
+        hint: Option<LeaderIdAndEpoch>,
+        broker: i32,
+        now: Instant,
+    ) {
+        let s = &self.settings;
+        let Some(p) = self.parts.get_mut(tp) else {
+            return;
+        };
+        if is_leadership(code) {
+            match hint.filter(|h| h.is_known() && h.leader_epoch > p.leader_epoch) {
+                Some(h) => {
+                    p.leader = Some(h.leader_id);
+                    p.leader_epoch = h.leader_epoch;
+                }
+                None => {
+                    p.back_off(s, now);
+                    self.want_metadata.insert(tp.topic.clone());
+                }
+            }
+            return;
+        }
+        if code != CORRUPT_MESSAGE
+            && code != TOPIC_AUTHORIZATION_FAILED
+            && error_codes::is_retriable(code)
+        {
+            p.back_off(s, now);
+            return;
+        }
+        let at = p.position.unwrap_or(-1);
+        self.stop(
+            tp,
+            Error::kafka(
+                code,
+                format!("{} at offset {at} (broker {broker})", ctx(tp)),
+            ),
+        );
+    }
+
+    fn fetch_answer(
+        &mut self,
+        broker: i32,
+        parts: &HashMap<TopicPartition, u64>,
+        mut resp: FetchResponse,
+        version: i16,
+        incremental: bool,
+        now: Instant,
+    ) {
+        {
+            let b = self.brokers.entry(broker).or_default();
+            if resp.error_code != 0 {
+                b.session.reset();
+                let code = resp.error_code;
+                if code != FETCH_SESSION_ID_NOT_FOUND && code != INVALID_FETCH_SESSION_EPOCH {
+                    b.failures += 1;
+                    b.backoff_until = Some(now + backoff(&self.settings, b.failures));
+                    self.out.push(FetchAction::Event(FetchEvent::Error {
+                        tp: None,
+                        error: Error::kafka(code, format!("Fetch from broker {broker}")),
+                    }));
+                }
+                return;
+            }
+            b.failures = 0;
+            if !incremental {
+                b.session.id = if version >= 7 { resp.session_id } else { 0 };
+                b.session.epoch = i32::from(b.session.id != 0);
+            } else {
+                b.session.epoch = if b.session.epoch == i32::MAX {
+                    1
+                } else {
+                    b.session.epoch + 1
+                };
+            }
+            if b.session.id == 0 {
+                b.session.parts.clear();
+            }
+        }
+
+        // The raw bytes of the answer stay in memory while any chunk from it lives.
+        let raw: usize = resp
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+            .sum();
+        let mut shared: Option<Arc<Charge>> = None;
+        let mut cap_used = 0usize;
+        let mut delivered: HashSet<TopicPartition> = HashSet::new();
+
+        for t in &mut resp.responses {
+            for pd in &mut t.partitions {
+                let tp = TopicPartition::new(t.topic.clone(), pd.partition_index);
+                let gen = parts.get(&tp);
+                let Some(p) = self.current(&tp, gen) else {
+                    continue;
+                };
+                let Some(position) = p.position else { continue };
+                if p.reset.is_some() || p.stopped {
+                    continue;
+                }
+                if pd.error_code == OFFSET_OUT_OF_RANGE {
+                    self.out_of_range(&tp, position);
+                    continue;
+                }
+                if pd.error_code != 0 {
+                    let hint = if version >= 12 {
+                        pd.current_leader()
+                    } else {
+                        None
+                    };
+                    self.partition_error(&tp, pd.error_code, hint, broker, now);
+                    continue;
+                }
+                p.failures = 0;
+                if version >= 12 {
+                    if let Some(Ok(d)) = pd
+                        .tagged_fields
+                        .decode::<EpochEndOffset>(DIVERGING_EPOCH_TAG, 12)
+                    {
+                        if d.epoch >= 0 && d.end_offset >= 0 {
+                            self.diverged(&tp, position, &d);
+                            continue;
+                        }
+                    }
+                }
+                if p.paused {
+                    continue;
+                }
+                let input = pd.records.take().unwrap_or_default();
+                let end = if self.settings.read_committed && pd.last_stable_offset >= 0 {
+                    pd.last_stable_offset
+                } else {
+                    pd.high_watermark
+                };
+                if input.is_empty() {
+                    self.check_eof(&tp, end);
+                    continue;
+                }
+                let own_len = input.len();
+                let limit = self.budget.limit();
+                let cap = self.settings.response_decompress_cap;
+                let cap_left = cap.saturating_sub(cap_used);
+                let room = limit.saturating_sub(own_len);
+                let mut db = DecodeBudget::new(cap_left.min(room));
+                let at = format!("{} at offset {position} (broker {broker})", ctx(&tp));
+                let mut set = match RecordSet::decode_within(input, &self.limits, &mut db) {
+                    Ok(set) => set,
+                    Err(e) if db.refused() || own_len > limit => {
+                        if room <= cap_left || own_len > limit {
+                            self.oversize(&tp, &at, limit, "queued.max.messages.kbytes");
+                        } else if cap_left == cap {
+                            self.oversize(&tp, &at, cap, "fetch.max.decompressed.bytes");
+                        }
+                        // Else: earlier partitions of this answer took part of the
+                        // per-answer cap; the partition is fetched again, ahead of them.
+                        let _ = e;
+                        continue;
+                    }
+                    Err(e) => {
+                        let code = match e.kind {
+                            DecodeErrorKind::Compression(_) => local::BAD_COMPRESSION,
+                            _ => local::BAD_MSG,
+                        };
+                        self.stop(
+                            &tp,
+                            Error::new(
+                                code,
+                                format!("{at}: {e}; the partition is stopped (seek past the damage to go on)"),
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                if self.settings.read_committed {
+                    drop_aborted(&mut set, pd.aborted_transactions.as_deref().unwrap_or(&[]));
+                }
+                set.drop_before(position);
+                let next = set.next_offset().map_or(position, |n| n.max(position));
+                if set.is_empty() {
+                    // Only control batches, aborted records or records before the
+                    // position: the position moves on, nothing is delivered.
+                    if let Some(p) = self.parts.get_mut(&tp) {
+                        p.position = Some(next);
+                    }
+                    self.check_eof(&tp, end);
+                    continue;
+                }
+                let charged = set.charged_bytes();
+                let fits = {
+                    if shared.is_none() {
+                        shared = self.budget.try_charge(raw).map(Arc::new);
+                    }
+                    match &shared {
+                        Some(_) => self.budget.try_charge(charged),
+                        None => None,
+                    }
+                };
+                let Some(mut charge) = fits else {
+                    if own_len + charged > limit {
+                        self.oversize(&tp, &at, limit, "queued.max.messages.kbytes");
+                    } else if let Some(p) = self.parts.get_mut(&tp) {
+                        p.wait_memory = Some(own_len + charged);
+                    }
+                    continue;
+                };
+                charge.shared = shared.clone();
+                cap_used += charged;
+                let epoch = set
+                    .iter()
+                    .next_back()
+                    .map_or(-1, |r| r.partition_leader_epoch);
+                if let Some(p) = self.parts.get_mut(&tp) {
+                    p.position = Some(next);
+                    if epoch >= 0 {
+                        p.last_fetched_epoch = epoch;
+                    }
+                }
+                delivered.insert(tp.clone());
+                self.out.push(FetchAction::Deliver(Chunk {
+                    tp: tp.clone(),
+                    records: set,
+                    high_watermark: pd.high_watermark,
+                    charge,
+                }));
+                self.check_eof(&tp, end);
+            }
+        }
+        if !delivered.is_empty() {
+            // Rotation: partitions that delivered go to the back, in their order.
+            let (mut front, back): (Vec<TopicPartition>, Vec<TopicPartition>) =
+                self.order.drain(..).partition(|tp| !delivered.contains(tp));
+            front.extend(back);
+            self.order = front;
+        }
+    }
+
+    fn oversize(&mut self, tp: &TopicPartition, at: &str, limit: usize, property: &str) {
+        self.stop(
+            tp,
+            Error::new(
+                local::BAD_MSG,
+                format!(
+                    "{at}: the records do not fit in {property} ({limit} bytes: the raw records \
+                     plus their decompressed bytes and index); raise {property}"
+                ),
+            ),
+        );
+    }
+
+    fn diverged(&mut self, tp: &TopicPartition, position: i64, d: &EpochEndOffset) {
+        if d.end_offset >= position {
+            if let Some(p) = self.parts.get_mut(tp) {
+                p.last_fetched_epoch = d.epoch;
+            }
+            return;
+        }
+        let what = format!(
+            "{}: log truncation detected: the leader's log diverges at offset {} (epoch {}), \
+             below the position {position}",
+            ctx(tp),
+            d.end_offset,
+            d.epoch
+        );
+        if self.settings.reset == OffsetReset::Error {
+            self.stop(
+                tp,
+                Error::new(
+                    local::AUTO_OFFSET_RESET,
+                    format!("{what}; auto.offset.reset is error"),
+                ),
+            );
+            return;
+        }
+        let g = self.gen();
+        if let Some(p) = self.parts.get_mut(tp) {
+            p.gen = g;
+            p.position = Some(d.end_offset);
+            p.last_fetched_epoch = d.epoch;
+            p.eof_at = None;
+        }
+        self.out.push(FetchAction::Event(FetchEvent::Reset {
+            tp: tp.clone(),
+            offset: d.end_offset,
+        }));
+    }
+
+    fn check_eof(&mut self, tp: &TopicPartition, end: i64) {
+        if !self.settings.partition_eof {
+            return;
+        }
+        let Some(p) = self.parts.get_mut(tp) else {
+            return;
+        };
+        let Some(pos) = p.position else { return };
+        if end >= 0 && pos >= end && p.eof_at != Some(pos) {
+            p.eof_at = Some(pos);
+            self.out.push(FetchAction::Event(FetchEvent::Eof {
+                tp: tp.clone(),
+                offset: pos,
+            }));
+        }
+    }
+
+    fn list_failed(
+        &mut self,
+        broker: i32,
+        parts: &HashMap<TopicPartition, u64>,
+        e: &Error,
+        now: Instant,
+    ) {
+        let b = self.brokers.entry(broker).or_default();
+        b.failures += 1;
+        b.backoff_until = Some(now + backoff(&self.settings, b.failures));
+        if e.needs_metadata_refresh() {
+            for tp in parts.keys() {
+                if self.parts.contains_key(tp) {
+                    self.want_metadata.insert(tp.topic.clone());
+                }
+            }
+        }
+    }
+
+    fn list_answer(
+        &mut self,
+        broker: i32,
+        parts: &HashMap<TopicPartition, u64>,
+        resp: ListOffsetsResponse,
+        version: i16,
+        now: Instant,
+    ) {
+        let mut answered: HashSet<TopicPartition> = HashSet::new();
+        for t in resp.topics {
+            for lp in t.partitions {
+                let tp = TopicPartition::new(t.name.clone(), lp.partition_index);
+                let gen = parts.get(&tp);
+                if self.current(&tp, gen).is_none() {
+                    continue;
+                }
+                answered.insert(tp.clone());
+                let offset = if version == 0 {
+                    lp.old_style_offsets.first().copied().unwrap_or(-1)
+                } else {
+                    lp.offset
+                };
+                let code = lp.error_code;
+                let s = &self.settings;
+                let p = self.parts.get_mut(&tp).expect("current");
+                let Some(reset) = p.reset else { continue };
+                if code == 0 && offset >= 0 {
+                    p.position = Some(offset);
+                    p.reset = None;
+                    p.failures = 0;
+                    p.eof_at = None;
+                    if reset.auto {
+                        self.out
+                            .push(FetchAction::Event(FetchEvent::Reset { tp, offset }));
+                    }
+                } else if code == 0 || error_codes::is_retriable(code) {
+                    p.back_off(s, now);
+                    if is_leadership(code) {
+                        self.want_metadata.insert(tp.topic.clone());
+                    }
+                } else {
+                    let e =
+                        Error::kafka(code, format!("{}: ListOffsets (broker {broker})", ctx(&tp)));
+                    self.stop(&tp, e);
+                }
+            }
+        }
+        for (tp, gen) in parts {
+            if !answered.contains(tp) {
+                let s = self.settings.clone();
+                if let Some(p) = self.current(tp, Some(gen)) {
+                    p.back_off(&s, now);
+                }
+            }
+        }
+    }
+}
