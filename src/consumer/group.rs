@@ -75,11 +75,13 @@
 //!
 //! Commits: a commit in a group names only partitions the member owns (including those
 //! being revoked, until `revoke_done`); others are dropped, and the commit fails with
-//! local STATE naming them (the rest is committed). Ownership is checked again when the
-//! commit is sent, so a commit queued across a rebalance is never sent as the new
-//! generation's for a partition the member no longer owns. Commits wait while a
-//! JoinGroup or SyncGroup is in flight (and while a JoinGroup is about to be sent); they
-//! are sent while revoking, with the generation the revoked partitions belong to.
+//! local STATE naming them (the rest is committed). A commit made for one assignment
+//! goes with that assignment's generation: a commit made while revoking (the rebalance
+//! callback commits, then calls `revoke_done`) is sent before the JoinGroup or the
+//! LeaveGroup, which wait for it. A commit made while a JoinGroup or SyncGroup is in
+//! flight waits; once the new assignment is applied, its partitions are checked again,
+//! so it is never sent as the new generation's for a partition the member no longer
+//! owns.
 //!
 //! close(): Revoked(owned), then after revoke_done and once the commits made meanwhile are
 //! answered, LeaveGroup (not for a static member, whose partitions wait for it for the
@@ -320,6 +322,8 @@ struct PendingCommit {
     deadline: Instant,
     retry_at: Option<Instant>,
     in_flight: bool,
+    /// The assignment it was checked against (`Group::assign_epoch`).
+    epoch: u64,
 }
 
 #[derive(Debug)]
@@ -372,6 +376,9 @@ pub struct Group {
     assigned_counts: Option<PartitionCounts>,
     counts: PartitionCounts,
     owned: Vec<TopicPartition>,
+    /// Counts the assignments (a SyncGroup applied, partitions lost, the group left): a
+    /// commit is checked against the owned partitions again when this has moved on.
+    assign_epoch: u64,
     revocations: VecDeque<Revocation>,
     hb_at: Option<Instant>,
     hb_in_flight: bool,
@@ -465,6 +472,7 @@ impl Group {
             assigned_counts: None,
             counts: PartitionCounts::new(),
             owned: Vec::new(),
+            assign_epoch: 0,
             revocations: VecDeque::new(),
             hb_at: None,
             hb_in_flight: false,
@@ -599,6 +607,7 @@ impl Group {
             deadline: now + self.op_timeout,
             retry_at: None,
             in_flight: false,
+            epoch: self.assign_epoch,
         };
         self.drop_unowned(&mut c);
         if c.offsets.is_empty() {
@@ -889,11 +898,13 @@ impl Group {
         )
     }
 
-    /// Whether commits may be sent now with the current generation.
-    fn commits_sendable(&self) -> bool {
+    /// Whether commit `c` may be sent now. Before a JoinGroup, the commits made for the
+    /// assignment being given up still go, with its generation (the coordinator accepts
+    /// them until the rebalance completes); the JoinGroup waits for them.
+    fn commit_sendable(&self, c: &PendingCommit) -> bool {
         match self.phase {
             Phase::Unjoined | Phase::Stable | Phase::Leaving | Phase::PollExpired => true,
-            Phase::NeedJoin => !self.revocations.is_empty(),
+            Phase::NeedJoin => c.epoch == self.assign_epoch && self.generation >= 0,
             _ => false,
         }
     }
@@ -909,6 +920,7 @@ impl Group {
 
     /// Drops every owned partition as lost.
     fn lose_all(&mut self) {
+        self.assign_epoch += 1;
         if self.owned.is_empty() {
             return;
         }
@@ -1045,6 +1057,7 @@ impl Group {
 
     /// The leave of close/unsubscribe is done (or not needed).
     fn left(&mut self) {
+        self.assign_epoch += 1;
         self.member_id.clear();
         self.generation = -1;
         self.assigned_counts = None;
@@ -1249,7 +1262,10 @@ impl Group {
         if self.phase != Phase::NeedJoin
             || !self.revocations.is_empty()
             || self.join_at.is_some_and(|at| now < at)
-            || self.commits.iter().any(|c| c.in_flight)
+            || self
+                .commits
+                .iter()
+                .any(|c| c.in_flight || self.commit_sendable(c))
         {
             return;
         }
@@ -1501,6 +1517,7 @@ impl Group {
             }
         };
         self.join_backoff.reset();
+        self.assign_epoch += 1;
         if self.eager() {
             // Everything was revoked before the join.
             self.owned = assigned.iter().cloned().collect();
@@ -1636,6 +1653,7 @@ impl Group {
 
     /// In a group, moves the offsets of partitions not owned to the failures.
     fn drop_unowned(&self, c: &mut PendingCommit) {
+        c.epoch = self.assign_epoch;
         if !self.in_group() {
             return;
         }
@@ -1676,18 +1694,18 @@ impl Group {
     }
 
     fn send_commits(&mut self, now: Instant, node: i32) {
-        if !self.commits_sendable() {
-            return;
-        }
         let mut i = 0;
         while i < self.commits.len() {
             let c = &self.commits[i];
-            if c.in_flight || c.retry_at.is_some_and(|at| now < at) {
+            if c.in_flight || c.retry_at.is_some_and(|at| now < at) || !self.commit_sendable(c) {
                 i += 1;
                 continue;
             }
             let mut c = self.commits.remove(i);
-            self.drop_unowned(&mut c);
+            if c.epoch != self.assign_epoch {
+                // A rebalance completed since: only what is still owned goes.
+                self.drop_unowned(&mut c);
+            }
             if c.offsets.is_empty() {
                 self.finish_commit(c);
                 continue;
@@ -3026,6 +3044,32 @@ mod tests {
                 result: Ok(())
             }]
         );
+    }
+
+    #[test]
+    fn commit_in_the_revoke_callback_goes_before_the_join_with_the_old_generation() {
+        let mut h = H::new(&[Assignor::Range]);
+        h.join_alone(2);
+        h.g.subscribe(vec!["t".into(), "u".into()]);
+        assert!(matches!(&h.events()[..], [GroupEvent::Revoked(_)]));
+        // The callback commits and returns at once, before any poll.
+        let c = h.g.commit(vec![off("t", 0, 4), off("t", 1, 5)], h.now);
+        h.g.revoke_done(h.now);
+        assert!(h.g.assignment().is_empty());
+        let (id, req) = h.expect_commit(1);
+        assert_eq!(req.generation_id_or_member_epoch, 1);
+        assert_eq!(req.topics[0].partitions.len(), 2);
+        h.quiet(); // the JoinGroup waits for it
+        h.answer(id, commit_resp(&[("t", 0, 0), ("t", 1, 0)]));
+        let (s, e, _) = h.step();
+        assert_eq!(
+            e,
+            [GroupEvent::CommitDone {
+                id: c,
+                result: Ok(())
+            }]
+        );
+        assert!(matches!(&s[..], [(_, _, GroupRequest::Join(_))]), "{s:?}");
     }
 
     #[test]
