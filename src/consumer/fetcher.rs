@@ -92,6 +92,7 @@ use crate::protocol::messages::{
 };
 use crate::protocol::DecodeErrorKind;
 use crate::record::{DecodeBudget, DecodeLimits, RecordSet};
+use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -101,6 +102,9 @@ use std::time::{Duration, Instant};
 /// The smallest fetch: nothing is sent while the budget has less left, and no partition is
 /// asked for less.
 pub const MIN_FETCH_BYTES: usize = 4096;
+
+/// The largest expansion (raw and decoded bytes per raw byte) assumed, in sixteenths.
+const MAX_EXPANSION: u32 = 16 * 64;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 const CORRUPT_MESSAGE: i16 = 2;
@@ -409,6 +413,9 @@ struct Part {
     wait_memory: Option<usize>,
     /// The position an Eof event was last given for.
     eof_at: Option<i64>,
+    /// What the partition's last data took in memory (raw and decoded) per raw byte, in
+    /// sixteenths: what is asked for is what is left divided by this.
+    expansion: u32,
 }
 
 impl Part {
@@ -427,6 +434,7 @@ impl Part {
             gen,
             wait_memory: None,
             eof_at: None,
+            expansion: 32,
         }
     }
 
@@ -903,7 +911,18 @@ impl Fetcher {
                 // The budget is full: nothing more is sent until memory is released.
                 return;
             }
-            let max_bytes = left.min(usize::try_from(self.settings.max_bytes.max(1)).unwrap_or(1));
+            // Raw bytes asked for: what is left divided by how much the partitions' data
+            // grew when decoded last time (2 before any).
+            let expansion = tps
+                .iter()
+                .map(|tp| self.parts[tp].expansion)
+                .max()
+                .unwrap_or(32);
+            let ask = (left.saturating_mul(16) / expansion as usize).max(MIN_FETCH_BYTES);
+            let max_bytes = ask.min(usize::try_from(self.settings.max_bytes.max(1)).unwrap_or(1));
+            // Per partition, a share of what is left (not scaled: the request's max_bytes
+            // bounds the answer, and this value, which the fetch session compares, stays
+            // put while usage moves within a power of two).
             let per = self.per_partition_max(left, tps.len());
             let id = self.take_id();
             let mut sent: Vec<(TopicPartition, Sent)> = Vec::with_capacity(tps.len());
@@ -1321,17 +1340,15 @@ impl Fetcher {
                 let room = limit.saturating_sub(own_len);
                 let mut db = DecodeBudget::new(cap_left.min(room));
                 let at = format!("{} at offset {position} (broker {broker})", ctx(&tp));
+                let kept = input.clone();
                 let mut set = match RecordSet::decode_within(input, &self.limits, &mut db) {
                     Ok(set) => set,
-                    Err(e) if db.refused() || own_len > limit => {
-                        if room <= cap_left || own_len > limit {
-                            self.oversize(&tp, &at, limit, "queued.max.messages.kbytes");
-                        } else if cap_left == cap {
-                            self.oversize(&tp, &at, cap, "fetch.max.decompressed.bytes");
-                        }
-                        // Else: earlier partitions of this answer took part of the
-                        // per-answer cap; the partition is fetched again, ahead of them.
-                        let _ = e;
+                    Err(_) if db.refused() || own_len > limit => {
+                        // More than fits: ask for less next time, and see whether the
+                        // first batch alone would fit.
+                        let grown = (own_len + room.min(cap_left)).saturating_add(1);
+                        self.learn_expansion(&tp, own_len, grown);
+                        self.refused(&tp, &kept, &at, cap_left < cap);
                         continue;
                     }
                     Err(e) => {
@@ -1339,13 +1356,8 @@ impl Fetcher {
                             DecodeErrorKind::Compression(_) => local::BAD_COMPRESSION,
                             _ => local::BAD_MSG,
                         };
-                        self.stop(
-                            &tp,
-                            Error::new(
-                                code,
-                                format!("{at}: {e}; the partition is stopped (seek past the damage to go on)"),
-                            ),
-                        );
+                        let msg = format!("{at}: {e}; the partition is stopped");
+                        self.stop(&tp, Error::new(code, msg));
                         continue;
                     }
                 };
@@ -1376,12 +1388,10 @@ impl Fetcher {
                             both
                         }),
                 };
+                self.learn_expansion(&tp, own_len, own_len + charged);
                 let Some(mut charge) = fits else {
-                    if own_len + charged > limit {
-                        self.oversize(&tp, &at, limit, "queued.max.messages.kbytes");
-                    } else if let Some(p) = self.parts.get_mut(&tp) {
-                        p.wait_memory = Some(own_len + charged);
-                    }
+                    drop(set);
+                    self.refused(&tp, &kept, &at, false);
                     continue;
                 };
                 charge.shared = shared.clone();
@@ -1415,14 +1425,85 @@ impl Fetcher {
         }
     }
 
-    fn oversize(&mut self, tp: &TopicPartition, at: &str, limit: usize, property: &str) {
+    /// Records `tp`'s data took `total` bytes (raw and decoded) for `raw` raw bytes: the
+    /// ratio scales what the next fetch asks for.
+    fn learn_expansion(&mut self, tp: &TopicPartition, raw: usize, total: usize) {
+        if let Some(p) = self.parts.get_mut(tp) {
+            // A power of two, so that what is asked for (which the fetch session compares)
+            // changes seldom.
+            let e = total.saturating_mul(16).div_ceil(raw.max(1));
+            p.expansion = u32::try_from(e)
+                .unwrap_or(u32::MAX)
+                .clamp(16, MAX_EXPANSION)
+                .next_power_of_two();
+        }
+    }
+
+    /// A partition's data did not fit (in what the budget has left, or in what the
+    /// answer's earlier partitions left of `fetch.max.decompressed.bytes` when
+    /// `cap_shared`). If its first batch alone cannot fit in an empty budget (or in the
+    /// whole per-answer cap), that is an error; else the partition is fetched again, asking
+    /// for less, once the budget has room for that batch.
+    fn refused(&mut self, tp: &TopicPartition, input: &Bytes, at: &str, cap_shared: bool) {
+        let limit = self.budget.limit();
+        let cap = self.settings.response_decompress_cap;
+        let first = if input.len() >= 12 {
+            let n = i32::from_be_bytes([input[8], input[9], input[10], input[11]]);
+            usize::try_from(n).map_or(input.len(), |n| n.saturating_add(12).min(input.len()))
+        } else {
+            input.len()
+        };
+        let room = limit.saturating_sub(first);
+        let mut db = DecodeBudget::new(cap.min(room));
+        let need = if first > limit {
+            None
+        } else {
+            match RecordSet::decode_within(input.slice(..first), &self.limits, &mut db) {
+                Ok(set) => Some(first + set.charged_bytes()),
+                Err(_) if db.refused() => None,
+                // Malformed: fetched again, the whole decode reports it.
+                Err(_) => Some(first),
+            }
+        };
+        match need {
+            None => {
+                let (property, bound) = if cap < room {
+                    ("fetch.max.decompressed.bytes", cap)
+                } else {
+                    ("queued.max.messages.kbytes", limit)
+                };
+                let what = format!("one batch of {first} bytes");
+                self.oversize(tp, at, &what, bound, property);
+            }
+            Some(_) if cap_shared => {}
+            Some(need) => {
+                let left = limit
+                    .saturating_sub(self.budget.used())
+                    .saturating_sub(self.reserved);
+                if let Some(p) = self.parts.get_mut(tp) {
+                    if need > left {
+                        p.wait_memory = Some(need);
+                    }
+                }
+            }
+        }
+    }
+
+    fn oversize(
+        &mut self,
+        tp: &TopicPartition,
+        at: &str,
+        need: &str,
+        limit: usize,
+        property: &str,
+    ) {
         self.stop(
             tp,
             Error::new(
                 local::BAD_MSG,
                 format!(
-                    "{at}: the records do not fit in {property} ({limit} bytes: the raw records \
-                     plus their decompressed bytes and index); raise {property}"
+                    "{at}: the records ({need}) do not fit in {property} ({limit} bytes for the \
+                     raw records plus their decompressed bytes and index); raise {property}"
                 ),
             ),
         );
@@ -1846,7 +1927,9 @@ mod tests {
         assert_eq!(q1.isolation_level, 0);
         assert_eq!((q1.session_id, q1.session_epoch), (0, 0));
         // The budget (1 MiB, nothing used) is shared by the two requests.
-        assert_eq!((q1.max_bytes, q2.max_bytes), (512 << 10, 512 << 10));
+        // Each asks for half its share: data may grow when decoded (twice, before any is
+        // seen).
+        assert_eq!((q1.max_bytes, q2.max_bytes), (256 << 10, 256 << 10));
         assert_eq!(q1.topics[0].partitions[0].partition_max_bytes, 256 << 10);
         // One request per broker in flight: nothing more until they are answered.
         assert!(fetches(&r.poll()).is_empty());
@@ -1887,7 +1970,7 @@ mod tests {
             "the release wakes the driver"
         );
         let (_, q) = only_fetch(&r.poll());
-        assert_eq!(q.max_bytes, 1 << 20);
+        assert_eq!(q.max_bytes, 512 << 10, "half: data may double when decoded");
     }
 
     #[test]
@@ -1896,7 +1979,7 @@ mod tests {
         s.budget_bytes = 256 << 10;
         let mut r = rig(s, &[(0, 1, 5), (1, 1, 5)]);
         let (id, q) = only_fetch(&r.poll());
-        assert_eq!(q.max_bytes, 256 << 10);
+        assert_eq!(q.max_bytes, 128 << 10, "half: data may double when decoded");
         assert_eq!(q.topics[0].partitions[0].partition_max_bytes, 128 << 10);
         // 3000 records: 40 bytes of index each plus their raw bytes, more than half the
         // budget.
@@ -1918,7 +2001,8 @@ mod tests {
         // Partition 1 waits; partition 0 is fetched on.
         let (id, q) = only_fetch(&a);
         assert_eq!(asked(&q), [(0, 3000)]);
-        assert_eq!(q.max_bytes as usize, (256 << 10) - need);
+        // Less is asked for: what is left, divided by how much the data grew.
+        assert!((q.max_bytes as usize) < ((256 << 10) - need) / 4, "{}", q.max_bytes);
         assert!(chunks(a).is_empty());
         assert_eq!(r.f.position(&tp(1)), Some(0));
         assert_eq!(r.budget.used(), used, "a refused answer takes nothing");
