@@ -2002,7 +2002,11 @@ mod tests {
         let (id, q) = only_fetch(&a);
         assert_eq!(asked(&q), [(0, 3000)]);
         // Less is asked for: what is left, divided by how much the data grew.
-        assert!((q.max_bytes as usize) < ((256 << 10) - need) / 4, "{}", q.max_bytes);
+        assert!(
+            (q.max_bytes as usize) < ((256 << 10) - need) / 4,
+            "{}",
+            q.max_bytes
+        );
         assert!(chunks(a).is_empty());
         assert_eq!(r.f.position(&tp(1)), Some(0));
         assert_eq!(r.budget.used(), used, "a refused answer takes nothing");
