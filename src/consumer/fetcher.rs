@@ -26,9 +26,9 @@
 //! | `set_leaders` | leader and epoch per partition; an epoch older than the one held is ignored (KIP-320); no leader → `NeedMetadata` (at most once per `retry.backoff.ms`) |
 //! | Fetch request | `current_leader_epoch` from metadata (v9+), `last_fetched_epoch` the epoch of the last record delivered (v12+), `rack_id` = `client.rack` (v11+), `isolation_level` 1 with read_committed; partitions in rotation order (those that delivered data move to the back, so `fetch.max.bytes` does not starve later ones) |
 //! | records | decoded (CRCs checked with `check.crcs`), charged to the budget and delivered as one [`Chunk`]; the position moves past the last batch (control batches too); with read_committed, aborted transactions and control records are dropped first |
-//! | records that do not fit in what the budget has left | not delivered, position unchanged; the partition waits until the application releases memory (the budget's `wake`), then is fetched again |
-//! | records that do not fit in an empty budget | `Event(Error local::BAD_MSG)` naming the partition and `queued.max.messages.kbytes`; the partition is stopped |
-//! | records that do not fit in `fetch.max.decompressed.bytes` | the same, naming `fetch.max.decompressed.bytes`, when the partition had the whole per-response cap; otherwise (earlier partitions of the answer took part of it) it is fetched again |
+//! | records that do not fit in what the budget has left | not delivered, position unchanged; the partition learns how much its data grows when decoded and asks for less; if even its first batch does not fit in what is left, it waits until the application releases memory (the budget's `wake`); then it is fetched again |
+//! | a first batch that does not fit in an empty budget (its raw bytes, decompressed bytes and index) | `Event(Error local::BAD_MSG)` naming the partition, its offset and `queued.max.messages.kbytes`; the partition is stopped until `set_position`/`seek_to` |
+//! | records that do not fit in `fetch.max.decompressed.bytes` | fetched again (asking for less); an error naming `fetch.max.decompressed.bytes` when the first batch alone does not fit in it |
 //! | a corrupt batch, a CRC mismatch, an undecodable codec | `Event(Error local::BAD_MSG or BAD_COMPRESSION)` naming partition and offset; the partition is stopped: never skipped silently |
 //! | position reaches the high watermark (the last stable offset with read_committed) | `Event(Eof)` once per position, with `enable.partition.eof` |
 //! | OFFSET_OUT_OF_RANGE | `auto.offset.reset`: earliest/latest → ListOffsets and `Event(Reset)`; error → `Event(Error local::AUTO_OFFSET_RESET)`, stopped |
@@ -62,14 +62,17 @@
 //! taken only when they fit, before delivery, so **`Budget::used()` never exceeds
 //! `Budget::limit()`**.
 //!
-//! What is in flight is reserved: a Fetch asks for `max_bytes = min(fetch.max.bytes, left,
-//! (limit - used) / brokers)`, where `used` is what is charged, `left` is `limit - used`
-//! minus what the requests in flight asked for, and `brokers` the number of brokers leading
-//! partitions with a position (each gets its share, so one request in flight does not hold
-//! up the others); per partition it asks for `min(max.partition.fetch.bytes, max(left / partitions,
-//! 4 KiB))` rounded down to a power of two (so the value, which the fetch session compares,
-//! changes seldom); [`MIN_FETCH_BYTES`] is that 4 KiB floor. Nothing is sent while `left` is
-//! below it. The budget can't be exceeded, but memory outside it is used transiently, while
+//! What is in flight is reserved. Let `used` be what is charged, `share = (limit - used) /
+//! brokers` (the brokers leading partitions with a position: each gets its share, so one
+//! request in flight does not hold up the others) and `left = min(share, limit - used -
+//! what the requests in flight asked for)`. Nothing is sent while `left` is below 4 KiB
+//! ([`MIN_FETCH_BYTES`]). A Fetch asks for `max_bytes = min(fetch.max.bytes, max(4 KiB, left
+//! / expansion))`, where `expansion` is the largest, among its partitions, of how much
+//! their last data grew when decoded (raw plus decompressed plus index, per raw byte,
+//! rounded up to a power of two; 2 before any data), so that what arrives usually fits once
+//! decoded. Per partition it asks for `min(max.partition.fetch.bytes, max(4 KiB, left /
+//! partitions))` rounded down to a power of two (the fetch session compares this value, so
+//! it should change seldom; the request's `max_bytes` is what bounds the answer). The budget can't be exceeded, but memory outside it is used transiently, while
 //! an answer is handled: its raw bytes (at most what was asked for, except that a broker
 //! always returns at least one whole batch of the first partition with data — KIP-74 — so
 //! one batch of up to the topic's `max.message.bytes` more, and never more than
