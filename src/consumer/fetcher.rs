@@ -2526,4 +2526,28 @@ mod tests {
         let a = r.answer(id, odd);
         assert_eq!(events(&a).len(), 1);
     }
+
+    #[test]
+    fn more_than_fits_is_fetched_again_asking_for_less() {
+        let mut s = settings();
+        s.budget_bytes = 64 << 10;
+        let mut r = rig(s, &[(0, 1, 5)]);
+        let (id, q) = only_fetch(&r.poll());
+        assert_eq!(q.max_bytes, 32 << 10);
+        // Four batches of 500 small records: each fits, all four do not (their index).
+        let mut data = Vec::new();
+        for k in 0..4 {
+            data.extend(batch(k * 500, 500));
+        }
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 2000, data)]));
+        assert!(events(&a).is_empty(), "not an error: {a:?}");
+        // Fetched again at once (its first batch fits), asking for less.
+        let (id, q) = only_fetch(&a);
+        assert!(chunks(a).is_empty());
+        assert_eq!(r.budget.used(), 0);
+        assert_eq!(asked(&q), [(0, 0)]);
+        assert!(q.max_bytes < 32 << 10, "{}", q.max_bytes);
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 2000, batch(0, 500))]));
+        assert_eq!(offsets(&chunks(a)[0]).len(), 500);
+    }
 }
