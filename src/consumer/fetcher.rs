@@ -26,9 +26,9 @@
 //! | `set_leaders` | leader and epoch per partition; an epoch older than the one held is ignored (KIP-320); no leader → `NeedMetadata` (at most once per `retry.backoff.ms`) |
 //! | Fetch request | `current_leader_epoch` from metadata (v9+), `last_fetched_epoch` the epoch of the last record delivered (v12+), `rack_id` = `client.rack` (v11+), `isolation_level` 1 with read_committed; partitions in rotation order (those that delivered data move to the back, so `fetch.max.bytes` does not starve later ones) |
 //! | records | decoded (CRCs checked with `check.crcs`), charged to the budget and delivered as one [`Chunk`]; the position moves past the last batch (control batches too); with read_committed, aborted transactions and control records are dropped first |
-//! | records that do not fit in what the budget has left | not delivered, position unchanged; the partition waits until the application releases memory (the budget's `wake`), then is fetched again |
-//! | records that do not fit in an empty budget | `Event(Error local::BAD_MSG)` naming the partition and `queued.max.messages.kbytes`; the partition is stopped |
-//! | records that do not fit in `fetch.max.decompressed.bytes` | the same, naming `fetch.max.decompressed.bytes`, when the partition had the whole per-response cap; otherwise (earlier partitions of the answer took part of it) it is fetched again |
+//! | records that do not fit in what the budget has left | not delivered, position unchanged; the partition learns how much its data grows when decoded and asks for less; if even its first batch does not fit in what is left, it waits until the application releases memory (the budget's `wake`); then it is fetched again |
+//! | a first batch that does not fit in an empty budget (its raw bytes, decompressed bytes and index) | `Event(Error local::BAD_MSG)` naming the partition, its offset and `queued.max.messages.kbytes`; the partition is stopped until `set_position`/`seek_to` |
+//! | records that do not fit in `fetch.max.decompressed.bytes` | fetched again (asking for less); an error naming `fetch.max.decompressed.bytes` when the first batch alone does not fit in it |
 //! | a corrupt batch, a CRC mismatch, an undecodable codec | `Event(Error local::BAD_MSG or BAD_COMPRESSION)` naming partition and offset; the partition is stopped: never skipped silently |
 //! | position reaches the high watermark (the last stable offset with read_committed) | `Event(Eof)` once per position, with `enable.partition.eof` |
 //! | OFFSET_OUT_OF_RANGE | `auto.offset.reset`: earliest/latest → ListOffsets and `Event(Reset)`; error → `Event(Error local::AUTO_OFFSET_RESET)`, stopped |
@@ -62,12 +62,17 @@
 //! taken only when they fit, before delivery, so **`Budget::used()` never exceeds
 //! `Budget::limit()`**.
 //!
-//! What is in flight is reserved: a Fetch asks for `max_bytes = min(fetch.max.bytes, left)`,
-//! where `left` is the limit minus what is charged minus what the other requests in flight
-//! asked for, and per partition `min(max.partition.fetch.bytes, max(left / partitions,
-//! 4 KiB))` rounded down to a power of two (so the value, which the fetch session compares,
-//! changes seldom); [`MIN_FETCH_BYTES`] is that 4 KiB floor. Nothing is sent while `left` is
-//! below it. The budget can't be exceeded, but memory outside it is used transiently, while
+//! What is in flight is reserved. Let `used` be what is charged, `share = (limit - used) /
+//! brokers` (the brokers leading partitions with a position: each gets its share, so one
+//! request in flight does not hold up the others) and `left = min(share, limit - used -
+//! what the requests in flight asked for)`. Nothing is sent while `left` is below 4 KiB
+//! ([`MIN_FETCH_BYTES`]). A Fetch asks for `max_bytes = min(fetch.max.bytes, max(4 KiB, left
+//! / expansion))`, where `expansion` is the largest, among its partitions, of how much
+//! their last data grew when decoded (raw plus decompressed plus index, per raw byte,
+//! rounded up to a power of two; 2 before any data), so that what arrives usually fits once
+//! decoded. Per partition it asks for `min(max.partition.fetch.bytes, max(4 KiB, left /
+//! partitions))` rounded down to a power of two (the fetch session compares this value, so
+//! it should change seldom; the request's `max_bytes` is what bounds the answer). The budget can't be exceeded, but memory outside it is used transiently, while
 //! an answer is handled: its raw bytes (at most what was asked for, except that a broker
 //! always returns at least one whole batch of the first partition with data — KIP-74 — so
 //! one batch of up to the topic's `max.message.bytes` more, and never more than
@@ -90,6 +95,7 @@ use crate::protocol::messages::{
 };
 use crate::protocol::DecodeErrorKind;
 use crate::record::{DecodeBudget, DecodeLimits, RecordSet};
+use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -99,6 +105,9 @@ use std::time::{Duration, Instant};
 /// The smallest fetch: nothing is sent while the budget has less left, and no partition is
 /// asked for less.
 pub const MIN_FETCH_BYTES: usize = 4096;
+
+/// The largest expansion (raw and decoded bytes per raw byte) assumed, in sixteenths.
+const MAX_EXPANSION: u32 = 16 * 64;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 const CORRUPT_MESSAGE: i16 = 2;
@@ -307,6 +316,17 @@ impl Charge {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+
+    /// Moves `n` of this charge's bytes (at most all) to a charge of their own.
+    fn split_off(&mut self, n: usize) -> Charge {
+        let n = n.min(self.bytes);
+        self.bytes -= n;
+        Charge {
+            budget: self.budget.clone(),
+            bytes: n,
+            shared: None,
+        }
+    }
 }
 
 impl fmt::Debug for Charge {
@@ -396,6 +416,9 @@ struct Part {
     wait_memory: Option<usize>,
     /// The position an Eof event was last given for.
     eof_at: Option<i64>,
+    /// What the partition's last data took in memory (raw and decoded) per raw byte, in
+    /// sixteenths: what is asked for is what is left divided by this.
+    expansion: u32,
 }
 
 impl Part {
@@ -414,6 +437,7 @@ impl Part {
             gen,
             wait_memory: None,
             eof_at: None,
+            expansion: 32,
         }
     }
 
@@ -871,19 +895,37 @@ impl Fetcher {
                 }
             }
         }
+        by_broker.retain(|broker, _| {
+            let b = self.brokers.entry(*broker).or_default();
+            b.fetch.is_none() && b.backoff_until.is_none()
+        });
+        // Each broker leading partitions with a position may reserve its share of what is
+        // not charged, so that one request in flight does not hold up the others.
+        let leaders: HashSet<i32> = self
+            .parts
+            .values()
+            .filter(|p| p.position.is_some() && !p.stopped)
+            .filter_map(|p| p.leader)
+            .collect();
+        let share = self.budget.limit().saturating_sub(self.budget.used()) / leaders.len().max(1);
         for (broker, tps) in by_broker {
-            {
-                let b = self.brokers.entry(broker).or_default();
-                if b.fetch.is_some() || b.backoff_until.is_some() {
-                    continue;
-                }
-            }
-            let left = self.left();
+            let left = self.left().min(share);
             if left < MIN_FETCH_BYTES {
                 // The budget is full: nothing more is sent until memory is released.
                 return;
             }
-            let max_bytes = left.min(usize::try_from(self.settings.max_bytes.max(1)).unwrap_or(1));
+            // Raw bytes asked for: what is left divided by how much the partitions' data
+            // grew when decoded last time (2 before any).
+            let expansion = tps
+                .iter()
+                .map(|tp| self.parts[tp].expansion)
+                .max()
+                .unwrap_or(32);
+            let ask = (left.saturating_mul(16) / expansion as usize).max(MIN_FETCH_BYTES);
+            let max_bytes = ask.min(usize::try_from(self.settings.max_bytes.max(1)).unwrap_or(1));
+            // Per partition, a share of what is left (not scaled: the request's max_bytes
+            // bounds the answer, and this value, which the fetch session compares, stays
+            // put while usage moves within a power of two).
             let per = self.per_partition_max(left, tps.len());
             let id = self.take_id();
             let mut sent: Vec<(TopicPartition, Sent)> = Vec::with_capacity(tps.len());
@@ -1301,17 +1343,15 @@ impl Fetcher {
                 let room = limit.saturating_sub(own_len);
                 let mut db = DecodeBudget::new(cap_left.min(room));
                 let at = format!("{} at offset {position} (broker {broker})", ctx(&tp));
+                let kept = input.clone();
                 let mut set = match RecordSet::decode_within(input, &self.limits, &mut db) {
                     Ok(set) => set,
-                    Err(e) if db.refused() || own_len > limit => {
-                        if room <= cap_left || own_len > limit {
-                            self.oversize(&tp, &at, limit, "queued.max.messages.kbytes");
-                        } else if cap_left == cap {
-                            self.oversize(&tp, &at, cap, "fetch.max.decompressed.bytes");
-                        }
-                        // Else: earlier partitions of this answer took part of the
-                        // per-answer cap; the partition is fetched again, ahead of them.
-                        let _ = e;
+                    Err(_) if db.refused() || own_len > limit => {
+                        // More than fits: ask for less next time, and see whether the
+                        // first batch alone would fit.
+                        let grown = (own_len + room.min(cap_left)).saturating_add(1);
+                        self.learn_expansion(&tp, own_len, grown);
+                        self.refused(&tp, &kept, &at, cap_left < cap);
                         continue;
                     }
                     Err(e) => {
@@ -1319,13 +1359,8 @@ impl Fetcher {
                             DecodeErrorKind::Compression(_) => local::BAD_COMPRESSION,
                             _ => local::BAD_MSG,
                         };
-                        self.stop(
-                            &tp,
-                            Error::new(
-                                code,
-                                format!("{at}: {e}; the partition is stopped (seek past the damage to go on)"),
-                            ),
-                        );
+                        let msg = format!("{at}: {e}; the partition is stopped");
+                        self.stop(&tp, Error::new(code, msg));
                         continue;
                     }
                 };
@@ -1344,21 +1379,22 @@ impl Fetcher {
                     continue;
                 }
                 let charged = set.charged_bytes();
-                let fits = {
-                    if shared.is_none() {
-                        shared = self.budget.try_charge(raw).map(Arc::new);
-                    }
-                    match &shared {
-                        Some(_) => self.budget.try_charge(charged),
-                        None => None,
-                    }
+                // The answer's raw bytes are charged with its first delivery, in one step
+                // with that delivery's own bytes.
+                let fits = match &shared {
+                    Some(_) => self.budget.try_charge(charged),
+                    None => self
+                        .budget
+                        .try_charge(raw.saturating_add(charged))
+                        .map(|mut both| {
+                            shared = Some(Arc::new(both.split_off(raw)));
+                            both
+                        }),
                 };
+                self.learn_expansion(&tp, own_len, own_len + charged);
                 let Some(mut charge) = fits else {
-                    if own_len + charged > limit {
-                        self.oversize(&tp, &at, limit, "queued.max.messages.kbytes");
-                    } else if let Some(p) = self.parts.get_mut(&tp) {
-                        p.wait_memory = Some(own_len + charged);
-                    }
+                    drop(set);
+                    self.refused(&tp, &kept, &at, false);
                     continue;
                 };
                 charge.shared = shared.clone();
@@ -1392,14 +1428,85 @@ impl Fetcher {
         }
     }
 
-    fn oversize(&mut self, tp: &TopicPartition, at: &str, limit: usize, property: &str) {
+    /// Records `tp`'s data took `total` bytes (raw and decoded) for `raw` raw bytes: the
+    /// ratio scales what the next fetch asks for.
+    fn learn_expansion(&mut self, tp: &TopicPartition, raw: usize, total: usize) {
+        if let Some(p) = self.parts.get_mut(tp) {
+            // A power of two, so that what is asked for (which the fetch session compares)
+            // changes seldom.
+            let e = total.saturating_mul(16).div_ceil(raw.max(1));
+            p.expansion = u32::try_from(e)
+                .unwrap_or(u32::MAX)
+                .clamp(16, MAX_EXPANSION)
+                .next_power_of_two();
+        }
+    }
+
+    /// A partition's data did not fit (in what the budget has left, or in what the
+    /// answer's earlier partitions left of `fetch.max.decompressed.bytes` when
+    /// `cap_shared`). If its first batch alone cannot fit in an empty budget (or in the
+    /// whole per-answer cap), that is an error; else the partition is fetched again, asking
+    /// for less, once the budget has room for that batch.
+    fn refused(&mut self, tp: &TopicPartition, input: &Bytes, at: &str, cap_shared: bool) {
+        let limit = self.budget.limit();
+        let cap = self.settings.response_decompress_cap;
+        let first = if input.len() >= 12 {
+            let n = i32::from_be_bytes([input[8], input[9], input[10], input[11]]);
+            usize::try_from(n).map_or(input.len(), |n| n.saturating_add(12).min(input.len()))
+        } else {
+            input.len()
+        };
+        let room = limit.saturating_sub(first);
+        let mut db = DecodeBudget::new(cap.min(room));
+        let need = if first > limit {
+            None
+        } else {
+            match RecordSet::decode_within(input.slice(..first), &self.limits, &mut db) {
+                Ok(set) => Some(first + set.charged_bytes()),
+                Err(_) if db.refused() => None,
+                // Malformed: fetched again, the whole decode reports it.
+                Err(_) => Some(first),
+            }
+        };
+        match need {
+            None => {
+                let (property, bound) = if cap < room {
+                    ("fetch.max.decompressed.bytes", cap)
+                } else {
+                    ("queued.max.messages.kbytes", limit)
+                };
+                let what = format!("one batch of {first} bytes");
+                self.oversize(tp, at, &what, bound, property);
+            }
+            Some(_) if cap_shared => {}
+            Some(need) => {
+                let left = limit
+                    .saturating_sub(self.budget.used())
+                    .saturating_sub(self.reserved);
+                if let Some(p) = self.parts.get_mut(tp) {
+                    if need > left {
+                        p.wait_memory = Some(need);
+                    }
+                }
+            }
+        }
+    }
+
+    fn oversize(
+        &mut self,
+        tp: &TopicPartition,
+        at: &str,
+        need: &str,
+        limit: usize,
+        property: &str,
+    ) {
         self.stop(
             tp,
             Error::new(
                 local::BAD_MSG,
                 format!(
-                    "{at}: the records do not fit in {property} ({limit} bytes: the raw records \
-                     plus their decompressed bytes and index); raise {property}"
+                    "{at}: the records ({need}) do not fit in {property} ({limit} bytes for the \
+                     raw records plus their decompressed bytes and index); raise {property}"
                 ),
             ),
         );
@@ -1533,5 +1640,914 @@ impl Fetcher {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{Metadata, PartitionMeta, TopicMeta};
+    use crate::protocol::messages::{
+        FetchPartitionData, FetchableTopicResponse, ListOffsetsPartitionResponse,
+        ListOffsetsTopicResponse,
+    };
+    use crate::protocol::Uuid;
+    use crate::record::{encode_batch, BatchOptions, RecordIn};
+    use bytes::Bytes;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const T: &str = "t";
+
+    fn tp(p: i32) -> TopicPartition {
+        TopicPartition::new(T, p)
+    }
+
+    fn settings() -> FetchSettings {
+        FetchSettings {
+            read_committed: false,
+            budget_bytes: 1 << 20,
+            check_crcs: true,
+            partition_eof: true,
+            reset: OffsetReset::Earliest,
+            rack: "rack-a".into(),
+            ..FetchSettings::default()
+        }
+    }
+
+    /// Partitions of topic `t`: (partition, leader, leader epoch).
+    fn snapshot(parts: &[(i32, i32, i32)]) -> Snapshot {
+        let md = Metadata {
+            topics: vec![TopicMeta {
+                name: T.into(),
+                error_code: 0,
+                topic_id: Uuid::default(),
+                is_internal: false,
+                partitions: parts
+                    .iter()
+                    .map(|&(partition, leader, leader_epoch)| PartitionMeta {
+                        partition,
+                        error_code: 0,
+                        leader,
+                        leader_epoch,
+                        replicas: vec![leader],
+                        isr: vec![leader],
+                        offline: vec![],
+                    })
+                    .collect(),
+            }],
+            ..Metadata::default()
+        };
+        Snapshot::default().merged(&md, true, Instant::now())
+    }
+
+    struct Rig {
+        f: Fetcher,
+        budget: Arc<Budget>,
+        wakes: Arc<AtomicUsize>,
+        now: Instant,
+    }
+
+    fn rig(s: FetchSettings, parts: &[(i32, i32, i32)]) -> Rig {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let w = wakes.clone();
+        let budget = Arc::new(Budget::new(
+            s.budget_bytes,
+            Box::new(move || {
+                w.fetch_add(1, Ordering::SeqCst);
+            }),
+        ));
+        let mut f = Fetcher::new(s, budget.clone());
+        let tps: Vec<TopicPartition> = parts.iter().map(|p| tp(p.0)).collect();
+        f.assign(&tps);
+        f.set_leaders(&snapshot(parts));
+        for t in &tps {
+            f.set_position(t, 0, 3);
+        }
+        Rig {
+            f,
+            budget,
+            wakes,
+            now: Instant::now(),
+        }
+    }
+
+    impl Rig {
+        fn poll(&mut self) -> Vec<FetchAction> {
+            self.f.poll(self.now)
+        }
+        fn answer(&mut self, id: u64, resp: FetchResponse) -> Vec<FetchAction> {
+            self.f
+                .on_response(id, Ok(FetchResponseKind::Fetch(resp)), 12, self.now);
+            self.poll()
+        }
+    }
+
+    fn fetches(actions: &[FetchAction]) -> Vec<(u64, i32, &FetchRequest)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                FetchAction::Send {
+                    id,
+                    broker,
+                    req: FetchRequestKind::Fetch(r),
+                } => Some((*id, *broker, r)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn lists(actions: &[FetchAction]) -> Vec<(u64, i32, &ListOffsetsRequest)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                FetchAction::Send {
+                    id,
+                    broker,
+                    req: FetchRequestKind::ListOffsets(r),
+                } => Some((*id, *broker, r)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn only_fetch(actions: &[FetchAction]) -> (u64, FetchRequest) {
+        let f = fetches(actions);
+        assert_eq!(f.len(), 1, "{actions:?}");
+        (f[0].0, f[0].2.clone())
+    }
+
+    /// (partition, fetch offset) of a request, in order.
+    fn asked(r: &FetchRequest) -> Vec<(i32, i64)> {
+        r.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| (p.partition, p.fetch_offset)))
+            .collect()
+    }
+
+    fn forgotten(r: &FetchRequest) -> Vec<i32> {
+        r.forgotten_topics_data
+            .iter()
+            .flat_map(|t| t.partitions.iter().copied())
+            .collect()
+    }
+
+    fn chunks(actions: Vec<FetchAction>) -> Vec<Chunk> {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                FetchAction::Deliver(c) => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn events(actions: &[FetchAction]) -> Vec<&FetchEvent> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                FetchAction::Event(e) => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn error_of(actions: &[FetchAction]) -> &Error {
+        match events(actions).as_slice() {
+            [FetchEvent::Error { error, .. }] => error,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn offsets(c: &Chunk) -> Vec<i64> {
+        c.records.iter().map(|r| r.offset).collect()
+    }
+
+    fn batch_with(base: i64, n: usize, value: &[u8], opts: BatchOptions) -> Vec<u8> {
+        let recs = vec![
+            RecordIn {
+                key: None,
+                value: Some(value),
+                headers: &[],
+                timestamp: Some(1),
+            };
+            n
+        ];
+        let mut out = Vec::new();
+        encode_batch(
+            &recs,
+            &BatchOptions {
+                base_offset: base,
+                partition_leader_epoch: 3,
+                ..opts
+            },
+            &mut out,
+        )
+        .unwrap();
+        out
+    }
+
+    fn batch(base: i64, n: usize) -> Vec<u8> {
+        batch_with(base, n, b"value", BatchOptions::default())
+    }
+
+    fn txn(base: i64, n: usize, pid: i64) -> Vec<u8> {
+        batch_with(
+            base,
+            n,
+            b"txn",
+            BatchOptions {
+                producer_id: pid,
+                producer_epoch: 0,
+                base_sequence: 0,
+                transactional: true,
+                ..BatchOptions::default()
+            },
+        )
+    }
+
+    /// A transaction marker: a control batch of one record (key: version 0, type 0 abort
+    /// or 1 commit).
+    fn marker(base: i64, pid: i64, commit: bool) -> Vec<u8> {
+        let key = [0, 0, 0, u8::from(commit)];
+        let value = [0, 0, 0, 0, 0, 0];
+        let recs = [RecordIn {
+            key: Some(&key),
+            value: Some(&value),
+            headers: &[],
+            timestamp: Some(1),
+        }];
+        let mut out = Vec::new();
+        let opts = BatchOptions {
+            base_offset: base,
+            producer_id: pid,
+            producer_epoch: 0,
+            transactional: true,
+            ..BatchOptions::default()
+        };
+        encode_batch(&recs, &opts, &mut out).unwrap();
+        out[22] |= 0x20; // the control attribute
+        let crc = crc32c::crc32c(&out[21..]);
+        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    fn pdata(p: i32, error: i16, hw: i64, records: Vec<u8>) -> FetchPartitionData {
+        FetchPartitionData {
+            partition_index: p,
+            error_code: error,
+            high_watermark: hw,
+            last_stable_offset: hw,
+            records: Some(Bytes::from(records)),
+            ..Default::default()
+        }
+    }
+
+    fn resp(session_id: i32, parts: Vec<FetchPartitionData>) -> FetchResponse {
+        FetchResponse {
+            session_id,
+            responses: vec![FetchableTopicResponse {
+                topic: T.into(),
+                partitions: parts,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn one_fetch_per_broker_covers_its_partitions_with_epochs_rack_and_isolation() {
+        let mut r = rig(settings(), &[(0, 1, 5), (1, 2, 6), (2, 1, 5), (3, 2, 6)]);
+        let a = r.poll();
+        let f = fetches(&a);
+        assert_eq!(f.len(), 2, "{a:?}");
+        let (_, b1, q1) = f[0];
+        let (_, b2, q2) = f[1];
+        assert_eq!((b1, asked(q1)), (1, vec![(0, 0), (2, 0)]));
+        assert_eq!((b2, asked(q2)), (2, vec![(1, 0), (3, 0)]));
+        let p = &q2.topics[0].partitions[0];
+        assert_eq!((p.current_leader_epoch, p.last_fetched_epoch), (6, 3));
+        assert_eq!(q1.rack_id, "rack-a");
+        assert_eq!(q1.isolation_level, 0);
+        assert_eq!((q1.session_id, q1.session_epoch), (0, 0));
+        // The budget (1 MiB, nothing used) is shared by the two requests.
+        // Each asks for half its share: data may grow when decoded (twice, before any is
+        // seen).
+        assert_eq!((q1.max_bytes, q2.max_bytes), (256 << 10, 256 << 10));
+        assert_eq!(q1.topics[0].partitions[0].partition_max_bytes, 256 << 10);
+        // One request per broker in flight: nothing more until they are answered.
+        assert!(fetches(&r.poll()).is_empty());
+    }
+
+    #[test]
+    fn partitions_that_delivered_move_to_the_back_of_the_next_request() {
+        let mut r = rig(settings(), &[(0, 1, 5), (1, 1, 5), (2, 1, 5)]);
+        let (id, q) = only_fetch(&r.poll());
+        assert_eq!(asked(&q), [(0, 0), (1, 0), (2, 0)]);
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 10, batch(0, 2))]));
+        let (id, q) = only_fetch(&a);
+        assert_eq!(offsets(&chunks(a)[0]), [0, 1]);
+        assert_eq!(asked(&q), [(1, 0), (2, 0), (0, 2)]);
+        let a = r.answer(
+            id,
+            resp(
+                0,
+                vec![pdata(1, 0, 10, batch(0, 1)), pdata(0, 0, 10, batch(2, 1))],
+            ),
+        );
+        let (_, q) = only_fetch(&a);
+        assert_eq!(chunks(a).len(), 2);
+        assert_eq!(asked(&q), [(2, 0), (1, 1), (0, 3)]);
+    }
+
+    #[test]
+    fn a_full_budget_sends_nothing_until_the_application_releases_memory() {
+        let mut r = rig(settings(), &[(0, 1, 5)]);
+        let held = r.budget.charge((1 << 20) - MIN_FETCH_BYTES + 1);
+        assert!(fetches(&r.poll()).is_empty());
+        assert_eq!(r.f.next_timer(), None);
+        assert_eq!(r.wakes.load(Ordering::SeqCst), 0);
+        drop(held);
+        assert_eq!(
+            r.wakes.load(Ordering::SeqCst),
+            1,
+            "the release wakes the driver"
+        );
+        let (_, q) = only_fetch(&r.poll());
+        assert_eq!(q.max_bytes, 512 << 10, "half: data may double when decoded");
+    }
+
+    #[test]
+    fn records_that_do_not_fit_wait_for_memory_and_are_fetched_again() {
+        let mut s = settings();
+        s.budget_bytes = 256 << 10;
+        let mut r = rig(s, &[(0, 1, 5), (1, 1, 5)]);
+        let (id, q) = only_fetch(&r.poll());
+        assert_eq!(q.max_bytes, 128 << 10, "half: data may double when decoded");
+        assert_eq!(q.topics[0].partitions[0].partition_max_bytes, 128 << 10);
+        // 3000 records: 40 bytes of index each plus their raw bytes, more than half the
+        // budget.
+        let big = batch(0, 3000);
+        let index = RecordSet::decode(Bytes::from(big.clone()), &DecodeLimits::default())
+            .unwrap()
+            .charged_bytes();
+        let need = big.len() + index;
+        assert!(need > 128 << 10 && need < 256 << 10, "{need}");
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 4000, big.clone())]));
+        let (id, _) = only_fetch(&a);
+        let mut first = chunks(a);
+        assert_eq!(first.len(), 1);
+        let used = r.budget.used();
+        assert_eq!(used, need);
+        assert!(used <= r.budget.limit());
+        // The same again does not fit in what is left: not delivered, position unchanged.
+        let a = r.answer(id, resp(0, vec![pdata(1, 0, 4000, big)]));
+        // Partition 1 waits; partition 0 is fetched on.
+        let (id, q) = only_fetch(&a);
+        assert_eq!(asked(&q), [(0, 3000)]);
+        // Less is asked for: what is left, divided by how much the data grew.
+        assert!(
+            (q.max_bytes as usize) < ((256 << 10) - need) / 4,
+            "{}",
+            q.max_bytes
+        );
+        assert!(chunks(a).is_empty());
+        assert_eq!(r.f.position(&tp(1)), Some(0));
+        assert_eq!(r.budget.used(), used, "a refused answer takes nothing");
+        assert_eq!(r.budget.peak(), used);
+        // The application releases the first chunk; the fetch in flight still holds what it
+        // asked for, so partition 1 waits for its answer.
+        first.clear();
+        assert_eq!(r.budget.used(), 0);
+        assert!(fetches(&r.poll()).is_empty());
+        let a = r.answer(id, resp(0, vec![]));
+        let (_, q) = only_fetch(&a);
+        assert_eq!(
+            asked(&q),
+            [(1, 0), (0, 3000)],
+            "partition 1 is fetched again"
+        );
+        assert_eq!(r.budget.peak(), need);
+
+        // With nothing in flight, the release itself wakes the driver.
+        let mut s = settings();
+        s.budget_bytes = 256 << 10;
+        let mut r = rig(s, &[(0, 1, 5)]);
+        let (id, _) = only_fetch(&r.poll());
+        let held = r.budget.charge(110 << 10);
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 4000, batch(0, 3000))]));
+        assert!(chunks(a).is_empty());
+        assert!(r.f.parts[&tp(0)].wait_memory.is_some());
+        assert_eq!(r.wakes.load(Ordering::SeqCst), 0);
+        drop(held);
+        assert_eq!(r.wakes.load(Ordering::SeqCst), 1);
+        let (_, q) = only_fetch(&r.poll());
+        assert_eq!(asked(&q), [(0, 0)]);
+    }
+
+    #[test]
+    fn records_larger_than_an_empty_budget_are_an_error_naming_the_property() {
+        let mut s = settings();
+        s.budget_bytes = 64 << 10;
+        let mut r = rig(s, &[(0, 1, 5)]);
+        let (id, _) = only_fetch(&r.poll());
+        // KIP-74: the broker sends one whole batch even when it is larger than asked.
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 9000, batch(0, 3000))]));
+        let e = error_of(&a);
+        assert_eq!(e.code, local::BAD_MSG);
+        assert!(
+            e.message.contains("t/0 at offset 0")
+                && e.message.contains("queued.max.messages.kbytes"),
+            "{e}"
+        );
+        assert_eq!(r.budget.used(), 0);
+        assert!(fetches(&r.poll()).is_empty(), "the partition is stopped");
+        r.f.set_position(&tp(0), 0, -1);
+        assert_eq!(fetches(&r.poll()).len(), 1, "until a new position");
+    }
+
+    #[test]
+    fn fetch_sessions_full_then_incremental_forget_and_reset() {
+        let mut r = rig(settings(), &[(0, 1, 5), (1, 1, 5), (2, 1, 5)]);
+        let (id, q) = only_fetch(&r.poll());
+        assert_eq!((q.session_id, q.session_epoch), (0, 0));
+        assert_eq!(asked(&q).len(), 3);
+        // The broker creates session 42; partition 0 has data.
+        let a = r.answer(id, resp(42, vec![pdata(0, 0, 10, batch(0, 2))]));
+        let (id, q) = only_fetch(&a);
+        assert_eq!(chunks(a).len(), 1);
+        assert_eq!((q.session_id, q.session_epoch), (42, 1));
+        assert_eq!(asked(&q), [(0, 2)], "only what changed");
+        assert!(forgotten(&q).is_empty());
+        // An answer omitting everything: nothing changes, the next fetch is empty.
+        let (id, q) = only_fetch(&r.answer(id, resp(42, vec![])));
+        assert_eq!((q.session_id, q.session_epoch), (42, 2));
+        assert!(asked(&q).is_empty());
+        // The answer may carry data of partitions the request omitted.
+        // Unassigned and paused partitions are forgotten.
+        r.f.unassign(&[tp(1)]);
+        r.f.pause(&[tp(0)]);
+        r.f.on_response(
+            id,
+            Ok(FetchResponseKind::Fetch(resp(
+                42,
+                vec![pdata(2, 0, 10, batch(0, 1))],
+            ))),
+            12,
+            r.now,
+        );
+        let a = r.poll();
+        let (id, q) = only_fetch(&a);
+        assert_eq!(offsets(&chunks(a)[0]), [0]);
+        assert_eq!((q.session_id, q.session_epoch), (42, 3));
+        assert_eq!(asked(&q), [(2, 1)]);
+        assert_eq!(forgotten(&q), [0, 1]);
+        r.f.resume(&[tp(0)]);
+        let (id, q) = only_fetch(&r.answer(id, resp(42, vec![])));
+        assert_eq!(asked(&q), [(0, 2)], "resumed: added back");
+        assert_eq!(q.session_epoch, 4);
+        // The broker lost the session: the next fetch is full.
+        let mut lost = resp(0, vec![]);
+        lost.error_code = FETCH_SESSION_ID_NOT_FOUND;
+        let a = r.answer(id, lost);
+        assert!(events(&a).is_empty());
+        let (id, q) = only_fetch(&a);
+        assert_eq!((q.session_id, q.session_epoch), (0, 0));
+        assert_eq!(asked(&q), [(0, 2), (2, 1)]);
+        let a = r.answer(id, resp(43, vec![]));
+        let (id, q) = only_fetch(&a);
+        assert_eq!((q.session_id, q.session_epoch, asked(&q).len()), (43, 1, 0));
+        // So does an invalid epoch and a transport error (after a back-off).
+        let mut bad = resp(0, vec![]);
+        bad.error_code = INVALID_FETCH_SESSION_EPOCH;
+        let (id, q) = only_fetch(&r.answer(id, bad));
+        assert_eq!((q.session_id, q.session_epoch), (0, 0));
+        let (id, _) = only_fetch(&r.answer(id, resp(44, vec![])));
+        r.f.on_response(id, Err(Error::transport("gone")), 12, r.now);
+        assert!(fetches(&r.poll()).is_empty(), "the broker backs off");
+        r.now = r.f.next_timer().unwrap();
+        let (_, q) = only_fetch(&r.poll());
+        assert_eq!((q.session_id, q.session_epoch, asked(&q).len()), (0, 0, 2));
+    }
+
+    #[test]
+    fn a_broker_without_sessions_gets_full_fetches() {
+        let mut r = rig(settings(), &[(0, 1, 5), (1, 1, 5)]);
+        let (id, _) = only_fetch(&r.poll());
+        r.f.on_response(
+            id,
+            Ok(FetchResponseKind::Fetch(resp(
+                0,
+                vec![pdata(0, 0, 10, batch(0, 2))],
+            ))),
+            4,
+            r.now,
+        );
+        let (_, q) = only_fetch(&r.poll());
+        assert_eq!((q.session_id, q.session_epoch), (0, 0));
+        assert_eq!(asked(&q), [(1, 0), (0, 2)]);
+    }
+
+    #[test]
+    fn read_committed_delivers_exactly_the_committed_records() {
+        let mut s = settings();
+        s.read_committed = true;
+        let mut r = rig(s, &[(0, 1, 5)]);
+        let (id, q) = only_fetch(&r.poll());
+        assert_eq!(q.isolation_level, 1);
+        // Producer 7 commits 0-1 and 4-5; producer 8 aborts 2-3 and 7, then commits 10;
+        // 9 is not transactional.
+        let mut data = Vec::new();
+        data.extend(txn(0, 2, 7));
+        data.extend(txn(2, 2, 8));
+        data.extend(txn(4, 2, 7));
+        data.extend(marker(6, 7, true));
+        data.extend(txn(7, 1, 8));
+        data.extend(marker(8, 8, false));
+        data.extend(batch(9, 1));
+        data.extend(txn(10, 1, 8));
+        data.extend(marker(11, 8, true));
+        let mut pd = pdata(0, 0, 12, data);
+        pd.aborted_transactions = Some(vec![FetchAbortedTransaction {
+            producer_id: 8,
+            first_offset: 2,
+            ..Default::default()
+        }]);
+        let a = r.answer(id, resp(0, vec![pd]));
+        let c = chunks(a);
+        assert_eq!(offsets(&c[0]), [0, 1, 4, 5, 9, 10]);
+        assert!(c[0].records.iter().all(|r| !r.is_control));
+        assert_eq!(r.f.position(&tp(0)), Some(12), "past the last marker");
+    }
+
+    #[test]
+    fn only_control_records_move_the_position_without_a_delivery() {
+        let mut s = settings();
+        s.read_committed = true;
+        let mut r = rig(s, &[(0, 1, 5)]);
+        let (id, _) = only_fetch(&r.poll());
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 2, marker(0, 7, true))]));
+        assert!(chunks(a).is_empty());
+        assert_eq!(r.f.position(&tp(0)), Some(1));
+    }
+
+    fn list_answer(p: i32, error: i16, offset: i64) -> ListOffsetsResponse {
+        ListOffsetsResponse {
+            topics: vec![ListOffsetsTopicResponse {
+                name: T.into(),
+                partitions: vec![ListOffsetsPartitionResponse {
+                    partition_index: p,
+                    error_code: error,
+                    offset,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn out_of_range_resets_by_list_offsets_and_says_so() {
+        let mut r = rig(settings(), &[(0, 1, 5)]);
+        let (id, _) = only_fetch(&r.poll());
+        let a = r.answer(id, resp(0, vec![pdata(0, OFFSET_OUT_OF_RANGE, 10, vec![])]));
+        let l = lists(&a);
+        assert_eq!(l.len(), 1, "{a:?}");
+        let p = &l[0].2.topics[0].partitions[0];
+        assert_eq!((p.timestamp, p.current_leader_epoch), (-2, 5));
+        assert_eq!(r.f.position(&tp(0)), None);
+        assert!(fetches(&a).is_empty());
+        let lid = l[0].0;
+        r.f.on_response(
+            lid,
+            Ok(FetchResponseKind::ListOffsets(list_answer(0, 0, 7))),
+            7,
+            r.now,
+        );
+        let a = r.poll();
+        assert!(matches!(
+            events(&a).as_slice(),
+            [FetchEvent::Reset { offset: 7, .. }]
+        ));
+        assert_eq!(asked(&only_fetch(&a).1), [(0, 7)]);
+    }
+
+    #[test]
+    fn out_of_range_with_reset_error_is_an_error() {
+        let mut s = settings();
+        s.reset = OffsetReset::Error;
+        let mut r = rig(s, &[(0, 1, 5)]);
+        let (id, _) = only_fetch(&r.poll());
+        let a = r.answer(id, resp(0, vec![pdata(0, OFFSET_OUT_OF_RANGE, 10, vec![])]));
+        let e = error_of(&a);
+        assert_eq!(e.code, local::AUTO_OFFSET_RESET);
+        assert!(e.message.contains("t/0"), "{e}");
+        assert!(fetches(&a).is_empty() && lists(&a).is_empty());
+    }
+
+    #[test]
+    fn leadership_errors_ask_for_metadata_and_back_off() {
+        for code in [6, 74, 75, 3, 5] {
+            let mut r = rig(settings(), &[(0, 1, 5), (1, 1, 5)]);
+            let (id, _) = only_fetch(&r.poll());
+            let a = r.answer(id, resp(0, vec![pdata(0, code, -1, vec![])]));
+            assert!(
+                a.iter()
+                    .any(|x| matches!(x, FetchAction::NeedMetadata(t) if t == &["t".to_string()])),
+                "{code}: {a:?}"
+            );
+            assert!(events(&a).is_empty(), "{code}");
+            assert_eq!(asked(&only_fetch(&a).1), [(1, 0)], "{code}: 0 backs off");
+            let t = r.f.next_timer().unwrap();
+            assert_eq!(t, r.now + Duration::from_millis(100), "{code}");
+            // New metadata moves it to broker 2 (once broker 1's request in flight, which
+            // holds the budget, is answered).
+            r.f.set_leaders(&snapshot(&[(0, 2, 6), (1, 1, 5)]));
+            let (id, _) = only_fetch(&a);
+            let a = r.answer(id, resp(0, vec![]));
+            let f = fetches(&a);
+            let to2 = f.iter().find(|f| f.1 == 2).expect("a fetch from broker 2");
+            assert_eq!(asked(to2.2), [(0, 0)], "{code}");
+            assert_eq!(to2.2.topics[0].partitions[0].current_leader_epoch, 6);
+        }
+    }
+
+    #[test]
+    fn a_current_leader_hint_moves_the_partition_at_once() {
+        let mut r = rig(settings(), &[(0, 1, 5)]);
+        let (id, _) = only_fetch(&r.poll());
+        let mut pd = pdata(0, 6, -1, vec![]);
+        pd.set_current_leader(&LeaderIdAndEpoch {
+            leader_id: 2,
+            leader_epoch: 6,
+            ..Default::default()
+        });
+        let a = r.answer(id, resp(0, vec![pd]));
+        assert!(!a.iter().any(|x| matches!(x, FetchAction::NeedMetadata(_))));
+        let f = fetches(&a);
+        assert_eq!(f[0].1, 2);
+        assert_eq!(f[0].2.topics[0].partitions[0].current_leader_epoch, 6);
+        // Older metadata does not move it back.
+        r.f.set_leaders(&snapshot(&[(0, 1, 5)]));
+        assert_eq!(r.f.parts[&tp(0)].leader, Some(2));
+    }
+
+    #[test]
+    fn authorization_failure_stops_the_partition() {
+        let mut r = rig(settings(), &[(0, 1, 5)]);
+        let (id, _) = only_fetch(&r.poll());
+        let a = r.answer(id, resp(0, vec![pdata(0, 29, -1, vec![])]));
+        let e = error_of(&a);
+        assert_eq!(e.code, 29);
+        assert!(e.message.contains("t/0") && e.message.contains("TOPIC_AUTHORIZATION_FAILED"));
+        assert!(fetches(&a).is_empty());
+    }
+
+    #[test]
+    fn a_corrupt_batch_stops_the_partition_naming_the_offset() {
+        let mut r = rig(settings(), &[(0, 1, 5)]);
+        r.f.set_position(&tp(0), 5, -1);
+        let (id, _) = only_fetch(&r.poll());
+        let mut b = batch(5, 3);
+        let n = b.len();
+        b[n - 2] ^= 0xff;
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 10, b)]));
+        let e = error_of(&a);
+        assert_eq!(e.code, local::BAD_MSG);
+        assert!(e.message.contains("t/0 at offset 5"), "{e}");
+        assert!(e.message.to_lowercase().contains("crc"), "{e}");
+        assert!(fetches(&a).is_empty());
+        assert_eq!(r.f.position(&tp(0)), Some(5), "never skipped");
+    }
+
+    fn diverging(pd: &mut FetchPartitionData, epoch: i32, end_offset: i64) {
+        pd.tagged_fields.set(
+            DIVERGING_EPOCH_TAG,
+            &EpochEndOffset {
+                epoch,
+                end_offset,
+                ..Default::default()
+            },
+            12,
+        );
+    }
+
+    #[test]
+    fn log_truncation_resets_to_the_diverging_offset_or_is_an_error() {
+        let mut r = rig(settings(), &[(0, 1, 5)]);
+        r.f.set_position(&tp(0), 10, 4);
+        let (id, _) = only_fetch(&r.poll());
+        let mut pd = pdata(0, 0, 8, vec![]);
+        diverging(&mut pd, 4, 8);
+        let a = r.answer(id, resp(0, vec![pd]));
+        assert!(matches!(
+            events(&a).as_slice(),
+            [FetchEvent::Reset { offset: 8, .. }]
+        ));
+        let q = only_fetch(&a).1;
+        assert_eq!(asked(&q), [(0, 8)]);
+        assert_eq!(q.topics[0].partitions[0].last_fetched_epoch, 4);
+
+        let mut s = settings();
+        s.reset = OffsetReset::Error;
+        let mut r = rig(s, &[(0, 1, 5)]);
+        r.f.set_position(&tp(0), 10, 4);
+        let (id, _) = only_fetch(&r.poll());
+        let mut pd = pdata(0, 0, 8, vec![]);
+        diverging(&mut pd, 4, 8);
+        let a = r.answer(id, resp(0, vec![pd]));
+        let e = error_of(&a);
+        assert_eq!(e.code, local::AUTO_OFFSET_RESET);
+        assert!(
+            e.message.contains("truncation") && e.message.contains("t/0"),
+            "{e}"
+        );
+        assert!(fetches(&a).is_empty());
+    }
+
+    #[test]
+    fn eof_once_each_time_the_position_reaches_the_high_watermark() {
+        let mut r = rig(settings(), &[(0, 1, 5)]);
+        let (id, _) = only_fetch(&r.poll());
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 3, batch(0, 3))]));
+        assert!(matches!(a[0], FetchAction::Send { .. }));
+        assert!(matches!(
+            events(&a).as_slice(),
+            [FetchEvent::Eof { offset: 3, .. }]
+        ));
+        let (id, _) = only_fetch(&a);
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 3, vec![])]));
+        assert!(events(&a).is_empty(), "not again at the same position");
+        let (id, _) = only_fetch(&a);
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 5, batch(3, 1))]));
+        assert!(events(&a).is_empty(), "4 is below 5");
+        let (id, _) = only_fetch(&a);
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 5, batch(4, 1))]));
+        assert!(matches!(
+            events(&a).as_slice(),
+            [FetchEvent::Eof { offset: 5, .. }]
+        ));
+    }
+
+    #[test]
+    fn paused_partitions_are_not_fetched_nor_delivered() {
+        let mut r = rig(settings(), &[(0, 1, 5), (1, 1, 5)]);
+        let (id, _) = only_fetch(&r.poll());
+        r.f.pause(&[tp(0)]);
+        let a = r.answer(
+            id,
+            resp(
+                0,
+                vec![pdata(0, 0, 10, batch(0, 2)), pdata(1, 0, 10, batch(0, 2))],
+            ),
+        );
+        let (id, q) = only_fetch(&a);
+        assert_eq!(asked(&q), [(1, 2)]);
+        let c = chunks(a);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].tp, tp(1));
+        assert_eq!(r.f.position(&tp(0)), Some(0));
+        r.f.resume(&[tp(0)]);
+        let (_, q) = only_fetch(&r.answer(id, resp(0, vec![])));
+        assert_eq!(asked(&q), [(0, 0), (1, 2)]);
+    }
+
+    #[test]
+    fn seek_and_missing_offsets_use_list_offsets() {
+        let mut s = settings();
+        s.read_committed = true;
+        s.reset = OffsetReset::Latest;
+        let mut r = rig(s, &[(0, 1, 5), (1, 1, 5)]);
+        r.f.seek_to(&tp(0), true);
+        r.f.set_position(&tp(1), -1001, -1);
+        let a = r.poll();
+        assert!(fetches(&a).is_empty());
+        let l = lists(&a);
+        assert_eq!(l.len(), 1);
+        let req = l[0].2;
+        assert_eq!(req.isolation_level, 1);
+        let ts: Vec<(i32, i64)> = req.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.timestamp))
+            .collect();
+        assert_eq!(ts, [(0, -2), (1, -1)]);
+        let mut ans = list_answer(0, 0, 3);
+        ans.topics[0].partitions.push(ListOffsetsPartitionResponse {
+            partition_index: 1,
+            offset: 9,
+            ..Default::default()
+        });
+        r.f.on_response(l[0].0, Ok(FetchResponseKind::ListOffsets(ans)), 7, r.now);
+        let a = r.poll();
+        // Only the auto.offset.reset is reported.
+        assert!(matches!(
+            events(&a).as_slice(),
+            [FetchEvent::Reset { offset: 9, tp }] if tp == &super::tests::tp(1)
+        ));
+        assert_eq!(asked(&only_fetch(&a).1), [(0, 3), (1, 9)]);
+
+        // No offset and auto.offset.reset=error.
+        let mut s = settings();
+        s.reset = OffsetReset::Error;
+        let mut r = rig(s, &[(0, 1, 5)]);
+        r.f.set_position(&tp(0), -1, -1);
+        let a = r.poll();
+        assert_eq!(error_of(&a).code, local::NO_OFFSET);
+        assert!(error_of(&a).message.contains("t/0"));
+        assert!(fetches(&a).is_empty() && lists(&a).is_empty());
+    }
+
+    #[test]
+    fn stale_answers_are_ignored() {
+        let mut r = rig(settings(), &[(0, 1, 5), (1, 1, 5)]);
+        let (id, _) = only_fetch(&r.poll());
+        r.f.unassign(&[tp(0)]);
+        r.f.set_position(&tp(1), 100, -1);
+        let a = r.answer(
+            id,
+            resp(
+                0,
+                vec![pdata(0, 0, 10, batch(0, 2)), pdata(1, 0, 10, batch(0, 2))],
+            ),
+        );
+        let (id, _) = only_fetch(&a);
+        assert!(chunks(a).is_empty());
+        assert_eq!(r.f.position(&tp(1)), Some(100));
+        assert_eq!(r.budget.used(), 0);
+        // Unknown ids, answers of the wrong kind.
+        r.f.on_response(999, Err(Error::transport("x")), 12, r.now);
+        r.f.on_response(
+            id,
+            Ok(FetchResponseKind::ListOffsets(list_answer(1, 0, 5))),
+            7,
+            r.now,
+        );
+        assert_eq!(r.f.position(&tp(1)), Some(100));
+    }
+
+    #[test]
+    fn hostile_answers_do_not_panic() {
+        let mut r = rig(settings(), &[(0, 1, 5)]);
+        let junk: Vec<Vec<u8>> = vec![
+            vec![0; 11],
+            vec![0xff; 80],
+            {
+                let mut b = batch(0, 2);
+                b[8..12].copy_from_slice(&(-5i32).to_be_bytes());
+                b
+            },
+            {
+                let mut b = batch(0, 2);
+                b[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+                b
+            },
+        ];
+        for (i, j) in junk.into_iter().enumerate() {
+            r.f.set_position(&tp(0), 0, -1);
+            let a = r.poll();
+            let (id, _) = only_fetch(&a);
+            let mut pd = pdata(0, 0, i64::MIN, j);
+            pd.aborted_transactions = Some(vec![FetchAbortedTransaction::default()]);
+            pd.tagged_fields.0.push(crate::protocol::TaggedField {
+                tag: 0,
+                data: Bytes::from_static(&[1]),
+            });
+            let mut other = pdata(77, -1, 0, vec![1, 2, 3]);
+            other.partition_index = -1;
+            let answer = resp(i32::MIN, vec![pd, other]);
+            r.f.on_response(id, Ok(FetchResponseKind::Fetch(answer)), 12, r.now);
+            assert!(r.f.parts[&tp(0)].stopped || i == 0, "{i}");
+        }
+        r.f.set_position(&tp(0), 0, -1);
+        let (id, _) = only_fetch(&r.poll());
+        let mut odd = resp(0, vec![]);
+        odd.error_code = i16::MIN;
+        let a = r.answer(id, odd);
+        assert_eq!(events(&a).len(), 1);
+    }
+
+    #[test]
+    fn more_than_fits_is_fetched_again_asking_for_less() {
+        let mut s = settings();
+        s.budget_bytes = 64 << 10;
+        let mut r = rig(s, &[(0, 1, 5)]);
+        let (id, q) = only_fetch(&r.poll());
+        assert_eq!(q.max_bytes, 32 << 10);
+        // Four batches of 500 small records: each fits, all four do not (their index).
+        let mut data = Vec::new();
+        for k in 0..4 {
+            data.extend(batch(k * 500, 500));
+        }
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 2000, data)]));
+        assert!(events(&a).is_empty(), "not an error: {a:?}");
+        // Fetched again at once (its first batch fits), asking for less.
+        let (id, q) = only_fetch(&a);
+        assert!(chunks(a).is_empty());
+        assert_eq!(r.budget.used(), 0);
+        assert_eq!(asked(&q), [(0, 0)]);
+        assert!(q.max_bytes < 32 << 10, "{}", q.max_bytes);
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 2000, batch(0, 500))]));
+        assert_eq!(offsets(&chunks(a)[0]).len(), 500);
     }
 }
