@@ -418,7 +418,13 @@ static PROPS: &[Prop] = &[
     p(
         "auto.offset.reset",
         Kind::Enum(&[
-            "smallest", "earliest", "beginning", "largest", "latest", "end", "error",
+            "smallest",
+            "earliest",
+            "beginning",
+            "largest",
+            "latest",
+            "end",
+            "error",
         ]),
         "latest",
         "Consumer: where to start without a committed offset, or when the offset is out of \

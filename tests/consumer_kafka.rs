@@ -1,0 +1,455 @@
+//! The group consumer end to end against Apache Kafka 4.3 (KRaft) on loopback: manual
+//! assignment, a group of three over twelve partitions that rebalances when a member
+//! leaves, commits and resuming from them, at-least-once auto-commit, committed,
+//! position, seek, pause and resume, and a bounded close with no broker.
+
+mod common;
+
+use common::client::{client, create_topic};
+use common::kafka;
+use common::with_timeout;
+use kafkac::consumer::assignor::TopicPartition;
+use kafkac::consumer::{Consumer, Event, Message, RebalanceKind};
+use kafkac::error::local;
+use kafkac::producer::{Message as Out, Producer, PARTITION_ANY};
+use kafkac::Config;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+const LIMIT: Duration = Duration::from_secs(150);
+
+fn config(bootstrap: &str, settings: &[(&str, &str)]) -> Config {
+    let mut c = Config::new();
+    c.set("bootstrap.servers", bootstrap).unwrap();
+    c.set("retry.backoff.ms", "50").unwrap();
+    for (k, v) in settings {
+        c.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+    }
+    c
+}
+
+fn consumer(bootstrap: &str, settings: &[(&str, &str)]) -> Consumer {
+    Consumer::new(&config(bootstrap, settings)).unwrap()
+}
+
+fn tp(topic: &str, partition: i32) -> TopicPartition {
+    TopicPartition::new(topic, partition)
+}
+
+/// Produces `n` records "<i>" (key "k<i>") spread over the topic's partitions, and
+/// waits for every one to be delivered.
+fn produce(bootstrap: &str, topic: &str, n: usize, from: usize) {
+    let mut c = Config::new();
+    c.set("bootstrap.servers", bootstrap).unwrap();
+    c.set("linger.ms", "5").unwrap();
+    let p = Producer::new(&c).unwrap();
+    for i in from..from + n {
+        let key = format!("k{i}");
+        let value = format!("{i}");
+        p.send_blocking(
+            &Out {
+                topic,
+                partition: PARTITION_ANY,
+                key: Some(key.as_bytes()),
+                value: Some(value.as_bytes()),
+                opaque: i,
+                ..Default::default()
+            },
+            T,
+        )
+        .unwrap_or_else(|e| panic!("send {i}: {e}"));
+        if i % 10_000 == 0 {
+            p.poll(Duration::ZERO, |_| {});
+        }
+    }
+    let mut failed = 0;
+    p.flush(T, |r| failed += usize::from(r.error.is_some()))
+        .unwrap_or_else(|e| panic!("flush: {e}"));
+    assert_eq!(failed, 0, "{failed} records not delivered");
+}
+
+/// One consumed record: partition, offset, value as a number.
+type Got = (i32, i64, usize);
+
+fn got_of(m: &Message) -> Got {
+    let v = std::str::from_utf8(m.value().unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
+    (m.partition(), m.offset(), v)
+}
+
+/// Polls until `want` records came or `limit` passed; errors other than EOF fail.
+fn consume(c: &Consumer, want: usize, limit: Duration) -> Vec<Got> {
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    while out.len() < want && Instant::now() < deadline {
+        for e in c.poll_batch((want - out.len()).min(500), Duration::from_millis(100)) {
+            match e {
+                Event::Message(m) => out.push(got_of(&m)),
+                Event::Error { error, .. } if error.code == local::PARTITION_EOF => {}
+                Event::Error { error, .. } => panic!("consumer error: {error}"),
+            }
+        }
+    }
+    out
+}
+
+/// Checks that per partition the offsets rise by one.
+fn check_order(got: &[Got]) {
+    let mut last: HashMap<i32, i64> = HashMap::new();
+    for &(p, o, _) in got {
+        if let Some(prev) = last.insert(p, o) {
+            assert_eq!(o, prev + 1, "partition {p}: offset {o} after {prev}");
+        }
+    }
+}
+
+#[test]
+fn assigned_partitions_are_read_from_the_start_once_and_in_order() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-assign";
+        create_topic(&client(&k.bootstrap), topic, 3, 1, &[], T);
+        produce(&k.bootstrap, topic, 10_000, 0);
+        // No group: manual assignment from the start, a small memory budget.
+        let c = consumer(
+            &k.bootstrap,
+            &[
+                ("queued.max.messages.kbytes", "256"),
+                ("enable.partition.eof", "true"),
+            ],
+        );
+        let parts: Vec<(TopicPartition, Option<i64>)> =
+            (0..3).map(|p| (tp(topic, p), Some(-2))).collect();
+        c.assign(&parts).unwrap();
+        assert_eq!(
+            c.assignment(),
+            vec![tp(topic, 0), tp(topic, 1), tp(topic, 2)]
+        );
+        // Every record, and the end of each partition once it is reached.
+        let deadline = Instant::now() + T;
+        let (mut got, mut eof) = (Vec::new(), Vec::new());
+        while (got.len() < 10_000 || eof.len() < 3) && Instant::now() < deadline {
+            for e in c.poll_batch(500, Duration::from_millis(100)) {
+                match e {
+                    Event::Message(m) => got.push(got_of(&m)),
+                    Event::Error {
+                        error,
+                        tp: Some(tp),
+                        offset,
+                        ..
+                    } if error.code == local::PARTITION_EOF => eof.push((tp.partition, offset)),
+                    Event::Error { error, .. } => panic!("consumer error: {error}"),
+                }
+            }
+        }
+        assert_eq!(got.len(), 10_000, "consumed {}", got.len());
+        check_order(&got);
+        let mut values: Vec<usize> = got.iter().map(|g| g.2).collect();
+        values.sort_unstable();
+        assert!(values.iter().copied().eq(0..10_000), "every record once");
+        for p in 0..3 {
+            let n = got.iter().filter(|g| g.0 == p).count() as i64;
+            assert_eq!(c.position(&tp(topic, p)), Some(n), "partition {p}");
+            assert!(
+                eof.contains(&(p, n)),
+                "end of partition {p} at {n}: {eof:?}"
+            );
+        }
+        assert_eq!(eof.len(), 3, "{eof:?}");
+        // Commits need a group.
+        let e = c.commit(None, false).unwrap_err();
+        assert_eq!(e.code, local::INVALID_ARG);
+        assert!(e.message.contains("group.id"), "{e}");
+        c.close(Duration::from_secs(5)).unwrap();
+        let e = c.seek(&tp(topic, 0), 0).unwrap_err();
+        assert_eq!(e.code, local::DESTROY, "{e}");
+    })
+}
+
+/// What one member saw: its assignment as the rebalance callback told it, and the
+/// records it consumed.
+#[derive(Default)]
+struct Member {
+    assigned: Mutex<Vec<TopicPartition>>,
+    events: Mutex<Vec<(RebalanceKind, usize)>>,
+    got: Mutex<Vec<Got>>,
+}
+
+fn member(bootstrap: &str, group: &str, topic: &str, strategy: &str) -> (Consumer, Arc<Member>) {
+    let c = consumer(
+        bootstrap,
+        &[
+            ("group.id", group),
+            ("auto.offset.reset", "earliest"),
+            ("partition.assignment.strategy", strategy),
+            ("session.timeout.ms", "10000"),
+            ("heartbeat.interval.ms", "500"),
+            ("auto.commit.interval.ms", "200"),
+        ],
+    );
+    let m = Arc::new(Member::default());
+    let seen = m.clone();
+    c.set_rebalance_callback(Some(Box::new(move |_, kind, tps| {
+        let mut a = seen.assigned.lock().unwrap();
+        match kind {
+            RebalanceKind::Assign => a.extend(tps.iter().cloned()),
+            _ => a.retain(|t| !tps.contains(t)),
+        }
+        a.sort();
+        seen.events.lock().unwrap().push((kind, tps.len()));
+    })));
+    c.subscribe(&[topic]).unwrap();
+    (c, m)
+}
+
+/// Polls `members` from one thread each until `stop`.
+fn poll_all(
+    members: Vec<(Arc<Consumer>, Arc<Member>)>,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    members
+        .into_iter()
+        .map(|(c, m)| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    for e in c.poll_batch(200, Duration::from_millis(50)) {
+                        if let Event::Message(msg) = e {
+                            m.got.lock().unwrap().push(got_of(&msg));
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn a_group_of_three_splits_twelve_partitions_and_rebalances_when_one_leaves() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-group-12";
+        create_topic(&client(&k.bootstrap), topic, 12, 1, &[], T);
+        produce(&k.bootstrap, topic, 6_000, 0);
+        let group = "cons-group-of-three";
+        let members: Vec<(Arc<Consumer>, Arc<Member>)> = (0..3)
+            .map(|_| {
+                let (c, m) = member(&k.bootstrap, group, topic, "range");
+                (Arc::new(c), m)
+            })
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = poll_all(members.clone(), stop.clone());
+        wait_for(T, "4 partitions each", || {
+            members
+                .iter()
+                .all(|(_, m)| m.assigned.lock().unwrap().len() == 4)
+        });
+        let mut all: Vec<TopicPartition> = members
+            .iter()
+            .flat_map(|(_, m)| m.assigned.lock().unwrap().clone())
+            .collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 12, "the assignments cover the topic: {all:?}");
+        wait_for(T, "the first 6000 records", || {
+            members
+                .iter()
+                .map(|(_, m)| m.got.lock().unwrap().len())
+                .sum::<usize>()
+                >= 6_000
+        });
+        // One member leaves cleanly: the others take its partitions at once.
+        let (leaving, _) = &members[2];
+        let closed_at = Instant::now();
+        leaving.close(Duration::from_secs(10)).unwrap();
+        let moved = wait_for(T, "6 partitions each for the two left", || {
+            members[..2]
+                .iter()
+                .all(|(_, m)| m.assigned.lock().unwrap().len() == 6)
+        });
+        eprintln!(
+            "partitions moved {:?} after the close began",
+            closed_at.elapsed().min(moved)
+        );
+        produce(&k.bootstrap, topic, 6_000, 6_000);
+        wait_for(T, "every record", || {
+            let mut v: Vec<usize> = members
+                .iter()
+                .flat_map(|(_, m)| {
+                    m.got
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|g| g.2)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v.len() == 12_000
+        });
+        stop.store(true, Ordering::Release);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let total: usize = members
+            .iter()
+            .map(|(_, m)| m.got.lock().unwrap().len())
+            .sum();
+        eprintln!(
+            "consumed {total} records for 12000 produced ({} again)",
+            total - 12_000
+        );
+        // A clean leave commits what was processed: nothing is consumed twice.
+        assert_eq!(total, 12_000, "records consumed twice after a clean leave");
+        for (c, _) in &members[..2] {
+            c.close(Duration::from_secs(10)).unwrap();
+        }
+    })
+}
+
+#[test]
+fn a_new_member_resumes_from_the_commits_of_the_last() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-resume";
+        create_topic(&client(&k.bootstrap), topic, 2, 1, &[], T);
+        produce(&k.bootstrap, topic, 1_000, 0);
+        let settings = [
+            ("group.id", "cons-resume-group"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+        ];
+        let a = consumer(&k.bootstrap, &settings);
+        a.subscribe(&[topic]).unwrap();
+        let first = consume(&a, 400, T);
+        assert!(first.len() >= 400);
+        check_order(&first);
+        // Commit everything handed out so far (Java's commitSync()).
+        a.commit(None, false).unwrap();
+        // Nothing new: still a success.
+        a.commit(None, false).unwrap();
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        for &(p, o, _) in &first {
+            next.insert(p, o + 1);
+        }
+        let tps: Vec<TopicPartition> = (0..2).map(|p| tp(topic, p)).collect();
+        let committed = a.committed(&tps, T).unwrap();
+        for (t, o) in &committed {
+            assert_eq!(*o, next.get(&t.partition).copied().unwrap_or(-1), "{t:?}");
+        }
+        a.close(Duration::from_secs(10)).unwrap();
+        let b = consumer(&k.bootstrap, &settings);
+        b.subscribe(&[topic]).unwrap();
+        let rest = consume(&b, 1_000 - first.len(), T);
+        assert_eq!(rest.len(), 1_000 - first.len());
+        for (p, o) in &next {
+            let start = rest.iter().find(|g| g.0 == *p).map(|g| g.1);
+            if let Some(s) = start {
+                assert_eq!(s, *o, "partition {p} resumes at its commit");
+            }
+        }
+        let mut all: Vec<usize> = first.iter().chain(&rest).map(|g| g.2).collect();
+        all.sort_unstable();
+        assert!(
+            all.iter().copied().eq(0..1_000),
+            "every record exactly once"
+        );
+        b.close(Duration::from_secs(10)).unwrap();
+    })
+}
+
+#[test]
+fn store_offset_seek_pause_and_resume() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-seek";
+        create_topic(&client(&k.bootstrap), topic, 1, 1, &[], T);
+        produce(&k.bootstrap, topic, 100, 0);
+        let c = consumer(
+            &k.bootstrap,
+            &[
+                ("group.id", "cons-seek-group"),
+                ("enable.auto.offset.store", "false"),
+                ("enable.auto.commit", "false"),
+            ],
+        );
+        let p0 = tp(topic, 0);
+        c.assign(&[(p0.clone(), Some(10))]).unwrap();
+        let got = consume(&c, 5, T);
+        assert_eq!(
+            got.iter().map(|g| g.1).take(5).collect::<Vec<_>>(),
+            [10, 11, 12, 13, 14]
+        );
+        // Nothing stored yet: a commit has nothing to send.
+        c.commit(None, false).unwrap();
+        assert_eq!(
+            c.committed(std::slice::from_ref(&p0), T).unwrap(),
+            [(p0.clone(), -1)]
+        );
+        c.store_offset(&p0, 12, -1).unwrap();
+        c.commit(None, false).unwrap();
+        assert_eq!(
+            c.committed(std::slice::from_ref(&p0), T).unwrap(),
+            [(p0.clone(), 12)]
+        );
+        let e = c.store_offset(&tp(topic, 7), 1, -1).unwrap_err();
+        assert_eq!(e.code, local::UNKNOWN_PARTITION);
+        // Seek back: the records fetched before are dropped.
+        c.seek(&p0, 50).unwrap();
+        let got = consume(&c, 3, T);
+        assert_eq!(
+            got.iter().map(|g| g.1).take(3).collect::<Vec<_>>(),
+            [50, 51, 52]
+        );
+        // Paused: nothing is handed out.
+        c.pause(std::slice::from_ref(&p0)).unwrap();
+        let idle = consume(&c, 1, Duration::from_millis(700));
+        assert!(idle.is_empty(), "paused, yet got {idle:?}");
+        c.resume(std::slice::from_ref(&p0)).unwrap();
+        let got = consume(&c, 1, T);
+        assert_eq!(got[0].1, 53, "resumed where it paused");
+        c.close(Duration::from_secs(5)).unwrap();
+    })
+}
+
+#[test]
+fn close_returns_within_its_bound_with_no_broker() {
+    with_timeout(LIMIT, || {
+        let port = common::free_port();
+        let c = consumer(
+            &format!("127.0.0.1:{port}"),
+            &[
+                ("group.id", "cons-nowhere"),
+                ("socket.connection.setup.timeout.ms", "1000"),
+            ],
+        );
+        c.subscribe(&["nowhere"]).unwrap();
+        assert!(c.poll(Duration::from_millis(300)).is_none());
+        let started = Instant::now();
+        c.close(Duration::from_secs(2)).unwrap();
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(2_300), "close took {took:?}");
+        assert!(c.poll(Duration::from_millis(10)).is_none());
+        let e = c.subscribe(&["x"]).unwrap_err();
+        assert_eq!(e.code, local::DESTROY);
+    })
+}
