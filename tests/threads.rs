@@ -1,8 +1,9 @@
 //! The client's threads: a fixed number of I/O threads own every broker connection, so a
 //! client connected to three brokers runs `io.threads` threads (named `kc-io-<i>`) plus
 //! one for background metadata refresh (`kc-meta`) and no more, and they are gone once
-//! the client is freed; a producer adds one sender thread (`kc-prod`). (Its own test
-//! binary, so no other test's threads are counted.)
+//! the client is freed; a producer adds one sender thread (`kc-prod`), a consumer one
+//! consumer thread (`kc-cons`). (Its own test binary, so no other test's threads are
+//! counted.)
 
 mod common;
 
@@ -116,6 +117,72 @@ fn a_producer_adds_one_sender_thread() {
             ["kc-io-0", "kc-meta", "kc-prod"].map(String::from).to_vec()
         );
         drop(p);
+        common::wait_until(Duration::from_secs(2), "no kc- thread after drop", || {
+            kafkac_threads().is_empty()
+        });
+    })
+}
+
+/// A consumer reading three partitions led by three brokers runs its I/O threads, the
+/// metadata refresher and one consumer thread (`kc-cons`), and no more; all are gone
+/// once it is dropped.
+#[test]
+fn a_consumer_adds_one_consumer_thread() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    common::with_timeout(Duration::from_secs(60), || {
+        let mut mock = MockCluster::start(3);
+        mock.create_topic("spread-c", 3, 1);
+        for p in 0..3 {
+            mock.set_leader("spread-c", p, p + 1);
+        }
+        let mut cfg = Config::new();
+        cfg.set("bootstrap.servers", &mock.bootstrap).unwrap();
+        let p = kafkac::producer::Producer::new(&cfg).unwrap();
+        for i in 0..30 {
+            p.send(&kafkac::producer::Message {
+                topic: "spread-c",
+                partition: i % 3,
+                value: Some(b"v"),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        p.flush(Duration::from_secs(20), |r| {
+            assert!(r.error.is_none(), "{r:?}")
+        })
+        .unwrap();
+        drop(p);
+        common::wait_until(
+            Duration::from_secs(2),
+            "the producer's threads gone",
+            || kafkac_threads().is_empty(),
+        );
+        let c = kafkac::consumer::Consumer::new(&cfg).unwrap();
+        let parts: Vec<_> = (0..3)
+            .map(|p| {
+                (
+                    kafkac::consumer::assignor::TopicPartition::new("spread-c", p),
+                    Some(0),
+                )
+            })
+            .collect();
+        c.assign(&parts).unwrap();
+        let mut got = 0;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while got < 30 && std::time::Instant::now() < deadline {
+            for e in c.poll_batch(100, Duration::from_millis(100)) {
+                match e {
+                    kafkac::consumer::Event::Message(_) => got += 1,
+                    kafkac::consumer::Event::Error { error, .. } => panic!("{error}"),
+                }
+            }
+        }
+        assert_eq!(got, 30);
+        assert_eq!(
+            kafkac_threads(),
+            ["kc-cons", "kc-io-0", "kc-meta"].map(String::from).to_vec()
+        );
+        drop(c);
         common::wait_until(Duration::from_secs(2), "no kc- thread after drop", || {
             kafkac_threads().is_empty()
         });
