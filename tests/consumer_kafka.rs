@@ -453,3 +453,99 @@ fn close_returns_within_its_bound_with_no_broker() {
         assert_eq!(e.code, local::DESTROY);
     })
 }
+
+#[test]
+fn a_pattern_subscription_takes_every_matching_topic_and_a_missing_topic_is_reported() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let admin = client(&k.bootstrap);
+        for t in ["cons-re-a", "cons-re-b", "cons-other"] {
+            create_topic(&admin, t, 2, 1, &[], T);
+            produce(&k.bootstrap, t, 50, 0);
+        }
+        let c = consumer(
+            &k.bootstrap,
+            &[
+                ("group.id", "cons-pattern"),
+                ("auto.offset.reset", "earliest"),
+            ],
+        );
+        c.subscribe(&["^cons-re-.*", "cons-no-such-topic"]).unwrap();
+        let deadline = Instant::now() + T;
+        let (mut got, mut missing) = (HashMap::<String, usize>::new(), Vec::new());
+        while (got.values().sum::<usize>() < 100 || missing.is_empty()) && Instant::now() < deadline
+        {
+            for e in c.poll_batch(100, Duration::from_millis(100)) {
+                match e {
+                    Event::Message(m) => *got.entry(m.topic().to_owned()).or_default() += 1,
+                    Event::Error {
+                        error, tp: None, ..
+                    } if error.code == local::UNKNOWN_TOPIC => missing.push(error.message),
+                    Event::Error { error, .. } => panic!("consumer error: {error}"),
+                }
+            }
+        }
+        assert_eq!(got.get("cons-re-a"), Some(&50), "{got:?}");
+        assert_eq!(got.get("cons-re-b"), Some(&50), "{got:?}");
+        assert_eq!(got.get("cons-other"), None, "{got:?}");
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(missing[0].contains("cons-no-such-topic"), "{}", missing[0]);
+        assert!(
+            missing[0].contains("UNKNOWN_TOPIC_OR_PARTITION"),
+            "{}",
+            missing[0]
+        );
+        let mut a = c.assignment();
+        a.sort();
+        assert_eq!(a.len(), 4, "{a:?}");
+        // An invalid pattern is refused at once.
+        let e = c.subscribe(&["^cons-(["]).unwrap_err();
+        assert_eq!(e.code, local::INVALID_ARG);
+        assert!(e.message.contains("invalid pattern"), "{e}");
+        c.close(Duration::from_secs(10)).unwrap();
+    })
+}
+
+#[test]
+fn invalid_consumer_configurations_are_refused_naming_the_property() {
+    let bad = [
+        (
+            vec![("partition.assignment.strategy", "range,sticky")],
+            "partition.assignment.strategy",
+        ),
+        (
+            vec![("partition.assignment.strategy", "range,cooperative-sticky")],
+            "cannot be mixed",
+        ),
+        (
+            vec![
+                ("session.timeout.ms", "3000"),
+                ("heartbeat.interval.ms", "3000"),
+            ],
+            "heartbeat.interval.ms",
+        ),
+        (
+            vec![
+                ("group.protocol", "consumer"),
+                ("session.timeout.ms", "3000"),
+            ],
+            "session.timeout.ms",
+        ),
+    ];
+    for (settings, says) in bad {
+        let e = Consumer::new(&config("127.0.0.1:1", &settings))
+            .err()
+            .unwrap();
+        assert_eq!(e.code, local::INVALID_CONFIG, "{settings:?}: {e}");
+        assert!(e.message.contains(says), "{settings:?}: {e}");
+    }
+    let e = Consumer::new(&config("127.0.0.1:1", &[("group.protocol", "consumer")]))
+        .err()
+        .unwrap();
+    assert_eq!(e.code, local::UNSUPPORTED_FEATURE, "{e}");
+    let mut c = Config::new();
+    let e = c.set("auto.offset.reset", "sometimes").unwrap_err();
+    assert!(e.message.contains("auto.offset.reset"), "{e}");
+    let e = c.set("isolation.level", "dirty").unwrap_err();
+    assert!(e.message.contains("isolation.level"), "{e}");
+}

@@ -136,6 +136,8 @@ struct Driver<'a> {
     polled_seen: u64,
     /// The partitions the fetcher has.
     assigned: std::collections::BTreeSet<TopicPartition>,
+    /// Topics reported missing (until they appear).
+    missing: std::collections::BTreeSet<String>,
 }
 
 pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
@@ -163,6 +165,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         closing: false,
         polled_seen: 0,
         assigned: Default::default(),
+        missing: Default::default(),
     };
     d.run();
     let mut app = shared.app.lock();
@@ -379,36 +382,43 @@ impl Driver<'_> {
     /// Refreshes metadata when due, and hands the snapshot to the fetcher (leaders) and
     /// the group (partition counts).
     fn metadata(&mut self, now: Instant) {
+        let mut fetched = false;
         if self.metadata_due.is_some_and(|t| t <= now) {
             self.metadata_due = Some(now + self.shared.settings.metadata_refresh);
             let deadline = Instant::now() + SLOW_CALL;
-            let patterns = self.subscription.iter().any(|t| t.starts_with('^'));
-            let r = if patterns {
-                self.cluster.fetch_metadata(None, deadline).map(|_| ())
-            } else if !self.wanted.is_empty() {
-                self.cluster
-                    .fetch_metadata(Some(&self.wanted), deadline)
-                    .map(|_| ())
-            } else {
-                Ok(())
-            };
-            if r.is_err() {
+            let mut failed = false;
+            // Patterns are matched against every topic; then the topics wanted are asked
+            // for by name, so that one the cluster lacks is answered for (and counted as
+            // having no partitions) rather than left out.
+            if self.subscription.iter().any(|t| t.starts_with('^')) {
+                failed |= self.cluster.fetch_metadata(None, deadline).is_err();
+                self.resolve_subscription();
+            }
+            if !self.wanted.is_empty() {
+                match self.cluster.fetch_metadata(Some(&self.wanted), deadline) {
+                    Ok(md) => {
+                        self.report_missing_topics(&md);
+                        fetched = true;
+                    }
+                    Err(_) => failed = true,
+                }
+            }
+            if failed {
                 // Tried again soon.
                 self.metadata_due = Some(Instant::now() + self.shared.settings.retry_backoff);
-            }
-            if patterns {
-                self.resolve_subscription();
             }
         }
         let snap = self.cluster.snapshot();
         let key = Arc::as_ptr(&snap) as usize;
-        if key != self.snapshot_seen {
+        if key != self.snapshot_seen || fetched {
             self.snapshot_seen = key;
             self.fetcher.set_leaders(&snap);
             if let Some(g) = &mut self.group {
                 let mut counts = PartitionCounts::new();
                 for t in &self.wanted {
-                    if let Some(e) = snap.topic(t) {
+                    if self.missing.contains(t) {
+                        counts.insert(t.clone(), 0);
+                    } else if let Some(e) = snap.topic(t) {
                         if e.meta.error_code == 0 && !e.meta.partitions.is_empty() {
                             counts.insert(t.clone(), e.meta.partitions.len() as i32);
                         }
@@ -416,6 +426,42 @@ impl Driver<'_> {
                 }
                 g.set_partition_counts(&counts);
             }
+        }
+    }
+
+    /// An error event, once, for each subscribed (or assigned) topic the cluster does not
+    /// have or does not let this client read; again if it reappears and goes.
+    fn report_missing_topics(&mut self, md: &crate::cluster::Metadata) {
+        let mut events = Vec::new();
+        for t in &md.topics {
+            let wanted = self.resolved.contains(&t.name)
+                || self.assigned.iter().any(|tp| tp.topic == t.name);
+            if !wanted {
+                continue;
+            }
+            if t.error_code == 0 {
+                self.missing.remove(&t.name);
+                continue;
+            }
+            if !self.missing.insert(t.name.clone()) {
+                continue;
+            }
+            let mut e = Error::kafka(
+                t.error_code,
+                format!("subscribed topic not available: {}", t.name),
+            );
+            if t.error_code == 3 {
+                e.code = local::UNKNOWN_TOPIC;
+            }
+            events.push(e);
+        }
+        for error in events {
+            self.to_app(Item::Event(Event::Error {
+                error,
+                tp: None,
+                offset: -1,
+                fatal: false,
+            }));
         }
     }
 
