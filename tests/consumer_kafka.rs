@@ -549,3 +549,70 @@ fn invalid_consumer_configurations_are_refused_naming_the_property() {
     let e = c.set("isolation.level", "dirty").unwrap_err();
     assert!(e.message.contains("isolation.level"), "{e}");
 }
+
+#[test]
+fn a_consumer_that_stops_polling_leaves_reports_it_and_rejoins() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-max-poll";
+        create_topic(&client(&k.bootstrap), topic, 2, 1, &[], T);
+        produce(&k.bootstrap, topic, 100, 0);
+        let (c, m) = {
+            let c = consumer(
+                &k.bootstrap,
+                &[
+                    ("group.id", "cons-max-poll"),
+                    ("auto.offset.reset", "earliest"),
+                    ("max.poll.interval.ms", "1500"),
+                    ("session.timeout.ms", "6000"),
+                    ("heartbeat.interval.ms", "300"),
+                ],
+            );
+            let m = Arc::new(Member::default());
+            let seen = m.clone();
+            c.set_rebalance_callback(Some(Box::new(move |_, kind, tps| {
+                seen.events.lock().unwrap().push((kind, tps.len()));
+            })));
+            c.subscribe(&[topic]).unwrap();
+            (c, m)
+        };
+        assert_eq!(consume(&c, 100, T).len(), 100);
+        // No poll for longer than max.poll.interval.ms.
+        std::thread::sleep(Duration::from_millis(2_500));
+        let deadline = Instant::now() + T;
+        let mut exceeded = None;
+        while exceeded.is_none() && Instant::now() < deadline {
+            if let Some(Event::Error { error, fatal, .. }) = c.poll(Duration::from_millis(100)) {
+                if error.code == local::MAX_POLL_EXCEEDED {
+                    exceeded = Some((error, fatal));
+                }
+            }
+        }
+        let (error, fatal) = exceeded.expect("a MAX_POLL_EXCEEDED event");
+        assert!(!fatal);
+        assert!(error.message.contains("max.poll.interval.ms"), "{error}");
+        assert!(
+            m.events
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(k, n)| *k == RebalanceKind::Lost && *n == 2),
+            "{:?}",
+            m.events.lock().unwrap()
+        );
+        // Polling again rejoins: the partitions come back and records flow again (from the
+        // last commit: records after it may come twice, as at-least-once allows).
+        produce(&k.bootstrap, topic, 10, 100);
+        let more = consume(&c, 10, T);
+        assert_eq!(more.len(), 10, "after rejoining");
+        let assigns = m
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, n)| *k == RebalanceKind::Assign && *n == 2)
+            .count();
+        assert_eq!(assigns, 2, "{:?}", m.events.lock().unwrap());
+        c.close(Duration::from_secs(10)).unwrap();
+    })
+}
