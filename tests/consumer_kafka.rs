@@ -218,7 +218,12 @@ fn poll_all(
             let stop = stop.clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Acquire) {
-                    for e in c.poll_batch(200, Duration::from_millis(50)) {
+                    let batch = c.poll_batch(200, Duration::from_millis(50));
+                    if batch.is_empty() {
+                        // A closed consumer returns at once.
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    for e in batch {
                         if let Event::Message(msg) = e {
                             m.got.lock().unwrap().push(got_of(&msg));
                         }
@@ -614,5 +619,82 @@ fn a_consumer_that_stops_polling_leaves_reports_it_and_rejoins() {
             .count();
         assert_eq!(assigns, 2, "{:?}", m.events.lock().unwrap());
         c.close(Duration::from_secs(10)).unwrap();
+    })
+}
+
+#[test]
+fn a_static_member_that_restarts_within_the_session_gets_its_partitions_back_without_a_rebalance() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-static";
+        create_topic(&client(&k.bootstrap), topic, 4, 1, &[], T);
+        let group = "cons-static-group";
+        let settings = |instance: &'static str| {
+            let mut s = vec![
+                ("group.id", group),
+                ("auto.offset.reset", "earliest"),
+                ("session.timeout.ms", "15000"),
+                ("heartbeat.interval.ms", "500"),
+            ];
+            if !instance.is_empty() {
+                s.push(("group.instance.id", instance));
+            }
+            s
+        };
+        let start = |instance: &'static str| {
+            let c = Arc::new(consumer(&k.bootstrap, &settings(instance)));
+            let m = Arc::new(Member::default());
+            let seen = m.clone();
+            c.set_rebalance_callback(Some(Box::new(move |_, kind, tps| {
+                let mut a = seen.assigned.lock().unwrap();
+                match kind {
+                    RebalanceKind::Assign => a.extend(tps.iter().cloned()),
+                    _ => a.retain(|t| !tps.contains(t)),
+                }
+                a.sort();
+                seen.events.lock().unwrap().push((kind, tps.len()));
+            })));
+            c.subscribe(&[topic]).unwrap();
+            (c, m)
+        };
+        let (s1, m1) = start("static-1");
+        let (d, md) = start("");
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = poll_all(
+            vec![(s1.clone(), m1.clone()), (d.clone(), md.clone())],
+            stop.clone(),
+        );
+        wait_for(T, "two partitions each", || {
+            m1.assigned.lock().unwrap().len() == 2 && md.assigned.lock().unwrap().len() == 2
+        });
+        let before = m1.assigned.lock().unwrap().clone();
+        let d_events = md.events.lock().unwrap().len();
+        // The static member goes away without leaving the group...
+        s1.close(Duration::from_secs(10)).unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(
+            md.assigned.lock().unwrap().len(),
+            2,
+            "no rebalance for a static member's close"
+        );
+        // ...and a new instance with its id takes its partitions back, with no rebalance
+        // for the others.
+        let (s2, m2) = start("static-1");
+        let threads2 = poll_all(vec![(s2.clone(), m2.clone())], stop.clone());
+        wait_for(T, "the restarted static member's partitions", || {
+            m2.assigned.lock().unwrap().len() == 2
+        });
+        assert_eq!(*m2.assigned.lock().unwrap(), before, "the same partitions");
+        assert_eq!(
+            md.events.lock().unwrap().len(),
+            d_events,
+            "the dynamic member never rebalanced"
+        );
+        stop.store(true, Ordering::Release);
+        for t in threads.into_iter().chain(threads2) {
+            t.join().unwrap();
+        }
+        s2.close(Duration::from_secs(10)).unwrap();
+        d.close(Duration::from_secs(10)).unwrap();
     })
 }
