@@ -698,3 +698,139 @@ fn a_static_member_that_restarts_within_the_session_gets_its_partitions_back_wit
         d.close(Duration::from_secs(10)).unwrap();
     })
 }
+
+#[test]
+fn cooperative_sticky_moves_only_what_a_new_member_needs_and_the_others_keep_consuming() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-coop";
+        create_topic(&client(&k.bootstrap), topic, 6, 1, &[], T);
+        let group = "cons-coop-group";
+        // A steady flow of records, a hundred a second per partition.
+        let stop_producing = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let boot = k.bootstrap.clone();
+            let stop = stop_producing.clone();
+            std::thread::spawn(move || {
+                let mut c = Config::new();
+                c.set("bootstrap.servers", &boot).unwrap();
+                c.set("linger.ms", "0").unwrap();
+                let p = Producer::new(&c).unwrap();
+                let mut i = 0usize;
+                while !stop.load(Ordering::Acquire) {
+                    for part in 0..6 {
+                        let v = format!("{i}");
+                        p.send_blocking(
+                            &Out {
+                                topic,
+                                partition: part,
+                                value: Some(v.as_bytes()),
+                                ..Default::default()
+                            },
+                            T,
+                        )
+                        .unwrap();
+                        i += 1;
+                    }
+                    p.poll(Duration::from_millis(10), |_| {});
+                }
+                p.flush(T, |_| {}).unwrap();
+            })
+        };
+        let members: Vec<(Arc<Consumer>, Arc<Member>)> = (0..2)
+            .map(|_| {
+                let (c, m) = member(&k.bootstrap, group, topic, "cooperative-sticky");
+                (Arc::new(c), m)
+            })
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        // Each record's arrival time, per member.
+        let arrivals: Vec<Arc<Mutex<Vec<(Instant, i32)>>>> =
+            (0..2).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+        let threads: Vec<_> = members
+            .iter()
+            .zip(&arrivals)
+            .map(|((c, _), a)| {
+                let (c, a, stop) = (c.clone(), a.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        for e in c.poll_batch(200, Duration::from_millis(20)) {
+                            if let Event::Message(m) = e {
+                                a.lock().unwrap().push((Instant::now(), m.partition()));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        wait_for(T, "three partitions each", || {
+            members
+                .iter()
+                .all(|(_, m)| m.assigned.lock().unwrap().len() == 3)
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let kept: Vec<Vec<TopicPartition>> = members
+            .iter()
+            .map(|(_, m)| m.assigned.lock().unwrap().clone())
+            .collect();
+        let joined_at = Instant::now();
+        let (third, m3) = member(&k.bootstrap, group, topic, "cooperative-sticky");
+        let third = Arc::new(third);
+        let t3 = poll_all(vec![(third.clone(), m3.clone())], stop.clone());
+        wait_for(T, "two partitions each after the join", || {
+            members
+                .iter()
+                .all(|(_, m)| m.assigned.lock().unwrap().len() == 2)
+                && m3.assigned.lock().unwrap().len() == 2
+        });
+        let settled = joined_at.elapsed();
+        std::thread::sleep(Duration::from_millis(500));
+        stop_producing.store(true, Ordering::Release);
+        stop.store(true, Ordering::Release);
+        for t in threads.into_iter().chain(t3) {
+            t.join().unwrap();
+        }
+        producer.join().unwrap();
+        for (i, (_, m)) in members.iter().enumerate() {
+            let events = m.events.lock().unwrap().clone();
+            // Only the one partition the new member needed was revoked, never all.
+            let revoked: Vec<usize> = events
+                .iter()
+                .filter(|(k, _)| *k == RebalanceKind::Revoke)
+                .map(|(_, n)| *n)
+                .collect();
+            assert_eq!(revoked, [1], "member {i}: {events:?}");
+            let now: Vec<TopicPartition> = m.assigned.lock().unwrap().clone();
+            assert!(
+                now.iter().all(|tp| kept[i].contains(tp)),
+                "member {i} kept {now:?} of {:?}",
+                kept[i]
+            );
+            // The partitions it kept were consumed through the rebalance: the longest
+            // gap between two of their records around the join.
+            let a = arrivals[i].lock().unwrap();
+            let around: Vec<Instant> = a
+                .iter()
+                .filter(|(t, p)| {
+                    *t >= joined_at - Duration::from_millis(200)
+                        && *t <= joined_at + settled
+                        && now.iter().any(|tp| tp.partition == *p)
+                })
+                .map(|(t, _)| *t)
+                .collect();
+            assert!(
+                around.len() > 10,
+                "member {i}: {} records during the rebalance",
+                around.len()
+            );
+            let gap = around.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+            eprintln!(
+                "member {i}: longest pause on kept partitions {gap:?} (rebalance took {settled:?})"
+            );
+        }
+        for (c, _) in &members {
+            c.close(Duration::from_secs(10)).unwrap();
+        }
+        third.close(Duration::from_secs(10)).unwrap();
+    })
+}
