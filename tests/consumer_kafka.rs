@@ -98,6 +98,9 @@ fn consume(c: &Consumer, want: usize, limit: Duration) -> Vec<Got> {
     out
 }
 
+/// When each record came, and its partition.
+type Arrivals = Arc<Mutex<Vec<(Instant, i32)>>>;
+
 /// Checks that per partition the offsets rise by one.
 fn check_order(got: &[Got]) {
     let mut last: HashMap<i32, i64> = HashMap::new();
@@ -745,8 +748,7 @@ fn cooperative_sticky_moves_only_what_a_new_member_needs_and_the_others_keep_con
             .collect();
         let stop = Arc::new(AtomicBool::new(false));
         // Each record's arrival time, per member.
-        let arrivals: Vec<Arc<Mutex<Vec<(Instant, i32)>>>> =
-            (0..2).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+        let arrivals: Vec<Arrivals> = (0..2).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
         let threads: Vec<_> = members
             .iter()
             .zip(&arrivals)
