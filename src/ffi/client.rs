@@ -381,7 +381,10 @@ pub struct kc_record_t {
 /// # Safety
 /// `r` must describe valid buffers (see `kc_record_t`).
 pub(crate) unsafe fn headers_of<'a>(r: &'a kc_record_t) -> Result<Vec<RecordHeaderIn<'a>>> {
-    if r.headers.is_null() && r.header_cnt != 0 {
+    if r.header_cnt == 0 {
+        return Ok(Vec::new());
+    }
+    if r.headers.is_null() {
         return Err(Error::invalid_arg(format!(
             "headers is NULL but header_cnt is {}",
             r.header_cnt

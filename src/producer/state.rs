@@ -135,6 +135,10 @@ pub struct Part {
     next_seq: i32,
     /// A batch failed: nothing more is sent until `in_flight` is 0.
     pub draining: bool,
+    /// The uncompressed size and record count of the last batch closed: the next one's
+    /// capacity.
+    last_batch: usize,
+    last_count: usize,
     /// A batch was acknowledged since the epoch began and since the last failure. Until
     /// then one batch is in flight at a time: a broker without state for this producer
     /// accepts any first sequence, so a later batch could be written before an earlier
@@ -417,7 +421,14 @@ impl State {
             timestamp: None,
         };
         let ts = m.timestamp.unwrap_or_else(now_ms);
-        let alone = BatchBuilder::first_record_size(&rec) + BATCH_OVERHEAD;
+        // The exact size only when a bound on it is over the limit: a record takes at
+        // most 36 bytes besides its key, value and headers, and 10 per header.
+        let bound = size + 36 + 10 * m.headers.len() + BATCH_OVERHEAD;
+        let alone = if bound <= settings.message_max_bytes {
+            0
+        } else {
+            BatchBuilder::first_record_size(&rec) + BATCH_OVERHEAD
+        };
         if alone > settings.message_max_bytes {
             return Err(Error::new(
                 10,
@@ -575,37 +586,54 @@ impl State {
     ) -> Result<bool> {
         let limit = settings.batch_size.min(settings.message_max_bytes);
         let mut wake = false;
-        let full = match &self.topics[t].parts[p as usize].open {
-            Some(o) => {
-                o.msgs.len() >= settings.batch_num_messages
-                    || o.builder.size() + o.builder.record_size(rec, ts) > limit
+        // A large value handed over goes into an uncompressed batch by reference; any
+        // other is copied (and a handed-over one dropped by the caller, when `shared` is).
+        let by_ref = shared.filter(|v| by_reference(settings, v));
+        for attempt in 0..2 {
+            let part = &self.topics[t].parts[p as usize];
+            if part
+                .open
+                .as_ref()
+                .is_some_and(|o| o.msgs.len() >= settings.batch_num_messages)
+            {
+                self.close_open(settings, t, p)?;
+                wake = true;
             }
-            None => false,
-        };
-        if full {
+            let part = &mut self.topics[t].parts[p as usize];
+            // Room for twice the partition's last batch, so that it rarely grows (pages
+            // not written to are not resident).
+            let capacity = match part.last_batch {
+                0 => settings.batch_size.min(64 * 1024),
+                n => (2 * n).clamp(4096, settings.batch_size),
+            };
+            let count = 2 * part.last_count;
+            let open = part.open.get_or_insert_with(|| {
+                wake = true;
+                // A new batch: its linger, and its first message's time-out (`deadline`
+                // when the message waited for metadata), start now.
+                let now = clock.now();
+                Open {
+                    builder: BatchBuilder::new(capacity),
+                    msgs: Vec::with_capacity(count),
+                    bytes: 0,
+                    linger_at: now + settings.linger,
+                    deadline: deadline
+                        .unwrap_or_else(|| settings.message_timeout.map(|d| now + d)),
+                }
+            });
+            // The second attempt is on a new, empty batch: it takes the record whatever
+            // its size (the message.max.bytes check was made at send).
+            let within = if attempt == 0 { limit } else { usize::MAX };
+            if open.builder.append_within(rec, ts, within, by_ref) {
+                break;
+            }
             self.close_open(settings, t, p)?;
             wake = true;
         }
-        let part = &mut self.topics[t].parts[p as usize];
-        let open = part.open.get_or_insert_with(|| {
-            wake = true;
-            // A new batch: its linger, and its first message's time-out (`deadline`
-            // when the message waited for metadata), start now.
-            let now = clock.now();
-            Open {
-                builder: BatchBuilder::new(settings.batch_size.min(64 * 1024)),
-                msgs: Vec::new(),
-                bytes: 0,
-                linger_at: now + settings.linger,
-                deadline: deadline.unwrap_or_else(|| settings.message_timeout.map(|d| now + d)),
-            }
-        });
-        // A large value handed over goes into an uncompressed batch by reference; any
-        // other is copied (and a handed-over one dropped here, when `shared` is).
-        match shared {
-            Some(v) if by_reference(settings, v) => open.builder.append_shared(rec, ts, v.clone()),
-            _ => open.builder.append(rec, ts),
-        };
+        let open = self.topics[t].parts[p as usize]
+            .open
+            .as_mut()
+            .expect("the record was just appended");
         open.msgs.push(MsgMeta {
             opaque,
             timestamp: ts,
@@ -626,6 +654,8 @@ impl State {
         let Some(open) = part.open.take() else {
             return Ok(());
         };
+        part.last_batch = open.builder.size();
+        part.last_count = open.msgs.len();
         let count = open.msgs.len() as i32;
         let base_seq = if idempotence {
             let s = part.next_seq;

@@ -81,19 +81,13 @@ fn uvarint_len(v: u64) -> usize {
 
 #[inline]
 fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    if v < 0x80 {
-        out.push(v as u8);
-        return;
-    }
-    let mut tmp = [0u8; 10];
-    let mut n = 0;
+    // Byte by byte: varints here are one to three bytes, for which a copy call costs
+    // more than the pushes.
     while v >= 0x80 {
-        tmp[n] = (v as u8) | 0x80;
+        out.push((v as u8) | 0x80);
         v >>= 7;
-        n += 1;
     }
-    tmp[n] = v as u8;
-    out.extend_from_slice(&tmp[..=n]);
+    out.push(v as u8);
 }
 
 /// Size of a varint-length-prefixed nullable byte string.
@@ -432,6 +426,41 @@ impl BatchBuilder {
         self.size() - before
     }
 
+    /// Appends `r` (as [`append`](Self::append), or as
+    /// [`append_shared`](Self::append_shared) with `shared` as its value) unless the batch
+    /// holds records already and this one would take its size past `limit`: then nothing
+    /// is appended and `false` comes back. The record's size is computed once, for the
+    /// check and the encoding both.
+    pub fn append_within(
+        &mut self,
+        r: &RecordIn<'_>,
+        ts: i64,
+        limit: usize,
+        shared: Option<&Bytes>,
+    ) -> bool {
+        let base = if self.count == 0 { ts } else { self.base_ts };
+        let ts_delta = ts.wrapping_sub(base);
+        let with_value = RecordIn {
+            value: shared.map(|v| &v[..]).or(r.value),
+            ..*r
+        };
+        let body = record_body_len(&with_value, self.count, ts_delta);
+        if self.count > 0 && self.size() + uvarint_len(zigzag32(body as i32)) + body > limit {
+            return false;
+        }
+        self.record_start_sized(&with_value, ts, body);
+        match shared {
+            Some(v) => {
+                put_uvarint(&mut self.buf, zigzag32(v.len() as i32));
+                self.shared_len += v.len();
+                self.shared.push((self.buf.len(), v.clone()));
+            }
+            None => put_var_bytes(&mut self.buf, r.value),
+        }
+        self.record_end(r);
+        true
+    }
+
     /// As [`append`](Self::append) with `value` as the record's value (`r.value` is
     /// not read), kept by reference instead of copied: the batch is then finished with
     /// [`finish_segments`](Self::finish_segments), and uncompressed, `value` goes to the
@@ -452,12 +481,18 @@ impl BatchBuilder {
 
     /// A record up to its key.
     fn record_start(&mut self, r: &RecordIn<'_>, ts: i64) {
+        let base = if self.count == 0 { ts } else { self.base_ts };
+        let body = record_body_len(r, self.count, ts.wrapping_sub(base));
+        self.record_start_sized(r, ts, body);
+    }
+
+    /// [`record_start`](Self::record_start) with the body's length known.
+    fn record_start_sized(&mut self, r: &RecordIn<'_>, ts: i64, body: usize) {
         if self.count == 0 {
             self.base_ts = ts;
         }
         self.max_ts = self.max_ts.max(ts);
         let ts_delta = ts.wrapping_sub(self.base_ts);
-        let body = record_body_len(r, self.count, ts_delta);
         put_uvarint(&mut self.buf, zigzag32(body as i32));
         self.buf.push(0); // attributes: unused
         put_uvarint(&mut self.buf, zigzag64(ts_delta));
@@ -790,6 +825,42 @@ mod builder_tests {
                 assert_eq!(rec.value, Some(&v[..]));
             }
         }
+    }
+
+    /// `append_within` encodes as `append` (and `append_shared`) do, refuses a record that
+    /// would take a batch holding records past the limit, and always takes the first.
+    #[test]
+    fn append_within_checks_the_limit_and_encodes_as_append() {
+        let big = Bytes::from(vec![7u8; 5000]);
+        let recs: Vec<RecordIn<'_>> = (0..20)
+            .map(|i| RecordIn {
+                key: (i % 2 == 0).then_some(&b"key"[..]),
+                value: Some(&b"value of some length"[..]),
+                headers: &[],
+                timestamp: None,
+            })
+            .collect();
+        let mut want = BatchBuilder::new(0);
+        let mut got = BatchBuilder::new(0);
+        for (i, r) in recs.iter().enumerate() {
+            let ts = 1_700_000_000_000 + i as i64;
+            want.append(r, ts);
+            assert!(got.append_within(r, ts, usize::MAX, None));
+            assert_eq!(got.size(), want.size());
+        }
+        want.append_shared(&recs[0], 5, big.clone());
+        assert!(got.append_within(&recs[0], 5, usize::MAX, Some(&big)));
+        let opts = BatchOptions::default();
+        assert_eq!(got.finish(&opts).unwrap(), want.finish(&opts).unwrap());
+
+        let mut b = BatchBuilder::new(0);
+        // The first record goes in whatever the limit.
+        assert!(b.append_within(&recs[0], 1, 10, Some(&big)));
+        let size = b.size();
+        assert!(!b.append_within(&recs[1], 1, size + 10, None), "over the limit");
+        assert_eq!(b.size(), size, "nothing appended");
+        assert!(b.append_within(&recs[1], 1, size + 100, None));
+        assert_eq!(b.count(), 2);
     }
 
     #[test]
