@@ -617,8 +617,7 @@ impl State {
                     msgs: Vec::with_capacity(count),
                     bytes: 0,
                     linger_at: now + settings.linger,
-                    deadline: deadline
-                        .unwrap_or_else(|| settings.message_timeout.map(|d| now + d)),
+                    deadline: deadline.unwrap_or_else(|| settings.message_timeout.map(|d| now + d)),
                 }
             });
             // The second attempt is on a new, empty batch: it takes the record whatever

@@ -857,7 +857,10 @@ mod builder_tests {
         // The first record goes in whatever the limit.
         assert!(b.append_within(&recs[0], 1, 10, Some(&big)));
         let size = b.size();
-        assert!(!b.append_within(&recs[1], 1, size + 10, None), "over the limit");
+        assert!(
+            !b.append_within(&recs[1], 1, size + 10, None),
+            "over the limit"
+        );
         assert_eq!(b.size(), size, "nothing appended");
         assert!(b.append_within(&recs[1], 1, size + 100, None));
         assert_eq!(b.count(), 2);
