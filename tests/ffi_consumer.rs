@@ -1031,7 +1031,8 @@ fn a_group_flow_reaches_both_callbacks_and_commits_what_was_consumed() {
         // The group's committed offsets, as another member sees them.
         let conf = Conf::new(b, &[("group.id", "ffi-cons-group")]);
         let c = conf.consumer();
-        let mut io: Vec<kc_topic_partition_t> = (0..3).map(|p| part(&tc, p, -7)).collect();
+        let mut io: Vec<kc_topic_partition_t> =
+            (0..3).map(|p| part(&tc, p, KC_OFFSET_STORED)).collect();
         // SAFETY: a live consumer, a valid array.
         unsafe {
             assert_ok(kc_consumer_assign(c.0, io.as_ptr(), 3));
