@@ -181,22 +181,26 @@ fn part(topic: &CStr, partition: i32, offset: i64) -> kc_topic_partition_t {
     }
 }
 
+/// A partition entry as Rust values: topic, partition, offset, err.
+type Entry = (String, i32, i64, kc_err_t);
+/// One rebalance: its kind and its partitions.
+type Rebalance = (kc_err_t, Vec<(String, i32)>);
+/// One commit result: its code and its offsets.
+type Commit = (kc_err_t, Vec<Entry>);
+
 /// What the callbacks received.
 #[derive(Default)]
 struct Sink {
     consumer: Mutex<usize>,
-    rebalances: Mutex<Vec<(kc_err_t, Vec<(String, i32)>)>>,
-    commits: Mutex<Vec<(kc_err_t, Vec<(String, i32, i64, kc_err_t)>)>>,
+    rebalances: Mutex<Vec<Rebalance>>,
+    commits: Mutex<Vec<Commit>>,
     threads: Mutex<HashSet<ThreadId>>,
     wrong_handle: Mutex<usize>,
 }
 
 /// # Safety
 /// `parts` must hold `cnt` valid entries.
-unsafe fn entries(
-    parts: *const kc_topic_partition_t,
-    cnt: usize,
-) -> Vec<(String, i32, i64, kc_err_t)> {
+unsafe fn entries(parts: *const kc_topic_partition_t, cnt: usize) -> Vec<Entry> {
     if cnt == 0 {
         return Vec::new();
     }
@@ -637,7 +641,7 @@ fn errors_a_user_can_hit_name_what_is_wrong() {
                 KC_ERR__INVALID_ARG,
                 &["empty topic"],
             );
-            let not_utf8 = [b"\xff\0".as_ptr().cast::<c_char>()];
+            let not_utf8 = [c"\xff".as_ptr()];
             assert_err(
                 kc_consumer_subscribe(c.0, not_utf8.as_ptr(), 1),
                 KC_ERR__INVALID_ARG,
