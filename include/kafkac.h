@@ -185,6 +185,22 @@
 // `kc_client_list_offsets`: the latest offset (the offset the next record will get).
 #define KC_OFFSET_LATEST -1
 
+// `kc_topic_partition_t.offset`: the start of the partition's log (librdkafka's
+// `RD_KAFKA_OFFSET_BEGINNING`).
+#define KC_OFFSET_BEGINNING -2
+
+// `kc_topic_partition_t.offset`: the end of the partition's log, i.e. only records
+// written from now on (`RD_KAFKA_OFFSET_END`).
+#define KC_OFFSET_END -1
+
+// `kc_topic_partition_t.offset` for `kc_consumer_assign`: the group's committed offset,
+// else where `auto.offset.reset` says (`RD_KAFKA_OFFSET_STORED`).
+#define KC_OFFSET_STORED -1000
+
+// `kc_topic_partition_t.offset`: no offset (nothing committed, or not known yet)
+// (`RD_KAFKA_OFFSET_INVALID`).
+#define KC_OFFSET_INVALID -1001
+
 // Version of this header, major part: the version a program is compiled against
 // (`kc_version()` and `kc_version_num()` give the library loaded at run time). The
 // major version is the ABI version and the number in the shared library's SONAME
@@ -297,9 +313,29 @@ typedef struct kc_client_t kc_client_t;
 // Not thread-safe: use one `kc_conf_t` from one thread at a time.
 typedef struct kc_conf_t kc_conf_t;
 
+// A group consumer (or a consumer of partitions the application assigns).
+//
+// Thread-safe: every call may be made from any thread; callbacks run on the thread
+// that calls `kc_consumer_poll`, `_poll_batch` or `_close`. `kc_consumer_free` may be
+// called while other threads are inside calls on it: a poll returns NULL (or 0) with
+// `kc_last_error` saying `KC_ERR__DESTROY` within 50 ms, other calls return
+// `KC_ERR__DESTROY` (a synchronous commit or `kc_consumer_committed` already waiting
+// for the broker waits for its own timeout); a call that starts after it is a use
+// after free.
+typedef struct kc_consumer_t kc_consumer_t;
+
 // The records fetched from one partition. It owns the response buffer: the record views
 // point into it. Immutable: may be read from several threads at once.
 typedef struct kc_fetch_result_t kc_fetch_result_t;
+
+// One record, or one error event, handed out by `kc_consumer_poll`.
+//
+// Valid until `kc_message_free`, also after the consumer is freed: it keeps alive the
+// fetch buffer it comes from (which counts against `queued.max.messages.kbytes` until
+// every message of it is freed, so holding many messages slows fetching). The
+// pointers its accessors return are valid until it is freed. Read-only: it may be read
+// from several threads at once.
+typedef struct kc_message_t kc_message_t;
 
 // A metadata snapshot. Immutable: may be read from several threads at once.
 typedef struct kc_metadata_t kc_metadata_t;
@@ -340,6 +376,55 @@ typedef struct kc_record_t {
 
 // Compression codecs for `kc_client_produce`.
 typedef int32_t kc_compression_t;
+
+// A partition of a topic, with an offset, as the consumer takes and gives them.
+//
+// Arrays of it passed in are allocated by the caller and borrowed for the duration of
+// the call (`topic` too). Arrays handed out are allocated by the library where the
+// function says so (free them with `kc_topic_partitions_free`); those given to a
+// callback are valid during the callback only.
+typedef struct kc_topic_partition_t {
+  // The topic (NUL-terminated).
+  const char *topic;
+  int32_t partition;
+  // An offset (the next record to consume) or a `KC_OFFSET_*` value, as each
+  // function says.
+  int64_t offset;
+  // The leader epoch of the record before `offset`, -1 when unknown.
+  int32_t leader_epoch;
+  // Per-partition result, where a function says it fills it; else ignored.
+  kc_err_t err;
+} kc_topic_partition_t;
+
+// A rebalance callback: the group's assignment changes. `kind` is
+// `KC_ERR__ASSIGN_PARTITIONS` (partitions added), `KC_ERR__REVOKE_PARTITIONS`
+// (partitions taken away cleanly: their offsets may still be committed) or
+// `KC_ERR__ASSIGNMENT_LOST` (partitions lost, the member having been fenced or out of
+// touch: their offsets must not be committed, another member may own them already).
+// `parts` holds `cnt` partitions (their `offset` is `KC_OFFSET_INVALID`), valid
+// during the call only. `cb_opaque` is the one set with `kc_conf_set_opaque`.
+//
+// Informational: the consumer applies the change itself once the callback returns
+// (there is no assign call to make, unlike librdkafka, where a callback that does not
+// call assign leaves the consumer consuming nothing). For added partitions it runs
+// before their first record is handed out; for revoked ones before the consumer
+// commits (with `enable.auto.commit`) what was consumed and lets them go. It may call
+// `kc_consumer_commit`, `_store_offset`, `_seek`, `_pause`, `_position`,
+// `_committed`; it must not free the consumer.
+//
+// Runs only inside `kc_consumer_poll`, `_poll_batch`, `_close` (and `_free`, when the
+// consumer was not closed: calls on the consumer made from it then work as during
+// `_close`), on the thread that made that call.
+typedef void (*kc_rebalance_cb_t)(struct kc_consumer_t *c, kc_err_t kind, const struct kc_topic_partition_t *parts, size_t cnt, void *cb_opaque);
+
+// An offset commit callback: the result of an asynchronous commit
+// (`kc_consumer_commit` with `async`, and the automatic commits of
+// `enable.auto.commit`). `err` is `KC_OK` or why the commit failed (then the offsets
+// are committed again by the next commit); `offsets` holds the `cnt` offsets sent,
+// each with `err` set to the same code, valid during the call only. `cb_opaque` is the
+// one set with `kc_conf_set_opaque`. Runs under the same rules as `kc_rebalance_cb_t`.
+// Synchronous commits return their result instead.
+typedef void (*kc_offset_commit_cb_t)(struct kc_consumer_t *c, kc_err_t err, const struct kc_topic_partition_t *offsets, size_t cnt, void *cb_opaque);
 
 // A fetched record. `key`/`value` are NULL for a null key/value and non-NULL (possibly
 // with length 0) otherwise. Borrowed: valid until `kc_fetch_result_free` is called on
@@ -797,6 +882,351 @@ kc_err_t kc_conf_set(struct kc_conf_t *conf, const char *name, const char *value
 // `conf` must be a live handle, `name` a NUL-terminated string, `lenp` a valid pointer,
 // `buf` NULL or `*lenp` writable bytes.
 kc_err_t kc_conf_get(const struct kc_conf_t *conf, const char *name, char *buf, size_t *lenp);
+
+// Sets the consumer's rebalance callback (see `kc_rebalance_cb_t`); NULL removes it.
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+//
+// # Safety
+// `conf` must be a live handle not used by another thread during the call.
+kc_err_t kc_conf_set_rebalance_cb(struct kc_conf_t *conf, kc_rebalance_cb_t cb);
+
+// Sets the consumer's offset commit callback (see `kc_offset_commit_cb_t`); NULL
+// removes it.
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+//
+// # Safety
+// `conf` must be a live handle not used by another thread during the call.
+kc_err_t kc_conf_set_offset_commit_cb(struct kc_conf_t *conf, kc_offset_commit_cb_t cb);
+
+// Creates a consumer from a configuration (`bootstrap.servers`; `group.id` to
+// subscribe or commit; the consumer's properties with librdkafka's names:
+// `auto.offset.reset`, `enable.auto.commit`, `enable.auto.offset.store`,
+// `enable.partition.eof`, `session.timeout.ms`, `max.poll.interval.ms`,
+// `partition.assignment.strategy`, `queued.max.messages.kbytes`, …). `conf` is borrowed
+// (the consumer keeps a copy, callbacks included). Brokers are contacted in the
+// background. On success `*consumerp` receives the consumer; the caller owns it and
+// frees it with `kc_consumer_free`.
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`, `consumerp`), `KC_ERR__INVALID_CONFIG` (a
+// property that cannot be used, named with its value), `KC_ERR__UNSUPPORTED_FEATURE`
+// (`group.protocol=consumer`), `KC_ERR__FAIL` (a thread could not be started),
+// `KC_ERR__PANIC`.
+//
+// # Safety
+// `conf` must be a live handle and `consumerp` a valid pointer.
+kc_err_t kc_consumer_new(const struct kc_conf_t *conf, struct kc_consumer_t **consumerp);
+
+// Subscribes to `cnt` topics (`topics`: NUL-terminated names; one starting with `^`
+// is a regular expression matched against every topic's name), replacing any earlier
+// subscription or assignment. The group assigns partitions in the background; the
+// rebalance callback and the records come through `kc_consumer_poll`. `topics` is
+// borrowed for the duration of the call.
+//
+// Errors: `KC_ERR__INVALID_ARG` (no `group.id`; no topics; an empty name; an invalid
+// regular expression, named), `KC_ERR__NULL_ARG` (`consumer`, `topics`, a topic),
+// `KC_ERR__DESTROY` (closed or being freed), `KC_ERR__FATAL`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle, `topics` NULL or `cnt` NUL-terminated strings.
+kc_err_t kc_consumer_subscribe(struct kc_consumer_t *consumer, const char *const *topics, size_t cnt);
+
+// Leaves the subscription (and the group: the revoke callback runs in a later poll).
+//
+// Errors: `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`, `KC_ERR__FATAL`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle.
+kc_err_t kc_consumer_unsubscribe(struct kc_consumer_t *consumer);
+
+// Consumes exactly the `cnt` partitions of `parts`, without group membership
+// (replacing any subscription or earlier assignment; `cnt` 0 stops consuming).
+// Each `offset` says where to start: >= 0, `KC_OFFSET_BEGINNING`, `KC_OFFSET_END`,
+// or `KC_OFFSET_STORED` (the group's committed offset, else `auto.offset.reset`;
+// `KC_OFFSET_INVALID` is taken the same way). `leader_epoch` and `err` are ignored.
+// Commits still go to `group.id`'s coordinator when one is set. `parts` is borrowed
+// for the duration of the call.
+//
+// Errors: `KC_ERR__INVALID_ARG` (an empty topic, a negative partition, another
+// negative offset, a partition listed twice), `KC_ERR__NULL_ARG` (`consumer`,
+// `parts` with `cnt` > 0, a topic), `KC_ERR__DESTROY`, `KC_ERR__FATAL`,
+// `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle, `parts` NULL or `cnt` valid entries.
+kc_err_t kc_consumer_assign(struct kc_consumer_t *consumer, const struct kc_topic_partition_t *parts, size_t cnt);
+
+// The partitions assigned now (by the group or by `kc_consumer_assign`), sorted by
+// topic and partition, with `offset` `KC_OFFSET_INVALID`. On success `*partsp`
+// receives a library-allocated array of `*cntp` entries (NULL when there are none);
+// the caller owns it and frees it with `kc_topic_partitions_free(*partsp, *cntp)`.
+//
+// Errors: `KC_ERR__NULL_ARG` (`consumer`, `partsp`, `cntp`), `KC_ERR__DESTROY`,
+// `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle, `partsp` and `cntp` valid pointers.
+kc_err_t kc_consumer_assignment(struct kc_consumer_t *consumer, struct kc_topic_partition_t **partsp, size_t *cntp);
+
+// Frees an array the library allocated (`kc_consumer_assignment`) and its strings.
+// `cnt` must be the count handed out with it. NULL is a no-op. An array this library
+// did not hand out, or a wrong `cnt`, is detected and left alone (`kc_last_error`
+// then says `KC_ERR__INVALID_ARG`); freeing twice is detected the same way unless the
+// memory was handed out again meanwhile.
+//
+// # Safety
+// `parts` must be NULL or an array from `kc_consumer_assignment`, not used afterwards.
+void kc_topic_partitions_free(struct kc_topic_partition_t *parts, size_t cnt);
+
+// Waits up to `timeout_ms` (0: don't wait; negative: a year) for the next record or
+// event, running the rebalance and offset commit callbacks due meanwhile on this
+// thread. A poll also marks the records handed out by the polls before it as
+// processed: with `enable.auto.offset.store` (the default) their offsets are stored
+// for the next commit (automatic with `enable.auto.commit`); a record returned by the
+// latest poll is not committed by auto-commit until the next poll (at-least-once).
+//
+// Returns a message (a record, or an event whose `kc_message_err` is not `KC_OK`:
+// `KC_ERR__PARTITION_EOF` with `enable.partition.eof`, a partition's or the group's
+// error, a fatal error); the caller owns it and frees it with `kc_message_free`.
+// Returns NULL when nothing came in time (`kc_last_error_code()` is then `KC_OK`), or
+// on an error that `kc_last_error` describes: `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`
+// (closed, or freed during the call), `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle.
+struct kc_message_t *kc_consumer_poll(struct kc_consumer_t *consumer, int32_t timeout_ms);
+
+// As `kc_consumer_poll`, for up to `max` messages at once: waits up to `timeout_ms`
+// for the first, then takes what is ready without waiting. Writes them to
+// `msgs[0..n]` and returns `n`; the caller owns each and frees it with
+// `kc_message_free`. Returns 0 at once when `max` is 0; 0 when nothing came in time
+// (`kc_last_error_code()` `KC_OK`) or on an error (`KC_ERR__NULL_ARG` for `consumer`,
+// or `msgs` with `max` > 0; `KC_ERR__DESTROY`; `KC_ERR__PANIC`).
+//
+// # Safety
+// `consumer` must be a live handle, `msgs` NULL or room for `max` pointers.
+size_t kc_consumer_poll_batch(struct kc_consumer_t *consumer, int32_t timeout_ms, struct kc_message_t **msgs, size_t max);
+
+// `KC_OK` for a record; else the event's code (`KC_ERR__PARTITION_EOF`, a Kafka error
+// of a partition or of the group, `KC_ERR__FATAL`-class errors with
+// `kc_message_is_fatal`). NULL gives `KC_ERR__NULL_ARG` (and sets the last error).
+//
+// # Safety
+// `m` must be NULL or a live message.
+kc_err_t kc_message_err(const struct kc_message_t *m);
+
+// The event's description (naming the topic and partition where there is one), or
+// NULL for a record (and for NULL, which sets the last error). Valid until
+// `kc_message_free`.
+//
+// # Safety
+// `m` must be NULL or a live message.
+const char *kc_message_errstr(const struct kc_message_t *m);
+
+// 1 when the event is fatal (the consumer cannot go on: close and free it), else 0
+// (also for NULL, which sets the last error).
+//
+// # Safety
+// `m` must be NULL or a live message.
+int kc_message_is_fatal(const struct kc_message_t *m);
+
+// The record's topic (NUL-terminated), or the event's; NULL for an event of no
+// partition (a group error) and for NULL (which sets the last error). Valid until
+// `kc_message_free`.
+//
+// # Safety
+// `m` must be NULL or a live message.
+const char *kc_message_topic(const struct kc_message_t *m);
+
+// The record's partition, or the event's; -1 for an event of no partition and for
+// NULL (which sets the last error).
+//
+// # Safety
+// `m` must be NULL or a live message.
+int32_t kc_message_partition(const struct kc_message_t *m);
+
+// The record's offset; for an event, the offset it concerns (the end offset for
+// `KC_ERR__PARTITION_EOF`) or -1; -1 for NULL (which sets the last error).
+//
+// # Safety
+// `m` must be NULL or a live message.
+int64_t kc_message_offset(const struct kc_message_t *m);
+
+// The record's timestamp (ms since the epoch), -1 when it has none (events, NULL —
+// which sets the last error). `*tstype` (`tstype` may be NULL) receives a
+// `KC_TIMESTAMP_*` value.
+//
+// # Safety
+// `m` must be NULL or a live message, `tstype` NULL or valid.
+int64_t kc_message_timestamp(const struct kc_message_t *m, int32_t *tstype);
+
+// The leader epoch of the record's batch, -1 when unknown (events, NULL — which sets
+// the last error).
+//
+// # Safety
+// `m` must be NULL or a live message.
+int32_t kc_message_leader_epoch(const struct kc_message_t *m);
+
+// The record's key: NULL for a null key (and for events, and for NULL — which sets the
+// last error); an empty key is non-NULL with `*lenp` 0. `*lenp` (`lenp` may be NULL)
+// receives its length. Valid until `kc_message_free`.
+//
+// # Safety
+// `m` must be NULL or a live message, `lenp` NULL or valid.
+const void *kc_message_key(const struct kc_message_t *m, size_t *lenp);
+
+// The record's value, as `kc_message_key` gives the key.
+//
+// # Safety
+// `m` must be NULL or a live message, `lenp` NULL or valid.
+const void *kc_message_value(const struct kc_message_t *m, size_t *lenp);
+
+// How many headers the record has (0 for events, and for NULL — which sets the last
+// error).
+//
+// # Safety
+// `m` must be NULL or a live message.
+size_t kc_message_header_cnt(const struct kc_message_t *m);
+
+// Header `i` (0 ≤ `i` < `kc_message_header_cnt`) of the record, in order: `*keyp`
+// receives its key (`*key_lenp` bytes, not NUL-terminated), `*valuep` its value (NULL
+// for a null value, non-NULL for an empty one) and `*value_lenp` the value's length.
+// Valid until `kc_message_free`.
+//
+// Errors: `KC_ERR__INVALID_ARG` (`i` out of range; an event has no headers),
+// `KC_ERR__NULL_ARG` (any pointer), `KC_ERR__PANIC`.
+//
+// # Safety
+// `m` must be a live message, the out-pointers valid.
+kc_err_t kc_message_header(const struct kc_message_t *m, size_t i, const char **keyp, size_t *key_lenp, const void **valuep, size_t *value_lenp);
+
+// Frees a message (and with the last message of a fetch buffer, the buffer: its room
+// in `queued.max.messages.kbytes` is given back). May be called after the consumer
+// was freed, and from any thread. NULL is a no-op; freeing twice is undefined
+// behaviour.
+//
+// # Safety
+// `m` must be NULL or a message from `kc_consumer_poll`/`_poll_batch`, not used
+// afterwards.
+void kc_message_free(struct kc_message_t *m);
+
+// Commits offsets to the group: `offsets` (`cnt` entries: `offset` the next record to
+// consume, >= 0, with its `leader_epoch` or -1) or, when `offsets` is NULL, what the
+// polls handed out so far (with `enable.auto.offset.store=false`: what was stored with
+// `kc_consumer_store_offset`). `async` 0: waits for the broker's answer (at most
+// `socket.timeout.ms`, or what is left of a close) and returns it; non-zero: returns at
+// once, and the result goes to the offset commit callback in a later poll. Never
+// commit the partitions of a `KC_ERR__ASSIGNMENT_LOST` rebalance. `offsets` is
+// borrowed for the duration of the call. Nothing to commit is `KC_OK`.
+//
+// Errors: `KC_ERR__INVALID_ARG` (no `group.id`; an empty topic, a negative partition
+// or offset), `KC_ERR__NULL_ARG` (`consumer`, a topic), `KC_ERR__TIMED_OUT`, the
+// broker's error (e.g. `KC_ERR_REBALANCE_IN_PROGRESS`, `KC_ERR_ILLEGAL_GENERATION`),
+// `KC_ERR__DESTROY`, `KC_ERR__FATAL`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle, `offsets` NULL or `cnt` valid entries.
+kc_err_t kc_consumer_commit(struct kc_consumer_t *consumer, const struct kc_topic_partition_t *offsets, size_t cnt, int async);
+
+// Stores `offset` (the next record to consume, >= 0) of an assigned partition for the
+// next commit (explicit or automatic): for `enable.auto.offset.store=false`, to commit
+// only what the application has processed. `topic` is borrowed for the call.
+//
+// Errors: `KC_ERR__UNKNOWN_PARTITION` (not assigned to this consumer),
+// `KC_ERR__INVALID_ARG` (an empty topic, a negative partition or offset),
+// `KC_ERR__NULL_ARG` (`consumer`, `topic`), `KC_ERR__DESTROY`, `KC_ERR__FATAL`,
+// `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle, `topic` a NUL-terminated string.
+kc_err_t kc_consumer_store_offset(struct kc_consumer_t *consumer, const char *topic, int32_t partition, int64_t offset);
+
+// Asks the group's coordinator for the committed offsets of the `cnt` partitions in
+// `parts` (any partitions, assigned or not), waiting up to `timeout_ms`. On success
+// fills each entry's `offset` (`KC_OFFSET_INVALID`: nothing committed),
+// `leader_epoch` (-1) and `err` (`KC_OK`); on failure writes nothing.
+//
+// Errors: `KC_ERR__INVALID_ARG` (no `group.id`; an empty topic, a negative
+// partition), `KC_ERR__TIMED_OUT`, the coordinator's error, `KC_ERR__NULL_ARG`
+// (`consumer`, `parts` with `cnt` > 0, a topic), `KC_ERR__DESTROY`, `KC_ERR__FATAL`,
+// `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle, `parts` NULL or `cnt` valid, writable entries.
+kc_err_t kc_consumer_committed(struct kc_consumer_t *consumer, struct kc_topic_partition_t *parts, size_t cnt, int32_t timeout_ms);
+
+// The position of each of the `cnt` partitions in `parts`: the offset of the next
+// record a poll hands out. Fills each entry's `offset` (`KC_OFFSET_INVALID` when not
+// known yet, before the first record or a seek) and `err` (`KC_OK`, or
+// `KC_ERR__UNKNOWN_PARTITION` for a partition not assigned to this consumer).
+//
+// Errors: `KC_ERR__INVALID_ARG` (an empty topic, a negative partition),
+// `KC_ERR__NULL_ARG` (`consumer`, `parts` with `cnt` > 0, a topic), `KC_ERR__DESTROY`,
+// `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle, `parts` NULL or `cnt` valid, writable entries.
+kc_err_t kc_consumer_position(struct kc_consumer_t *consumer, struct kc_topic_partition_t *parts, size_t cnt);
+
+// Moves an assigned partition's position to `offset` (>= 0, `KC_OFFSET_BEGINNING` or
+// `KC_OFFSET_END`): records fetched before are dropped, the next poll hands out
+// records from there. `topic` is borrowed for the call.
+//
+// Errors: `KC_ERR__UNKNOWN_PARTITION` (not assigned to this consumer),
+// `KC_ERR__INVALID_ARG` (another negative offset, an empty topic, a negative
+// partition), `KC_ERR__NULL_ARG` (`consumer`, `topic`), `KC_ERR__DESTROY`,
+// `KC_ERR__FATAL`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle, `topic` a NUL-terminated string.
+kc_err_t kc_consumer_seek(struct kc_consumer_t *consumer, const char *topic, int32_t partition, int64_t offset);
+
+// Stops handing out and fetching records of the `cnt` partitions in `parts` until
+// `kc_consumer_resume` (their records already fetched stay queued). Partitions not
+// assigned are ignored; a rebalance that assigns a partition again starts it unpaused.
+// Only `topic` and `partition` are read; `parts` is borrowed for the call.
+//
+// Errors: `KC_ERR__INVALID_ARG` (an empty topic, a negative partition),
+// `KC_ERR__NULL_ARG` (`consumer`, `parts` with `cnt` > 0, a topic), `KC_ERR__DESTROY`,
+// `KC_ERR__FATAL`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle, `parts` NULL or `cnt` valid entries.
+kc_err_t kc_consumer_pause(struct kc_consumer_t *consumer, const struct kc_topic_partition_t *parts, size_t cnt);
+
+// Undoes `kc_consumer_pause` for the `cnt` partitions in `parts`.
+//
+// Errors: as `kc_consumer_pause`.
+//
+// # Safety
+// `consumer` must be a live handle, `parts` NULL or `cnt` valid entries.
+kc_err_t kc_consumer_resume(struct kc_consumer_t *consumer, const struct kc_topic_partition_t *parts, size_t cnt);
+
+// Leaves the group cleanly: the revoke callback runs on this thread, what the polls
+// handed out is committed (with `enable.auto.commit`; offset commit callbacks due run
+// too), a LeaveGroup is sent (not for a static member, `group.instance.id`), and the
+// consumer's thread and connections stop. Bounded: returns within `timeout_ms` plus
+// 100 ms even with the cluster unreachable (what is not done by then is dropped; a
+// negative timeout is a year). Messages not freed yet stay valid. Afterwards polls
+// return NULL and other calls `KC_ERR__DESTROY`; closing again is `KC_OK`. The handle
+// must still be freed.
+//
+// Errors: `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY` (being freed), `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle.
+kc_err_t kc_consumer_close(struct kc_consumer_t *consumer, int32_t timeout_ms);
+
+// Frees the consumer, closing it first if `kc_consumer_close` was not called (bounded
+// by 10 s; its callbacks run on this thread, and calls on the consumer from them work).
+// Calls in progress on other threads return `KC_ERR__DESTROY` (a poll within 50 ms).
+// Messages not freed yet stay valid: free them with `kc_message_free`, before or after.
+// NULL is a no-op; freeing twice, or from inside a callback, is undefined behaviour.
+//
+// # Safety
+// `consumer` must be NULL or a live handle; no call on it may start after this one.
+void kc_consumer_free(struct kc_consumer_t *consumer);
 
 // The symbolic name of an error code without the `KC_ERR_` prefix (e.g.
 // "OFFSET_OUT_OF_RANGE", "_TIMED_OUT"). An unknown code gives "_UNKNOWN".

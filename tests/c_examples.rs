@@ -16,13 +16,14 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const EXAMPLES: [&str; 6] = [
+const EXAMPLES: [&str; 7] = [
     "metadata",
     "create_topic",
     "produce",
     "fetch",
     "offsets",
     "producer",
+    "consumer",
 ];
 
 /// Longest any one example may run.
@@ -911,5 +912,165 @@ fn producer_reports_a_refused_line_in_its_place() {
         assert_eq!(lines[0], "0 0");
         assert!(lines[1].starts_with("error MESSAGE_TOO_LARGE "), "{out}");
         assert_eq!(lines[2], "0 1");
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The group consumer: examples-c/consumer.c
+// ---------------------------------------------------------------------------------------
+
+/// The record count of the consumer example's summary, its last stderr line
+/// ("consumed <n> records, <b> value bytes, from <p> partitions").
+fn consumer_summary(r: &Run) -> u64 {
+    let last = r.stderr.lines().last().unwrap_or_default();
+    last.strip_prefix("consumed ")
+        .and_then(|rest| rest.split_once(" records, "))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary line in stderr:\n{}", r.stderr))
+}
+
+/// The group's committed offsets of `topic`'s partitions, asked through the Rust
+/// consumer (-1: none).
+fn committed(b: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let mut conf = kafkac::Config::new();
+    conf.set("bootstrap.servers", b).unwrap();
+    conf.set("group.id", group).unwrap();
+    let c = kafkac::consumer::Consumer::new(&conf).unwrap();
+    let tps: Vec<_> = (0..partitions)
+        .map(|p| kafkac::consumer::assignor::TopicPartition::new(topic, p))
+        .collect();
+    let assign: Vec<_> = tps.iter().map(|tp| (tp.clone(), None)).collect();
+    c.assign(&assign).unwrap();
+    let got = c.committed(&tps, CALL_TIMEOUT).unwrap();
+    let v = tps
+        .iter()
+        .map(|tp| got.iter().find(|(t, _)| t == tp).map_or(-1, |(_, o)| *o))
+        .collect();
+    c.close(Duration::from_secs(2)).unwrap();
+    v
+}
+
+/// 300 keyed lines written with the producer example, read by the consumer example in a
+/// group with `-e`: every record printed exactly once (partition, offset, key, value,
+/// as they were written), and the group's committed offsets are the end offsets; a
+/// second run of the same group prints nothing, and `-c` stops after that many.
+#[test]
+fn consumer_prints_every_record_once_and_commits_the_end_offsets() {
+    on_kafka(|b| {
+        const N: usize = 300;
+        let topic = "ex-consumer";
+        let group = "ex-consumer-group";
+        create_topic(b, topic, 3, 1);
+        let input: String = (0..N).map(|i| format!("k{}:v{i}\n", i % 17)).collect();
+        let r = run(
+            "producer",
+            &["-b", b, "-t", topic, "-k", ":", "-D"],
+            input.as_bytes(),
+        );
+        assert_all_delivered(&r, N as u64, "producer");
+        let at = delivered_at(&r);
+
+        let args = [
+            b,
+            group,
+            topic,
+            "-e",
+            "-X",
+            "auto.offset.reset=earliest",
+            "-f",
+            "%p %o %k %s\\n",
+        ];
+        let r = run("consumer", &args, b"");
+        assert_eq!(r.code, Some(0), "exit {:?}\n{}", r.code, r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "stderr:\n{}", r.stderr);
+        assert_eq!(consumer_summary(&r), N as u64);
+        let mut printed: Vec<(i32, i64, String, String)> = r
+            .stdout()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.splitn(4, ' ').collect();
+                assert_eq!(f.len(), 4, "{l:?}");
+                (
+                    f[0].parse().unwrap(),
+                    f[1].parse().unwrap(),
+                    f[2].to_owned(),
+                    f[3].to_owned(),
+                )
+            })
+            .collect();
+        printed.sort();
+        let mut want: Vec<(i32, i64, String, String)> = at
+            .iter()
+            .enumerate()
+            .map(|(i, &(p, o))| (p, o, format!("k{}", i % 17), format!("v{i}")))
+            .collect();
+        want.sort();
+        assert_eq!(printed.len(), N, "every record once");
+        assert_eq!(printed, want);
+
+        // The group's committed offsets are the end offsets.
+        let c = rust_client(b);
+        let ends: Vec<i64> = (0..3)
+            .map(|p| {
+                c.list_offsets(topic, p, kafkac::client::OffsetSpec::Latest, CALL_TIMEOUT)
+                    .unwrap()
+                    .offset
+            })
+            .collect();
+        assert_eq!(ends.iter().sum::<i64>(), N as i64);
+        assert_eq!(committed(b, group, topic, 3), ends);
+
+        // The same group again: nothing left to print.
+        let r = run("consumer", &args, b"");
+        assert_eq!(r.code, Some(0), "exit {:?}\n{}", r.code, r.stderr);
+        assert_eq!(r.stdout(), "");
+        assert_eq!(consumer_summary(&r), 0);
+
+        // Another group with -c: exactly that many, and they are committed.
+        let r = run(
+            "consumer",
+            &[
+                b,
+                "ex-consumer-c",
+                topic,
+                "-c",
+                "10",
+                "-X",
+                "auto.offset.reset=earliest",
+            ],
+            b"",
+        );
+        assert_eq!(r.code, Some(0), "exit {:?}\n{}", r.code, r.stderr);
+        assert_eq!(r.stdout().lines().count(), 10);
+        assert_eq!(consumer_summary(&r), 10);
+        let sum: i64 = committed(b, "ex-consumer-c", topic, 3)
+            .iter()
+            .map(|&o| o.max(0))
+            .sum();
+        assert!(sum >= 10, "committed {sum}");
+    })
+}
+
+#[test]
+fn consumer_usage_and_configuration_errors() {
+    offline(|| {
+        let r = run("consumer", &["127.0.0.1:1", "g"], b"");
+        assert_eq!(r.code, Some(2));
+        assert!(r.stderr.starts_with("usage: "), "{}", r.stderr);
+        let r = run(
+            "consumer",
+            &["127.0.0.1:1", "g", "t", "-X", "no.such.property=1"],
+            b"",
+        );
+        r.assert_error("unknown property", "_UNKNOWN_CONFIG");
+        // The regex error's own description takes several lines.
+        let r = run("consumer", &["127.0.0.1:1", "g", "^[bad"], b"");
+        assert_eq!(r.code, Some(2), "{}", r.stderr);
+        assert!(
+            r.stderr
+                .starts_with("error: _INVALID_ARG: subscribe: invalid pattern '^[bad'"),
+            "{}",
+            r.stderr
+        );
     })
 }

@@ -60,6 +60,8 @@ int kc_probe(void) {
     kc_broker_t broker;
     kc_topic_t topic;
     kc_partition_t partition;
+    kc_topic_partition_t tp;
+    kc_rebalance_cb_t rebalance = NULL;
     kc_compression_t codec = KC_COMPRESSION_ZSTD;
     kc_err_t err = KC_ERR__NULL_ARG;
     const char *(*version)(void) = kc_version;
@@ -81,9 +83,15 @@ int kc_probe(void) {
     broker.id = -1;
     topic.err = KC_ERR_TOPIC_ALREADY_EXISTS;
     partition.leader = -1;
+    tp.topic = "t";
+    tp.partition = 0;
+    tp.offset = KC_OFFSET_STORED;
+    tp.leader_epoch = -1;
+    tp.err = KC_OK;
     return (int)(rec.header_cnt + (size_t)view.offset + hview.key_len) + broker.id +
            topic.err + partition.leader + codec + err + KC_ACKS_DEFAULT +
-           (int)KC_VERSION_MAJOR + (version != NULL) + (produce != NULL);
+           (int)KC_VERSION_MAJOR + (version != NULL) + (produce != NULL) +
+           (rebalance == NULL) + (int)(tp.offset == KC_OFFSET_INVALID);
 }
 "#;
 

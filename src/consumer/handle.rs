@@ -297,6 +297,12 @@ impl Consumer {
         &self.shared.settings
     }
 
+    /// Whether the consumer has stopped (closed, or its thread ended): polls then
+    /// return nothing at once and other calls fail with `local::DESTROY`.
+    pub fn is_closed(&self) -> bool {
+        self.shared.app.lock().stopped
+    }
+
     /// Sets the rebalance callback (see [`RebalanceFn`]).
     pub fn set_rebalance_callback(&self, f: Option<RebalanceFn>) {
         *self.rebalance.lock() = f;

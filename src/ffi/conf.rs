@@ -14,6 +14,9 @@ pub struct kc_conf_t {
     pub(crate) inner: Config,
     /// The producer's callbacks (`kc_conf_set_dr_msg_cb`, …).
     pub(crate) callbacks: super::producer::Callbacks,
+    /// The consumer's callbacks (`kc_conf_set_rebalance_cb`, …); the opaque is the
+    /// one in `callbacks`.
+    pub(crate) consumer_callbacks: super::consumer::Callbacks,
 }
 
 /// Creates an empty configuration.
@@ -25,6 +28,7 @@ pub extern "C" fn kc_conf_new() -> *mut kc_conf_t {
         Box::into_raw(Box::new(kc_conf_t {
             inner: Config::new(),
             callbacks: Default::default(),
+            consumer_callbacks: Default::default(),
         }))
     })
 }
@@ -48,6 +52,7 @@ pub unsafe extern "C" fn kc_conf_dup(conf: *const kc_conf_t) -> *mut kc_conf_t {
             Some(c) => Box::into_raw(Box::new(kc_conf_t {
                 inner: c.inner.clone(),
                 callbacks: c.callbacks,
+                consumer_callbacks: c.consumer_callbacks,
             })),
         }
     })

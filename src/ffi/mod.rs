@@ -9,6 +9,7 @@
 
 mod client;
 mod conf;
+mod consumer;
 mod errors;
 mod fetch;
 mod metadata;
@@ -17,6 +18,7 @@ mod util;
 
 pub use client::*;
 pub use conf::*;
+pub use consumer::*;
 pub use errors::*;
 pub use fetch::*;
 pub use metadata::*;

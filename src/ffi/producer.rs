@@ -142,7 +142,7 @@ unsafe impl Send for CbOpaque {}
 unsafe impl Sync for CbOpaque {}
 
 impl CbOpaque {
-    fn get(self) -> *mut c_void {
+    pub(crate) fn get(self) -> *mut c_void {
         self.0
     }
 }
@@ -161,7 +161,7 @@ pub(crate) struct Callbacks {
     error: kc_error_cb_t,
     partitioner: kc_partitioner_cb_t,
     free: kc_free_cb_t,
-    opaque: CbOpaque,
+    pub(crate) opaque: CbOpaque,
 }
 
 /// An asynchronous producer.
