@@ -9,6 +9,7 @@ use common::client::{client, create_topic};
 use common::kafka;
 use common::with_timeout;
 use kafkac::consumer::assignor::TopicPartition;
+use kafkac::consumer::group::CommitOffset;
 use kafkac::consumer::{Consumer, Event, Message, RebalanceKind};
 use kafkac::error::local;
 use kafkac::producer::{Message as Out, Producer, PARTITION_ANY};
@@ -821,5 +822,49 @@ fn cooperative_sticky_moves_only_what_a_new_member_needs_and_the_others_keep_con
             c.close(Duration::from_secs(10)).unwrap();
         }
         third.close(Duration::from_secs(10)).unwrap();
+    })
+}
+
+#[test]
+fn committed_offsets_can_be_read_before_subscribing_or_assigning() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-committed-idle";
+        create_topic(&client(&k.bootstrap), topic, 2, 1, &[], T);
+        let settings = [
+            ("group.id", "cons-committed-idle"),
+            ("enable.auto.commit", "false"),
+        ];
+        let a = consumer(&k.bootstrap, &settings);
+        let tps = [tp(topic, 0), tp(topic, 1)];
+        assert_eq!(
+            a.committed(&tps, T).unwrap(),
+            [(tps[0].clone(), -1), (tps[1].clone(), -1)]
+        );
+        a.assign(&[(tps[0].clone(), Some(0)), (tps[1].clone(), Some(0))])
+            .unwrap();
+        let offsets = [
+            CommitOffset {
+                tp: tps[0].clone(),
+                offset: 7,
+                leader_epoch: -1,
+                metadata: None,
+            },
+            CommitOffset {
+                tp: tps[1].clone(),
+                offset: 9,
+                leader_epoch: -1,
+                metadata: None,
+            },
+        ];
+        a.commit(Some(&offsets), false).unwrap();
+        a.close(Duration::from_secs(5)).unwrap();
+        // A new consumer of the group reads them with no assignment of its own.
+        let b = consumer(&k.bootstrap, &settings);
+        assert_eq!(
+            b.committed(&tps, T).unwrap(),
+            [(tps[0].clone(), 7), (tps[1].clone(), 9)]
+        );
+        b.close(Duration::from_secs(5)).unwrap();
     })
 }

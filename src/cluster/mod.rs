@@ -235,6 +235,11 @@ impl Cluster {
         }
     }
 
+    /// Whether broker `id` is among the brokers the metadata listed.
+    pub fn knows_broker(&self, id: i32) -> bool {
+        self.brokers.read().contains_key(&id)
+    }
+
     /// When broker `id`'s connection for `purpose` may next be attempted, if it has none
     /// live and is in its reconnect back-off now; `None` otherwise. Does not wait: for a
     /// caller (the producer's sender) that has other brokers to serve meanwhile.

@@ -665,8 +665,18 @@ impl Driver<'_> {
         let conn = match to {
             Target::AnyBroker => self.cluster.any_broker(deadline),
             Target::Coordinator(node) => {
-                self.cluster
-                    .broker_for(node, Purpose::Coordinator, deadline)
+                let mut c = self
+                    .cluster
+                    .broker_for(node, Purpose::Coordinator, deadline);
+                // A coordinator the metadata does not list yet (nothing fetched so far, or
+                // a broker that just joined): the brokers are asked for, once.
+                if c.is_err() && !self.cluster.knows_broker(node) {
+                    let _ = self.cluster.fetch_metadata(Some(&[]), deadline);
+                    c = self
+                        .cluster
+                        .broker_for(node, Purpose::Coordinator, deadline);
+                }
+                c
             }
         };
         let conn = match conn {
