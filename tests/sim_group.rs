@@ -292,18 +292,41 @@ impl Plant {
 #[derive(Debug, Clone)]
 enum Change {
     /// A new member (a slot's first or next process).
-    Start { slot: usize },
+    Start {
+        slot: usize,
+    },
     /// The member closes (revoke, commit, leave unless static).
-    Close { slot: usize },
+    Close {
+        slot: usize,
+    },
     /// The process dies: nothing more is sent or answered.
-    Crash { slot: usize },
+    Crash {
+        slot: usize,
+    },
     /// A second process with the same instance id starts while the first runs.
-    Duplicate { slot: usize },
-    Subscribe { slot: usize, topics: Vec<String> },
-    Stall { slot: usize, ms: u64 },
-    Reset { slot: usize },
-    Silent { node: i32, ms: u64 },
-    Move { node: i32, gap: u64, load: u64 },
+    Duplicate {
+        slot: usize,
+    },
+    Subscribe {
+        slot: usize,
+        topics: Vec<String>,
+    },
+    Stall {
+        slot: usize,
+        ms: u64,
+    },
+    Reset {
+        slot: usize,
+    },
+    Silent {
+        node: i32,
+        ms: u64,
+    },
+    Move {
+        node: i32,
+        gap: u64,
+        load: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -427,8 +450,16 @@ fn gen_plan(rng: &mut Rng) -> Plan {
         request_timeout: session * rng.range(5, 9) / 10,
         initial_delay: rng.below(4) * 100,
         net_max,
-        p_drop: if faulty { rng.rate(0.5, 0.0, 0.05) } else { 0.0 },
-        p_drop_answer: if faulty { rng.rate(0.5, 0.0, 0.05) } else { 0.0 },
+        p_drop: if faulty {
+            rng.rate(0.5, 0.0, 0.05)
+        } else {
+            0.0
+        },
+        p_drop_answer: if faulty {
+            rng.rate(0.5, 0.0, 0.05)
+        } else {
+            0.0
+        },
         slots,
         changes,
         faults_end,
@@ -883,7 +914,9 @@ impl Sim {
                         return;
                     }
                     if self.live(c) {
-                        return; // still closing
+                        // Still closing: start again once it is done.
+                        self.push(self.now + 500, Ev::Change(i));
+                        return;
                     }
                     if self.clients[c].instance.is_some() {
                         self.hit(Hit::StaticRestart);
@@ -1046,7 +1079,10 @@ impl Sim {
                 at
             };
             let at = if at == self.now { at + 1 } else { at };
-            if self.clients[c].wake_at.is_none_or(|w| w > at || w < self.now) {
+            if self.clients[c]
+                .wake_at
+                .map_or(true, |w| w > at || w < self.now)
+            {
                 self.clients[c].wake_at = Some(at);
                 self.push(at, Ev::Wake(c));
             }
@@ -1279,7 +1315,12 @@ impl Sim {
         let Some((lost, tps)) = self.clients[c].callbacks.pop_front() else {
             return;
         };
-        self.log(|| format!("c{c}: revoke_done ({})", if lost { "lost" } else { "revoked" }));
+        self.log(|| {
+            format!(
+                "c{c}: revoke_done ({})",
+                if lost { "lost" } else { "revoked" }
+            )
+        });
         if !lost {
             let k = &mut self.clients[c];
             for p in tps {
@@ -1296,7 +1337,11 @@ impl Sim {
     fn commit(&mut self, c: usize, only: Option<&[TopicPartition]>) {
         let k = &self.clients[c];
         let tps: Vec<TopicPartition> = match only {
-            Some(t) => t.iter().filter(|p| k.owned.contains_key(p)).cloned().collect(),
+            Some(t) => t
+                .iter()
+                .filter(|p| k.owned.contains_key(p))
+                .cloned()
+                .collect(),
             None => k.owned.keys().cloned().collect(),
         };
         if tps.is_empty() {
@@ -1477,8 +1522,10 @@ impl Sim {
                 }
             }
         }
-        let subscribed: BTreeSet<&String> =
-            live.iter().flat_map(|c| self.clients[*c].topics.iter()).collect();
+        let subscribed: BTreeSet<&String> = live
+            .iter()
+            .flat_map(|c| self.clients[*c].topics.iter())
+            .collect();
         for (t, n) in &self.plan.topics {
             if !subscribed.contains(t) {
                 continue;
@@ -1593,7 +1640,9 @@ impl Sim {
                 ..Default::default()
             })),
             GroupRequest::Leave(l) => Reply::Now(GroupResponse::Leave(self.leave(l))),
-            GroupRequest::Commit(c) => Reply::Now(GroupResponse::Commit(self.offset_commit(client, c))),
+            GroupRequest::Commit(c) => {
+                Reply::Now(GroupResponse::Commit(self.offset_commit(client, c)))
+            }
             GroupRequest::FetchOffsets(f) => Reply::Now(self.offset_fetch(f)),
             GroupRequest::FindCoordinator(_) => unreachable!(),
         };
@@ -1652,7 +1701,9 @@ impl Sim {
         if j.member_id.is_empty() {
             let Some(inst) = j.group_instance_id.clone() else {
                 let id = self.new_member_id(client);
-                self.c.pending.insert(id.clone(), now + j.session_timeout_ms as u64);
+                self.c
+                    .pending
+                    .insert(id.clone(), now + j.session_timeout_ms as u64);
                 self.hit(Hit::MemberIdRequired);
                 return Reply::Now(GroupResponse::Join(JoinGroupResponse {
                     error_code: MEMBER_ID_REQUIRED,
@@ -1664,9 +1715,7 @@ impl Sim {
             let Some(old) = self.c.statics.get(&inst).cloned() else {
                 // A new static member.
                 self.c.statics.insert(inst, id.clone());
-                self.c
-                    .members
-                    .insert(id, new_member(client, j, protocols));
+                self.c.members.insert(id, new_member(client, j, protocols));
                 self.rebalance_or_complete();
                 return Reply::Held;
             };
@@ -1703,7 +1752,11 @@ impl Sim {
                     protocol_type: Some(CONSUMER_PROTOCOL_TYPE.into()),
                     protocol_name: self.c.protocol.clone(),
                     skip_assignment: leader == id,
-                    members: if leader == id { self.member_list() } else { vec![] },
+                    members: if leader == id {
+                        self.member_list()
+                    } else {
+                        vec![]
+                    },
                     leader,
                     member_id: id,
                     ..Default::default()
@@ -1728,14 +1781,19 @@ impl Sim {
         let m = self.c.members.get_mut(&id).expect("member");
         let same = m.protocols == protocols;
         match self.c.state {
-            St::Empty => Reply::Now(error_answer(&GroupRequest::Join(j.clone()), UNKNOWN_MEMBER_ID)),
+            St::Empty => Reply::Now(error_answer(
+                &GroupRequest::Join(j.clone()),
+                UNKNOWN_MEMBER_ID,
+            )),
             St::Preparing => {
                 m.protocols = protocols;
                 m.awaiting_join = Some(r);
                 self.maybe_complete_join();
                 Reply::Held
             }
-            St::Completing | St::Stable if same && (self.c.state == St::Completing || !is_leader) => {
+            St::Completing | St::Stable
+                if same && (self.c.state == St::Completing || !is_leader) =>
+            {
                 self.hit(Hit::JoinAnswerReplayed);
                 Reply::Now(GroupResponse::Join(self.join_answer(&id)))
             }
@@ -1773,7 +1831,11 @@ impl Sim {
             generation_id: self.c.generation,
             protocol_type: Some(CONSUMER_PROTOCOL_TYPE.into()),
             protocol_name: self.c.protocol.clone(),
-            members: if leader == id { self.member_list() } else { vec![] },
+            members: if leader == id {
+                self.member_list()
+            } else {
+                vec![]
+            },
             leader,
             member_id: id.to_string(),
             ..Default::default()
@@ -1798,17 +1860,26 @@ impl Sim {
                 .collect();
             for h in held {
                 self.hit(Hit::SyncRebalanceInProgress);
-                self.answer(h, GroupResponse::Sync(SyncGroupResponse {
-                    error_code: REBALANCE_IN_PROGRESS,
-                    ..Default::default()
-                }));
+                self.answer(
+                    h,
+                    GroupResponse::Sync(SyncGroupResponse {
+                        error_code: REBALANCE_IN_PROGRESS,
+                        ..Default::default()
+                    }),
+                );
             }
         }
         let was_empty = self.c.state == St::Empty;
         self.c.state = St::Preparing;
         self.c.sync_deadline = None;
         self.c.pending_sync.clear();
-        let max_rebalance = self.c.members.values().map(|m| m.rebalance).max().unwrap_or(0);
+        let max_rebalance = self
+            .c
+            .members
+            .values()
+            .map(|m| m.rebalance)
+            .max()
+            .unwrap_or(0);
         if was_empty && self.plan.initial_delay > 0 {
             self.hit(Hit::InitialDelay);
             self.c.initial_phase = true;
@@ -1878,7 +1949,13 @@ impl Sim {
                 .map(|(id, _)| id.clone());
         }
         self.c.state = St::Completing;
-        let max_rebalance = self.c.members.values().map(|m| m.rebalance).max().unwrap_or(0);
+        let max_rebalance = self
+            .c
+            .members
+            .values()
+            .map(|m| m.rebalance)
+            .max()
+            .unwrap_or(0);
         self.c.sync_deadline = Some(self.now + max_rebalance);
         self.c.pending_sync = self.c.members.keys().cloned().collect();
         self.log(|| "coordinator: join complete".to_string());
@@ -1963,7 +2040,10 @@ impl Sim {
                     .map(|a| (a.member_id.as_str(), &a.assignment))
                     .collect();
                 for (id, m) in self.c.members.iter_mut() {
-                    m.assignment = given.get(id.as_str()).map(|b| (*b).clone()).unwrap_or_default();
+                    m.assignment = given
+                        .get(id.as_str())
+                        .map(|b| (*b).clone())
+                        .unwrap_or_default();
                 }
                 self.c.state = St::Stable;
                 self.persist();
@@ -1974,12 +2054,15 @@ impl Sim {
                     .filter_map(|m| m.awaiting_sync.take().map(|h| (h, m.assignment.clone())))
                     .collect();
                 for (h, a) in held {
-                    self.answer(h, GroupResponse::Sync(SyncGroupResponse {
-                        protocol_type: Some(CONSUMER_PROTOCOL_TYPE.into()),
-                        protocol_name: self.c.protocol.clone(),
-                        assignment: a,
-                        ..Default::default()
-                    }));
+                    self.answer(
+                        h,
+                        GroupResponse::Sync(SyncGroupResponse {
+                            protocol_type: Some(CONSUMER_PROTOCOL_TYPE.into()),
+                            protocol_name: self.c.protocol.clone(),
+                            assignment: a,
+                            ..Default::default()
+                        }),
+                    );
                 }
                 Reply::Held // answered above, as one of the held
             }
@@ -2015,7 +2098,9 @@ impl Sim {
         let mut out = Vec::new();
         for m in &l.members {
             let code = match (&m.group_instance_id, m.member_id.as_str()) {
-                (Some(i), id) if self.c.statics.get(i).is_some_and(|x| x != id) && !id.is_empty() => {
+                (Some(i), id)
+                    if self.c.statics.get(i).is_some_and(|x| x != id) && !id.is_empty() =>
+                {
                     FENCED_INSTANCE_ID
                 }
                 (Some(i), _) if self.c.statics.contains_key(i) => {
@@ -2056,7 +2141,10 @@ impl Sim {
                 self.c.statics.remove(i);
             }
         }
-        for h in [m.awaiting_join.take(), m.awaiting_sync.take()].into_iter().flatten() {
+        for h in [m.awaiting_join.take(), m.awaiting_sync.take()]
+            .into_iter()
+            .flatten()
+        {
             let req = self.reqs.get(&h).map(|q| q.req.clone());
             if let Some(req) = req {
                 self.answer(h, error_answer(&req, UNKNOWN_MEMBER_ID));
@@ -2081,7 +2169,8 @@ impl Sim {
         let mut code = NONE;
         if !(g < 0 && st == St::Empty) {
             if g >= 0 || !c.member_id.is_empty() || c.group_instance_id.is_some() {
-                if let Some(e) = self.validate_member(&c.member_id, c.group_instance_id.as_deref()) {
+                if let Some(e) = self.validate_member(&c.member_id, c.group_instance_id.as_deref())
+                {
                     code = e;
                 } else if g != self.c.generation {
                     code = ILLEGAL_GENERATION;
@@ -2169,7 +2258,12 @@ impl Sim {
                     .iter()
                     .map(|&p| OffsetFetchResponsePartition {
                         partition_index: p,
-                        committed_offset: self.c.offsets.get(&tp(&t.name, p)).copied().unwrap_or(-1),
+                        committed_offset: self
+                            .c
+                            .offsets
+                            .get(&tp(&t.name, p))
+                            .copied()
+                            .unwrap_or(-1),
                         ..Default::default()
                     })
                     .collect(),
@@ -2207,7 +2301,7 @@ impl Sim {
         }
         if let Some(at) = t.into_iter().min() {
             let at = at.max(self.c.loading_until).max(self.now + 1);
-            if self.c.timer_at.is_none_or(|x| x > at || x < self.now) {
+            if self.c.timer_at.map_or(true, |x| x > at || x < self.now) {
                 self.c.timer_at = Some(at);
                 self.push(at, Ev::CoordTimer);
             }
@@ -2398,7 +2492,10 @@ fn describe(sim: &Sim) -> String {
          faults end {} ms, end {} ms, {} changes",
         p.assignors.iter().map(|a| a.name()).collect::<Vec<_>>(),
         p.topics,
-        p.slots.iter().map(|s| (&s.instance, &s.topics)).collect::<Vec<_>>(),
+        p.slots
+            .iter()
+            .map(|s| (&s.instance, &s.topics))
+            .collect::<Vec<_>>(),
         p.session,
         p.heartbeat,
         p.max_poll,
