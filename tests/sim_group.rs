@@ -2656,7 +2656,7 @@ fn sim_group_replays_exactly() {
 #[test]
 fn sim_group_checker_catches_planted_bugs() {
     bounded(Duration::from_secs(60), || {
-        for (plant, seeds) in [(Plant::StaleCommit, 1500u64), (Plant::IgnoreLost, 1500)] {
+        for (plant, seeds) in [(Plant::StaleCommit, 800u64), (Plant::IgnoreLost, 800)] {
             let (mut fired, mut caught) = (0u64, 0u64);
             for seed in 0..seeds {
                 let (res, sim) = run_seed(seed, plant, false);
