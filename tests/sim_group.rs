@@ -109,8 +109,15 @@
 //!    of an OffsetCommit sent with a generation was owned by the member when the
 //!    application committed it and still is, or was revoked cleanly (callback done) with no
 //!    assignment or loss since — the revoke callback's commit.
-//! 2. No partition is owned by two members at the same time, eager or cooperative (for
-//!    eager this implies "not in the same generation window").
+//! 2. No partition is owned by two members in the same generation window (each owned
+//!    partition carries the generation of the SyncGroup that last gave or confirmed it:
+//!    cooperative members keep partitions across generations, so every `Assigned` moves
+//!    all their owned partitions to its generation); cooperative: never by two dynamic
+//!    members at the same time at all. A static member that misses a rebalance stays in
+//!    the group with its old subscription (Kafka removes only dynamic members at the join
+//!    deadline), so its partitions can be given to another member of the next generation
+//!    while it still owns them under the old one, until its next heartbeat: Kafka's rule,
+//!    not a client bug, so pairs with a static member are checked per window only.
 //! 3. A member that owns partitions has had a successful answer from the coordinator
 //!    (Heartbeat, JoinGroup or SyncGroup without error) within `session.timeout.ms` +
 //!    `contact_slack` (= JoinGroup request timeout + `CALLBACK_MAX` + 2 × the largest
