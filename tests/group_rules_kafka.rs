@@ -59,7 +59,12 @@ fn coordinator(group: &str) -> (Client, Arc<Connection>) {
         }
     };
     let topic = format!("{group}-topic");
-    if c.metadata(Some(std::slice::from_ref(&topic)), T).unwrap().topics[0].error_code != NONE {
+    if c.metadata(Some(std::slice::from_ref(&topic)), T)
+        .unwrap()
+        .topics[0]
+        .error_code
+        != NONE
+    {
         common::client::create_topic(&c, &topic, 1, 1, &[], T);
     }
     let conn = c
