@@ -1,0 +1,726 @@
+//! kafkac's group consumer together with the Apache Kafka Java client (kafka-clients
+//! 4.3.1), the reference implementation, against Apache Kafka 4.3.1 (one node for the
+//! whole binary):
+//!
+//! * mixed groups: kafkac consumers and Java consumers in one classic group over a
+//!   6-partition topic, with the range assignor and with cooperative-sticky. Whoever
+//!   leads, the others decode its assignment (and it their subscriptions): the
+//!   partitions split between all members (each gets some, together all 6, none twice),
+//!   partitions move from kafkac members to Java members and back, and every record is
+//!   consumed exactly once, each new owner resuming at the last owner's commit;
+//! * commits handed over: a Java member commits and closes, a kafkac member resumes
+//!   exactly there, commits and closes, and a Java member resumes exactly there;
+//! * a Java member killed with SIGKILL while it owns partitions: the kafkac members get
+//!   them within session.timeout.ms and one rebalance (the time is printed), no record
+//!   is lost, and only records after the killed member's last commit are read again;
+//! * transactions of the Java transactional producer: kafkac with isolation.level
+//!   read_committed (the default) reads exactly the committed records in order, with
+//!   read_uncommitted all of them, also when the committed and aborted transactions of
+//!   two producers overlap in one partition;
+//! * a group on the KIP-848 protocol: Java members on group.protocol=consumer and a
+//!   kafkac member on classic in one group (Kafka 4 converts classic members).
+//!
+//! Each Java member is a JVM of its own running `tests/java/Peer.java` (`group-consume`
+//! blocks its JVM while the member runs, and streams its `assigned`, `rec` and
+//! `committed` lines as they happen, so a test watches it live and can SIGKILL exactly
+//! that member). Every JVM is killed and reaped when its handle drops (also when a test
+//! fails) and dies with the test binary at the latest; every wait is bounded.
+//! `cargo test --test consumer_interop -- --nocapture` prints the figures.
+
+mod common;
+
+use common::client::{client, create_topic};
+use common::kafka;
+use common::with_timeout;
+use kafkac::client::OffsetSpec;
+use kafkac::consumer::assignor::TopicPartition;
+use kafkac::consumer::{Consumer, Event, RebalanceKind};
+use kafkac::error::local;
+use kafkac::producer::{Message as Out, Producer, PARTITION_ANY};
+use kafkac::Config;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Timeout of one kafkac call.
+const T: Duration = Duration::from_secs(30);
+/// Limit for one whole test (includes starting the broker and compiling the peer).
+const TEST_LIMIT: Duration = Duration::from_secs(240);
+/// A Java member's peer abandons a command after this long (`err timed out`).
+const PEER_DEADLINE_MS: u64 = 150_000;
+/// Limit for a JVM to start and answer `ping`.
+const PEER_START_LIMIT: Duration = Duration::from_secs(60);
+/// Limit for `javac`.
+const JAVAC_LIMIT: Duration = Duration::from_secs(120);
+/// Partitions of the group topics.
+const PARTITIONS: i32 = 6;
+/// session.timeout.ms of every member (the broker's minimum).
+const SESSION_MS: u64 = 6_000;
+/// JVM flags for the peers: small heap, one GC thread, C1 only.
+const PEER_JVM_OPTS: &[&str] = &[
+    "-Xms32m",
+    "-Xmx256m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:-UsePerfData",
+    "-Djava.awt.headless=true",
+    // Like the broker JVMs, so scripts can find any JVM the suite left behind.
+    "-Dkafkac.test.node=java-peer",
+    "-Dlog4j2.level=WARN",
+];
+
+fn unique() -> u32 {
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn bootstrap() -> &'static str {
+    &kafka::shared().bootstrap
+}
+
+fn tp(topic: &str, partition: i32) -> TopicPartition {
+    TopicPartition::new(topic, partition)
+}
+
+/// Polls `cond` every 20 ms; panics with `what` after `limit`. How long it took.
+fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+// ---------------------------------------------------------------------------
+// The Java peer: one JVM per Java member
+// ---------------------------------------------------------------------------
+
+/// Compiles `tests/java/Peer.java` into `target/testbin/java-consumer-interop` (again
+/// when the source is newer than the class) and returns that directory.
+fn peer_classes() -> PathBuf {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DIR.get_or_init(compile_peer)
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn compile_peer() -> Result<PathBuf, String> {
+    let src = common::manifest_dir().join("tests/java/Peer.java");
+    let testbin = common::target_dir().join("testbin");
+    let dir = testbin.join("java-consumer-interop");
+    let mtime = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let src_time = mtime(&src).ok_or_else(|| format!("no {}", src.display()))?;
+    if mtime(&dir.join("Peer.class")).is_some_and(|c| c >= src_time) {
+        return Ok(dir);
+    }
+    // Compiled into a private directory and moved into place, so a half-written class
+    // directory is never used.
+    let tmp = testbin.join(format!("java-consumer-interop.{}.tmp", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(|e| format!("create {}: {e}", tmp.display()))?;
+    let mut cmd = Command::new("javac");
+    cmd.arg("-encoding")
+        .arg("UTF-8")
+        .arg("-cp")
+        .arg(kafka::classpath())
+        .arg("-d")
+        .arg(&tmp)
+        .arg(&src);
+    let done = common::run_bounded(cmd, None, JAVAC_LIMIT)
+        .map_err(|e| format!("cannot run javac (a JDK is required): {e}"))?;
+    if done.status.map(|s| s.success()) != Some(true) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(format!(
+            "javac {} failed ({:?}):\n{}{}",
+            src.display(),
+            done.status,
+            String::from_utf8_lossy(&done.stdout),
+            done.stderr_text()
+        ));
+    }
+    let _ = fs::remove_dir_all(&dir);
+    fs::rename(&tmp, &dir).map_err(|e| format!("move classes to {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// One record as a consumer saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rec {
+    partition: i32,
+    offset: i64,
+    value: String,
+    at: Instant,
+}
+
+/// What the running command of a JVM has shown so far (reset by each command).
+#[derive(Default)]
+struct JavaState {
+    /// The member's partitions as of its latest `assigned` line.
+    assigned: Vec<i32>,
+    /// Every `assigned` line.
+    changes: Vec<(Instant, Vec<i32>)>,
+    recs: Vec<Rec>,
+    /// The latest committed offset per partition.
+    commits: BTreeMap<i32, i64>,
+    /// The terminating line: `Ok(after "ok ")` or `Err(message)`.
+    done: Option<Result<String, String>>,
+    /// A line outside the protocol, or stdout closed.
+    broken: Option<String>,
+}
+
+/// A JVM running `Peer`, spawned through [`common::spawn_guarded`]. A reader thread
+/// folds its output into [`JavaState`]; commands are sent without waiting, so a test
+/// can watch a member while it runs.
+struct JavaPeer {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    state: Arc<Mutex<JavaState>>,
+    log: PathBuf,
+}
+
+fn unhex(field: &str) -> Result<Option<Vec<u8>>, String> {
+    if field == "-" {
+        return Ok(None);
+    }
+    let h = field
+        .strip_prefix(':')
+        .ok_or_else(|| format!("bad byte field {field:?}"))?;
+    if h.len() % 2 != 0 {
+        return Err(format!("bad byte field {field:?}"));
+    }
+    (0..h.len() / 2)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<u8>, String>>()
+        .map(Some)
+}
+
+/// Folds one line of the peer into `s`.
+fn take_line(s: &mut JavaState, line: &str) -> Result<(), String> {
+    let now = Instant::now();
+    let mut f = line.split(' ');
+    match f.next() {
+        Some("ok") => s.done = Some(Ok(line[2..].trim_start().to_string())),
+        Some("err") => s.done = Some(Err(line[3..].trim_start().to_string())),
+        Some("assigned") => {
+            let parts = f
+                .map(|p| p.parse::<i32>().map_err(|e| format!("{line:?}: {e}")))
+                .collect::<Result<Vec<i32>, String>>()?;
+            s.assigned = parts.clone();
+            s.changes.push((now, parts));
+        }
+        Some("committed") => {
+            for c in f {
+                let (p, o) = c.split_once(':').ok_or_else(|| format!("{line:?}"))?;
+                let p = p.parse().map_err(|e| format!("{line:?}: {e}"))?;
+                let o = o.parse().map_err(|e| format!("{line:?}: {e}"))?;
+                s.commits.insert(p, o);
+            }
+        }
+        Some("rec") => {
+            let (Some(p), Some(o), Some(v), None) = (f.next(), f.next(), f.next(), f.next())
+            else {
+                return Err(format!("bad rec line {line:?}"));
+            };
+            let value = unhex(v)?.ok_or_else(|| format!("null value in {line:?}"))?;
+            s.recs.push(Rec {
+                partition: p.parse().map_err(|e| format!("{line:?}: {e}"))?,
+                offset: o.parse().map_err(|e| format!("{line:?}: {e}"))?,
+                value: String::from_utf8(value).map_err(|e| format!("{line:?}: {e}"))?,
+                at: now,
+            });
+        }
+        _ => return Err(format!("line outside the protocol: {line:?}")),
+    }
+    Ok(())
+}
+
+impl JavaPeer {
+    fn start(name: &str) -> JavaPeer {
+        let classes = peer_classes();
+        let log = common::log_dir().join(format!(
+            "java-member-{name}-{}-{}.log",
+            std::process::id(),
+            unique()
+        ));
+        let err = File::create(&log).expect("create java peer log");
+        let mut cmd = Command::new("java");
+        cmd.args(PEER_JVM_OPTS)
+            .arg(format!("-Dkafkac.peer.deadline.ms={PEER_DEADLINE_MS}"))
+            .arg("-cp")
+            .arg(format!("{}:{}", classes.display(), kafka::classpath()))
+            .arg("Peer")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(err);
+        let mut child =
+            common::spawn_guarded(cmd).unwrap_or_else(|e| panic!("spawn java (Peer): {e}"));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let state = Arc::new(Mutex::new(JavaState::default()));
+        let st = state.clone();
+        thread::Builder::new()
+            .name(format!("java-{name}-reader"))
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(l) = line else { break };
+                    let mut s = st.lock().unwrap();
+                    if let Err(e) = take_line(&mut s, &l) {
+                        s.broken.get_or_insert(e);
+                    }
+                }
+                st.lock()
+                    .unwrap()
+                    .broken
+                    .get_or_insert_with(|| "stdout closed".into());
+            })
+            .expect("spawn reader thread");
+        let mut p = JavaPeer {
+            name: name.to_string(),
+            child,
+            stdin,
+            state,
+            log,
+        };
+        p.send("ping");
+        let ok = p.wait_done(PEER_START_LIMIT).unwrap_or_else(|e| panic!("ping: {e}"));
+        assert!(ok.contains("kafka-clients=4.3.1"), "{ok}");
+        p
+    }
+
+    /// Sends one command line; what it shows goes to a fresh [`JavaState`].
+    fn send(&mut self, command: &str) {
+        *self.state.lock().unwrap() = JavaState::default();
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        if let Err(e) = writeln!(stdin, "{command}").and_then(|_| stdin.flush()) {
+            self.fail(&format!("write {command:?}: {e}"));
+        }
+    }
+
+    fn stderr_tail(&self) -> String {
+        let mut buf = Vec::new();
+        if let Ok(mut f) = File::open(&self.log) {
+            let _ = f.read_to_end(&mut buf);
+        }
+        let start = buf.len().saturating_sub(6000);
+        String::from_utf8_lossy(&buf[start..]).into_owned()
+    }
+
+    fn fail(&self, what: &str) -> ! {
+        panic!(
+            "java member {}: {what}; stderr {}:\n{}",
+            self.name,
+            self.log.display(),
+            self.stderr_tail()
+        );
+    }
+
+    /// Reads the state; panics if the stream went out of the protocol.
+    fn with<R>(&self, f: impl FnOnce(&JavaState) -> R) -> R {
+        let s = self.state.lock().unwrap();
+        if let Some(b) = &s.broken {
+            if s.done.is_none() {
+                let b = b.clone();
+                drop(s);
+                self.fail(&b);
+            }
+        }
+        f(&s)
+    }
+
+    fn assigned(&self) -> Vec<i32> {
+        self.with(|s| s.assigned.clone())
+    }
+
+    fn is_done(&self) -> bool {
+        self.with(|s| s.done.is_some())
+    }
+
+    /// Waits up to `limit` for the command's terminating line.
+    fn wait_done(&self, limit: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(d) = self.with(|s| s.done.clone()) {
+                return d;
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!("no answer within {limit:?}"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Like [`wait_done`](Self::wait_done), failing the test on `err`.
+    fn expect_ok(&self, limit: Duration) -> String {
+        self.wait_done(limit)
+            .unwrap_or_else(|e| self.fail(&format!("err {e}")))
+    }
+
+    /// Starts a group member (`group-consume`, see Peer.java) with the session timeout
+    /// of the kafkac members.
+    fn group_consume(&mut self, group: &str, topic: &str, strategy: &str, max: usize, idle_ms: u64) {
+        self.send(&format!(
+            "group-consume {} {group} {topic} {strategy} classic {max} {idle_ms} sync \
+             session.timeout.ms={SESSION_MS} heartbeat.interval.ms=500",
+            bootstrap()
+        ));
+    }
+
+    /// SIGKILL, then reap.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for JavaPeer {
+    fn drop(&mut self) {
+        // Closing stdin ends an idle JVM; one still running a command is killed.
+        self.stdin = None;
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// kafkac members and the producer
+// ---------------------------------------------------------------------------
+
+/// A kafkac group member polled by a thread of its own: its assignment as the rebalance
+/// callback told it, and the records it consumed.
+struct KafkacMember {
+    consumer: Arc<Consumer>,
+    assigned: Arc<Mutex<Vec<i32>>>,
+    got: Arc<Mutex<Vec<Rec>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn consumer_config(settings: &[(&str, &str)]) -> Config {
+    let mut c = Config::new();
+    c.set("bootstrap.servers", bootstrap()).unwrap();
+    c.set("retry.backoff.ms", "50").unwrap();
+    for (k, v) in settings {
+        c.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+    }
+    c
+}
+
+fn value_of(m: &kafkac::consumer::Message) -> String {
+    String::from_utf8(m.value().expect("a value").to_vec()).expect("a UTF-8 value")
+}
+
+impl KafkacMember {
+    fn start(group: &str, topic: &str, strategy: &str) -> KafkacMember {
+        let session = SESSION_MS.to_string();
+        let c = Consumer::new(&consumer_config(&[
+            ("group.id", group),
+            ("auto.offset.reset", "earliest"),
+            ("partition.assignment.strategy", strategy),
+            ("session.timeout.ms", &session),
+            ("heartbeat.interval.ms", "500"),
+            ("auto.commit.interval.ms", "200"),
+        ]))
+        .unwrap();
+        let assigned = Arc::new(Mutex::new(Vec::new()));
+        let seen = assigned.clone();
+        c.set_rebalance_callback(Some(Box::new(move |_, kind, tps| {
+            let mut a = seen.lock().unwrap();
+            let ps = tps.iter().map(|t| t.partition);
+            match kind {
+                RebalanceKind::Assign => a.extend(ps),
+                _ => {
+                    let gone: Vec<i32> = ps.collect();
+                    a.retain(|p| !gone.contains(p));
+                }
+            }
+            a.sort_unstable();
+        })));
+        c.subscribe(&[topic]).unwrap();
+        let consumer = Arc::new(c);
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (c, got, stop) = (consumer.clone(), got.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    for e in c.poll_batch(200, Duration::from_millis(50)) {
+                        match e {
+                            Event::Message(m) => got.lock().unwrap().push(Rec {
+                                partition: m.partition(),
+                                offset: m.offset(),
+                                value: value_of(&m),
+                                at: Instant::now(),
+                            }),
+                            Event::Error { error, .. } if error.code == local::PARTITION_EOF => {}
+                            Event::Error { error, .. } => panic!("kafkac member: {error}"),
+                        }
+                    }
+                }
+            })
+        };
+        KafkacMember {
+            consumer,
+            assigned,
+            got,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn assigned(&self) -> Vec<i32> {
+        self.assigned.lock().unwrap().clone()
+    }
+
+    fn got(&self) -> Vec<Rec> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Stops polling, then closes (committing what was consumed: auto-commit).
+    fn close(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("kafkac member's poll thread");
+        }
+        self.consumer.close(Duration::from_secs(10)).unwrap();
+    }
+}
+
+impl Drop for KafkacMember {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = self.consumer.close(Duration::from_secs(5));
+    }
+}
+
+/// Produces the records `from..from + n` (value and key "<i>") spread over the topic's
+/// partitions and waits for every one to be delivered.
+fn produce(topic: &str, from: usize, n: usize) {
+    let mut c = Config::new();
+    c.set("bootstrap.servers", bootstrap()).unwrap();
+    c.set("linger.ms", "5").unwrap();
+    let p = Producer::new(&c).unwrap();
+    for i in from..from + n {
+        let v = i.to_string();
+        p.send_blocking(
+            &Out {
+                topic,
+                partition: PARTITION_ANY,
+                key: Some(v.as_bytes()),
+                value: Some(v.as_bytes()),
+                opaque: i,
+                ..Default::default()
+            },
+            T,
+        )
+        .unwrap_or_else(|e| panic!("send {i}: {e}"));
+    }
+    let mut failed = 0;
+    p.flush(T, |r| failed += usize::from(r.error.is_some()))
+        .unwrap_or_else(|e| panic!("flush: {e}"));
+    assert_eq!(failed, 0, "{failed} records not delivered");
+    p.close(T);
+}
+
+fn new_topic(name: &str, partitions: i32) {
+    create_topic(&client(bootstrap()), name, partitions, 1, &[], T);
+}
+
+// ---------------------------------------------------------------------------
+// Checks
+// ---------------------------------------------------------------------------
+
+/// Whether the members' assignments split the topic: each member some, all together
+/// every partition, none twice.
+fn split(assignments: &[Vec<i32>]) -> bool {
+    let all: Vec<i32> = assignments.iter().flatten().copied().collect();
+    let set: BTreeSet<i32> = all.iter().copied().collect();
+    assignments.iter().all(|a| !a.is_empty())
+        && all.len() == set.len()
+        && set.into_iter().eq(0..PARTITIONS)
+}
+
+/// Every value `0..n` appears in `recs` exactly once, and per partition the offsets run
+/// from 0 without a gap or repeat (so each new owner of a partition started at exactly
+/// the offset its last owner committed).
+fn check_exactly_once(who: &[(&str, &[Rec])], n: usize) {
+    let mut values: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut by_partition: BTreeMap<i32, Vec<(i64, &str)>> = BTreeMap::new();
+    for (name, recs) in who {
+        for r in recs.iter() {
+            values.entry(r.value.as_str()).or_default().push(name);
+            by_partition
+                .entry(r.partition)
+                .or_default()
+                .push((r.offset, name));
+        }
+    }
+    let twice: Vec<String> = values
+        .iter()
+        .filter(|(_, w)| w.len() > 1)
+        .map(|(v, w)| format!("{v} by {w:?}"))
+        .take(20)
+        .collect();
+    assert!(twice.is_empty(), "records consumed twice: {twice:?}");
+    let missing: Vec<usize> = (0..n)
+        .filter(|i| !values.contains_key(i.to_string().as_str()))
+        .take(20)
+        .collect();
+    assert!(missing.is_empty(), "records never consumed: {missing:?}...");
+    assert_eq!(values.len(), n, "values consumed");
+    for (p, mut offs) in by_partition {
+        offs.sort_unstable();
+        for (i, (o, _)) in offs.iter().enumerate() {
+            assert_eq!(*o, i as i64, "partition {p}: offsets {offs:?}");
+        }
+    }
+}
+
+/// How many times a partition went from one member's records to another's: (from a
+/// Java member to kafkac, from kafkac to Java).
+fn handoffs(who: &[(&str, bool, &[Rec])]) -> (usize, usize) {
+    let mut by_partition: BTreeMap<i32, Vec<(i64, bool)>> = BTreeMap::new();
+    for (_, java, recs) in who {
+        for r in recs.iter() {
+            by_partition
+                .entry(r.partition)
+                .or_default()
+                .push((r.offset, *java));
+        }
+    }
+    let (mut to_kafkac, mut to_java) = (0, 0);
+    for offs in by_partition.values_mut() {
+        offs.sort_unstable();
+        for w in offs.windows(2) {
+            match (w[0].1, w[1].1) {
+                (true, false) => to_kafkac += 1,
+                (false, true) => to_java += 1,
+                _ => {}
+            }
+        }
+    }
+    (to_kafkac, to_java)
+}
+
+// ---------------------------------------------------------------------------
+// Mixed groups
+// ---------------------------------------------------------------------------
+
+/// Two kafkac members consume a 6-partition topic; two Java members join (partitions
+/// move to them from kafkac, resuming at kafkac's commits); all four split the topic
+/// and each consumes records of its own; the Java members go idle, commit and leave
+/// (their partitions go back to kafkac, resuming at Java's commits). Every record is
+/// consumed exactly once.
+fn mixed_group(strategy: &str) {
+    let topic = format!("ci-mixed-{strategy}");
+    let group = format!("ci-mixed-group-{strategy}");
+    new_topic(&topic, PARTITIONS);
+    produce(&topic, 0, 2_000);
+    let mut k: Vec<KafkacMember> = (0..2)
+        .map(|_| KafkacMember::start(&group, &topic, strategy))
+        .collect();
+    wait_for(T, "the kafkac members to read the first 2000 records", || {
+        k.iter().map(|m| m.got().len()).sum::<usize>() >= 2_000
+    });
+    // Two Java members join; they stay while records come or the assignment changes.
+    let mut j: Vec<JavaPeer> = (0..2)
+        .map(|i| JavaPeer::start(&format!("mixed-{strategy}-{i}")))
+        .collect();
+    for m in &mut j {
+        m.group_consume(&group, &topic, strategy, 0, 6_000);
+    }
+    let assignments = |k: &[KafkacMember], j: &[JavaPeer]| -> Vec<Vec<i32>> {
+        k.iter()
+            .map(|m| m.assigned())
+            .chain(j.iter().map(|m| m.assigned()))
+            .collect()
+    };
+    let took = wait_for(T, "all four members to split the topic", || {
+        split(&assignments(&k, &j))
+    });
+    let seen = assignments(&k, &j);
+    eprintln!("{strategy}: split {seen:?} (kafkac, kafkac, java, java) {took:?} after the Java members started");
+    // New records: each member reads some of its partitions'.
+    produce(&topic, 2_000, 2_000);
+    let all_recs = |k: &[KafkacMember], j: &[JavaPeer]| -> usize {
+        k.iter().map(|m| m.got().len()).sum::<usize>()
+            + j.iter().map(|m| m.with(|s| s.recs.len())).sum::<usize>()
+    };
+    wait_for(T, "the second 2000 records", || all_recs(&k, &j) >= 4_000);
+    let second: Vec<usize> = k
+        .iter()
+        .map(|m| m.got().iter().filter(|r| r.value.parse::<usize>().unwrap() >= 2_000).count())
+        .chain(j.iter().map(|m| {
+            m.with(|s| s.recs.iter().filter(|r| r.value.parse::<usize>().unwrap() >= 2_000).count())
+        }))
+        .collect();
+    eprintln!("{strategy}: records of the second batch per member {second:?}");
+    assert!(
+        second.iter().all(|&n| n > 0),
+        "a member read none of the second batch: {second:?} (assignments {:?})",
+        assignments(&k, &j)
+    );
+    // The Java members go idle and leave; kafkac takes their partitions back.
+    for m in &j {
+        let n = m.expect_ok(Duration::from_secs(60));
+        eprintln!("{strategy}: java member {} read {n} records", m.name);
+    }
+    wait_for(T, "the kafkac members to own the topic again", || {
+        split(&k.iter().map(|m| m.assigned()).collect::<Vec<_>>())
+    });
+    produce(&topic, 4_000, 1_000);
+    wait_for(T, "the last 1000 records", || all_recs(&k, &j) >= 5_000);
+    // Give a duplicate a moment to show up.
+    thread::sleep(Duration::from_millis(500));
+    for m in &mut k {
+        m.close();
+    }
+    let java: Vec<Vec<Rec>> = j.iter().map(|m| m.with(|s| s.recs.clone())).collect();
+    let kafkac: Vec<Vec<Rec>> = k.iter().map(|m| m.got()).collect();
+    let who: Vec<(&str, &[Rec])> = vec![
+        ("kafkac-0", &kafkac[0]),
+        ("kafkac-1", &kafkac[1]),
+        ("java-0", &java[0]),
+        ("java-1", &java[1]),
+    ];
+    check_exactly_once(&who, 5_000);
+    let (to_kafkac, to_java) = handoffs(&[
+        ("kafkac-0", false, &kafkac[0]),
+        ("kafkac-1", false, &kafkac[1]),
+        ("java-0", true, &java[0]),
+        ("java-1", true, &java[1]),
+    ]);
+    eprintln!(
+        "{strategy}: partitions handed from kafkac to Java {to_java} times, back {to_kafkac} times"
+    );
+    assert!(to_java > 0 && to_kafkac > 0, "handoffs {to_java} / {to_kafkac}");
+}
+
+#[test]
+fn mixed_group_with_the_range_assignor() {
+    with_timeout(TEST_LIMIT, || mixed_group("range"));
+}
+
+#[test]
+fn mixed_group_with_the_cooperative_sticky_assignor() {
+    with_timeout(TEST_LIMIT, || mixed_group("cooperative-sticky"));
+}
