@@ -34,6 +34,7 @@ use common::kafka;
 use common::with_timeout;
 use kafkac::client::OffsetSpec;
 use kafkac::consumer::assignor::TopicPartition;
+use kafkac::consumer::group::CommitOffset;
 use kafkac::consumer::{Consumer, Event, RebalanceKind};
 use kafkac::error::local;
 use kafkac::producer::{Message as Out, Producer, PARTITION_ANY};
@@ -43,7 +44,7 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -228,8 +229,7 @@ fn take_line(s: &mut JavaState, line: &str) -> Result<(), String> {
             }
         }
         Some("rec") => {
-            let (Some(p), Some(o), Some(v), None) = (f.next(), f.next(), f.next(), f.next())
-            else {
+            let (Some(p), Some(o), Some(v), None) = (f.next(), f.next(), f.next(), f.next()) else {
                 return Err(format!("bad rec line {line:?}"));
             };
             let value = unhex(v)?.ok_or_else(|| format!("null value in {line:?}"))?;
@@ -293,7 +293,9 @@ impl JavaPeer {
             log,
         };
         p.send("ping");
-        let ok = p.wait_done(PEER_START_LIMIT).unwrap_or_else(|e| panic!("ping: {e}"));
+        let ok = p
+            .wait_done(PEER_START_LIMIT)
+            .unwrap_or_else(|e| panic!("ping: {e}"));
         assert!(ok.contains("kafka-clients=4.3.1"), "{ok}");
         p
     }
@@ -342,10 +344,6 @@ impl JavaPeer {
         self.with(|s| s.assigned.clone())
     }
 
-    fn is_done(&self) -> bool {
-        self.with(|s| s.done.is_some())
-    }
-
     /// Waits up to `limit` for the command's terminating line.
     fn wait_done(&self, limit: Duration) -> Result<String, String> {
         let deadline = Instant::now() + limit;
@@ -368,7 +366,14 @@ impl JavaPeer {
 
     /// Starts a group member (`group-consume`, see Peer.java) with the session timeout
     /// of the kafkac members.
-    fn group_consume(&mut self, group: &str, topic: &str, strategy: &str, max: usize, idle_ms: u64) {
+    fn group_consume(
+        &mut self,
+        group: &str,
+        topic: &str,
+        strategy: &str,
+        max: usize,
+        idle_ms: u64,
+    ) {
         self.send(&format!(
             "group-consume {} {group} {topic} {strategy} classic {max} {idle_ms} sync \
              session.timeout.ms={SESSION_MS} heartbeat.interval.ms=500",
@@ -376,10 +381,15 @@ impl JavaPeer {
         ));
     }
 
-    /// SIGKILL, then reap.
+    /// SIGKILL, then reap. What the member showed stays readable.
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.state
+            .lock()
+            .unwrap()
+            .done
+            .get_or_insert_with(|| Err("killed".into()));
     }
 
     fn pid(&self) -> u32 {
@@ -638,9 +648,11 @@ fn mixed_group(strategy: &str) {
     let mut k: Vec<KafkacMember> = (0..2)
         .map(|_| KafkacMember::start(&group, &topic, strategy))
         .collect();
-    wait_for(T, "the kafkac members to read the first 2000 records", || {
-        k.iter().map(|m| m.got().len()).sum::<usize>() >= 2_000
-    });
+    wait_for(
+        T,
+        "the kafkac members to read the first 2000 records",
+        || k.iter().map(|m| m.got().len()).sum::<usize>() >= 2_000,
+    );
     // Two Java members join; they stay while records come or the assignment changes.
     let mut j: Vec<JavaPeer> = (0..2)
         .map(|i| JavaPeer::start(&format!("mixed-{strategy}-{i}")))
@@ -668,9 +680,19 @@ fn mixed_group(strategy: &str) {
     wait_for(T, "the second 2000 records", || all_recs(&k, &j) >= 4_000);
     let second: Vec<usize> = k
         .iter()
-        .map(|m| m.got().iter().filter(|r| r.value.parse::<usize>().unwrap() >= 2_000).count())
+        .map(|m| {
+            m.got()
+                .iter()
+                .filter(|r| r.value.parse::<usize>().unwrap() >= 2_000)
+                .count()
+        })
         .chain(j.iter().map(|m| {
-            m.with(|s| s.recs.iter().filter(|r| r.value.parse::<usize>().unwrap() >= 2_000).count())
+            m.with(|s| {
+                s.recs
+                    .iter()
+                    .filter(|r| r.value.parse::<usize>().unwrap() >= 2_000)
+                    .count()
+            })
         }))
         .collect();
     eprintln!("{strategy}: records of the second batch per member {second:?}");
@@ -712,7 +734,10 @@ fn mixed_group(strategy: &str) {
     eprintln!(
         "{strategy}: partitions handed from kafkac to Java {to_java} times, back {to_kafkac} times"
     );
-    assert!(to_java > 0 && to_kafkac > 0, "handoffs {to_java} / {to_kafkac}");
+    assert!(
+        to_java > 0 && to_kafkac > 0,
+        "handoffs {to_java} / {to_kafkac}"
+    );
 }
 
 #[test]
@@ -723,4 +748,448 @@ fn mixed_group_with_the_range_assignor() {
 #[test]
 fn mixed_group_with_the_cooperative_sticky_assignor() {
     with_timeout(TEST_LIMIT, || mixed_group("cooperative-sticky"));
+}
+
+// ---------------------------------------------------------------------------
+// Commits handed over one member at a time
+// ---------------------------------------------------------------------------
+
+/// The first offset read per partition.
+fn first_offsets(recs: &[Rec]) -> BTreeMap<i32, i64> {
+    let mut m = BTreeMap::new();
+    for r in recs {
+        m.entry(r.partition).or_insert(r.offset);
+    }
+    m
+}
+
+/// The offset after the last record read per partition.
+fn next_offsets(recs: &[Rec]) -> BTreeMap<i32, i64> {
+    let mut m = BTreeMap::new();
+    for r in recs {
+        let e = m.entry(r.partition).or_insert(0);
+        *e = (*e).max(r.offset + 1);
+    }
+    m
+}
+
+/// Every partition that has records past `commits` starts there (0 where nothing was
+/// committed).
+fn check_resumes(what: &str, recs: &[Rec], commits: &BTreeMap<i32, i64>) {
+    for (p, first) in first_offsets(recs) {
+        let want = commits.get(&p).copied().unwrap_or(0);
+        assert_eq!(
+            first, want,
+            "{what}: partition {p} starts at {first}, committed {want}"
+        );
+    }
+}
+
+#[test]
+fn kafkac_and_java_members_resume_from_each_others_commits() {
+    with_timeout(TEST_LIMIT, || {
+        let topic = "ci-resume";
+        let group = "ci-resume-group";
+        new_topic(topic, PARTITIONS);
+        produce(topic, 0, 1_200);
+        let tps: Vec<TopicPartition> = (0..PARTITIONS).map(|p| tp(topic, p)).collect();
+
+        // Java reads 300 records, commits exactly those and closes.
+        let mut java = JavaPeer::start("resume");
+        java.group_consume(group, topic, "range", 300, 5_000);
+        assert_eq!(java.expect_ok(Duration::from_secs(60)), "300");
+        let (first, java_commits) = java.with(|s| (s.recs.clone(), s.commits.clone()));
+        assert_eq!(first.len(), 300);
+        assert_eq!(java_commits, next_offsets(&first), "Java's commits");
+
+        // kafkac sees those commits, resumes exactly there, reads 300, commits, closes.
+        let c = Consumer::new(&consumer_config(&[
+            ("group.id", group),
+            ("auto.offset.reset", "earliest"),
+            ("partition.assignment.strategy", "range"),
+            ("enable.auto.commit", "false"),
+        ]))
+        .unwrap();
+        let seen: BTreeMap<i32, i64> = c
+            .committed(&tps, T)
+            .unwrap()
+            .into_iter()
+            .filter(|(_, o)| *o >= 0)
+            .map(|(t, o)| (t.partition, o))
+            .collect();
+        assert_eq!(seen, java_commits, "what kafkac sees committed");
+        c.subscribe(&[topic]).unwrap();
+        let mut second = Vec::new();
+        let deadline = Instant::now() + T;
+        while second.len() < 300 && Instant::now() < deadline {
+            for e in c.poll_batch(300 - second.len(), Duration::from_millis(100)) {
+                match e {
+                    Event::Message(m) => second.push(Rec {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        value: value_of(&m),
+                        at: Instant::now(),
+                    }),
+                    Event::Error { error, .. } => panic!("kafkac: {error}"),
+                }
+            }
+        }
+        assert_eq!(second.len(), 300, "kafkac read");
+        check_resumes("kafkac after Java", &second, &java_commits);
+        c.commit(None, false).unwrap();
+        let mut kafkac_commits = java_commits.clone();
+        kafkac_commits.extend(next_offsets(&second));
+        let seen: BTreeMap<i32, i64> = c
+            .committed(&tps, T)
+            .unwrap()
+            .into_iter()
+            .filter(|(_, o)| *o >= 0)
+            .map(|(t, o)| (t.partition, o))
+            .collect();
+        assert_eq!(seen, kafkac_commits, "kafkac's commits");
+        c.close(Duration::from_secs(10)).unwrap();
+
+        // Java resumes exactly at kafkac's commits and reads the rest.
+        java.group_consume(group, topic, "range", 0, 3_000);
+        assert_eq!(java.expect_ok(Duration::from_secs(60)), "600");
+        let third = java.with(|s| s.recs.clone());
+        check_resumes("Java after kafkac", &third, &kafkac_commits);
+        check_exactly_once(
+            &[
+                ("java", &first),
+                ("kafkac", &second),
+                ("java again", &third),
+            ],
+            1_200,
+        );
+    })
+}
+
+// ---------------------------------------------------------------------------
+// A Java member killed
+// ---------------------------------------------------------------------------
+
+/// A kafkac producer sending "<i>" for i = 0, 1, 2, ... about every millisecond until
+/// stopped; how many it sent (all delivered).
+fn produce_until(topic: &str, stop: Arc<AtomicBool>) -> JoinHandle<usize> {
+    let topic = topic.to_string();
+    thread::spawn(move || {
+        let mut c = Config::new();
+        c.set("bootstrap.servers", bootstrap()).unwrap();
+        c.set("linger.ms", "5").unwrap();
+        let p = Producer::new(&c).unwrap();
+        let mut i = 0usize;
+        while !stop.load(Ordering::Acquire) {
+            let v = i.to_string();
+            p.send_blocking(
+                &Out {
+                    topic: &topic,
+                    partition: PARTITION_ANY,
+                    key: Some(v.as_bytes()),
+                    value: Some(v.as_bytes()),
+                    opaque: i,
+                    ..Default::default()
+                },
+                T,
+            )
+            .unwrap_or_else(|e| panic!("send {i}: {e}"));
+            i += 1;
+            p.poll(Duration::ZERO, |r| {
+                assert!(r.error.is_none(), "{:?}", r.error)
+            });
+            thread::sleep(Duration::from_millis(1));
+        }
+        p.flush(T, |r| assert!(r.error.is_none(), "{:?}", r.error))
+            .unwrap_or_else(|e| panic!("flush: {e}"));
+        p.close(T);
+        i
+    })
+}
+
+/// A Java member (the group's leader: it joins first and owns the whole topic) and two
+/// kafkac members share a topic fed continuously; the Java JVM is killed with SIGKILL.
+/// The kafkac members own every partition within session.timeout.ms plus a rebalance,
+/// nothing is lost, and only records after the Java member's last commit are read
+/// twice.
+fn killed_java_member(strategy: &str) {
+    let topic = format!("ci-kill-{strategy}");
+    let group = format!("ci-kill-group-{strategy}");
+    new_topic(&topic, PARTITIONS);
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = produce_until(&topic, stop.clone());
+    let mut java = JavaPeer::start(&format!("kill-{strategy}"));
+    java.group_consume(&group, &topic, strategy, 0, 120_000);
+    wait_for(T, "the Java member to own the topic", || {
+        java.assigned().len() == PARTITIONS as usize
+    });
+    let k: Vec<KafkacMember> = (0..2)
+        .map(|_| KafkacMember::start(&group, &topic, strategy))
+        .collect();
+    let all = |k: &[KafkacMember], java: &JavaPeer| {
+        k.iter()
+            .map(|m| m.assigned())
+            .chain([java.assigned()])
+            .collect::<Vec<_>>()
+    };
+    wait_for(T, "three members to split the topic", || {
+        split(&all(&k, &java))
+    });
+    let split_at = Instant::now();
+    let owned = java.assigned();
+    wait_for(T, "the Java member to read its partitions", || {
+        java.with(|s| s.recs.iter().filter(|r| r.at > split_at).count() >= 100)
+    });
+    let pid = java.pid();
+    java.kill();
+    let (java_recs, java_commits) = java.with(|s| (s.recs.clone(), s.commits.clone()));
+    let moved = wait_for(
+        Duration::from_millis(SESSION_MS) + T,
+        "the kafkac members to own the topic",
+        || split(&k.iter().map(|m| m.assigned()).collect::<Vec<_>>()),
+    );
+    eprintln!(
+        "{strategy}: Java member (pid {pid}) owned {owned:?} when killed; the kafkac members \
+         owned every partition {} ms later (session.timeout.ms {SESSION_MS}): {:?}",
+        moved.as_millis(),
+        k.iter().map(|m| m.assigned()).collect::<Vec<_>>()
+    );
+    assert!(
+        moved < Duration::from_millis(SESSION_MS + 6_000),
+        "partitions moved {moved:?} after the kill"
+    );
+    thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Release);
+    let n = producer.join().expect("producer thread");
+    let consumed = |k: &[KafkacMember]| {
+        let mut v: BTreeSet<String> = java_recs.iter().map(|r| r.value.clone()).collect();
+        for m in k {
+            v.extend(m.got().into_iter().map(|r| r.value));
+        }
+        v.len()
+    };
+    wait_for(T, "every record", || consumed(&k) >= n);
+    thread::sleep(Duration::from_millis(500));
+    // Which records were read twice, and by whom.
+    let mut reads: HashMap<String, Vec<(&str, i32, i64)>> = HashMap::new();
+    for r in &java_recs {
+        reads
+            .entry(r.value.clone())
+            .or_default()
+            .push(("java", r.partition, r.offset));
+    }
+    let kafkac: Vec<Vec<Rec>> = k.iter().map(|m| m.got()).collect();
+    for (i, recs) in kafkac.iter().enumerate() {
+        for r in recs {
+            reads.entry(r.value.clone()).or_default().push((
+                if i == 0 { "kafkac-0" } else { "kafkac-1" },
+                r.partition,
+                r.offset,
+            ));
+        }
+    }
+    assert_eq!(reads.len(), n, "distinct records read, of {n} produced");
+    let twice: Vec<(&String, &Vec<(&str, i32, i64)>)> =
+        reads.iter().filter(|(_, w)| w.len() > 1).collect();
+    for (v, w) in &twice {
+        let (_, p, o) = w[0];
+        let java_read = w.iter().filter(|x| x.0 == "java").count();
+        let after_commit = o >= java_commits.get(&p).copied().unwrap_or(0);
+        assert!(
+            w.len() == 2 && java_read == 1 && after_commit && owned.contains(&p),
+            "record {v} ({p}:{o}) read {w:?}; Java's last commits {java_commits:?}"
+        );
+    }
+    eprintln!(
+        "{strategy}: {n} records, {} read by the Java member before the kill, {} read twice \
+         (after its last commits {java_commits:?})",
+        java_recs.len(),
+        twice.len()
+    );
+    drop(k);
+}
+
+#[test]
+fn a_killed_java_member_s_partitions_go_to_the_kafkac_members_range() {
+    with_timeout(TEST_LIMIT, || killed_java_member("range"));
+}
+
+#[test]
+fn a_killed_java_member_s_partitions_go_to_the_kafkac_members_cooperative_sticky() {
+    with_timeout(TEST_LIMIT, || killed_java_member("cooperative-sticky"));
+}
+
+// ---------------------------------------------------------------------------
+// Transactions
+// ---------------------------------------------------------------------------
+
+/// Runs `produce-tx` (see Peer.java) on partition 0 of `topic`; the records in send
+/// order.
+fn produce_tx(topic: &str, ids: &str, plans: &str) -> Vec<Rec> {
+    let mut java = JavaPeer::start("tx");
+    java.send(&format!("produce-tx {} {topic} {ids} {plans}", bootstrap()));
+    let n = java.expect_ok(Duration::from_secs(90));
+    let recs = java.with(|s| s.recs.clone());
+    assert_eq!(n, recs.len().to_string());
+    recs
+}
+
+/// Whether a record's value names a committed transaction (`<id>/<t>/c/<i>`).
+fn committed_value(v: &str) -> bool {
+    v.split('/').nth(2) == Some("c")
+}
+
+/// Reads partition 0 of `topic` from the start to its end with a kafkac consumer (no
+/// group) with `settings`: the values in order, with their offsets.
+fn read_all(topic: &str, settings: &[(&str, &str)]) -> Vec<(i64, String)> {
+    let end = client(bootstrap())
+        .list_offsets(topic, 0, OffsetSpec::Latest, T)
+        .unwrap()
+        .offset;
+    let mut s = vec![("enable.partition.eof", "true")];
+    s.extend_from_slice(settings);
+    let c = Consumer::new(&consumer_config(&s)).unwrap();
+    c.assign(&[(tp(topic, 0), Some(-2))]).unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + T;
+    'read: loop {
+        assert!(Instant::now() < deadline, "no end of partition at {end}");
+        for e in c.poll_batch(500, Duration::from_millis(100)) {
+            match e {
+                Event::Message(m) => got.push((m.offset(), value_of(&m))),
+                Event::Error { error, offset, .. } if error.code == local::PARTITION_EOF => {
+                    if offset >= end {
+                        assert_eq!(offset, end, "end of partition");
+                        break 'read;
+                    }
+                }
+                Event::Error { error, .. } => panic!("kafkac: {error}"),
+            }
+        }
+    }
+    // Nothing more comes after the end.
+    for e in c.poll_batch(10, Duration::from_millis(300)) {
+        if let Event::Message(m) = e {
+            panic!("record {} after the end at {end}", m.offset());
+        }
+    }
+    c.close(Duration::from_secs(5)).unwrap();
+    got
+}
+
+/// Reads `topic` read_committed (the default, and set explicitly) and read_uncommitted
+/// and compares with what the transactional producers sent.
+fn check_isolation(topic: &str, sent: &[Rec]) {
+    let mut all: Vec<(i64, String)> = sent.iter().map(|r| (r.offset, r.value.clone())).collect();
+    all.sort();
+    let committed: Vec<(i64, String)> = all
+        .iter()
+        .filter(|(_, v)| committed_value(v))
+        .cloned()
+        .collect();
+    assert!(committed.len() < all.len() && !committed.is_empty());
+    let got = read_all(topic, &[]);
+    assert_eq!(got, committed, "read_committed by default");
+    let got = read_all(topic, &[("isolation.level", "read_committed")]);
+    assert_eq!(got, committed, "read_committed");
+    let got = read_all(topic, &[("isolation.level", "read_uncommitted")]);
+    assert_eq!(got, all, "read_uncommitted");
+    eprintln!(
+        "{topic}: {} records in {} transactions, {} committed; end offset {}",
+        all.len(),
+        sent.iter()
+            .map(|r| r.value.rsplit_once('/').unwrap().0)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        committed.len(),
+        all.last().unwrap().0 + 2
+    );
+}
+
+#[test]
+fn read_committed_reads_exactly_the_committed_transactions_of_a_java_producer() {
+    with_timeout(TEST_LIMIT, || {
+        let topic = "ci-tx-one";
+        new_topic(topic, 1);
+        let sent = produce_tx(topic, "ci-tx-one-id", "c5,a3,c2,a1,a4,c1,c3");
+        assert_eq!(sent.len(), 19);
+        check_isolation(topic, &sent);
+    })
+}
+
+#[test]
+fn read_committed_with_two_transactional_producers_overlapping_in_one_partition() {
+    with_timeout(TEST_LIMIT, || {
+        let topic = "ci-tx-two";
+        new_topic(topic, 1);
+        let sent = produce_tx(topic, "ci-tx-a,ci-tx-b", "c4,a3,c2,a5,c1/a3,c5,a2,c3,a1");
+        assert_eq!(sent.len(), 29);
+        // The transactions overlap: records of an aborted transaction lie between
+        // records of a committed one of the other producer, and the reverse.
+        let mut spans: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for r in &sent {
+            let t = r.value.rsplit_once('/').unwrap().0;
+            let e = spans.entry(t).or_insert((r.offset, r.offset));
+            e.0 = e.0.min(r.offset);
+            e.1 = e.1.max(r.offset);
+        }
+        let inside = |outcome_of_span: bool| {
+            sent.iter().any(|r| {
+                spans.iter().any(|(t, (lo, hi))| {
+                    committed_value(&format!("{t}/")) == outcome_of_span
+                        && committed_value(&r.value) != outcome_of_span
+                        && r.offset > *lo
+                        && r.offset < *hi
+                })
+            })
+        };
+        assert!(
+            inside(true),
+            "no aborted record inside a committed transaction"
+        );
+        assert!(
+            inside(false),
+            "no committed record inside an aborted transaction"
+        );
+        check_isolation(topic, &sent);
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Offsets without a subscription
+// ---------------------------------------------------------------------------
+
+/// A consumer that has neither subscribed nor been assigned anything yet commits
+/// offsets and reads committed ones (as an application does to decide where to start,
+/// like the kafkac member above that resumes from a Java member's commits): both are
+/// answered although the consumer has fetched no metadata yet.
+#[test]
+fn commit_and_committed_are_answered_before_any_subscription() {
+    with_timeout(TEST_LIMIT, || {
+        let topic = "ci-early-offsets";
+        new_topic(topic, 2);
+        let group = [("group.id", "ci-early-offsets-group")];
+        let t0 = tp(topic, 0);
+        let t1 = tp(topic, 1);
+        let limit = Duration::from_secs(10);
+        let a = Consumer::new(&consumer_config(&group)).unwrap();
+        let started = Instant::now();
+        let none = a.committed(&[t0.clone(), t1.clone()], limit).unwrap();
+        assert_eq!(none, [(t0.clone(), -1), (t1.clone(), -1)]);
+        a.commit(
+            Some(&[CommitOffset {
+                tp: t0.clone(),
+                offset: 7,
+                leader_epoch: -1,
+                metadata: None,
+            }]),
+            false,
+        )
+        .unwrap();
+        a.close(Duration::from_secs(5)).unwrap();
+        let b = Consumer::new(&consumer_config(&group)).unwrap();
+        let got = b.committed(&[t0.clone(), t1.clone()], limit).unwrap();
+        assert_eq!(got, [(t0, 7), (t1, -1)]);
+        b.close(Duration::from_secs(5)).unwrap();
+        eprintln!("answered in {:?}", started.elapsed());
+    })
 }

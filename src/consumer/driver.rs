@@ -613,8 +613,23 @@ impl Driver<'_> {
         let conn = match to {
             Target::AnyBroker => self.cluster.any_broker(deadline),
             Target::Coordinator(node) => {
-                self.cluster
+                match self
+                    .cluster
                     .broker_for(node, Purpose::Coordinator, deadline)
+                {
+                    // With no topics wanted, no metadata refresh has taught the cluster
+                    // the brokers' addresses: a commit or committed() before subscribe
+                    // or assign would find its coordinator and never reach it. Learn
+                    // the brokers (a Metadata request for no topics) and try again.
+                    Err(e) if self.wanted.is_empty() && e.code == local::TRANSPORT => self
+                        .cluster
+                        .fetch_metadata(Some(&[]), deadline)
+                        .and_then(|_| {
+                            self.cluster
+                                .broker_for(node, Purpose::Coordinator, deadline)
+                        }),
+                    r => r,
+                }
             }
         };
         let conn = match conn {
