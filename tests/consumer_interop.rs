@@ -1193,3 +1193,70 @@ fn commit_and_committed_are_answered_before_any_subscription() {
         eprintln!("answered in {:?}", started.elapsed());
     })
 }
+
+// ---------------------------------------------------------------------------
+// The KIP-848 consumer protocol
+// ---------------------------------------------------------------------------
+
+/// A Java member on group.protocol=consumer creates the group (a consumer-protocol
+/// group); a kafkac member on the classic protocol joins it (Kafka 4 converts classic
+/// members: the broker's assignor assigns, the classic member gets its assignment in a
+/// SyncGroup answer).
+fn consumer_protocol_group_with_a_classic_kafkac_member(strategy: &str) {
+    let topic = format!("ci-848-{strategy}");
+    let group = format!("ci-848-group-{strategy}");
+    new_topic(&topic, PARTITIONS);
+    produce(&topic, 0, 600);
+    let mut java = JavaPeer::start(&format!("848-{strategy}"));
+    java.send(&format!(
+        "group-consume {} {group} {topic} - consumer 0 8000 sync",
+        bootstrap()
+    ));
+    wait_for(T, "the Java member to own the topic", || {
+        java.assigned().len() == PARTITIONS as usize
+    });
+    wait_for(T, "the Java member to read the first records", || {
+        java.with(|s| s.recs.len()) >= 600
+    });
+    let mut k = KafkacMember::start(&group, &topic, strategy);
+    let took = wait_for(T, "the two members to split the topic", || {
+        split(&[k.assigned(), java.assigned()])
+    });
+    eprintln!(
+        "{strategy}: kafkac (classic) {:?}, Java (consumer) {:?} {took:?} after kafkac subscribed",
+        k.assigned(),
+        java.assigned()
+    );
+    produce(&topic, 600, 600);
+    wait_for(T, "every record", || {
+        k.got().len() + java.with(|s| s.recs.len()) >= 1_200
+    });
+    let n = java.expect_ok(Duration::from_secs(60));
+    eprintln!("{strategy}: Java member read {n} records");
+    wait_for(T, "kafkac to own the topic after Java left", || {
+        k.assigned().len() == PARTITIONS as usize
+    });
+    produce(&topic, 1_200, 300);
+    wait_for(T, "the last records", || {
+        k.got().len() + java.with(|s| s.recs.len()) >= 1_500
+    });
+    thread::sleep(Duration::from_millis(500));
+    k.close();
+    let java_recs = java.with(|s| s.recs.clone());
+    let kafkac_recs = k.got();
+    check_exactly_once(&[("java", &java_recs), ("kafkac", &kafkac_recs)], 1_500);
+}
+
+#[test]
+fn a_classic_kafkac_member_joins_a_consumer_protocol_group_range() {
+    with_timeout(TEST_LIMIT, || {
+        consumer_protocol_group_with_a_classic_kafkac_member("range")
+    });
+}
+
+#[test]
+fn a_classic_kafkac_member_joins_a_consumer_protocol_group_cooperative_sticky() {
+    with_timeout(TEST_LIMIT, || {
+        consumer_protocol_group_with_a_classic_kafkac_member("cooperative-sticky")
+    });
+}
