@@ -364,8 +364,8 @@ impl JavaPeer {
             .unwrap_or_else(|e| self.fail(&format!("err {e}")))
     }
 
-    /// Starts a group member (`group-consume`, see Peer.java) with the session timeout
-    /// of the kafkac members.
+    /// Starts a classic group member (`group-consume`, see Peer.java) that commits
+    /// after each poll, with the session timeout of the kafkac members.
     fn group_consume(
         &mut self,
         group: &str,
@@ -374,8 +374,21 @@ impl JavaPeer {
         max: usize,
         idle_ms: u64,
     ) {
+        self.group_consume_committing(group, topic, strategy, max, idle_ms, "sync");
+    }
+
+    /// Like [`group_consume`](Self::group_consume), committing as `commit` says.
+    fn group_consume_committing(
+        &mut self,
+        group: &str,
+        topic: &str,
+        strategy: &str,
+        max: usize,
+        idle_ms: u64,
+        commit: &str,
+    ) {
         self.send(&format!(
-            "group-consume {} {group} {topic} {strategy} classic {max} {idle_ms} sync \
+            "group-consume {} {group} {topic} {strategy} classic {max} {idle_ms} {commit} \
              session.timeout.ms={SESSION_MS} heartbeat.interval.ms=500",
             bootstrap()
         ));
@@ -918,7 +931,8 @@ fn killed_java_member(strategy: &str) {
     let stop = Arc::new(AtomicBool::new(false));
     let producer = produce_until(&topic, stop.clone());
     let mut java = JavaPeer::start(&format!("kill-{strategy}"));
-    java.group_consume(&group, &topic, strategy, 0, 120_000);
+    // Commits at most once a second: the records after its last commit are read again.
+    java.group_consume_committing(&group, &topic, strategy, 0, 120_000, "sync:1000");
     wait_for(T, "the Java member to own the topic", || {
         java.assigned().len() == PARTITIONS as usize
     });

@@ -63,7 +63,9 @@
 //     assignment. <commit> `sync`: after each poll that returned records,
 //     commitSync(the offsets after the records handed out, no further: with a limit the
 //     rest of the poll is not handed out), also in onPartitionsRevoked for what is not
-//     committed yet; `none`: never commits. Then (commit sync) commits what is left and
+//     committed yet; `sync:<ms>`: the same, but after a poll only when the last commit
+//     is <ms> or more old (so a member killed meanwhile leaves records uncommitted);
+//     `none`: never commits. Then (commit sync) commits what is left and
 //     closes the consumer (leaving the group).
 //     Data lines are written AS THEY HAPPEN (flushed one by one), so a test can watch a
 //     running member and kill its JVM:
@@ -418,16 +420,12 @@ public final class Peer {
         String protocol = f[5];
         int max = parseInt(f[6], "max records");
         long idleMs = parseLong(f[7], "idle ms");
-        boolean commit;
-        switch (f[8]) {
-            case "sync":
-                commit = true;
-                break;
-            case "none":
-                commit = false;
-                break;
-            default:
-                throw new Failure("bad commit " + oneLine(f[8], 40) + " (sync, none)");
+        boolean commit = !f[8].equals("none");
+        long commitEveryNs = 0;
+        if (f[8].startsWith("sync:")) {
+            commitEveryNs = parseLong(f[8].substring(5), "commit interval") * 1_000_000L;
+        } else if (commit && !f[8].equals("sync")) {
+            throw new Failure("bad commit " + oneLine(f[8], 40) + " (sync, sync:<ms>, none)");
         }
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, f[1]);
@@ -468,6 +466,7 @@ public final class Peer {
         Map<TopicPartition, OffsetAndMetadata> pending = new HashMap<>();
         TreeSet<Integer> owned = new TreeSet<>();
         long[] lastChange = {0L}; // 0: not assigned yet
+        long lastCommit = System.nanoTime();
         int handed = 0;
         try (KafkaConsumer<byte[], byte[]> consumer =
                 new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
@@ -549,10 +548,11 @@ public final class Peer {
                     handed++;
                     lastChange[0] = System.nanoTime();
                 }
-                if (commit && !pending.isEmpty()) {
+                if (commit && !pending.isEmpty() && System.nanoTime() - lastCommit >= commitEveryNs) {
                     Map<TopicPartition, OffsetAndMetadata> now = new HashMap<>(pending);
                     try {
                         consumer.commitSync(now);
+                        lastCommit = System.nanoTime();
                         pending.keySet().removeAll(now.keySet());
                         committedLine(sink, now);
                     } catch (RebalanceInProgressException e) {
