@@ -3,8 +3,9 @@
 //! whole binary):
 //!
 //! * mixed groups: kafkac consumers and Java consumers in one classic group over a
-//!   6-partition topic, with the range assignor and with cooperative-sticky. Whoever
-//!   leads, the others decode its assignment (and it their subscriptions): the
+//!   6-partition topic, with the range assignor and with cooperative-sticky. A kafkac
+//!   member leads there (it joins first), a Java member in the kill test below: each
+//!   side decodes the other's subscriptions and assignments. The
 //!   partitions split between all members (each gets some, together all 6, none twice),
 //!   partitions move from kafkac members to Java members and back, and every record is
 //!   consumed exactly once, each new owner resuming at the last owner's commit;
