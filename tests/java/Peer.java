@@ -12,7 +12,7 @@
 // are UTF-8 (the Java client models them as String).
 //
 // Every command gets exactly one terminating line, `ok ...` or `err <message>`, possibly
-// after data lines (only `consume` has data lines). A failed command never ends the JVM;
+// after data lines (`consume`, `group-consume`, `produce-tx`). A failed command never ends the JVM;
 // the next command is read as usual. Each command runs under a deadline
 // (-Dkafkac.peer.deadline.ms, default 30000): past it the reply is
 // `err timed out after <ms> ms` and the command's client is abandoned (its thread is
@@ -49,6 +49,50 @@
 //   murmur2 <key>...
 //     -> ok <Utils.murmur2(key) as a signed 32-bit decimal> ...
 //
+//   group-consume <bootstrap> <group> <topic> <strategy> <protocol> <max records>
+//   <idle ms> <commit> [<name>=<value>]...
+//     A group member: a new KafkaConsumer with group.id=<group>, group.protocol=<protocol>
+//     (classic or consumer), enable.auto.commit=false, auto.offset.reset=earliest and
+//     byte-array deserializers, subscribed to <topic>. <strategy> with classic is the
+//     partition.assignment.strategy (range, roundrobin, sticky, cooperative-sticky:
+//     the Java assignor classes); with consumer it is group.remote.assignor (uniform,
+//     range; `-` leaves the broker's default). Each <name>=<value> sets one more consumer
+//     property (e.g. session.timeout.ms=6000) and wins over the above.
+//     Polls until it has handed out <max records> (0: no limit) or until <idle ms> pass
+//     without a record and without a change of assignment, counted from the first
+//     assignment. <commit> `sync`: after each poll that returned records,
+//     commitSync(the offsets after the records handed out, no further: with a limit the
+//     rest of the poll is not handed out), also in onPartitionsRevoked for what is not
+//     committed yet; `sync:<ms>`: the same, but after a poll only when the last commit
+//     is <ms> or more old (so a member killed meanwhile leaves records uncommitted);
+//     `none`: never commits. Then (commit sync) commits what is left and
+//     closes the consumer (leaving the group).
+//     Data lines are written AS THEY HAPPEN (flushed one by one), so a test can watch a
+//     running member and kill its JVM:
+//     -> assigned [<partition>]...       (the member's partitions of <topic> after each
+//                                         change, ascending; none: `assigned`)
+//     -> rec <partition> <offset> <value>  (each record handed out, in order)
+//     -> committed <partition>:<next offset>...   (after each successful commit)
+//     -> ok <records handed out>
+//     Since a command blocks its JVM, a test runs each Java member that must be live at
+//     the same time as others (kafkac consumers included) in a JVM of its own: one
+//     JVM per concurrent member, which also lets a test SIGKILL exactly one member.
+//
+//   produce-tx <bootstrap> <topic> <transactional id>[,<id>...] <plan>[/<plan>...]
+//   [<partition>]
+//     Transactional KafkaProducers (one per id, default settings, byte-array
+//     serializers) sending to <topic>/<partition> (default 0). A plan is a
+//     comma-separated list of transactions, each `c<n>` (n records, committed) or
+//     `a<n>` (n records, aborted): `c5,a3,c2`. With several ids there is one plan per id
+//     (in the same order, separated by `/`) and the producers take turns record by
+//     record, each waiting for its record's acknowledgement, so the transactions of
+//     different ids overlap in the partition in a fixed order; a producer commits or
+//     aborts a transaction as soon as its last record is acknowledged, and begins the
+//     next one at its next turn. Record i (from 0) of transaction t (from 0) of id <id>
+//     has key null and value `<id>/<t>/<c or a>/<i>` (UTF-8).
+//     -> rec <partition> <offset> <value>   (each record, in send order)
+//     -> ok <records sent>
+//
 //   quit
 //     -> ok bye    (then the JVM exits)
 //
@@ -66,8 +110,13 @@ import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -75,15 +124,24 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
+import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.RangeAssignor;
+import org.apache.kafka.clients.consumer.RoundRobinAssignor;
+import org.apache.kafka.clients.consumer.StickyAssignor;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.clients.producer.internals.BuiltInPartitioner;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.record.TimestampType;
@@ -102,6 +160,36 @@ public final class Peer {
 
         Failure(String msg) {
             super(msg);
+        }
+    }
+
+    /**
+     * Where a command writes data lines as they happen (group-consume). Once the command
+     * has ended (or was abandoned at its deadline), nothing more goes out, so the stream
+     * stays in step.
+     */
+    private static final class Sink {
+        private final Writer out;
+        private boolean open = true;
+
+        Sink(Writer out) {
+            this.out = out;
+        }
+
+        void line(String l) throws Exception {
+            synchronized (out) {
+                if (open) {
+                    out.write(l);
+                    out.write('\n');
+                    out.flush();
+                }
+            }
+        }
+
+        void close() {
+            synchronized (out) {
+                open = false;
+            }
         }
     }
 
@@ -129,7 +217,8 @@ public final class Peer {
                 // Record lines are read here, before anything can fail, so the stream
                 // stays in step.
                 List<String> records = f[0].equals("produce") ? readRecordLines(in, f) : null;
-                Future<List<String>> job = pool.submit(() -> run(f, records));
+                Sink sink = new Sink(out);
+                Future<List<String>> job = pool.submit(() -> run(f, records, sink));
                 try {
                     reply = job.get(deadlineMs, TimeUnit.MILLISECONDS);
                 } catch (TimeoutException e) {
@@ -137,6 +226,8 @@ public final class Peer {
                     reply = List.of("err timed out after " + deadlineMs + " ms: " + oneLine(line, 200));
                 } catch (ExecutionException e) {
                     reply = List.of("err " + describe(e.getCause()));
+                } finally {
+                    sink.close();
                 }
             } catch (Throwable t) {
                 reply = List.of("err " + describe(t));
@@ -149,11 +240,13 @@ public final class Peer {
     }
 
     private static void reply(Writer out, List<String> lines) throws Exception {
-        for (String l : lines) {
-            out.write(l);
-            out.write('\n');
+        synchronized (out) {
+            for (String l : lines) {
+                out.write(l);
+                out.write('\n');
+            }
+            out.flush();
         }
-        out.flush();
     }
 
     private static List<String> readRecordLines(BufferedReader in, String[] f) throws Exception {
@@ -172,7 +265,7 @@ public final class Peer {
         return lines;
     }
 
-    private static List<String> run(String[] f, List<String> records) throws Exception {
+    private static List<String> run(String[] f, List<String> records, Sink sink) throws Exception {
         switch (f[0]) {
             case "ping":
                 return List.of("ok java=" + System.getProperty("java.version")
@@ -185,9 +278,14 @@ public final class Peer {
                 return partitionFor(f);
             case "murmur2":
                 return murmur2(f);
+            case "group-consume":
+                return groupConsume(f, sink);
+            case "produce-tx":
+                return produceTx(f);
             default:
                 throw new Failure("unknown command " + oneLine(f[0], 40)
-                        + " (ping, produce, consume, partition-for, murmur2, quit)");
+                        + " (ping, produce, consume, partition-for, murmur2, group-consume,"
+                        + " produce-tx, quit)");
         }
     }
 
@@ -300,6 +398,292 @@ public final class Peer {
             hex(sb, h.value());
         }
         return sb.toString();
+    }
+
+    // -----------------------------------------------------------------------------------
+    // group-consume
+    // -----------------------------------------------------------------------------------
+
+    private static final Map<String, String> ASSIGNORS = Map.of(
+            "range", RangeAssignor.class.getName(),
+            "roundrobin", RoundRobinAssignor.class.getName(),
+            "sticky", StickyAssignor.class.getName(),
+            "cooperative-sticky", CooperativeStickyAssignor.class.getName());
+
+    private static List<String> groupConsume(String[] f, Sink sink) throws Exception {
+        if (f.length < 9) {
+            throw new Failure("usage: group-consume <bootstrap> <group> <topic> <strategy> <protocol>"
+                    + " <max records> <idle ms> <commit: sync|none> [<name>=<value>]...");
+        }
+        String topic = f[3];
+        String strategy = f[4];
+        String protocol = f[5];
+        int max = parseInt(f[6], "max records");
+        long idleMs = parseLong(f[7], "idle ms");
+        boolean commit = !f[8].equals("none");
+        long commitEveryNs = 0;
+        if (f[8].startsWith("sync:")) {
+            commitEveryNs = parseLong(f[8].substring(5), "commit interval") * 1_000_000L;
+        } else if (commit && !f[8].equals("sync")) {
+            throw new Failure("bad commit " + oneLine(f[8], 40) + " (sync, sync:<ms>, none)");
+        }
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, f[1]);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, f[2]);
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "kafkac-java-peer");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.CHECK_CRCS_CONFIG, "true");
+        switch (protocol) {
+            case "classic": {
+                String cls = ASSIGNORS.get(strategy);
+                if (cls == null) {
+                    throw new Failure("unknown strategy " + oneLine(strategy, 40) + " ("
+                            + String.join(", ", new TreeSet<>(ASSIGNORS.keySet())) + ")");
+                }
+                p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
+                p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, cls);
+                break;
+            }
+            case "consumer":
+                p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+                if (!strategy.equals("-")) {
+                    p.put(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, strategy);
+                }
+                break;
+            default:
+                throw new Failure("bad protocol " + oneLine(protocol, 40) + " (classic, consumer)");
+        }
+        for (int i = 9; i < f.length; i++) {
+            int eq = f[i].indexOf('=');
+            if (eq <= 0) {
+                throw new Failure("bad property " + oneLine(f[i], 80) + " (want <name>=<value>)");
+            }
+            p.put(f[i].substring(0, eq), f[i].substring(eq + 1));
+        }
+
+        // The offsets after the records handed out, not committed yet.
+        Map<TopicPartition, OffsetAndMetadata> pending = new HashMap<>();
+        TreeSet<Integer> owned = new TreeSet<>();
+        long[] lastChange = {0L}; // 0: not assigned yet
+        long lastCommit = System.nanoTime();
+        int handed = 0;
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            ConsumerRebalanceListener listener = new ConsumerRebalanceListener() {
+                private void changed() {
+                    lastChange[0] = System.nanoTime();
+                    StringBuilder sb = new StringBuilder("assigned");
+                    for (int x : owned) {
+                        sb.append(' ').append(x);
+                    }
+                    try {
+                        sink.line(sb.toString());
+                    } catch (Exception e) {
+                        throw new RuntimeException(e);
+                    }
+                }
+
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> tps) {
+                    if (commit) {
+                        Map<TopicPartition, OffsetAndMetadata> now = new HashMap<>();
+                        for (TopicPartition tp : tps) {
+                            OffsetAndMetadata o = pending.remove(tp);
+                            if (o != null) {
+                                now.put(tp, o);
+                            }
+                        }
+                        if (!now.isEmpty()) {
+                            consumer.commitSync(now);
+                            committedLine(sink, now);
+                        }
+                    }
+                    drop(tps);
+                }
+
+                @Override
+                public void onPartitionsLost(Collection<TopicPartition> tps) {
+                    for (TopicPartition tp : tps) {
+                        pending.remove(tp);
+                    }
+                    drop(tps);
+                }
+
+                private void drop(Collection<TopicPartition> tps) {
+                    boolean any = false;
+                    for (TopicPartition tp : tps) {
+                        any |= tp.topic().equals(topic) && owned.remove(tp.partition());
+                    }
+                    if (any) {
+                        changed();
+                    }
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> tps) {
+                    for (TopicPartition tp : tps) {
+                        if (tp.topic().equals(topic)) {
+                            owned.add(tp.partition());
+                        }
+                    }
+                    changed();
+                }
+            };
+            consumer.subscribe(List.of(topic), listener);
+            while (max == 0 || handed < max) {
+                if (Thread.currentThread().isInterrupted()) {
+                    throw new Failure("interrupted after " + handed + " records");
+                }
+                ConsumerRecords<byte[], byte[]> rs = consumer.poll(Duration.ofMillis(100));
+                for (ConsumerRecord<byte[], byte[]> r : rs) {
+                    if (max != 0 && handed >= max) {
+                        break;
+                    }
+                    StringBuilder sb = new StringBuilder("rec ");
+                    sb.append(r.partition()).append(' ').append(r.offset()).append(' ');
+                    hex(sb, r.value());
+                    sink.line(sb.toString());
+                    pending.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                    handed++;
+                    lastChange[0] = System.nanoTime();
+                }
+                if (commit && !pending.isEmpty() && System.nanoTime() - lastCommit >= commitEveryNs) {
+                    Map<TopicPartition, OffsetAndMetadata> now = new HashMap<>(pending);
+                    try {
+                        consumer.commitSync(now);
+                        lastCommit = System.nanoTime();
+                        pending.keySet().removeAll(now.keySet());
+                        committedLine(sink, now);
+                    } catch (RebalanceInProgressException e) {
+                        // Committed by onPartitionsRevoked in the next poll, or again after it.
+                    }
+                }
+                if (lastChange[0] != 0 && System.nanoTime() - lastChange[0] >= idleMs * 1_000_000L) {
+                    break;
+                }
+            }
+            if (commit && !pending.isEmpty()) {
+                Map<TopicPartition, OffsetAndMetadata> now = new HashMap<>(pending);
+                consumer.commitSync(now);
+                pending.clear();
+                committedLine(sink, now);
+            }
+            consumer.close(CloseOptions.timeout(Duration.ofSeconds(10)));
+        }
+        return List.of("ok " + handed);
+    }
+
+    private static void committedLine(Sink sink, Map<TopicPartition, OffsetAndMetadata> offsets) {
+        StringBuilder sb = new StringBuilder("committed");
+        new TreeMap<>(offsets.entrySet().stream().collect(
+                java.util.stream.Collectors.toMap(e -> e.getKey().partition(), e -> e.getValue().offset())))
+                .forEach((part, off) -> sb.append(' ').append(part).append(':').append(off));
+        try {
+            sink.line(sb.toString());
+        } catch (Exception e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // produce-tx
+    // -----------------------------------------------------------------------------------
+
+    private static List<String> produceTx(String[] f) throws Exception {
+        if (f.length != 5 && f.length != 6) {
+            throw new Failure("usage: produce-tx <bootstrap> <topic> <transactional id>[,<id>...]"
+                    + " <plan>[/<plan>...] [<partition>]");
+        }
+        String topic = f[2];
+        String[] ids = f[3].split(",", -1);
+        String[] plans = f[4].split("/", -1);
+        if (plans.length != ids.length) {
+            throw new Failure(ids.length + " transactional ids but " + plans.length + " plans");
+        }
+        int partition = f.length == 6 ? parseInt(f[5], "partition") : 0;
+        // Per id: the transactions as record counts, negative for an abort.
+        List<int[]> steps = new ArrayList<>();
+        for (String plan : plans) {
+            String[] ts = plan.split(",", -1);
+            int[] st = new int[ts.length];
+            for (int i = 0; i < ts.length; i++) {
+                String t = ts[i];
+                if (t.length() < 2 || (t.charAt(0) != 'c' && t.charAt(0) != 'a')) {
+                    throw new Failure("bad plan step " + oneLine(t, 40) + " (want c<n> or a<n>)");
+                }
+                int n = parseInt(t.substring(1), "plan step count");
+                if (n < 0) {
+                    throw new Failure("bad plan step " + oneLine(t, 40));
+                }
+                st[i] = t.charAt(0) == 'c' ? n : -n - 1;
+            }
+            steps.add(st);
+        }
+        List<KafkaProducer<byte[], byte[]>> producers = new ArrayList<>();
+        List<String> lines = new ArrayList<>();
+        try {
+            for (String id : ids) {
+                Properties p = new Properties();
+                p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, f[1]);
+                p.put(ProducerConfig.CLIENT_ID_CONFIG, "kafkac-java-peer-" + id);
+                p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, id);
+                KafkaProducer<byte[], byte[]> producer =
+                        new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+                producers.add(producer);
+                producer.initTransactions();
+            }
+            int[] step = new int[ids.length];
+            int[] sent = new int[ids.length];
+            boolean[] open = new boolean[ids.length];
+            boolean busy = true;
+            while (busy) {
+                busy = false;
+                for (int k = 0; k < ids.length; k++) {
+                    int[] st = steps.get(k);
+                    if (step[k] >= st.length) {
+                        continue;
+                    }
+                    busy = true;
+                    if (Thread.currentThread().isInterrupted()) {
+                        throw new Failure("interrupted after " + lines.size() + " records");
+                    }
+                    KafkaProducer<byte[], byte[]> producer = producers.get(k);
+                    boolean commits = st[step[k]] >= 0;
+                    int n = commits ? st[step[k]] : -st[step[k]] - 1;
+                    if (!open[k]) {
+                        producer.beginTransaction();
+                        open[k] = true;
+                    }
+                    if (sent[k] < n) {
+                        String value = ids[k] + "/" + step[k] + "/" + (commits ? "c" : "a") + "/" + sent[k];
+                        RecordMetadata md = producer.send(new ProducerRecord<>(topic, partition, null,
+                                value.getBytes(StandardCharsets.UTF_8))).get();
+                        StringBuilder sb = new StringBuilder("rec ");
+                        sb.append(md.partition()).append(' ').append(md.offset()).append(' ');
+                        hex(sb, value.getBytes(StandardCharsets.UTF_8));
+                        lines.add(sb.toString());
+                        sent[k]++;
+                    }
+                    if (sent[k] == n) {
+                        if (commits) {
+                            producer.commitTransaction();
+                        } else {
+                            producer.abortTransaction();
+                        }
+                        open[k] = false;
+                        sent[k] = 0;
+                        step[k]++;
+                    }
+                }
+            }
+        } finally {
+            for (KafkaProducer<byte[], byte[]> producer : producers) {
+                producer.close(Duration.ofSeconds(10));
+            }
+        }
+        lines.add("ok " + lines.size());
+        return lines;
     }
 
     // -----------------------------------------------------------------------------------
