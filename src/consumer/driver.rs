@@ -143,10 +143,16 @@ struct Driver<'a> {
 pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
     let cluster = client.cluster();
     let s = &shared.settings;
-    let budget_shared = shared.clone();
+    // Weak: messages the application holds keep the budget alive, and must not keep the
+    // consumer's queue (which may hold their chunks) alive with it.
+    let budget_shared = Arc::downgrade(&shared);
     let budget = Arc::new(super::fetcher::Budget::new(
         s.fetch.budget_bytes,
-        Box::new(move || budget_shared.wake()),
+        Box::new(move || {
+            if let Some(s) = budget_shared.upgrade() {
+                s.wake();
+            }
+        }),
     ));
     let mut d = Driver {
         shared: &shared,
