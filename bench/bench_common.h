@@ -8,18 +8,18 @@
 #define KAFKAC_BENCH_COMMON_H
 #include <stdint.h>
 
-static uint64_t mono_ns(void) {
+static inline uint64_t mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static double now(void) { return (double)mono_ns() / 1e9; }
+static inline double now(void) { return (double)mono_ns() / 1e9; }
 
 /* Peak RSS of this program, in KiB: VmHWM from /proc/self/status. Not ru_maxrss: Linux
  * keeps that across execve, so a child of a larger process (python) reports its
  * parent's peak. */
-static long peak_rss_kib(void) {
+static inline long peak_rss_kib(void) {
     char line[256];
     long kib = -1;
     FILE *f = fopen("/proc/self/status", "r");
@@ -37,7 +37,7 @@ static long peak_rss_kib(void) {
     return kib;
 }
 
-static double cpu(void) {
+static inline double cpu(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
@@ -46,7 +46,7 @@ static double cpu(void) {
 
 /* Prints "<NAME> threads name=cpu ..." for every thread of this process (user+system
  * seconds since it started, from /proc/self/task); threads of the same name are summed. */
-static void print_threads(void) {
+static inline void print_threads(void) {
     char names[64][32];
     double secs[64];
     int n = 0, i;

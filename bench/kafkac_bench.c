@@ -17,6 +17,9 @@
 #include <unistd.h>
 #include "kafkac.h"
 
+#define NAME "kafkac"
+#include "bench_common.h"
+
 /* User+system seconds of this process's threads named kc-io-*, from /proc/self/task. */
 static double io_cpu(void) {
     DIR *d = opendir("/proc/self/task");
@@ -54,40 +57,6 @@ static double io_cpu(void) {
     }
     closedir(d);
     return total;
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Peak RSS of this process, in KiB: VmHWM from /proc/self/status. Not ru_maxrss: Linux
- * keeps that across execve, so a child of a larger process (python) reports its
- * parent's peak. */
-static long peak_rss_kib(void) {
-    char line[256];
-    long kib = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f) {
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "VmHWM: %ld", &kib) == 1)
-                break;
-        fclose(f);
-    }
-    if (kib < 0) {
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        kib = ru.ru_maxrss;
-    }
-    return kib;
-}
-
-static double cpu(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static void die(const char *what, kc_err_t err) {

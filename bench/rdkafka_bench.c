@@ -7,46 +7,18 @@
  *   librdkafka <phase> msgs=<n> bytes=<b> wall=<s> cpu=<s>
  */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <librdkafka/rdkafka.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Peak RSS of this process, in KiB: VmHWM from /proc/self/status. Not ru_maxrss: Linux
- * keeps that across execve, so a child of a larger process (python) reports its
- * parent's peak. */
-static long peak_rss_kib(void) {
-    char line[256];
-    long kib = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f) {
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "VmHWM: %ld", &kib) == 1)
-                break;
-        fclose(f);
-    }
-    if (kib < 0) {
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        kib = ru.ru_maxrss;
-    }
-    return kib;
-}
-
-static double cpu(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
+#define NAME "librdkafka"
+#include "bench_common.h"
 
 static long delivered_err = 0;
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
