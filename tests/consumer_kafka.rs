@@ -184,8 +184,9 @@ struct Member {
 }
 
 fn member(bootstrap: &str, group: &str, topic: &str, strategy: &str) -> (Consumer, Arc<Member>) {
-    let c = consumer(
+    member_with(
         bootstrap,
+        topic,
         &[
             ("group.id", group),
             ("auto.offset.reset", "earliest"),
@@ -194,7 +195,13 @@ fn member(bootstrap: &str, group: &str, topic: &str, strategy: &str) -> (Consume
             ("heartbeat.interval.ms", "500"),
             ("auto.commit.interval.ms", "200"),
         ],
-    );
+    )
+}
+
+/// A consumer with `settings` subscribed to `topic`, whose rebalance callback keeps its
+/// assignment and events in the returned [`Member`].
+fn member_with(bootstrap: &str, topic: &str, settings: &[(&str, &str)]) -> (Consumer, Arc<Member>) {
+    let c = consumer(bootstrap, settings);
     let m = Arc::new(Member::default());
     let seen = m.clone();
     c.set_rebalance_callback(Some(Box::new(move |_, kind, tps| {
@@ -565,25 +572,17 @@ fn a_consumer_that_stops_polling_leaves_reports_it_and_rejoins() {
         let topic = "cons-max-poll";
         create_topic(&client(&k.bootstrap), topic, 2, 1, &[], T);
         produce(&k.bootstrap, topic, 100, 0);
-        let (c, m) = {
-            let c = consumer(
-                &k.bootstrap,
-                &[
-                    ("group.id", "cons-max-poll"),
-                    ("auto.offset.reset", "earliest"),
-                    ("max.poll.interval.ms", "1500"),
-                    ("session.timeout.ms", "6000"),
-                    ("heartbeat.interval.ms", "300"),
-                ],
-            );
-            let m = Arc::new(Member::default());
-            let seen = m.clone();
-            c.set_rebalance_callback(Some(Box::new(move |_, kind, tps| {
-                seen.events.lock().unwrap().push((kind, tps.len()));
-            })));
-            c.subscribe(&[topic]).unwrap();
-            (c, m)
-        };
+        let (c, m) = member_with(
+            &k.bootstrap,
+            topic,
+            &[
+                ("group.id", "cons-max-poll"),
+                ("auto.offset.reset", "earliest"),
+                ("max.poll.interval.ms", "1500"),
+                ("session.timeout.ms", "6000"),
+                ("heartbeat.interval.ms", "300"),
+            ],
+        );
         assert_eq!(consume(&c, 100, T).len(), 100);
         // No poll for longer than max.poll.interval.ms.
         std::thread::sleep(Duration::from_millis(2_500));
@@ -645,20 +644,8 @@ fn a_static_member_that_restarts_within_the_session_gets_its_partitions_back_wit
             s
         };
         let start = |instance: &'static str| {
-            let c = Arc::new(consumer(&k.bootstrap, &settings(instance)));
-            let m = Arc::new(Member::default());
-            let seen = m.clone();
-            c.set_rebalance_callback(Some(Box::new(move |_, kind, tps| {
-                let mut a = seen.assigned.lock().unwrap();
-                match kind {
-                    RebalanceKind::Assign => a.extend(tps.iter().cloned()),
-                    _ => a.retain(|t| !tps.contains(t)),
-                }
-                a.sort();
-                seen.events.lock().unwrap().push((kind, tps.len()));
-            })));
-            c.subscribe(&[topic]).unwrap();
-            (c, m)
+            let (c, m) = member_with(&k.bootstrap, topic, &settings(instance));
+            (Arc::new(c), m)
         };
         let (s1, m1) = start("static-1");
         let (d, md) = start("");
