@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::error::{local, Error, Result};
 use assignor::Assignor;
 use fetcher::{FetchSettings, OffsetReset};
-use group::GroupSettings;
+use group::{GroupProtocol, GroupSettings};
 use std::time::Duration;
 
 /// The consumer's settings, read once from the configuration.
@@ -66,10 +66,6 @@ impl ConsumerSettings {
                     ));
                 }
             }
-            return Err(Error::new(
-                local::UNSUPPORTED_FEATURE,
-                "group.protocol=consumer (KIP-848) is not supported yet; use classic",
-            ));
         }
         let strategy = c.get("partition.assignment.strategy").unwrap_or_default();
         let mut assignors = Vec::new();
@@ -133,6 +129,12 @@ impl ConsumerSettings {
                 retry_backoff: backoff,
                 retry_backoff_max: backoff_max,
                 rack: opt("client.rack"),
+                protocol: if c.get("group.protocol").as_deref() == Some("consumer") {
+                    GroupProtocol::Consumer
+                } else {
+                    GroupProtocol::Classic
+                },
+                remote_assignor: opt("group.remote.assignor"),
             },
             fetch: FetchSettings {
                 max_wait: c.ms("fetch.wait.max.ms"),
