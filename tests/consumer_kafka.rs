@@ -902,7 +902,10 @@ fn a_consumer_protocol_group_of_three_splits_six_partitions_and_rebalances_when_
         let closed_at = Instant::now();
         leaving.close(Duration::from_secs(10)).unwrap();
         let close_took = closed_at.elapsed();
-        assert!(close_took < Duration::from_secs(5), "close took {close_took:?}");
+        assert!(
+            close_took < Duration::from_secs(5),
+            "close took {close_took:?}"
+        );
         let moved = wait_for(T, "3 partitions each for the two left", || {
             members[..2]
                 .iter()

@@ -309,6 +309,9 @@ impl Group {
             }
             self.kip848.reset();
             self.generation = -1;
+            if self.member_id.is_empty() {
+                self.member_id = self.kip848.client_member_id.clone();
+            }
             let req = self.cg_request(member_epoch::JOIN);
             self.send(
                 Target::Coordinator(node),
@@ -548,9 +551,7 @@ impl Group {
         self.send(
             Target::Coordinator(node),
             GroupRequest::ConsumerHeartbeat(req),
-            Sent::ConsumerHeartbeat {
-                leave: Some(true),
-            },
+            Sent::ConsumerHeartbeat { leave: Some(true) },
         );
         self.phase = Phase::LeaveSent;
     }
@@ -579,7 +580,8 @@ impl Group {
         }
         if self.kip848.unresolved && !self.kip848.need_md_at.is_some_and(|at| now < at) {
             self.kip848.need_md_at = Some(now + self.s.retry_backoff_max);
-            self.out.push(Action::NeedMetadata(self.subscription.clone()));
+            self.out
+                .push(Action::NeedMetadata(self.subscription.clone()));
         }
         if !self.kip848.target_new {
             return;
@@ -598,7 +600,8 @@ impl Group {
         }
         if unresolved && !self.kip848.unresolved {
             self.kip848.need_md_at = Some(now + self.s.retry_backoff_max);
-            self.out.push(Action::NeedMetadata(self.subscription.clone()));
+            self.out
+                .push(Action::NeedMetadata(self.subscription.clone()));
         }
         self.kip848.unresolved = unresolved;
         let owned: BTreeSet<TopicPartition> = self.owned.iter().cloned().collect();
@@ -625,5 +628,616 @@ impl Group {
         self.event(GroupEvent::Assigned(added));
         self.kip848.local_epoch += 1;
         self.kip848.hb_now = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const G: &str = "g";
+    const NODE: i32 = 1;
+
+    fn settings() -> GroupSettings {
+        GroupSettings {
+            max_poll_interval: Duration::from_secs(60),
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1000),
+            rack: Some("r1".into()),
+            protocol: GroupProtocol::Consumer,
+            remote_assignor: Some("uniform".into()),
+            ..GroupSettings::new(G)
+        }
+    }
+
+    fn uuid(n: u8) -> Uuid {
+        Uuid([n; 16])
+    }
+
+    fn tp(t: &str, p: i32) -> TopicPartition {
+        TopicPartition::new(t, p)
+    }
+
+    fn tps(t: &str, ps: &[i32]) -> Vec<TopicPartition> {
+        ps.iter().map(|&p| tp(t, p)).collect()
+    }
+
+    fn ids() -> HashMap<Uuid, String> {
+        [(uuid(1), "t".to_string()), (uuid(2), "u".to_string())].into()
+    }
+
+    fn hb_ok(epoch: i32, assignment: Option<&[(u8, &[i32])]>) -> GroupResponse {
+        GroupResponse::ConsumerHeartbeat(ConsumerGroupHeartbeatResponse {
+            member_epoch: epoch,
+            heartbeat_interval_ms: 1000,
+            assignment: assignment.map(|a| ConsumerGroupHeartbeatAssignment {
+                topic_partitions: a
+                    .iter()
+                    .map(|(id, ps)| ConsumerGroupHeartbeatTopicPartitions {
+                        topic_id: uuid(*id),
+                        partitions: ps.to_vec(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn hb_err(c: i16) -> GroupResponse {
+        GroupResponse::ConsumerHeartbeat(ConsumerGroupHeartbeatResponse {
+            error_code: c,
+            error_message: Some("no".into()),
+            ..Default::default()
+        })
+    }
+
+    fn commit_resp(t: &str, ps: &[(i32, i16)]) -> GroupResponse {
+        GroupResponse::Commit(OffsetCommitResponse {
+            topics: vec![OffsetCommitResponseTopic {
+                name: t.into(),
+                partitions: ps
+                    .iter()
+                    .map(|&(p, c)| OffsetCommitResponsePartition {
+                        partition_index: p,
+                        error_code: c,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    fn off(t: &str, p: i32, offset: i64) -> CommitOffset {
+        CommitOffset {
+            tp: tp(t, p),
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+        }
+    }
+
+    struct H {
+        g: Group,
+        now: Instant,
+    }
+
+    impl H {
+        fn new(s: GroupSettings) -> H {
+            let mut g = Group::new(s);
+            g.set_topic_ids(&ids());
+            g.subscribe(vec!["u".into(), "t".into()]);
+            H {
+                g,
+                now: Instant::now(),
+            }
+        }
+
+        fn advance(&mut self, d: Duration) {
+            self.now += d;
+        }
+
+        fn step(&mut self) -> (Vec<(u64, Target, GroupRequest)>, Vec<GroupEvent>, usize) {
+            let (mut s, mut e, mut m) = (Vec::new(), Vec::new(), 0);
+            for a in self.g.poll(self.now) {
+                match a {
+                    Action::Send { id, to, req } => s.push((id, to, req)),
+                    Action::Event(ev) => e.push(ev),
+                    Action::NeedMetadata(_) => m += 1,
+                }
+            }
+            (s, e, m)
+        }
+
+        fn events(&mut self) -> Vec<GroupEvent> {
+            let (s, e, _) = self.step();
+            assert!(s.is_empty(), "{s:#?}");
+            e
+        }
+
+        fn answer(&mut self, id: u64, r: GroupResponse) {
+            self.g.on_response(id, Ok(r), self.now);
+        }
+
+        fn find(&mut self) {
+            let (s, _, _) = self.step();
+            assert_eq!(s.len(), 1, "{s:#?}");
+            assert!(matches!(s[0].2, GroupRequest::FindCoordinator(_)));
+            let found = GroupResponse::FindCoordinator(FindCoordinatorResponse {
+                node_id: NODE,
+                host: "h".into(),
+                port: 9092,
+                ..Default::default()
+            });
+            self.answer(s[0].0, found);
+        }
+
+        /// Expects exactly one heartbeat (and no other request) from the next poll.
+        fn expect_hb(&mut self) -> (u64, ConsumerGroupHeartbeatRequest, Vec<GroupEvent>) {
+            let (s, e, _) = self.step();
+            assert_eq!(s.len(), 1, "one request expected: {s:#?}");
+            let (id, to, req) = s.into_iter().next().unwrap();
+            assert_eq!(to, Target::Coordinator(NODE));
+            let GroupRequest::ConsumerHeartbeat(r) = req else {
+                panic!("ConsumerGroupHeartbeat expected: {req:?}")
+            };
+            (id, r, e)
+        }
+
+        /// Joins at epoch 1 and is assigned `t` 0 and 1.
+        fn join(&mut self) -> ConsumerGroupHeartbeatRequest {
+            self.find();
+            let (id, join, _) = self.expect_hb();
+            self.answer(id, hb_ok(1, Some(&[(1, &[0, 1])])));
+            // Assigned, and the acknowledgement at once.
+            let (id, ack, e) = self.expect_hb();
+            assert_eq!(e, [GroupEvent::Assigned(tps("t", &[0, 1]))]);
+            assert_eq!(ack.topic_partitions.as_ref().unwrap()[0].partitions, [0, 1]);
+            self.answer(id, hb_ok(1, None));
+            join
+        }
+    }
+
+    fn is_full(r: &ConsumerGroupHeartbeatRequest) -> bool {
+        r.subscribed_topic_names.is_some()
+            && r.rebalance_timeout_ms > 0
+            && r.topic_partitions.is_some()
+            && r.server_assignor.is_some()
+    }
+
+    #[test]
+    fn join_sends_every_field_with_epoch_0_and_a_client_made_member_id() {
+        let mut h = H::new(GroupSettings {
+            instance_id: Some("i1".into()),
+            ..settings()
+        });
+        h.find();
+        let (_, r, _) = h.expect_hb();
+        assert_eq!(r.group_id, G);
+        assert_eq!(r.member_epoch, 0);
+        assert_eq!(r.member_id.len(), 22, "a UUID as Kafka writes one");
+        assert_eq!(r.member_id, h.g.member_id());
+        assert_eq!(r.subscribed_topic_names, Some(vec!["t".into(), "u".into()]));
+        assert_eq!(r.rebalance_timeout_ms, 60_000);
+        assert_eq!(r.server_assignor.as_deref(), Some("uniform"));
+        assert_eq!(r.rack_id.as_deref(), Some("r1"));
+        assert_eq!(r.instance_id.as_deref(), Some("i1"));
+        assert_eq!(r.topic_partitions, Some(vec![]));
+        // Another member makes another id.
+        assert_ne!(Group::new(settings()).member_id(), h.g.member_id());
+    }
+
+    #[test]
+    fn heartbeats_follow_the_interval_and_send_unchanged_fields_as_null() {
+        let mut h = H::new(settings());
+        let join = h.join();
+        // Nothing due before the interval (1000 ms from the answer).
+        h.advance(Duration::from_millis(900));
+        let (s, _, _) = h.step();
+        assert!(s.is_empty(), "{s:#?}");
+        h.advance(Duration::from_millis(100));
+        let (id, r, _) = h.expect_hb();
+        assert_eq!(
+            (r.member_epoch, r.member_id.as_str()),
+            (1, join.member_id.as_str())
+        );
+        assert_eq!(r.subscribed_topic_names, None);
+        assert_eq!(r.rebalance_timeout_ms, -1);
+        assert_eq!(
+            (r.server_assignor, r.rack_id, r.topic_partitions),
+            (None, None, None)
+        );
+        assert_eq!(r.instance_id, None);
+        assert_eq!(h.g.generation(), Some((1, join.member_id.clone())));
+        // The epoch moves with the answers.
+        h.answer(id, hb_ok(4, None));
+        h.advance(Duration::from_secs(1));
+        let (id, r, _) = h.expect_hb();
+        assert_eq!(r.member_epoch, 4);
+        // After an error everything is sent again.
+        h.answer(id, hb_err(code::COORDINATOR_LOAD_IN_PROGRESS));
+        h.advance(Duration::from_millis(100));
+        let (_, r, _) = h.expect_hb();
+        assert_eq!(r.member_epoch, 4);
+        assert!(is_full(&r), "{r:?}");
+    }
+
+    #[test]
+    fn a_subscription_change_is_sent_at_once() {
+        let mut h = H::new(settings());
+        h.join();
+        h.g.subscribe(vec!["t".into()]);
+        let (_, r, _) = h.expect_hb();
+        assert_eq!(r.subscribed_topic_names, Some(vec!["t".into()]));
+        assert_eq!(r.topic_partitions, None);
+    }
+
+    #[test]
+    fn unresolved_topic_ids_wait_for_metadata() {
+        let mut h = H::new(settings());
+        h.find();
+        let (id, _, _) = h.expect_hb();
+        h.answer(id, hb_ok(1, Some(&[(1, &[0]), (9, &[0, 1])])));
+        let (s, e, md) = h.step();
+        // The known topic is assigned; the unknown one waits and asks for metadata.
+        assert_eq!(e, [GroupEvent::Assigned(tps("t", &[0]))]);
+        assert_eq!(md, 1);
+        assert_eq!(s.len(), 1, "the acknowledgement of what is reconciled");
+        h.g.on_response(s[0].0, Ok(hb_ok(1, None)), h.now);
+        // Asked again after retry.backoff.max.ms (with the heartbeat then due).
+        h.advance(Duration::from_millis(1000));
+        let (s, _, md) = h.step();
+        assert_eq!(md, 1);
+        assert_eq!(s.len(), 1, "{s:#?}");
+        h.g.on_response(s[0].0, Ok(hb_ok(1, None)), h.now);
+        h.g.set_topic_ids(&[(uuid(9), "v".to_string())].into());
+        let (id, r, e) = h.expect_hb();
+        assert_eq!(e, [GroupEvent::Assigned(tps("v", &[0, 1]))]);
+        let acked: Vec<(Uuid, Vec<i32>)> = r
+            .topic_partitions
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.topic_id, t.partitions))
+            .collect();
+        assert_eq!(acked, [(uuid(1), vec![0]), (uuid(9), vec![0, 1])]);
+        h.answer(id, hb_ok(2, None));
+        assert_eq!(h.g.assignment(), [tp("t", 0), tp("v", 0), tp("v", 1)]);
+    }
+
+    #[test]
+    fn a_new_target_revokes_first_then_assigns_after_revoke_done_and_the_commit() {
+        let mut h = H::new(settings());
+        h.join();
+        h.advance(Duration::from_secs(1));
+        let (id, _, _) = h.expect_hb();
+        // t-1 goes, u-0 comes.
+        h.answer(id, hb_ok(2, Some(&[(1, &[0]), (2, &[0])])));
+        let e = h.events();
+        assert_eq!(e, [GroupEvent::Revoked(vec![tp("t", 1)])]);
+        // Still owned (and committable) until revoke_done; nothing assigned yet.
+        assert_eq!(h.g.assignment(), [tp("t", 0), tp("t", 1)]);
+        let c = h.g.commit(vec![off("t", 1, 10)], h.now);
+        h.g.revoke_done(h.now);
+        let (s, e, _) = h.step();
+        assert!(
+            e.is_empty(),
+            "assigned only once the commit is answered: {e:?}"
+        );
+        assert_eq!(s.len(), 1, "{s:#?}");
+        let GroupRequest::Commit(cr) = &s[0].2 else {
+            panic!("{s:#?}")
+        };
+        assert_eq!(cr.generation_id_or_member_epoch, 2, "the member epoch");
+        assert_eq!(cr.member_id, h.g.member_id());
+        assert!(h.events().is_empty());
+        h.answer(s[0].0, commit_resp("t", &[(1, 0)]));
+        let (id, r, e) = h.expect_hb();
+        assert_eq!(
+            e,
+            [
+                GroupEvent::CommitDone {
+                    id: c,
+                    result: Ok(())
+                },
+                GroupEvent::Assigned(vec![tp("u", 0)])
+            ]
+        );
+        // The acknowledgement lists what is owned now.
+        let acked: Vec<(Uuid, Vec<i32>)> = r
+            .topic_partitions
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.topic_id, t.partitions))
+            .collect();
+        assert_eq!(acked, [(uuid(1), vec![0]), (uuid(2), vec![0])]);
+        h.answer(id, hb_ok(2, None));
+        assert_eq!(h.g.assignment(), [tp("t", 0), tp("u", 0)]);
+    }
+
+    #[test]
+    fn a_target_that_only_revokes_ends_with_an_empty_assigned() {
+        let mut h = H::new(settings());
+        h.join();
+        h.advance(Duration::from_secs(1));
+        let (id, _, _) = h.expect_hb();
+        h.answer(id, hb_ok(2, Some(&[])));
+        assert_eq!(h.events(), [GroupEvent::Revoked(tps("t", &[0, 1]))]);
+        h.g.revoke_done(h.now);
+        let (_, r, e) = h.expect_hb();
+        assert_eq!(e, [GroupEvent::Assigned(vec![])]);
+        assert_eq!(r.topic_partitions, Some(vec![]));
+    }
+
+    #[test]
+    fn fenced_or_unknown_member_loses_and_rejoins_with_epoch_0_and_the_same_id() {
+        for c in [FENCED_MEMBER_EPOCH, code::UNKNOWN_MEMBER_ID] {
+            let mut h = H::new(settings());
+            let join = h.join();
+            h.advance(Duration::from_secs(1));
+            let (id, _, _) = h.expect_hb();
+            h.answer(id, hb_err(c));
+            assert_eq!(h.events(), [GroupEvent::Lost(tps("t", &[0, 1]))]);
+            assert!(h.g.assignment().is_empty());
+            // The join waits for the application.
+            h.g.revoke_done(h.now);
+            let (_, r, _) = h.expect_hb();
+            assert_eq!(r.member_epoch, 0);
+            assert_eq!(r.member_id, join.member_id);
+            assert!(is_full(&r));
+            assert_eq!(r.topic_partitions, Some(vec![]));
+        }
+    }
+
+    #[test]
+    fn fatal_heartbeat_errors_stop_the_group() {
+        for c in [111, 81, 112, 42, 30, 82] {
+            let mut h = H::new(settings());
+            h.join();
+            h.advance(Duration::from_secs(1));
+            let (id, _, _) = h.expect_hb();
+            h.answer(id, hb_err(c));
+            let e = h.events();
+            assert_eq!(e[0], GroupEvent::Lost(tps("t", &[0, 1])), "{c}");
+            let GroupEvent::Error { error, fatal } = &e[1] else {
+                panic!("{c}: {e:?}")
+            };
+            assert!(*fatal, "{c}");
+            assert_eq!(error.code, i32::from(c));
+            // Nothing more is sent; commits fail.
+            h.g.revoke_done(h.now);
+            h.advance(Duration::from_secs(5));
+            let id = h.g.commit(vec![off("t", 0, 1)], h.now);
+            let e = h.events();
+            assert!(
+                matches!(&e[..], [GroupEvent::CommitDone { id: i, result: Err(_) }] if *i == id),
+                "{c}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn coordinator_errors_rediscover_and_load_in_progress_backs_off() {
+        let mut h = H::new(settings());
+        h.join();
+        h.advance(Duration::from_secs(1));
+        let (id, _, _) = h.expect_hb();
+        h.answer(id, hb_err(code::NOT_COORDINATOR));
+        assert_eq!(h.g.coordinator(), None);
+        h.find();
+        let (id, r, _) = h.expect_hb();
+        assert!(is_full(&r), "sent again in full: {r:?}");
+        assert_eq!(r.member_epoch, 1);
+        assert_eq!(r.topic_partitions.unwrap()[0].partitions, [0, 1]);
+        h.answer(id, hb_err(code::COORDINATOR_LOAD_IN_PROGRESS));
+        assert_eq!(h.g.coordinator(), Some(NODE));
+        let (s, _, _) = h.step();
+        assert!(s.is_empty(), "backs off: {s:#?}");
+        h.advance(Duration::from_millis(100));
+        h.expect_hb();
+        // A join answered COORDINATOR_LOAD_IN_PROGRESS is sent again after a back-off.
+        let mut h = H::new(settings());
+        h.find();
+        let (id, _, _) = h.expect_hb();
+        h.answer(id, hb_err(code::COORDINATOR_LOAD_IN_PROGRESS));
+        let (s, _, _) = h.step();
+        assert!(s.is_empty(), "{s:#?}");
+        h.advance(Duration::from_millis(100));
+        let (_, r, _) = h.expect_hb();
+        assert_eq!(r.member_epoch, 0);
+        // A transport error: rediscover.
+        let mut h = H::new(settings());
+        h.join();
+        h.advance(Duration::from_secs(1));
+        let (id, _, _) = h.expect_hb();
+        h.g.on_response(id, Err(Error::transport("reset")), h.now);
+        assert_eq!(h.g.coordinator(), None);
+    }
+
+    #[test]
+    fn no_answer_for_the_session_loses_the_partitions_and_rejoins() {
+        let mut h = H::new(settings());
+        h.join();
+        h.advance(Duration::from_secs(1));
+        let (_, _, _) = h.expect_hb(); // never answered
+        h.advance(SESSION_TIMEOUT);
+        let (s, e, _) = h.step();
+        assert_eq!(e, [GroupEvent::Lost(tps("t", &[0, 1]))]);
+        assert!(
+            matches!(s[..], [(_, _, GroupRequest::FindCoordinator(_))]),
+            "{s:#?}"
+        );
+        h.answer(
+            s[0].0,
+            GroupResponse::FindCoordinator(FindCoordinatorResponse {
+                node_id: NODE,
+                ..Default::default()
+            }),
+        );
+        h.g.revoke_done(h.now);
+        let (_, r, _) = h.expect_hb();
+        assert_eq!(r.member_epoch, 0);
+    }
+
+    #[test]
+    fn max_poll_exceeded_leaves_loses_reports_and_rejoins_on_the_next_poll() {
+        for (instance, epoch) in [(None, -1), (Some("i1"), -2)] {
+            let mut h = H::new(GroupSettings {
+                instance_id: instance.map(Into::into),
+                ..settings()
+            });
+            h.g.app_polled(h.now);
+            let join = h.join();
+            // Heartbeats go on meanwhile.
+            let mut id = None;
+            for _ in 0..59 {
+                h.advance(Duration::from_secs(1));
+                let (s, _, _) = h.step();
+                for (i, _, _) in s {
+                    h.answer(i, hb_ok(1, None));
+                    id = Some(i);
+                }
+            }
+            assert!(id.is_some());
+            h.advance(Duration::from_secs(1));
+            let (s, e, _) = h.step();
+            assert_eq!(s.len(), 1, "{s:#?}");
+            let GroupRequest::ConsumerHeartbeat(leave) = &s[0].2 else {
+                panic!("{s:#?}")
+            };
+            assert_eq!(leave.member_epoch, epoch);
+            assert_eq!(leave.member_id, join.member_id);
+            assert_eq!(e[0], GroupEvent::Lost(tps("t", &[0, 1])));
+            assert!(matches!(
+                &e[1],
+                GroupEvent::Error { error, fatal: false } if error.code == local::MAX_POLL_EXCEEDED
+            ));
+            h.answer(s[0].0, hb_ok(-1, None));
+            h.g.revoke_done(h.now);
+            h.advance(Duration::from_secs(10));
+            let (s, _, _) = h.step();
+            assert!(s.is_empty(), "nothing until the application polls: {s:#?}");
+            h.g.app_polled(h.now);
+            let (_, r, _) = h.expect_hb();
+            assert_eq!((r.member_epoch, r.member_id), (0, join.member_id));
+        }
+    }
+
+    #[test]
+    fn close_revokes_then_leaves_then_closes() {
+        for (instance, epoch) in [(None, -1), (Some("i1"), -2)] {
+            let mut h = H::new(GroupSettings {
+                instance_id: instance.map(Into::into),
+                ..settings()
+            });
+            h.join();
+            h.g.close(h.now);
+            assert_eq!(h.events(), [GroupEvent::Revoked(tps("t", &[0, 1]))]);
+            // Heartbeats go on while the application revokes.
+            h.advance(Duration::from_secs(1));
+            let (id, _, _) = h.expect_hb();
+            h.answer(id, hb_ok(1, None));
+            h.g.revoke_done(h.now);
+            let (id, r, _) = h.expect_hb();
+            assert_eq!(r.member_epoch, epoch);
+            assert!(!h.g.is_closed());
+            h.answer(id, hb_ok(epoch, None));
+            assert!(h.g.is_closed());
+        }
+    }
+
+    #[test]
+    fn close_before_the_join_is_answered_leaves_with_the_epoch_given() {
+        let mut h = H::new(settings());
+        h.find();
+        let (id, _, _) = h.expect_hb();
+        h.g.close(h.now);
+        let (s, _, _) = h.step();
+        assert!(
+            s.is_empty(),
+            "the leave waits for the join's answer: {s:#?}"
+        );
+        h.answer(id, hb_ok(3, Some(&[(1, &[0])])));
+        let (id, r, e) = h.expect_hb();
+        assert!(e.is_empty(), "nothing assigned while leaving: {e:?}");
+        assert_eq!(r.member_epoch, -1);
+        h.answer(id, hb_err(code::UNKNOWN_MEMBER_ID));
+        assert!(h.g.is_closed());
+    }
+
+    #[test]
+    fn a_v0_coordinator_gives_the_member_id() {
+        let mut h = H::new(settings());
+        h.find();
+        let (id, _, _) = h.expect_hb();
+        let GroupResponse::ConsumerHeartbeat(mut resp) = hb_ok(1, None) else {
+            unreachable!()
+        };
+        resp.member_id = Some("from-the-coordinator".into());
+        h.answer(id, GroupResponse::ConsumerHeartbeat(resp));
+        assert_eq!(h.g.member_id(), "from-the-coordinator");
+        h.advance(Duration::from_secs(1));
+        let (_, r, _) = h.expect_hb();
+        assert_eq!(r.member_id, "from-the-coordinator");
+    }
+
+    #[test]
+    fn a_stale_member_epoch_commit_is_sent_again_after_the_next_heartbeat_answer() {
+        let mut h = H::new(settings());
+        h.join();
+        let c = h.g.commit(vec![off("t", 0, 5)], h.now);
+        let (s, _, _) = h.step();
+        assert_eq!(s.len(), 1, "{s:#?}");
+        h.answer(s[0].0, commit_resp("t", &[(0, STALE_MEMBER_EPOCH)]));
+        // A heartbeat at once brings the epoch; the commit waits for it.
+        let (id, _, e) = h.expect_hb();
+        assert!(e.is_empty(), "{e:?}");
+        h.answer(id, hb_ok(7, None));
+        let (s, _, _) = h.step();
+        let GroupRequest::Commit(cr) = &s[0].2 else {
+            panic!("{s:#?}")
+        };
+        assert_eq!(cr.generation_id_or_member_epoch, 7);
+        h.answer(s[0].0, commit_resp("t", &[(0, 0)]));
+        assert_eq!(
+            h.events(),
+            [GroupEvent::CommitDone {
+                id: c,
+                result: Ok(())
+            }]
+        );
+    }
+
+    #[test]
+    fn committed_offsets_are_fetched_with_the_member_id_and_epoch() {
+        let mut h = H::new(settings());
+        h.join();
+        let f = h.g.fetch_committed(vec![tp("t", 0)], h.now);
+        let (s, _, _) = h.step();
+        let GroupRequest::FetchOffsets(r) = &s[0].2 else {
+            panic!("{s:#?}")
+        };
+        assert_eq!(r.groups[0].member_id.as_deref(), Some(h.g.member_id()));
+        assert_eq!(r.groups[0].member_epoch, 1);
+        assert!(r.require_stable);
+        // STALE_MEMBER_EPOCH: asked again after a back-off.
+        h.answer(
+            s[0].0,
+            GroupResponse::FetchOffsets(OffsetFetchResponse {
+                error_code: STALE_MEMBER_EPOCH,
+                ..Default::default()
+            }),
+        );
+        assert!(h.events().is_empty());
+        h.advance(Duration::from_millis(100));
+        let (s, _, _) = h.step();
+        assert!(
+            s.iter()
+                .any(|(_, _, r)| matches!(r, GroupRequest::FetchOffsets(_))),
+            "{s:#?}"
+        );
+        let _ = f;
     }
 }
