@@ -2,7 +2,8 @@
 //! application), offsets committed to the group's coordinator, and records prefetched
 //! under one memory budget.
 //!
-//! Layers. [`group`] is the classic group membership and [`fetcher`] the prefetcher,
+//! Layers. [`group`] is the group membership (classic, or KIP-848 with
+//! `group.protocol=consumer`) and [`fetcher`] the prefetcher,
 //! both sans-I/O state machines; the consumer's thread (`kc-cons`, in `driver`) drives
 //! them through the I/O core; [`Consumer`] (in `handle`) is the application's side:
 //! the queue [`Consumer::poll`] serves, offsets, commits, callbacks.
