@@ -958,6 +958,33 @@ mod tests {
     }
 
     #[test]
+    fn a_new_target_while_reconciling_is_taken_once_the_reconciliation_completes() {
+        let mut h = H::new(settings());
+        h.join();
+        h.advance(Duration::from_secs(1));
+        let (id, _, _) = h.expect_hb();
+        // t-1 goes, u-0 comes; before the revocation is answered, u-1 comes too.
+        h.answer(id, hb_ok(2, Some(&[(1, &[0]), (2, &[0])])));
+        assert_eq!(h.events(), [GroupEvent::Revoked(vec![tp("t", 1)])]);
+        h.advance(Duration::from_secs(1));
+        let (id, r, _) = h.expect_hb();
+        assert_eq!(r.topic_partitions, None, "nothing to acknowledge yet");
+        h.answer(id, hb_ok(3, Some(&[(1, &[0]), (2, &[0, 1])])));
+        assert!(h.events().is_empty(), "waits for the revocation");
+        h.g.revoke_done(h.now);
+        let (_, r, e) = h.expect_hb();
+        assert_eq!(
+            e,
+            [
+                GroupEvent::Assigned(vec![tp("u", 0)]),
+                GroupEvent::Assigned(vec![tp("u", 1)])
+            ]
+        );
+        assert_eq!(r.topic_partitions.unwrap().len(), 2);
+        assert_eq!(h.g.assignment(), [tp("t", 0), tp("u", 0), tp("u", 1)]);
+    }
+
+    #[test]
     fn a_target_that_only_revokes_ends_with_an_empty_assigned() {
         let mut h = H::new(settings());
         h.join();
