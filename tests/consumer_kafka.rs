@@ -1,7 +1,8 @@
 //! The group consumer end to end against Apache Kafka 4.3 (KRaft) on loopback: manual
 //! assignment, a group of three over twelve partitions that rebalances when a member
 //! leaves, commits and resuming from them, at-least-once auto-commit, committed,
-//! position, seek, pause and resume, and a bounded close with no broker.
+//! position, seek, pause and resume, and a bounded close with no broker; and the same
+//! group behaviour with the KIP-848 consumer protocol (`group.protocol=consumer`).
 
 mod common;
 
@@ -555,10 +556,32 @@ fn invalid_consumer_configurations_are_refused_naming_the_property() {
         assert_eq!(e.code, local::INVALID_CONFIG, "{settings:?}: {e}");
         assert!(e.message.contains(says), "{settings:?}: {e}");
     }
-    let e = Consumer::new(&config("127.0.0.1:1", &[("group.protocol", "consumer")]))
+    for name in ["heartbeat.interval.ms", "partition.assignment.strategy"] {
+        let value = if name == "heartbeat.interval.ms" {
+            "1000"
+        } else {
+            "range"
+        };
+        let e = Consumer::new(&config(
+            "127.0.0.1:1",
+            &[("group.protocol", "consumer"), (name, value)],
+        ))
         .err()
         .unwrap();
-    assert_eq!(e.code, local::UNSUPPORTED_FEATURE, "{e}");
+        assert_eq!(e.code, local::INVALID_CONFIG, "{name}: {e}");
+        assert!(e.message.contains(name), "{e}");
+    }
+    // The consumer protocol itself is accepted, with a server-side assignor.
+    Consumer::new(&config(
+        "127.0.0.1:1",
+        &[
+            ("group.protocol", "consumer"),
+            ("group.remote.assignor", "uniform"),
+        ],
+    ))
+    .unwrap()
+    .close(Duration::from_secs(1))
+    .unwrap();
     let mut c = Config::new();
     let e = c.set("auto.offset.reset", "sometimes").unwrap_err();
     assert!(e.message.contains("auto.offset.reset"), "{e}");
@@ -866,5 +889,155 @@ fn committed_offsets_can_be_read_before_subscribing_or_assigning() {
             [(tps[0].clone(), 7), (tps[1].clone(), 9)]
         );
         b.close(Duration::from_secs(5)).unwrap();
+    })
+}
+
+/// A member of a KIP-848 group (`group.protocol=consumer`): the coordinator assigns.
+fn consumer_protocol_member(bootstrap: &str, group: &str, topic: &str) -> (Consumer, Arc<Member>) {
+    member_with(
+        bootstrap,
+        topic,
+        &[
+            ("group.id", group),
+            ("group.protocol", "consumer"),
+            ("auto.offset.reset", "earliest"),
+            ("auto.commit.interval.ms", "200"),
+        ],
+    )
+}
+
+#[test]
+fn a_consumer_protocol_group_of_three_splits_six_partitions_and_rebalances_when_one_closes() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-848-group-6";
+        create_topic(&client(&k.bootstrap), topic, 6, 1, &[], T);
+        produce(&k.bootstrap, topic, 3_000, 0);
+        let group = "cons-848-group-of-three";
+        let members: Vec<(Arc<Consumer>, Arc<Member>)> = (0..3)
+            .map(|_| {
+                let (c, m) = consumer_protocol_member(&k.bootstrap, group, topic);
+                (Arc::new(c), m)
+            })
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = poll_all(members.clone(), stop.clone());
+        let took = wait_for(T, "2 partitions each", || {
+            members
+                .iter()
+                .all(|(_, m)| m.assigned.lock().unwrap().len() == 2)
+        });
+        eprintln!("three members have 2 partitions each after {took:?}");
+        let mut all: Vec<TopicPartition> = members
+            .iter()
+            .flat_map(|(_, m)| m.assigned.lock().unwrap().clone())
+            .collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 6, "the assignments cover the topic: {all:?}");
+        wait_for(T, "the first 3000 records", || {
+            members
+                .iter()
+                .map(|(_, m)| m.got.lock().unwrap().len())
+                .sum::<usize>()
+                >= 3_000
+        });
+        // One member closes: bounded, and the others take its partitions.
+        let (leaving, _) = &members[2];
+        let closed_at = Instant::now();
+        leaving.close(Duration::from_secs(10)).unwrap();
+        let close_took = closed_at.elapsed();
+        assert!(
+            close_took < Duration::from_secs(5),
+            "close took {close_took:?}"
+        );
+        let moved = wait_for(T, "3 partitions each for the two left", || {
+            members[..2]
+                .iter()
+                .all(|(_, m)| m.assigned.lock().unwrap().len() == 3)
+        });
+        eprintln!("close took {close_took:?}; partitions moved {moved:?} after it returned");
+        produce(&k.bootstrap, topic, 3_000, 3_000);
+        wait_for(T, "every record", || {
+            let mut v: Vec<usize> = members
+                .iter()
+                .flat_map(|(_, m)| {
+                    m.got
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|g| g.2)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v.len() == 6_000
+        });
+        stop.store(true, Ordering::Release);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let total: usize = members
+            .iter()
+            .map(|(_, m)| m.got.lock().unwrap().len())
+            .sum();
+        eprintln!("consumed {total} records for 6000 produced");
+        // Revocations commit before the partitions move: nothing is consumed twice.
+        assert_eq!(total, 6_000, "records consumed twice");
+        for (c, _) in &members[..2] {
+            c.close(Duration::from_secs(10)).unwrap();
+        }
+    })
+}
+
+#[test]
+fn a_new_consumer_protocol_member_resumes_from_the_commits_of_the_last() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-848-resume";
+        create_topic(&client(&k.bootstrap), topic, 2, 1, &[], T);
+        produce(&k.bootstrap, topic, 1_000, 0);
+        let settings = [
+            ("group.id", "cons-848-resume-group"),
+            ("group.protocol", "consumer"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+        ];
+        let a = consumer(&k.bootstrap, &settings);
+        a.subscribe(&[topic]).unwrap();
+        let first = consume(&a, 400, T);
+        assert!(first.len() >= 400);
+        check_order(&first);
+        a.commit(None, false).unwrap();
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        for &(p, o, _) in &first {
+            next.insert(p, o + 1);
+        }
+        let tps: Vec<TopicPartition> = (0..2).map(|p| tp(topic, p)).collect();
+        let committed = a.committed(&tps, T).unwrap();
+        for (t, o) in &committed {
+            assert_eq!(*o, next.get(&t.partition).copied().unwrap_or(-1), "{t:?}");
+        }
+        let closed_at = Instant::now();
+        a.close(Duration::from_secs(10)).unwrap();
+        assert!(closed_at.elapsed() < Duration::from_secs(5));
+        let b = consumer(&k.bootstrap, &settings);
+        b.subscribe(&[topic]).unwrap();
+        let rest = consume(&b, 1_000 - first.len(), T);
+        assert_eq!(rest.len(), 1_000 - first.len());
+        for (p, o) in &next {
+            let start = rest.iter().find(|g| g.0 == *p).map(|g| g.1);
+            if let Some(s) = start {
+                assert_eq!(s, *o, "partition {p} resumes at its commit");
+            }
+        }
+        let mut all: Vec<usize> = first.iter().chain(&rest).map(|g| g.2).collect();
+        all.sort_unstable();
+        assert!(
+            all.iter().copied().eq(0..1_000),
+            "every record exactly once"
+        );
+        b.close(Duration::from_secs(10)).unwrap();
     })
 }

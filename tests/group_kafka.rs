@@ -171,6 +171,9 @@ impl Driver {
                 GroupRequest::Leave(r) => (submit(&conn, r, q, tag)?, Kind::Leave),
                 GroupRequest::Commit(r) => (submit(&conn, r, q, tag)?, Kind::Commit),
                 GroupRequest::FetchOffsets(r) => (submit(&conn, r, q, tag)?, Kind::Fetch),
+                GroupRequest::ConsumerHeartbeat(_) => {
+                    unreachable!("the classic groups of this test never send it")
+                }
             };
             Ok((conn, v, kind))
         });

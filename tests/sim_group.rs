@@ -666,6 +666,8 @@ fn err_of(r: &GroupResponse) -> i16 {
             .find(|c| *c != 0)
             .unwrap_or(0),
         GroupResponse::FetchOffsets(x) => x.groups.first().map_or(0, |g| g.error_code),
+        // The simulated group is classic: its members never send this.
+        GroupResponse::ConsumerHeartbeat(x) => x.error_code,
     }
 }
 
@@ -678,6 +680,7 @@ fn kind_of(r: &GroupRequest) -> &'static str {
         GroupRequest::Leave(_) => "LeaveGroup",
         GroupRequest::Commit(_) => "OffsetCommit",
         GroupRequest::FetchOffsets(_) => "OffsetFetch",
+        GroupRequest::ConsumerHeartbeat(_) => "ConsumerGroupHeartbeat",
     }
 }
 
@@ -717,6 +720,12 @@ fn error_answer(req: &GroupRequest, code: i16) -> GroupResponse {
             }],
             ..Default::default()
         }),
+        GroupRequest::ConsumerHeartbeat(_) => {
+            GroupResponse::ConsumerHeartbeat(ConsumerGroupHeartbeatResponse {
+                error_code: code,
+                ..Default::default()
+            })
+        }
     }
 }
 
@@ -1651,6 +1660,9 @@ impl Sim {
                 Reply::Now(GroupResponse::Commit(self.offset_commit(client, c)))
             }
             GroupRequest::FetchOffsets(f) => Reply::Now(self.offset_fetch(f)),
+            // The simulated members are classic (the consumer protocol is not simulated):
+            // none sends this; answered with an error (GROUP_ID_NOT_FOUND) all the same.
+            GroupRequest::ConsumerHeartbeat(_) => Reply::Now(error_answer(req, 69)),
             GroupRequest::FindCoordinator(_) => unreachable!(),
         };
         self.coord_schedule();

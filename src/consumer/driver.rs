@@ -100,6 +100,7 @@ enum GroupKind {
     Leave,
     Commit,
     FetchOffsets,
+    ConsumerHeartbeat,
 }
 
 #[derive(Clone, Copy)]
@@ -431,6 +432,14 @@ impl Driver<'_> {
                     }
                 }
                 g.set_partition_counts(&counts);
+                // The consumer protocol's assignments name topics by id.
+                let ids: HashMap<crate::protocol::Uuid, String> = self
+                    .wanted
+                    .iter()
+                    .filter_map(|t| snap.topic(t).map(|e| (e.meta.topic_id, t.clone())))
+                    .filter(|(id, _)| *id != crate::protocol::Uuid::default())
+                    .collect();
+                g.set_topic_ids(&ids);
             }
         }
     }
@@ -699,6 +708,14 @@ impl Driver<'_> {
             GroupRequest::Leave(r) => self.queue(&conn, &r, tag, GroupKind::Leave),
             GroupRequest::Commit(r) => self.queue(&conn, &r, tag, GroupKind::Commit),
             GroupRequest::FetchOffsets(r) => self.queue(&conn, &r, tag, GroupKind::FetchOffsets),
+            GroupRequest::ConsumerHeartbeat(mut r) => {
+                // v0: the coordinator makes the member id on a join.
+                let v0 = conn.version_of::<ConsumerGroupHeartbeatRequest>().ok() == Some(0);
+                if v0 && r.member_epoch == member_epoch::JOIN {
+                    r.member_id.clear();
+                }
+                self.queue(&conn, &r, tag, GroupKind::ConsumerHeartbeat)
+            }
         };
         match sent {
             Ok((version, kind)) => {
@@ -812,5 +829,8 @@ fn decode_group(conn: &Connection, body: &Bytes, v: i16, kind: GroupKind) -> Res
         GroupKind::FetchOffsets => {
             GroupResponse::FetchOffsets(conn.decode_body::<OffsetFetchRequest>(body, v)?)
         }
+        GroupKind::ConsumerHeartbeat => GroupResponse::ConsumerHeartbeat(
+            conn.decode_body::<ConsumerGroupHeartbeatRequest>(body, v)?,
+        ),
     })
 }

@@ -87,6 +87,34 @@
 //! answered, LeaveGroup (not for a static member, whose partitions wait for it for the
 //! session timeout), then closed. A close that cannot finish (coordinator unreachable) is
 //! bounded by the driver, which then calls [`Group::close_now`].
+//!
+//! # The consumer protocol (KIP-848, `group.protocol=consumer`)
+//! The coordinator assigns; one request, ConsumerGroupHeartbeat, joins, keeps alive,
+//! acknowledges and leaves, as the Java client's `ConsumerMembershipManager` does it.
+//! Coordinator discovery, commits, committed-offset fetches, the events and close are the
+//! ones above; commits carry the member epoch (OffsetCommit v9+) and the member id, and
+//! committed-offset fetches the member id and epoch (OffsetFetch v9+). The code is in
+//! `group/consumer_protocol.rs`.
+//!
+//! | request | answer | what happens |
+//! | --- | --- | --- |
+//! | (subscribed; no revocation unanswered) | | join: epoch 0, the member id the client made (a random UUID; v1; the driver sends it empty at v0 and the coordinator's is taken), the subscribed topic names (sorted), rebalance timeout = `max.poll.interval.ms`, `group.remote.assignor`, `client.rack`, `group.instance.id`, owned partitions [] |
+//! | ConsumerGroupHeartbeat | none | member id (if given) and epoch taken; next heartbeat after the answer's `heartbeat_interval_ms`; an assignment in it is the new target |
+//! | (every heartbeat after the first full one) | | fields unchanged since the last one sent as null; after an error or a rejoin everything is sent again |
+//! | (a target) | | topic ids resolved to names ([`Group::set_topic_ids`]); unresolved ids wait and ask NeedMetadata (the subscription; again each `retry.backoff.max.ms`); Revoked(owned − target) first; after `revoke_done` and once the commits made meanwhile are answered, Assigned(target − owned) (also empty: the reconciliation is complete); then a heartbeat at once lists the owned partitions (the acknowledgement) |
+//! | (a new target while reconciling) | | taken once the reconciliation in progress completes |
+//! | ConsumerGroupHeartbeat | FENCED_MEMBER_EPOCH (110), UNKNOWN_MEMBER_ID (25) | Lost(owned); after `revoke_done` join again with epoch 0 and the same member id |
+//! | ConsumerGroupHeartbeat | UNRELEASED_INSTANCE_ID (111), FENCED_INSTANCE_ID (82), GROUP_MAX_SIZE_REACHED (81), UNSUPPORTED_ASSIGNOR (112), INVALID_REQUEST (42), GROUP_AUTHORIZATION_FAILED (30), UNSUPPORTED_VERSION (35), any other non-retriable | Error, fatal (Java's `handleFatalFailure` for each); Lost(owned); the group stops |
+//! | ConsumerGroupHeartbeat | 15, 16, transport error | rediscover; the heartbeat (or join) is sent again in full |
+//! | ConsumerGroupHeartbeat | 14, other retriable | back off; sent again in full |
+//! | (no heartbeat answered for 45 s, Kafka's `group.consumer.session.timeout.ms` default) | | rediscover; Lost(owned); join again with epoch 0 |
+//! | (no `app_polled` for `max.poll.interval.ms` while in the group) | | leave (epoch -1; a static member -2), Lost(owned), Error (MAX_POLL_EXCEEDED); the next `app_polled` joins again |
+//! | OffsetCommit | STALE_MEMBER_EPOCH (113) | those partitions sent again after the next heartbeat answer (with its epoch), until the deadline |
+//! | OffsetFetch | STALE_MEMBER_EPOCH (113) | asked again after a back-off, until the deadline |
+//! | (close, unsubscribe) | | Revoked(owned); after `revoke_done` and the commits made meanwhile, a leave (epoch -1; a static member -2; none if never joined), then closed (or unjoined) once it is answered or fails |
+//! | ConsumerGroupHeartbeat (leave) | anything | ignored: close or unsubscribe completes |
+
+mod consumer_protocol;
 
 use super::assignor::{Assignor, Member, PartitionCounts, TopicPartition};
 use crate::error::{local, Error, Result};
@@ -135,6 +163,21 @@ pub struct GroupSettings {
     pub retry_backoff_max: Duration,
     /// `client.rack`, sent in the subscription (v3)
     pub rack: Option<String>,
+    /// `group.protocol`: classic (JoinGroup/SyncGroup) or consumer (KIP-848)
+    pub protocol: GroupProtocol,
+    /// `group.remote.assignor` (consumer protocol): the broker-side assignor, `None` to
+    /// let the broker choose
+    pub remote_assignor: Option<String>,
+}
+
+/// Which membership protocol a [`Group`] speaks (`group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// JoinGroup/SyncGroup/Heartbeat; a member assigns.
+    #[default]
+    Classic,
+    /// KIP-848 ConsumerGroupHeartbeat; the coordinator assigns.
+    Consumer,
 }
 
 impl GroupSettings {
@@ -151,6 +194,8 @@ impl GroupSettings {
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_millis(1_000),
             rack: None,
+            protocol: GroupProtocol::Classic,
+            remote_assignor: None,
         }
     }
 }
@@ -175,6 +220,8 @@ pub enum GroupRequest {
     Leave(LeaveGroupRequest),
     Commit(OffsetCommitRequest),
     FetchOffsets(OffsetFetchRequest),
+    /// KIP-848: join, heartbeat and leave in one request.
+    ConsumerHeartbeat(ConsumerGroupHeartbeatRequest),
 }
 
 /// The answer to a [`GroupRequest`], of the same kind.
@@ -188,6 +235,7 @@ pub enum GroupResponse {
     Leave(LeaveGroupResponse),
     Commit(OffsetCommitResponse),
     FetchOffsets(OffsetFetchResponse),
+    ConsumerHeartbeat(ConsumerGroupHeartbeatResponse),
 }
 
 /// One offset to commit.
@@ -276,6 +324,10 @@ enum Sent {
     },
     Fetch {
         fetch: u64,
+    },
+    /// KIP-848 heartbeat; `leave`: `Some(closing)` for a leave (as in `Leave`).
+    ConsumerHeartbeat {
+        leave: Option<bool>,
     },
 }
 
@@ -394,6 +446,8 @@ pub struct Group {
     next_id: u64,
     next_op: u64,
     out: Vec<Action>,
+    /// The KIP-848 membership's own state (unused by the classic protocol).
+    kip848: consumer_protocol::State,
 }
 
 fn ms(d: Duration) -> i32 {
@@ -485,6 +539,7 @@ impl Group {
             next_id: 1,
             next_op: 1,
             out: Vec::new(),
+            kip848: consumer_protocol::State::new(),
         }
     }
 
@@ -511,6 +566,9 @@ impl Group {
             return;
         }
         self.subscription = topics;
+        if self.consumer_protocol() {
+            return self.cg_subscribed();
+        }
         match self.phase {
             Phase::Unjoined => {
                 self.phase = Phase::NeedJoin;
@@ -689,6 +747,9 @@ impl Group {
         if self.phase == Phase::Closed {
             return None;
         }
+        if self.consumer_protocol() {
+            return self.cg_next_timer();
+        }
         let mut t: Vec<Instant> = Vec::new();
         if self.coordinator.is_none() && self.find_in_flight.is_none() && self.needs_coordinator() {
             t.extend(self.find_at);
@@ -718,7 +779,9 @@ impl Group {
 
     /// Everything due now: events to serve and requests to send.
     pub fn poll(&mut self, now: Instant) -> Vec<Action> {
-        if self.phase != Phase::Closed {
+        if self.phase != Phase::Closed && self.consumer_protocol() {
+            self.cg_poll(now);
+        } else if self.phase != Phase::Closed {
             self.expire_ops(now);
             self.check_max_poll(now);
             self.check_session(now);
@@ -802,6 +865,7 @@ impl Group {
                     }
                 }
             }
+            (Sent::ConsumerHeartbeat { leave }, r) => self.cg_on_response(node, leave, r, now),
         }
     }
 
@@ -875,6 +939,9 @@ impl Group {
     }
 
     fn leave_wanted(&self) -> bool {
+        if self.consumer_protocol() {
+            return self.cg_leave_wanted();
+        }
         !self.member_id.is_empty() && self.s.instance_id.is_none()
     }
 
@@ -1782,6 +1849,7 @@ impl Group {
         let current = generation == self.generation;
         let mut retry = Vec::new();
         let (mut rejoin, mut reset, mut fenced, mut backoff) = (false, None, false, false);
+        let mut stale = false;
         let offsets = std::mem::take(&mut self.commits[i].offsets);
         for o in offsets {
             let c = codes.get(&o.tp).copied();
@@ -1832,6 +1900,10 @@ impl Group {
                         why(code::FENCED_INSTANCE_ID),
                     ));
                 }
+                Some(consumer_protocol::STALE_MEMBER_EPOCH) if self.consumer_protocol() => {
+                    stale = true;
+                    retry.push(o);
+                }
                 Some(c) if c == code::REQUEST_TIMED_OUT || error_codes::is_retriable(c) => {
                     backoff = true;
                     retry.push(o);
@@ -1847,6 +1919,9 @@ impl Group {
             let c = &mut self.commits[i];
             c.offsets = retry;
             c.retry_at = retry_at;
+            if stale {
+                self.cg_commit_after_heartbeat(i);
+            }
         }
         if fenced {
             return self.fenced("OffsetCommit");
@@ -1884,6 +1959,13 @@ impl Group {
                 .collect();
             let mut req = OffsetFetchRequest::single(&self.s.group_id, Some(topics));
             req.require_stable = true;
+            if self.s.protocol == GroupProtocol::Consumer && self.generation > 0 {
+                // v9+: the member's id and epoch (a consumer group checks them).
+                if let Some(g) = req.groups.first_mut() {
+                    g.member_id = Some(self.member_id.clone());
+                    g.member_epoch = self.generation;
+                }
+            }
             f.in_flight = true;
             let fetch = f.id;
             let id = self.next_id;
@@ -1942,7 +2024,10 @@ impl Group {
                 self.fetches[i].retry_at = None;
                 return;
             }
-            c if c == code::UNSTABLE_OFFSET_COMMIT || error_codes::is_retriable(c) => {
+            c if c == code::UNSTABLE_OFFSET_COMMIT
+                || c == consumer_protocol::STALE_MEMBER_EPOCH
+                || error_codes::is_retriable(c) =>
+            {
                 self.fetches[i].retry_at = Some(now + self.op_backoff.next());
                 return;
             }

@@ -2,7 +2,8 @@
 //! application), offsets committed to the group's coordinator, and records prefetched
 //! under one memory budget.
 //!
-//! Layers. [`group`] is the classic group membership and [`fetcher`] the prefetcher,
+//! Layers. [`group`] is the group membership (classic, or KIP-848 with
+//! `group.protocol=consumer`) and [`fetcher`] the prefetcher,
 //! both sans-I/O state machines; the consumer's thread (`kc-cons`, in `driver`) drives
 //! them through the I/O core; [`Consumer`] (in `handle`) is the application's side:
 //! the queue [`Consumer::poll`] serves, offsets, commits, callbacks.
@@ -19,7 +20,7 @@ use crate::config::Config;
 use crate::error::{local, Error, Result};
 use assignor::Assignor;
 use fetcher::{FetchSettings, OffsetReset};
-use group::GroupSettings;
+use group::{GroupProtocol, GroupSettings};
 use std::time::Duration;
 
 /// The consumer's settings, read once from the configuration.
@@ -66,10 +67,6 @@ impl ConsumerSettings {
                     ));
                 }
             }
-            return Err(Error::new(
-                local::UNSUPPORTED_FEATURE,
-                "group.protocol=consumer (KIP-848) is not supported yet; use classic",
-            ));
         }
         let strategy = c.get("partition.assignment.strategy").unwrap_or_default();
         let mut assignors = Vec::new();
@@ -133,6 +130,12 @@ impl ConsumerSettings {
                 retry_backoff: backoff,
                 retry_backoff_max: backoff_max,
                 rack: opt("client.rack"),
+                protocol: if c.get("group.protocol").as_deref() == Some("consumer") {
+                    GroupProtocol::Consumer
+                } else {
+                    GroupProtocol::Classic
+                },
+                remote_assignor: opt("group.remote.assignor"),
             },
             fetch: FetchSettings {
                 max_wait: c.ms("fetch.wait.max.ms"),
