@@ -796,6 +796,10 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                 }
             }
             if stopping {
+                // What is queued goes out if the socket takes it now (one non-blocking
+                // attempt: an acks=0 produce queued just before the client is freed is
+                // not dropped); then the connection closes.
+                c.write(now);
                 let name = c.core.name().to_owned();
                 c.core.close(Error::new(
                     local::DESTROY,
