@@ -585,11 +585,18 @@ fn errors_a_user_can_hit_name_what_is_wrong() {
                 KC_ERR__INVALID_CONFIG,
                 &["heartbeat.interval.ms"],
             );
-            let bad = Conf::new(&b, &[("group.protocol", "consumer")]);
+            // With the consumer protocol the broker owns the session settings.
+            let bad = Conf::new(
+                &b,
+                &[
+                    ("group.protocol", "consumer"),
+                    ("session.timeout.ms", "3000"),
+                ],
+            );
             assert_err(
                 kc_consumer_new(bad.0, out.ptr()),
-                KC_ERR__UNSUPPORTED_FEATURE,
-                &["group.protocol"],
+                KC_ERR__INVALID_CONFIG,
+                &["session.timeout.ms", "group.protocol=consumer"],
             );
             out.assert_untouched("consumerp");
 
