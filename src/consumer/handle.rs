@@ -418,6 +418,14 @@ impl Consumer {
             while out.len() < max {
                 match take_next(&mut app) {
                     Taken::Event(e) => out.push(e),
+                    // A rebalance after records this poll hands out waits for the next
+                    // poll: by then those records count as processed, so a revocation
+                    // commits them (served now, they would be handed out after their
+                    // partition's commit, and read again by its next owner).
+                    Taken::Callback(item @ Item::Rebalance(..)) if !out.is_empty() => {
+                        app.items.push_front(item);
+                        break;
+                    }
                     Taken::Callback(item) => {
                         drop(app);
                         self.serve(item);
