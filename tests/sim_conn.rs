@@ -67,7 +67,11 @@
 //! request's time from when it becomes the oldest in flight). `SIM_STRICT=0` counts such
 //! closes instead of failing on them.
 
+mod common;
+
 use bytes::Bytes;
+use common::sim::{catch_panic, print_coverage, run_seeds, Rng, Runner, Scenario, Tally};
+use common::with_timeout;
 use kafkac::error::{local, Error};
 use kafkac::net::auth::{AuthStep, Authenticator};
 use kafkac::net::core::{ConnCore, ConnectionOptions, Outgoing, Phase};
@@ -78,8 +82,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt::Write as _;
 use std::io::IoSlice;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MS: u64 = 1_000;
@@ -117,37 +120,10 @@ fn pad_of(r: usize, len: usize) -> Vec<u8> {
 
 // ----- PRNG -------------------------------------------------------------------------------
 
-/// splitmix64: every random choice of a scenario comes from one of these.
-#[derive(Clone)]
-struct Rng(u64);
+/// Mixed into the seed for the scenario's [`Rng`].
+const SEED_MIX: u64 = 0x5DEE_CE66_D1CE_4E5B;
 
 impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (0 when n is 0).
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        ((self.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < p
-    }
-
     /// `Some(0..=n)` with probability `p`.
     fn maybe_index(&mut self, p: f64, n: usize) -> Option<usize> {
         if self.chance(p) {
@@ -159,17 +135,6 @@ impl Rng {
 }
 
 // ----- coverage ---------------------------------------------------------------------------
-
-macro_rules! hits {
-    ($($name:ident),* $(,)?) => {
-        /// What the run exercised; every kind must be hit at least once in a full run.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        enum Hit { $($name),* }
-        impl Hit {
-            const ALL: &'static [Hit] = &[$(Hit::$name),*];
-        }
-    };
-}
 
 hits!(
     NetDelay,
@@ -226,8 +191,6 @@ hits!(
     ReauthTimeout,
 );
 
-const N_HITS: usize = Hit::ALL.len();
-
 #[derive(Default, Clone)]
 struct Totals {
     seeds: u64,
@@ -242,7 +205,9 @@ struct Totals {
     hol_seeds: Vec<u64>,
 }
 
-impl Totals {
+impl Tally for Totals {
+    type Sim = Sim;
+
     fn new() -> Totals {
         Totals {
             hits: vec![0; N_HITS],
@@ -280,6 +245,10 @@ impl Totals {
         self.hol_seeds.extend(o.hol_seeds);
         self.hol_seeds.sort_unstable();
         self.hol_seeds.truncate(5);
+    }
+
+    fn hits(&self) -> &[u64] {
+        &self.hits
     }
 }
 
@@ -870,7 +839,7 @@ fn us_of(base: Instant, t: Instant) -> u64 {
 
 impl Sim {
     fn new(seed: u64, plant: Plant, strict: bool, trace: bool) -> Sim {
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::new(seed, SEED_MIX);
         let plan = gen_plan(&mut rng);
         let base = Instant::now();
         let core_mif = if plant == Plant::InFlightOverrun {
@@ -2513,14 +2482,6 @@ impl Sim {
 
 // ----- running seeds ----------------------------------------------------------------------
 
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().map(|v| {
-        v.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
-    })
-}
-
 fn strict() -> bool {
     std::env::var_os("SIM_STRICT").map_or(true, |v| v != "0")
 }
@@ -2528,31 +2489,8 @@ fn strict() -> bool {
 /// Runs one seed; a panic inside the machine counts as a violation.
 fn run_seed(seed: u64, plant: Plant, strict: bool, trace: bool) -> (Result<(), String>, Sim) {
     let mut sim = Sim::new(seed, plant, strict, trace);
-    let res = catch_unwind(AssertUnwindSafe(|| sim.run())).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        Err(format!("panic: {msg}"))
-    });
+    let res = catch_panic(|| sim.run());
     (res, sim)
-}
-
-/// Runs `f` on its own thread and fails if it takes longer than `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("sim-bounded".into())
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        })
-        .expect("spawn");
-    match rx.recv_timeout(limit) {
-        Ok(Ok(v)) => v,
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("did not finish within {limit:?}"),
-    }
 }
 
 fn replay_hint(seed: u64) -> String {
@@ -2563,83 +2501,49 @@ fn replay_hint(seed: u64) -> String {
     )
 }
 
-fn run_range(seeds: Vec<u64>, strict: bool) -> Result<Totals, String> {
-    let mut totals = Totals::new();
-    for seed in seeds {
-        let (res, sim) = run_seed(seed, Plant::None, strict, false);
-        if let Err(v) = res {
-            let (_, sim) = run_seed(seed, Plant::None, strict, true);
-            let trace = sim.trace.unwrap_or_default();
-            let tail: Vec<&str> = trace.lines().rev().take(40).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            return Err(format!(
-                "seed {seed} violated an invariant: {v}\nplan: {} connections, {} requests, \
-                 connect_timeout {}us, request_timeout {}us, max_in_flight {}, max_frame {}\n\
-                 last events:\n{}\n{}",
-                sim.plan.conns.len(),
-                sim.plan.reqs.len(),
-                sim.plan.connect_timeout,
-                sim.plan.request_timeout,
-                sim.plan.max_in_flight,
-                sim.plan.max_frame,
-                tail.join("\n"),
-                replay_hint(seed)
-            ));
-        }
-        totals.add(seed, &sim);
+impl Scenario for Sim {
+    type Totals = Totals;
+
+    fn describe(&self) -> String {
+        format!(
+            "plan: {} connections, {} requests, connect_timeout {}us, request_timeout {}us, \
+             max_in_flight {}, max_frame {}",
+            self.plan.conns.len(),
+            self.plan.reqs.len(),
+            self.plan.connect_timeout,
+            self.plan.request_timeout,
+            self.plan.max_in_flight,
+            self.plan.max_frame,
+        )
     }
-    Ok(totals)
+
+    fn show_plan(&self) -> String {
+        format!("{:#?}", self.plan)
+    }
+
+    fn trace(&self) -> &str {
+        self.trace.as_deref().unwrap_or_default()
+    }
 }
 
 /// The seeded scenarios: `SIM_SEED=<n>` runs one, `SIM_SEEDS=<n>` sets how many (default
-/// 20,000); it fails on head-of-line time-outs unless `SIM_STRICT=0`.
+/// 20,000); `SIM_KEEP_GOING=1` runs every seed and lists all that fail. It fails on
+/// head-of-line time-outs unless `SIM_STRICT=0`.
 #[test]
 fn sim_conn_seeds() {
-    let single = env_u64("SIM_SEED");
-    let count = env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
     let strict = strict();
-    if let Some(seed) = single {
-        if std::env::var_os("SIM_TRACE").is_some() {
-            let (res, sim) = run_seed(seed, Plant::None, strict, true);
-            println!("{:#?}", sim.plan);
-            println!("{}", sim.trace.unwrap_or_default());
-            if let Err(v) = res {
-                panic!("seed {seed}: {v}\n{}", replay_hint(seed));
-            }
-            return;
-        }
-    }
-    let seeds: Vec<u64> = match single {
-        Some(s) => vec![s],
-        None => (0..count).collect(),
+    let runner = Runner {
+        default_seeds: DEFAULT_SEEDS,
+        max_threads: 2,
+        run_limit: RUN_LIMIT,
+        replay_hint,
     };
-    let n = seeds.len() as u64;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(2);
-    let start = Instant::now();
-    let (tx, rx) = mpsc::channel();
-    for t in 0..threads {
-        let mine: Vec<u64> = seeds.iter().copied().skip(t).step_by(threads).collect();
-        let tx = tx.clone();
-        std::thread::Builder::new()
-            .name(format!("sim-{t}"))
-            .spawn(move || {
-                let _ = tx.send(run_range(mine, strict));
-            })
-            .expect("spawn");
-    }
-    drop(tx);
-    let mut totals = Totals::new();
-    for _ in 0..threads {
-        let left = RUN_LIMIT.saturating_sub(start.elapsed());
-        match rx.recv_timeout(left) {
-            Ok(Ok(t)) => totals.merge(t),
-            Ok(Err(e)) => panic!("{e}"),
-            Err(_) => panic!("the simulation did not finish within {RUN_LIMIT:?}"),
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let Some(ran) = run_seeds(&runner, move |seed, trace| {
+        run_seed(seed, Plant::None, strict, trace)
+    }) else {
+        return;
+    };
+    let (totals, threads, secs) = (&ran.totals, ran.threads, ran.secs);
     println!(
         "sim_conn: {} seeds in {:.2} s on {threads} threads ({:.0} seeds/s); {} events, \
          {} requests, {} ok, {} failed with their connection",
@@ -2651,10 +2555,7 @@ fn sim_conn_seeds() {
         totals.ok,
         totals.err
     );
-    println!("coverage (times each fault or situation was hit):");
-    for (h, count) in Hit::ALL.iter().zip(&totals.hits) {
-        println!("  {:<24} {count}", format!("{h:?}"));
-    }
+    print_coverage(Hit::ALL, &totals.hits, 24);
     if totals.hol_closes > 0 {
         println!(
             "known issue: {} connection(s) to brokers that kept Kafka's rules were closed \
@@ -2663,21 +2564,13 @@ fn sim_conn_seeds() {
             totals.hol_closes, totals.hol_seeds
         );
     }
-    if single.is_none() && n >= 1000 {
-        let missed: Vec<String> = Hit::ALL
-            .iter()
-            .zip(&totals.hits)
-            .filter(|(_, c)| **c == 0)
-            .map(|(h, _)| format!("{h:?}"))
-            .collect();
-        assert!(missed.is_empty(), "never hit over {n} seeds: {missed:?}");
-    }
+    ran.finish(Hit::ALL, true);
 }
 
 /// A seed replays exactly: the same plan, the same events, the same outcome.
 #[test]
 fn sim_conn_replays_exactly() {
-    bounded(Duration::from_secs(30), replays_exactly);
+    with_timeout(Duration::from_secs(30), replays_exactly);
 }
 
 fn replays_exactly() {
@@ -2694,7 +2587,7 @@ fn replays_exactly() {
 /// The checker bites: the same harness with a bug planted in the driver reports it.
 #[test]
 fn sim_conn_checker_catches_planted_bugs() {
-    bounded(Duration::from_secs(60), checker_catches_planted_bugs);
+    with_timeout(Duration::from_secs(60), checker_catches_planted_bugs);
 }
 
 fn checker_catches_planted_bugs() {

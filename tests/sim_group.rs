@@ -137,7 +137,11 @@
 //! consuming partitions it was told are Lost (`ignore-lost`), and asserts the checks
 //! report them.
 
+mod common;
+
 use bytes::Bytes;
+use common::sim::{catch_panic, print_coverage, run_seeds, Rng, Runner, Scenario, Tally};
+use common::with_timeout;
 use kafkac::consumer::assignor::{select_protocol, Assignor, TopicPartition};
 use kafkac::consumer::group::{
     Action, CommitOffset, Group, GroupEvent, GroupRequest, GroupResponse, GroupSettings, Target,
@@ -147,8 +151,6 @@ use kafkac::protocol::messages::*;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const DEFAULT_SEEDS: u64 = 10_000;
@@ -172,51 +174,10 @@ const FENCED_INSTANCE_ID: i16 = 82;
 
 // ----- PRNG -------------------------------------------------------------------------------
 
-/// splitmix64: every random choice of a scenario comes from one of these.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x6A09_E667_F3BC_C908)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && ((self.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < p
-    }
-    fn rate(&mut self, on: f64, lo: f64, hi: f64) -> f64 {
-        if self.chance(on) {
-            lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
-        } else {
-            0.0
-        }
-    }
-}
+/// Mixed into the seed for the scenario's [`Rng`].
+const SEED_MIX: u64 = 0x6A09_E667_F3BC_C908;
 
 // ----- coverage ---------------------------------------------------------------------------
-
-macro_rules! hits {
-    ($($name:ident),* $(,)?) => {
-        /// What the run exercised; every kind must be hit at least once in a full run.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        enum Hit { $($name),* }
-        impl Hit {
-            const ALL: &'static [Hit] = &[$(Hit::$name),*];
-        }
-    };
-}
 
 hits!(
     // Faults.
@@ -271,8 +232,6 @@ hits!(
     Fatal,
     MaxPollExceeded,
 );
-
-const N_HITS: usize = Hit::ALL.len();
 
 // ----- plan -------------------------------------------------------------------------------
 
@@ -754,7 +713,7 @@ fn commit_answer(c: &OffsetCommitRequest, code: i16) -> OffsetCommitResponse {
 
 impl Sim {
     fn new(seed: u64, plant: Plant, trace: bool) -> Sim {
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::new(seed, SEED_MIX);
         let plan = gen_plan(&mut rng);
         let snapshot = Snapshot {
             generation: 0,
@@ -2430,7 +2389,9 @@ struct Totals {
     max_overhang: i64,
 }
 
-impl Totals {
+impl Tally for Totals {
+    type Sim = Sim;
+
     fn new() -> Totals {
         Totals {
             hits: vec![0; N_HITS],
@@ -2438,7 +2399,7 @@ impl Totals {
             ..Totals::default()
         }
     }
-    fn add(&mut self, s: &Sim) {
+    fn add(&mut self, _seed: u64, s: &Sim) {
         self.seeds += 1;
         for (t, h) in self.hits.iter_mut().zip(&s.hits) {
             *t += h;
@@ -2458,42 +2419,15 @@ impl Totals {
         self.clients += o.clients;
         self.max_overhang = self.max_overhang.max(o.max_overhang);
     }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().map(|v| {
-        v.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
-    })
+    fn hits(&self) -> &[u64] {
+        &self.hits
+    }
 }
 
 fn run_seed(seed: u64, plant: Plant, trace: bool) -> (Result<(), String>, Sim) {
     let mut sim = Sim::new(seed, plant, trace);
-    let res = catch_unwind(AssertUnwindSafe(|| sim.run())).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        Err(format!("panic: {msg}"))
-    });
+    let res = catch_panic(|| sim.run());
     (res, sim)
-}
-
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("sim-bounded".into())
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        })
-        .expect("spawn");
-    match rx.recv_timeout(limit) {
-        Ok(Ok(v)) => v,
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("did not finish within {limit:?}"),
-    }
 }
 
 fn replay_hint(seed: u64) -> String {
@@ -2503,120 +2437,59 @@ fn replay_hint(seed: u64) -> String {
     )
 }
 
-fn describe(sim: &Sim) -> String {
-    let p = &sim.plan;
-    format!(
-        "plan: assignors {:?}, topics {:?}, slots {:?}, session {} ms, heartbeat {} ms, \
+impl Scenario for Sim {
+    type Totals = Totals;
+
+    fn describe(&self) -> String {
+        let p = &self.plan;
+        format!(
+            "plan: assignors {:?}, topics {:?}, slots {:?}, session {} ms, heartbeat {} ms, \
          max.poll {} ms, request timeout {} ms, initial delay {} ms, net ≤{} ms, drop {:.3}/{:.3}, \
          faults end {} ms, end {} ms, {} changes",
-        p.assignors.iter().map(|a| a.name()).collect::<Vec<_>>(),
-        p.topics,
-        p.slots
-            .iter()
-            .map(|s| (&s.instance, &s.topics))
-            .collect::<Vec<_>>(),
-        p.session,
-        p.heartbeat,
-        p.max_poll,
-        p.request_timeout,
-        p.initial_delay,
-        p.net_max,
-        p.p_drop,
-        p.p_drop_answer,
-        p.faults_end,
-        p.end,
-        p.changes.len(),
-    )
-}
-
-fn run_range(seeds: Vec<u64>, plant: Plant, keep_going: bool) -> (Totals, Vec<(u64, String)>) {
-    let mut totals = Totals::new();
-    let mut failures = Vec::new();
-    for seed in seeds {
-        let (res, sim) = run_seed(seed, plant, false);
-        if let Err(v) = res {
-            let (_, sim) = run_seed(seed, plant, true);
-            let trace = sim.trace.clone().unwrap_or_default();
-            let tail: Vec<&str> = trace.lines().rev().take(40).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            failures.push((
-                seed,
-                format!(
-                    "seed {seed} violated an invariant: {v}\n{}\nlast events:\n{}\n{}",
-                    describe(&sim),
-                    tail.join("\n"),
-                    replay_hint(seed)
-                ),
-            ));
-            if !keep_going {
-                break;
-            }
-            continue;
-        }
-        totals.add(&sim);
+            p.assignors.iter().map(|a| a.name()).collect::<Vec<_>>(),
+            p.topics,
+            p.slots
+                .iter()
+                .map(|s| (&s.instance, &s.topics))
+                .collect::<Vec<_>>(),
+            p.session,
+            p.heartbeat,
+            p.max_poll,
+            p.request_timeout,
+            p.initial_delay,
+            p.net_max,
+            p.p_drop,
+            p.p_drop_answer,
+            p.faults_end,
+            p.end,
+            p.changes.len(),
+        )
     }
-    (totals, failures)
+
+    fn show_plan(&self) -> String {
+        format!("{}\n{:#?}", self.describe(), self.plan)
+    }
+
+    fn trace(&self) -> &str {
+        self.trace.as_deref().unwrap_or_default()
+    }
 }
 
 /// The seeded scenarios: `SIM_SEED=<n>` runs one (`SIM_TRACE=1` prints it), `SIM_SEEDS=<n>`
 /// sets how many (default 10,000); `SIM_KEEP_GOING=1` lists every failing seed.
 #[test]
 fn sim_group_seeds() {
-    let single = env_u64("SIM_SEED");
-    let count = env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
-    let keep_going = std::env::var_os("SIM_KEEP_GOING").is_some();
     let plant = Plant::from_env();
-    if let Some(seed) = single {
-        if std::env::var_os("SIM_TRACE").is_some() {
-            let (res, sim) = run_seed(seed, plant, true);
-            println!("{}", describe(&sim));
-            println!("{:#?}", sim.plan);
-            println!("{}", sim.trace.clone().unwrap_or_default());
-            if let Err(v) = res {
-                panic!("seed {seed}: {v}\n{}", replay_hint(seed));
-            }
-            return;
-        }
-    }
-    let seeds: Vec<u64> = match single {
-        Some(s) => vec![s],
-        None => (0..count).collect(),
+    let runner = Runner {
+        default_seeds: DEFAULT_SEEDS,
+        max_threads: 4,
+        run_limit: RUN_LIMIT,
+        replay_hint,
     };
-    let n = seeds.len() as u64;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    let start = Instant::now();
-    let (tx, rx) = mpsc::channel();
-    for t in 0..threads {
-        let mine: Vec<u64> = seeds.iter().copied().skip(t).step_by(threads).collect();
-        let tx = tx.clone();
-        std::thread::Builder::new()
-            .name(format!("sim-{t}"))
-            .spawn(move || {
-                let _ = tx.send(run_range(mine, plant, keep_going));
-            })
-            .expect("spawn");
-    }
-    drop(tx);
-    let limit = if single.is_none() && count <= DEFAULT_SEEDS && !keep_going {
-        RUN_LIMIT
-    } else {
-        Duration::from_secs(24 * 3600)
+    let Some(ran) = run_seeds(&runner, move |seed, trace| run_seed(seed, plant, trace)) else {
+        return;
     };
-    let mut totals = Totals::new();
-    let mut failures = Vec::new();
-    for _ in 0..threads {
-        let left = limit.saturating_sub(start.elapsed());
-        match rx.recv_timeout(left) {
-            Ok((t, f)) => {
-                totals.merge(t);
-                failures.extend(f);
-            }
-            Err(_) => panic!("the simulation did not finish within {limit:?}"),
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let (totals, threads, secs) = (&ran.totals, ran.threads, ran.secs);
     println!(
         "sim_group: {} seeds in {:.2} s on {threads} threads ({:.0} seeds/s); {} events, {} \
          member processes, {:.0} s simulated; the longest an owner went without contact beyond \
@@ -2629,37 +2502,14 @@ fn sim_group_seeds() {
         totals.sim_ms as f64 / 1e3,
         totals.max_overhang,
     );
-    println!("coverage (times each fault or situation was hit):");
-    for (h, c) in Hit::ALL.iter().zip(&totals.hits) {
-        println!("  {:<28} {c}", format!("{h:?}"));
-    }
-    if !failures.is_empty() {
-        failures.sort_by_key(|f| f.0);
-        let seeds: Vec<u64> = failures.iter().map(|f| f.0).collect();
-        for f in &failures {
-            println!("{}", f.1.lines().next().unwrap_or_default());
-        }
-        panic!(
-            "{} seed(s) failed: {seeds:?}\nfirst:\n{}",
-            failures.len(),
-            failures[0].1
-        );
-    }
-    if single.is_none() && n >= 1000 && plant == Plant::None {
-        let missed: Vec<String> = Hit::ALL
-            .iter()
-            .zip(&totals.hits)
-            .filter(|(_, c)| **c == 0)
-            .map(|(h, _)| format!("{h:?}"))
-            .collect();
-        assert!(missed.is_empty(), "never hit over {n} seeds: {missed:?}");
-    }
+    print_coverage(Hit::ALL, &totals.hits, 28);
+    ran.finish(Hit::ALL, plant == Plant::None);
 }
 
 /// A seed replays exactly: the same events, the same trace.
 #[test]
 fn sim_group_replays_exactly() {
-    bounded(Duration::from_secs(30), || {
+    with_timeout(Duration::from_secs(30), || {
         for seed in [1u64, 77, 4242] {
             let (a, sa) = run_seed(seed, Plant::None, true);
             let (b, sb) = run_seed(seed, Plant::None, true);
@@ -2674,7 +2524,7 @@ fn sim_group_replays_exactly() {
 /// The checks bite: with a bug planted, seeds fail.
 #[test]
 fn sim_group_checker_catches_planted_bugs() {
-    bounded(Duration::from_secs(60), || {
+    with_timeout(Duration::from_secs(60), || {
         for (plant, seeds) in [(Plant::StaleCommit, 800u64), (Plant::IgnoreLost, 800)] {
             let (mut fired, mut caught) = (0u64, 0u64);
             for seed in 0..seeds {
