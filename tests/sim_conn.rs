@@ -70,7 +70,9 @@
 mod common;
 
 use bytes::Bytes;
-use common::sim::{catch_panic, print_coverage, run_seeds, Rng, Runner, Scenario, Tally};
+use common::sim::{
+    assert_replays, catch_panic, run_seeds, Record, Rng, Runner, Scenario, Schedule, Tally,
+};
 use common::with_timeout;
 use kafkac::error::{local, Error};
 use kafkac::net::auth::{AuthStep, Authenticator};
@@ -78,8 +80,7 @@ use kafkac::net::core::{ConnCore, ConnectionOptions, Outgoing, Phase};
 use kafkac::net::VersionTable;
 use kafkac::protocol::frame::{encode_response, Frame};
 use kafkac::protocol::messages::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::IoSlice;
 use std::sync::{Arc, Mutex};
@@ -193,9 +194,6 @@ hits!(
 
 #[derive(Default, Clone)]
 struct Totals {
-    seeds: u64,
-    hits: Vec<u64>,
-    events: u64,
     requests: u64,
     ok: u64,
     err: u64,
@@ -208,19 +206,7 @@ struct Totals {
 impl Tally for Totals {
     type Sim = Sim;
 
-    fn new() -> Totals {
-        Totals {
-            hits: vec![0; N_HITS],
-            ..Totals::default()
-        }
-    }
-
     fn add(&mut self, seed: u64, s: &Sim) {
-        self.seeds += 1;
-        for (t, h) in self.hits.iter_mut().zip(&s.hits) {
-            *t += h;
-        }
-        self.events += s.events;
         self.requests += s.plan.reqs.len() as u64;
         self.ok += s.ok;
         self.err += s.err;
@@ -233,11 +219,6 @@ impl Tally for Totals {
     }
 
     fn merge(&mut self, o: Totals) {
-        self.seeds += o.seeds;
-        for (t, h) in self.hits.iter_mut().zip(&o.hits) {
-            *t += h;
-        }
-        self.events += o.events;
         self.requests += o.requests;
         self.ok += o.ok;
         self.err += o.err;
@@ -245,10 +226,6 @@ impl Tally for Totals {
         self.hol_seeds.extend(o.hol_seeds);
         self.hol_seeds.sort_unstable();
         self.hol_seeds.truncate(5);
-    }
-
-    fn hits(&self) -> &[u64] {
-        &self.hits
     }
 }
 
@@ -694,30 +671,6 @@ impl Ev {
     }
 }
 
-struct Scheduled {
-    at: u64,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    /// Earliest first (BinaryHeap is a max-heap); same time: scheduled first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 struct BReq {
     /// `Some(version)` for ApiVersions.
     av_version: Option<i16>,
@@ -817,20 +770,17 @@ struct Sim {
     rng: Rng,
     base: Instant,
     now: u64,
-    seq: u64,
-    heap: BinaryHeap<Scheduled>,
+    heap: Schedule<Ev>,
     conns: Vec<ConnSim>,
     reqs: Vec<ReqState>,
     violation: Option<String>,
     finishing: bool,
     strict: bool,
-    hits: Vec<u64>,
-    events: u64,
     ok: u64,
     err: u64,
     hol_closes: u64,
     last_conn: usize,
-    trace: Option<String>,
+    rec: Record,
 }
 
 fn us_of(base: Instant, t: Instant) -> u64 {
@@ -928,20 +878,17 @@ impl Sim {
             rng,
             base,
             now: 0,
-            seq: 0,
-            heap: BinaryHeap::new(),
+            heap: Schedule::new(),
             conns,
             reqs,
             violation: None,
             finishing: false,
             strict,
-            hits: vec![0; N_HITS],
-            events: 0,
             ok: 0,
             err: 0,
             hol_closes: 0,
             last_conn: usize::MAX,
-            trace: trace.then(String::new),
+            rec: Record::new(N_HITS, trace),
         }
     }
 
@@ -950,16 +897,11 @@ impl Sim {
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
-        self.seq += 1;
-        self.heap.push(Scheduled {
-            at,
-            seq: self.seq,
-            ev,
-        });
+        self.heap.push(at, ev);
     }
 
     fn hit(&mut self, h: Hit) {
-        self.hits[h as usize] += 1;
+        self.rec.hits[h as usize] += 1;
     }
 
     fn fail(&mut self, c: usize, msg: String) {
@@ -969,7 +911,7 @@ impl Sim {
     }
 
     fn note(&mut self, f: impl FnOnce() -> String) {
-        if let Some(t) = self.trace.as_mut() {
+        if let Some(t) = self.rec.trace.as_mut() {
             let _ = writeln!(t, "{:>12}us {}", self.now, f());
         }
     }
@@ -998,7 +940,7 @@ impl Sim {
         }
         while let Some(e) = self.heap.pop() {
             self.now = e.at;
-            self.events += 1;
+            self.rec.events += 1;
             if self.now > HORIZON_US {
                 self.fail(0, "simulated time ran away".into());
                 break;
@@ -1011,7 +953,7 @@ impl Sim {
                 }
             }
             self.last_conn = c;
-            if self.trace.is_some() {
+            if self.rec.trace.is_some() {
                 let ev = match &e.ev {
                     Ev::ClientRecv(c, d, ends) => {
                         format!("ClientRecv({c}, {} bytes, {ends})", d.len())
@@ -1230,7 +1172,7 @@ impl Sim {
             rest = &rest[n..];
         }
         if !shared.is_empty() {
-            self.hits[Hit::SharedParts as usize] += 1;
+            self.rec.hits[Hit::SharedParts as usize] += 1;
         }
         let size = frame.len() - 4 + shared.iter().map(|(_, b)| b.len()).sum::<usize>();
         frame[..4].copy_from_slice(&(size as i32).to_be_bytes());
@@ -1241,7 +1183,7 @@ impl Sim {
         let cs = &mut self.conns[c];
         let was_closed = cs.core.phase() == Phase::Closed;
         if !cs.ready && !was_closed {
-            self.hits[Hit::SubmitBeforeReady as usize] += 1;
+            self.rec.hits[Hit::SubmitBeforeReady as usize] += 1;
         }
         if cs.core.phase() == Phase::Authenticating {
             let h = if cs.reauthing {
@@ -1249,14 +1191,14 @@ impl Sim {
             } else {
                 Hit::SubmitDuringAuth
             };
-            self.hits[h as usize] += 1;
+            self.rec.hits[h as usize] += 1;
         }
         self.reqs[r].submitted = true;
         if !acks0 {
             cs.outstanding.push_back(r);
         }
         if was_closed {
-            self.hits[Hit::SubmitToClosed as usize] += 1;
+            self.rec.hits[Hit::SubmitToClosed as usize] += 1;
             self.reqs[r].to_closed = true;
         } else {
             cs.mqueue.push_back(r);
@@ -1411,7 +1353,7 @@ impl Sim {
             return;
         }
         let what = if cs.core.mid_response() {
-            self.hits[Hit::ResetMidResponse as usize] += 1;
+            self.rec.hits[Hit::ResetMidResponse as usize] += 1;
             "connection closed in the middle of a response"
         } else {
             "connection closed by broker"
@@ -1437,7 +1379,7 @@ impl Sim {
                     cs.setup_ok = true;
                     cs.ready = phase == Phase::Ready;
                     if cs.auth_log.is_some() {
-                        self.hits[Hit::AuthSetup as usize] += 1;
+                        self.rec.hits[Hit::AuthSetup as usize] += 1;
                         if table.range(KEY_SASL_HANDSHAKE).is_none() {
                             self.fail(c, "set-up with authentication lost the versions".into());
                             return;
@@ -1820,10 +1762,10 @@ impl Sim {
         if cs.authing {
             // Callers' requests wait for the authentication.
         } else if cs.ready && !cs.closed && now < cs.throttle_until && !cs.mqueue.is_empty() {
-            self.hits[Hit::ThrottleHeldWrites as usize] += 1;
+            self.rec.hits[Hit::ThrottleHeldWrites as usize] += 1;
         } else if cs.ready && !cs.closed {
             if cs.window.len() >= mif && !cs.mqueue.is_empty() {
-                self.hits[Hit::InFlightLimitReached as usize] += 1;
+                self.rec.hits[Hit::InFlightLimitReached as usize] += 1;
             }
             while cs.window.len() < mif {
                 let Some(r) = cs.mqueue.pop_front() else {
@@ -2521,8 +2463,8 @@ impl Scenario for Sim {
         format!("{:#?}", self.plan)
     }
 
-    fn trace(&self) -> &str {
-        self.trace.as_deref().unwrap_or_default()
+    fn record(&self) -> &Record {
+        &self.rec
     }
 }
 
@@ -2532,30 +2474,20 @@ impl Scenario for Sim {
 #[test]
 fn sim_conn_seeds() {
     let strict = strict();
-    let runner = Runner {
-        default_seeds: DEFAULT_SEEDS,
-        max_threads: 2,
-        run_limit: RUN_LIMIT,
-        replay_hint,
-    };
-    let Some(ran) = run_seeds(&runner, move |seed, trace| {
-        run_seed(seed, Plant::None, strict, trace)
-    }) else {
+    let runner = Runner::new(DEFAULT_SEEDS, 2, RUN_LIMIT, replay_hint);
+    let run = move |seed, trace| run_seed(seed, Plant::None, strict, trace);
+    let Some(ran) = run_seeds(&runner, run) else {
         return;
     };
-    let (totals, threads, secs) = (&ran.totals, ran.threads, ran.secs);
+    let totals = &ran.sums.totals;
     println!(
-        "sim_conn: {} seeds in {:.2} s on {threads} threads ({:.0} seeds/s); {} events, \
-         {} requests, {} ok, {} failed with their connection",
-        totals.seeds,
-        secs,
-        totals.seeds as f64 / secs,
-        totals.events,
+        "sim_conn: {}, {} requests, {} ok, {} failed with their connection",
+        ran.summary(),
         totals.requests,
         totals.ok,
         totals.err
     );
-    print_coverage(Hit::ALL, &totals.hits, 24);
+    ran.print_coverage(Hit::ALL, 24);
     if totals.hol_closes > 0 {
         println!(
             "known issue: {} connection(s) to brokers that kept Kafka's rules were closed \
@@ -2574,14 +2506,9 @@ fn sim_conn_replays_exactly() {
 }
 
 fn replays_exactly() {
-    for seed in [1u64, 77, 4242] {
-        let (a, sa) = run_seed(seed, Plant::None, false, true);
-        let (b, sb) = run_seed(seed, Plant::None, false, true);
-        assert_eq!(a, b);
-        assert_eq!(sa.events, sb.events);
-        assert_eq!(sa.hits, sb.hits);
-        assert_eq!(sa.trace, sb.trace, "seed {seed} did not replay");
-    }
+    assert_replays(&[1, 77, 4242], |seed, trace| {
+        run_seed(seed, Plant::None, false, trace)
+    });
 }
 
 /// The checker bites: the same harness with a bug planted in the driver reports it.

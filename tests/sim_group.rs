@@ -140,7 +140,9 @@
 mod common;
 
 use bytes::Bytes;
-use common::sim::{catch_panic, print_coverage, run_seeds, Rng, Runner, Scenario, Tally};
+use common::sim::{
+    assert_replays, catch_panic, run_seeds, Record, Rng, Runner, Scenario, Schedule, Tally,
+};
 use common::with_timeout;
 use kafkac::consumer::assignor::{select_protocol, Assignor, TopicPartition};
 use kafkac::consumer::group::{
@@ -148,8 +150,7 @@ use kafkac::consumer::group::{
 };
 use kafkac::error::Error;
 use kafkac::protocol::messages::*;
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -449,28 +450,6 @@ enum Ev {
     LoadDone,
 }
 
-struct Scheduled {
-    at: u64,
-    seq: u64,
-    ev: Ev,
-}
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 // ----- members ----------------------------------------------------------------------------
 
 /// One process: a `Group`, its driver and its application.
@@ -586,9 +565,7 @@ struct Sim {
     plan: Plan,
     base: Instant,
     now: u64,
-    seq: u64,
-    queue: BinaryHeap<Scheduled>,
-    events: u64,
+    queue: Schedule<Ev>,
     clients: Vec<Client>,
     /// The current process of each slot.
     slot_client: Vec<Option<usize>>,
@@ -600,11 +577,10 @@ struct Sim {
     fifo: HashMap<(usize, i32, bool), u64>,
     silent_until: Vec<u64>,
     c: Coord,
-    hits: Vec<u64>,
-    trace: Option<String>,
     violation: Option<String>,
     counts: BTreeMap<String, i32>,
     max_overhang: i64,
+    rec: Record,
 }
 
 fn tp(t: &str, p: i32) -> TopicPartition {
@@ -729,9 +705,7 @@ impl Sim {
             rng,
             base: Instant::now(),
             now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
-            events: 0,
+            queue: Schedule::new(),
             clients: Vec::new(),
             slot_client: vec![None; plan.slots.len()],
             reqs: HashMap::new(),
@@ -759,12 +733,11 @@ impl Sim {
                 next_member: 1,
                 timer_at: None,
             },
-            hits: vec![0; N_HITS],
-            trace: trace.then(String::new),
             violation: None,
             counts: plan.topics.iter().cloned().collect(),
             max_overhang: i64::MIN,
             plan,
+            rec: Record::new(N_HITS, trace),
         };
         let eager = !s.plan.assignors.iter().all(|a| a.supports_cooperative());
         s.hit(if eager { Hit::Eager } else { Hit::Cooperative });
@@ -772,11 +745,11 @@ impl Sim {
     }
 
     fn hit(&mut self, h: Hit) {
-        self.hits[h as usize] += 1;
+        self.rec.hits[h as usize] += 1;
     }
 
     fn log(&mut self, f: impl FnOnce() -> String) {
-        if let Some(t) = &mut self.trace {
+        if let Some(t) = &mut self.rec.trace {
             let line = f();
             let _ = writeln!(t, "{:>7} {line}", self.now);
         }
@@ -790,12 +763,7 @@ impl Sim {
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Scheduled {
-            at: at.max(self.now),
-            seq: self.seq,
-            ev,
-        });
+        self.queue.push(at.max(self.now), ev);
     }
 
     fn inst(&self) -> Instant {
@@ -821,8 +789,8 @@ impl Sim {
                 break;
             }
             self.now = s.at;
-            self.events += 1;
-            if self.events > MAX_EVENTS {
+            self.rec.events += 1;
+            if self.rec.events > MAX_EVENTS {
                 return Err(format!("more than {MAX_EVENTS} events"));
             }
             self.dispatch(s.ev);
@@ -2379,48 +2347,35 @@ impl Sim {
 
 // ----- running seeds ----------------------------------------------------------------------
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Totals {
-    seeds: u64,
-    hits: Vec<u64>,
-    events: u64,
     sim_ms: u64,
     clients: u64,
     max_overhang: i64,
 }
 
+impl Default for Totals {
+    fn default() -> Totals {
+        Totals {
+            sim_ms: 0,
+            clients: 0,
+            max_overhang: i64::MIN,
+        }
+    }
+}
+
 impl Tally for Totals {
     type Sim = Sim;
 
-    fn new() -> Totals {
-        Totals {
-            hits: vec![0; N_HITS],
-            max_overhang: i64::MIN,
-            ..Totals::default()
-        }
-    }
     fn add(&mut self, _seed: u64, s: &Sim) {
-        self.seeds += 1;
-        for (t, h) in self.hits.iter_mut().zip(&s.hits) {
-            *t += h;
-        }
-        self.events += s.events;
         self.sim_ms += s.now;
         self.clients += s.clients.len() as u64;
         self.max_overhang = self.max_overhang.max(s.max_overhang);
     }
     fn merge(&mut self, o: Totals) {
-        self.seeds += o.seeds;
-        for (t, h) in self.hits.iter_mut().zip(&o.hits) {
-            *t += h;
-        }
-        self.events += o.events;
         self.sim_ms += o.sim_ms;
         self.clients += o.clients;
         self.max_overhang = self.max_overhang.max(o.max_overhang);
-    }
-    fn hits(&self) -> &[u64] {
-        &self.hits
     }
 }
 
@@ -2470,8 +2425,8 @@ impl Scenario for Sim {
         format!("{}\n{:#?}", self.describe(), self.plan)
     }
 
-    fn trace(&self) -> &str {
-        self.trace.as_deref().unwrap_or_default()
+    fn record(&self) -> &Record {
+        &self.rec
     }
 }
 
@@ -2480,29 +2435,20 @@ impl Scenario for Sim {
 #[test]
 fn sim_group_seeds() {
     let plant = Plant::from_env();
-    let runner = Runner {
-        default_seeds: DEFAULT_SEEDS,
-        max_threads: 4,
-        run_limit: RUN_LIMIT,
-        replay_hint,
-    };
+    let runner = Runner::new(DEFAULT_SEEDS, 4, RUN_LIMIT, replay_hint);
     let Some(ran) = run_seeds(&runner, move |seed, trace| run_seed(seed, plant, trace)) else {
         return;
     };
-    let (totals, threads, secs) = (&ran.totals, ran.threads, ran.secs);
+    let totals = &ran.sums.totals;
     println!(
-        "sim_group: {} seeds in {:.2} s on {threads} threads ({:.0} seeds/s); {} events, {} \
-         member processes, {:.0} s simulated; the longest an owner went without contact beyond \
-         session.timeout.ms: {} ms",
-        totals.seeds,
-        secs,
-        totals.seeds as f64 / secs,
-        totals.events,
+        "sim_group: {}, {} member processes, {:.0} s simulated; the longest an owner went \
+         without contact beyond session.timeout.ms: {} ms",
+        ran.summary(),
         totals.clients,
         totals.sim_ms as f64 / 1e3,
         totals.max_overhang,
     );
-    print_coverage(Hit::ALL, &totals.hits, 28);
+    ran.print_coverage(Hit::ALL, 28);
     ran.finish(Hit::ALL, plant == Plant::None);
 }
 
@@ -2510,14 +2456,9 @@ fn sim_group_seeds() {
 #[test]
 fn sim_group_replays_exactly() {
     with_timeout(Duration::from_secs(30), || {
-        for seed in [1u64, 77, 4242] {
-            let (a, sa) = run_seed(seed, Plant::None, true);
-            let (b, sb) = run_seed(seed, Plant::None, true);
-            assert_eq!(a, b);
-            assert_eq!(sa.events, sb.events);
-            assert_eq!(sa.hits, sb.hits);
-            assert_eq!(sa.trace, sb.trace, "seed {seed} did not replay");
-        }
+        assert_replays(&[1, 77, 4242], |seed, trace| {
+            run_seed(seed, Plant::None, trace)
+        });
     });
 }
 

@@ -120,7 +120,10 @@
 mod common;
 
 use bytes::Bytes;
-use common::sim::{catch_panic, print_coverage, run_seeds, Rng, Runner, Scenario, Tally};
+use common::sim::{
+    assert_replays, catch_panic, run_seeds, Record, Rng, Runner, Scenario, Schedule, Scheduled,
+    Tally,
+};
 use common::with_timeout;
 use kafkac::cluster::{BrokerMeta, Metadata, PartitionMeta, Snapshot, TopicMeta};
 use kafkac::config::Config;
@@ -129,8 +132,7 @@ use kafkac::producer::state::{Append, Batch, Clock, PartitionAnswer, Pid, PidSta
 use kafkac::producer::{Message, Persisted, ProducerSettings};
 use kafkac::protocol::Uuid;
 use kafkac::record::{Compression, DecodeLimits, RecordSet};
-use std::cmp::Ordering;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -531,30 +533,6 @@ impl Ev {
     }
 }
 
-struct Scheduled {
-    at: u64,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    /// Earliest first (BinaryHeap is a max-heap); same time: scheduled first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 /// One batch in a partition's log.
 #[derive(Debug)]
 struct LogBatch {
@@ -724,9 +702,7 @@ struct Sim {
     rng: Rng,
     base: Instant,
     now: u64,
-    seq: u64,
-    heap: BinaryHeap<Scheduled>,
-    events: u64,
+    heap: Schedule<Ev>,
     horizon: u64,
     st: State,
     snap: Snapshot,
@@ -745,7 +721,6 @@ struct Sim {
     sent: usize,
     reports: usize,
     done: bool,
-    hits: Vec<u64>,
     spin_us: u64,
     /// Possibly persisted messages appended under an older producer id after a newer one.
     late_old_pid: u64,
@@ -755,13 +730,13 @@ struct Sim {
     spin_streak: u32,
     tolerate: Tolerate,
     epoch_bumps_seen: u64,
-    trace: Option<String>,
     violation: Option<String>,
+    rec: Record,
 }
 
 macro_rules! tr {
     ($s:expr, $($arg:tt)*) => {
-        if $s.trace.is_some() {
+        if $s.rec.trace.is_some() {
             let line = format!($($arg)*);
             $s.trace_line(line);
         }
@@ -853,9 +828,7 @@ impl Sim {
             rng,
             base,
             now: 0,
-            seq: 0,
-            heap: BinaryHeap::new(),
-            events: 0,
+            heap: Schedule::new(),
             horizon,
             st,
             snap: Snapshot::default(),
@@ -881,15 +854,14 @@ impl Sim {
             sent: 0,
             reports: 0,
             done: false,
-            hits: vec![0; N_HITS],
             spin_us: 0,
             late_old_pid: 0,
             known: [0; KnownBug::ALL.len()],
             spin_streak: 0,
             tolerate: [false; KnownBug::ALL.len()],
             epoch_bumps_seen: 0,
-            trace: trace.then(String::new),
             violation: None,
+            rec: Record::new(N_HITS, trace),
             plan,
         };
         sim.drv.pid_backoff = sim.s.retry_backoff.as_micros() as u64;
@@ -925,7 +897,7 @@ impl Sim {
 
     fn trace_line(&mut self, line: String) {
         let now = self.now;
-        if let Some(t) = &mut self.trace {
+        if let Some(t) = &mut self.rec.trace {
             let _ = writeln!(t, "{:>9.3}ms {line}", now as f64 / 1000.0);
         }
     }
@@ -935,7 +907,7 @@ impl Sim {
     }
 
     fn hit(&mut self, h: Hit) {
-        self.hits[h as usize] += 1;
+        self.rec.hits[h as usize] += 1;
     }
 
     fn fail(&mut self, msg: String) {
@@ -946,12 +918,7 @@ impl Sim {
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
-        self.seq += 1;
-        self.heap.push(Scheduled {
-            at: at.max(self.now),
-            seq: self.seq,
-            ev,
-        });
+        self.heap.push(at.max(self.now), ev);
     }
 
     fn inst(&self, t: u64) -> Instant {
@@ -990,8 +957,8 @@ impl Sim {
             if self.done && !ev.broker_side() {
                 continue;
             }
-            self.events += 1;
-            if self.events > MAX_EVENTS {
+            self.rec.events += 1;
+            if self.rec.events > MAX_EVENTS {
                 self.fail(format!("more than {MAX_EVENTS} events"));
                 break;
             }
@@ -1492,10 +1459,10 @@ impl Sim {
             if t.stamp.is_some_and(|s| s != (pid, epoch)) {
                 if t.maybe_written {
                     t.renumbered_maybe_written = true;
-                    self.hits[Hit::RenumberedMaybeWritten as usize] += 1;
+                    self.rec.hits[Hit::RenumberedMaybeWritten as usize] += 1;
                 } else if t.appended_unacked {
                     t.renumbered_appended = true;
-                    self.hits[Hit::RenumberedAfterAppendError as usize] += 1;
+                    self.rec.hits[Hit::RenumberedAfterAppendError as usize] += 1;
                 }
             }
             t.stamp = Some((pid, epoch));
@@ -2170,10 +2137,10 @@ impl Sim {
         };
         let part = &mut self.parts[p];
         if keep > 0 {
-            self.hits[Hit::TailKept as usize] += 1;
+            self.rec.hits[Hit::TailKept as usize] += 1;
         }
         if tail > keep {
-            self.hits[Hit::TailTruncated as usize] += 1;
+            self.rec.hits[Hit::TailTruncated as usize] += 1;
         }
         part.log.truncate(committed + keep);
         part.next_offset = part.log.last().map_or(0, |b| b.base + b.msgs.len() as i64);
@@ -2257,7 +2224,7 @@ impl Sim {
                 }
                 let _ = p;
                 let (leader, epoch) = if may_be_stale && self.rng.chance(self.plan.p_stale_meta) {
-                    self.hits[Hit::StaleMetadata as usize] += 1;
+                    self.rec.hits[Hit::StaleMetadata as usize] += 1;
                     part.prev_shown
                 } else {
                     part.shown
@@ -2352,8 +2319,8 @@ impl Sim {
                 let part = &mut self.parts[p];
                 part.pstate.remove(&pid);
                 part.forget.insert(pid, part.log.len());
-                self.hits[Hit::StateExpired as usize] += 1;
-                if self.trace.is_some() {
+                self.rec.hits[Hit::StateExpired as usize] += 1;
+                if self.rec.trace.is_some() {
                     let name = self.part_name(p);
                     self.trace_line(format!("broker: {name} forgets producer {pid}"));
                 }
@@ -2609,9 +2576,6 @@ impl Sim {
 
 #[derive(Default, Clone)]
 struct Totals {
-    seeds: u64,
-    hits: Vec<u64>,
-    events: u64,
     msgs: u64,
     delivered: u64,
     failed_not: u64,
@@ -2629,19 +2593,7 @@ struct Totals {
 impl Tally for Totals {
     type Sim = Sim;
 
-    fn new() -> Totals {
-        Totals {
-            hits: vec![0; N_HITS],
-            ..Totals::default()
-        }
-    }
-
     fn add(&mut self, _seed: u64, s: &Sim) {
-        self.seeds += 1;
-        for (t, h) in self.hits.iter_mut().zip(&s.hits) {
-            *t += h;
-        }
-        self.events += s.events;
         self.msgs += s.msgs.len() as u64;
         for m in &s.msgs {
             match (m.delivered, m.status) {
@@ -2651,7 +2603,7 @@ impl Tally for Totals {
                 _ => {}
             }
         }
-        self.possibly_in_log += s.hits[Hit::PossiblyPersistedInLog as usize];
+        self.possibly_in_log += s.rec.hits[Hit::PossiblyPersistedInLog as usize];
         self.requests += s.st.counters.requests;
         self.epoch_bumps += s.st.counters.epoch_bumps;
         self.possible_duplicates += s.st.possible_duplicates;
@@ -2664,11 +2616,6 @@ impl Tally for Totals {
     }
 
     fn merge(&mut self, o: Totals) {
-        self.seeds += o.seeds;
-        for (t, h) in self.hits.iter_mut().zip(&o.hits) {
-            *t += h;
-        }
-        self.events += o.events;
         self.msgs += o.msgs;
         self.delivered += o.delivered;
         self.failed_not += o.failed_not;
@@ -2683,10 +2630,6 @@ impl Tally for Totals {
         for (t, k) in self.known.iter_mut().zip(&o.known) {
             *t += k;
         }
-    }
-
-    fn hits(&self) -> &[u64] {
-        &self.hits
     }
 }
 
@@ -2821,8 +2764,8 @@ impl Scenario for Sim {
         format!("{}\n{:#?}", self.describe(), self.plan)
     }
 
-    fn trace(&self) -> &str {
-        self.trace.as_deref().unwrap_or_default()
+    fn record(&self) -> &Record {
+        &self.rec
     }
 }
 
@@ -2831,27 +2774,18 @@ impl Scenario for Sim {
 #[test]
 fn sim_producer_seeds() {
     let tolerate = tolerate_from_env();
-    let runner = Runner {
-        default_seeds: DEFAULT_SEEDS,
-        max_threads: 4,
-        run_limit: RUN_LIMIT,
-        replay_hint,
-    };
-    let Some(ran) = run_seeds(&runner, move |seed, trace| {
-        run_seed(seed, Plant::None, trace, tolerate)
-    }) else {
+    let runner = Runner::new(DEFAULT_SEEDS, 4, RUN_LIMIT, replay_hint);
+    let run = move |seed, trace| run_seed(seed, Plant::None, trace, tolerate);
+    let Some(ran) = run_seeds(&runner, run) else {
         return;
     };
-    let (totals, threads, secs) = (&ran.totals, ran.threads, ran.secs);
+    let totals = &ran.sums.totals;
     println!(
-        "sim_producer: {} seeds in {:.2} s on {threads} threads ({:.0} seeds/s); {} events, \
+        "sim_producer: {}, \
          {} messages: {} delivered, {} failed not persisted, {} failed possibly persisted \
          ({} of them in the log); {} requests, {} epoch bumps, {} possible duplicates \
          counted; {:.0} s simulated, of it {:.1} s in sender rounds with nothing to wait for",
-        totals.seeds,
-        secs,
-        totals.seeds as f64 / secs,
-        totals.events,
+        ran.summary(),
         totals.msgs,
         totals.delivered,
         totals.failed_not,
@@ -2876,7 +2810,7 @@ fn sim_producer_seeds() {
             );
         }
     }
-    print_coverage(Hit::ALL, &totals.hits, 28);
+    ran.print_coverage(Hit::ALL, 28);
     ran.finish(Hit::ALL, true);
 }
 
@@ -2884,14 +2818,9 @@ fn sim_producer_seeds() {
 #[test]
 fn sim_producer_replays_exactly() {
     with_timeout(Duration::from_secs(30), || {
-        for seed in [1u64, 77, 4242] {
-            let (a, sa) = run_seed(seed, Plant::None, true, tolerate_from_env());
-            let (b, sb) = run_seed(seed, Plant::None, true, tolerate_from_env());
-            assert_eq!(a, b);
-            assert_eq!(sa.events, sb.events);
-            assert_eq!(sa.hits, sb.hits);
-            assert_eq!(sa.trace, sb.trace, "seed {seed} did not replay");
-        }
+        assert_replays(&[1, 77, 4242], |seed, trace| {
+            run_seed(seed, Plant::None, trace, tolerate_from_env())
+        });
     });
 }
 

@@ -1,6 +1,7 @@
 //! What the deterministic simulators (`sim_conn`, `sim_producer`, `sim_group`) share: the
-//! random numbers every choice of a scenario comes from ([`Rng`]), the coverage kinds
-//! ([`hits!`](crate::hits)) and their table, and the seed runner ([`run_seeds`]).
+//! random numbers every choice of a scenario comes from ([`Rng`]), the queue of events to
+//! come ([`Schedule`]), the coverage kinds ([`hits!`](crate::hits)) and their table, and
+//! the seed runner ([`run_seeds`]).
 //!
 //! The runner reads the same environment in every simulator:
 //!
@@ -13,6 +14,8 @@
 //! The default run must finish within the simulator's time limit; a single seed, more
 //! seeds than the default or `SIM_KEEP_GOING` lift it.
 
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 use std::fmt::Debug;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
@@ -69,6 +72,62 @@ impl Rng {
     }
 }
 
+// ----- events -----------------------------------------------------------------------------
+
+/// An event due at simulated time `at`.
+pub struct Scheduled<E> {
+    pub at: u64,
+    seq: u64,
+    pub ev: E,
+}
+
+impl<E> PartialEq for Scheduled<E> {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl<E> Eq for Scheduled<E> {}
+impl<E> PartialOrd for Scheduled<E> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<E> Ord for Scheduled<E> {
+    /// Earliest first (BinaryHeap is a max-heap); same time: scheduled first.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// The events to come: the earliest first, and of those due at the same time the one
+/// scheduled first.
+pub struct Schedule<E> {
+    seq: u64,
+    heap: BinaryHeap<Scheduled<E>>,
+}
+
+impl<E> Schedule<E> {
+    pub fn new() -> Schedule<E> {
+        Schedule {
+            seq: 0,
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    pub fn push(&mut self, at: u64, ev: E) {
+        self.seq += 1;
+        self.heap.push(Scheduled {
+            at,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    pub fn pop(&mut self) -> Option<Scheduled<E>> {
+        self.heap.pop()
+    }
+}
+
 // ----- coverage ---------------------------------------------------------------------------
 
 /// Declares the coverage kinds of a simulator: `enum Hit` with `Hit::ALL`, and `N_HITS`.
@@ -85,12 +144,13 @@ macro_rules! hits {
     };
 }
 
-/// Prints how often each kind in `all` was hit (`hits` in the same order), names padded
-/// to `width`.
-pub fn print_coverage<H: Debug>(all: &[H], hits: &[u64], width: usize) {
-    println!("coverage (times each fault or situation was hit):");
-    for (h, c) in all.iter().zip(hits) {
-        println!("  {:<width$} {c}", format!("{h:?}"));
+/// Adds `from` into `into`, kind by kind (`into` grows to `from`'s length).
+fn add_hits(into: &mut Vec<u64>, from: &[u64]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), 0);
+    }
+    for (t, h) in into.iter_mut().zip(from) {
+        *t += h;
     }
 }
 
@@ -117,46 +177,117 @@ pub fn catch_panic(run: impl FnOnce() -> Result<(), String>) -> Result<(), Strin
     })
 }
 
+/// What every scenario records as it runs.
+pub struct Record {
+    /// Events handled.
+    pub events: u64,
+    /// Times each coverage kind was hit, in `Hit::ALL` order.
+    pub hits: Vec<u64>,
+    /// Every event, when tracing.
+    pub trace: Option<String>,
+}
+
+impl Record {
+    /// A record for `kinds` coverage kinds, with a trace when `trace`.
+    pub fn new(kinds: usize, trace: bool) -> Record {
+        Record {
+            events: 0,
+            hits: vec![0; kinds],
+            trace: trace.then(String::new),
+        }
+    }
+}
+
 /// A scenario that has run, as the runner reports it.
 pub trait Scenario: Sized {
-    /// What the simulator adds up over the seeds that pass.
+    /// What the simulator adds up over the seeds that pass, besides what every simulator
+    /// counts (seeds, events, coverage).
     type Totals: Tally<Sim = Self>;
     /// One line naming the plan's main choices (`plan: ...`), shown with a failure.
     fn describe(&self) -> String;
     /// What `SIM_TRACE` prints before the events.
     fn show_plan(&self) -> String;
+    /// What it recorded.
+    fn record(&self) -> &Record;
+
     /// The events recorded (empty when not tracing).
-    fn trace(&self) -> &str;
+    fn trace(&self) -> &str {
+        self.record().trace.as_deref().unwrap_or_default()
+    }
 }
 
-/// What a simulator adds up over the seeds that pass.
-pub trait Tally: Send + 'static {
+/// A simulator's own sums over the seeds that pass.
+pub trait Tally: Default + Send + 'static {
     /// The simulator's scenario.
     type Sim;
-    fn new() -> Self;
     fn add(&mut self, seed: u64, sim: &Self::Sim);
     fn merge(&mut self, other: Self);
-    /// Times each coverage kind was hit, in `Hit::ALL` order.
-    fn hits(&self) -> &[u64];
 }
 
 /// How a simulator's seeds run.
 pub struct Runner {
-    pub default_seeds: u64,
-    /// Threads at most (fewer on fewer cores).
-    pub max_threads: usize,
-    /// The default run must finish within this (real time).
-    pub run_limit: Duration,
-    /// The line that tells how to replay a failed seed.
-    pub replay_hint: fn(u64) -> String,
+    default_seeds: u64,
+    max_threads: usize,
+    run_limit: Duration,
+    replay_hint: fn(u64) -> String,
+}
+
+impl Runner {
+    /// `default_seeds` unless `SIM_SEEDS` says otherwise, on up to `max_threads` threads
+    /// (fewer on fewer cores); the default run must finish within `run_limit` (real
+    /// time). `replay_hint` gives the line that tells how to replay a failed seed.
+    pub fn new(
+        default_seeds: u64,
+        max_threads: usize,
+        run_limit: Duration,
+        replay_hint: fn(u64) -> String,
+    ) -> Runner {
+        Runner {
+            default_seeds,
+            max_threads,
+            run_limit,
+            replay_hint,
+        }
+    }
 }
 
 /// A seed that failed, with its report.
 pub type Failure = (u64, String);
 
+/// Sums over the seeds that passed.
+#[derive(Default)]
+pub struct Sums<T> {
+    /// Seeds that passed.
+    pub seeds: u64,
+    pub events: u64,
+    /// Times each coverage kind was hit.
+    pub hits: Vec<u64>,
+    /// The simulator's own.
+    pub totals: T,
+}
+
+impl<T: Tally> Sums<T> {
+    fn add(&mut self, seed: u64, sim: &T::Sim)
+    where
+        T::Sim: Scenario,
+    {
+        self.seeds += 1;
+        self.events += sim.record().events;
+        add_hits(&mut self.hits, &sim.record().hits);
+        self.totals.add(seed, sim);
+    }
+
+    fn merge(&mut self, o: Sums<T>) {
+        self.seeds += o.seeds;
+        self.events += o.events;
+        add_hits(&mut self.hits, &o.hits);
+        self.totals.merge(o.totals);
+    }
+}
+
 /// What a run of many seeds found.
 pub struct Ran<T> {
-    pub totals: T,
+    pub sums: Sums<T>,
     pub failures: Vec<Failure>,
     /// Seeds asked for.
     pub n: u64,
@@ -215,20 +346,20 @@ where
     } else {
         Duration::from_secs(24 * 3600)
     };
-    let mut totals = S::Totals::new();
+    let mut sums = Sums::default();
     let mut failures = Vec::new();
     for _ in 0..threads {
         let left = limit.saturating_sub(start.elapsed());
         match rx.recv_timeout(left) {
-            Ok((t, f)) => {
-                totals.merge(t);
+            Ok((s, f)) => {
+                sums.merge(s);
                 failures.extend(f);
             }
             Err(_) => panic!("the simulation did not finish within {limit:?}"),
         }
     }
     Some(Ran {
-        totals,
+        sums,
         failures,
         n,
         single: single.is_some(),
@@ -244,12 +375,12 @@ fn run_range<S, R>(
     run: &R,
     replay_hint: fn(u64) -> String,
     keep_going: bool,
-) -> (S::Totals, Vec<Failure>)
+) -> (Sums<S::Totals>, Vec<Failure>)
 where
     S: Scenario,
     R: Fn(u64, bool) -> (Result<(), String>, S),
 {
-    let mut totals = S::Totals::new();
+    let mut sums = Sums::default();
     let mut failures = Vec::new();
     for seed in seeds {
         let (res, sim) = run(seed, false);
@@ -271,12 +402,33 @@ where
             }
             continue;
         }
-        totals.add(seed, &sim);
+        sums.add(seed, &sim);
     }
-    (totals, failures)
+    (sums, failures)
 }
 
 impl<T: Tally> Ran<T> {
+    /// How every simulator's summary line goes on after its name: `N seeds in S s on T
+    /// threads (R seeds/s); E events`.
+    pub fn summary(&self) -> String {
+        let (seeds, secs) = (self.sums.seeds, self.secs);
+        format!(
+            "{seeds} seeds in {secs:.2} s on {} threads ({:.0} seeds/s); {} events",
+            self.threads,
+            seeds as f64 / secs,
+            self.sums.events
+        )
+    }
+
+    /// Prints how often each kind in `all` was hit, names padded to `width`.
+    pub fn print_coverage<H: Debug>(&self, all: &[H], width: usize) {
+        println!("coverage (times each fault or situation was hit):");
+        for (i, h) in all.iter().enumerate() {
+            let c = self.sums.hits.get(i).copied().unwrap_or(0);
+            println!("  {:<width$} {c}", format!("{h:?}"));
+        }
+    }
+
     /// Fails the test if a seed failed (listing them all, the first in full); then, for a
     /// run of 1,000 seeds or more with `check_coverage`, if a kind in `all` was never hit.
     pub fn finish<H: Debug>(mut self, all: &[H], check_coverage: bool) {
@@ -296,11 +448,28 @@ impl<T: Tally> Ran<T> {
         if !self.single && n >= 1000 && check_coverage {
             let missed: Vec<String> = all
                 .iter()
-                .zip(self.totals.hits())
-                .filter(|(_, c)| **c == 0)
-                .map(|(h, _)| format!("{h:?}"))
+                .enumerate()
+                .filter(|(i, _)| self.sums.hits.get(*i).copied().unwrap_or(0) == 0)
+                .map(|(_, h)| format!("{h:?}"))
                 .collect();
             assert!(missed.is_empty(), "never hit over {n} seeds: {missed:?}");
         }
+    }
+}
+
+/// Runs each of `seeds` twice with a trace and fails unless both runs had the same
+/// outcome, events, coverage and trace.
+pub fn assert_replays<S, R>(seeds: &[u64], run: R)
+where
+    S: Scenario,
+    R: Fn(u64, bool) -> (Result<(), String>, S),
+{
+    for &seed in seeds {
+        let (a, sa) = run(seed, true);
+        let (b, sb) = run(seed, true);
+        assert_eq!(a, b);
+        assert_eq!(sa.record().events, sb.record().events);
+        assert_eq!(sa.record().hits, sb.record().hits);
+        assert_eq!(sa.trace(), sb.trace(), "seed {seed} did not replay");
     }
 }
