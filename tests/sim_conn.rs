@@ -67,19 +67,23 @@
 //! request's time from when it becomes the oldest in flight). `SIM_STRICT=0` counts such
 //! closes instead of failing on them.
 
+mod common;
+
 use bytes::Bytes;
+use common::sim::{
+    assert_replays, catch_panic, run_seeds, Record, Rng, Runner, Scenario, Schedule, Tally,
+};
+use common::with_timeout;
 use kafkac::error::{local, Error};
 use kafkac::net::auth::{AuthStep, Authenticator};
 use kafkac::net::core::{ConnCore, ConnectionOptions, Outgoing, Phase};
 use kafkac::net::VersionTable;
 use kafkac::protocol::frame::{encode_response, Frame};
 use kafkac::protocol::messages::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::IoSlice;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MS: u64 = 1_000;
@@ -117,37 +121,10 @@ fn pad_of(r: usize, len: usize) -> Vec<u8> {
 
 // ----- PRNG -------------------------------------------------------------------------------
 
-/// splitmix64: every random choice of a scenario comes from one of these.
-#[derive(Clone)]
-struct Rng(u64);
+/// Mixed into the seed for the scenario's [`Rng`].
+const SEED_MIX: u64 = 0x5DEE_CE66_D1CE_4E5B;
 
 impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (0 when n is 0).
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        ((self.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < p
-    }
-
     /// `Some(0..=n)` with probability `p`.
     fn maybe_index(&mut self, p: f64, n: usize) -> Option<usize> {
         if self.chance(p) {
@@ -159,17 +136,6 @@ impl Rng {
 }
 
 // ----- coverage ---------------------------------------------------------------------------
-
-macro_rules! hits {
-    ($($name:ident),* $(,)?) => {
-        /// What the run exercised; every kind must be hit at least once in a full run.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        enum Hit { $($name),* }
-        impl Hit {
-            const ALL: &'static [Hit] = &[$(Hit::$name),*];
-        }
-    };
-}
 
 hits!(
     NetDelay,
@@ -226,13 +192,8 @@ hits!(
     ReauthTimeout,
 );
 
-const N_HITS: usize = Hit::ALL.len();
-
 #[derive(Default, Clone)]
 struct Totals {
-    seeds: u64,
-    hits: Vec<u64>,
-    events: u64,
     requests: u64,
     ok: u64,
     err: u64,
@@ -242,20 +203,10 @@ struct Totals {
     hol_seeds: Vec<u64>,
 }
 
-impl Totals {
-    fn new() -> Totals {
-        Totals {
-            hits: vec![0; N_HITS],
-            ..Totals::default()
-        }
-    }
+impl Tally for Totals {
+    type Sim = Sim;
 
     fn add(&mut self, seed: u64, s: &Sim) {
-        self.seeds += 1;
-        for (t, h) in self.hits.iter_mut().zip(&s.hits) {
-            *t += h;
-        }
-        self.events += s.events;
         self.requests += s.plan.reqs.len() as u64;
         self.ok += s.ok;
         self.err += s.err;
@@ -268,11 +219,6 @@ impl Totals {
     }
 
     fn merge(&mut self, o: Totals) {
-        self.seeds += o.seeds;
-        for (t, h) in self.hits.iter_mut().zip(&o.hits) {
-            *t += h;
-        }
-        self.events += o.events;
         self.requests += o.requests;
         self.ok += o.ok;
         self.err += o.err;
@@ -725,30 +671,6 @@ impl Ev {
     }
 }
 
-struct Scheduled {
-    at: u64,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    /// Earliest first (BinaryHeap is a max-heap); same time: scheduled first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 struct BReq {
     /// `Some(version)` for ApiVersions.
     av_version: Option<i16>,
@@ -848,20 +770,17 @@ struct Sim {
     rng: Rng,
     base: Instant,
     now: u64,
-    seq: u64,
-    heap: BinaryHeap<Scheduled>,
+    heap: Schedule<Ev>,
     conns: Vec<ConnSim>,
     reqs: Vec<ReqState>,
     violation: Option<String>,
     finishing: bool,
     strict: bool,
-    hits: Vec<u64>,
-    events: u64,
     ok: u64,
     err: u64,
     hol_closes: u64,
     last_conn: usize,
-    trace: Option<String>,
+    rec: Record,
 }
 
 fn us_of(base: Instant, t: Instant) -> u64 {
@@ -870,7 +789,7 @@ fn us_of(base: Instant, t: Instant) -> u64 {
 
 impl Sim {
     fn new(seed: u64, plant: Plant, strict: bool, trace: bool) -> Sim {
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::new(seed, SEED_MIX);
         let plan = gen_plan(&mut rng);
         let base = Instant::now();
         let core_mif = if plant == Plant::InFlightOverrun {
@@ -959,20 +878,17 @@ impl Sim {
             rng,
             base,
             now: 0,
-            seq: 0,
-            heap: BinaryHeap::new(),
+            heap: Schedule::new(),
             conns,
             reqs,
             violation: None,
             finishing: false,
             strict,
-            hits: vec![0; N_HITS],
-            events: 0,
             ok: 0,
             err: 0,
             hol_closes: 0,
             last_conn: usize::MAX,
-            trace: trace.then(String::new),
+            rec: Record::new(N_HITS, trace),
         }
     }
 
@@ -981,16 +897,11 @@ impl Sim {
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
-        self.seq += 1;
-        self.heap.push(Scheduled {
-            at,
-            seq: self.seq,
-            ev,
-        });
+        self.heap.push(at, ev);
     }
 
     fn hit(&mut self, h: Hit) {
-        self.hits[h as usize] += 1;
+        self.rec.hits[h as usize] += 1;
     }
 
     fn fail(&mut self, c: usize, msg: String) {
@@ -1000,7 +911,7 @@ impl Sim {
     }
 
     fn note(&mut self, f: impl FnOnce() -> String) {
-        if let Some(t) = self.trace.as_mut() {
+        if let Some(t) = self.rec.trace.as_mut() {
             let _ = writeln!(t, "{:>12}us {}", self.now, f());
         }
     }
@@ -1029,7 +940,7 @@ impl Sim {
         }
         while let Some(e) = self.heap.pop() {
             self.now = e.at;
-            self.events += 1;
+            self.rec.events += 1;
             if self.now > HORIZON_US {
                 self.fail(0, "simulated time ran away".into());
                 break;
@@ -1042,7 +953,7 @@ impl Sim {
                 }
             }
             self.last_conn = c;
-            if self.trace.is_some() {
+            if self.rec.trace.is_some() {
                 let ev = match &e.ev {
                     Ev::ClientRecv(c, d, ends) => {
                         format!("ClientRecv({c}, {} bytes, {ends})", d.len())
@@ -1261,7 +1172,7 @@ impl Sim {
             rest = &rest[n..];
         }
         if !shared.is_empty() {
-            self.hits[Hit::SharedParts as usize] += 1;
+            self.rec.hits[Hit::SharedParts as usize] += 1;
         }
         let size = frame.len() - 4 + shared.iter().map(|(_, b)| b.len()).sum::<usize>();
         frame[..4].copy_from_slice(&(size as i32).to_be_bytes());
@@ -1272,7 +1183,7 @@ impl Sim {
         let cs = &mut self.conns[c];
         let was_closed = cs.core.phase() == Phase::Closed;
         if !cs.ready && !was_closed {
-            self.hits[Hit::SubmitBeforeReady as usize] += 1;
+            self.rec.hits[Hit::SubmitBeforeReady as usize] += 1;
         }
         if cs.core.phase() == Phase::Authenticating {
             let h = if cs.reauthing {
@@ -1280,14 +1191,14 @@ impl Sim {
             } else {
                 Hit::SubmitDuringAuth
             };
-            self.hits[h as usize] += 1;
+            self.rec.hits[h as usize] += 1;
         }
         self.reqs[r].submitted = true;
         if !acks0 {
             cs.outstanding.push_back(r);
         }
         if was_closed {
-            self.hits[Hit::SubmitToClosed as usize] += 1;
+            self.rec.hits[Hit::SubmitToClosed as usize] += 1;
             self.reqs[r].to_closed = true;
         } else {
             cs.mqueue.push_back(r);
@@ -1442,7 +1353,7 @@ impl Sim {
             return;
         }
         let what = if cs.core.mid_response() {
-            self.hits[Hit::ResetMidResponse as usize] += 1;
+            self.rec.hits[Hit::ResetMidResponse as usize] += 1;
             "connection closed in the middle of a response"
         } else {
             "connection closed by broker"
@@ -1468,7 +1379,7 @@ impl Sim {
                     cs.setup_ok = true;
                     cs.ready = phase == Phase::Ready;
                     if cs.auth_log.is_some() {
-                        self.hits[Hit::AuthSetup as usize] += 1;
+                        self.rec.hits[Hit::AuthSetup as usize] += 1;
                         if table.range(KEY_SASL_HANDSHAKE).is_none() {
                             self.fail(c, "set-up with authentication lost the versions".into());
                             return;
@@ -1851,10 +1762,10 @@ impl Sim {
         if cs.authing {
             // Callers' requests wait for the authentication.
         } else if cs.ready && !cs.closed && now < cs.throttle_until && !cs.mqueue.is_empty() {
-            self.hits[Hit::ThrottleHeldWrites as usize] += 1;
+            self.rec.hits[Hit::ThrottleHeldWrites as usize] += 1;
         } else if cs.ready && !cs.closed {
             if cs.window.len() >= mif && !cs.mqueue.is_empty() {
-                self.hits[Hit::InFlightLimitReached as usize] += 1;
+                self.rec.hits[Hit::InFlightLimitReached as usize] += 1;
             }
             while cs.window.len() < mif {
                 let Some(r) = cs.mqueue.pop_front() else {
@@ -2513,14 +2424,6 @@ impl Sim {
 
 // ----- running seeds ----------------------------------------------------------------------
 
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().map(|v| {
-        v.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
-    })
-}
-
 fn strict() -> bool {
     std::env::var_os("SIM_STRICT").map_or(true, |v| v != "0")
 }
@@ -2528,31 +2431,8 @@ fn strict() -> bool {
 /// Runs one seed; a panic inside the machine counts as a violation.
 fn run_seed(seed: u64, plant: Plant, strict: bool, trace: bool) -> (Result<(), String>, Sim) {
     let mut sim = Sim::new(seed, plant, strict, trace);
-    let res = catch_unwind(AssertUnwindSafe(|| sim.run())).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        Err(format!("panic: {msg}"))
-    });
+    let res = catch_panic(|| sim.run());
     (res, sim)
-}
-
-/// Runs `f` on its own thread and fails if it takes longer than `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("sim-bounded".into())
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        })
-        .expect("spawn");
-    match rx.recv_timeout(limit) {
-        Ok(Ok(v)) => v,
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("did not finish within {limit:?}"),
-    }
 }
 
 fn replay_hint(seed: u64) -> String {
@@ -2563,98 +2443,51 @@ fn replay_hint(seed: u64) -> String {
     )
 }
 
-fn run_range(seeds: Vec<u64>, strict: bool) -> Result<Totals, String> {
-    let mut totals = Totals::new();
-    for seed in seeds {
-        let (res, sim) = run_seed(seed, Plant::None, strict, false);
-        if let Err(v) = res {
-            let (_, sim) = run_seed(seed, Plant::None, strict, true);
-            let trace = sim.trace.unwrap_or_default();
-            let tail: Vec<&str> = trace.lines().rev().take(40).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            return Err(format!(
-                "seed {seed} violated an invariant: {v}\nplan: {} connections, {} requests, \
-                 connect_timeout {}us, request_timeout {}us, max_in_flight {}, max_frame {}\n\
-                 last events:\n{}\n{}",
-                sim.plan.conns.len(),
-                sim.plan.reqs.len(),
-                sim.plan.connect_timeout,
-                sim.plan.request_timeout,
-                sim.plan.max_in_flight,
-                sim.plan.max_frame,
-                tail.join("\n"),
-                replay_hint(seed)
-            ));
-        }
-        totals.add(seed, &sim);
+impl Scenario for Sim {
+    type Totals = Totals;
+
+    fn describe(&self) -> String {
+        format!(
+            "plan: {} connections, {} requests, connect_timeout {}us, request_timeout {}us, \
+             max_in_flight {}, max_frame {}",
+            self.plan.conns.len(),
+            self.plan.reqs.len(),
+            self.plan.connect_timeout,
+            self.plan.request_timeout,
+            self.plan.max_in_flight,
+            self.plan.max_frame,
+        )
     }
-    Ok(totals)
+
+    fn show_plan(&self) -> String {
+        format!("{:#?}", self.plan)
+    }
+
+    fn record(&self) -> &Record {
+        &self.rec
+    }
 }
 
 /// The seeded scenarios: `SIM_SEED=<n>` runs one, `SIM_SEEDS=<n>` sets how many (default
-/// 20,000); it fails on head-of-line time-outs unless `SIM_STRICT=0`.
+/// 20,000); `SIM_KEEP_GOING=1` runs every seed and lists all that fail. It fails on
+/// head-of-line time-outs unless `SIM_STRICT=0`.
 #[test]
 fn sim_conn_seeds() {
-    let single = env_u64("SIM_SEED");
-    let count = env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
     let strict = strict();
-    if let Some(seed) = single {
-        if std::env::var_os("SIM_TRACE").is_some() {
-            let (res, sim) = run_seed(seed, Plant::None, strict, true);
-            println!("{:#?}", sim.plan);
-            println!("{}", sim.trace.unwrap_or_default());
-            if let Err(v) = res {
-                panic!("seed {seed}: {v}\n{}", replay_hint(seed));
-            }
-            return;
-        }
-    }
-    let seeds: Vec<u64> = match single {
-        Some(s) => vec![s],
-        None => (0..count).collect(),
+    let runner = Runner::new(DEFAULT_SEEDS, 2, RUN_LIMIT, replay_hint);
+    let run = move |seed, trace| run_seed(seed, Plant::None, strict, trace);
+    let Some(ran) = run_seeds(&runner, run) else {
+        return;
     };
-    let n = seeds.len() as u64;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(2);
-    let start = Instant::now();
-    let (tx, rx) = mpsc::channel();
-    for t in 0..threads {
-        let mine: Vec<u64> = seeds.iter().copied().skip(t).step_by(threads).collect();
-        let tx = tx.clone();
-        std::thread::Builder::new()
-            .name(format!("sim-{t}"))
-            .spawn(move || {
-                let _ = tx.send(run_range(mine, strict));
-            })
-            .expect("spawn");
-    }
-    drop(tx);
-    let mut totals = Totals::new();
-    for _ in 0..threads {
-        let left = RUN_LIMIT.saturating_sub(start.elapsed());
-        match rx.recv_timeout(left) {
-            Ok(Ok(t)) => totals.merge(t),
-            Ok(Err(e)) => panic!("{e}"),
-            Err(_) => panic!("the simulation did not finish within {RUN_LIMIT:?}"),
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let totals = &ran.sums.totals;
     println!(
-        "sim_conn: {} seeds in {:.2} s on {threads} threads ({:.0} seeds/s); {} events, \
-         {} requests, {} ok, {} failed with their connection",
-        totals.seeds,
-        secs,
-        totals.seeds as f64 / secs,
-        totals.events,
+        "sim_conn: {}, {} requests, {} ok, {} failed with their connection",
+        ran.summary(),
         totals.requests,
         totals.ok,
         totals.err
     );
-    println!("coverage (times each fault or situation was hit):");
-    for (h, count) in Hit::ALL.iter().zip(&totals.hits) {
-        println!("  {:<24} {count}", format!("{h:?}"));
-    }
+    ran.print_coverage(Hit::ALL, 24);
     if totals.hol_closes > 0 {
         println!(
             "known issue: {} connection(s) to brokers that kept Kafka's rules were closed \
@@ -2663,38 +2496,25 @@ fn sim_conn_seeds() {
             totals.hol_closes, totals.hol_seeds
         );
     }
-    if single.is_none() && n >= 1000 {
-        let missed: Vec<String> = Hit::ALL
-            .iter()
-            .zip(&totals.hits)
-            .filter(|(_, c)| **c == 0)
-            .map(|(h, _)| format!("{h:?}"))
-            .collect();
-        assert!(missed.is_empty(), "never hit over {n} seeds: {missed:?}");
-    }
+    ran.finish(Hit::ALL, true);
 }
 
 /// A seed replays exactly: the same plan, the same events, the same outcome.
 #[test]
 fn sim_conn_replays_exactly() {
-    bounded(Duration::from_secs(30), replays_exactly);
+    with_timeout(Duration::from_secs(30), replays_exactly);
 }
 
 fn replays_exactly() {
-    for seed in [1u64, 77, 4242] {
-        let (a, sa) = run_seed(seed, Plant::None, false, true);
-        let (b, sb) = run_seed(seed, Plant::None, false, true);
-        assert_eq!(a, b);
-        assert_eq!(sa.events, sb.events);
-        assert_eq!(sa.hits, sb.hits);
-        assert_eq!(sa.trace, sb.trace, "seed {seed} did not replay");
-    }
+    assert_replays(&[1, 77, 4242], |seed, trace| {
+        run_seed(seed, Plant::None, false, trace)
+    });
 }
 
 /// The checker bites: the same harness with a bug planted in the driver reports it.
 #[test]
 fn sim_conn_checker_catches_planted_bugs() {
-    bounded(Duration::from_secs(60), checker_catches_planted_bugs);
+    with_timeout(Duration::from_secs(60), checker_catches_planted_bugs);
 }
 
 fn checker_catches_planted_bugs() {

@@ -137,18 +137,21 @@
 //! consuming partitions it was told are Lost (`ignore-lost`), and asserts the checks
 //! report them.
 
+mod common;
+
 use bytes::Bytes;
+use common::sim::{
+    assert_replays, catch_panic, run_seeds, Record, Rng, Runner, Scenario, Schedule, Tally,
+};
+use common::with_timeout;
 use kafkac::consumer::assignor::{select_protocol, Assignor, TopicPartition};
 use kafkac::consumer::group::{
     Action, CommitOffset, Group, GroupEvent, GroupRequest, GroupResponse, GroupSettings, Target,
 };
 use kafkac::error::Error;
 use kafkac::protocol::messages::*;
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const DEFAULT_SEEDS: u64 = 10_000;
@@ -172,51 +175,10 @@ const FENCED_INSTANCE_ID: i16 = 82;
 
 // ----- PRNG -------------------------------------------------------------------------------
 
-/// splitmix64: every random choice of a scenario comes from one of these.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x6A09_E667_F3BC_C908)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && ((self.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < p
-    }
-    fn rate(&mut self, on: f64, lo: f64, hi: f64) -> f64 {
-        if self.chance(on) {
-            lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
-        } else {
-            0.0
-        }
-    }
-}
+/// Mixed into the seed for the scenario's [`Rng`].
+const SEED_MIX: u64 = 0x6A09_E667_F3BC_C908;
 
 // ----- coverage ---------------------------------------------------------------------------
-
-macro_rules! hits {
-    ($($name:ident),* $(,)?) => {
-        /// What the run exercised; every kind must be hit at least once in a full run.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        enum Hit { $($name),* }
-        impl Hit {
-            const ALL: &'static [Hit] = &[$(Hit::$name),*];
-        }
-    };
-}
 
 hits!(
     // Faults.
@@ -271,8 +233,6 @@ hits!(
     Fatal,
     MaxPollExceeded,
 );
-
-const N_HITS: usize = Hit::ALL.len();
 
 // ----- plan -------------------------------------------------------------------------------
 
@@ -490,28 +450,6 @@ enum Ev {
     LoadDone,
 }
 
-struct Scheduled {
-    at: u64,
-    seq: u64,
-    ev: Ev,
-}
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 // ----- members ----------------------------------------------------------------------------
 
 /// One process: a `Group`, its driver and its application.
@@ -627,9 +565,7 @@ struct Sim {
     plan: Plan,
     base: Instant,
     now: u64,
-    seq: u64,
-    queue: BinaryHeap<Scheduled>,
-    events: u64,
+    queue: Schedule<Ev>,
     clients: Vec<Client>,
     /// The current process of each slot.
     slot_client: Vec<Option<usize>>,
@@ -641,11 +577,10 @@ struct Sim {
     fifo: HashMap<(usize, i32, bool), u64>,
     silent_until: Vec<u64>,
     c: Coord,
-    hits: Vec<u64>,
-    trace: Option<String>,
     violation: Option<String>,
     counts: BTreeMap<String, i32>,
     max_overhang: i64,
+    rec: Record,
 }
 
 fn tp(t: &str, p: i32) -> TopicPartition {
@@ -754,7 +689,7 @@ fn commit_answer(c: &OffsetCommitRequest, code: i16) -> OffsetCommitResponse {
 
 impl Sim {
     fn new(seed: u64, plant: Plant, trace: bool) -> Sim {
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::new(seed, SEED_MIX);
         let plan = gen_plan(&mut rng);
         let snapshot = Snapshot {
             generation: 0,
@@ -770,9 +705,7 @@ impl Sim {
             rng,
             base: Instant::now(),
             now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
-            events: 0,
+            queue: Schedule::new(),
             clients: Vec::new(),
             slot_client: vec![None; plan.slots.len()],
             reqs: HashMap::new(),
@@ -800,12 +733,11 @@ impl Sim {
                 next_member: 1,
                 timer_at: None,
             },
-            hits: vec![0; N_HITS],
-            trace: trace.then(String::new),
             violation: None,
             counts: plan.topics.iter().cloned().collect(),
             max_overhang: i64::MIN,
             plan,
+            rec: Record::new(N_HITS, trace),
         };
         let eager = !s.plan.assignors.iter().all(|a| a.supports_cooperative());
         s.hit(if eager { Hit::Eager } else { Hit::Cooperative });
@@ -813,11 +745,11 @@ impl Sim {
     }
 
     fn hit(&mut self, h: Hit) {
-        self.hits[h as usize] += 1;
+        self.rec.hits[h as usize] += 1;
     }
 
     fn log(&mut self, f: impl FnOnce() -> String) {
-        if let Some(t) = &mut self.trace {
+        if let Some(t) = &mut self.rec.trace {
             let line = f();
             let _ = writeln!(t, "{:>7} {line}", self.now);
         }
@@ -831,12 +763,7 @@ impl Sim {
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Scheduled {
-            at: at.max(self.now),
-            seq: self.seq,
-            ev,
-        });
+        self.queue.push(at.max(self.now), ev);
     }
 
     fn inst(&self) -> Instant {
@@ -862,8 +789,8 @@ impl Sim {
                 break;
             }
             self.now = s.at;
-            self.events += 1;
-            if self.events > MAX_EVENTS {
+            self.rec.events += 1;
+            if self.rec.events > MAX_EVENTS {
                 return Err(format!("more than {MAX_EVENTS} events"));
             }
             self.dispatch(s.ev);
@@ -2420,80 +2347,42 @@ impl Sim {
 
 // ----- running seeds ----------------------------------------------------------------------
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Totals {
-    seeds: u64,
-    hits: Vec<u64>,
-    events: u64,
     sim_ms: u64,
     clients: u64,
     max_overhang: i64,
 }
 
-impl Totals {
-    fn new() -> Totals {
+impl Default for Totals {
+    fn default() -> Totals {
         Totals {
-            hits: vec![0; N_HITS],
+            sim_ms: 0,
+            clients: 0,
             max_overhang: i64::MIN,
-            ..Totals::default()
         }
     }
-    fn add(&mut self, s: &Sim) {
-        self.seeds += 1;
-        for (t, h) in self.hits.iter_mut().zip(&s.hits) {
-            *t += h;
-        }
-        self.events += s.events;
+}
+
+impl Tally for Totals {
+    type Sim = Sim;
+
+    fn add(&mut self, _seed: u64, s: &Sim) {
         self.sim_ms += s.now;
         self.clients += s.clients.len() as u64;
         self.max_overhang = self.max_overhang.max(s.max_overhang);
     }
     fn merge(&mut self, o: Totals) {
-        self.seeds += o.seeds;
-        for (t, h) in self.hits.iter_mut().zip(&o.hits) {
-            *t += h;
-        }
-        self.events += o.events;
         self.sim_ms += o.sim_ms;
         self.clients += o.clients;
         self.max_overhang = self.max_overhang.max(o.max_overhang);
     }
 }
 
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().map(|v| {
-        v.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
-    })
-}
-
 fn run_seed(seed: u64, plant: Plant, trace: bool) -> (Result<(), String>, Sim) {
     let mut sim = Sim::new(seed, plant, trace);
-    let res = catch_unwind(AssertUnwindSafe(|| sim.run())).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        Err(format!("panic: {msg}"))
-    });
+    let res = catch_panic(|| sim.run());
     (res, sim)
-}
-
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("sim-bounded".into())
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        })
-        .expect("spawn");
-    match rx.recv_timeout(limit) {
-        Ok(Ok(v)) => v,
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("did not finish within {limit:?}"),
-    }
 }
 
 fn replay_hint(seed: u64) -> String {
@@ -2503,178 +2392,80 @@ fn replay_hint(seed: u64) -> String {
     )
 }
 
-fn describe(sim: &Sim) -> String {
-    let p = &sim.plan;
-    format!(
-        "plan: assignors {:?}, topics {:?}, slots {:?}, session {} ms, heartbeat {} ms, \
+impl Scenario for Sim {
+    type Totals = Totals;
+
+    fn describe(&self) -> String {
+        let p = &self.plan;
+        format!(
+            "plan: assignors {:?}, topics {:?}, slots {:?}, session {} ms, heartbeat {} ms, \
          max.poll {} ms, request timeout {} ms, initial delay {} ms, net ≤{} ms, drop {:.3}/{:.3}, \
          faults end {} ms, end {} ms, {} changes",
-        p.assignors.iter().map(|a| a.name()).collect::<Vec<_>>(),
-        p.topics,
-        p.slots
-            .iter()
-            .map(|s| (&s.instance, &s.topics))
-            .collect::<Vec<_>>(),
-        p.session,
-        p.heartbeat,
-        p.max_poll,
-        p.request_timeout,
-        p.initial_delay,
-        p.net_max,
-        p.p_drop,
-        p.p_drop_answer,
-        p.faults_end,
-        p.end,
-        p.changes.len(),
-    )
-}
-
-fn run_range(seeds: Vec<u64>, plant: Plant, keep_going: bool) -> (Totals, Vec<(u64, String)>) {
-    let mut totals = Totals::new();
-    let mut failures = Vec::new();
-    for seed in seeds {
-        let (res, sim) = run_seed(seed, plant, false);
-        if let Err(v) = res {
-            let (_, sim) = run_seed(seed, plant, true);
-            let trace = sim.trace.clone().unwrap_or_default();
-            let tail: Vec<&str> = trace.lines().rev().take(40).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            failures.push((
-                seed,
-                format!(
-                    "seed {seed} violated an invariant: {v}\n{}\nlast events:\n{}\n{}",
-                    describe(&sim),
-                    tail.join("\n"),
-                    replay_hint(seed)
-                ),
-            ));
-            if !keep_going {
-                break;
-            }
-            continue;
-        }
-        totals.add(&sim);
+            p.assignors.iter().map(|a| a.name()).collect::<Vec<_>>(),
+            p.topics,
+            p.slots
+                .iter()
+                .map(|s| (&s.instance, &s.topics))
+                .collect::<Vec<_>>(),
+            p.session,
+            p.heartbeat,
+            p.max_poll,
+            p.request_timeout,
+            p.initial_delay,
+            p.net_max,
+            p.p_drop,
+            p.p_drop_answer,
+            p.faults_end,
+            p.end,
+            p.changes.len(),
+        )
     }
-    (totals, failures)
+
+    fn show_plan(&self) -> String {
+        format!("{}\n{:#?}", self.describe(), self.plan)
+    }
+
+    fn record(&self) -> &Record {
+        &self.rec
+    }
 }
 
 /// The seeded scenarios: `SIM_SEED=<n>` runs one (`SIM_TRACE=1` prints it), `SIM_SEEDS=<n>`
 /// sets how many (default 10,000); `SIM_KEEP_GOING=1` lists every failing seed.
 #[test]
 fn sim_group_seeds() {
-    let single = env_u64("SIM_SEED");
-    let count = env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
-    let keep_going = std::env::var_os("SIM_KEEP_GOING").is_some();
     let plant = Plant::from_env();
-    if let Some(seed) = single {
-        if std::env::var_os("SIM_TRACE").is_some() {
-            let (res, sim) = run_seed(seed, plant, true);
-            println!("{}", describe(&sim));
-            println!("{:#?}", sim.plan);
-            println!("{}", sim.trace.clone().unwrap_or_default());
-            if let Err(v) = res {
-                panic!("seed {seed}: {v}\n{}", replay_hint(seed));
-            }
-            return;
-        }
-    }
-    let seeds: Vec<u64> = match single {
-        Some(s) => vec![s],
-        None => (0..count).collect(),
+    let runner = Runner::new(DEFAULT_SEEDS, 4, RUN_LIMIT, replay_hint);
+    let Some(ran) = run_seeds(&runner, move |seed, trace| run_seed(seed, plant, trace)) else {
+        return;
     };
-    let n = seeds.len() as u64;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    let start = Instant::now();
-    let (tx, rx) = mpsc::channel();
-    for t in 0..threads {
-        let mine: Vec<u64> = seeds.iter().copied().skip(t).step_by(threads).collect();
-        let tx = tx.clone();
-        std::thread::Builder::new()
-            .name(format!("sim-{t}"))
-            .spawn(move || {
-                let _ = tx.send(run_range(mine, plant, keep_going));
-            })
-            .expect("spawn");
-    }
-    drop(tx);
-    let limit = if single.is_none() && count <= DEFAULT_SEEDS && !keep_going {
-        RUN_LIMIT
-    } else {
-        Duration::from_secs(24 * 3600)
-    };
-    let mut totals = Totals::new();
-    let mut failures = Vec::new();
-    for _ in 0..threads {
-        let left = limit.saturating_sub(start.elapsed());
-        match rx.recv_timeout(left) {
-            Ok((t, f)) => {
-                totals.merge(t);
-                failures.extend(f);
-            }
-            Err(_) => panic!("the simulation did not finish within {limit:?}"),
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let totals = &ran.sums.totals;
     println!(
-        "sim_group: {} seeds in {:.2} s on {threads} threads ({:.0} seeds/s); {} events, {} \
-         member processes, {:.0} s simulated; the longest an owner went without contact beyond \
-         session.timeout.ms: {} ms",
-        totals.seeds,
-        secs,
-        totals.seeds as f64 / secs,
-        totals.events,
+        "sim_group: {}, {} member processes, {:.0} s simulated; the longest an owner went \
+         without contact beyond session.timeout.ms: {} ms",
+        ran.summary(),
         totals.clients,
         totals.sim_ms as f64 / 1e3,
         totals.max_overhang,
     );
-    println!("coverage (times each fault or situation was hit):");
-    for (h, c) in Hit::ALL.iter().zip(&totals.hits) {
-        println!("  {:<28} {c}", format!("{h:?}"));
-    }
-    if !failures.is_empty() {
-        failures.sort_by_key(|f| f.0);
-        let seeds: Vec<u64> = failures.iter().map(|f| f.0).collect();
-        for f in &failures {
-            println!("{}", f.1.lines().next().unwrap_or_default());
-        }
-        panic!(
-            "{} seed(s) failed: {seeds:?}\nfirst:\n{}",
-            failures.len(),
-            failures[0].1
-        );
-    }
-    if single.is_none() && n >= 1000 && plant == Plant::None {
-        let missed: Vec<String> = Hit::ALL
-            .iter()
-            .zip(&totals.hits)
-            .filter(|(_, c)| **c == 0)
-            .map(|(h, _)| format!("{h:?}"))
-            .collect();
-        assert!(missed.is_empty(), "never hit over {n} seeds: {missed:?}");
-    }
+    ran.print_coverage(Hit::ALL, 28);
+    ran.finish(Hit::ALL, plant == Plant::None);
 }
 
 /// A seed replays exactly: the same events, the same trace.
 #[test]
 fn sim_group_replays_exactly() {
-    bounded(Duration::from_secs(30), || {
-        for seed in [1u64, 77, 4242] {
-            let (a, sa) = run_seed(seed, Plant::None, true);
-            let (b, sb) = run_seed(seed, Plant::None, true);
-            assert_eq!(a, b);
-            assert_eq!(sa.events, sb.events);
-            assert_eq!(sa.hits, sb.hits);
-            assert_eq!(sa.trace, sb.trace, "seed {seed} did not replay");
-        }
+    with_timeout(Duration::from_secs(30), || {
+        assert_replays(&[1, 77, 4242], |seed, trace| {
+            run_seed(seed, Plant::None, trace)
+        });
     });
 }
 
 /// The checks bite: with a bug planted, seeds fail.
 #[test]
 fn sim_group_checker_catches_planted_bugs() {
-    bounded(Duration::from_secs(60), || {
+    with_timeout(Duration::from_secs(60), || {
         for (plant, seeds) in [(Plant::StaleCommit, 800u64), (Plant::IgnoreLost, 800)] {
             let (mut fired, mut caught) = (0u64, 0u64);
             for seed in 0..seeds {

@@ -117,7 +117,14 @@
 //! there the known producer bugs are counted, and seeds that fail without the plant are
 //! left out.
 
+mod common;
+
 use bytes::Bytes;
+use common::sim::{
+    assert_replays, catch_panic, run_seeds, Record, Rng, Runner, Scenario, Schedule, Scheduled,
+    Tally,
+};
+use common::with_timeout;
 use kafkac::cluster::{BrokerMeta, Metadata, PartitionMeta, Snapshot, TopicMeta};
 use kafkac::config::Config;
 use kafkac::error::{local, Error};
@@ -125,11 +132,8 @@ use kafkac::producer::state::{Append, Batch, Clock, PartitionAnswer, Pid, PidSta
 use kafkac::producer::{Message, Persisted, ProducerSettings};
 use kafkac::protocol::Uuid;
 use kafkac::record::{Compression, DecodeLimits, RecordSet};
-use std::cmp::Ordering;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const MS: u64 = 1_000;
@@ -161,59 +165,10 @@ const UNKNOWN_PRODUCER_ID: i16 = 59;
 
 // ----- PRNG -------------------------------------------------------------------------------
 
-/// splitmix64: every random choice of a scenario comes from one of these.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (0 when n is 0).
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && ((self.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < p
-    }
-
-    /// `p` with probability `on`, else 0.
-    fn rate(&mut self, on: f64, lo: f64, hi: f64) -> f64 {
-        if self.chance(on) {
-            lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
-        } else {
-            0.0
-        }
-    }
-}
+/// Mixed into the seed for the scenario's [`Rng`].
+const SEED_MIX: u64 = 0x5DEE_CE66_D1CE_4E5B;
 
 // ----- coverage ---------------------------------------------------------------------------
-
-macro_rules! hits {
-    ($($name:ident),* $(,)?) => {
-        /// What the run exercised; every kind must be hit at least once in a full run.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        enum Hit { $($name),* }
-        impl Hit {
-            const ALL: &'static [Hit] = &[$(Hit::$name),*];
-        }
-    };
-}
 
 hits!(
     // Faults.
@@ -261,8 +216,6 @@ hits!(
     RenumberedAfterAppendError,
     DuplicateInLog,
 );
-
-const N_HITS: usize = Hit::ALL.len();
 
 // ----- scenario plan ----------------------------------------------------------------------
 
@@ -580,30 +533,6 @@ impl Ev {
     }
 }
 
-struct Scheduled {
-    at: u64,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    /// Earliest first (BinaryHeap is a max-heap); same time: scheduled first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 /// One batch in a partition's log.
 #[derive(Debug)]
 struct LogBatch {
@@ -773,9 +702,7 @@ struct Sim {
     rng: Rng,
     base: Instant,
     now: u64,
-    seq: u64,
-    heap: BinaryHeap<Scheduled>,
-    events: u64,
+    heap: Schedule<Ev>,
     horizon: u64,
     st: State,
     snap: Snapshot,
@@ -794,7 +721,6 @@ struct Sim {
     sent: usize,
     reports: usize,
     done: bool,
-    hits: Vec<u64>,
     spin_us: u64,
     /// Possibly persisted messages appended under an older producer id after a newer one.
     late_old_pid: u64,
@@ -804,13 +730,13 @@ struct Sim {
     spin_streak: u32,
     tolerate: Tolerate,
     epoch_bumps_seen: u64,
-    trace: Option<String>,
     violation: Option<String>,
+    rec: Record,
 }
 
 macro_rules! tr {
     ($s:expr, $($arg:tt)*) => {
-        if $s.trace.is_some() {
+        if $s.rec.trace.is_some() {
             let line = format!($($arg)*);
             $s.trace_line(line);
         }
@@ -860,7 +786,7 @@ fn id_of(v: &[u8]) -> Option<u32> {
 
 impl Sim {
     fn new(seed: u64, plant: Plant, trace: bool) -> Sim {
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::new(seed, SEED_MIX);
         let plan = gen_plan(&mut rng);
         let s = plan.settings.clone();
         let st = State::new(&s);
@@ -902,9 +828,7 @@ impl Sim {
             rng,
             base,
             now: 0,
-            seq: 0,
-            heap: BinaryHeap::new(),
-            events: 0,
+            heap: Schedule::new(),
             horizon,
             st,
             snap: Snapshot::default(),
@@ -930,15 +854,14 @@ impl Sim {
             sent: 0,
             reports: 0,
             done: false,
-            hits: vec![0; N_HITS],
             spin_us: 0,
             late_old_pid: 0,
             known: [0; KnownBug::ALL.len()],
             spin_streak: 0,
             tolerate: [false; KnownBug::ALL.len()],
             epoch_bumps_seen: 0,
-            trace: trace.then(String::new),
             violation: None,
+            rec: Record::new(N_HITS, trace),
             plan,
         };
         sim.drv.pid_backoff = sim.s.retry_backoff.as_micros() as u64;
@@ -974,7 +897,7 @@ impl Sim {
 
     fn trace_line(&mut self, line: String) {
         let now = self.now;
-        if let Some(t) = &mut self.trace {
+        if let Some(t) = &mut self.rec.trace {
             let _ = writeln!(t, "{:>9.3}ms {line}", now as f64 / 1000.0);
         }
     }
@@ -984,7 +907,7 @@ impl Sim {
     }
 
     fn hit(&mut self, h: Hit) {
-        self.hits[h as usize] += 1;
+        self.rec.hits[h as usize] += 1;
     }
 
     fn fail(&mut self, msg: String) {
@@ -995,12 +918,7 @@ impl Sim {
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
-        self.seq += 1;
-        self.heap.push(Scheduled {
-            at: at.max(self.now),
-            seq: self.seq,
-            ev,
-        });
+        self.heap.push(at.max(self.now), ev);
     }
 
     fn inst(&self, t: u64) -> Instant {
@@ -1039,8 +957,8 @@ impl Sim {
             if self.done && !ev.broker_side() {
                 continue;
             }
-            self.events += 1;
-            if self.events > MAX_EVENTS {
+            self.rec.events += 1;
+            if self.rec.events > MAX_EVENTS {
                 self.fail(format!("more than {MAX_EVENTS} events"));
                 break;
             }
@@ -1541,10 +1459,10 @@ impl Sim {
             if t.stamp.is_some_and(|s| s != (pid, epoch)) {
                 if t.maybe_written {
                     t.renumbered_maybe_written = true;
-                    self.hits[Hit::RenumberedMaybeWritten as usize] += 1;
+                    self.rec.hits[Hit::RenumberedMaybeWritten as usize] += 1;
                 } else if t.appended_unacked {
                     t.renumbered_appended = true;
-                    self.hits[Hit::RenumberedAfterAppendError as usize] += 1;
+                    self.rec.hits[Hit::RenumberedAfterAppendError as usize] += 1;
                 }
             }
             t.stamp = Some((pid, epoch));
@@ -2219,10 +2137,10 @@ impl Sim {
         };
         let part = &mut self.parts[p];
         if keep > 0 {
-            self.hits[Hit::TailKept as usize] += 1;
+            self.rec.hits[Hit::TailKept as usize] += 1;
         }
         if tail > keep {
-            self.hits[Hit::TailTruncated as usize] += 1;
+            self.rec.hits[Hit::TailTruncated as usize] += 1;
         }
         part.log.truncate(committed + keep);
         part.next_offset = part.log.last().map_or(0, |b| b.base + b.msgs.len() as i64);
@@ -2306,7 +2224,7 @@ impl Sim {
                 }
                 let _ = p;
                 let (leader, epoch) = if may_be_stale && self.rng.chance(self.plan.p_stale_meta) {
-                    self.hits[Hit::StaleMetadata as usize] += 1;
+                    self.rec.hits[Hit::StaleMetadata as usize] += 1;
                     part.prev_shown
                 } else {
                     part.shown
@@ -2401,8 +2319,8 @@ impl Sim {
                 let part = &mut self.parts[p];
                 part.pstate.remove(&pid);
                 part.forget.insert(pid, part.log.len());
-                self.hits[Hit::StateExpired as usize] += 1;
-                if self.trace.is_some() {
+                self.rec.hits[Hit::StateExpired as usize] += 1;
+                if self.rec.trace.is_some() {
                     let name = self.part_name(p);
                     self.trace_line(format!("broker: {name} forgets producer {pid}"));
                 }
@@ -2658,9 +2576,6 @@ impl Sim {
 
 #[derive(Default, Clone)]
 struct Totals {
-    seeds: u64,
-    hits: Vec<u64>,
-    events: u64,
     msgs: u64,
     delivered: u64,
     failed_not: u64,
@@ -2675,20 +2590,10 @@ struct Totals {
     known: [u64; KnownBug::ALL.len()],
 }
 
-impl Totals {
-    fn new() -> Totals {
-        Totals {
-            hits: vec![0; N_HITS],
-            ..Totals::default()
-        }
-    }
+impl Tally for Totals {
+    type Sim = Sim;
 
-    fn add(&mut self, s: &Sim) {
-        self.seeds += 1;
-        for (t, h) in self.hits.iter_mut().zip(&s.hits) {
-            *t += h;
-        }
-        self.events += s.events;
+    fn add(&mut self, _seed: u64, s: &Sim) {
         self.msgs += s.msgs.len() as u64;
         for m in &s.msgs {
             match (m.delivered, m.status) {
@@ -2698,7 +2603,7 @@ impl Totals {
                 _ => {}
             }
         }
-        self.possibly_in_log += s.hits[Hit::PossiblyPersistedInLog as usize];
+        self.possibly_in_log += s.rec.hits[Hit::PossiblyPersistedInLog as usize];
         self.requests += s.st.counters.requests;
         self.epoch_bumps += s.st.counters.epoch_bumps;
         self.possible_duplicates += s.st.possible_duplicates;
@@ -2711,11 +2616,6 @@ impl Totals {
     }
 
     fn merge(&mut self, o: Totals) {
-        self.seeds += o.seeds;
-        for (t, h) in self.hits.iter_mut().zip(&o.hits) {
-            *t += h;
-        }
-        self.events += o.events;
         self.msgs += o.msgs;
         self.delivered += o.delivered;
         self.failed_not += o.failed_not;
@@ -2811,43 +2711,12 @@ fn tolerate_from_env() -> Tolerate {
     })
 }
 
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().map(|v| {
-        v.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
-    })
-}
-
 /// Runs one seed; a panic inside the producer counts as a violation.
 fn run_seed(seed: u64, plant: Plant, trace: bool, tolerate: Tolerate) -> (Result<(), String>, Sim) {
     let mut sim = Sim::new(seed, plant, trace);
     sim.tolerate = tolerate;
-    let res = catch_unwind(AssertUnwindSafe(|| sim.run())).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        Err(format!("panic: {msg}"))
-    });
+    let res = catch_panic(|| sim.run());
     (res, sim)
-}
-
-/// Runs `f` on its own thread and fails if it takes longer than `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("sim-bounded".into())
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        })
-        .expect("spawn");
-    match rx.recv_timeout(limit) {
-        Ok(Ok(v)) => v,
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("did not finish within {limit:?}"),
-    }
 }
 
 fn replay_hint(seed: u64) -> String {
@@ -2857,137 +2726,66 @@ fn replay_hint(seed: u64) -> String {
     )
 }
 
-fn describe(sim: &Sim) -> String {
-    let p = &sim.plan;
-    format!(
-        "plan: {} brokers, topics {:?}, {} messages, {:?} brokers, max_in_flight {}, \
+impl Scenario for Sim {
+    type Totals = Totals;
+
+    fn describe(&self) -> String {
+        let p = &self.plan;
+        format!(
+            "plan: {} brokers, topics {:?}, {} messages, {:?} brokers, max_in_flight {}, \
          batch_num_messages {}, linger {:?}, message_timeout {:?}, retries {}, \
          request_timeout {:?}, {} moves, expiry {}, first epoch {}, faults: reset {:.3} \
          lost_ack {:.3} drop {:.3} slow {:.3} ner {:.3} ner_after {:.3} stall {:.3} pid_fail {:.2}",
-        p.n_brokers,
-        p.topics,
-        p.msgs.len(),
-        p.flavor,
-        p.settings.max_in_flight,
-        p.settings.batch_num_messages,
-        p.settings.linger,
-        p.settings.message_timeout,
-        p.settings.retries,
-        p.settings.request_timeout,
-        p.moves.len(),
-        !p.expire_checks.is_empty(),
-        p.first_epoch,
-        p.p_reset,
-        p.p_lost_ack,
-        p.p_drop,
-        p.p_slow,
-        p.p_ner,
-        p.p_ner_after,
-        p.p_stall,
-        p.p_pid_fail,
-    )
-}
-
-/// The failures of a range: (seed, violation, plan, last events).
-type Failure = (u64, String);
-
-fn run_range(seeds: Vec<u64>, keep_going: bool, tolerate: Tolerate) -> (Totals, Vec<Failure>) {
-    let mut totals = Totals::new();
-    let mut failures = Vec::new();
-    for seed in seeds {
-        let (res, sim) = run_seed(seed, Plant::None, false, tolerate);
-        if let Err(v) = res {
-            let (_, sim) = run_seed(seed, Plant::None, true, tolerate);
-            let trace = sim.trace.clone().unwrap_or_default();
-            let tail: Vec<&str> = trace.lines().rev().take(40).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            failures.push((
-                seed,
-                format!(
-                    "seed {seed} violated an invariant: {v}\n{}\nlast events:\n{}\n{}",
-                    describe(&sim),
-                    tail.join("\n"),
-                    replay_hint(seed)
-                ),
-            ));
-            if !keep_going {
-                break;
-            }
-            continue;
-        }
-        totals.add(&sim);
+            p.n_brokers,
+            p.topics,
+            p.msgs.len(),
+            p.flavor,
+            p.settings.max_in_flight,
+            p.settings.batch_num_messages,
+            p.settings.linger,
+            p.settings.message_timeout,
+            p.settings.retries,
+            p.settings.request_timeout,
+            p.moves.len(),
+            !p.expire_checks.is_empty(),
+            p.first_epoch,
+            p.p_reset,
+            p.p_lost_ack,
+            p.p_drop,
+            p.p_slow,
+            p.p_ner,
+            p.p_ner_after,
+            p.p_stall,
+            p.p_pid_fail,
+        )
     }
-    (totals, failures)
+
+    fn show_plan(&self) -> String {
+        format!("{}\n{:#?}", self.describe(), self.plan)
+    }
+
+    fn record(&self) -> &Record {
+        &self.rec
+    }
 }
 
 /// The seeded scenarios: `SIM_SEED=<n>` runs one, `SIM_SEEDS=<n>` sets how many (default
 /// 10,000); `SIM_KEEP_GOING=1` runs every seed and lists all that fail.
 #[test]
 fn sim_producer_seeds() {
-    let single = env_u64("SIM_SEED");
-    let count = env_u64("SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
-    let keep_going = std::env::var_os("SIM_KEEP_GOING").is_some();
     let tolerate = tolerate_from_env();
-    if let Some(seed) = single {
-        if std::env::var_os("SIM_TRACE").is_some() {
-            let (res, sim) = run_seed(seed, Plant::None, true, tolerate);
-            println!("{}", describe(&sim));
-            println!("{:#?}", sim.plan);
-            println!("{}", sim.trace.clone().unwrap_or_default());
-            if let Err(v) = res {
-                panic!("seed {seed}: {v}\n{}", replay_hint(seed));
-            }
-            return;
-        }
-    }
-    let seeds: Vec<u64> = match single {
-        Some(s) => vec![s],
-        None => (0..count).collect(),
+    let runner = Runner::new(DEFAULT_SEEDS, 4, RUN_LIMIT, replay_hint);
+    let run = move |seed, trace| run_seed(seed, Plant::None, trace, tolerate);
+    let Some(ran) = run_seeds(&runner, run) else {
+        return;
     };
-    let n = seeds.len() as u64;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    let start = Instant::now();
-    let (tx, rx) = mpsc::channel();
-    for t in 0..threads {
-        let mine: Vec<u64> = seeds.iter().copied().skip(t).step_by(threads).collect();
-        let tx = tx.clone();
-        std::thread::Builder::new()
-            .name(format!("sim-{t}"))
-            .spawn(move || {
-                let _ = tx.send(run_range(mine, keep_going, tolerate));
-            })
-            .expect("spawn");
-    }
-    drop(tx);
-    let mut totals = Totals::new();
-    let mut failures: Vec<Failure> = Vec::new();
-    let limit = if single.is_none() && count <= DEFAULT_SEEDS && !keep_going {
-        RUN_LIMIT
-    } else {
-        Duration::from_secs(24 * 3600)
-    };
-    for _ in 0..threads {
-        let left = limit.saturating_sub(start.elapsed());
-        match rx.recv_timeout(left) {
-            Ok((t, f)) => {
-                totals.merge(t);
-                failures.extend(f);
-            }
-            Err(_) => panic!("the simulation did not finish within {limit:?}"),
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let totals = &ran.sums.totals;
     println!(
-        "sim_producer: {} seeds in {:.2} s on {threads} threads ({:.0} seeds/s); {} events, \
+        "sim_producer: {}, \
          {} messages: {} delivered, {} failed not persisted, {} failed possibly persisted \
          ({} of them in the log); {} requests, {} epoch bumps, {} possible duplicates \
          counted; {:.0} s simulated, of it {:.1} s in sender rounds with nothing to wait for",
-        totals.seeds,
-        secs,
-        totals.seeds as f64 / secs,
-        totals.events,
+        ran.summary(),
         totals.msgs,
         totals.delivered,
         totals.failed_not,
@@ -3012,52 +2810,24 @@ fn sim_producer_seeds() {
             );
         }
     }
-    println!("coverage (times each fault or situation was hit):");
-    for (h, c) in Hit::ALL.iter().zip(&totals.hits) {
-        println!("  {:<28} {c}", format!("{h:?}"));
-    }
-    if !failures.is_empty() {
-        failures.sort_by_key(|f| f.0);
-        let seeds: Vec<u64> = failures.iter().map(|f| f.0).collect();
-        for f in &failures {
-            println!("{}", f.1.lines().next().unwrap_or_default());
-        }
-        panic!(
-            "{} seed(s) failed: {seeds:?}\nfirst:\n{}",
-            failures.len(),
-            failures[0].1
-        );
-    }
-    if single.is_none() && n >= 1000 {
-        let missed: Vec<String> = Hit::ALL
-            .iter()
-            .zip(&totals.hits)
-            .filter(|(_, c)| **c == 0)
-            .map(|(h, _)| format!("{h:?}"))
-            .collect();
-        assert!(missed.is_empty(), "never hit over {n} seeds: {missed:?}");
-    }
+    ran.print_coverage(Hit::ALL, 28);
+    ran.finish(Hit::ALL, true);
 }
 
 /// A seed replays exactly: the same plan, the same events, the same outcome.
 #[test]
 fn sim_producer_replays_exactly() {
-    bounded(Duration::from_secs(30), || {
-        for seed in [1u64, 77, 4242] {
-            let (a, sa) = run_seed(seed, Plant::None, true, tolerate_from_env());
-            let (b, sb) = run_seed(seed, Plant::None, true, tolerate_from_env());
-            assert_eq!(a, b);
-            assert_eq!(sa.events, sb.events);
-            assert_eq!(sa.hits, sb.hits);
-            assert_eq!(sa.trace, sb.trace, "seed {seed} did not replay");
-        }
+    with_timeout(Duration::from_secs(30), || {
+        assert_replays(&[1, 77, 4242], |seed, trace| {
+            run_seed(seed, Plant::None, trace, tolerate_from_env())
+        });
     });
 }
 
 /// The checker bites: the same harness with a bug planted reports it.
 #[test]
 fn sim_producer_checker_catches_planted_bugs() {
-    bounded(Duration::from_secs(60), checker_catches_planted_bugs);
+    with_timeout(Duration::from_secs(60), checker_catches_planted_bugs);
 }
 
 fn checker_catches_planted_bugs() {

@@ -19,7 +19,8 @@
 //! dependency of kafkac) and no kafkac API, so they can test kafkac itself.
 //! The helpers for tests of the client use kafkac: [`client`] (clients and
 //! topics), [`records`] (record sets, reading back, comparing) and [`batches`]
-//! (record batch headers on the wire).
+//! (record batch headers on the wire). [`sim`] holds what the deterministic simulators
+//! share (random numbers, coverage, the seed runner).
 #![allow(dead_code)]
 
 pub mod batches;
@@ -27,6 +28,7 @@ pub mod client;
 pub mod ffi;
 pub mod kafka;
 pub mod records;
+pub mod sim;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
