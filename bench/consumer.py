@@ -21,7 +21,8 @@ with [min-max] ranges. The broker is stopped on exit, on error and on a signal.
   python3 bench/consumer.py [--repeats 3] [--count 1000000] [--size 100]
                             [--partitions 1,16] [--codecs none,zstd]
                             [--lat-count 50000] [--lat-rate 10000]
-                            [--parts throughput,latency] [--json FILE]
+                            [--parts throughput,latency] [--kafkac-x prop=value]...
+                            [--json FILE]
 """
 import argparse, glob, json, os, signal, statistics, subprocess, sys
 
@@ -114,6 +115,8 @@ def main():
     ap.add_argument("--lat-count", type=int, default=50_000)
     ap.add_argument("--lat-rate", type=int, default=10_000)
     ap.add_argument("--parts", default="throughput,latency")
+    ap.add_argument("--kafkac-x", action="append", default=[],
+                    help="a kafkac property for the consumer (prop=value), repeatable")
     ap.add_argument("--json")
     a = ap.parse_args()
     bins, rdver = build()
@@ -140,7 +143,8 @@ def main():
                 order = [(conf, client) for conf in confs for client in ("kafkac", "librdkafka")]
                 order = order[r % len(order):] + order[:r % len(order)]
                 for conf, client in order:
-                    out = run([bins[client], broker.boot, filled[conf], str(a.count), "throughput"])
+                    extra = [x for p in a.kafkac_x for x in ("-X", p)] if client == "kafkac" else []
+                    out = run([bins[client], broker.boot, filled[conf], str(a.count), "throughput", *extra])
                     res = parse(out, "throughput")
                     key = f"{conf[0]}p {conf[1]}"
                     results["throughput"].setdefault(key, {}).setdefault(client, []).append(res)
