@@ -235,6 +235,45 @@ impl Finished {
     }
 }
 
+/// The compiler flags of the C programs run under the sanitizers.
+pub const SANITIZE_FLAGS: &[&str] = &[
+    "-std=c99",
+    "-Wall",
+    "-Wextra",
+    "-Wpedantic",
+    "-Werror",
+    "-pthread",
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-g",
+];
+
+/// Runs a program built with [`SANITIZE_FLAGS`] within `limit`, with LeakSanitizer on and
+/// every sanitizer stopping at its first report; fails the test on a hang, a report, a
+/// panic or a failed exit, and returns its standard output.
+pub fn run_sanitized(mut cmd: Command, limit: Duration) -> String {
+    cmd.env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+        .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1");
+    let what = format!("{cmd:?}");
+    let done = run_bounded(cmd, None, limit).unwrap_or_else(|e| panic!("run {what}: {e}"));
+    let out = String::from_utf8_lossy(&done.stdout).into_owned();
+    let err = done.stderr_text();
+    let status = done
+        .status
+        .unwrap_or_else(|| panic!("{what}: still running after {limit:?}:\n{out}{err}"));
+    for report in [
+        "AddressSanitizer",
+        "LeakSanitizer",
+        "UndefinedBehaviorSanitizer",
+        "runtime error:",
+        "panicked at",
+    ] {
+        assert!(!err.contains(report), "{report} ({status}):\n{out}{err}");
+    }
+    assert!(status.success(), "{status}:\n{out}{err}");
+    out
+}
+
 /// Runs `cmd` (through [`spawn_guarded`]) with `stdin` written to it (or stdin closed
 /// when `None`), collects stdout and stderr, and kills it if it outlives `limit`.
 pub fn run_bounded(
