@@ -1004,3 +1004,43 @@ fn a_new_consumer_protocol_member_resumes_from_the_commits_of_the_last() {
         b.close(Duration::from_secs(10)).unwrap();
     })
 }
+
+#[test]
+fn a_seek_in_the_assign_callback_wins_over_the_committed_offset() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-seek-in-callback";
+        create_topic(&client(&k.bootstrap), topic, 1, 1, &[], T);
+        produce(&k.bootstrap, topic, 20, 0);
+        let settings = [
+            ("group.id", "cons-seek-in-callback"),
+            ("enable.auto.commit", "false"),
+        ];
+        let a = consumer(&k.bootstrap, &settings);
+        let p0 = tp(topic, 0);
+        a.assign(&[(p0.clone(), Some(0))]).unwrap();
+        let offsets = [CommitOffset {
+            tp: p0.clone(),
+            offset: 10,
+            leader_epoch: -1,
+            metadata: None,
+        }];
+        a.commit(Some(&offsets), false).unwrap();
+        a.close(Duration::from_secs(5)).unwrap();
+        // Committed 10; the callback places the partition at 5.
+        let b = consumer(&k.bootstrap, &settings);
+        b.set_rebalance_callback(Some(Box::new(|c, kind, tps| {
+            if kind == RebalanceKind::Assign {
+                for t in tps {
+                    c.seek(t, 5).unwrap();
+                }
+            }
+        })));
+        b.subscribe(&[topic]).unwrap();
+        let got = consume(&b, 15, T);
+        assert_eq!(got.first().map(|g| g.1), Some(5), "{got:?}");
+        assert_eq!(got.len(), 15);
+        check_order(&got);
+        b.close(Duration::from_secs(5)).unwrap();
+    })
+}

@@ -139,6 +139,8 @@ struct Driver<'a> {
     assigned: std::collections::BTreeSet<TopicPartition>,
     /// Topics reported missing (until they appear).
     missing: std::collections::BTreeSet<String>,
+    /// Partitions the application placed with seek since they were assigned.
+    seeked: std::collections::BTreeSet<TopicPartition>,
 }
 
 pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
@@ -173,6 +175,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         polled_seen: 0,
         assigned: Default::default(),
         missing: Default::default(),
+        seeked: Default::default(),
     };
     d.run();
     let mut app = shared.app.lock();
@@ -258,6 +261,9 @@ impl Driver<'_> {
                 self.unassign(&old);
                 self.assign(&tps);
                 let mut need_committed = Vec::new();
+                for (tp, _) in &parts {
+                    self.seeked.remove(tp);
+                }
                 for (tp, off) in &parts {
                     match off {
                         Some(o) if *o >= 0 => self.fetcher.set_position(tp, *o, -1),
@@ -294,11 +300,16 @@ impl Driver<'_> {
                 }
                 None => reply.set(Err(Error::new(local::STATE, "committed needs a group.id"))),
             },
-            Cmd::Seek(tp, offset) => match offset {
-                o if o >= 0 => self.fetcher.set_position(&tp, o, -1),
-                -2 => self.fetcher.seek_to(&tp, true),
-                _ => self.fetcher.seek_to(&tp, false),
-            },
+            Cmd::Seek(tp, offset) => {
+                match offset {
+                    o if o >= 0 => self.fetcher.set_position(&tp, o, -1),
+                    -2 => self.fetcher.seek_to(&tp, true),
+                    _ => self.fetcher.seek_to(&tp, false),
+                }
+                // The application placed it (often in its assign callback): the committed
+                // offset, when it comes, does not move it back.
+                self.seeked.insert(tp);
+            }
             Cmd::Pause(tps) => self.fetcher.pause(&tps),
             Cmd::Resume(tps) => self.fetcher.resume(&tps),
             Cmd::RevokeDone => {
@@ -507,6 +518,7 @@ impl Driver<'_> {
                 self.shared.app_cv.notify_all();
                 self.assign(&tps);
                 for tp in &tps {
+                    self.seeked.remove(tp);
                     self.want(&tp.topic, now);
                 }
                 if let Some(g) = &mut self.group {
@@ -525,7 +537,7 @@ impl Driver<'_> {
                 Some(GroupWaiter::Positions) => match result {
                     Ok(list) => {
                         for (tp, offset, epoch) in list {
-                            if self.assigned.contains(&tp) {
+                            if self.assigned.contains(&tp) && !self.seeked.contains(&tp) {
                                 self.fetcher.set_position(&tp, offset, epoch);
                             }
                         }
