@@ -416,7 +416,9 @@ impl Consumer {
         }
         loop {
             while out.len() < max {
-                match take_next(&mut app) {
+                let room = max - out.len();
+                match take_next(&mut app, &mut out, room) {
+                    Taken::Handed => {}
                     Taken::Event(e) => out.push(e),
                     // A rebalance after records this poll hands out waits for the next
                     // poll: by then those records count as processed, so a revocation
@@ -744,6 +746,8 @@ impl Drop for Consumer {
 }
 
 enum Taken {
+    /// Records were added to the poll's output.
+    Handed,
     Event(Event),
     Callback(Item),
     Nothing,
@@ -751,37 +755,37 @@ enum Taken {
 
 /// The next thing `poll` hands out or serves, skipping records of partitions no longer
 /// assigned (or seeked since) and leaving those of paused partitions queued.
-fn take_next(app: &mut AppQueue) -> Taken {
+fn take_next(app: &mut AppQueue, out: &mut Vec<Event>, room: usize) -> Taken {
     let mut i = 0;
     while i < app.items.len() {
         let action = match &app.items[i] {
-            Item::Records { chunk, seq, next } => match app.parts.get(&chunk.tp) {
-                Some(p) if p.seq == *seq && !p.paused && *next < chunk.records.len() => 0,
+            Item::Records { chunk, seq, next } => match app.parts.get_mut(&chunk.tp) {
+                Some(p) if p.seq == *seq && !p.paused && *next < chunk.records.len() => {
+                    // A run of the chunk's records, with one lookup of their partition.
+                    let Item::Records { chunk, next, .. } = &mut app.items[i] else {
+                        unreachable!("matched above")
+                    };
+                    let end = chunk.records.len().min(*next + room.max(1));
+                    for idx in *next..end {
+                        out.push(Event::Message(Message {
+                            chunk: chunk.clone(),
+                            idx,
+                        }));
+                    }
+                    *next = end;
+                    let last = chunk.records.get(end - 1).expect("end is past a record");
+                    p.handed = (last.offset + 1, last.partition_leader_epoch);
+                    if end >= chunk.records.len() {
+                        app.items.remove(i);
+                    }
+                    return Taken::Handed;
+                }
                 Some(p) if p.seq == *seq && p.paused => 1,
                 _ => 2,
             },
             Item::Event(_) | Item::Rebalance(..) | Item::CommitResult(..) => 3,
         };
         match action {
-            0 => {
-                let Item::Records { chunk, next, .. } = &mut app.items[i] else {
-                    unreachable!("matched above")
-                };
-                let m = Message {
-                    chunk: chunk.clone(),
-                    idx: *next,
-                };
-                *next += 1;
-                let done = *next >= chunk.records.len();
-                let (off, epoch) = (m.offset(), m.leader_epoch());
-                if done {
-                    app.items.remove(i);
-                }
-                if let Some(p) = app.parts.get_mut(m.topic_partition()) {
-                    p.handed = (off + 1, epoch);
-                }
-                return Taken::Event(Event::Message(m));
-            }
             1 => i += 1,
             2 => {
                 app.items.remove(i);
