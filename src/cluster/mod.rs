@@ -136,6 +136,7 @@ impl Cluster {
             nodelay: settings.nodelay,
             max_in_flight: settings.max_in_flight,
             idle_timeout: settings.idle_timeout,
+            tls: settings.tls.clone(),
         };
         let io = IoThreads::start(settings.io_threads)?;
         let resolver = Resolver::new(settings.address_ttl, settings.address_family);
@@ -207,7 +208,14 @@ impl Cluster {
             .resolver
             .resolve(&format!("{}:{}", slot.host, slot.port))
             .and_then(|addrs| {
-                Connection::connect(&self.io, &name, &addrs, &self.conn_opts, deadline)
+                Connection::connect(
+                    &self.io,
+                    &name,
+                    &slot.host,
+                    &addrs,
+                    &self.conn_opts,
+                    deadline,
+                )
             });
         match attempt {
             Ok(conn) => {
@@ -318,9 +326,11 @@ impl Cluster {
                     continue;
                 }
             };
+            let host = split_host_port(hp).map(|(h, _)| h).unwrap_or_default();
             match Connection::connect(
                 &self.io,
                 &format!("{hp} (bootstrap)"),
+                &host,
                 &addrs,
                 &self.conn_opts,
                 deadline,
