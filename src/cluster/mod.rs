@@ -315,6 +315,7 @@ impl Cluster {
                 return Ok(c.clone());
             }
         }
+        let mut tls_failures = 0;
         for hp in &self.settings.bootstrap {
             if Instant::now() >= deadline {
                 break;
@@ -340,7 +341,10 @@ impl Cluster {
                     return Ok(c);
                 }
                 Err(e) if e.code == local::DESTROY => return Err(e),
-                Err(e) => errors.push(e.message),
+                Err(e) => {
+                    tls_failures += usize::from(e.code == local::SSL);
+                    errors.push(e.message)
+                }
             }
         }
         let detail = if errors.is_empty() {
@@ -348,7 +352,11 @@ impl Cluster {
         } else {
             errors.join("; ")
         };
-        let code = if Instant::now() >= deadline {
+        // Every bootstrap address refused by TLS (certificate, handshake): retrying will
+        // not help, and the code says what to look at.
+        let code = if tls_failures > 0 && tls_failures == errors.len() {
+            local::SSL
+        } else if Instant::now() >= deadline {
             local::TIMED_OUT
         } else {
             local::ALL_BROKERS_DOWN

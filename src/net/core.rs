@@ -383,11 +383,14 @@ impl ConnCore {
             if self.phase == Phase::Handshake
                 && matches!(self.head, [0x15 | 0x16, 0x03, 0x00..=0x04, _])
             {
-                self.fail_oldest_and_close(Error::transport(format!(
-                    "{}: the broker answered with TLS: this listener expects \
+                self.fail_oldest_and_close(Error::new(
+                    local::SSL,
+                    format!(
+                        "{}: the broker answered with TLS: this listener expects \
                      security.protocol=ssl",
-                    self.name
-                )));
+                        self.name
+                    ),
+                ));
                 return false;
             }
             if size < 4 {
@@ -462,9 +465,10 @@ impl ConnCore {
         }
         self.phase = Phase::Closed;
         // A request that caused the close was completed with its own error already; the
-        // others only lost their connection, so they get a (retriable) transport error.
+        // others only lost their connection, so they get a (retriable) transport error;
+        // a TLS failure keeps its code (retrying will not fix a certificate).
         let err = match err.code {
-            local::TRANSPORT | local::DESTROY => err,
+            local::TRANSPORT | local::DESTROY | local::SSL => err,
             _ => Error::transport(format!("connection closed: {}", err.message)),
         };
         // Set-up not done yet (connecting, ApiVersions or authenticating): it failed.
