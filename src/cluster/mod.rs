@@ -331,7 +331,7 @@ impl Cluster {
             match Connection::connect(
                 &self.io,
                 &format!("{hp} (bootstrap)"),
-                &host,
+                host,
                 &addrs,
                 &self.conn_opts,
                 deadline,

@@ -115,7 +115,7 @@ fn private_key(pem: &[u8], prop: &str, password: Option<&str>) -> Result<Private
             .find(end_marker)
             .map(|i| start + i + end_marker.len())
             .ok_or_else(|| invalid(prop, "bad PEM: no END ENCRYPTED PRIVATE KEY line"))?;
-        let (_, der) = pkcs8::der::pem::decode_vec(text[start..end].as_bytes())
+        let (_, der) = pkcs8::der::pem::decode_vec(&text.as_bytes()[start..end])
             .map_err(|_| invalid(prop, "bad PEM in the encrypted key"))?;
         let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
             .map_err(|_| invalid(prop, "not an encrypted PKCS#8 key"))?;
@@ -426,6 +426,31 @@ mod tests {
             verify_hostname: true,
             ..Default::default()
         }
+    }
+
+    /// An encrypted PKCS#8 key (PBES2: PBKDF2-SHA256, AES-256-CBC) is read with
+    /// ssl.key.password; without it, or with a wrong one, the message names what to set
+    /// and quotes neither key nor password.
+    #[test]
+    fn encrypted_pkcs8_key_needs_its_password() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = key.serialize_der();
+        let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice()).unwrap();
+        let params =
+            pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[7; 16])
+                .unwrap();
+        let enc = info.encrypt_with_params(params, "s3cret-pw").unwrap();
+        let pem = enc
+            .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+            .unwrap();
+        let got = private_key(pem.as_bytes(), "ssl.key.pem", Some("s3cret-pw")).unwrap();
+        assert_eq!(got.secret_der(), der.as_slice());
+        let e = private_key(pem.as_bytes(), "ssl.key.pem", None).unwrap_err();
+        assert!(e.message.contains("'ssl.key.password'"), "{}", e.message);
+        let e = private_key(pem.as_bytes(), "ssl.key.pem", Some("wrong")).unwrap_err();
+        assert!(e.message.contains("'ssl.key.password'"), "{}", e.message);
+        assert!(!e.message.contains("wrong") || e.message.contains("(wrong password"));
+        assert!(!e.message.contains("s3cret"), "{}", e.message);
     }
 
     #[test]
