@@ -575,6 +575,11 @@ typedef void (*kc_free_cb_t)(void *payload, size_t len, void *cb_opaque);
 // A host name could not be resolved.
 #define KC_ERR__RESOLVE -193
 
+// TLS failed: the broker's certificate is not trusted, is another host's or has
+// expired, the handshake was refused (a client certificate required), or the broker's
+// listener does not speak TLS. The message names the broker and the cause.
+#define KC_ERR__SSL -181
+
 // The partition does not exist.
 #define KC_ERR__UNKNOWN_PARTITION -190
 

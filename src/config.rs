@@ -2,7 +2,9 @@
 //! An unknown key or a bad value is refused when it is set, with a message naming both.
 
 use crate::error::{local, Error, Result};
+use crate::net::{TlsConfig, TlsOptions};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a property's value is checked.
@@ -488,6 +490,73 @@ static PROPS: &[Prop] = &[
         "Accepted for compatibility; no debug contexts are implemented.",
     ),
     p(
+        "security.protocol",
+        Kind::Enum(&["plaintext", "ssl"]),
+        "plaintext",
+        "How to talk to brokers: plaintext, or ssl (TLS through rustls). sasl_plaintext and \
+         sasl_ssl are not supported yet.",
+    ),
+    p(
+        "ssl.ca.location",
+        Kind::Str,
+        "",
+        "PEM file of the CA certificates that sign the brokers' certificates; with neither \
+         this nor ssl.ca.pem, the system's CA store is used.",
+    ),
+    p(
+        "ssl.ca.pem",
+        Kind::Str,
+        "",
+        "CA certificates in PEM text (instead of ssl.ca.location).",
+    ),
+    p(
+        "ssl.certificate.location",
+        Kind::Str,
+        "",
+        "PEM file of the client's certificate (chain), for brokers that require one (mTLS).",
+    ),
+    p(
+        "ssl.certificate.pem",
+        Kind::Str,
+        "",
+        "The client's certificate in PEM text (instead of ssl.certificate.location).",
+    ),
+    p(
+        "ssl.key.location",
+        Kind::Str,
+        "",
+        "PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1; an \
+         encrypted PKCS#8 key needs ssl.key.password).",
+    ),
+    p(
+        "ssl.key.pem",
+        Kind::Str,
+        "",
+        "The client's private key in PEM text (instead of ssl.key.location). Secret: \
+         kc_conf_get does not give it back.",
+    ),
+    p(
+        "ssl.key.password",
+        Kind::Str,
+        "",
+        "Password of an encrypted PKCS#8 private key. Secret: kc_conf_get does not give it \
+         back.",
+    ),
+    p(
+        "enable.ssl.certificate.verification",
+        Kind::Bool,
+        "true",
+        "Verify the broker's certificate (false accepts any certificate: encrypted but not \
+         authenticated).",
+    ),
+    p(
+        "ssl.endpoint.identification.algorithm",
+        Kind::Enum(&["https", "none"]),
+        "https",
+        "https: the broker's certificate must name the host (or IP address) connected to; \
+         none skips that check only (the certificate is still verified).",
+    ),
+    p(
         "client.software.name",
         Kind::NonEmpty,
         "kafkac",
@@ -530,13 +599,37 @@ impl Config {
         let prop = PROPS.iter().find(|p| p.name == name).ok_or_else(|| {
             Error::new(
                 local::UNKNOWN_CONFIG,
-                format!("unknown configuration property '{name}' (value '{value}')"),
+                if name.contains("password") || name.contains("secret") || name.contains("key") {
+                    // Perhaps a secret under a misspelt name: not repeated.
+                    format!("unknown configuration property '{name}'")
+                } else {
+                    format!("unknown configuration property '{name}' (value '{value}')")
+                },
             )
         })?;
+        let lowered;
+        let value = if name == "security.protocol" {
+            // librdkafka's values are case-insensitive (SSL, ssl).
+            lowered = value.trim().to_ascii_lowercase();
+            if lowered.starts_with("sasl_") {
+                return Err(Error::new(
+                    local::INVALID_CONFIG,
+                    format!(
+                        "invalid value '{value}' for configuration property \
+                         'security.protocol': SASL is not supported yet (plaintext or ssl)"
+                    ),
+                ));
+            }
+            lowered.as_str()
+        } else {
+            value
+        };
         check(prop, value)?;
-        // Stored as checked: trimmed, with "all" spelled as its number.
+        // Stored as checked: trimmed, with "all" spelled as its number; keys and
+        // passwords exactly as given.
         let v = match value.trim() {
             "all" if canonical(name) == "acks" => "-1",
+            _ if is_secret(name) => value,
             v => v,
         };
         self.values.insert(canonical(name).to_owned(), v.to_owned());
@@ -544,7 +637,21 @@ impl Config {
     }
 
     /// The value of a property: the one set, or its default. `None` for an unknown name.
+    /// Secret properties (keys, passwords) answer whether they are set, never their value.
     pub fn get(&self, name: &str) -> Option<String> {
+        let v = self.get_raw(name)?;
+        if is_secret(canonical(name)) {
+            return Some(if v.is_empty() {
+                String::new()
+            } else {
+                "[set]".to_owned()
+            });
+        }
+        Some(v)
+    }
+
+    /// The value of a property, secrets included: for this crate's own use only.
+    pub(crate) fn get_raw(&self, name: &str) -> Option<String> {
         let name = canonical(name);
         let prop = PROPS.iter().find(|p| p.name == name)?;
         Some(
@@ -596,6 +703,23 @@ impl Config {
                  version negotiation cannot be disabled",
             ));
         }
+        let tls = if self.get("security.protocol").as_deref() == Some("ssl") {
+            let text = |n: &str| self.get_raw(n).filter(|v| !v.is_empty());
+            Some(Arc::new(TlsConfig::new(&TlsOptions {
+                ca_location: text("ssl.ca.location"),
+                ca_pem: text("ssl.ca.pem"),
+                certificate_location: text("ssl.certificate.location"),
+                certificate_pem: text("ssl.certificate.pem"),
+                key_location: text("ssl.key.location"),
+                key_pem: text("ssl.key.pem"),
+                key_password: text("ssl.key.password"),
+                verify_certificate: self.flag("enable.ssl.certificate.verification"),
+                verify_hostname: self.get("ssl.endpoint.identification.algorithm").as_deref()
+                    != Some("none"),
+            })?))
+        } else {
+            None
+        };
         let backoff = self.ms("retry.backoff.ms");
         let backoff_max = self.ms("retry.backoff.max.ms").max(backoff);
         Ok(Settings {
@@ -632,6 +756,7 @@ impl Config {
                 .max(self.ms("reconnect.backoff.ms")),
             software_name: self.get("client.software.name").unwrap_or_default(),
             software_version: self.get("client.software.version").unwrap_or_default(),
+            tls,
         })
     }
 
@@ -639,6 +764,11 @@ impl Config {
     pub fn describe() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
         PROPS.iter().map(|p| (p.name, p.default, p.doc))
     }
+}
+
+/// Properties whose values are never shown: not by `get`, not in a message.
+fn is_secret(name: &str) -> bool {
+    matches!(name, "ssl.key.password" | "ssl.key.pem")
 }
 
 fn check(prop: &Prop, value: &str) -> Result<()> {
@@ -706,6 +836,8 @@ pub struct Settings {
     pub rebootstrap: bool,
     pub reconnect_backoff: Duration,
     pub reconnect_backoff_max: Duration,
+    /// `security.protocol=ssl`: the TLS configuration every connection uses.
+    pub tls: Option<Arc<TlsConfig>>,
 }
 
 #[cfg(test)]

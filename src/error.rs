@@ -19,6 +19,9 @@ pub mod local {
     pub const TRANSPORT: i32 = -195;
     /// A host name could not be resolved.
     pub const RESOLVE: i32 = -193;
+    /// TLS failed: the broker's certificate (not trusted, another host's, expired), a
+    /// refused handshake, or a TLS client on a plaintext listener.
+    pub const SSL: i32 = -181;
     /// The topic is not known to the cluster.
     pub const UNKNOWN_TOPIC: i32 = -188;
     /// No broker could be reached.
@@ -89,6 +92,7 @@ pub mod local {
         (FAIL, "_FAIL", "Local: failure"),
         (TRANSPORT, "_TRANSPORT", "Local: broker transport failure"),
         (RESOLVE, "_RESOLVE", "Local: host resolution failure"),
+        (SSL, "_SSL", "Local: SSL error"),
         (UNKNOWN_TOPIC, "_UNKNOWN_TOPIC", "Local: unknown topic"),
         (
             ALL_BROKERS_DOWN,

@@ -808,6 +808,7 @@ impl Sim {
             nodelay: true,
             max_in_flight: core_mif,
             idle_timeout: Duration::from_micros(plan.idle_timeout),
+            tls: None,
         };
         let conns = plan
             .conns

@@ -136,6 +136,7 @@ impl Cluster {
             nodelay: settings.nodelay,
             max_in_flight: settings.max_in_flight,
             idle_timeout: settings.idle_timeout,
+            tls: settings.tls.clone(),
         };
         let io = IoThreads::start(settings.io_threads)?;
         let resolver = Resolver::new(settings.address_ttl, settings.address_family);
@@ -207,7 +208,14 @@ impl Cluster {
             .resolver
             .resolve(&format!("{}:{}", slot.host, slot.port))
             .and_then(|addrs| {
-                Connection::connect(&self.io, &name, &addrs, &self.conn_opts, deadline)
+                Connection::connect(
+                    &self.io,
+                    &name,
+                    &slot.host,
+                    &addrs,
+                    &self.conn_opts,
+                    deadline,
+                )
             });
         match attempt {
             Ok(conn) => {
@@ -307,6 +315,7 @@ impl Cluster {
                 return Ok(c.clone());
             }
         }
+        let mut tls_failures = 0;
         for hp in &self.settings.bootstrap {
             if Instant::now() >= deadline {
                 break;
@@ -318,9 +327,11 @@ impl Cluster {
                     continue;
                 }
             };
+            let host = split_host_port(hp).map(|(h, _)| h).unwrap_or_default();
             match Connection::connect(
                 &self.io,
                 &format!("{hp} (bootstrap)"),
+                host,
                 &addrs,
                 &self.conn_opts,
                 deadline,
@@ -330,7 +341,10 @@ impl Cluster {
                     return Ok(c);
                 }
                 Err(e) if e.code == local::DESTROY => return Err(e),
-                Err(e) => errors.push(e.message),
+                Err(e) => {
+                    tls_failures += usize::from(e.code == local::SSL);
+                    errors.push(e.message)
+                }
             }
         }
         let detail = if errors.is_empty() {
@@ -338,7 +352,11 @@ impl Cluster {
         } else {
             errors.join("; ")
         };
-        let code = if Instant::now() >= deadline {
+        // Every bootstrap address refused by TLS (certificate, handshake): retrying will
+        // not help, and the code says what to look at.
+        let code = if tls_failures > 0 && tls_failures == errors.len() {
+            local::SSL
+        } else if Instant::now() >= deadline {
             local::TIMED_OUT
         } else {
             local::ALL_BROKERS_DOWN

@@ -23,6 +23,10 @@ pub const KC_ERR__FAIL: kc_err_t = -196;
 pub const KC_ERR__TRANSPORT: kc_err_t = -195;
 /// A host name could not be resolved.
 pub const KC_ERR__RESOLVE: kc_err_t = -193;
+/// TLS failed: the broker's certificate is not trusted, is another host's or has
+/// expired, the handshake was refused (a client certificate required), or the broker's
+/// listener does not speak TLS. The message names the broker and the cause.
+pub const KC_ERR__SSL: kc_err_t = -181;
 /// The partition does not exist.
 pub const KC_ERR__UNKNOWN_PARTITION: kc_err_t = -190;
 /// The topic does not exist.
@@ -193,6 +197,7 @@ mod tests {
             (KC_ERR__FAIL, local::FAIL),
             (KC_ERR__TRANSPORT, local::TRANSPORT),
             (KC_ERR__RESOLVE, local::RESOLVE),
+            (KC_ERR__SSL, local::SSL),
             (KC_ERR__UNKNOWN_PARTITION, local::UNKNOWN_PARTITION),
             (KC_ERR__UNKNOWN_TOPIC, local::UNKNOWN_TOPIC),
             (KC_ERR__ALL_BROKERS_DOWN, local::ALL_BROKERS_DOWN),

@@ -38,11 +38,12 @@ impl Connection {
     pub fn connect(
         io: &Arc<IoThreads>,
         name: &str,
+        host: &str,
         addrs: &[SocketAddr],
         opts: &ConnectionOptions,
         deadline: Instant,
     ) -> Result<Arc<Connection>> {
-        let link = io.open(name, addrs.to_vec(), opts);
+        let link = io.open(name, host, addrs.to_vec(), opts);
         let outcome = link.setup.wait_until(deadline);
         let versions = match outcome {
             Some(Ok(v)) => v,

@@ -26,6 +26,7 @@
 //! that closes the connection.
 
 use super::auth::{AuthStep, Authenticator};
+use super::tls::TlsConfig;
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
 use crate::protocol::frame::{decode_response, encode_request_frame, Frame};
@@ -34,6 +35,7 @@ use crate::protocol::{api_key, Request};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What a connection needs to know from the client's settings.
@@ -56,6 +58,8 @@ pub struct ConnectionOptions {
     /// `connections.max.idle.ms`: a ready connection with nothing in flight or queued for
     /// this long is closed (reopened on next use). Zero: never.
     pub idle_timeout: Duration,
+    /// `security.protocol=ssl`: the TLS configuration; `None` for plain TCP.
+    pub tls: Option<Arc<TlsConfig>>,
 }
 
 /// What a connection has done, for statistics and tests.
@@ -373,6 +377,22 @@ impl ConnCore {
                 return true;
             }
             let size = i32::from_be_bytes(self.head);
+            // The first answer starting like a TLS record (an alert or a handshake, TLS
+            // 1.0 to 1.3) is a TLS listener answering a plaintext client: say so, rather
+            // than "response too large".
+            if self.phase == Phase::Handshake
+                && matches!(self.head, [0x15 | 0x16, 0x03, 0x00..=0x04, _])
+            {
+                self.fail_oldest_and_close(Error::new(
+                    local::SSL,
+                    format!(
+                        "{}: the broker answered with TLS: this listener expects \
+                     security.protocol=ssl",
+                        self.name
+                    ),
+                ));
+                return false;
+            }
             if size < 4 {
                 self.fail_oldest_and_close(Error::protocol(format!(
                     "{}: invalid response size {size}",
@@ -445,9 +465,10 @@ impl ConnCore {
         }
         self.phase = Phase::Closed;
         // A request that caused the close was completed with its own error already; the
-        // others only lost their connection, so they get a (retriable) transport error.
+        // others only lost their connection, so they get a (retriable) transport error;
+        // a TLS failure keeps its code (retrying will not fix a certificate).
         let err = match err.code {
-            local::TRANSPORT | local::DESTROY => err,
+            local::TRANSPORT | local::DESTROY | local::SSL => err,
             _ => Error::transport(format!("connection closed: {}", err.message)),
         };
         // Set-up not done yet (connecting, ApiVersions or authenticating): it failed.
@@ -935,6 +956,7 @@ mod tests {
             socket_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             max_frame: 1 << 20,
+            tls: None,
             nodelay: true,
             max_in_flight,
             idle_timeout: Duration::ZERO,

@@ -8,6 +8,7 @@ pub mod core;
 pub mod events;
 mod reactor;
 mod resolve;
+pub mod tls;
 mod transport;
 mod versions;
 
@@ -15,4 +16,5 @@ pub use self::core::{ConnCounters, ConnectionOptions};
 pub use connection::{Connection, Pending};
 pub use reactor::IoThreads;
 pub use resolve::{resolve, split_host_port, Resolver};
+pub use tls::{TlsConfig, TlsOptions};
 pub use versions::VersionTable;

@@ -15,6 +15,7 @@
 use super::auth::Authenticator;
 use super::core::{ConnCore, ConnCounters, ConnectionOptions, Outgoing, Phase, Token};
 use super::events::{CompletionQueue, Event, EventQueue, Severity};
+use super::tls::{TlsConfig, TlsFailure};
 use super::transport::Transport;
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
@@ -133,6 +134,7 @@ enum Command {
     Open {
         link: Arc<Link>,
         name: String,
+        host: String,
         addrs: Vec<SocketAddr>,
         opts: ConnectionOptions,
         auth: Option<Box<dyn Authenticator>>,
@@ -247,8 +249,15 @@ impl IoThreads {
 
     /// Opens a connection to the first of `addrs` that accepts, then runs the ApiVersions
     /// handshake, all on an I/O thread. Returns at once; `link.setup` tells the outcome.
-    pub fn open(&self, name: &str, addrs: Vec<SocketAddr>, opts: &ConnectionOptions) -> Arc<Link> {
-        self.open_with(name, addrs, opts, None)
+    /// `host` is the broker's host name or address, which its TLS certificate must name.
+    pub fn open(
+        &self,
+        name: &str,
+        host: &str,
+        addrs: Vec<SocketAddr>,
+        opts: &ConnectionOptions,
+    ) -> Arc<Link> {
+        self.open_with(name, host, addrs, opts, None)
     }
 
     /// Like [`open`](Self::open), with an authentication step after ApiVersions:
@@ -256,16 +265,18 @@ impl IoThreads {
     pub fn open_authenticated(
         &self,
         name: &str,
+        host: &str,
         addrs: Vec<SocketAddr>,
         opts: &ConnectionOptions,
         auth: Box<dyn Authenticator>,
     ) -> Arc<Link> {
-        self.open_with(name, addrs, opts, Some(auth))
+        self.open_with(name, host, addrs, opts, Some(auth))
     }
 
     fn open_with(
         &self,
         name: &str,
+        host: &str,
         addrs: Vec<SocketAddr>,
         opts: &ConnectionOptions,
         auth: Option<Box<dyn Authenticator>>,
@@ -285,6 +296,7 @@ impl IoThreads {
             Command::Open {
                 link: link.clone(),
                 name: name.to_owned(),
+                host: host.to_owned(),
                 addrs,
                 opts: opts.clone(),
                 auth,
@@ -359,6 +371,8 @@ struct Conn {
     core: ConnCore,
     link: Arc<Link>,
     transport: Option<Transport>,
+    /// For a TLS connection: its configuration and the host its certificate must name.
+    tls: Option<(Arc<TlsConfig>, String)>,
     /// The TCP connection is up (the transport's own handshake may still run).
     tcp_up: bool,
     addrs: Vec<SocketAddr>,
@@ -411,8 +425,19 @@ impl Conn {
                         self.connect_errors.push(format!("{addr}: {e}"));
                         continue;
                     }
+                    let transport = match &self.tls {
+                        None => Transport::Plain(s),
+                        Some((config, host)) => match config.session(host) {
+                            Ok(session) => Transport::Tls(s, Box::new(session)),
+                            Err(e) => {
+                                let _ = poll.registry().deregister(&mut s);
+                                self.connect_errors.push(format!("{addr}: {e}"));
+                                continue;
+                            }
+                        },
+                    };
                     self.core.restart_setup(now);
-                    self.transport = Some(Transport::Plain(s));
+                    self.transport = Some(transport);
                     self.tcp_up = false;
                     self.writable_interest = true;
                     return true;
@@ -476,6 +501,17 @@ impl Conn {
         }
     }
 
+    /// The socket or the TLS session failed: a TLS failure is an SSL error with its own
+    /// message (what to fix), anything else a transport error.
+    fn io_failed(&mut self, what: &str, e: &std::io::Error) {
+        let name = self.core.name().to_owned();
+        let err = match TlsFailure::of(e) {
+            Some(t) => Error::new(local::SSL, format!("{name}: {t}")),
+            None => Error::transport(format!("{name}: {what}: {e}")),
+        };
+        self.core.on_closed(err);
+    }
+
     fn fail_connect(&mut self) {
         let detail = if self.connect_errors.is_empty() {
             "no address to connect to".to_owned()
@@ -503,6 +539,7 @@ impl Conn {
             let Some(t) = self.transport.as_mut() else {
                 return;
             };
+            let drains = t.short_read_drains();
             let mid = self.core.mid_response();
             let direct = self.core.read_space().len() >= READ_SCRATCH;
             let asked = if direct {
@@ -538,16 +575,14 @@ impl Conn {
                     // A short read took all the socket had: anything that arrives later
                     // raises a new edge, so there is no need to read until it would block.
                     // (True of plain TCP; a TLS transport must say so for its own buffer.)
-                    if !open || (n < asked && !to_the_end) {
+                    if !open || (n < asked && !to_the_end && drains) {
                         return;
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let name = self.core.name().to_owned();
-                    self.core
-                        .on_closed(Error::transport(format!("{name}: receive failed: {e}")));
+                    self.io_failed("receive failed", &e);
                     return;
                 }
             }
@@ -570,9 +605,7 @@ impl Conn {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     Err(e) => {
-                        let name = self.core.name().to_owned();
-                        self.core
-                            .on_closed(Error::transport(format!("{name}: send failed: {e}")));
+                        self.io_failed("send failed", &e);
                         return;
                     }
                 }
@@ -603,9 +636,7 @@ impl Conn {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let name = self.core.name().to_owned();
-                    self.core
-                        .on_closed(Error::transport(format!("{name}: send failed: {e}")));
+                    self.io_failed("send failed", &e);
                     return;
                 }
             }
@@ -677,10 +708,12 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                 Command::Open {
                     link,
                     name,
+                    host,
                     addrs,
                     opts,
                     auth,
                 } => {
+                    let tls = opts.tls.clone().map(|t| (t, host));
                     let key = next_key;
                     next_key = next_key.wrapping_add(1) % (usize::MAX - 1);
                     let mut c = Conn {
@@ -690,6 +723,7 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                         },
                         link: link.clone(),
                         transport: None,
+                        tls,
                         tcp_up: false,
                         addrs,
                         next_addr: 0,
@@ -979,6 +1013,7 @@ mod tests {
             nodelay: true,
             max_in_flight: 5,
             idle_timeout: Duration::ZERO,
+            tls: None,
         }
     }
 
@@ -992,7 +1027,7 @@ mod tests {
         let addr = l.local_addr().expect("addr");
         let b = std::thread::spawn(move || broker(l));
         let io = IoThreads::start(1).expect("io");
-        let link = io.open("t", vec![addr], &options(16 * MIB));
+        let link = io.open("t", "127.0.0.1", vec![addr], &options(16 * MIB));
         let deadline = Instant::now() + Duration::from_secs(30);
         link.setup
             .wait_until(deadline)
@@ -1049,7 +1084,7 @@ mod tests {
         let auth = Box::new(OneRound {
             starts: starts.clone(),
         });
-        let link = io.open_authenticated("t", vec![addr], &opts, auth);
+        let link = io.open_authenticated("t", "127.0.0.1", vec![addr], &opts, auth);
         let deadline = Instant::now() + Duration::from_secs(10);
         let versions = link
             .setup

@@ -81,7 +81,10 @@ pub fn resolve(hostport: &str, family: AddressFamily) -> Result<Vec<SocketAddr>>
 pub fn split_host_port(s: &str) -> Result<(&str, u16)> {
     let bad = || Error::invalid_arg(format!("invalid broker address '{s}': expected host:port"));
     let s = s.trim();
-    let s = s.strip_prefix("PLAINTEXT://").unwrap_or(s);
+    let s = ["PLAINTEXT://", "SSL://"]
+        .iter()
+        .find_map(|p| s.strip_prefix(p))
+        .unwrap_or(s);
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
         (h, p)

@@ -26,8 +26,15 @@
 //!   step applies.
 //!
 //! Reads and writes follow `std::io` on a non-blocking socket: `Ok(0)` from `read` is the
-//! end of the stream, `WouldBlock` means "wait for the next readiness event".
+//! end of the stream, `WouldBlock` means "wait for the next readiness event". A TLS
+//! failure (a certificate refused, an alert, a peer that does not speak TLS) is an
+//! `io::Error` carrying a [`TlsFailure`] with the message for the user.
+//!
+//! A short read drains plain TCP (what arrives later raises a new readiness edge); a TLS
+//! read may leave records in the socket that rustls did not take yet, so the loop reads a
+//! TLS transport until it would block ([`short_read_drains`](Transport::short_read_drains)).
 
+use super::tls::{explain, TlsFailure};
 use mio::net::TcpStream;
 use std::io::{self, IoSlice, Read, Write};
 
@@ -35,6 +42,29 @@ use std::io::{self, IoSlice, Read, Write};
 /// direct call on the socket.
 pub enum Transport {
     Plain(TcpStream),
+    /// A rustls client session over the socket (boxed: the session is large).
+    Tls(TcpStream, Box<rustls::ClientConnection>),
+}
+
+/// Reads TLS records from the socket into the session and processes them. `Ok(false)`
+/// at the end of the stream.
+fn pull(s: &mut TcpStream, c: &mut rustls::ClientConnection) -> io::Result<bool> {
+    match c.read_tls(s) {
+        Ok(0) if c.is_handshaking() => Err(TlsFailure::io(
+            "TLS handshake failed: the broker closed the connection (is this a plaintext \
+             listener? check security.protocol)",
+        )),
+        Ok(0) => Ok(false),
+        Ok(_) => match c.process_new_packets() {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                // The alert rustls queued goes out if the socket takes it now.
+                let _ = c.write_tls(s);
+                Err(TlsFailure::io(explain(&e)))
+            }
+        },
+        Err(e) => Err(e),
+    }
 }
 
 impl Transport {
@@ -42,14 +72,21 @@ impl Transport {
     /// socket options.
     pub fn tcp(&self) -> &TcpStream {
         match self {
-            Transport::Plain(s) => s,
+            Transport::Plain(s) | Transport::Tls(s, _) => s,
         }
     }
 
     pub fn tcp_mut(&mut self) -> &mut TcpStream {
         match self {
-            Transport::Plain(s) => s,
+            Transport::Plain(s) | Transport::Tls(s, _) => s,
         }
+    }
+
+    /// Whether a read that returned less than asked took all the socket had (true for
+    /// plain TCP; a TLS session may have records left to take).
+    #[inline]
+    pub fn short_read_drains(&self) -> bool {
+        matches!(self, Transport::Plain(_))
     }
 
     /// Reads application bytes into `buf`.
@@ -57,6 +94,20 @@ impl Transport {
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s, c) => loop {
+                match c.reader().read(buf) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                if !pull(s, c)? {
+                    // The end of the stream: what the session still holds was read above.
+                    return match c.reader().read(buf) {
+                        Ok(n) => Ok(n),
+                        Err(_) => Ok(0),
+                    };
+                }
+            },
         }
     }
 
@@ -65,6 +116,7 @@ impl Transport {
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.write(buf),
+            Transport::Tls(_, c) => c.writer().write(buf),
         }
     }
 
@@ -74,6 +126,7 @@ impl Transport {
     pub fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.write_vectored(bufs),
+            Transport::Tls(_, c) => c.writer().write_vectored(bufs),
         }
     }
 
@@ -83,6 +136,14 @@ impl Transport {
     pub fn flush(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(_) => Ok(()),
+            Transport::Tls(s, c) => {
+                while c.wants_write() {
+                    if c.write_tls(s)? == 0 {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -91,6 +152,7 @@ impl Transport {
     pub fn wants_write(&self) -> bool {
         match self {
             Transport::Plain(_) => false,
+            Transport::Tls(_, c) => c.wants_write(),
         }
     }
 
@@ -99,6 +161,7 @@ impl Transport {
     pub fn handshake_done(&self) -> bool {
         match self {
             Transport::Plain(_) => true,
+            Transport::Tls(_, c) => !c.is_handshaking(),
         }
     }
 
@@ -106,6 +169,11 @@ impl Transport {
     pub fn shutdown(&mut self) {
         match self {
             Transport::Plain(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            Transport::Tls(s, c) => {
+                c.send_close_notify();
+                let _ = c.write_tls(s);
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
         }

@@ -192,6 +192,8 @@ pub struct KafkaNode {
     /// `127.0.0.1:<port>`.
     pub addr: String,
     pub controller_port: u16,
+    /// Extra SSL listeners ([`KafkaCluster::start_with_listeners`]): name and port.
+    pub ssl_listeners: Vec<(String, u16)>,
     dir: PathBuf,
     incarnation: u32,
     child: Option<Child>,
@@ -208,6 +210,16 @@ impl KafkaNode {
         self.dir
             .join(format!("logs-{}", self.incarnation))
             .join("server.log")
+    }
+
+    /// `127.0.0.1:<port>` of the extra SSL listener `name`.
+    pub fn listener_addr(&self, name: &str) -> String {
+        let (_, port) = self
+            .ssl_listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no listener {name}"));
+        format!("127.0.0.1:{port}")
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -238,12 +250,25 @@ impl KafkaCluster {
 
     /// Like [`start`](Self::start), with extra broker properties (they win over the defaults).
     pub fn start_with(n: usize, extra: &[(&str, &str)]) -> KafkaCluster {
+        Self::start_with_listeners(n, &[], extra)
+    }
+
+    /// Like [`start_with`](Self::start_with), with extra listeners of security protocol
+    /// SSL named `ssl_listeners`, each on a port of its own (see
+    /// [`KafkaNode::listener_addr`]); brokers still talk to each other over PLAINTEXT.
+    /// Their keystores and options come in `extra` (`ssl.*`, or
+    /// `listener.name.<name lowercase>.ssl.*` for one listener).
+    pub fn start_with_listeners(
+        n: usize,
+        ssl_listeners: &[&str],
+        extra: &[(&str, &str)],
+    ) -> KafkaCluster {
         assert!(n >= 1, "a cluster has at least one node");
         let mut last = String::new();
         // A port that was free a moment ago can be taken before the JVM binds
         // it: start again on new ports when a node exits during start-up.
         for _ in 0..3 {
-            match Self::try_start(n, extra) {
+            match Self::try_start(n, ssl_listeners, extra) {
                 Ok(c) => return c,
                 Err(e) => last = e,
             }
@@ -251,7 +276,11 @@ impl KafkaCluster {
         panic!("Kafka cluster of {n} did not start: {last}");
     }
 
-    fn try_start(n: usize, extra: &[(&str, &str)]) -> Result<KafkaCluster, String> {
+    fn try_start(
+        n: usize,
+        ssl_listeners: &[&str],
+        extra: &[(&str, &str)],
+    ) -> Result<KafkaCluster, String> {
         let template = template();
         let dir = scratch_dir(&format!("kafka{n}"));
         let janitor = spawn_janitor(&dir);
@@ -285,6 +314,10 @@ impl KafkaCluster {
                 port,
                 addr: format!("127.0.0.1:{port}"),
                 controller_port,
+                ssl_listeners: ssl_listeners
+                    .iter()
+                    .map(|l| (l.to_string(), free_port()))
+                    .collect(),
                 dir: ndir,
                 incarnation: 0,
                 child: None,
@@ -325,6 +358,16 @@ impl KafkaCluster {
         let node = &self.nodes[i];
         let rf = n.min(3);
         let isr = if n >= 3 { 2 } else { 1 };
+        let ssl: String = node
+            .ssl_listeners
+            .iter()
+            .map(|(name, port)| format!(",{name}://127.0.0.1:{port}"))
+            .collect();
+        let ssl_map: String = node
+            .ssl_listeners
+            .iter()
+            .map(|(name, _)| format!(",{name}:SSL"))
+            .collect();
         let mut props: Vec<(String, String)> = [
             ("process.roles", "broker,controller".to_string()),
             ("node.id", node.node_id.to_string()),
@@ -333,18 +376,18 @@ impl KafkaCluster {
             (
                 "listeners",
                 format!(
-                    "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                    "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}{ssl}",
                     node.port, node.controller_port
                 ),
             ),
             (
                 "advertised.listeners",
-                format!("PLAINTEXT://127.0.0.1:{}", node.port),
+                format!("PLAINTEXT://127.0.0.1:{}{ssl}", node.port),
             ),
             ("inter.broker.listener.name", "PLAINTEXT".into()),
             (
                 "listener.security.protocol.map",
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
+                format!("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{ssl_map}"),
             ),
             ("log.dirs", node.dir.join("data").display().to_string()),
             ("auto.create.topics.enable", "false".into()),
