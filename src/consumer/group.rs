@@ -376,6 +376,8 @@ struct PendingCommit {
     in_flight: bool,
     /// The assignment it was checked against (`Group::assign_epoch`).
     epoch: u64,
+    /// The generation (member epoch) it was checked under.
+    generation: i32,
 }
 
 #[derive(Debug)]
@@ -666,6 +668,7 @@ impl Group {
             retry_at: None,
             in_flight: false,
             epoch: self.assign_epoch,
+            generation: self.generation,
         };
         self.drop_unowned(&mut c);
         if c.offsets.is_empty() {
@@ -1721,6 +1724,7 @@ impl Group {
     /// In a group, moves the offsets of partitions not owned to the failures.
     fn drop_unowned(&self, c: &mut PendingCommit) {
         c.epoch = self.assign_epoch;
+        c.generation = self.generation;
         if !self.in_group() {
             return;
         }
@@ -1769,8 +1773,12 @@ impl Group {
                 continue;
             }
             let mut c = self.commits.remove(i);
-            if c.epoch != self.assign_epoch {
-                // A rebalance completed since: only what is still owned goes.
+            if c.epoch != self.assign_epoch
+                || (self.consumer_protocol() && c.generation != self.generation)
+            {
+                // A rebalance completed since (consumer protocol: the member epoch moved
+                // on, so the coordinator has heard that revoked partitions are released):
+                // only what is still owned goes.
                 self.drop_unowned(&mut c);
             }
             if c.offsets.is_empty() {

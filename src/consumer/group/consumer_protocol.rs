@@ -268,7 +268,10 @@ impl Group {
                 sent.assignor = Some(a.clone());
             }
         }
-        if sent.local != Some(self.kip848.local_epoch) {
+        // While some target topic ids have no name, the owned partitions are not sent: the
+        // member may still take partitions of that target once they resolve, and a list
+        // without them would tell the coordinator they are released.
+        if sent.local != Some(self.kip848.local_epoch) && (full || !self.kip848.unresolved) {
             req.topic_partitions = Some(self.owned_by_id());
             sent.local = Some(self.kip848.local_epoch);
         }
@@ -608,9 +611,12 @@ impl Group {
         let revoked: Vec<TopicPartition> = owned.difference(&want).cloned().collect();
         let added: Vec<TopicPartition> = want.difference(&owned).cloned().collect();
         if revoked.is_empty() && added.is_empty() {
-            // Nothing moves; the coordinator still hears that this target is reached.
-            self.kip848.local_epoch += 1;
-            self.kip848.hb_now = true;
+            // Nothing moves; the coordinator still hears that this target is reached (not
+            // while part of it waits for topic ids).
+            if !unresolved {
+                self.kip848.local_epoch += 1;
+                self.kip848.hb_now = true;
+            }
             return;
         }
         if revoked.is_empty() {
@@ -885,7 +891,11 @@ mod tests {
         // The known topic is assigned; the unknown one waits and asks for metadata.
         assert_eq!(e, [GroupEvent::Assigned(tps("t", &[0]))]);
         assert_eq!(md, 1);
-        assert_eq!(s.len(), 1, "the acknowledgement of what is reconciled");
+        assert_eq!(s.len(), 1, "the heartbeat after what is reconciled");
+        let GroupRequest::ConsumerHeartbeat(r) = &s[0].2 else {
+            panic!("{s:#?}")
+        };
+        assert_eq!(r.topic_partitions, None, "not while ids are unresolved");
         h.g.on_response(s[0].0, Ok(hb_ok(1, None)), h.now);
         // Asked again after retry.backoff.max.ms (with the heartbeat then due).
         h.advance(Duration::from_millis(1000));
@@ -905,6 +915,38 @@ mod tests {
         assert_eq!(acked, [(uuid(1), vec![0]), (uuid(9), vec![0, 1])]);
         h.answer(id, hb_ok(2, None));
         assert_eq!(h.g.assignment(), [tp("t", 0), tp("v", 0), tp("v", 1)]);
+    }
+
+    #[test]
+    fn a_target_of_unresolved_topics_only_is_not_acknowledged_until_they_resolve() {
+        // An acknowledgement listing nothing would tell the coordinator that the target's
+        // partitions are free to give elsewhere, while the member takes them once their
+        // ids resolve.
+        let mut h = H::new(settings());
+        h.find();
+        let (id, _, _) = h.expect_hb();
+        h.answer(id, hb_ok(1, Some(&[(9, &[0, 1])])));
+        let (s, e, md) = h.step();
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(md, 1);
+        assert!(
+            s.is_empty(),
+            "nothing reconciled, nothing acknowledged: {s:#?}"
+        );
+        h.advance(Duration::from_secs(1));
+        let (id, r, _) = h.expect_hb();
+        assert_eq!(r.topic_partitions, None);
+        h.answer(id, hb_ok(1, None));
+        h.g.set_topic_ids(&[(uuid(9), "v".to_string())].into());
+        let (_, r, e) = h.expect_hb();
+        assert_eq!(e, [GroupEvent::Assigned(tps("v", &[0, 1]))]);
+        let acked: Vec<(Uuid, Vec<i32>)> = r
+            .topic_partitions
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.topic_id, t.partitions))
+            .collect();
+        assert_eq!(acked, [(uuid(9), vec![0, 1])]);
     }
 
     #[test]
@@ -1208,6 +1250,42 @@ mod tests {
         h.advance(Duration::from_secs(1));
         let (_, r, _) = h.expect_hb();
         assert_eq!(r.member_id, "from-the-coordinator");
+    }
+
+    #[test]
+    fn a_commit_sent_again_after_the_member_epoch_moved_on_drops_the_revoked_partitions() {
+        let mut h = H::new(settings());
+        h.join();
+        h.advance(Duration::from_secs(1));
+        let (id, _, _) = h.expect_hb();
+        h.answer(id, hb_ok(1, Some(&[(1, &[0])])));
+        assert_eq!(h.events(), [GroupEvent::Revoked(tps("t", &[1]))]);
+        h.g.commit(vec![off("t", 0, 5), off("t", 1, 10)], h.now);
+        let (s, _, _) = h.step();
+        assert!(matches!(s[..], [(_, _, GroupRequest::Commit(_))]), "{s:#?}");
+        let commit = s[0].0;
+        h.g.revoke_done(h.now);
+        // The coordinator moves the member on (t-1 released) while the commit is out.
+        h.advance(Duration::from_secs(1));
+        let (id, _, _) = h.expect_hb();
+        h.answer(id, hb_ok(2, None));
+        h.g.on_response(commit, Err(Error::transport("reset")), h.now);
+        h.find();
+        let (s, _, _) = h.step();
+        let Some(GroupRequest::Commit(cr)) = s
+            .iter()
+            .map(|x| &x.2)
+            .find(|r| matches!(r, GroupRequest::Commit(_)))
+        else {
+            panic!("{s:#?}")
+        };
+        assert_eq!(cr.generation_id_or_member_epoch, 2);
+        let sent: Vec<i32> = cr.topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.partition_index)
+            .collect();
+        assert_eq!(sent, [0], "t-1 is another member's at epoch 2");
     }
 
     #[test]
