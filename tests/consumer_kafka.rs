@@ -823,6 +823,12 @@ fn cooperative_sticky_moves_only_what_a_new_member_needs_and_the_others_keep_con
             .iter()
             .map(|(_, m)| m.assigned.lock().unwrap().clone())
             .collect();
+        // What each had seen before the third member (the first may have been alone for
+        // a moment, then given half away).
+        let seen_before: Vec<usize> = members
+            .iter()
+            .map(|(_, m)| m.events.lock().unwrap().len())
+            .collect();
         let joined_at = Instant::now();
         let (third, m3) = member(&k.bootstrap, group, topic, "cooperative-sticky");
         let third = Arc::new(third);
@@ -842,7 +848,7 @@ fn cooperative_sticky_moves_only_what_a_new_member_needs_and_the_others_keep_con
         }
         producer.join().unwrap();
         for (i, (_, m)) in members.iter().enumerate() {
-            let events = m.events.lock().unwrap().clone();
+            let events = m.events.lock().unwrap()[seen_before[i]..].to_vec();
             // Only the one partition the new member needed was revoked, never all.
             let revoked: Vec<usize> = events
                 .iter()
