@@ -401,8 +401,19 @@ fn conf_set_get_and_dup() {
 fn conf_unknown_key_and_bad_value_name_the_key_and_the_value() {
     let conf = Conf::new();
     // SAFETY: live handle, NUL-terminated strings.
-    let rc = unsafe { kc_conf_set(conf.0, cs("no.such.key").as_ptr(), cs("v1").as_ptr()) };
-    assert_err(rc, KC_ERR__UNKNOWN_CONFIG, &["'no.such.key'", "'v1'"]);
+    let rc = unsafe { kc_conf_set(conf.0, cs("no.such.property").as_ptr(), cs("v1").as_ptr()) };
+    assert_err(rc, KC_ERR__UNKNOWN_CONFIG, &["'no.such.property'", "'v1'"]);
+    // A misspelt name that may hold a secret: the value is not repeated.
+    // SAFETY: as above.
+    let rc = unsafe {
+        kc_conf_set(
+            conf.0,
+            cs("ssl.key.pasword").as_ptr(),
+            cs("hunter2").as_ptr(),
+        )
+    };
+    let msg = assert_err(rc, KC_ERR__UNKNOWN_CONFIG, &["'ssl.key.pasword'"]);
+    assert!(!msg.contains("hunter2"), "{msg}");
     // SAFETY: as above.
     let rc = unsafe {
         kc_conf_set(
