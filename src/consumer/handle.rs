@@ -1,13 +1,13 @@
 //! The application's side of the consumer: [`Consumer`], the queue of fetched records
 //! and events that [`Consumer::poll`] serves, and the messages it hands out.
 //!
-//! Offsets. For each partition the queue tracks three offsets:
+//! Offsets. For each partition the queue tracks two offsets:
 //! * `handed`: after the last record [`Consumer::poll`] returned (Java's position);
-//! * `processed`: `handed` as of the start of the latest poll, i.e. after the records the
+//! * `stored`: what the next commit sends. With `enable.auto.offset.store` (the default)
+//!   it is `handed` as of the start of the latest poll, i.e. after the records the
 //!   application has polled past (a poll means the records of the poll before it were
-//!   processed: Java's rule for auto-commit);
-//! * `stored`: what the next commit sends: `processed` with `enable.auto.offset.store`
-//!   (the default), else only what [`Consumer::store_offset`] stored.
+//!   processed: Java's rule for auto-commit); without it, only what
+//!   [`Consumer::store_offset`] stored.
 //!
 //! Auto-commit commits `stored`, so it is at-least-once by default: never a record merely
 //! prefetched, or handed out by the latest poll and possibly not processed yet.
@@ -142,7 +142,6 @@ pub(crate) struct PartView {
     pub paused: bool,
     /// Next offset poll hands out (-1 unknown), with the epoch of the record before it.
     pub handed: (i64, i32),
-    pub processed: (i64, i32),
     pub stored: (i64, i32),
     /// `stored` as of the last commit that succeeded or was sent.
     pub committed: i64,
@@ -154,7 +153,6 @@ impl PartView {
             seq,
             paused: false,
             handed: (-1, -1),
-            processed: (-1, -1),
             stored: (-1, -1),
             committed: -1,
         }
@@ -194,6 +192,15 @@ impl AppQueue {
         v.paused = paused;
         self.parts.insert(tp.clone(), v);
         seq
+    }
+
+    /// Stores what was handed out, for the next commit.
+    pub fn store_handed(&mut self) {
+        for p in self.parts.values_mut() {
+            if p.handed.0 >= 0 {
+                p.stored = p.handed;
+            }
+        }
     }
 
     /// The offsets to commit: `stored` where it moved past the last commit.
@@ -407,12 +414,8 @@ impl Consumer {
         let mut out = Vec::new();
         let mut app = self.shared.app.lock();
         // The records handed out before this poll count as processed.
-        let auto_store = self.shared.settings.auto_offset_store;
-        for p in app.parts.values_mut() {
-            p.processed = p.handed;
-            if auto_store && p.handed.0 >= 0 {
-                p.stored = p.handed;
-            }
+        if self.shared.settings.auto_offset_store {
+            app.store_handed();
         }
         loop {
             while out.len() < max {
@@ -506,11 +509,7 @@ impl Consumer {
             None => {
                 let mut app = self.shared.app.lock();
                 if self.shared.settings.auto_offset_store {
-                    for p in app.parts.values_mut() {
-                        if p.handed.0 >= 0 {
-                            p.stored = p.handed;
-                        }
-                    }
+                    app.store_handed();
                 }
                 app.to_commit()
             }
@@ -617,13 +616,12 @@ impl Consumer {
                     ),
                 ));
             }
-            let seq = app.reset_part(tp);
+            app.reset_part(tp);
             if offset >= 0 {
                 if let Some(p) = app.parts.get_mut(tp) {
                     p.handed = (offset, -1);
                 }
             }
-            let _ = seq;
         }
         self.shared.command(Cmd::Seek(tp.clone(), offset));
         Ok(())
@@ -675,12 +673,7 @@ impl Consumer {
         let offsets = {
             let mut app = self.shared.app.lock();
             if self.shared.settings.auto_offset_store {
-                for p in app.parts.values_mut() {
-                    if p.handed.0 >= 0 {
-                        p.processed = p.handed;
-                        p.stored = p.handed;
-                    }
-                }
+                app.store_handed();
             }
             app.to_commit()
         };
