@@ -261,10 +261,8 @@ impl Driver<'_> {
                 self.unassign(&old);
                 self.assign(&tps);
                 let mut need_committed = Vec::new();
-                for (tp, _) in &parts {
-                    self.seeked.remove(tp);
-                }
                 for (tp, off) in &parts {
+                    self.seeked.remove(tp);
                     match off {
                         Some(o) if *o >= 0 => self.fetcher.set_position(tp, *o, -1),
                         Some(-2) => self.fetcher.seek_to(tp, true),
