@@ -95,6 +95,8 @@ impl Client {
         let mut round_started = Instant::now();
         // Specs whose last answer named their new leader, now in the snapshot.
         let mut hinted = vec![false; specs.len()];
+        // The error of each spec's previous round, when it is being retried.
+        let mut last_error: BTreeMap<usize, Error> = BTreeMap::new();
         while !todo.is_empty() {
             let mut retry = Vec::new();
             if attempt > 0 {
@@ -110,8 +112,15 @@ impl Client {
                 topics.dedup();
                 if !topics.is_empty() {
                     if let Err(e) = cluster.refresh_topics(&topics, round_started, deadline) {
+                        // A refresh cut short by the deadline says less than the failure
+                        // that made it necessary: that one is reported.
+                        let cut_short = e.code == local::TIMED_OUT && Instant::now() >= deadline;
                         for &i in &todo {
-                            settle(i, e.clone(), &mut retry, &mut results);
+                            let why = match last_error.get(&i) {
+                                Some(prev) if cut_short => prev.clone(),
+                                _ => e.clone(),
+                            };
+                            settle(i, why, &mut retry, &mut results);
                         }
                         todo.clear();
                     }
@@ -220,7 +229,8 @@ impl Client {
             }
             attempt += 1;
             round_started = Instant::now();
-            todo = retry.into_iter().map(|(i, _)| i).collect();
+            todo = retry.iter().map(|&(i, _)| i).collect();
+            last_error = retry.into_iter().collect();
         }
         results
             .into_iter()
