@@ -61,7 +61,7 @@
 //! | Heartbeat | REBALANCE_IN_PROGRESS | rejoin (eager: Revoked(all) first) |
 //! | Heartbeat | UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION | Lost(owned); reset; join again (ignored if the generation changed since it was sent) |
 //! | Heartbeat | other | Error event; next heartbeat as usual |
-//! | (no heartbeat answered for `session.timeout.ms`) | | Lost(owned); generation reset (member id kept), rediscover, keep trying to join |
+//! | (no heartbeat answered for `session.timeout.ms`, while stable, or while a member with an assignment waits to send its JoinGroup) | | Lost(owned); generation reset (member id kept), rediscover, keep trying to join |
 //! | (no `app_polled` for `max.poll.interval.ms` while in the group) | | LeaveGroup (static members too), Lost(owned), Error (MAX_POLL_EXCEEDED); member id reset; the next `app_polled` rejoins |
 //! | OffsetCommit (grouped by topic; generation, member and instance id in a group) | none for a partition | done |
 //! | OffsetCommit | 14, 15, 16, REQUEST_TIMED_OUT, other retriable, transport error | those partitions sent again (after rediscovery or a back-off) until the commit's deadline (`default.api.timeout.ms`, 60 s, see [`Group::set_op_timeout`]), then failed |
@@ -763,7 +763,7 @@ impl Group {
         if self.heartbeating() && !self.hb_in_flight {
             t.extend(self.hb_at);
         }
-        if self.heartbeating() && self.revocations.is_empty() {
+        if self.session_watched() {
             t.extend(self.last_contact.map(|c| c + self.s.session_timeout));
         }
         if self.poll_clock_runs() {
@@ -1240,8 +1240,17 @@ impl Group {
         self.phase = Phase::PollExpired;
     }
 
+    /// Whether the session clock is watched: while heartbeating, and while a member that
+    /// still holds its assignment waits to send its JoinGroup (no heartbeat goes then, so
+    /// the coordinator's clock runs too). Not during a revocation callback, nor while a
+    /// JoinGroup or SyncGroup is in flight (the coordinator keeps such a member).
+    fn session_watched(&self) -> bool {
+        self.revocations.is_empty()
+            && (self.heartbeating() || (self.generation >= 0 && self.phase == Phase::NeedJoin))
+    }
+
     fn check_session(&mut self, now: Instant) {
-        if !self.heartbeating() || !self.revocations.is_empty() {
+        if !self.session_watched() {
             return;
         }
         let last = *self.last_contact.get_or_insert(now);
