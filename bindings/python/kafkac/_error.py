@@ -66,6 +66,16 @@ for _name in dir(C):
         setattr(KafkaError, _name[len("KC_ERR_"):], getattr(C, _name))
 del _name
 
+# librdkafka's (and so confluent-kafka's) names for the Kafka codes it names differently.
+KafkaError.INVALID_MSG = C.KC_ERR_CORRUPT_MESSAGE
+KafkaError.INVALID_MSG_SIZE = C.KC_ERR_INVALID_FETCH_SIZE
+KafkaError.MSG_SIZE_TOO_LARGE = C.KC_ERR_MESSAGE_TOO_LARGE
+KafkaError.NOT_LEADER_FOR_PARTITION = C.KC_ERR_NOT_LEADER_OR_FOLLOWER
+KafkaError.STALE_CTRL_EPOCH = C.KC_ERR_STALE_CONTROLLER_EPOCH
+KafkaError.TOPIC_EXCEPTION = C.KC_ERR_INVALID_TOPIC_EXCEPTION
+KafkaError.UNKNOWN = C.KC_ERR_UNKNOWN_SERVER_ERROR
+KafkaError.UNKNOWN_TOPIC_OR_PART = C.KC_ERR_UNKNOWN_TOPIC_OR_PARTITION
+
 
 class KafkaException(Exception):
     """A failed call: `args[0]` (and `.error`) is the `KafkaError`."""
