@@ -2,7 +2,7 @@
 and the exceptions of callbacks kept for the Python call that served them."""
 import threading
 import time
-from ctypes import byref, c_int32, c_size_t, c_void_p, string_at
+from ctypes import POINTER, byref, c_char, c_int32, c_size_t
 
 from . import _constants as C
 from . import _ffi as F
@@ -178,6 +178,13 @@ def tp_list(ptr, n):
     return out
 
 
+_new = object.__new__
+_err = F.kc_message_err
+_key = F.kc_message_key
+_value = F.kc_message_value
+_char_p = POINTER(c_char)
+
+
 class Message:
     """A record handed out by `Consumer.poll`/`consume`, or an event (then `error()` is
     not None), or the message a delivery report is about. Methods as in confluent-kafka.
@@ -189,23 +196,24 @@ class Message:
     __slots__ = ("_m", "__weakref__")
 
     def __init__(self):
+        self._m = None
         raise TypeError("messages are made by the consumer and the producer only")
 
     @classmethod
     def _wrap(cls, ptr):
-        m = object.__new__(cls)
+        m = _new(cls)
         m._m = ptr
         return m
 
     def __del__(self, _free=F.kc_message_free):
-        m = getattr(self, "_m", None)
+        m = self._m
         if m:
             self._m = None
             _free(m)
 
     def error(self):
         """None for a record; else the event's KafkaError (e.g. `_PARTITION_EOF`)."""
-        code = F.kc_message_err(self._m)
+        code = _err(self._m)
         if code == 0:
             return None
         s = F.kc_message_errstr(self._m)
@@ -238,14 +246,14 @@ class Message:
     def key(self):
         """bytes, or None for a null key (b"" for an empty one)."""
         n = c_size_t()
-        p = F.kc_message_key(self._m, byref(n))
-        return None if p is None else string_at(p, n.value)
+        p = _key(self._m, byref(n))
+        return p[:n.value] if p else None
 
     def value(self):
         """bytes, or None for a null value (b"" for an empty one)."""
         n = c_size_t()
-        p = F.kc_message_value(self._m, byref(n))
-        return None if p is None else string_at(p, n.value)
+        p = _value(self._m, byref(n))
+        return p[:n.value] if p else None
 
     def headers(self):
         """A list of (str, bytes or None) in the record's order, or None when it has none
@@ -254,19 +262,19 @@ class Message:
         if cnt == 0:
             return None
         out = []
-        kp, kl, vp, vl = c_void_p(), c_size_t(), c_void_p(), c_size_t()
+        kp, kl, vp, vl = _char_p(), c_size_t(), _char_p(), c_size_t()
         for i in range(cnt):
             err = F.kc_message_header(self._m, i, byref(kp), byref(kl), byref(vp), byref(vl))
             if err:
                 raise error_from(err)
-            k = string_at(kp.value, kl.value).decode("utf-8", "replace") if kl.value else ""
-            v = None if vp.value is None else string_at(vp.value, vl.value)
+            k = kp[:kl.value].decode("utf-8", "replace")
+            v = vp[:vl.value] if vp else None
             out.append((k, v))
         return out
 
     def __len__(self):
         n = c_size_t()
-        F.kc_message_value(self._m, byref(n))
+        _value(self._m, byref(n))
         return n.value
 
     def __repr__(self):

@@ -14,6 +14,7 @@ from ctypes import (
     CFUNCTYPE,
     POINTER,
     Structure,
+    c_char,
     c_char_p,
     c_int,
     c_int32,
@@ -215,17 +216,19 @@ kc_message_partition = _fn("kc_message_partition", c_int32, P)
 kc_message_offset = _fn("kc_message_offset", c_int64, P)
 kc_message_timestamp = _fn("kc_message_timestamp", c_int64, P, POINTER(c_int32))
 kc_message_leader_epoch = _fn("kc_message_leader_epoch", c_int32, P)
-kc_message_key = _fn("kc_message_key", c_void_p, P, POINTER(c_size_t))
-kc_message_value = _fn("kc_message_value", c_void_p, P, POINTER(c_size_t))
+# Key and value come back as char pointers: slicing one (`p[:n]`) copies into bytes in
+# one step, much cheaper than ctypes.string_at.
+kc_message_key = _fn("kc_message_key", POINTER(c_char), P, POINTER(c_size_t))
+kc_message_value = _fn("kc_message_value", POINTER(c_char), P, POINTER(c_size_t))
 kc_message_header_cnt = _fn("kc_message_header_cnt", c_size_t, P)
 kc_message_header = _fn(
     "kc_message_header",
     kc_err_t,
     P,
     c_size_t,
-    POINTER(c_void_p),
+    POINTER(POINTER(c_char)),
     POINTER(c_size_t),
-    POINTER(c_void_p),
+    POINTER(POINTER(c_char)),
     POINTER(c_size_t),
 )
 kc_message_free = _fn("kc_message_free", None, P)

@@ -9,6 +9,8 @@ from ._common import CallbackErrors, Deadline, DeliveredMessage, encode, make_co
 from ._error import KafkaError, KafkaException, error_from
 
 _DESTROY = C.KC_ERR__DESTROY
+_send = F.kc_producer_send
+_record = F.kc_record_t
 
 
 def _headers_array(headers):
@@ -69,6 +71,7 @@ class Producer:
         self._pending = {}
         self._ids = itertools.count(1)
         self._topics = {}
+        self._topic_names = {}
         self._errors = CallbackErrors()
         self._closed = False
         wself = weakref.ref(self)
@@ -103,13 +106,12 @@ class Producer:
     def _serve_reports(self, reports, count):
         try:
             pending = self._pending
-            default = self._on_delivery
-            if not pending and default is None:
+            if not pending:
                 return
+            names = self._topic_names
             for i in range(count):
                 r = reports[i].contents
-                oid = r.opaque
-                entry = pending.pop(oid, None) if oid is not None else None
+                entry = pending.pop(r.opaque, None)
                 if entry is None:
                     continue
                 cb, key, value, headers = entry
@@ -119,20 +121,16 @@ class Producer:
                     s = r.errstr
                     error = KafkaError(err, s.decode("utf-8", "replace") if s else None,
                                        fatal=err == C.KC_ERR__FATAL)
-                msg = DeliveredMessage(
-                    r.topic.decode("utf-8", "replace"),
-                    r.partition,
-                    None if r.offset < 0 else r.offset,
-                    r.timestamp,
-                    key,
-                    value,
-                    headers,
-                    error,
-                    r.status,
-                )
+                tb = r.topic
+                topic = names.get(tb)
+                if topic is None:
+                    topic = names[tb] = tb.decode("utf-8", "replace")
+                offset = r.offset
+                msg = DeliveredMessage(topic, r.partition, None if offset < 0 else offset,
+                                       r.timestamp, key, value, headers, error, r.status)
                 try:
                     cb(error, msg)
-                except BaseException as e:  # noqa: B902 - C must not see it
+                except BaseException as e:  # C must not see it
                     self._errors.keep(e)
         except BaseException as e:
             self._errors.keep(e)
@@ -165,13 +163,15 @@ class Producer:
         Raises QueueFullError (a KafkaException and a BufferError) when the queue is full:
         poll() and produce again. Other errors: KafkaException with the code (e.g.
         MSG_SIZE_TOO_LARGE's `MESSAGE_TOO_LARGE`, `_UNKNOWN_PARTITION`, `_FATAL`)."""
-        h = self._handle()
+        if self._closed:
+            self._handle()
+        h = self._h
         tb = self._topics.get(topic)
         if tb is None:
             if not isinstance(topic, str):
                 raise TypeError(f"topic must be str, not {type(topic).__name__}")
             tb = self._topics[topic] = topic.encode("utf-8")
-        rec = F.kc_record_t()
+        rec = _record()
         if value is not None:
             if type(value) is not bytes:
                 value = encode(value, "value")
@@ -191,13 +191,13 @@ class Producer:
             rec.timestamp = timestamp
         cb = on_delivery or callback or self._on_delivery
         if cb is None:
-            err = F.kc_producer_send(h, tb, partition, rec, None)
+            err = _send(h, tb, partition, byref(rec), None)
             if err:
                 raise error_from(err)
             return
         oid = next(self._ids)
         self._pending[oid] = (cb, key, value, norm)
-        err = F.kc_producer_send(h, tb, partition, rec, oid)
+        err = _send(h, tb, partition, byref(rec), oid)
         if err:
             e = error_from(err)
             self._pending.pop(oid, None)
