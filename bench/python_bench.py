@@ -131,7 +131,20 @@ def work_consume(mod, boot, topic, count, size):
     return {"msgs": got, "bytes": nbytes, "wall": wall, "cpu": cpu}
 
 
+def die_with_parent():
+    """Linux: the worker gets SIGKILL when the driver dies (a driver killed at a time
+    limit leaves no worker behind)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def worker(args):
+    die_with_parent()
     mod = client_module(args.worker)
     fn = work_produce if args.role == "produce" else work_consume
     res = fn(mod, args.bootstrap, args.topic, args.count, args.size)

@@ -94,11 +94,7 @@ impl Report {
                 self.output
             );
         }
-        assert!(
-            self.suite_count("tests") >= names.len(),
-            "{}",
-            self.output
-        );
+        assert!(self.suite_count("tests") >= names.len(), "{}", self.output);
     }
 }
 
@@ -192,7 +188,14 @@ fn python_bench_short() {
     let lib = shared_lib();
     let mut cmd = Command::new(python());
     cmd.arg(common::manifest_dir().join("bench/python_bench.py"))
-        .args(["--bootstrap", &k.bootstrap, "--count", "20000", "--size", "100"])
+        .args([
+            "--bootstrap",
+            &k.bootstrap,
+            "--count",
+            "20000",
+            "--size",
+            "100",
+        ])
         .current_dir(common::manifest_dir())
         .env("KAFKAC_LIB", &lib)
         .env("PYTHONDONTWRITEBYTECODE", "1");
@@ -202,7 +205,10 @@ fn python_bench_short() {
     let status = done
         .status
         .unwrap_or_else(|| panic!("python_bench.py timed out after {BENCH_LIMIT:?}\n{out}{err}"));
-    assert!(status.success(), "python_bench.py failed ({status})\n{out}{err}");
+    assert!(
+        status.success(),
+        "python_bench.py failed ({status})\n{out}{err}"
+    );
     println!("{out}");
     // One result line per client and direction, each with every record.
     for client in ["kafkac", "confluent-kafka"] {
