@@ -68,10 +68,10 @@ class AdminClient:
         return (self.list_offset(partition.topic, partition.partition, C.KC_OFFSET_EARLIEST, timeout),
                 self.list_offset(partition.topic, partition.partition, C.KC_OFFSET_LATEST, timeout))
 
-    def close(self):
+    def close(self, _free=F.kc_client_free):
         h, self._h = self._h, None
         if h is not None:
-            F.kc_client_free(h)
+            _free(h)
 
     def __enter__(self):
         return self

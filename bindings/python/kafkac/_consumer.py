@@ -315,8 +315,9 @@ class Consumer:
         self.close()
         return False
 
-    def __del__(self):
+    def __del__(self, _free=F.kc_consumer_free):
+        # (The function is bound at definition: module globals may be gone at exit.)
         h = getattr(self, "_h", None)
         if h is not None:
             self._h = None
-            F.kc_consumer_free(h)
+            _free(h)

@@ -290,8 +290,9 @@ class Producer:
         self.close()
         return False
 
-    def __del__(self):
+    def __del__(self, _free=F.kc_producer_free):
+        # (The function is bound at definition: module globals may be gone at exit.)
         h = getattr(self, "_h", None)
         if h is not None:
             self._h = None
-            F.kc_producer_free(h)
+            _free(h)

@@ -310,3 +310,34 @@ def test_purge_gives_failed_reports(bootstrap, new_topic):
             p.poll(0.2)
         assert got == [KafkaError._PURGE_QUEUE] * 3
         assert len(p) == 0
+
+
+def test_producing_from_several_threads(bootstrap, new_topic):
+    import threading
+
+    topic = new_topic(3)
+    offsets = []
+    lock = threading.Lock()
+
+    def report(err, msg):
+        assert err is None, err
+        with lock:
+            offsets.append((msg.partition(), msg.offset(), msg.value()))
+
+    with kafkac.Producer({"bootstrap.servers": bootstrap}) as p:
+        def send(t):
+            for i in range(500):
+                p.produce(topic, b"%d-%d" % (t, i), key=b"%d" % i, on_delivery=report)
+                if i % 100 == 0:
+                    p.poll(0)
+
+        threads = [threading.Thread(target=send, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert p.flush(T) == 0
+    # Every record reported once, each at an offset of its own.
+    assert len(offsets) == 2000
+    assert len({(part, off) for part, off, _ in offsets}) == 2000
+    assert sorted(v for _, _, v in offsets) == sorted(b"%d-%d" % (t, i) for t in range(4) for i in range(500))
