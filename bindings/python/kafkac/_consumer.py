@@ -18,6 +18,7 @@ from ._common import (
 from ._error import KafkaError, KafkaException, error_from
 
 _DESTROY = C.KC_ERR__DESTROY
+_new = object.__new__
 
 
 class Consumer:
@@ -208,8 +209,12 @@ class Consumer:
         while True:
             n = F.kc_consumer_poll_batch(h, dl.next_slice(), arr, num_messages)
             if n:
-                wrap = Message._wrap
-                msgs = [wrap(arr[i]) for i in range(n)]
+                msgs = []
+                append = msgs.append
+                for p in arr[:n]:
+                    m = _new(Message)
+                    m._m = p
+                    append(m)
                 self._after_poll(msgs)
                 return msgs
             code = F.kc_last_error_code()
