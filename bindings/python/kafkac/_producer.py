@@ -66,7 +66,9 @@ class Producer:
     def __init__(self, conf=None, **kwargs):
         props = dict(conf or {})
         props.update(kwargs)
-        self._on_delivery = props.pop("on_delivery", None) or props.pop("delivery.report.callback", None)
+        on_delivery = props.pop("on_delivery", None)
+        alias = props.pop("delivery.report.callback", None)
+        self._on_delivery = on_delivery or alias
         self._error_cb = props.pop("error_cb", None)
         self._pending = {}
         self._ids = itertools.count(1)
@@ -162,7 +164,7 @@ class Producer:
 
         Raises QueueFullError (a KafkaException and a BufferError) when the queue is full:
         poll() and produce again. Other errors: KafkaException with the code (e.g.
-        MSG_SIZE_TOO_LARGE's `MESSAGE_TOO_LARGE`, `_UNKNOWN_PARTITION`, `_FATAL`)."""
+        `MESSAGE_TOO_LARGE`, `_UNKNOWN_PARTITION`, `_FATAL`, `_INVALID_ARG`)."""
         if self._closed:
             self._handle()
         h = self._h
@@ -278,6 +280,8 @@ class Producer:
         finally:
             self._closed = True
             err = F.kc_producer_close(h, 0, byref(dropped))
+            # Messages dropped without a report: their callbacks will never be called.
+            self._pending.clear()
         if err and err != _DESTROY:
             raise error_from(err)
         self._errors.raise_pending()

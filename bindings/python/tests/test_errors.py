@@ -133,3 +133,29 @@ def test_queue_full_is_a_buffer_error():
     assert p.poll(5) == 2  # two purged reports served (no callback to call)
     assert len(p) == 0
     p.close()
+
+
+def test_message_too_large():
+    with kafkac.Producer({"bootstrap.servers": "127.0.0.1:1", "message.max.bytes": 1000}) as p:
+        with pytest.raises(KafkaException) as ei:
+            p.produce("big", b"x" * 5000, on_delivery=lambda err, msg: None)
+        e = ei.value.error
+        assert e.code() == KafkaError.MESSAGE_TOO_LARGE == KafkaError.MSG_SIZE_TOO_LARGE
+        assert "big" in e.str() and "message.max.bytes" in e.str()
+        # Nothing was queued, and no report will come.
+        assert len(p) == 0
+        assert not p._pending
+        p.close(0)
+
+
+def test_library_not_found_is_an_import_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, KAFKAC_LIB=str(tmp_path / "no-such-libkafkac.so"))
+    r = subprocess.run([sys.executable, "-c", "import kafkac"], env=env,
+                       cwd=os.path.dirname(os.path.dirname(kafkac.__file__)),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and "KAFKAC_LIB" in r.stderr
