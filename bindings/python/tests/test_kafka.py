@@ -341,3 +341,49 @@ def test_producing_from_several_threads(bootstrap, new_topic):
     assert len(offsets) == 2000
     assert len({(part, off) for part, off, _ in offsets}) == 2000
     assert sorted(v for _, _, v in offsets) == sorted(b"%d-%d" % (t, i) for t in range(4) for i in range(500))
+
+
+def test_store_offsets_commits_only_what_was_stored(bootstrap, new_topic):
+    topic = new_topic()
+    produce_all(bootstrap, topic, [dict(key=None, value=b"%d" % i, headers=None) for i in range(6)])
+    conf = {"bootstrap.servers": bootstrap, "group.id": group_id(),
+            "auto.offset.reset": "earliest", "enable.auto.commit": False,
+            "enable.auto.offset.store": False}
+    tp = TopicPartition(topic, 0)
+    with kafkac.Consumer(conf) as c:
+        c.subscribe([topic])
+        msgs = consume_n(c, 6)
+        c.store_offsets(message=msgs[2])
+        c.commit()
+        assert c.committed([tp], timeout=T)[0].offset == 3
+        c.store_offsets(offsets=[TopicPartition(topic, 0, 5)])
+        c.commit()
+        assert c.committed([tp], timeout=T)[0].offset == 5
+        with pytest.raises(KafkaException) as ei:
+            c.store_offsets(offsets=[TopicPartition(topic, 9, 1)])
+        assert ei.value.error.code() == KafkaError._UNKNOWN_PARTITION
+
+
+def test_pause_and_resume(bootstrap, new_topic):
+    topic = new_topic()
+    produce_all(bootstrap, topic, [dict(key=None, value=b"a", headers=None)])
+    tp = TopicPartition(topic, 0, kafkac.OFFSET_BEGINNING)
+    with kafkac.Consumer({"bootstrap.servers": bootstrap, "group.id": group_id()}) as c:
+        c.assign([tp])
+        c.pause([tp])
+        assert c.consume(10, 1.0) == []
+        c.resume([tp])
+        (m,) = consume_n(c, 1)
+        assert m.value() == b"a"
+        c.unassign()
+        assert c.assignment() == []
+
+
+def test_admin_errors_carry_the_broker_code(admin, new_topic):
+    topic = new_topic()
+    with pytest.raises(KafkaException) as ei:
+        admin.create_topic(topic, 1, 1)
+    e = ei.value.error
+    assert e.code() == KafkaError.TOPIC_ALREADY_EXISTS
+    assert topic in e.str()
+    assert admin.get_watermark_offsets(TopicPartition(topic, 0)) == (0, 0)
