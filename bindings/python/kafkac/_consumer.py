@@ -57,15 +57,25 @@ class Consumer:
         self._closed = False
         wself = weakref.ref(self)
 
+        # The functions C calls. Each catches everything: an exception is kept for the
+        # Python call that is serving the callbacks (ctypes would print and drop it).
+        errors = self._errors
+
         def rebalance(_c, kind, parts, cnt, _opaque):
-            s = wself()
-            if s is not None:
-                s._serve_rebalance(kind, parts, cnt)
+            try:
+                s = wself()
+                if s is not None:
+                    s._serve_rebalance(kind, parts, cnt)
+            except BaseException as e:
+                errors.keep(e)
 
         def commit(_c, err, offsets, cnt, _opaque):
-            s = wself()
-            if s is not None:
-                s._serve_commit(err, offsets, cnt)
+            try:
+                s = wself()
+                if s is not None:
+                    s._serve_commit(err, offsets, cnt)
+            except BaseException as e:
+                errors.keep(e)
 
         self._c_rebalance = F.kc_rebalance_cb_t(rebalance)
         self._c_commit = F.kc_offset_commit_cb_t(commit)

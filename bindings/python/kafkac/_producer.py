@@ -78,15 +78,25 @@ class Producer:
         self._closed = False
         wself = weakref.ref(self)
 
+        # The functions C calls. Each catches everything: an exception is kept for the
+        # Python call that is serving the callbacks (ctypes would print and drop it).
+        errors = self._errors
+
         def dr(_producer, reports, count, _opaque):
-            s = wself()
-            if s is not None:
-                s._serve_reports(reports, count)
+            try:
+                s = wself()
+                if s is not None:
+                    s._serve_reports(reports, count)
+            except BaseException as e:
+                errors.keep(e)
 
         def on_error(_producer, err, reason, _opaque):
-            s = wself()
-            if s is not None:
-                s._serve_error(err, reason)
+            try:
+                s = wself()
+                if s is not None:
+                    s._serve_error(err, reason)
+            except BaseException as e:
+                errors.keep(e)
 
         # Kept on the instance: C holds the function pointers as long as the producer.
         self._c_dr = F.kc_dr_batch_cb_t(dr)
