@@ -155,6 +155,8 @@ fn python_binding_without_broker() {
         "test_context_manager_closes",
         "test_handles_are_freed_when_collected",
         "test_queue_full_is_a_buffer_error",
+        "test_message_too_large",
+        "test_library_not_found_is_an_import_error",
     ]);
 }
 
@@ -177,6 +179,8 @@ fn python_binding_against_kafka() {
         "test_rebalance_callback_raising_keeps_the_message",
         "test_confluent_reads_what_kafkac_wrote",
         "test_kafkac_reads_what_confluent_wrote",
+        "test_producing_from_several_threads",
+        "test_store_offsets_commits_only_what_was_stored",
     ]);
 }
 
