@@ -1,5 +1,6 @@
 """The group consumer (`kc_consumer_*`)."""
 import collections
+import threading
 import weakref
 from ctypes import POINTER, byref, c_char_p, c_size_t, c_void_p
 
@@ -103,7 +104,7 @@ class Consumer:
                 cb = self._on_lost or self._on_revoke
             if cb is None:
                 return
-            self._in_rebalance = kind
+            self._in_rebalance = (kind, threading.get_ident())
             try:
                 cb(self, tp_list(parts, cnt))
             finally:
@@ -159,7 +160,7 @@ class Consumer:
         membership. Called from `on_assign` with the partitions given to it, it positions
         them instead (the group's assignment stands)."""
         partitions = list(partitions)
-        if self._in_rebalance == C.KC_ERR__ASSIGN_PARTITIONS:
+        if self._in_rebalance == (C.KC_ERR__ASSIGN_PARTITIONS, threading.get_ident()):
             for tp in partitions:
                 if tp.offset >= 0 or tp.offset in (C.KC_OFFSET_BEGINNING, C.KC_OFFSET_END):
                     self.seek(tp)
