@@ -72,7 +72,7 @@ then
 fi
 log "pip install -r tests/requirements.txt"
 PIP_ROOT_USER_ACTION=ignore python3 -m pip install "${PIP_ARGS[@]}"
-python3 -c 'import confluent_kafka, kafka, lz4.frame, snappy, zstandard'
+python3 -c "import confluent_kafka, kafka, lz4.frame, snappy, zstandard, pytest"
 
 # --- cargo-fuzz ---------------------------------------------------------------
 # Runs the libFuzzer targets under fuzz/ (scripts/fuzz-smoke.sh) on the default
