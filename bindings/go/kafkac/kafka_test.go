@@ -687,7 +687,6 @@ func TestCloseWhilePolling(t *testing.T) {
 	}
 }
 
-
 func TestAdminErrors(t *testing.T) {
 	topic := newTopic(t, 1)
 	a, err := NewAdminClient(ConfigMap{"bootstrap.servers": bootstrap(t)})
