@@ -134,6 +134,7 @@ func TestCallErrors(t *testing.T) {
 	defer p.Close()
 	asError(t, p.Produce(&Message{TopicPartition: TopicPartition{Topic: "", Partition: PartitionAny}}, nil), ErrInvalidArg, "topic")
 	asError(t, p.Produce(nil, nil), ErrInvalidArg)
+	asError(t, p.Produce(&Message{TopicPartition: TopicPartition{Topic: "a\x00b", Partition: PartitionAny}}, nil), ErrInvalidArg, "NUL")
 
 	c, err := NewConsumer(ConfigMap{"bootstrap.servers": "127.0.0.1:1"})
 	if err != nil {
@@ -153,5 +154,23 @@ func TestCallErrors(t *testing.T) {
 	e := asError(t, err, ErrTimedOut)
 	if !e.IsTimeout() {
 		t.Fatal("IsTimeout false for a timeout")
+	}
+}
+
+func TestErrorValues(t *testing.T) {
+	e := NewError(ErrFatal, "", false)
+	if !e.IsFatal() || e.Error() != ErrFatal.Description() || e.Name() != "_FATAL" {
+		t.Fatalf("%#v: fatal %v, %q, %q", e, e.IsFatal(), e.Error(), e.Name())
+	}
+	e = NewError(ErrOffsetOutOfRange, "detail", false)
+	if e.IsFatal() || e.IsTimeout() || e.Error() != "detail" || e.Code().String() != "OFFSET_OUT_OF_RANGE" {
+		t.Fatalf("%#v", e)
+	}
+	if !NewError(ErrMsgTimedOut, "", false).IsTimeout() {
+		t.Fatal("a message timeout is a timeout")
+	}
+	// A code this package does not know still has the library's name.
+	if ErrorCode(-12345).String() != "_UNKNOWN" {
+		t.Fatalf("unknown code named %q", ErrorCode(-12345).String())
 	}
 }

@@ -687,6 +687,21 @@ func TestCloseWhilePolling(t *testing.T) {
 	}
 }
 
+// A subscribed topic that does not exist comes back from Poll as an Error event naming
+// it, and from ReadMessage as an error.
+func TestConsumerErrorEvent(t *testing.T) {
+	topic := fmt.Sprintf("go-missing-%d", time.Now().UnixNano())
+	c := newConsumer(t, ConfigMap{"group.id": topic + "-group"})
+	if err := c.Subscribe(topic, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.ReadMessage(callTimeout)
+	e := asError(t, err, ErrUnknownTopic, topic)
+	if e.IsFatal() {
+		t.Fatalf("%v is not fatal", e)
+	}
+}
+
 func TestAdminErrors(t *testing.T) {
 	topic := newTopic(t, 1)
 	a, err := NewAdminClient(ConfigMap{"bootstrap.servers": bootstrap(t)})

@@ -6,7 +6,9 @@ package kafkac
 import "C"
 
 import (
+	"fmt"
 	"runtime/cgo"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -111,8 +113,8 @@ func errClosed(what string) Error {
 // takes it.
 //
 // A failure to queue (nothing was queued, no report will come) is an Error:
-// ErrQueueFull (poll, then produce again), ErrMsgSizeTooLarge, ErrUnknownPartition,
-// ErrFatal, ErrDestroy (closed), ErrInvalidArg (no topic).
+// ErrQueueFull (poll, then produce again), ErrMessageTooLarge, ErrUnknownPartition,
+// ErrFatal, ErrDestroy (closed), ErrInvalidArg (no topic, or a topic with a NUL byte).
 func (p *Producer) Produce(msg *Message, deliveryChan chan Event) error {
 	return p.produce(msg, &pendingMessage{msg: msg, ch: deliveryChan})
 }
@@ -139,6 +141,9 @@ func (p *Producer) produce(msg *Message, pm *pendingMessage) error {
 		return errClosed("producer")
 	}
 	defer p.g.exit()
+	if strings.IndexByte(msg.TopicPartition.Topic, 0) >= 0 {
+		return NewError(ErrInvalidArg, fmt.Sprintf("invalid topic name %q: it holds a NUL byte", msg.TopicPartition.Topic), false)
+	}
 	topic := p.cTopic(msg.TopicPartition.Topic)
 
 	var hdata []byte
@@ -315,7 +320,6 @@ func (p *Producer) deliver(r *C.kc_delivery_report_t) {
 		m.TopicPartition.Error = NewError(ErrorCode(r.err), msg, false)
 	}
 	m.Timestamp = goTime(int64(r.timestamp))
-	m.TimestampType = TimestampCreateTime
 	switch {
 	case pm.fn != nil:
 		if perr := callSafely("delivery", func() { pm.fn(m) }); perr != nil {
