@@ -111,10 +111,14 @@ kc_err_t kc_go_producer_send(kc_producer_t *p, const char *topic, int32_t partit
     for (i = 0; i < hdr_cnt; i++) {
         size_t klen = hdr_lens[3 * i], vlen = hdr_lens[3 * i + 1];
         const uint8_t *data = hdr_data;
-        hdrs[i].key = klen == 0 ? (const char *)empty : (const char *)data + at;
+        /* No arithmetic on data when it may be NULL (every header empty). */
+        hdrs[i].key = klen == 0 ? (const char *)empty : (const char *)(data + at);
         hdrs[i].key_len = klen;
         at += klen;
-        hdrs[i].value = buffer(data + at, vlen, (int)hdr_lens[3 * i + 2]);
+        if (hdr_lens[3 * i + 2])
+            hdrs[i].value = NULL;
+        else
+            hdrs[i].value = vlen == 0 ? empty : data + at;
         hdrs[i].value_len = vlen;
         at += vlen;
     }
