@@ -18,7 +18,7 @@ import (
 
 const callTimeout = 30 * time.Second
 
-func bootstrap(t *testing.T) string {
+func bootstrap(t testing.TB) string {
 	t.Helper()
 	b := os.Getenv("KAFKAC_BOOTSTRAP")
 	if b == "" {
@@ -29,7 +29,7 @@ func bootstrap(t *testing.T) string {
 }
 
 // newTopic creates a topic of its own for the calling test.
-func newTopic(t *testing.T, partitions int) string {
+func newTopic(t testing.TB, partitions int) string {
 	t.Helper()
 	name := fmt.Sprintf("go-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
 	a, err := NewAdminClient(ConfigMap{"bootstrap.servers": bootstrap(t)})
@@ -43,7 +43,7 @@ func newTopic(t *testing.T, partitions int) string {
 	return name
 }
 
-func newProducer(t *testing.T, extra ConfigMap) *Producer {
+func newProducer(t testing.TB, extra ConfigMap) *Producer {
 	t.Helper()
 	conf := ConfigMap{"bootstrap.servers": bootstrap(t), "linger.ms": 5}
 	for k, v := range extra {
@@ -251,6 +251,46 @@ func TestProduceWithTimestampAndToEvents(t *testing.T) {
 	}
 	if ev, ok := <-q.Events(); ok {
 		t.Fatalf("report with go.delivery.reports=false: %v", ev)
+	}
+}
+
+// Reports for Events() wait in memory when nobody reads: a Flush never blocks on a
+// full channel, and every report is read afterwards, in order.
+func TestEventsNeverBlockFlush(t *testing.T) {
+	topic := newTopic(t, 1)
+	p := newProducer(t, ConfigMap{"go.events.channel.size": 1})
+	const n = 50
+	for i := 0; i < n; i++ {
+		if err := p.Produce(&Message{TopicPartition: TopicPartition{Topic: topic, Partition: 0}, Value: []byte{byte(i)}, Opaque: i}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(int(callTimeout / time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case ev := <-p.Events():
+			m := ev.(*Message)
+			if m.Opaque != i || m.TopicPartition.Offset != Offset(i) {
+				t.Fatalf("report %d: %v (opaque %v)", i, m, m.Opaque)
+			}
+		case <-time.After(callTimeout):
+			t.Fatalf("report %d missing", i)
+		}
+	}
+
+	// A delivery channel the application closed: the send's panic is recovered and
+	// returned by the Flush.
+	ch := make(chan Event, 1)
+	close(ch)
+	if err := p.Produce(&Message{TopicPartition: TopicPartition{Topic: topic, Partition: 0}, Value: []byte("c")}, ch); err != nil {
+		t.Fatal(err)
+	}
+	err := p.Flush(int(callTimeout / time.Millisecond))
+	var perr *CallbackPanicError
+	if !errors.As(err, &perr) || perr.Callback != "delivery channel" || !strings.Contains(perr.Error(), "closed channel") {
+		t.Fatalf("flush returned %T %v", err, err)
 	}
 }
 
