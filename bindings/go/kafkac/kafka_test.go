@@ -355,7 +355,13 @@ func TestConsumeInGroupExactContentsCommitAndResume(t *testing.T) {
 		got++
 	}
 	mu.Lock()
-	if len(assigned) != 3 {
+	got3 := map[int32]bool{}
+	for _, a := range assigned {
+		if a.Topic == topic {
+			got3[a.Partition] = true
+		}
+	}
+	if len(got3) != 3 || !got3[0] || !got3[1] || !got3[2] {
 		t.Fatalf("rebalance callback assigned %v, want the 3 partitions", assigned)
 	}
 	mu.Unlock()
@@ -628,8 +634,8 @@ func TestRebalanceCallbackPanicIsReturnedByPoll(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if revoked.Load() != 1 {
-		t.Fatalf("revoke callback ran %d times during Close", revoked.Load())
+	if revoked.Load() < 1 {
+		t.Fatal("the revoke callback did not run during Close")
 	}
 }
 
