@@ -174,3 +174,43 @@ func TestErrorValues(t *testing.T) {
 		t.Fatalf("unknown code named %q", ErrorCode(-12345).String())
 	}
 }
+
+// Close gives every message it gives up on a report: with no broker to send to, each
+// is purged from the queue.
+func TestCloseReportsUndeliveredMessages(t *testing.T) {
+	p, err := NewProducer(ConfigMap{"bootstrap.servers": "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	var codes []ErrorCode
+	ch := make(chan Event, n)
+	for i := 0; i < n; i++ {
+		m := &Message{TopicPartition: TopicPartition{Topic: "t", Partition: 0}, Value: []byte("v")}
+		if i%2 == 0 {
+			err = p.ProduceFunc(m, func(m *Message) {
+				codes = append(codes, m.TopicPartition.Error.(Error).Code())
+			})
+		} else {
+			err = p.Produce(m, ch)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(ch)
+	for ev := range ch {
+		codes = append(codes, ev.(*Message).TopicPartition.Error.(Error).Code())
+	}
+	if len(codes) != n {
+		t.Fatalf("%d reports for %d messages", len(codes), n)
+	}
+	for _, c := range codes {
+		if c != ErrPurgeQueue {
+			t.Fatalf("report with %v, want %v", c, ErrPurgeQueue)
+		}
+	}
+}

@@ -266,11 +266,14 @@ func (p *Producer) FatalError() error {
 	return NewError(ErrorCode(code), C.GoString(&eb.msg[0]), true)
 }
 
-// Close serves the reports that are ready, drops the messages not delivered yet
-// (they get no report: call Flush first), frees the producer and closes Events().
-// Calls made after it fail with ErrDestroy; closing again does nothing and returns nil.
-// It returns a *CallbackPanicError if a delivery callback it ran panicked. It must not
-// be called from a delivery callback.
+// Close gives up on the messages not delivered yet (call Flush first to deliver them):
+// each gets its report, with ErrPurgeQueue (never sent) or ErrPurgeInflight (sent, no
+// answer yet: the broker may still write it), served on this goroutine with the
+// reports that were ready. So every message Produce accepted gets exactly one report.
+// Then it frees the producer and closes Events(). Calls made after it fail with
+// ErrDestroy; closing again does nothing and returns nil. It returns a
+// *CallbackPanicError if a delivery callback it ran panicked. It must not be called
+// from a delivery callback.
 func (p *Producer) Close() error {
 	p.closeMu.Lock()
 	defer p.closeMu.Unlock()
@@ -278,6 +281,9 @@ func (p *Producer) Close() error {
 		return nil
 	}
 	if p.g.enter() {
+		// Every message still waiting gets its report now (ErrPurgeQueue or
+		// ErrPurgeInflight), served by the close on this goroutine.
+		C.kc_producer_purge(p.p, C.KC_PURGE_F_QUEUE|C.KC_PURGE_F_INFLIGHT)
 		var eb C.kc_go_errbuf
 		C.kc_go_producer_close(p.p, 0, nil, &eb)
 		p.g.exit()
