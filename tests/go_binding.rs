@@ -2,7 +2,8 @@
 //! Apache Kafka (a single-node cluster this test binary starts), once plainly and once
 //! under the race detector with `GOEXPERIMENT=cgocheck2` (every pointer passed to C is
 //! checked). The package links the static libkafkac built for this test binary's
-//! profile. Each run must pass every test the package has: none may fail or be skipped.
+//! profile; a third run links the shared one (build tag `kafkac_dynamic`). Each run must
+//! pass every test the package has: none may fail or be skipped.
 
 mod clib;
 mod common;
@@ -160,6 +161,42 @@ fn go_sources_are_gofmt_clean() {
 #[test]
 fn go_test_passes_against_kafka() {
     go_test(&[], &[]);
+}
+
+/// With `-tags kafkac_dynamic` the package links `-lkafkac`: the shared library, found
+/// at run time by its SONAME (`libkafkac.so.0`), linked to the build's file in a
+/// directory of its own.
+#[test]
+fn go_test_passes_linked_with_the_shared_library() {
+    let lib = with_timeout(BUILD_LIMIT, clib::library);
+    let dir = clib::bin_dir().join(format!("go-shared-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("create the shared library's directory");
+    for name in ["libkafkac.so", "libkafkac.so.0"] {
+        let link = dir.join(name);
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(&lib.shared_lib, &link).expect("link libkafkac.so");
+    }
+    let flags = go(
+        &[
+            "list",
+            "-tags",
+            "kafkac_dynamic",
+            "-f",
+            "{{join .CgoLDFLAGS \" \"}}",
+            ".",
+        ],
+        &[],
+    );
+    assert!(
+        flags.contains("-lkafkac") && !flags.contains("libkafkac.a"),
+        "kafkac_dynamic links {flags}"
+    );
+    let dir = dir.display().to_string();
+    let ldflags = format!("-L{dir}");
+    go_test(
+        &["-tags", "kafkac_dynamic"],
+        &[("CGO_LDFLAGS", &ldflags), ("LD_LIBRARY_PATH", &dir)],
+    );
 }
 
 #[test]
