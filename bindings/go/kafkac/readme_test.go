@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// buildTags are the build flags the tests were built with (link_dynamic_test.go).
+var buildTags []string
+
 // The program README.md shows first is built as a module of its own and run against
 // the broker: it must deliver its message and read it back.
 func TestReadmeProgramRuns(t *testing.T) {
@@ -47,7 +50,7 @@ func TestReadmeProgramRuns(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", ".")
+	cmd := exec.CommandContext(ctx, "go", append(append([]string{"run"}, buildTags...), ".")...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
