@@ -137,6 +137,11 @@ fn go_test(extra_flags: &[&str], env: &[(&str, &str)]) {
 fn go_vet_finds_nothing() {
     let out = go(&["vet", "./..."], &[]);
     assert!(out.trim().is_empty(), "go vet printed:\n{out}");
+    let out = go(&["vet", "-tags", "kafkac_dynamic", "./..."], &[]);
+    assert!(
+        out.trim().is_empty(),
+        "go vet -tags kafkac_dynamic printed:\n{out}"
+    );
 }
 
 /// gofmt leaves every file as it is.
