@@ -1,0 +1,3 @@
+module kafkac.dev/kafkac
+
+go 1.21
