@@ -74,6 +74,20 @@ log "pip install -r tests/requirements.txt"
 PIP_ROOT_USER_ACTION=ignore python3 -m pip install "${PIP_ARGS[@]}"
 python3 -c "import confluent_kafka, kafka, lz4.frame, snappy, zstandard, pytest"
 
+# --- Go (the Go binding: bindings/go/kafkac, tests/go_binding.rs) -------------
+# The binding needs Go 1.21 or later (Debian 12's golang-go is 1.19); the machines this
+# runs on carry Go in /usr/local/go. Its module has no dependency to download.
+export PATH="$PATH:/usr/local/go/bin"
+if ! command -v go >/dev/null 2>&1 || ! command -v gofmt >/dev/null 2>&1; then
+    echo "install-deps: go and gofmt (Go 1.21 or later) are needed for the Go binding's tests" >&2
+    exit 1
+fi
+if ! go version | grep -Eq 'go1\.(2[1-9]|[3-9][0-9])'; then
+    echo "install-deps: $(go version) is too old for the Go binding (1.21 or later)" >&2
+    exit 1
+fi
+log "$(go version)"
+
 # --- cargo-fuzz ---------------------------------------------------------------
 # Runs the libFuzzer targets under fuzz/ (scripts/fuzz-smoke.sh) on the default
 # toolchain, stable included: the smoke sets RUSTC_BOOTSTRAP=1 so rustc accepts the
