@@ -138,13 +138,18 @@ void consume_all(const std::string& bootstrap, const std::string& topic,
                  const std::string& group, const std::map<int, Sent>& sent, int n) {
     std::vector<kafkac::TopicPartition> assigned;
     int assigns = 0;
-    kafkac::Consumer c(consumer_conf(bootstrap, group),
-                       [&](kafkac::Rebalance kind, const std::vector<kafkac::TopicPartition>& ps) {
-                           if (kind == kafkac::Rebalance::assign) {
-                               assigns++;
-                               assigned.insert(assigned.end(), ps.begin(), ps.end());
-                           }
-                       });
+    std::vector<std::pair<kafkac::ErrorCode, size_t>> async_commits;
+    kafkac::Consumer c(
+        consumer_conf(bootstrap, group),
+        [&](kafkac::Rebalance kind, const std::vector<kafkac::TopicPartition>& ps) {
+            if (kind == kafkac::Rebalance::assign) {
+                assigns++;
+                assigned.insert(assigned.end(), ps.begin(), ps.end());
+            }
+        },
+        [&](kafkac::ErrorCode err, const std::vector<kafkac::TopicPartition>& offsets) {
+            async_commits.emplace_back(err, offsets.size());
+        });
     c.subscribe({topic});
     std::map<int, int> seen;  // record number -> times
     std::map<int32_t, int64_t> next;  // partition -> offset after the last record
@@ -213,6 +218,16 @@ void consume_all(const std::string& bootstrap, const std::string& topic,
         CHECK(tp.err == KC_OK);
         CHECK(!next.count(tp.partition) || tp.offset == next[tp.partition]);
     }
+    // An asynchronous commit reports to the commit lambda in a later poll.
+    c.commit_async(got);
+    auto until = Clock::now() + 20s;
+    while (async_commits.empty() && Clock::now() < until) {
+        std::optional<kafkac::Message> m = c.poll(100ms);
+        CHECK(!m || !m->ok());  // nothing more to consume
+    }
+    CHECK(async_commits.size() == 1);
+    CHECK(!async_commits.empty() && async_commits[0].first == KC_OK &&
+          async_commits[0].second == got.size());
     c.close(10s);
     CHECK_THROWS(c.poll(0ms), KC_ERR__DESTROY, e, {});
     std::printf("consumed %d records once each, exact contents\n", static_cast<int>(seen.size()));
@@ -254,6 +269,9 @@ void throwing_rebalance(const std::string& bootstrap, const std::string& topic,
                            if (kind == kafkac::Rebalance::assign && calls++ == 0) {
                                throw Boom("rebalance callback threw");
                            }
+                           if (kind == kafkac::Rebalance::revoke) {
+                               throw Boom("revoke threw");
+                           }
                        });
     c.subscribe({topic});
     int caught = 0;
@@ -274,7 +292,34 @@ void throwing_rebalance(const std::string& bootstrap, const std::string& topic,
     CHECK(caught == 1);
     CHECK(dups == 0);
     CHECK(static_cast<int>(seen.size()) == n + 1);
-    c.close(10s);
+    // close() runs the revoke lambda and rethrows what it threw.
+    bool revoke_caught = false;
+    try {
+        c.close(10s);
+    } catch (const Boom& b) {
+        revoke_caught = std::string(b.what()) == "revoke threw";
+    }
+    CHECK(revoke_caught);
+
+    // A consumer destroyed without close() runs the revoke lambda in its destructor,
+    // where what it throws is dropped.
+    int revokes = 0;
+    {
+        kafkac::Consumer d(consumer_conf(bootstrap, group + "-dtor"),
+                           [&](kafkac::Rebalance kind, const std::vector<kafkac::TopicPartition>&) {
+                               if (kind == kafkac::Rebalance::revoke) {
+                                   revokes++;
+                                   throw Boom("revoke in a destructor");
+                               }
+                           });
+        d.subscribe({topic});
+        auto until = Clock::now() + 30s;
+        while (d.assignment().empty() && Clock::now() < until) {
+            d.poll(100ms);
+        }
+        CHECK(!d.assignment().empty());
+    }
+    CHECK(revokes == 1);
     std::printf("rebalance lambda threw, poll rethrew it, %d records once each\n",
                 static_cast<int>(seen.size()));
 }
