@@ -13,8 +13,16 @@
  *         p.flush(std::chrono::seconds(10));                  // serves the report above
  *     }
  *
- * Build it with `g++ -std=c++17 -Iinclude hello.cpp target/release/libkafkac.a -lpthread
- * -ldl -lm` (or `-lkafkac` for the shared library).
+ * and the consumer loop:
+ *
+ *     kafkac::Consumer c({{"bootstrap.servers", "localhost:9092"}, {"group.id", "readers"}});
+ *     c.subscribe({"greetings"});
+ *     while (std::optional<kafkac::Message> m = c.poll(std::chrono::seconds(1)))
+ *         if (m->ok()) std::cout << m->key().str() << ": " << m->value().str() << "\n";
+ *     c.close();                                          // commits, leaves the group
+ *
+ * Build with `g++ -std=c++17 -Iinclude hello.cpp target/release/libkafkac.a -lpthread
+ * -ldl -lm` (or `-lkafkac` for the shared library). examples-cpp/hello.cpp does both.
  *
  * Errors are exceptions: `kafkac::Error` (a std::runtime_error) carries the kafkac error
  * code (`code()`, the `KC_ERR_*` value of kafkac.h), its name (`name()`, as kc_err_name)

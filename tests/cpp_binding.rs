@@ -343,3 +343,56 @@ fn wrapper_constants_are_the_header_macros_with_their_values() {
         }
     })
 }
+
+/// The two programs kafkac.hpp's top comment shows (the first program, and the consumer
+/// loop as the body of a function) compile without warnings.
+#[test]
+fn the_programs_in_the_header_comment_compile() {
+    clib::require_tool("g++", &["--version"]);
+    with_timeout(LIMIT, || {
+        let hpp = std::fs::read_to_string(clib::manifest_dir().join("include/kafkac.hpp")).unwrap();
+        let mut blocks: Vec<Vec<&str>> = Vec::new();
+        let mut in_block = false;
+        for line in hpp.lines().take_while(|l| !l.starts_with(" */")) {
+            match line.strip_prefix(" *     ") {
+                Some(code) => {
+                    if !in_block {
+                        blocks.push(Vec::new());
+                    }
+                    blocks.last_mut().unwrap().push(code);
+                    in_block = true;
+                }
+                None => in_block = in_block && line == " *",
+            }
+        }
+        assert_eq!(blocks.len(), 2, "{blocks:?}");
+        assert!(
+            blocks[0][0].starts_with("#include <kafkac.hpp>"),
+            "{blocks:?}"
+        );
+        let src = format!(
+            "{}\n\nvoid consumer_loop() {{\n{}\n}}\n",
+            blocks[0].join("\n"),
+            blocks[1].join("\n")
+        );
+        let dir = clib::bin_dir().join("cpp");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("header_comment.cpp");
+        std::fs::write(&file, &src).unwrap();
+        clib::compile(
+            "g++",
+            &file,
+            &[
+                "-std=c++17",
+                "-Wall",
+                "-Wextra",
+                "-Wpedantic",
+                "-Werror",
+                "-c",
+            ],
+            None,
+            &dir.join("header_comment.o"),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{src}"));
+    })
+}
