@@ -583,8 +583,9 @@ public:
     }
 
     /// As produce(topic, rec), with a callback for this message only (instead of the
-    /// producer's).
-    void produce(std::string_view topic, const Record& rec, DeliveryCallback on_delivery) {
+    /// producer's), and waiting up to `block` for room when the queue is full.
+    void produce(std::string_view topic, const Record& rec, DeliveryCallback on_delivery,
+                 Timeout block = Timeout(0)) {
         if (!state_) {
             throw Error(KC_ERR__NULL_ARG, "the producer was moved from");
         }
@@ -594,7 +595,7 @@ public:
             state_->pending.insert(own.get());
         }
         try {
-            send(topic, rec, own.get(), 0);
+            send(topic, rec, own.get(), detail::to_ms(block));
         } catch (...) {
             std::lock_guard<std::mutex> g(state_->mu);
             state_->pending.erase(own.get());

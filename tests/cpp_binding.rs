@@ -213,6 +213,68 @@ fn example_says_hello_against_kafka() {
     })
 }
 
+/// Records each mode of the throughput comparison sends.
+const THROUGHPUT_RECORDS: usize = 100_000;
+
+/// tests/cpp/throughput.cpp, built with `-O2` (no sanitizers: they would be what is
+/// measured): the C API, the C++ producer with its lambda, and a lambda per message, in
+/// one process against the shared broker, two rounds each. Every record must be delivered; the rates are
+/// printed (`--nocapture`) for comparison, not asserted, as the machine's load varies.
+#[test]
+fn throughput_of_the_cpp_producer_next_to_the_c_api() {
+    clib::require_tool("g++", &["--version"]);
+    let dir = clib::bin_dir().join("cpp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("throughput-g++");
+    let out = exe.clone();
+    with_timeout(BUILD_LIMIT, move || {
+        clib::compile(
+            "g++",
+            &clib::manifest_dir().join("tests/cpp/throughput.cpp"),
+            &[
+                "-std=c++17",
+                "-O2",
+                "-Wall",
+                "-Wextra",
+                "-Wpedantic",
+                "-Werror",
+                "-pthread",
+            ],
+            Some(Link::Static),
+            &out,
+        )
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let k = with_timeout(START_LIMIT, kafka::shared);
+    with_timeout(LIMIT, move || {
+        let b = k.bootstrap.as_str();
+        create_topic(b, "cpp-throughput", 1);
+        let mut cmd = Command::new(&exe);
+        cmd.args([b, "cpp-throughput", &THROUGHPUT_RECORDS.to_string()]);
+        let done = common::run_bounded(cmd, None, RUN_LIMIT).unwrap();
+        let out = String::from_utf8_lossy(&done.stdout).into_owned();
+        assert!(
+            done.status.is_some_and(|s| s.success()),
+            "{:?}\n{out}{}",
+            done.status,
+            done.stderr_text()
+        );
+        assert_summary(&out, 5);
+        for mode in ["c-api", "cpp", "cpp-lambda-per-message"] {
+            let lines: Vec<&str> = out
+                .lines()
+                .filter(|l| l.starts_with(&format!("{mode} {THROUGHPUT_RECORDS} records ")))
+                .collect();
+            assert_eq!(lines.len(), 2, "{mode} figures in:\n{out}");
+            eprintln!("{}", lines.join("\n"));
+        }
+        assert_eq!(
+            end_offsets(b, "cpp-throughput", 1),
+            vec![6 * THROUGHPUT_RECORDS as i64]
+        );
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // The header and the wrapper agree
 // ---------------------------------------------------------------------------------------
