@@ -302,10 +302,13 @@ void throwing_rebalance(const std::string& bootstrap, const std::string& topic,
     CHECK(revoke_caught);
 
     // A consumer destroyed without close() runs the revoke lambda in its destructor,
-    // where what it throws is dropped.
+    // where what it throws is dropped. On the way, an event: the end of a partition
+    // (enable.partition.eof) comes as a Message whose error() says so.
     int revokes = 0;
     {
-        kafkac::Consumer d(consumer_conf(bootstrap, group + "-dtor"),
+        kafkac::Conf conf = consumer_conf(bootstrap, group + "-dtor");
+        conf.set("enable.partition.eof", "true");
+        kafkac::Consumer d(conf,
                            [&](kafkac::Rebalance kind, const std::vector<kafkac::TopicPartition>&) {
                                if (kind == kafkac::Rebalance::revoke) {
                                    revokes++;
@@ -313,9 +316,25 @@ void throwing_rebalance(const std::string& bootstrap, const std::string& topic,
                                }
                            });
         d.subscribe({topic});
+        std::optional<kafkac::Message> eof;
         auto until = Clock::now() + 30s;
-        while (d.assignment().empty() && Clock::now() < until) {
-            d.poll(100ms);
+        while (!eof && Clock::now() < until) {
+            std::optional<kafkac::Message> m = d.poll(100ms);
+            if (m && !m->ok()) {
+                eof = std::move(m);
+            }
+        }
+        CHECK(eof.has_value());
+        if (eof) {
+            CHECK(eof->error() == KC_ERR__PARTITION_EOF);
+            CHECK(eof->as_error().code() == KC_ERR__PARTITION_EOF);
+            CHECK(eof->as_error().name() == "_PARTITION_EOF");
+            CHECK(!eof->error_string().empty());
+            CHECK(!eof->is_fatal());
+            CHECK(eof->topic() == topic);
+            CHECK(eof->partition() >= 0);
+            CHECK(eof->key().is_null() && eof->value().is_null() && eof->header_count() == 0);
+            CHECK_THROWS(eof->header(0), KC_ERR__INVALID_ARG, e, {});
         }
         CHECK(!d.assignment().empty());
     }
