@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs libkafkac (shared and static), include/kafkac.h and a pkg-config file under
+# Installs libkafkac (shared and static), include/kafkac.h (and the C++ interface,
+# include/kafkac.hpp) and a pkg-config file under
 # PREFIX (default /usr/local), so that `cc app.c $(pkg-config --cflags --libs kafkac)`
 # works. Builds with the `dist` profile unless KAFKAC_PROFILE names another, or takes the
 # libraries already built in KAFKAC_LIB_DIR.
@@ -29,6 +30,7 @@ ln -sfn "libkafkac.so.$VERSION" "$PREFIX/lib/libkafkac.so.$MAJOR"
 ln -sfn "libkafkac.so.$MAJOR" "$PREFIX/lib/libkafkac.so"
 install -m 0644 "$LIBDIR/libkafkac.a" "$PREFIX/lib/libkafkac.a"
 install -m 0644 include/kafkac.h "$PREFIX/include/kafkac.h"
+install -m 0644 include/kafkac.hpp "$PREFIX/include/kafkac.hpp"
 cat >"$PREFIX/lib/pkgconfig/kafkac.pc" <<PC
 prefix=$PREFIX
 libdir=\${prefix}/lib

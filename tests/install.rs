@@ -121,6 +121,7 @@ fn installed_library_builds_with_pkg_config() {
     );
     for f in [
         "include/kafkac.h",
+        "include/kafkac.hpp",
         "lib/libkafkac.so",
         "lib/libkafkac.a",
         "lib/pkgconfig/kafkac.pc",
