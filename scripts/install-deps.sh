@@ -38,7 +38,8 @@ fi
 #                 llvm-symbolizer for readable sanitizer reports
 # libclang-rt-14-dev  clang's sanitizer/libFuzzer runtimes (gcc's libasan,
 #                 liblsan and libubsan already come with gcc)
-APT_PACKAGES=(librdkafka-dev kcat pkg-config clang llvm libclang-rt-14-dev)
+# g++             the C++ binding's tests (tests/cpp_binding.rs; clang++ comes with clang)
+APT_PACKAGES=(librdkafka-dev kcat pkg-config clang llvm libclang-rt-14-dev g++)
 
 # Python's pip, if the interpreter has none (a bare Debian python3).
 if ! python3 -m pip --version >/dev/null 2>&1; then
