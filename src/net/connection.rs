@@ -10,6 +10,7 @@
 use super::core::{encode_outgoing, ConnCounters, ConnectionOptions};
 use super::events::CompletionQueue;
 use super::reactor::{IoThreads, Link, Reply, ResponseSlot, Slot};
+use super::sasl::SaslAuthenticator;
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
 use crate::protocol::frame::decode_response;
@@ -43,7 +44,16 @@ impl Connection {
         opts: &ConnectionOptions,
         deadline: Instant,
     ) -> Result<Arc<Connection>> {
-        let link = io.open(name, host, addrs.to_vec(), opts);
+        let link = match &opts.sasl {
+            Some(setup) => io.open_authenticated(
+                name,
+                host,
+                addrs.to_vec(),
+                opts,
+                Box::new(SaslAuthenticator::new(setup.clone(), &opts.client_id)),
+            ),
+            None => io.open(name, host, addrs.to_vec(), opts),
+        };
         let outcome = link.setup.wait_until(deadline);
         let versions = match outcome {
             Some(Ok(v)) => v,

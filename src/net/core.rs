@@ -26,6 +26,7 @@
 //! that closes the connection.
 
 use super::auth::{AuthStep, Authenticator};
+use super::sasl::SaslSetup;
 use super::tls::TlsConfig;
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
@@ -60,6 +61,8 @@ pub struct ConnectionOptions {
     pub idle_timeout: Duration,
     /// `security.protocol=ssl`: the TLS configuration; `None` for plain TCP.
     pub tls: Option<Arc<TlsConfig>>,
+    /// `security.protocol=sasl_*`: how to authenticate after ApiVersions; `None` for none.
+    pub sasl: Option<SaslSetup>,
 }
 
 /// What a connection has done, for statistics and tests.
@@ -468,7 +471,7 @@ impl ConnCore {
         // others only lost their connection, so they get a (retriable) transport error;
         // a TLS failure keeps its code (retrying will not fix a certificate).
         let err = match err.code {
-            local::TRANSPORT | local::DESTROY | local::SSL => err,
+            local::TRANSPORT | local::DESTROY | local::SSL | local::AUTHENTICATION => err,
             _ => Error::transport(format!("connection closed: {}", err.message)),
         };
         // Set-up not done yet (connecting, ApiVersions or authenticating): it failed.
@@ -957,6 +960,7 @@ mod tests {
             request_timeout: Duration::from_secs(30),
             max_frame: 1 << 20,
             tls: None,
+            sasl: None,
             nodelay: true,
             max_in_flight,
             idle_timeout: Duration::ZERO,
