@@ -605,9 +605,21 @@ fn canonical(name: &str) -> &str {
 }
 
 /// A set of configuration properties. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Config {
     values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets are shown as set, never their value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.values.iter().map(|(k, v)| {
+                let v = if is_secret(k) { "[set]" } else { v.as_str() };
+                (k, v)
+            }))
+            .finish()
+    }
 }
 
 impl Config {

@@ -390,7 +390,7 @@ impl ConnCore {
                     local::SSL,
                     format!(
                         "{}: the broker answered with TLS: this listener expects \
-                     security.protocol=ssl",
+                     security.protocol=ssl (or sasl_ssl)",
                         self.name
                     ),
                 ));
@@ -457,6 +457,29 @@ impl ConnCore {
 
     /// The peer closed the connection, or the socket failed (`err` says how).
     pub fn on_closed(&mut self, err: Error) {
+        // A SASL listener closes the connection of a client that sends anything but
+        // ApiVersions and SaslHandshake before authenticating: the first request after
+        // ApiVersions (one or two answers read) unanswered, on a connection that did not
+        // authenticate, is most likely that. Say so.
+        let err = if self.authenticator.is_none()
+            && self.phase == Phase::Ready
+            && self.counters.responses <= 2
+            && self
+                .in_flight
+                .front()
+                .is_some_and(|f| matches!(f.owner, Owner::Caller(_)))
+        {
+            Error::new(
+                err.code,
+                format!(
+                    "{} before answering the first request: the listener may require SASL \
+                     authentication (security.protocol=sasl_plaintext or sasl_ssl)",
+                    err.message
+                ),
+            )
+        } else {
+            err
+        };
         self.close(err);
     }
 
