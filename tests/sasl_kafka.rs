@@ -407,7 +407,7 @@ fn wrong_password_and_unknown_user_fail_without_a_reconnect_storm() {
         let t0 = Instant::now();
         let mut calls = 0;
         while t0.elapsed() < Duration::from_secs(5) {
-            let e = c.metadata(None, Duration::from_millis(50)).unwrap_err();
+            let e = c.metadata(None, Duration::from_millis(200)).unwrap_err();
             assert!(
                 e.code == local::AUTHENTICATION || e.code == local::TIMED_OUT,
                 "{e}"
@@ -421,12 +421,17 @@ fn wrong_password_and_unknown_user_fail_without_a_reconnect_storm() {
             .authentications
             .load(Ordering::Relaxed);
         let failures = c.cluster().stats().sasl.failures.load(Ordering::Relaxed);
-        assert!(calls >= 50, "only {calls} calls");
+        eprintln!("{calls} calls, {attempts} authentication attempts in 5 s");
+        assert!(calls >= 20, "only {calls} calls");
         assert!(
             (3..=15).contains(&attempts),
             "{attempts} authentication attempts for {calls} calls in 5 s"
         );
-        assert_eq!(failures, attempts);
+        // The last attempt may still be under way.
+        assert!(
+            failures + 1 >= attempts && failures <= attempts,
+            "{failures} of {attempts}"
+        );
         // A producer gets the error in its delivery report, and does not storm either.
         let p = Producer::new(&config(
             &addr(listener),
@@ -448,6 +453,7 @@ fn wrong_password_and_unknown_user_fail_without_a_reconnect_storm() {
         let _ = p.flush(Duration::from_secs(15), |r| reports.push(r.clone()));
         assert_eq!(reports.len(), 1);
         let e = reports[0].error.as_ref().expect("not delivered");
+        eprintln!("delivery report: {e}");
         assert!(
             e.code == local::AUTHENTICATION || e.code == local::MSG_TIMED_OUT,
             "{e}"
@@ -491,12 +497,18 @@ fn sasl_client_on_other_listeners_and_other_clients_on_sasl_listeners() {
         let s: Vec<(&str, &str)> = s.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         // SASL client on the PLAINTEXT listener: the broker refuses the SaslHandshake.
         fails_with(&plain, &s, local::AUTHENTICATION, "does not take SASL");
-        // Plaintext client on a SASL listener: the broker closes the connection.
-        fails_with(
-            &addr("SASL_PLAINTEXT"),
-            &[],
-            local::TRANSPORT,
-            "may require SASL authentication",
+        // Plaintext client on a SASL listener: the broker closes the connection at the
+        // first request. That is retried (a broker may also go away at that moment), and
+        // the caller gets why when its time is up.
+        let b = addr("SASL_PLAINTEXT");
+        let c = Client::new(&config(&b, &[])).unwrap();
+        let t0 = Instant::now();
+        let e = c.metadata(None, Duration::from_secs(2)).unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+        assert_eq!(e.code, local::TRANSPORT, "{e}");
+        assert!(
+            e.message.contains(&b) && e.message.contains("may require SASL authentication"),
+            "{e}"
         );
         // sasl_plaintext on the SASL_SSL listener: the broker answers with TLS.
         fails_with(&addr("SASL_SSL"), &s, local::SSL, "sasl_ssl");

@@ -14,7 +14,8 @@ pub use retry::{Backoff, Closing};
 use crate::config::Settings;
 use crate::error::{local, Error, Result};
 use crate::net::{
-    split_host_port, Connection, ConnectionOptions, IoThreads, Resolver, SaslSetup, SaslStats,
+    split_host_port, Attempt, Connection, ConnectionOptions, IoThreads, Resolver, SaslSetup,
+    SaslStats,
 };
 use crate::protocol::messages::{MetadataRequest, MetadataRequestTopic};
 use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard};
@@ -94,6 +95,10 @@ pub struct Cluster {
     /// fix (authentication, TLS): when to try each again, and why it failed. Kept apart
     /// from the brokers' slots, which only exist once the metadata named them.
     bootstrap_backoff: Mutex<HashMap<String, (Backoff, Instant, Error)>>,
+    /// Bootstrap connection attempts a caller stopped waiting for: the next caller waits
+    /// for the same attempt rather than starting another (a caller with a short timeout
+    /// and a slow authentication would otherwise start one attempt per call).
+    bootstrap_pending: Mutex<HashMap<String, Attempt>>,
     /// What the client knows of the topics; replaced whole by each refresh.
     snapshot: RwLock<Arc<Snapshot>>,
     /// Held while a Metadata request is in flight: concurrent misses wait for it and
@@ -174,6 +179,7 @@ impl Cluster {
             brokers: RwLock::new(HashMap::new()),
             bootstrap: Mutex::new(None),
             bootstrap_backoff: Mutex::new(HashMap::new()),
+            bootstrap_pending: Mutex::new(HashMap::new()),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             refresh_lock: Mutex::new(()),
             stats,
@@ -373,23 +379,38 @@ impl Cluster {
                     }
                 }
             }
-            let addrs = match self.resolver.resolve(hp) {
-                Ok(a) => a,
-                Err(e) => {
-                    codes.push(e.code);
-                    errors.push(e.message);
-                    continue;
+            let pending = self.bootstrap_pending.lock().remove(hp);
+            let attempt = match pending {
+                Some(a) => a,
+                None => {
+                    let addrs = match self.resolver.resolve(hp) {
+                        Ok(a) => a,
+                        Err(e) => {
+                            codes.push(e.code);
+                            errors.push(e.message);
+                            continue;
+                        }
+                    };
+                    let host = split_host_port(hp).map(|(h, _)| h).unwrap_or_default();
+                    Connection::begin(
+                        &self.io,
+                        &format!("{hp} (bootstrap)"),
+                        host,
+                        &addrs,
+                        &self.conn_opts,
+                    )
                 }
             };
-            let host = split_host_port(hp).map(|(h, _)| h).unwrap_or_default();
-            match Connection::connect(
-                &self.io,
-                &format!("{hp} (bootstrap)"),
-                host,
-                &addrs,
-                &self.conn_opts,
-                deadline,
-            ) {
+            let outcome = match attempt.wait(deadline) {
+                Some(r) => r,
+                None => {
+                    // Left running for the next caller (its own set-up timeout ends it).
+                    let e = attempt.timed_out();
+                    self.bootstrap_pending.lock().insert(hp.clone(), attempt);
+                    Err(e)
+                }
+            };
+            match outcome {
                 Ok(c) => {
                     self.bootstrap_backoff.lock().remove(hp);
                     *g = Some(c.clone());

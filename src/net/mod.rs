@@ -14,7 +14,7 @@ mod transport;
 mod versions;
 
 pub use self::core::{ConnCounters, ConnectionOptions};
-pub use connection::{Connection, Pending};
+pub use connection::{Attempt, Connection, Pending};
 pub use reactor::IoThreads;
 pub use resolve::{resolve, split_host_port, Resolver};
 pub use sasl::{Mechanism, SaslConfig, SaslSetup, SaslStats};

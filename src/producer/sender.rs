@@ -74,7 +74,14 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
                     pid_backoff = s.retry_backoff;
                 }
                 Err(e) if e.code == local::DESTROY => break,
-                Err(e) if e.is_retriable() || e.code == local::TIMED_OUT => {
+                // A broker that refused the client's authentication may accept it later
+                // (credentials changed on either side): tried again after the back-off,
+                // not fatal; the messages' own time-out bounds the wait.
+                Err(e)
+                    if e.is_retriable()
+                        || e.code == local::TIMED_OUT
+                        || e.code == local::AUTHENTICATION =>
+                {
                     pid_retry_at = Instant::now() + pid_backoff;
                     pid_backoff = (pid_backoff * 2).min(s.retry_backoff_max);
                 }
