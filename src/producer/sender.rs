@@ -82,6 +82,9 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
                         || e.code == local::TIMED_OUT
                         || e.code == local::AUTHENTICATION =>
                 {
+                    if e.code == local::AUTHENTICATION {
+                        shared.state.lock().refused = Some(e);
+                    }
                     pid_retry_at = Instant::now() + pid_backoff;
                     pid_backoff = (pid_backoff * 2).min(s.retry_backoff_max);
                 }
@@ -102,10 +105,14 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         if !refresh.is_empty() {
             let deadline = Instant::now() + cluster.settings.socket_timeout.min(SLOW_CALL);
             let asked = Instant::now();
-            if let Err(e) = cluster.refresh_topics(&refresh, asked, deadline) {
-                if e.code == local::DESTROY {
-                    break;
+            match cluster.refresh_topics(&refresh, asked, deadline) {
+                Err(e) if e.code == local::DESTROY => break,
+                Err(e) => {
+                    if matches!(e.code, local::AUTHENTICATION | local::SSL | 33) {
+                        shared.state.lock().refused = Some(e);
+                    }
                 }
+                Ok(_) => shared.state.lock().refused = None,
             }
             continue;
         }
