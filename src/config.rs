@@ -2,6 +2,7 @@
 //! An unknown key or a bad value is refused when it is set, with a message naming both.
 
 use crate::error::{local, Error, Result};
+use crate::net::sasl::UnsecuredJwt;
 use crate::net::{Mechanism, SaslConfig, TlsConfig, TlsOptions};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -505,6 +506,22 @@ static PROPS: &[Prop] = &[
          of the others.",
     ),
     p(
+        "sasl.oauthbearer.config",
+        Kind::Str,
+        "",
+        "OAUTHBEARER with enable.sasl.oauthbearer.unsecure.jwt=true: the unsecured JWT's \
+         settings, space separated: principal=<name> (required), scopeClaimName=<name>, \
+         scope=<a,b>, lifeSeconds=<n> (default 3600), extension_<key>=<value>.",
+    ),
+    p(
+        "enable.sasl.oauthbearer.unsecure.jwt",
+        Kind::Bool,
+        "false",
+        "OAUTHBEARER: make an unsecured JWT (alg none) from sasl.oauthbearer.config, for \
+         brokers that accept them (testing). Required with OAUTHBEARER: token refresh \
+         callbacks are not implemented.",
+    ),
+    p(
         "sasl.username",
         Kind::Str,
         "",
@@ -815,6 +832,21 @@ impl Config {
             ));
         };
         let username = self.get("sasl.username").unwrap_or_default();
+        if mechanism == Mechanism::OAuthBearer {
+            if !self.flag("enable.sasl.oauthbearer.unsecure.jwt") {
+                return Err(Error::new(
+                    local::INVALID_CONFIG,
+                    "sasl.mechanism=OAUTHBEARER needs \
+                     enable.sasl.oauthbearer.unsecure.jwt=true (an unsecured token from \
+                     sasl.oauthbearer.config): token refresh callbacks are not supported",
+                ));
+            }
+            let mut c = SaslConfig::new(mechanism, &username, "");
+            c.oauth = Some(UnsecuredJwt::parse(
+                &self.get("sasl.oauthbearer.config").unwrap_or_default(),
+            )?);
+            return Ok(c);
+        }
         if username.is_empty() {
             return Err(Error::new(
                 local::INVALID_CONFIG,

@@ -97,7 +97,7 @@ fn cluster() -> &'static KafkaCluster {
             ("ssl.truststore.location".into(), ca),
             (
                 "sasl.enabled.mechanisms".into(),
-                "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512".into(),
+                "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER".into(),
             ),
             (
                 "listener.name.sasl_plaintext_plainonly.sasl.enabled.mechanisms".into(),
@@ -109,6 +109,20 @@ fn cluster() -> &'static KafkaCluster {
             extra.push((
                 format!("listener.name.{l}.plain.sasl.jaas.config"),
                 PLAIN_JAAS.into(),
+            ));
+            // Unsecured JWTs (Kafka's default validator); SASL_PLAINTEXT requires the
+            // scope "kafka" in them.
+            let scope = if l == "sasl_plaintext" {
+                " unsecuredValidatorRequiredScope=\"kafka\""
+            } else {
+                ""
+            };
+            extra.push((
+                format!("listener.name.{l}.oauthbearer.sasl.jaas.config"),
+                format!(
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
+                     required unsecuredLoginStringClaim_sub=\"broker\"{scope};"
+                ),
             ));
             for m in ["scram-sha-256", "scram-sha-512"] {
                 extra.push((
@@ -305,6 +319,57 @@ fn every_mechanism_over_sasl_plaintext_and_sasl_ssl() {
         }
         c.set("bootstrap.servers", &addr("SASL_PLAINTEXT")).unwrap();
         Client::new(&c).unwrap().metadata(None, T).unwrap();
+    });
+}
+
+#[test]
+fn oauthbearer_with_an_unsecured_jwt() {
+    with_timeout(LIMIT, || {
+        let oauth = |listener: &str, jwt: &str| {
+            let mut c = sasl_config(listener, "OAUTHBEARER", &[]);
+            c.set("enable.sasl.oauthbearer.unsecure.jwt", "true")
+                .unwrap();
+            c.set("sasl.oauthbearer.config", jwt).unwrap();
+            c
+        };
+        let c = Client::new(&oauth("SASL_SSL", "principal=alice lifeSeconds=600")).unwrap();
+        round_trip(&c, "sasl-oauth-ssl");
+        let c = Client::new(&oauth(
+            "SASL_PLAINTEXT",
+            "principal=alice scope=kafka,other",
+        ))
+        .unwrap();
+        round_trip(&c, "sasl-oauth-plain");
+        // Connections live past the broker's 3 s session: re-authenticated, not dropped.
+        std::thread::sleep(Duration::from_millis(REAUTH_MS + 1000));
+        c.metadata(None, T).unwrap();
+        let stats = &c.cluster().stats().sasl;
+        assert!(stats.reauthentications.load(Ordering::Relaxed) >= 1);
+        assert_eq!(stats.failures.load(Ordering::Relaxed), 0);
+        // Without the scope the listener requires: refused, with the broker's reason.
+        let b = addr("SASL_PLAINTEXT");
+        let cfg = oauth("SASL_PLAINTEXT", "principal=alice scope=other");
+        let t0 = Instant::now();
+        let e = Client::new(&cfg).unwrap().metadata(None, T).unwrap_err();
+        assert_eq!(e.code, local::AUTHENTICATION, "{e}");
+        assert!(
+            e.message.contains(&b)
+                && e.message.contains("OAUTHBEARER")
+                && e.message.contains("insufficient_scope"),
+            "{e}"
+        );
+        assert!(t0.elapsed() < Duration::from_millis(SETUP_MS), "{e}");
+        // Settings: the unsecured token must be asked for, with a principal.
+        let mut cfg = sasl_config("SASL_SSL", "OAUTHBEARER", &[]);
+        let e = Client::new(&cfg).err().expect("refused");
+        assert!(
+            e.message.contains("enable.sasl.oauthbearer.unsecure.jwt"),
+            "{e}"
+        );
+        cfg.set("enable.sasl.oauthbearer.unsecure.jwt", "true")
+            .unwrap();
+        let e = Client::new(&cfg).err().expect("refused");
+        assert!(e.message.contains("principal"), "{e}");
     });
 }
 

@@ -50,6 +50,9 @@ pub enum Mechanism {
     Plain,
     ScramSha256,
     ScramSha512,
+    /// RFC 7628, with an unsecured JWT (`alg: none`) made from `sasl.oauthbearer.config`:
+    /// what Kafka offers for testing (its OAuthBearerUnsecuredValidatorCallbackHandler).
+    OAuthBearer,
 }
 
 impl Mechanism {
@@ -64,11 +67,7 @@ impl Mechanism {
                 "invalid value 'GSSAPI' for configuration property 'sasl.mechanism': \
                  Kerberos (GSSAPI) is not supported; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
             )),
-            "OAUTHBEARER" => Err(Error::new(
-                local::INVALID_CONFIG,
-                "invalid value 'OAUTHBEARER' for configuration property 'sasl.mechanism': \
-                 OAUTHBEARER is not supported yet; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
-            )),
+            "OAUTHBEARER" => Ok(Mechanism::OAuthBearer),
             _ => Err(Error::new(
                 local::INVALID_CONFIG,
                 format!(
@@ -86,6 +85,7 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
             Mechanism::ScramSha512 => "SCRAM-SHA-512",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 }
@@ -96,6 +96,8 @@ pub struct SaslConfig {
     pub mechanism: Mechanism,
     pub username: String,
     password: String,
+    /// OAUTHBEARER: the unsecured token's settings.
+    pub oauth: Option<UnsecuredJwt>,
 }
 
 impl SaslConfig {
@@ -104,7 +106,112 @@ impl SaslConfig {
             mechanism,
             username: username.to_owned(),
             password: password.to_owned(),
+            oauth: None,
         }
+    }
+}
+
+/// `sasl.oauthbearer.config` for the unsecured JWT, as librdkafka reads it: space
+/// separated `principal=<name>` (required), `scopeClaimName=<name>` (default `scope`),
+/// `scope=<a,b,...>`, `lifeSeconds=<n>` (default 3600) and `extension_<key>=<value>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsecuredJwt {
+    pub principal: String,
+    pub scope_claim: String,
+    pub scope: Vec<String>,
+    pub life_seconds: u64,
+    pub extensions: Vec<(String, String)>,
+}
+
+impl UnsecuredJwt {
+    pub fn parse(config: &str) -> Result<UnsecuredJwt> {
+        let bad = |what: String| {
+            Error::new(
+                local::INVALID_CONFIG,
+                format!("invalid configuration property 'sasl.oauthbearer.config': {what}"),
+            )
+        };
+        let mut t = UnsecuredJwt {
+            principal: String::new(),
+            scope_claim: "scope".into(),
+            scope: Vec::new(),
+            life_seconds: 3600,
+            extensions: Vec::new(),
+        };
+        for kv in config.split_whitespace() {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| bad(format!("'{kv}' is not key=value")))?;
+            match k {
+                "principal" => t.principal = v.to_owned(),
+                "scopeClaimName" => t.scope_claim = v.to_owned(),
+                "scope" => t.scope = v.split(',').map(str::to_owned).collect(),
+                "lifeSeconds" => {
+                    t.life_seconds =
+                        v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                            bad(format!("lifeSeconds '{v}' is not a positive number"))
+                        })?
+                }
+                _ => match k.strip_prefix("extension_") {
+                    Some(name) if !name.is_empty() && name != "auth" => {
+                        t.extensions.push((name.to_owned(), v.to_owned()))
+                    }
+                    _ => return Err(bad(format!("unknown key '{k}'"))),
+                },
+            }
+        }
+        if t.principal.is_empty() {
+            return Err(bad("principal=<name> is required".into()));
+        }
+        Ok(t)
+    }
+
+    /// The unsecured JWT (`alg: none`, no signature) issued at `now_s` (Unix seconds).
+    pub fn token(&self, now_s: u64) -> String {
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let json = |s: &str| {
+            let mut o = String::with_capacity(s.len() + 2);
+            o.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => o.push_str("\\\""),
+                    '\\' => o.push_str("\\\\"),
+                    c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => o.push(c),
+                }
+            }
+            o.push('"');
+            o
+        };
+        let mut claims = format!(
+            "{{\"sub\":{},\"iat\":{now_s},\"exp\":{}",
+            json(&self.principal),
+            now_s + self.life_seconds
+        );
+        if !self.scope.is_empty() {
+            let list: Vec<String> = self.scope.iter().map(|s| json(s)).collect();
+            claims.push_str(&format!(
+                ",{}:[{}]",
+                json(&self.scope_claim),
+                list.join(",")
+            ));
+        }
+        claims.push('}');
+        format!(
+            "{}.{}.",
+            url.encode(r#"{"alg":"none"}"#),
+            url.encode(claims)
+        )
+    }
+
+    /// The client's first (and only) message of RFC 7628: the token and the extensions.
+    pub fn client_first(&self, now_s: u64) -> Vec<u8> {
+        let mut m = format!("n,,\x01auth=Bearer {}\x01", self.token(now_s));
+        for (k, v) in &self.extensions {
+            m.push_str(&format!("{k}={v}\x01"));
+        }
+        m.push('\x01');
+        m.into_bytes()
     }
 }
 
@@ -146,6 +253,11 @@ enum State {
     ScramFirst(ScramClient),
     /// SCRAM client-final sent; the server's signature expected.
     ScramFinal(Vec<u8>),
+    /// OAUTHBEARER token sent.
+    OAuthSent,
+    /// The broker refused the token with this challenge (RFC 7628 section 3.2.2); the
+    /// client's `%x01` acknowledgement sent, the final failure expected.
+    OAuthRefused(String),
     Idle,
 }
 
@@ -237,6 +349,17 @@ impl SaslAuthenticator {
                 self.state = State::PlainSent;
                 Ok(self.authenticate(token))
             }
+            Mechanism::OAuthBearer => {
+                let jwt = cfg.oauth.as_ref().ok_or_else(|| {
+                    Error::new(local::INVALID_CONFIG, "OAUTHBEARER without a token")
+                })?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                self.state = State::OAuthSent;
+                Ok(self.authenticate(jwt.client_first(now)))
+            }
             Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
                 let mut raw = [0u8; 24];
                 self.rng
@@ -255,7 +378,10 @@ impl SaslAuthenticator {
             .map_err(|e| Error::protocol(format!("SaslAuthenticate response: {e}")))?;
         if resp.error_code != 0 {
             let mech = self.config().mechanism.name();
-            let user = &self.config().username;
+            let user = match &self.config().oauth {
+                Some(jwt) => &jwt.principal,
+                None => &self.config().username,
+            };
             let why = resp.error_message.as_deref().unwrap_or("no reason given");
             let code_name = if resp.error_code == SASL_AUTHENTICATION_FAILED {
                 "SASL_AUTHENTICATION_FAILED".to_owned()
@@ -341,6 +467,18 @@ impl Authenticator for SaslAuthenticator {
                         verify_server_final(&resp.auth_bytes, &want)?;
                         Ok(self.done(&resp))
                     }
+                    State::OAuthSent if resp.auth_bytes.is_empty() => Ok(self.done(&resp)),
+                    State::OAuthSent => {
+                        // Refused: the broker's challenge says why; the exchange ends with
+                        // the client's acknowledgement and the broker's failure.
+                        let why = String::from_utf8_lossy(&resp.auth_bytes).into_owned();
+                        self.state = State::OAuthRefused(why);
+                        Ok(self.authenticate(vec![1]))
+                    }
+                    State::OAuthRefused(why) => Err(Error::new(
+                        local::AUTHENTICATION,
+                        format!("SASL OAUTHBEARER token refused: {why}"),
+                    )),
                     State::Handshake | State::Idle => unreachable!("handled above"),
                 }),
         };
@@ -534,6 +672,38 @@ mod tests {
         let (fin, sig) = c.client_final("r=abcd,s=AAAA,i=4096", "p").unwrap();
         assert!(fin.starts_with("c=biws,r=abcd,p="), "{fin}");
         assert_eq!(sig.len(), 64);
+    }
+
+    #[test]
+    fn unsecured_jwt() {
+        let j = UnsecuredJwt::parse(
+            "principal=alice scope=read,write lifeSeconds=60 extension_traceId=x1",
+        )
+        .unwrap();
+        let tok = j.token(1000);
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let parts: Vec<&str> = tok.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(url.decode(parts[0]).unwrap(), br#"{"alg":"none"}"#);
+        assert_eq!(
+            String::from_utf8(url.decode(parts[1]).unwrap()).unwrap(),
+            r#"{"sub":"alice","iat":1000,"exp":1060,"scope":["read","write"]}"#
+        );
+        assert_eq!(parts[2], "");
+        let first = String::from_utf8(j.client_first(1000)).unwrap();
+        assert_eq!(
+            first,
+            format!("n,,\x01auth=Bearer {tok}\x01traceId=x1\x01\x01")
+        );
+        for bad in [
+            "scope=a",
+            "principal=a lifeSeconds=0",
+            "principal=a nope=1",
+            "x",
+        ] {
+            let e = UnsecuredJwt::parse(bad).unwrap_err();
+            assert_eq!(e.code, local::INVALID_CONFIG, "{bad}");
+        }
     }
 
     #[test]
