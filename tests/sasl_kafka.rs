@@ -640,6 +640,12 @@ fn reauthentication_during_a_long_produce_run_loses_nothing() {
         let reauths = stats.reauthentications.load(Ordering::Relaxed);
         let auths = stats.authentications.load(Ordering::Relaxed);
         assert_eq!(stats.failures.load(Ordering::Relaxed), 0);
+        // The connections were kept (a re-authentication is not a new connection): the
+        // bootstrap one and the leader's, perhaps one more after a metadata change.
+        assert!(
+            auths <= 4,
+            "{auths} authentications: connections were replaced"
+        );
         // 14 s with a 3 s lifetime: every connection re-authenticated four or five times.
         assert!(
             reauths >= 4,
