@@ -501,9 +501,9 @@ static PROPS: &[Prop] = &[
         "sasl.mechanism",
         Kind::NonEmpty,
         "GSSAPI",
-        "SASL mechanism for security.protocol=sasl_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 \
-         (alias sasl.mechanisms). The default, GSSAPI (Kerberos), is not supported: set one \
-         of the others.",
+        "SASL mechanism for security.protocol=sasl_*: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or \
+         OAUTHBEARER (alias sasl.mechanisms). The default, GSSAPI (Kerberos), is not \
+         supported: set one of the others.",
     ),
     p(
         "sasl.oauthbearer.config",

@@ -1,6 +1,7 @@
 //! SASL authentication (`security.protocol=sasl_plaintext|sasl_ssl`): the mechanisms
-//! PLAIN (RFC 4616) and SCRAM-SHA-256 / SCRAM-SHA-512 (RFC 5802, RFC 7677) as
-//! [`Authenticator`]s, spoken through SaslHandshake v1 and SaslAuthenticate v0–2.
+//! PLAIN (RFC 4616), SCRAM-SHA-256 / SCRAM-SHA-512 (RFC 5802, RFC 7677) and OAUTHBEARER
+//! (RFC 7628, with an unsecured JWT only) as [`Authenticator`]s, spoken through
+//! SaslHandshake v1 and SaslAuthenticate v0–2.
 //!
 //! Each connection gets its own [`SaslAuthenticator`]; the settings ([`SaslConfig`]) and
 //! the counters ([`SaslStats`]) are shared. The hashes, HMACs and PBKDF2 are ring's (the
@@ -65,7 +66,8 @@ impl Mechanism {
             "GSSAPI" => Err(Error::new(
                 local::INVALID_CONFIG,
                 "invalid value 'GSSAPI' for configuration property 'sasl.mechanism': \
-                 Kerberos (GSSAPI) is not supported; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                 Kerberos (GSSAPI) is not supported; use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 \
+                 or OAUTHBEARER",
             )),
             "OAUTHBEARER" => Ok(Mechanism::OAuthBearer),
             _ => Err(Error::new(
