@@ -895,3 +895,33 @@ fn java_client_reads_over_sasl_ssl_what_kafkac_wrote_over_sasl_ssl() {
         assert_eq!(got, want);
     });
 }
+
+#[test]
+fn the_c_api_hides_the_password_and_refuses_kerberos() {
+    use common::ffi::{assert_err, assert_ok, cs};
+    use kafkac::ffi::*;
+    let conf = kc_conf_new();
+    assert!(!conf.is_null());
+    // SAFETY: a live handle and NUL-terminated strings; buffers of the sizes given.
+    unsafe {
+        assert_ok(kc_conf_set(
+            conf,
+            cs("sasl.password").as_ptr(),
+            cs("hunter2").as_ptr(),
+        ));
+        let mut buf = [0u8; 64];
+        let mut len = buf.len();
+        assert_ok(kc_conf_get(
+            conf,
+            cs("sasl.password").as_ptr(),
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        ));
+        assert_eq!(&buf[..len], b"[set]");
+        let rc = kc_conf_set(conf, cs("sasl.mechanisms").as_ptr(), cs("GSSAPI").as_ptr());
+        let msg = assert_err(rc, KC_ERR__INVALID_CONFIG, &["Kerberos", "sasl.mechanism"]);
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert_eq!(KC_ERR__AUTHENTICATION, local::AUTHENTICATION);
+        kc_conf_free(conf);
+    }
+}
