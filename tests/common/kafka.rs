@@ -206,6 +206,11 @@ pub fn run_tool(class: &str, args: &[&str], limit: Duration) -> Result<String, S
         .arg(classpath())
         .arg("-Dkafkac.test.node=tool")
         .arg(format!("-Dlog4j2.configurationFile={}", log4j2().display()))
+        // Its log files go to a scratch directory, not the working directory.
+        .arg(format!(
+            "-Dkafka.logs.dir={}",
+            super::scratch_dir("kafka-tool").display()
+        ))
         .arg(class)
         .args(args);
     let done = super::run_bounded(cmd, None, limit).map_err(|e| format!("run {class}: {e}"))?;
