@@ -580,6 +580,13 @@ typedef void (*kc_free_cb_t)(void *payload, size_t len, void *cb_opaque);
 // listener does not speak TLS. The message names the broker and the cause.
 #define KC_ERR__SSL -181
 
+// SASL authentication failed: wrong user name or password, unknown user, a SCRAM
+// exchange the client could not verify, or a SASL client on a listener that takes no
+// SASL (librdkafka's `_AUTHENTICATION`). The message names the broker, the mechanism
+// and the user, never the password. A mechanism the broker does not enable is Kafka's
+// UNSUPPORTED_SASL_MECHANISM (33) instead, with the broker's enabled list.
+#define KC_ERR__AUTHENTICATION -169
+
 // The partition does not exist.
 #define KC_ERR__UNKNOWN_PARTITION -190
 

@@ -2,7 +2,8 @@
 //! An unknown key or a bad value is refused when it is set, with a message naming both.
 
 use crate::error::{local, Error, Result};
-use crate::net::{TlsConfig, TlsOptions};
+use crate::net::sasl::UnsecuredJwt;
+use crate::net::{Mechanism, SaslConfig, TlsConfig, TlsOptions};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -491,10 +492,46 @@ static PROPS: &[Prop] = &[
     ),
     p(
         "security.protocol",
-        Kind::Enum(&["plaintext", "ssl"]),
+        Kind::Enum(&["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]),
         "plaintext",
-        "How to talk to brokers: plaintext, or ssl (TLS through rustls). sasl_plaintext and \
-         sasl_ssl are not supported yet.",
+        "How to talk to brokers: plaintext, ssl (TLS through rustls), sasl_plaintext (SASL \
+         authentication, no TLS) or sasl_ssl (SASL over TLS).",
+    ),
+    p(
+        "sasl.mechanism",
+        Kind::NonEmpty,
+        "GSSAPI",
+        "SASL mechanism for security.protocol=sasl_*: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or \
+         OAUTHBEARER (alias sasl.mechanisms). The default, GSSAPI (Kerberos), is not \
+         supported: set one of the others.",
+    ),
+    p(
+        "sasl.oauthbearer.config",
+        Kind::Str,
+        "",
+        "OAUTHBEARER with enable.sasl.oauthbearer.unsecure.jwt=true: the unsecured JWT's \
+         settings, space separated: principal=<name> (required), scopeClaimName=<name>, \
+         scope=<a,b>, lifeSeconds=<n> (default 3600), extension_<key>=<value>.",
+    ),
+    p(
+        "enable.sasl.oauthbearer.unsecure.jwt",
+        Kind::Bool,
+        "false",
+        "OAUTHBEARER: make an unsecured JWT (alg none) from sasl.oauthbearer.config, for \
+         brokers that accept them (testing). Required with OAUTHBEARER: token refresh \
+         callbacks are not implemented.",
+    ),
+    p(
+        "sasl.username",
+        Kind::Str,
+        "",
+        "SASL user name (PLAIN, SCRAM).",
+    ),
+    p(
+        "sasl.password",
+        Kind::Str,
+        "",
+        "SASL password (PLAIN, SCRAM). Secret: kc_conf_get does not give it back.",
     ),
     p(
         "ssl.ca.location",
@@ -579,14 +616,27 @@ fn canonical(name: &str) -> &str {
         "queue.buffering.max.ms" => "linger.ms",
         "delivery.timeout.ms" => "message.timeout.ms",
         "message.send.max.retries" => "retries",
+        "sasl.mechanisms" => "sasl.mechanism",
         other => other,
     }
 }
 
 /// A set of configuration properties. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Config {
     values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets are shown as set, never their value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.values.iter().map(|(k, v)| {
+                let v = if is_secret(k) { "[set]" } else { v.as_str() };
+                (k, v)
+            }))
+            .finish()
+    }
 }
 
 impl Config {
@@ -596,30 +646,30 @@ impl Config {
 
     /// Sets a property after checking the name and value.
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
-        let prop = PROPS.iter().find(|p| p.name == name).ok_or_else(|| {
-            Error::new(
-                local::UNKNOWN_CONFIG,
-                if name.contains("password") || name.contains("secret") || name.contains("key") {
-                    // Perhaps a secret under a misspelt name: not repeated.
-                    format!("unknown configuration property '{name}'")
-                } else {
-                    format!("unknown configuration property '{name}' (value '{value}')")
-                },
-            )
-        })?;
+        let prop = PROPS
+            .iter()
+            .find(|p| p.name == canonical(name))
+            .ok_or_else(|| {
+                Error::new(
+                    local::UNKNOWN_CONFIG,
+                    if name.contains("password") || name.contains("secret") || name.contains("key")
+                    {
+                        // Perhaps a secret under a misspelt name: not repeated.
+                        format!("unknown configuration property '{name}'")
+                    } else {
+                        format!("unknown configuration property '{name}' (value '{value}')")
+                    },
+                )
+            })?;
         let lowered;
         let value = if name == "security.protocol" {
             // librdkafka's values are case-insensitive (SSL, ssl).
             lowered = value.trim().to_ascii_lowercase();
-            if lowered.starts_with("sasl_") {
-                return Err(Error::new(
-                    local::INVALID_CONFIG,
-                    format!(
-                        "invalid value '{value}' for configuration property \
-                         'security.protocol': SASL is not supported yet (plaintext or ssl)"
-                    ),
-                ));
-            }
+            lowered.as_str()
+        } else if canonical(name) == "sasl.mechanism" {
+            // Refused at once when not implemented (GSSAPI: Kerberos); stored in Kafka's
+            // spelling (upper case).
+            lowered = Mechanism::parse(value)?.name().to_owned();
             lowered.as_str()
         } else {
             value
@@ -703,7 +753,8 @@ impl Config {
                  version negotiation cannot be disabled",
             ));
         }
-        let tls = if self.get("security.protocol").as_deref() == Some("ssl") {
+        let protocol = self.get("security.protocol").unwrap_or_default();
+        let tls = if protocol == "ssl" || protocol == "sasl_ssl" {
             let text = |n: &str| self.get_raw(n).filter(|v| !v.is_empty());
             Some(Arc::new(TlsConfig::new(&TlsOptions {
                 ca_location: text("ssl.ca.location"),
@@ -717,6 +768,11 @@ impl Config {
                 verify_hostname: self.get("ssl.endpoint.identification.algorithm").as_deref()
                     != Some("none"),
             })?))
+        } else {
+            None
+        };
+        let sasl = if protocol.starts_with("sasl_") {
+            Some(Arc::new(self.sasl_config(&protocol)?))
         } else {
             None
         };
@@ -757,7 +813,51 @@ impl Config {
             software_name: self.get("client.software.name").unwrap_or_default(),
             software_version: self.get("client.software.version").unwrap_or_default(),
             tls,
+            sasl,
         })
+    }
+
+    /// The SASL settings of `security.protocol` `protocol` (sasl_plaintext, sasl_ssl).
+    fn sasl_config(&self, protocol: &str) -> Result<SaslConfig> {
+        let mechanism = if self.is_set("sasl.mechanism") {
+            Mechanism::parse(&self.get("sasl.mechanism").unwrap_or_default())?
+        } else {
+            return Err(Error::new(
+                local::INVALID_CONFIG,
+                format!(
+                    "security.protocol={protocol} needs configuration property \
+                     'sasl.mechanism': its default, GSSAPI (Kerberos), is not supported; \
+                     set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+                ),
+            ));
+        };
+        let username = self.get("sasl.username").unwrap_or_default();
+        if mechanism == Mechanism::OAuthBearer {
+            if !self.flag("enable.sasl.oauthbearer.unsecure.jwt") {
+                return Err(Error::new(
+                    local::INVALID_CONFIG,
+                    "sasl.mechanism=OAUTHBEARER needs \
+                     enable.sasl.oauthbearer.unsecure.jwt=true (an unsecured token from \
+                     sasl.oauthbearer.config): token refresh callbacks are not supported",
+                ));
+            }
+            let mut c = SaslConfig::new(mechanism, &username, "");
+            c.oauth = Some(UnsecuredJwt::parse(
+                &self.get("sasl.oauthbearer.config").unwrap_or_default(),
+            )?);
+            return Ok(c);
+        }
+        if username.is_empty() {
+            return Err(Error::new(
+                local::INVALID_CONFIG,
+                format!(
+                    "sasl.mechanism={} needs configuration property 'sasl.username'",
+                    mechanism.name()
+                ),
+            ));
+        }
+        let password = self.get_raw("sasl.password").unwrap_or_default();
+        Ok(SaslConfig::new(mechanism, &username, &password))
     }
 
     /// Every known property with its default and description, for documentation.
@@ -768,7 +868,7 @@ impl Config {
 
 /// Properties whose values are never shown: not by `get`, not in a message.
 fn is_secret(name: &str) -> bool {
-    matches!(name, "ssl.key.password" | "ssl.key.pem")
+    matches!(name, "ssl.key.password" | "ssl.key.pem" | "sasl.password")
 }
 
 fn check(prop: &Prop, value: &str) -> Result<()> {
@@ -836,8 +936,10 @@ pub struct Settings {
     pub rebootstrap: bool,
     pub reconnect_backoff: Duration,
     pub reconnect_backoff_max: Duration,
-    /// `security.protocol=ssl`: the TLS configuration every connection uses.
+    /// `security.protocol=ssl` or `sasl_ssl`: the TLS configuration every connection uses.
     pub tls: Option<Arc<TlsConfig>>,
+    /// `security.protocol=sasl_*`: the SASL settings every connection authenticates with.
+    pub sasl: Option<Arc<SaslConfig>>,
 }
 
 #[cfg(test)]

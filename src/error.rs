@@ -22,6 +22,9 @@ pub mod local {
     /// TLS failed: the broker's certificate (not trusted, another host's, expired), a
     /// refused handshake, or a TLS client on a plaintext listener.
     pub const SSL: i32 = -181;
+    /// SASL authentication failed: wrong user name or password, a SCRAM exchange the
+    /// client could not verify, or a SASL client on a listener that takes no SASL.
+    pub const AUTHENTICATION: i32 = -169;
     /// The topic is not known to the cluster.
     pub const UNKNOWN_TOPIC: i32 = -188;
     /// No broker could be reached.
@@ -93,6 +96,11 @@ pub mod local {
         (TRANSPORT, "_TRANSPORT", "Local: broker transport failure"),
         (RESOLVE, "_RESOLVE", "Local: host resolution failure"),
         (SSL, "_SSL", "Local: SSL error"),
+        (
+            AUTHENTICATION,
+            "_AUTHENTICATION",
+            "Local: authentication failure",
+        ),
         (UNKNOWN_TOPIC, "_UNKNOWN_TOPIC", "Local: unknown topic"),
         (
             ALL_BROKERS_DOWN,

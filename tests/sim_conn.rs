@@ -809,6 +809,7 @@ impl Sim {
             max_in_flight: core_mif,
             idle_timeout: Duration::from_micros(plan.idle_timeout),
             tls: None,
+            sasl: None,
         };
         let conns = plan
             .conns

@@ -13,7 +13,10 @@ pub use retry::{Backoff, Closing};
 
 use crate::config::Settings;
 use crate::error::{local, Error, Result};
-use crate::net::{split_host_port, Connection, ConnectionOptions, IoThreads, Resolver};
+use crate::net::{
+    split_host_port, Attempt, Connection, ConnectionOptions, IoThreads, Resolver, SaslSetup,
+    SaslStats,
+};
 use crate::protocol::messages::{MetadataRequest, MetadataRequestTopic};
 use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard};
 use std::collections::HashMap;
@@ -88,6 +91,14 @@ pub struct Cluster {
     brokers: RwLock<HashMap<i32, Arc<BrokerSlot>>>,
     /// Connection to a bootstrap address, used until broker ids are known.
     bootstrap: Mutex<Option<Arc<Connection>>>,
+    /// Bootstrap addresses that refused the client for a reason retrying at once will not
+    /// fix (authentication, TLS): when to try each again, and why it failed. Kept apart
+    /// from the brokers' slots, which only exist once the metadata named them.
+    bootstrap_backoff: Mutex<HashMap<String, (Backoff, Instant, Error)>>,
+    /// Bootstrap connection attempts a caller stopped waiting for: the next caller waits
+    /// for the same attempt rather than starting another (a caller with a short timeout
+    /// and a slow authentication would otherwise start one attempt per call).
+    bootstrap_pending: Mutex<HashMap<String, Attempt>>,
     /// What the client knows of the topics; replaced whole by each refresh.
     snapshot: RwLock<Arc<Snapshot>>,
     /// Held while a Metadata request is in flight: concurrent misses wait for it and
@@ -96,6 +107,19 @@ pub struct Cluster {
     stats: ClusterStats,
     closing: Arc<Closing>,
 }
+
+/// Whether a broker refused the client for a reason that retrying at once will not fix:
+/// TLS (certificate, handshake), SASL authentication, a mechanism the broker does not
+/// enable.
+fn refused(e: &Error) -> bool {
+    matches!(
+        e.code,
+        local::SSL | local::AUTHENTICATION | UNSUPPORTED_SASL_MECHANISM
+    )
+}
+
+/// Kafka's UNSUPPORTED_SASL_MECHANISM, as an error code.
+const UNSUPPORTED_SASL_MECHANISM: i32 = 33;
 
 /// Counters kept by the cluster view, for statistics and tests.
 #[derive(Debug, Default)]
@@ -108,6 +132,8 @@ pub struct ClusterStats {
     /// Leaders moved by hints in Produce and Fetch answers (KIP-951), without a Metadata
     /// request.
     pub leader_hints: AtomicU64,
+    /// SASL authentications and re-authentications (KIP-368) of every connection.
+    pub sasl: Arc<SaslStats>,
 }
 
 impl Cluster {
@@ -123,6 +149,7 @@ impl Cluster {
                 )
             })?;
         }
+        let stats = ClusterStats::default();
         let conn_opts = ConnectionOptions {
             client_id: settings.client_id.clone(),
             software_name: settings.software_name.clone(),
@@ -137,6 +164,10 @@ impl Cluster {
             max_in_flight: settings.max_in_flight,
             idle_timeout: settings.idle_timeout,
             tls: settings.tls.clone(),
+            sasl: settings.sasl.clone().map(|config| SaslSetup {
+                config,
+                stats: stats.sasl.clone(),
+            }),
         };
         let io = IoThreads::start(settings.io_threads)?;
         let resolver = Resolver::new(settings.address_ttl, settings.address_family);
@@ -147,9 +178,11 @@ impl Cluster {
             resolver,
             brokers: RwLock::new(HashMap::new()),
             bootstrap: Mutex::new(None),
+            bootstrap_backoff: Mutex::new(HashMap::new()),
+            bootstrap_pending: Mutex::new(HashMap::new()),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             refresh_lock: Mutex::new(()),
-            stats: ClusterStats::default(),
+            stats,
             closing: Arc::new(Closing::default()),
         })
     }
@@ -315,34 +348,92 @@ impl Cluster {
                 return Ok(c.clone());
             }
         }
-        let mut tls_failures = 0;
+        // The codes of the failures, to report one that says what to look at.
+        let mut codes = Vec::new();
         for hp in &self.settings.bootstrap {
             if Instant::now() >= deadline {
                 break;
             }
-            let addrs = match self.resolver.resolve(hp) {
-                Ok(a) => a,
-                Err(e) => {
-                    errors.push(e.message);
-                    continue;
+            // An address that refused the client (authentication, TLS) is not asked again
+            // before its reconnect back-off ends: no reconnect storm against a broker that
+            // will refuse again.
+            let waiting = self
+                .bootstrap_backoff
+                .lock()
+                .get(hp)
+                .map(|(_, at, e)| (*at, e.clone()));
+            if let Some((at, e)) = waiting {
+                let now = Instant::now();
+                if at > now {
+                    if at >= deadline {
+                        codes.push(e.code);
+                        errors.push(format!(
+                            "{} (in reconnect back-off for {} ms more)",
+                            e.message,
+                            (at - now).as_millis()
+                        ));
+                        continue;
+                    }
+                    if !self.closing.sleep_until(at) {
+                        return Err(Self::closed_error());
+                    }
+                }
+            }
+            let pending = self.bootstrap_pending.lock().remove(hp);
+            let attempt = match pending {
+                Some(a) => a,
+                None => {
+                    let addrs = match self.resolver.resolve(hp) {
+                        Ok(a) => a,
+                        Err(e) => {
+                            codes.push(e.code);
+                            errors.push(e.message);
+                            continue;
+                        }
+                    };
+                    let host = split_host_port(hp).map(|(h, _)| h).unwrap_or_default();
+                    Connection::begin(
+                        &self.io,
+                        &format!("{hp} (bootstrap)"),
+                        host,
+                        &addrs,
+                        &self.conn_opts,
+                    )
                 }
             };
-            let host = split_host_port(hp).map(|(h, _)| h).unwrap_or_default();
-            match Connection::connect(
-                &self.io,
-                &format!("{hp} (bootstrap)"),
-                host,
-                &addrs,
-                &self.conn_opts,
-                deadline,
-            ) {
+            let outcome = match attempt.wait(deadline) {
+                Some(r) => r,
+                None => {
+                    // Left running for the next caller (its own set-up timeout ends it).
+                    let e = attempt.timed_out();
+                    self.bootstrap_pending.lock().insert(hp.clone(), attempt);
+                    Err(e)
+                }
+            };
+            match outcome {
                 Ok(c) => {
+                    self.bootstrap_backoff.lock().remove(hp);
                     *g = Some(c.clone());
                     return Ok(c);
                 }
                 Err(e) if e.code == local::DESTROY => return Err(e),
                 Err(e) => {
-                    tls_failures += usize::from(e.code == local::SSL);
+                    if refused(&e) {
+                        let mut b = self.bootstrap_backoff.lock();
+                        let entry = b.entry(hp.clone()).or_insert_with(|| {
+                            (
+                                Backoff::new(
+                                    self.settings.reconnect_backoff,
+                                    self.settings.reconnect_backoff_max,
+                                ),
+                                Instant::now(),
+                                e.clone(),
+                            )
+                        });
+                        entry.1 = Instant::now() + entry.0.next_delay();
+                        entry.2 = e.clone();
+                    }
+                    codes.push(e.code);
                     errors.push(e.message)
                 }
             }
@@ -352,14 +443,12 @@ impl Cluster {
         } else {
             errors.join("; ")
         };
-        // Every bootstrap address refused by TLS (certificate, handshake): retrying will
-        // not help, and the code says what to look at.
-        let code = if tls_failures > 0 && tls_failures == errors.len() {
-            local::SSL
-        } else if Instant::now() >= deadline {
-            local::TIMED_OUT
-        } else {
-            local::ALL_BROKERS_DOWN
+        // Every bootstrap address refused the client for the same reason (TLS,
+        // authentication): retrying will not help, and the code says what to look at.
+        let code = match codes.first() {
+            Some(&c) if codes.iter().all(|&x| x == c) && refused(&Error::new(c, "")) => c,
+            _ if Instant::now() >= deadline => local::TIMED_OUT,
+            _ => local::ALL_BROKERS_DOWN,
         };
         Err(Error::new(code, format!("no broker reachable: {detail}")))
     }

@@ -27,6 +27,12 @@ pub const KC_ERR__RESOLVE: kc_err_t = -193;
 /// expired, the handshake was refused (a client certificate required), or the broker's
 /// listener does not speak TLS. The message names the broker and the cause.
 pub const KC_ERR__SSL: kc_err_t = -181;
+/// SASL authentication failed: wrong user name or password, unknown user, a SCRAM
+/// exchange the client could not verify, or a SASL client on a listener that takes no
+/// SASL (librdkafka's `_AUTHENTICATION`). The message names the broker, the mechanism
+/// and the user, never the password. A mechanism the broker does not enable is Kafka's
+/// UNSUPPORTED_SASL_MECHANISM (33) instead, with the broker's enabled list.
+pub const KC_ERR__AUTHENTICATION: kc_err_t = -169;
 /// The partition does not exist.
 pub const KC_ERR__UNKNOWN_PARTITION: kc_err_t = -190;
 /// The topic does not exist.
@@ -198,6 +204,7 @@ mod tests {
             (KC_ERR__TRANSPORT, local::TRANSPORT),
             (KC_ERR__RESOLVE, local::RESOLVE),
             (KC_ERR__SSL, local::SSL),
+            (KC_ERR__AUTHENTICATION, local::AUTHENTICATION),
             (KC_ERR__UNKNOWN_PARTITION, local::UNKNOWN_PARTITION),
             (KC_ERR__UNKNOWN_TOPIC, local::UNKNOWN_TOPIC),
             (KC_ERR__ALL_BROKERS_DOWN, local::ALL_BROKERS_DOWN),

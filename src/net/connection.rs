@@ -10,6 +10,7 @@
 use super::core::{encode_outgoing, ConnCounters, ConnectionOptions};
 use super::events::CompletionQueue;
 use super::reactor::{IoThreads, Link, Reply, ResponseSlot, Slot};
+use super::sasl::SaslAuthenticator;
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
 use crate::protocol::frame::decode_response;
@@ -19,6 +20,53 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// A connection being set up ([`Connection::begin`]).
+pub struct Attempt {
+    name: String,
+    opts: ConnectionOptions,
+    io: Arc<IoThreads>,
+    link: Arc<Link>,
+}
+
+impl Attempt {
+    /// The connection, or why it failed, or `None` if `deadline` came first (the attempt
+    /// goes on: wait again, or abandon it).
+    pub fn wait(&self, deadline: Instant) -> Option<Result<Arc<Connection>>> {
+        let versions = match self.link.setup.wait_until(deadline)? {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Ok(Arc::new(Connection {
+            name: self.name.clone(),
+            opts: self.opts.clone(),
+            io: self.io.clone(),
+            link: self.link.clone(),
+            versions,
+        })))
+    }
+
+    /// Stops the attempt.
+    pub fn abandon(&self) {
+        self.io.close(
+            self.link.id,
+            Error::timed_out(format!("{}: connection attempt abandoned", self.name)),
+        );
+    }
+
+    /// The error of a caller whose deadline came before the attempt's outcome.
+    pub fn timed_out(&self) -> Error {
+        Error::timed_out(format!(
+            "connecting to {} timed out (connect, ApiVersions handshake{})",
+            self.name,
+            if self.opts.sasl.is_some() {
+                ", authentication"
+            } else {
+                ""
+            }
+        ))
+    }
+}
 
 /// A connection to one broker. Shared between threads (`Arc<Connection>`); closed when
 /// the last handle is dropped.
@@ -33,7 +81,8 @@ pub struct Connection {
 
 impl Connection {
     /// Connects (on an I/O thread) to the first of `addrs` that answers, each address
-    /// within `socket.connection.setup.timeout.ms`, and runs the ApiVersions handshake.
+    /// within `socket.connection.setup.timeout.ms`, and runs the ApiVersions handshake
+    /// (and the authentication, with SASL).
     /// Waits for the outcome until `deadline`; a caller that gives up closes the attempt.
     pub fn connect(
         io: &Arc<IoThreads>,
@@ -43,28 +92,42 @@ impl Connection {
         opts: &ConnectionOptions,
         deadline: Instant,
     ) -> Result<Arc<Connection>> {
-        let link = io.open(name, host, addrs.to_vec(), opts);
-        let outcome = link.setup.wait_until(deadline);
-        let versions = match outcome {
-            Some(Ok(v)) => v,
-            Some(Err(e)) => return Err(e),
+        let attempt = Connection::begin(io, name, host, addrs, opts);
+        match attempt.wait(deadline) {
+            Some(r) => r,
             None => {
-                io.close(
-                    link.id,
-                    Error::timed_out(format!("{name}: connection attempt abandoned")),
-                );
-                return Err(Error::timed_out(format!(
-                    "connecting to {name} timed out (connect and ApiVersions handshake)"
-                )));
+                attempt.abandon();
+                Err(attempt.timed_out())
             }
+        }
+    }
+
+    /// Starts connecting as [`connect`](Self::connect) does, without waiting: the attempt
+    /// runs on (bounded by `socket.connection.setup.timeout.ms`) whether or not anyone
+    /// waits for it, so a caller that gave up may leave it to the next.
+    pub fn begin(
+        io: &Arc<IoThreads>,
+        name: &str,
+        host: &str,
+        addrs: &[SocketAddr],
+        opts: &ConnectionOptions,
+    ) -> Attempt {
+        let link = match &opts.sasl {
+            Some(setup) => io.open_authenticated(
+                name,
+                host,
+                addrs.to_vec(),
+                opts,
+                Box::new(SaslAuthenticator::new(setup.clone(), &opts.client_id)),
+            ),
+            None => io.open(name, host, addrs.to_vec(), opts),
         };
-        Ok(Arc::new(Connection {
+        Attempt {
             name: name.to_owned(),
             opts: opts.clone(),
             io: io.clone(),
             link,
-            versions,
-        }))
+        }
     }
 
     pub fn versions(&self) -> &VersionTable {

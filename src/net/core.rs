@@ -26,6 +26,7 @@
 //! that closes the connection.
 
 use super::auth::{AuthStep, Authenticator};
+use super::sasl::SaslSetup;
 use super::tls::TlsConfig;
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
@@ -60,6 +61,8 @@ pub struct ConnectionOptions {
     pub idle_timeout: Duration,
     /// `security.protocol=ssl`: the TLS configuration; `None` for plain TCP.
     pub tls: Option<Arc<TlsConfig>>,
+    /// `security.protocol=sasl_*`: how to authenticate after ApiVersions; `None` for none.
+    pub sasl: Option<SaslSetup>,
 }
 
 /// What a connection has done, for statistics and tests.
@@ -387,7 +390,7 @@ impl ConnCore {
                     local::SSL,
                     format!(
                         "{}: the broker answered with TLS: this listener expects \
-                     security.protocol=ssl",
+                     security.protocol=ssl (or sasl_ssl)",
                         self.name
                     ),
                 ));
@@ -454,6 +457,29 @@ impl ConnCore {
 
     /// The peer closed the connection, or the socket failed (`err` says how).
     pub fn on_closed(&mut self, err: Error) {
+        // A SASL listener closes the connection of a client that sends anything but
+        // ApiVersions and SaslHandshake before authenticating: the first request after
+        // ApiVersions (one or two answers read) unanswered, on a connection that did not
+        // authenticate, is most likely that. Say so.
+        let err = if self.authenticator.is_none()
+            && self.phase == Phase::Ready
+            && self.counters.responses <= 2
+            && self
+                .in_flight
+                .front()
+                .is_some_and(|f| matches!(f.owner, Owner::Caller(_)))
+        {
+            Error::new(
+                err.code,
+                format!(
+                    "{} before answering the first request: the listener may require SASL \
+                     authentication (security.protocol=sasl_plaintext or sasl_ssl)",
+                    err.message
+                ),
+            )
+        } else {
+            err
+        };
         self.close(err);
     }
 
@@ -468,7 +494,7 @@ impl ConnCore {
         // others only lost their connection, so they get a (retriable) transport error;
         // a TLS failure keeps its code (retrying will not fix a certificate).
         let err = match err.code {
-            local::TRANSPORT | local::DESTROY | local::SSL => err,
+            local::TRANSPORT | local::DESTROY | local::SSL | local::AUTHENTICATION => err,
             _ => Error::transport(format!("connection closed: {}", err.message)),
         };
         // Set-up not done yet (connecting, ApiVersions or authenticating): it failed.
@@ -957,6 +983,7 @@ mod tests {
             request_timeout: Duration::from_secs(30),
             max_frame: 1 << 20,
             tls: None,
+            sasl: None,
             nodelay: true,
             max_in_flight,
             idle_timeout: Duration::ZERO,

@@ -8,13 +8,15 @@ pub mod core;
 pub mod events;
 mod reactor;
 mod resolve;
+pub mod sasl;
 pub mod tls;
 mod transport;
 mod versions;
 
 pub use self::core::{ConnCounters, ConnectionOptions};
-pub use connection::{Connection, Pending};
+pub use connection::{Attempt, Connection, Pending};
 pub use reactor::IoThreads;
 pub use resolve::{resolve, split_host_port, Resolver};
+pub use sasl::{Mechanism, SaslConfig, SaslSetup, SaslStats};
 pub use tls::{TlsConfig, TlsOptions};
 pub use versions::VersionTable;

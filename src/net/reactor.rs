@@ -1014,6 +1014,7 @@ mod tests {
             max_in_flight: 5,
             idle_timeout: Duration::ZERO,
             tls: None,
+            sasl: None,
         }
     }
 

@@ -74,7 +74,17 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
                     pid_backoff = s.retry_backoff;
                 }
                 Err(e) if e.code == local::DESTROY => break,
-                Err(e) if e.is_retriable() || e.code == local::TIMED_OUT => {
+                // A broker that refused the client's authentication may accept it later
+                // (credentials changed on either side): tried again after the back-off,
+                // not fatal; the messages' own time-out bounds the wait.
+                Err(e)
+                    if e.is_retriable()
+                        || e.code == local::TIMED_OUT
+                        || e.code == local::AUTHENTICATION =>
+                {
+                    if e.code == local::AUTHENTICATION {
+                        shared.state.lock().refused = Some(e);
+                    }
                     pid_retry_at = Instant::now() + pid_backoff;
                     pid_backoff = (pid_backoff * 2).min(s.retry_backoff_max);
                 }
@@ -95,10 +105,14 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         if !refresh.is_empty() {
             let deadline = Instant::now() + cluster.settings.socket_timeout.min(SLOW_CALL);
             let asked = Instant::now();
-            if let Err(e) = cluster.refresh_topics(&refresh, asked, deadline) {
-                if e.code == local::DESTROY {
-                    break;
+            match cluster.refresh_topics(&refresh, asked, deadline) {
+                Err(e) if e.code == local::DESTROY => break,
+                Err(e) => {
+                    if matches!(e.code, local::AUTHENTICATION | local::SSL | 33) {
+                        shared.state.lock().refused = Some(e);
+                    }
                 }
+                Ok(_) => shared.state.lock().refused = None,
             }
             continue;
         }

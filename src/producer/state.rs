@@ -261,6 +261,10 @@ pub struct State {
     pub reports: VecDeque<Report>,
     pub fatal: Option<Error>,
     pub fatal_reported: bool,
+    /// Why the brokers last refused the client (authentication, TLS), if the last
+    /// metadata refresh or producer id request failed so: a message that times out
+    /// waiting for metadata says so.
+    pub refused: Option<Error>,
     pub closing: bool,
     pub flush_requested: u32,
     pub purge_requested: u32,
@@ -290,6 +294,7 @@ impl State {
             reports: VecDeque::new(),
             fatal: None,
             fatal_reported: false,
+            refused: None,
             closing: false,
             flush_requested: 0,
             purge_requested: 0,
@@ -876,10 +881,14 @@ impl State {
                 }
             }
             for m in expired {
+                let why = match &self.refused {
+                    Some(r) => format!(" ({})", r.message),
+                    None => String::new(),
+                };
                 let e = Error::new(
                     local::MSG_TIMED_OUT,
                     format!(
-                        "{}: message timed out waiting for the topic's metadata",
+                        "{}: message timed out waiting for the topic's metadata{why}",
                         name.name
                     ),
                 );

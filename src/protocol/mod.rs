@@ -34,10 +34,12 @@ pub mod api_key {
     pub const HEARTBEAT: i16 = 12;
     pub const LEAVE_GROUP: i16 = 13;
     pub const SYNC_GROUP: i16 = 14;
+    pub const SASL_HANDSHAKE: i16 = 17;
     pub const API_VERSIONS: i16 = 18;
     pub const CREATE_TOPICS: i16 = 19;
     pub const DELETE_TOPICS: i16 = 20;
     pub const INIT_PRODUCER_ID: i16 = 22;
+    pub const SASL_AUTHENTICATE: i16 = 36;
     pub const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
 
     /// The name Kafka gives an API key, for messages.
@@ -54,10 +56,12 @@ pub mod api_key {
             HEARTBEAT => "Heartbeat",
             LEAVE_GROUP => "LeaveGroup",
             SYNC_GROUP => "SyncGroup",
+            SASL_HANDSHAKE => "SaslHandshake",
             API_VERSIONS => "ApiVersions",
             CREATE_TOPICS => "CreateTopics",
             DELETE_TOPICS => "DeleteTopics",
             INIT_PRODUCER_ID => "InitProducerId",
+            SASL_AUTHENTICATE => "SaslAuthenticate",
             CONSUMER_GROUP_HEARTBEAT => "ConsumerGroupHeartbeat",
             _ => "Unknown",
         }

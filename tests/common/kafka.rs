@@ -184,6 +184,47 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The security protocol of an extra listener: SASL_SSL or SASL_PLAINTEXT when its name
+/// starts so, else SSL.
+fn listener_protocol(name: &str) -> &'static str {
+    if name.starts_with("SASL_SSL") {
+        "SASL_SSL"
+    } else if name.starts_with("SASL_PLAINTEXT") {
+        "SASL_PLAINTEXT"
+    } else {
+        "SSL"
+    }
+}
+
+/// A Kafka tool (`class` with `args`, e.g. `kafka.admin.ConfigCommand`) run with the
+/// brokers' class path and JVM options, bounded by `limit`; its stdout and stderr, or why
+/// it failed.
+pub fn run_tool(class: &str, args: &[&str], limit: Duration) -> Result<String, String> {
+    let mut cmd = Command::new("java");
+    cmd.args(jvm_opts())
+        .arg("-cp")
+        .arg(classpath())
+        .arg("-Dkafkac.test.node=tool")
+        .arg(format!("-Dlog4j2.configurationFile={}", log4j2().display()))
+        // Its log files go to a scratch directory, not the working directory.
+        .arg(format!(
+            "-Dkafka.logs.dir={}",
+            super::scratch_dir("kafka-tool").display()
+        ))
+        .arg(class)
+        .args(args);
+    let done = super::run_bounded(cmd, None, limit).map_err(|e| format!("run {class}: {e}"))?;
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&done.stdout),
+        done.stderr_text()
+    );
+    if done.status.map(|s| s.success()) != Some(true) {
+        return Err(format!("{class} failed ({:?}):\n{out}", done.status));
+    }
+    Ok(out)
+}
+
 /// One Kafka node (broker + controller) of a [`KafkaCluster`].
 pub struct KafkaNode {
     pub node_id: i32,
@@ -253,8 +294,8 @@ impl KafkaCluster {
         Self::start_with_listeners(n, &[], extra)
     }
 
-    /// Like [`start_with`](Self::start_with), with extra listeners of security protocol
-    /// SSL named `ssl_listeners`, each on a port of its own (see
+    /// Like [`start_with`](Self::start_with), with extra listeners named `ssl_listeners`,
+    /// of security protocol SSL (SASL_SSL or SASL_PLAINTEXT for a name that starts so), each on a port of its own (see
     /// [`KafkaNode::listener_addr`]); brokers still talk to each other over PLAINTEXT.
     /// Their keystores and options come in `extra` (`ssl.*`, or
     /// `listener.name.<name lowercase>.ssl.*` for one listener).
@@ -366,7 +407,7 @@ impl KafkaCluster {
         let ssl_map: String = node
             .ssl_listeners
             .iter()
-            .map(|(name, _)| format!(",{name}:SSL"))
+            .map(|(name, _)| format!(",{name}:{}", listener_protocol(name)))
             .collect();
         let mut props: Vec<(String, String)> = [
             ("process.roles", "broker,controller".to_string()),

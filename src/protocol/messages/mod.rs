@@ -18,6 +18,8 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 
 pub use api_versions::*;
@@ -36,4 +38,6 @@ pub use metadata::*;
 pub use offset_commit::*;
 pub use offset_fetch::*;
 pub use produce::*;
+pub use sasl_authenticate::*;
+pub use sasl_handshake::*;
 pub use sync_group::*;
