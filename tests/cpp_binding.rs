@@ -11,7 +11,7 @@ mod common;
 
 use clib::Link;
 use common::kafka::{self, KAFKA_START_TIMEOUT};
-use common::with_timeout;
+use common::{with_timeout, SANITIZE_FLAGS};
 use kafkac::client::OffsetSpec;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,17 +33,17 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// Records the round trip produces and consumes.
 const RECORDS: usize = 500;
 
-const CXXFLAGS: &[&str] = &[
-    "-std=c++17",
-    "-Wall",
-    "-Wextra",
-    "-Wpedantic",
-    "-Werror",
-    "-pthread",
-    "-fsanitize=address,undefined",
-    "-fno-omit-frame-pointer",
-    "-g",
-];
+/// The C programs' sanitizer flags (`common::SANITIZE_FLAGS`), in C++17.
+fn cxxflags() -> Vec<&'static str> {
+    std::iter::once("-std=c++17")
+        .chain(
+            SANITIZE_FLAGS
+                .iter()
+                .copied()
+                .filter(|f| !f.starts_with("-std=")),
+        )
+        .collect()
+}
 
 const COMPILERS: [&str; 2] = ["g++", "clang++"];
 
@@ -60,7 +60,7 @@ fn build(compiler: &'static str, src: &'static str) -> PathBuf {
         clib::compile(
             compiler,
             &clib::manifest_dir().join(src),
-            CXXFLAGS,
+            &cxxflags(),
             Some(Link::Static),
             &exe,
         )

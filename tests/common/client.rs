@@ -104,3 +104,27 @@ pub fn produce_from_eight_threads(c: &Arc<Client>, topic: &str, timeout: Duratio
         h.join().unwrap();
     }
 }
+
+/// A metadata call through `c` (given `timeout`) fails with `code` before `within`, and
+/// its message contains `cause` and names `bootstrap`. Returns the message.
+#[track_caller]
+pub fn metadata_fails_with(
+    c: &Client,
+    bootstrap: &str,
+    code: i32,
+    cause: &str,
+    timeout: Duration,
+    within: Duration,
+) -> String {
+    let t0 = std::time::Instant::now();
+    let e = c.metadata(None, timeout).expect_err("metadata should fail");
+    assert_eq!(e.code, code, "{e}");
+    assert!(e.message.contains(cause), "'{cause}' not in: {}", e.message);
+    assert!(
+        e.message.contains(bootstrap),
+        "broker not named: {}",
+        e.message
+    );
+    assert!(t0.elapsed() < within, "took {:?}: {e}", t0.elapsed());
+    e.message
+}
