@@ -2,11 +2,14 @@
 //! implemented; see the module docs for the ranges. [`consumer_protocol`] is not an API
 //! but the consumer's data carried inside JoinGroup and SyncGroup.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
 pub mod consumer_group_heartbeat;
 pub mod consumer_protocol;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -19,12 +22,16 @@ pub mod offset_commit;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
+pub use add_offsets_to_txn::*;
+pub use add_partitions_to_txn::*;
 pub use api_versions::*;
 pub use consumer_group_heartbeat::*;
 pub use consumer_protocol::*;
 pub use create_topics::*;
 pub use delete_topics::*;
+pub use end_txn::*;
 pub use fetch::*;
 pub use find_coordinator::*;
 pub use heartbeat::*;
@@ -37,3 +44,4 @@ pub use offset_commit::*;
 pub use offset_fetch::*;
 pub use produce::*;
 pub use sync_group::*;
+pub use txn_offset_commit::*;
