@@ -25,22 +25,22 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::error::{local, Error, Result};
 use crate::net::events::CompletionQueue;
-use crate::record::{Compression, RecordHeaderIn};
-use bytes::Bytes;
-use parking_lot::{Condvar, Mutex};
-use partitioner::Partitioner;
 use crate::protocol::messages::{
     coordinator_key_type, AddOffsetsToTxnRequest, EndTxnRequest, InitProducerIdRequest,
     TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
+use crate::record::{Compression, RecordHeaderIn};
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex};
+use partitioner::Partitioner;
 use state::{Append, Clock, Pid, State};
-pub use txn::{ErrorClass, GroupMetadata, Txn, TxnError, TxnOffset, TxnState};
-use txn::Step;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use txn::Step;
+pub use txn::{ErrorClass, GroupMetadata, Txn, TxnError, TxnOffset, TxnState};
 
 /// Any partition: the partitioner chooses.
 pub const PARTITION_ANY: i32 = -1;
@@ -557,7 +557,9 @@ impl Producer {
 
     fn with_txn<T>(&self, f: impl FnOnce(&mut Txn) -> T) -> T {
         let mut st = self.shared.state.lock();
-        f(st.txn.as_mut().expect("a transactional producer has a transaction state"))
+        f(st.txn
+            .as_mut()
+            .expect("a transactional producer has a transaction state"))
     }
 
     /// Gets the producer id for `transactional.id` from the transaction coordinator,

@@ -375,7 +375,11 @@ impl Txn {
     pub fn begin_offsets(&mut self, group: &str) -> Result<(), TxnError> {
         self.fatal_error()?;
         if let Some(op) = &self.op {
-            if op.kind == (OpKind::Offsets { group: group.into() }) {
+            if op.kind
+                == (OpKind::Offsets {
+                    group: group.into(),
+                })
+            {
                 return Ok(());
             }
         }
@@ -386,7 +390,12 @@ impl Txn {
                 } else {
                     Phase::AddOffsets
                 };
-                self.start(OpKind::Offsets { group: group.into() }, phase);
+                self.start(
+                    OpKind::Offsets {
+                        group: group.into(),
+                    },
+                    phase,
+                );
                 Ok(())
             }
             TxnState::AbortableError => Err(self.error.clone().expect("abortable has an error")),
@@ -613,10 +622,7 @@ impl Txn {
 
     /// v1: the answer to AddPartitionsToTxn (`Err`: no answer). Each partition's code.
     /// Returns whether to back off before trying the failed ones again.
-    pub fn on_partitions_added(
-        &mut self,
-        result: Result<Vec<(String, i32, i16)>, Error>,
-    ) -> bool {
+    pub fn on_partitions_added(&mut self, result: Result<Vec<(String, i32, i16)>, Error>) -> bool {
         let adding = std::mem::take(&mut self.adding);
         self.touched = true;
         let results = match result {
@@ -635,12 +641,7 @@ impl Txn {
             if !adding.contains(&key) {
                 continue;
             }
-            let ctx = || {
-                Error::kafka(
-                    code,
-                    format!("AddPartitionsToTxn for {}/{}", key.0, key.1),
-                )
-            };
+            let ctx = || Error::kafka(code, format!("AddPartitionsToTxn for {}/{}", key.0, key.1));
             match classify(Api::AddPartitions, code) {
                 Handling::Ok => {
                     self.added.insert(key);
@@ -859,6 +860,13 @@ impl Txn {
                         ": the transaction was aborted (a newer producer with the same \
                          transactional.id fenced this one, or the coordinator aborted the \
                          transaction when it outlived transaction.timeout.ms)",
+                    );
+                } else if code == 48 && commit {
+                    // Protocol v2 answers so when the coordinator aborted the transaction
+                    // on its timeout and bumped the epoch.
+                    e.message.push_str(
+                        ": the transaction was aborted, not committed (the coordinator \
+                         aborted it when it outlived transaction.timeout.ms)",
                     );
                 }
                 self.set_fatal(e);
