@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use txn::Step;
-pub use txn::{ErrorClass, GroupMetadata, Txn, TxnError, TxnOffset, TxnState};
+pub use txn::{ErrorClass, GroupMetadata, Outcome, Txn, TxnError, TxnOffset, TxnState};
 
 /// Any partition: the partitioner chooses.
 pub const PARTITION_ANY: i32 = -1;
@@ -630,6 +630,16 @@ impl Producer {
         let deadline = Instant::now() + timeout;
         self.with_txn(|t| t.begin_abort())?;
         self.drive_txn(deadline, None, &mut f)
+    }
+
+    /// How the last transaction ended (None before the first end, or not transactional).
+    pub fn transaction_outcome(&self) -> Option<Outcome> {
+        self.shared
+            .state
+            .lock()
+            .txn
+            .as_ref()
+            .and_then(|t| t.outcome)
     }
 
     /// The transaction's state (None: not transactional).

@@ -56,6 +56,16 @@ pub struct TxnOffset {
     pub metadata: Option<String>,
 }
 
+/// How the last transaction ended, as far as the producer can know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Committed,
+    Aborted,
+    /// The commit was sent, its answer lost, and the producer was fenced before it could
+    /// ask again: the coordinator may have committed it. Readers of the output decide.
+    Unknown,
+}
+
 /// The transaction states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnState {
@@ -230,6 +240,8 @@ struct Op {
     resume: Phase,
     /// EndTxn was sent at least once: the outcome may be decided.
     end_sent: bool,
+    /// An EndTxn got no answer: the coordinator may have ended the transaction.
+    end_lost: bool,
     /// A retriable failure waits its back-off before the next step.
     backoff: bool,
     /// The result, once decided (handed out by the next step).
@@ -266,6 +278,8 @@ pub struct Txn {
     /// Counters: transactions committed and aborted.
     pub committed: u64,
     pub aborted: u64,
+    /// How the last transaction ended (None before the first end).
+    pub outcome: Option<Outcome>,
 }
 
 impl Txn {
@@ -287,6 +301,7 @@ impl Txn {
             error: None,
             committed: 0,
             aborted: 0,
+            outcome: None,
         }
     }
 
@@ -324,6 +339,7 @@ impl Txn {
             phase,
             resume: phase,
             end_sent: false,
+            end_lost: false,
             backoff: false,
             done: None,
         });
@@ -527,7 +543,29 @@ impl Txn {
         }
     }
 
-    fn set_fatal(&mut self, e: Error) -> TxnError {
+    fn set_fatal(&mut self, mut e: Error) -> TxnError {
+        if matches!(
+            self.state,
+            TxnState::InTransaction
+                | TxnState::Committing
+                | TxnState::Aborting
+                | TxnState::AbortableError
+        ) {
+            let lost_commit = self
+                .op
+                .as_ref()
+                .is_some_and(|o| o.kind == OpKind::Commit && o.end_lost);
+            self.outcome = Some(if lost_commit {
+                e.message.push_str(
+                    " (an earlier commit request went unanswered: the coordinator may have \
+                     committed the transaction before this producer was fenced; the outcome \
+                     is unknown)",
+                );
+                Outcome::Unknown
+            } else {
+                Outcome::Aborted
+            });
+        }
         let te = TxnError::new(ErrorClass::Fatal, e);
         self.state = TxnState::FatalError;
         self.error = Some(te.clone());
@@ -582,6 +620,7 @@ impl Txn {
                         phase: Phase::WaitMessages,
                         resume: Phase::WaitMessages,
                         end_sent: false,
+                        end_lost: false,
                         backoff: false,
                         done: Some(Err(err)),
                     });
@@ -676,6 +715,11 @@ impl Txn {
         backoff
     }
 
+    /// v1: the partitions of the AddPartitionsToTxn request in flight.
+    pub fn adding_now(&self) -> Vec<(String, i32)> {
+        self.adding.iter().cloned().collect()
+    }
+
     /// Whether partitions wait to be added (the sender should look again soon).
     pub fn adding_pending(&self) -> bool {
         !self.v2 && self.may_send() && (!self.wanted.is_empty() || !self.adding.is_empty())
@@ -699,6 +743,9 @@ impl Txn {
         }
         if let Some(op) = self.op.as_mut() {
             op.backoff = true;
+            if op.phase == Phase::EndTxn && op.end_sent {
+                op.end_lost = true;
+            }
         }
     }
 
@@ -875,7 +922,8 @@ impl Txn {
     }
 
     fn finish_end(&mut self, commit: bool, pid: Option<Pid>) {
-        if let Some(p) = pid.filter(|p| p.id >= 0 && p.epoch >= 0) {
+        let bumped = pid.filter(|p| p.id >= 0 && p.epoch >= 0);
+        if let Some(p) = bumped {
             // v2: the coordinator bumped the epoch.
             self.pid = p;
             self.bump_needed = false;
@@ -888,11 +936,14 @@ impl Txn {
         self.error = None;
         if commit {
             self.committed += 1;
+            self.outcome = Some(Outcome::Committed);
         } else {
             self.aborted += 1;
+            self.outcome = Some(Outcome::Aborted);
         }
-        if !commit && !self.v2 && self.bump_needed {
-            // v1: a sequence gap is closed by a new epoch before the next transaction.
+        if self.bump_needed && bumped.is_none() {
+            // A sequence gap (v1, or v2 without an EndTxn) is closed by a new epoch
+            // before the next transaction.
             if let Some(op) = self.op.as_mut() {
                 op.phase = Phase::BumpEpoch;
                 op.end_sent = false;
