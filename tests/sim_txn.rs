@@ -373,7 +373,8 @@ impl Sim {
             self.txn.producer_fatal(&e);
             return Err(());
         }
-        if !c.v2 && !(c.state == CoordState::Ongoing && c.parts.contains(&(topic.into(), p))) {
+        let in_txn = c.state == CoordState::Ongoing && c.parts.contains(&(topic.into(), p));
+        if !c.v2 && !in_txn {
             self.txn
                 .message_failed(&Error::new(48, "INVALID_TXN_STATE on Produce"));
             return Err(());
@@ -480,8 +481,7 @@ impl Sim {
                     let c = &mut self.coord;
                     let code = if pid.epoch != c.epoch {
                         47
-                    } else if !c.v2
-                        && !(c.state == CoordState::Ongoing && c.groups.contains(&group))
+                    } else if !(c.v2 || c.state == CoordState::Ongoing && c.groups.contains(&group))
                     {
                         48
                     } else {

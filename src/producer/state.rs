@@ -1024,17 +1024,16 @@ impl State {
         match self.pid_state {
             // A transactional producer's id comes from init_transactions, and a new
             // epoch from the transaction coordinator (the transaction is aborted first).
-            PidState::NeedInit | PidState::NeedBump if self.txn.is_some() => {
-                if self.pid_state == PidState::NeedBump {
-                    let txn = self.txn.as_mut().expect("transactional");
-                    txn.bump_needed = true;
-                    txn.message_failed(&Error::new(
-                        local::STATE,
-                        "a partition's sequence numbers have a gap (the broker lost or \
-                         refused a batch): the epoch must be bumped",
-                    ));
-                }
+            PidState::NeedBump if self.txn.is_some() => {
+                let txn = self.txn.as_mut().expect("transactional");
+                txn.bump_needed = true;
+                txn.message_failed(&Error::new(
+                    local::STATE,
+                    "a partition's sequence numbers have a gap (the broker lost or \
+                     refused a batch): the epoch must be bumped",
+                ));
             }
+            PidState::NeedInit if self.txn.is_some() => {}
             PidState::NeedInit if now >= pid_retry_at && self.in_flight() == 0 => init_pid = true,
             PidState::NeedBump if self.in_flight() == 0 => {
                 if self.pid.epoch < i16::MAX - 1 && self.pid.id >= 0 {
