@@ -535,3 +535,125 @@ fn java_read_committed(bootstrap: &str, topic: &str, partitions: i32, last: &str
         .map(str::to_owned)
         .collect()
 }
+
+// ---------------------------------------------------------------------------
+// Consume-transform-produce with crashes
+// ---------------------------------------------------------------------------
+
+/// Copies `n` records from `input` to `output` (value prefixed with "copy-") with a
+/// consumer and a transactional producer, committing every `per_txn` records with the
+/// consumer's offsets in the transaction. Each incarnation is dropped without warning
+/// at a random point (mid-transaction, after some sends or a flush: a crash), `kills`
+/// times; the next one, with the same transactional.id, fences the remains of the last
+/// and resumes from the group's committed offset. A read_committed reader of the output
+/// must see every input record exactly once, in order.
+fn copy_with_crashes(version: u8, n: usize, per_txn: usize, kills: usize) {
+    let b = cluster(version).bootstrap.clone();
+    let input = topic(&b, 1);
+    let output = topic(&b, 1);
+    let feeder = Producer::new(&config(&b, &[("linger.ms", "20")])).unwrap();
+    for i in 0..n {
+        send(&feeder, &input, 0, &format!("r{i}"));
+    }
+    feeder.flush(T, |_| {}).unwrap();
+    let group = unique("ctp");
+    let id = unique("ctp-tx");
+    let meta = GroupMetadata {
+        group_id: group.clone(),
+        generation_id: -1,
+        member_id: String::new(),
+        group_instance_id: None,
+    };
+    let tp = TopicPartition::new(&input, 0);
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64 ^ u64::from(version);
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut crashes = 0;
+    let mut committed_txns = 0;
+    loop {
+        let p = txn_producer(&b, &id, &[]);
+        let c = Consumer::new(&config(
+            &b,
+            &[("group.id", &group), ("enable.auto.commit", "false")],
+        ))
+        .unwrap();
+        let start = c.committed(std::slice::from_ref(&tp), T).unwrap()[0]
+            .1
+            .max(0);
+        if start as usize >= n {
+            c.close(T).unwrap();
+            p.close(T);
+            break;
+        }
+        c.assign(&[(tp.clone(), Some(start))]).unwrap();
+        // This incarnation crashes after this many records, unless the kills are done.
+        let crash_after = (crashes < kills).then(|| (next() % (3 * per_txn as u64)) as usize);
+        let mut copied = 0usize;
+        let mut pos = start;
+        'txns: loop {
+            p.begin_transaction().unwrap();
+            let mut in_txn = 0;
+            while in_txn < per_txn && (pos as usize) < n {
+                for e in c.poll_batch(per_txn - in_txn, Duration::from_millis(100)) {
+                    let Event::Message(m) = e else { continue };
+                    let v = String::from_utf8_lossy(m.value().unwrap_or_default()).into_owned();
+                    send(&p, &output, 0, &format!("copy-{v}"));
+                    pos = m.offset() + 1;
+                    in_txn += 1;
+                    copied += 1;
+                    if crash_after == Some(copied) {
+                        if next() % 2 == 0 {
+                            // Some of it reaches the broker before the crash.
+                            p.flush(T, |_| {}).unwrap();
+                        }
+                        crashes += 1;
+                        break 'txns;
+                    }
+                }
+            }
+            let offsets = vec![TxnOffset {
+                topic: input.clone(),
+                partition: 0,
+                offset: pos,
+                leader_epoch: -1,
+                metadata: None,
+            }];
+            p.send_offsets_to_transaction(&offsets, &meta, T).unwrap();
+            p.commit_transaction(T, |_| {}).unwrap();
+            committed_txns += 1;
+            if pos as usize >= n {
+                break;
+            }
+        }
+        // A crash: nothing is closed cleanly.
+        drop(p);
+        drop(c);
+    }
+    assert_eq!(crashes, kills);
+    mark(&b, &output, 1, "end");
+    let got = read_committed(&b, &output, 1, "end");
+    let want: Vec<String> = (0..n).map(|i| format!("0:copy-r{i}")).collect();
+    assert_eq!(got.len(), want.len(), "records in the output");
+    assert!(
+        got == want,
+        "the output is not the input exactly once, in order"
+    );
+    eprintln!(
+        "protocol v{version}: copied {n} records in {committed_txns} committed transactions \
+         across {crashes} crashes"
+    );
+}
+
+#[test]
+fn v2_copy_exactly_once_across_crashes() {
+    with_timeout(TEST_LIMIT, || copy_with_crashes(2, 20_000, 1_000, 10));
+}
+
+#[test]
+fn v1_copy_exactly_once_across_crashes() {
+    with_timeout(TEST_LIMIT, || copy_with_crashes(1, 20_000, 1_000, 10));
+}
