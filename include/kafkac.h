@@ -1726,11 +1726,13 @@ kc_err_t kc_producer_commit_transaction(struct kc_producer_t *producer, int32_t 
 // `producer` must be a live handle.
 kc_err_t kc_producer_abort_transaction(struct kc_producer_t *producer, int32_t timeout_ms);
 
-// The consumer's group metadata (its `group.id` and `group.instance.id`), for
-// `kc_producer_send_offsets_to_transaction`. On success `*metap` receives it; the
-// caller owns it; free it with `kc_group_metadata_free`. The member's generation is not
-// included: the group coordinator then does not check it (the transactional id's
-// fencing still applies).
+// The consumer's group metadata (its `group.id`, `group.instance.id`, and, while it is
+// a member of a stable group, its generation and member id), for
+// `kc_producer_send_offsets_to_transaction`: the group coordinator refuses the offsets
+// (an abortable error) when the member has left the group or the group has rebalanced
+// since (KIP-447). Taken when called: call it after the poll whose records the
+// transaction holds. On success `*metap` receives it; the caller owns it; free it with
+// `kc_group_metadata_free`.
 //
 // Errors: `KC_ERR__INVALID_ARG` (the consumer has no `group.id`), `KC_ERR__NULL_ARG`,
 // `KC_ERR__DESTROY`, `KC_ERR__PANIC`.

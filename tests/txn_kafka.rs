@@ -660,3 +660,77 @@ fn v2_copy_exactly_once_across_crashes() {
 fn v1_copy_exactly_once_across_crashes() {
     with_timeout(TEST_LIMIT, || copy_with_crashes(1, 20_000, 1_000, 10));
 }
+
+/// Offsets sent with the consumer's real generation commit; with a generation the group
+/// has left behind they are refused (KIP-447) with an abortable error, and after the
+/// abort the producer goes on.
+fn offsets_with_generation(version: u8) {
+    let b = cluster(version).bootstrap.clone();
+    let input = topic(&b, 1);
+    let group = unique("gen");
+    let c = Consumer::new(&config(
+        &b,
+        &[("group.id", &group), ("enable.auto.commit", "false")],
+    ))
+    .unwrap();
+    c.subscribe(&[input.as_str()]).unwrap();
+    let until = Instant::now() + T;
+    let (generation, member) = loop {
+        let _ = c.poll(Duration::from_millis(100));
+        if let Some(g) = c.group_generation() {
+            break g;
+        }
+        assert!(
+            Instant::now() < until,
+            "the consumer did not join its group"
+        );
+    };
+    assert!(generation >= 0 && !member.is_empty());
+    let p = txn_producer(&b, &unique("gen-tx"), &[]);
+    let off = vec![TxnOffset {
+        topic: input.clone(),
+        partition: 0,
+        offset: 3,
+        leader_epoch: -1,
+        metadata: None,
+    }];
+    let meta = GroupMetadata {
+        group_id: group.clone(),
+        generation_id: generation,
+        member_id: member.clone(),
+        group_instance_id: None,
+    };
+    p.begin_transaction().unwrap();
+    p.send_offsets_to_transaction(&off, &meta, T).unwrap();
+    p.commit_transaction(T, |_| {}).unwrap();
+    let stale = GroupMetadata {
+        generation_id: generation + 5,
+        ..meta
+    };
+    p.begin_transaction().unwrap();
+    let e = p
+        .send_offsets_to_transaction(&off, &stale, T)
+        .expect_err("a stale generation is refused");
+    assert_eq!((e.class, e.error.code), (ErrorClass::Abortable, 22), "{e}");
+    assert_eq!(p.transaction_state(), Some(TxnState::AbortableError));
+    assert!(p.commit_transaction(T, |_| {}).unwrap_err().is_abortable());
+    p.abort_transaction(T, |_| {}).unwrap();
+    p.begin_transaction().unwrap();
+    p.commit_transaction(T, |_| {}).unwrap();
+    let tp = TopicPartition::new(&input, 0);
+    assert_eq!(
+        c.committed(std::slice::from_ref(&tp), T).unwrap(),
+        vec![(tp, 3)]
+    );
+    c.close(T).unwrap();
+}
+
+#[test]
+fn v2_offsets_carry_the_generation_and_a_stale_one_is_abortable() {
+    with_timeout(TEST_LIMIT, || offsets_with_generation(2));
+}
+
+#[test]
+fn v1_offsets_carry_the_generation_and_a_stale_one_is_abortable() {
+    with_timeout(TEST_LIMIT, || offsets_with_generation(1));
+}

@@ -285,11 +285,13 @@ pub unsafe extern "C" fn kc_producer_abort_transaction(
     })
 }
 
-/// The consumer's group metadata (its `group.id` and `group.instance.id`), for
-/// `kc_producer_send_offsets_to_transaction`. On success `*metap` receives it; the
-/// caller owns it; free it with `kc_group_metadata_free`. The member's generation is not
-/// included: the group coordinator then does not check it (the transactional id's
-/// fencing still applies).
+/// The consumer's group metadata (its `group.id`, `group.instance.id`, and, while it is
+/// a member of a stable group, its generation and member id), for
+/// `kc_producer_send_offsets_to_transaction`: the group coordinator refuses the offsets
+/// (an abortable error) when the member has left the group or the group has rebalanced
+/// since (KIP-447). Taken when called: call it after the poll whose records the
+/// transaction holds. On success `*metap` receives it; the caller owns it; free it with
+/// `kc_group_metadata_free`.
 ///
 /// Errors: `KC_ERR__INVALID_ARG` (the consumer has no `group.id`), `KC_ERR__NULL_ARG`,
 /// `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
@@ -314,10 +316,12 @@ pub unsafe extern "C" fn kc_consumer_group_metadata(
                         "kc_consumer_group_metadata: the consumer has no group.id",
                     ));
                 }
+                let (generation_id, member_id) =
+                    h.consumer.group_generation().unwrap_or((-1, String::new()));
                 Ok(GroupMetadata {
                     group_id: s.group_id.clone(),
-                    generation_id: -1,
-                    member_id: String::new(),
+                    generation_id,
+                    member_id,
                     group_instance_id: s.group.instance_id.clone(),
                 })
             })
