@@ -4,8 +4,9 @@
 //! formatted with `transaction.version=1` (AddPartitionsToTxn, AddOffsetsToTxn, one epoch).
 //! Each test runs on both:
 //!
-//! * committed transactions are seen by a `read_committed` kafkac consumer and by the
-//!   Java client (kafka-clients 4.3.1, `read_committed`), aborted ones by neither; an
+//! * committed transactions are seen by a `read_committed` kafkac consumer, by the Java
+//!   client (kafka-clients 4.3.1) and by confluent-kafka (librdkafka 2.16), aborted ones
+//!   by none of them; an
 //!   abort purges what was queued, each purged message with its report;
 //! * a second producer with the same `transactional.id` fences the first: its next
 //!   commit is a fatal error and nothing it wrote after being fenced is visible;
@@ -242,6 +243,12 @@ fn commit_and_abort(version: u8) {
     let mut java_sorted = java.clone();
     java_sorted.sort_by_key(|v| v.split(':').next().unwrap().to_owned());
     assert_eq!(java_sorted, want, "Java read_committed");
+
+    // confluent-kafka (librdkafka), read_committed.
+    let py = python_read_committed(&b, &t, 2, "end");
+    let mut py_sorted = py.clone();
+    py_sorted.sort_by_key(|v| v.split(':').next().unwrap().to_owned());
+    assert_eq!(py_sorted, want, "confluent-kafka read_committed");
     p.close(T);
 }
 
@@ -733,4 +740,53 @@ fn v2_offsets_carry_the_generation_and_a_stale_one_is_abortable() {
 #[test]
 fn v1_offsets_carry_the_generation_and_a_stale_one_is_abortable() {
     with_timeout(TEST_LIMIT, || offsets_with_generation(1));
+}
+
+// ---------------------------------------------------------------------------
+// confluent-kafka (librdkafka) as a read_committed reader
+// ---------------------------------------------------------------------------
+
+const PY_READER: &str = r#"
+import sys, time
+from confluent_kafka import Consumer, TopicPartition
+boot, topic, parts, last = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+c = Consumer({"bootstrap.servers": boot, "group.id": "kafkac-txn-reader",
+              "isolation.level": "read_committed", "enable.auto.commit": False})
+c.assign([TopicPartition(topic, p, 0) for p in range(parts)])
+done, until = 0, time.time() + 60
+while done < parts and time.time() < until:
+    m = c.poll(0.2)
+    if m is None or m.error():
+        continue
+    v = m.value().decode()
+    if v == last:
+        done += 1
+    else:
+        print(f"{m.partition()}:{v}")
+c.close()
+sys.exit(0 if done == parts else 2)
+"#;
+
+fn python_read_committed(bootstrap: &str, topic: &str, partitions: i32, last: &str) -> Vec<String> {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c")
+        .arg(PY_READER)
+        .arg(bootstrap)
+        .arg(topic)
+        .arg(partitions.to_string())
+        .arg(last);
+    let done = common::run_bounded(cmd, None, Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("python3 (with confluent-kafka) is required: {e}"));
+    assert_eq!(
+        done.status.map(|s| s.success()),
+        Some(true),
+        "confluent-kafka reader failed: {}\n{}",
+        String::from_utf8_lossy(&done.stdout),
+        done.stderr_text()
+    );
+    String::from_utf8_lossy(&done.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
