@@ -32,6 +32,12 @@
  *          cpu=<s> rss_kib=<k>
  * late counts sends that left more than 1 ms after their slot (the sender fell behind).
  *
+ * Mode txn (with -X transactional.id=...): kc_producer_init_transactions first (the
+ * warm-up message goes in a transaction of its own), then <count> messages in
+ * transactions of <rate> messages each (-r, default 1000): begin, sends,
+ * kc_producer_commit_transaction (which waits for the reports). Prints the throughput
+ * line with "txn" in place of "throughput".
+ *
  * -d batch serves reports through kc_conf_set_dr_batch_cb instead of the per-message
  * kc_conf_set_dr_msg_cb (the default, like librdkafka's dr_msg_cb).
  */
@@ -158,7 +164,8 @@ int main(int argc, char **argv) {
     size = atol(argv[4]);
     partitions = atol(argv[5]);
     mode = argv[6];
-    if (strcmp(mode, "throughput") != 0 && strcmp(mode, "latency") != 0) {
+    if (strcmp(mode, "throughput") != 0 && strcmp(mode, "latency") != 0 &&
+        strcmp(mode, "txn") != 0) {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
     }
@@ -202,8 +209,17 @@ int main(int argc, char **argv) {
     rec.value_len = (size_t)size;
 
     /* Warm-up: connection, metadata and producer id in place before the clock starts. */
+    if (strcmp(mode, "txn") == 0) {
+        if ((err = kc_producer_init_transactions(p, 60000)) != KC_OK)
+            die("init_transactions", err);
+        if ((err = kc_producer_begin_transaction(p)) != KC_OK)
+            die("begin_transaction", err);
+    }
     send_or_die(p, topic, &rec, NULL, &qfull, &qwait);
-    if ((err = kc_producer_flush(p, 60000)) != KC_OK)
+    if (strcmp(mode, "txn") == 0) {
+        if ((err = kc_producer_commit_transaction(p, 60000)) != KC_OK)
+            die("warm-up commit", err);
+    } else if ((err = kc_producer_flush(p, 60000)) != KC_OK)
         die("warm-up flush", err);
     if (st.failed || st.delivered != 1) {
         fprintf(stderr, NAME ": warm-up message not delivered\n");
@@ -213,7 +229,26 @@ int main(int argc, char **argv) {
     qfull = 0;
     qwait = 0;
 
-    if (strcmp(mode, "throughput") == 0) {
+    if (strcmp(mode, "txn") == 0) {
+        double t0 = now(), c0 = cpu(), wall, used;
+        long per = rate > 0 ? rate : 1000;
+        for (i = 0; i < count; i++) {
+            if (i % per == 0 && (err = kc_producer_begin_transaction(p)) != KC_OK)
+                die("begin_transaction", err);
+            rec.value = payload_of(payload, payload_len, size, i);
+            send_or_die(p, topic, &rec, NULL, &qfull, &qwait);
+            if (i % per == per - 1 || i == count - 1) {
+                if ((err = kc_producer_commit_transaction(p, 300000)) != KC_OK)
+                    die("commit_transaction", err);
+            }
+        }
+        wall = now() - t0;
+        used = cpu() - c0;
+        printf(NAME " txn msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld qfull=%ld "
+                    "qfull_wait=%.3f partitions=%ld\n",
+               count, count * size, wall, used, peak_rss_kib(), qfull, qwait, partitions);
+        print_threads();
+    } else if (strcmp(mode, "throughput") == 0) {
         double t0 = now(), c0 = cpu(), wall, used;
         for (i = 0; i < count; i++) {
             rec.value = payload_of(payload, payload_len, size, i);

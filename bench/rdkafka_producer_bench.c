@@ -104,6 +104,13 @@ static void set(rd_kafka_conf_t *c, const char *k, const char *v) {
     }
 }
 
+static void txn_or_die(const char *what, rd_kafka_error_t *e) {
+    if (e) {
+        fprintf(stderr, NAME ": error: %s: %s\n", what, rd_kafka_error_string(e));
+        exit(1);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *boot, *topic, *mode;
     long count, size, partitions, i, rate = 10000, qfull = 0;
@@ -127,7 +134,8 @@ int main(int argc, char **argv) {
     size = atol(argv[4]);
     partitions = atol(argv[5]);
     mode = argv[6];
-    if (strcmp(mode, "throughput") != 0 && strcmp(mode, "latency") != 0) {
+    if (strcmp(mode, "throughput") != 0 && strcmp(mode, "latency") != 0 &&
+        strcmp(mode, "txn") != 0) {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
     }
@@ -164,7 +172,13 @@ int main(int argc, char **argv) {
     payload = make_payload(text, size, &payload_len);
 
     /* Warm-up: connection, metadata and producer id in place before the clock starts. */
+    if (strcmp(mode, "txn") == 0) {
+        txn_or_die("init_transactions", rd_kafka_init_transactions(rk, 60000));
+        txn_or_die("begin_transaction", rd_kafka_begin_transaction(rk));
+    }
     send_or_die(rk, topic, payload, (size_t)size, NULL, &qfull, &qwait);
+    if (strcmp(mode, "txn") == 0)
+        txn_or_die("warm-up commit", rd_kafka_commit_transaction(rk, 60000));
     if ((err = rd_kafka_flush(rk, 60000)) != RD_KAFKA_RESP_ERR_NO_ERROR || st.failed || st.delivered != 1) {
         fprintf(stderr, NAME ": warm-up message not delivered: %s\n", rd_kafka_err2str(err));
         return 1;
@@ -173,7 +187,24 @@ int main(int argc, char **argv) {
     qfull = 0;
     qwait = 0;
 
-    if (strcmp(mode, "throughput") == 0) {
+    if (strcmp(mode, "txn") == 0) {
+        double t0 = now(), c0 = cpu(), wall, used;
+        long per = rate > 0 ? rate : 1000;
+        for (i = 0; i < count; i++) {
+            if (i % per == 0)
+                txn_or_die("begin_transaction", rd_kafka_begin_transaction(rk));
+            send_or_die(rk, topic, (void *)payload_of(payload, payload_len, size, i), (size_t)size, NULL,
+                        &qfull, &qwait);
+            if (i % per == per - 1 || i == count - 1)
+                txn_or_die("commit_transaction", rd_kafka_commit_transaction(rk, 300000));
+        }
+        wall = now() - t0;
+        used = cpu() - c0;
+        printf(NAME " txn msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld qfull=%ld "
+                    "qfull_wait=%.3f partitions=%ld\n",
+               count, count * size, wall, used, peak_rss_kib(), qfull, qwait, partitions);
+        print_threads();
+    } else if (strcmp(mode, "throughput") == 0) {
         double t0 = now(), c0 = cpu(), wall, used;
         for (i = 0; i < count; i++) {
             send_or_die(rk, topic, (void *)payload_of(payload, payload_len, size, i), (size_t)size, NULL,

@@ -328,6 +328,11 @@ typedef struct kc_consumer_t kc_consumer_t;
 // point into it. Immutable: may be read from several threads at once.
 typedef struct kc_fetch_result_t kc_fetch_result_t;
 
+// A consumer's group and membership, for `kc_producer_send_offsets_to_transaction`.
+// The caller owns it; free it with `kc_group_metadata_free`. May be used from any
+// thread.
+typedef struct kc_group_metadata_t kc_group_metadata_t;
+
 // One record, or one error event, handed out by `kc_consumer_poll`.
 //
 // Valid until `kc_message_free`, also after the consumer is freed: it keeps alive the
@@ -1645,6 +1650,109 @@ kc_err_t kc_producer_close(struct kc_producer_t *producer, int32_t timeout_ms, s
 // # Safety
 // `producer` must be NULL or a live handle; no call on it may start after this one.
 void kc_producer_free(struct kc_producer_t *producer);
+
+// Whether the last transactional call on this thread failed with a retriable error:
+// call it again (with the same arguments); it continues where it stopped.
+int32_t kc_txn_error_is_retriable(void);
+
+// Whether the last transactional call on this thread failed with an abortable error:
+// call `kc_producer_abort_transaction`, rewind the input to the last committed point,
+// and begin a new transaction.
+int32_t kc_txn_error_is_abortable(void);
+
+// Whether the last transactional call on this thread failed with a fatal error: the
+// producer is unusable (fenced by a newer producer with the same `transactional.id`,
+// not authorised, or an error this library does not classify); free it. The
+// transaction in progress was not committed.
+int32_t kc_txn_error_is_fatal(void);
+
+// Gets the producer id for `transactional.id` from the transaction coordinator; it
+// fences older producers with the same id and aborts the transaction they left open.
+// Called once, before the first transaction. Returns within `timeout_ms` (negative: a
+// year).
+//
+// Errors: `KC_ERR__TIMED_OUT` (retriable: call again to continue), a broker error such
+// as `TRANSACTIONAL_ID_AUTHORIZATION_FAILED` (fatal), `KC_ERR__STATE` (not a
+// transactional producer, or already initialised), `KC_ERR__NULL_ARG`,
+// `KC_ERR__DESTROY`, `KC_ERR__PANIC`. The class is read with `kc_txn_error_is_*`.
+//
+// # Safety
+// `producer` must be a live handle.
+kc_err_t kc_producer_init_transactions(struct kc_producer_t *producer, int32_t timeout_ms);
+
+// Begins a transaction: messages sent until commit or abort belong to it (sends
+// outside a transaction fail with `KC_ERR__STATE`).
+//
+// Errors: `KC_ERR__STATE` (no init, a transaction in progress, or an abortable error
+// not yet aborted: the class says which), a fatal error, `KC_ERR__NULL_ARG`,
+// `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `producer` must be a live handle.
+kc_err_t kc_producer_begin_transaction(struct kc_producer_t *producer);
+
+// Commits the consumer offsets `offsets` (`cnt` entries: topic, partition, and the
+// offset of the next record to consume, with its leader epoch or -1) of the group in
+// `group_metadata` as part of the transaction: they become the group's committed
+// offsets when, and only if, the transaction commits. `offsets` and `group_metadata`
+// are borrowed for the duration of the call. An empty list changes nothing.
+//
+// Errors: `KC_ERR__TIMED_OUT` (retriable), abortable errors (`ILLEGAL_GENERATION`,
+// `UNKNOWN_MEMBER_ID`, `GROUP_AUTHORIZATION_FAILED`, ...), fatal errors,
+// `KC_ERR__STATE`, `KC_ERR__INVALID_ARG`, `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`,
+// `KC_ERR__PANIC`.
+//
+// # Safety
+// `producer` must be a live handle, `offsets` NULL (with `cnt` 0) or `cnt` valid
+// entries, `group_metadata` a live handle.
+kc_err_t kc_producer_send_offsets_to_transaction(struct kc_producer_t *producer, const struct kc_topic_partition_t *offsets, size_t cnt, const struct kc_group_metadata_t *group_metadata, int32_t timeout_ms);
+
+// Commits the transaction: sends what is queued, waits for every outstanding message
+// (serving delivery reports through the callbacks), then asks the transaction
+// coordinator to commit. Returns within `timeout_ms` (negative: a year).
+//
+// Errors: `KC_ERR__TIMED_OUT` (retriable: call again, the commit continues), abortable
+// errors (a message of the transaction failed: abort), fatal errors (fenced; or
+// `INVALID_TXN_STATE` after the coordinator aborted a transaction that outlived
+// `transaction.timeout.ms`: never committed), `KC_ERR__STATE`, `KC_ERR__NULL_ARG`,
+// `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `producer` must be a live handle.
+kc_err_t kc_producer_commit_transaction(struct kc_producer_t *producer, int32_t timeout_ms);
+
+// Aborts the transaction: purges what is queued (each message gets its delivery
+// report, `KC_ERR__PURGE_QUEUE`), waits for what is in flight (serving reports through
+// the callbacks), then asks the coordinator to abort. Returns within `timeout_ms`
+// (negative: a year).
+//
+// Errors: `KC_ERR__TIMED_OUT` (retriable: call again), fatal errors, `KC_ERR__STATE`
+// (no transaction), `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `producer` must be a live handle.
+kc_err_t kc_producer_abort_transaction(struct kc_producer_t *producer, int32_t timeout_ms);
+
+// The consumer's group metadata (its `group.id`, `group.instance.id`, and, while it is
+// a member of a stable group, its generation and member id), for
+// `kc_producer_send_offsets_to_transaction`: the group coordinator refuses the offsets
+// (an abortable error) when the member has left the group or the group has rebalanced
+// since (KIP-447). Taken when called: call it after the poll whose records the
+// transaction holds. On success `*metap` receives it; the caller owns it; free it with
+// `kc_group_metadata_free`.
+//
+// Errors: `KC_ERR__INVALID_ARG` (the consumer has no `group.id`), `KC_ERR__NULL_ARG`,
+// `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `consumer` must be a live handle, `metap` a valid pointer.
+kc_err_t kc_consumer_group_metadata(struct kc_consumer_t *consumer, struct kc_group_metadata_t **metap);
+
+// Frees group metadata. NULL is a no-op; freeing twice is undefined behaviour.
+//
+// # Safety
+// `meta` must be NULL or a live handle from `kc_consumer_group_metadata`.
+void kc_group_metadata_free(struct kc_group_metadata_t *meta);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -340,6 +340,20 @@ static PROPS: &[Prop] = &[
         "Producer: exactly once and in order per partition (producer id and sequence numbers).",
     ),
     p(
+        "transactional.id",
+        Kind::Str,
+        "",
+        "Producer: the transactional id; set, the producer is transactional (idempotent, and \
+         messages are sent inside transactions: kc_producer_init_transactions and the rest).",
+    ),
+    p(
+        "transaction.timeout.ms",
+        Kind::Int(1000, i32::MAX as i64),
+        "60000",
+        "Producer: how long a transaction may stay open before the transaction coordinator \
+         aborts it. message.timeout.ms is set to it when left unset, and may not exceed it.",
+    ),
+    p(
         "topic.metadata.propagation.max.ms",
         Kind::Int(0, MAX_MS),
         "30000",

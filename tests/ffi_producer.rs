@@ -2076,3 +2076,178 @@ fn every_producer_function_in_the_header_is_tested_here() {
         assert!(untested.is_empty(), "not called here: {untested:?}");
     })
 }
+
+// ---------------------------------------------------------------------------------------
+// Transactions
+// ---------------------------------------------------------------------------------------
+
+/// (retriable, abortable, fatal) of the last transactional call on this thread.
+fn txn_class() -> (i32, i32, i32) {
+    (
+        kc_txn_error_is_retriable(),
+        kc_txn_error_is_abortable(),
+        kc_txn_error_is_fatal(),
+    )
+}
+
+impl Producer {
+    fn init_transactions(&self, ms: i32) -> kc_err_t {
+        // SAFETY: live producer.
+        unsafe { kc_producer_init_transactions(self.0, ms) }
+    }
+    fn begin_transaction(&self) -> kc_err_t {
+        // SAFETY: live producer.
+        unsafe { kc_producer_begin_transaction(self.0) }
+    }
+    fn commit_transaction(&self, ms: i32) -> kc_err_t {
+        // SAFETY: live producer.
+        unsafe { kc_producer_commit_transaction(self.0, ms) }
+    }
+    fn abort_transaction(&self, ms: i32) -> kc_err_t {
+        // SAFETY: live producer.
+        unsafe { kc_producer_abort_transaction(self.0, ms) }
+    }
+}
+
+#[test]
+fn transactions_from_c_commit_abort_offsets_and_error_classes() {
+    on_kafka(|b| {
+        let topic_name = format!("ffi-txn-{}", std::process::id());
+        create_topic(b, &topic_name, 2);
+        let topic = cs(&topic_name);
+
+        // NULL and a producer without transactional.id: no class.
+        // SAFETY: NULL is refused.
+        let rc = unsafe { kc_producer_init_transactions(ptr::null_mut(), 100) };
+        assert_err(rc, KC_ERR__NULL_ARG, &["producer"]);
+        assert_eq!(txn_class(), (0, 0, 0));
+        let plain = Producer::new(&Conf::new(b, &[]));
+        assert_err(
+            plain.begin_transaction(),
+            KC_ERR__STATE,
+            &["transactional.id"],
+        );
+        assert_eq!(txn_class(), (0, 0, 0));
+
+        // Against no broker, init times out: retriable, and again.
+        let lost = Producer::new(&Conf::new(&nowhere(), &[("transactional.id", "ffi-lost")]));
+        assert_err(
+            lost.init_transactions(200),
+            KC_ERR__TIMED_OUT,
+            &["call it again"],
+        );
+        assert_eq!(txn_class(), (1, 0, 0));
+        assert_err(
+            lost.init_transactions(200),
+            KC_ERR__TIMED_OUT,
+            &["call it again"],
+        );
+        assert_eq!(txn_class(), (1, 0, 0));
+
+        let sink = Sink::default();
+        let id = format!("ffi-tx-{}", std::process::id());
+        let conf = Conf::new(b, &[("transactional.id", &id), ("linger.ms", "1000")]);
+        conf.callbacks(&sink, true, false, false);
+        let p = Producer::new(&conf);
+        // Sends outside a transaction are refused.
+        assert_err(
+            p.send_value(&topic, 0, b"early", 1),
+            KC_ERR__STATE,
+            &["transaction"],
+        );
+        assert_err(p.begin_transaction(), KC_ERR__STATE, &["Uninitialized"]);
+        assert_ok(p.init_transactions(FLUSH_MS));
+        assert_eq!(txn_class(), (0, 0, 0));
+
+        // Abort: the queued messages are purged, each reported through the callback.
+        assert_ok(p.begin_transaction());
+        for i in 0..10 {
+            assert_ok(p.send_value(&topic, i % 2, b"aborted", i as usize));
+        }
+        assert_ok(p.abort_transaction(FLUSH_MS));
+        let reps = sink.msgs();
+        assert_eq!(reps.len(), 10, "{reps:?}");
+        assert!(
+            reps.iter().all(|r| r.err == KC_ERR__PURGE_QUEUE),
+            "{reps:?}"
+        );
+        sink.clear();
+
+        // Commit with the consumer group's offsets.
+        let group = format!("ffi-txn-g-{}", std::process::id());
+        let cconf = Conf::new(b, &[("group.id", &group)]);
+        let mut c = Out::<*mut kc_consumer_t>::new();
+        // SAFETY: live configuration, valid out-pointer.
+        assert_ok(unsafe { kc_consumer_new(cconf.0, c.ptr()) });
+        let consumer = c.get();
+        let mut m = Out::<*mut kc_group_metadata_t>::new();
+        // SAFETY: live consumer, valid out-pointer.
+        assert_ok(unsafe { kc_consumer_group_metadata(consumer, m.ptr()) });
+        let meta = m.get();
+        assert_ok(p.begin_transaction());
+        for i in 0..5 {
+            assert_ok(p.send_value(&topic, i % 2, b"committed", 100 + i as usize));
+        }
+        let offsets = [kc_topic_partition_t {
+            topic: topic.as_ptr(),
+            partition: 1,
+            offset: 42,
+            leader_epoch: -1,
+            err: 0,
+        }];
+        // SAFETY: live producer, one valid entry, live metadata.
+        let rc = unsafe {
+            kc_producer_send_offsets_to_transaction(p.0, offsets.as_ptr(), 1, meta, FLUSH_MS)
+        };
+        assert_ok(rc);
+        // A bad offset is refused before anything is sent.
+        let bad = [kc_topic_partition_t {
+            offset: -5,
+            ..offsets[0]
+        }];
+        // SAFETY: as above.
+        let rc = unsafe {
+            kc_producer_send_offsets_to_transaction(p.0, bad.as_ptr(), 1, meta, FLUSH_MS)
+        };
+        assert_err(rc, KC_ERR__INVALID_ARG, &["offsets[0]", "offset -5"]);
+        // SAFETY: live producer, NULL metadata is refused.
+        let rc = unsafe {
+            kc_producer_send_offsets_to_transaction(p.0, offsets.as_ptr(), 1, ptr::null(), 100)
+        };
+        assert_err(rc, KC_ERR__NULL_ARG, &["group_metadata"]);
+        assert_ok(p.commit_transaction(FLUSH_MS));
+        let reps = sink.msgs();
+        assert_eq!(reps.len(), 5, "{reps:?}");
+        assert!(reps.iter().all(|r| r.err == 0 && r.offset >= 0), "{reps:?}");
+        // SAFETY: owned, freed once; NULL is a no-op.
+        unsafe {
+            kc_group_metadata_free(meta);
+            kc_group_metadata_free(ptr::null_mut());
+            kc_consumer_free(consumer);
+        }
+        let committed = kafkac::consumer::Consumer::new(&{
+            let mut c = kafkac::Config::new();
+            c.set("bootstrap.servers", b).unwrap();
+            c.set("group.id", &group).unwrap();
+            c
+        })
+        .unwrap();
+        let tp = kafkac::consumer::assignor::TopicPartition::new(&topic_name, 1);
+        let got = committed
+            .committed(std::slice::from_ref(&tp), CALL_TIMEOUT)
+            .unwrap();
+        assert_eq!(got, vec![(tp, 42)]);
+        committed.close(CALL_TIMEOUT).unwrap();
+
+        // A second producer with the same id fences the first: fatal.
+        let p2 = Producer::new(&Conf::new(b, &[("transactional.id", &id)]));
+        assert_ok(p2.init_transactions(FLUSH_MS));
+        assert_ok(p.begin_transaction());
+        let _ = p.send_value(&topic, 0, b"fenced", 7);
+        let rc = p.commit_transaction(FLUSH_MS);
+        assert_ne!(rc, 0);
+        assert_eq!(txn_class(), (0, 0, 1), "{}", last_error());
+        assert_ne!(p.abort_transaction(100), 0);
+        assert_eq!(txn_class(), (0, 0, 1));
+    })
+}

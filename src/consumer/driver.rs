@@ -211,6 +211,13 @@ impl Driver<'_> {
                     self.group_action(a, now);
                 }
             }
+            if let Some(g) = &self.group {
+                let generation = g.generation();
+                let mut seen = self.shared.generation.lock();
+                if *seen != generation {
+                    *seen = generation;
+                }
+            }
             let actions = self.fetcher.poll(now);
             for a in actions {
                 self.fetch_action(a, now);

@@ -232,6 +232,9 @@ pub(crate) struct Shared {
     pub polled_ms: AtomicU64,
     pub base: Instant,
     pub stop: AtomicBool,
+    /// (generation or member epoch, member id) while in a stable group, as the driver
+    /// last saw it: what a transaction's offsets carry (KIP-447).
+    pub generation: Mutex<Option<(i32, String)>>,
 }
 
 impl Shared {
@@ -277,6 +280,7 @@ impl Consumer {
             polled_ms: AtomicU64::new(0),
             base: Instant::now(),
             stop: AtomicBool::new(false),
+            generation: Mutex::new(None),
         });
         let s = shared.clone();
         let c = client.clone();
@@ -391,6 +395,13 @@ impl Consumer {
         }
         self.shared.command(Cmd::Assign(parts.to_vec()));
         Ok(())
+    }
+
+    /// (generation or member epoch, member id) while the consumer is in a stable group:
+    /// what a transactional producer sends with the group's offsets, so that the group
+    /// coordinator refuses them from a member that is no longer in the group.
+    pub fn group_generation(&self) -> Option<(i32, String)> {
+        self.shared.generation.lock().clone()
     }
 
     /// The partitions assigned now.

@@ -119,7 +119,7 @@ pub(crate) struct Callbacks {
 /// for the broker waits for its own timeout); a call that starts after it is a use
 /// after free.
 pub struct kc_consumer_t {
-    consumer: Consumer,
+    pub(super) consumer: Consumer,
     gate: Gate,
 }
 
@@ -330,7 +330,7 @@ unsafe fn share(c: *const kc_consumer_t) -> Option<Arc<kc_consumer_t>> {
 ///
 /// # Safety
 /// `c` must be NULL or a live handle.
-unsafe fn with_consumer<T>(
+pub(super) unsafe fn with_consumer<T>(
     c: *const kc_consumer_t,
     f: impl FnOnce(&kc_consumer_t) -> Result<T>,
 ) -> Result<T> {

@@ -14,6 +14,7 @@ mod errors;
 mod fetch;
 mod metadata;
 mod producer;
+mod txn;
 mod util;
 
 pub use client::*;
@@ -23,3 +24,4 @@ pub use errors::*;
 pub use fetch::*;
 pub use metadata::*;
 pub use producer::*;
+pub use txn::*;

@@ -171,8 +171,8 @@ pub(crate) struct Callbacks {
 /// `kc_producer_free` may be called while other threads are inside calls on it (they
 /// return `KC_ERR__DESTROY`); a call that starts after it is a use after free.
 pub struct kc_producer_t {
-    producer: Producer,
-    callbacks: Callbacks,
+    pub(super) producer: Producer,
+    pub(super) callbacks: Callbacks,
     gate: Gate,
 }
 
@@ -339,7 +339,7 @@ unsafe fn share(p: *const kc_producer_t) -> Option<Arc<kc_producer_t>> {
 ///
 /// # Safety
 /// `p` must be NULL or a live handle.
-unsafe fn with_producer<T>(
+pub(super) unsafe fn with_producer<T>(
     p: *const kc_producer_t,
     f: impl FnOnce(&kc_producer_t) -> Result<T>,
 ) -> Result<T> {
@@ -690,7 +690,7 @@ pub unsafe extern "C" fn kc_producer_poll(producer: *mut kc_producer_t, timeout_
 }
 
 /// Runs the callbacks for waiting reports. Returns how many were served.
-fn serve(p: *mut kc_producer_t, h: &kc_producer_t, timeout: Duration) -> usize {
+pub(super) fn serve(p: *mut kc_producer_t, h: &kc_producer_t, timeout: Duration) -> usize {
     let cbs = h.callbacks;
     if let (Some(cb), Some(e)) = (cbs.error, h.producer.take_fatal_event()) {
         let reason = CString::new(e.message.replace('\0', " ")).unwrap_or_default();
@@ -703,7 +703,7 @@ fn serve(p: *mut kc_producer_t, h: &kc_producer_t, timeout: Duration) -> usize {
     n
 }
 
-fn deliver(p: *mut kc_producer_t, cbs: &Callbacks, reports: &[Report]) {
+pub(super) fn deliver(p: *mut kc_producer_t, cbs: &Callbacks, reports: &[Report]) {
     if reports.is_empty() || (cbs.dr_msg.is_none() && cbs.dr_batch.is_none()) {
         return;
     }

@@ -8,6 +8,8 @@ use crate::protocol::{api_key, Request};
 #[derive(Debug, Clone, Default)]
 pub struct VersionTable {
     ranges: Vec<Option<(i16, i16)>>,
+    /// The cluster's finalised `transaction.version` (0 when not finalised).
+    pub transaction_version: i16,
 }
 
 impl VersionTable {
@@ -23,7 +25,10 @@ impl VersionTable {
             }
             ranges[i] = Some((k.min_version, k.max_version));
         }
-        VersionTable { ranges }
+        VersionTable {
+            ranges,
+            transaction_version: resp.finalized_level("transaction.version").unwrap_or(0),
+        }
     }
 
     pub fn range(&self, key: i16) -> Option<(i16, i16)> {

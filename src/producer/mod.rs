@@ -19,21 +19,28 @@
 pub mod partitioner;
 mod sender;
 pub mod state;
+pub mod txn;
 
 use crate::client::Client;
 use crate::config::Config;
 use crate::error::{local, Error, Result};
 use crate::net::events::CompletionQueue;
+use crate::protocol::messages::{
+    coordinator_key_type, AddOffsetsToTxnRequest, EndTxnRequest, InitProducerIdRequest,
+    TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
 use crate::record::{Compression, RecordHeaderIn};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 use partitioner::Partitioner;
-use state::{Append, Clock, State};
+use state::{Append, Clock, Pid, State};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use txn::Step;
+pub use txn::{ErrorClass, GroupMetadata, Outcome, Txn, TxnError, TxnOffset, TxnState};
 
 /// Any partition: the partitioner chooses.
 pub const PARTITION_ANY: i32 = -1;
@@ -68,12 +75,27 @@ pub struct ProducerSettings {
     pub request_timeout: Duration,
     pub propagation_max: Duration,
     pub metadata_max_age: Duration,
+    /// `transactional.id`: a transactional producer.
+    pub transactional_id: Option<String>,
+    pub transaction_timeout: Duration,
 }
 
 impl ProducerSettings {
     /// Reads and checks the producer's properties; errors name the property.
     pub fn from_config(c: &Config) -> Result<ProducerSettings> {
-        let idempotence = c.flag("enable.idempotence");
+        let transactional_id = c.get("transactional.id").filter(|t| !t.is_empty());
+        let transaction_timeout = c.ms("transaction.timeout.ms");
+        if transactional_id.is_some()
+            && c.is_set("enable.idempotence")
+            && !c.flag("enable.idempotence")
+        {
+            return Err(Error::new(
+                local::INVALID_CONFIG,
+                "invalid value 'false' for configuration property 'enable.idempotence': \
+                 transactional.id needs enable.idempotence=true",
+            ));
+        }
+        let idempotence = c.flag("enable.idempotence") || transactional_id.is_some();
         let mut max_in_flight = c.int("max.in.flight.requests.per.connection") as usize;
         if idempotence {
             if !c.is_set("max.in.flight.requests.per.connection") {
@@ -101,7 +123,23 @@ impl ProducerSettings {
         }
         let compression = c.get("compression.type").unwrap_or_default();
         let level = c.int("compression.level");
-        let timeout = c.ms("message.timeout.ms");
+        let mut timeout = c.ms("message.timeout.ms");
+        if transactional_id.is_some() {
+            if !c.is_set("message.timeout.ms") {
+                timeout = transaction_timeout;
+            } else if timeout.is_zero() || timeout > transaction_timeout {
+                return Err(Error::new(
+                    local::INVALID_CONFIG,
+                    format!(
+                        "invalid value '{}' for configuration property 'message.timeout.ms': \
+                         with transactional.id it must be between 1 and \
+                         transaction.timeout.ms ({} ms)",
+                        timeout.as_millis(),
+                        transaction_timeout.as_millis()
+                    ),
+                ));
+            }
+        }
         let backoff = c.ms("retry.backoff.ms");
         Ok(ProducerSettings {
             linger: c.ms("linger.ms"),
@@ -131,6 +169,8 @@ impl ProducerSettings {
             request_timeout: c.ms("request.timeout.ms"),
             propagation_max: c.ms("topic.metadata.propagation.max.ms"),
             metadata_max_age: c.ms("metadata.max.age.ms"),
+            transactional_id,
+            transaction_timeout,
         })
     }
 }
@@ -497,6 +537,364 @@ impl Producer {
         self.shared.wake();
         self.shared.reports_cv.notify_all();
         self.shared.space_cv.notify_all();
+    }
+
+    fn txn_id(&self) -> std::result::Result<&str, TxnError> {
+        self.shared
+            .settings
+            .transactional_id
+            .as_deref()
+            .ok_or_else(|| {
+                TxnError::new(
+                    ErrorClass::Usage,
+                    Error::new(
+                        local::STATE,
+                        "the producer is not transactional: set transactional.id",
+                    ),
+                )
+            })
+    }
+
+    fn with_txn<T>(&self, f: impl FnOnce(&mut Txn) -> T) -> T {
+        let mut st = self.shared.state.lock();
+        f(st.txn
+            .as_mut()
+            .expect("a transactional producer has a transaction state"))
+    }
+
+    /// Gets the producer id for `transactional.id` from the transaction coordinator,
+    /// which fences older instances with the same id and ends (aborts) the transaction
+    /// they left open. Called once, before the first transaction; a call that timed out
+    /// (a retriable error) is called again to continue.
+    pub fn init_transactions(&self, timeout: Duration) -> std::result::Result<(), TxnError> {
+        self.txn_id()?;
+        let deadline = Instant::now() + timeout;
+        self.with_txn(|t| t.begin_init())?;
+        self.drive_txn(deadline, None, &mut |_| {})
+    }
+
+    /// Begins a transaction: the messages sent until commit or abort belong to it.
+    pub fn begin_transaction(&self) -> std::result::Result<(), TxnError> {
+        self.txn_id()?;
+        self.with_txn(|t| t.begin())
+    }
+
+    /// Commits `offsets` of the consumer group `group` as part of the transaction: they
+    /// become the group's committed offsets if, and when, the transaction commits.
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: &[TxnOffset],
+        group: &GroupMetadata,
+        timeout: Duration,
+    ) -> std::result::Result<(), TxnError> {
+        self.txn_id()?;
+        if offsets.is_empty() {
+            // Nothing to commit: the transaction is unchanged (as in librdkafka).
+            return Ok(());
+        }
+        if group.group_id.is_empty() {
+            return Err(TxnError::new(
+                ErrorClass::Usage,
+                Error::invalid_arg("send_offsets_to_transaction: the group id is empty"),
+            ));
+        }
+        let deadline = Instant::now() + timeout;
+        self.with_txn(|t| t.begin_offsets(&group.group_id))?;
+        self.drive_txn(deadline, Some((offsets, group)), &mut |_| {})
+    }
+
+    /// Commits the transaction: sends every queued message, waits for every outstanding
+    /// one (serving delivery reports with `f`), then asks the coordinator to commit. A
+    /// retriable error (the timeout) is followed by calling again; an abortable one by
+    /// [`abort_transaction`](Self::abort_transaction).
+    pub fn commit_transaction(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&Report),
+    ) -> std::result::Result<(), TxnError> {
+        self.txn_id()?;
+        let deadline = Instant::now() + timeout;
+        self.with_txn(|t| t.begin_commit())?;
+        self.drive_txn(deadline, None, &mut f)
+    }
+
+    /// Aborts the transaction: what is queued is purged (each message gets its delivery
+    /// report, PURGE_QUEUE), what is in flight is waited for (serving reports with `f`),
+    /// then the coordinator aborts the transaction.
+    pub fn abort_transaction(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&Report),
+    ) -> std::result::Result<(), TxnError> {
+        self.txn_id()?;
+        let deadline = Instant::now() + timeout;
+        self.with_txn(|t| t.begin_abort())?;
+        self.drive_txn(deadline, None, &mut f)
+    }
+
+    /// How the last transaction ended (None before the first end, or not transactional).
+    pub fn transaction_outcome(&self) -> Option<Outcome> {
+        self.shared
+            .state
+            .lock()
+            .txn
+            .as_ref()
+            .and_then(|t| t.outcome)
+    }
+
+    /// The transaction's state (None: not transactional).
+    pub fn transaction_state(&self) -> Option<TxnState> {
+        self.shared.state.lock().txn.as_ref().map(|t| t.state)
+    }
+
+    /// Runs the steps of the transactional operation in progress until it is done or
+    /// `deadline` passes (a retriable TIMED_OUT; the operation stays in progress).
+    fn drive_txn(
+        &self,
+        deadline: Instant,
+        offsets: Option<(&[TxnOffset], &GroupMetadata)>,
+        f: &mut dyn FnMut(&Report),
+    ) -> std::result::Result<(), TxnError> {
+        let id = self.txn_id()?.to_owned();
+        let cluster = self.client.cluster();
+        let s = &self.shared.settings;
+        let mut backoff = s.retry_backoff;
+        loop {
+            let step = self.with_txn(|t| t.next_step());
+            let now = Instant::now();
+            if let Step::Done(r) = step {
+                return r;
+            }
+            if now >= deadline {
+                return Err(TxnError::new(
+                    ErrorClass::Retriable,
+                    Error::timed_out(format!(
+                        "the transactional call timed out ({:?} in progress); call it \
+                         again to continue",
+                        self.transaction_state().unwrap_or(TxnState::Uninitialized)
+                    )),
+                ));
+            }
+            // One request waits no longer than the call, nor than a request may take.
+            let req_deadline = deadline.min(now + s.request_timeout);
+            match step {
+                Step::Done(_) => unreachable!("handled above"),
+                Step::Backoff => {
+                    std::thread::sleep(backoff.min(deadline - now));
+                    backoff = (backoff * 2).min(s.retry_backoff_max);
+                }
+                Step::FindCoordinator => {
+                    let r = sender::find_coordinator(
+                        cluster,
+                        coordinator_key_type::TRANSACTION,
+                        &id,
+                        req_deadline,
+                    );
+                    self.with_txn(|t| match r {
+                        Ok((code, node)) => t.on_coordinator(code, node),
+                        Err(e) => t.on_failure(&e),
+                    });
+                }
+                Step::FindGroupCoordinator { group } => {
+                    let r = sender::find_coordinator(
+                        cluster,
+                        coordinator_key_type::GROUP,
+                        &group,
+                        req_deadline,
+                    );
+                    self.with_txn(|t| match r {
+                        Ok((code, node)) => t.on_group_coordinator(code, node),
+                        Err(e) => t.on_failure(&e),
+                    });
+                }
+                Step::InitProducerId { pid } => {
+                    let node = self.with_txn(|t| t.coordinator).unwrap_or(-1);
+                    let r = sender::coordinator_conn(cluster, node, req_deadline).and_then(|c| {
+                        let v = c.version_of::<InitProducerIdRequest>()?;
+                        if pid != Pid::NONE && v < 3 {
+                            return Err(Error::new(
+                                local::UNSUPPORTED_FEATURE,
+                                format!(
+                                    "{}: InitProducerId v{v} cannot bump the epoch (Kafka \
+                                     2.5 or later)",
+                                    c.name
+                                ),
+                            ));
+                        }
+                        let req = InitProducerIdRequest {
+                            transactional_id: Some(id.clone()),
+                            transaction_timeout_ms: s.transaction_timeout.as_millis() as i32,
+                            producer_id: pid.id,
+                            producer_epoch: pid.epoch,
+                            ..Default::default()
+                        };
+                        let resp = c.request_at(&req, v, req_deadline)?;
+                        let versions = c.versions();
+                        let v2 = Txn::protocol_v2(
+                            versions.transaction_version,
+                            versions
+                                .range(crate::protocol::api_key::END_TXN)
+                                .map(|r| r.1),
+                        );
+                        Ok((resp, v2))
+                    });
+                    let mut st = self.shared.state.lock();
+                    match r {
+                        Ok((resp, v2)) => {
+                            let new = Pid {
+                                id: resp.producer_id,
+                                epoch: resp.producer_epoch,
+                            };
+                            let t = st.txn.as_mut().expect("transactional");
+                            t.on_init(resp.error_code, new, v2);
+                            if resp.error_code == 0 {
+                                st.set_pid(new);
+                                st.counters.producer_ids += 1;
+                            }
+                        }
+                        Err(e) if e.code == local::UNSUPPORTED_FEATURE => {
+                            st.set_fatal(e);
+                        }
+                        Err(e) => st.txn.as_mut().expect("transactional").on_failure(&e),
+                    }
+                }
+                Step::WaitMessages { purge } => {
+                    if purge {
+                        let mut st = self.shared.state.lock();
+                        st.purge_queued_for_abort();
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match self.flush(left, &mut *f) {
+                        Ok(()) => {
+                            let mut st = self.shared.state.lock();
+                            let gap = st.pid_state == state::PidState::NeedBump;
+                            let t = st.txn.as_mut().expect("transactional");
+                            t.bump_needed |= gap;
+                            t.on_messages_settled();
+                        }
+                        Err(e) if e.code == local::TIMED_OUT => {
+                            return Err(TxnError::new(
+                                ErrorClass::Retriable,
+                                e.context("waiting for the transaction's messages; call again"),
+                            ));
+                        }
+                        Err(e) => return Err(TxnError::new(ErrorClass::Fatal, e)),
+                    }
+                }
+                Step::AddOffsets { pid, group } => {
+                    let node = self.with_txn(|t| t.coordinator).unwrap_or(-1);
+                    let r = sender::coordinator_conn(cluster, node, req_deadline).and_then(|c| {
+                        let v = c.version_of::<AddOffsetsToTxnRequest>()?;
+                        let req = AddOffsetsToTxnRequest {
+                            transactional_id: id.clone(),
+                            producer_id: pid.id,
+                            producer_epoch: pid.epoch,
+                            group_id: group.clone(),
+                            ..Default::default()
+                        };
+                        c.request_at(&req, v, req_deadline)
+                    });
+                    self.with_txn(|t| match r {
+                        Ok(resp) => t.on_answer(resp.error_code),
+                        Err(e) => t.on_failure(&e),
+                    });
+                }
+                Step::TxnOffsetCommit { pid, group } => {
+                    let Some((offs, meta)) = offsets else {
+                        return Err(TxnError::new(
+                            ErrorClass::Usage,
+                            Error::new(local::STATE, "no offsets to commit"),
+                        ));
+                    };
+                    let node = self.with_txn(|t| t.group_coordinator).unwrap_or(-1);
+                    let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
+                    for o in offs {
+                        let p = TxnOffsetCommitRequestPartition {
+                            partition_index: o.partition,
+                            committed_offset: o.offset,
+                            committed_leader_epoch: o.leader_epoch,
+                            committed_metadata: o.metadata.clone(),
+                            ..Default::default()
+                        };
+                        match topics.iter_mut().find(|t| t.name == o.topic) {
+                            Some(t) => t.partitions.push(p),
+                            None => topics.push(TxnOffsetCommitRequestTopic {
+                                name: o.topic.clone(),
+                                partitions: vec![p],
+                                ..Default::default()
+                            }),
+                        }
+                    }
+                    let v2 = self.with_txn(|t| t.v2);
+                    let r = sender::coordinator_conn(cluster, node, req_deadline).and_then(|c| {
+                        let mut v = c.version_of::<TxnOffsetCommitRequest>()?;
+                        if !v2 {
+                            // v5 would join the group to the transaction implicitly.
+                            v = v.min(4);
+                        }
+                        let req = TxnOffsetCommitRequest {
+                            transactional_id: id.clone(),
+                            group_id: group.clone(),
+                            producer_id: pid.id,
+                            producer_epoch: pid.epoch,
+                            generation_id: meta.generation_id,
+                            member_id: meta.member_id.clone(),
+                            group_instance_id: meta.group_instance_id.clone(),
+                            topics,
+                            ..Default::default()
+                        };
+                        c.request_at(&req, v, req_deadline)
+                    });
+                    self.with_txn(|t| match r {
+                        Ok(resp) => t.on_answer(resp.first_error().map_or(0, |e| e.2)),
+                        Err(e) => t.on_failure(&e),
+                    });
+                }
+                Step::EndTxn { pid, commit } => {
+                    let node = self.with_txn(|t| t.coordinator).unwrap_or(-1);
+                    let v2 = self.with_txn(|t| t.v2);
+                    let r = sender::coordinator_conn(cluster, node, req_deadline).and_then(|c| {
+                        let mut v = c.version_of::<EndTxnRequest>()?;
+                        if !v2 {
+                            v = v.min(4);
+                        }
+                        let req = EndTxnRequest {
+                            transactional_id: id.clone(),
+                            producer_id: pid.id,
+                            producer_epoch: pid.epoch,
+                            committed: commit,
+                            ..Default::default()
+                        };
+                        c.request_at(&req, v, req_deadline)
+                    });
+                    let mut st = self.shared.state.lock();
+                    match r {
+                        Ok(resp) => {
+                            let new = Pid {
+                                id: resp.producer_id,
+                                epoch: resp.producer_epoch,
+                            };
+                            st.txn
+                                .as_mut()
+                                .expect("transactional")
+                                .on_end(resp.error_code, new);
+                            if resp.error_code == 0 && new.id >= 0 && new.epoch >= 0 {
+                                // Protocol v2: the coordinator bumped the epoch.
+                                st.set_pid(new);
+                            }
+                            let fatal = st
+                                .txn
+                                .as_ref()
+                                .and_then(|t| t.error().filter(|e| e.is_fatal()).cloned());
+                            if let Some(e) = fatal {
+                                st.set_fatal(e.error);
+                            }
+                        }
+                        Err(e) => st.txn.as_mut().expect("transactional").on_failure(&e),
+                    }
+                }
+            }
+        }
     }
 
     /// Messages not yet acknowledged (queued or in flight), and reports waiting.

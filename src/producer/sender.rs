@@ -10,7 +10,9 @@ use crate::cluster::{Cluster, Purpose};
 use crate::error::{local, Error, Result};
 use crate::net::Connection;
 use crate::protocol::messages::{
-    InitProducerIdRequest, PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
+    coordinator_key_type, AddPartitionsToTxnRequest, AddPartitionsToTxnTopic,
+    FindCoordinatorRequest, InitProducerIdRequest, PartitionProduceData, ProduceRequest,
+    ProduceResponse, TopicProduceData,
 };
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -38,6 +40,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
     let mut next_tag: u64 = 0;
     let mut pid_retry_at = Instant::now();
     let mut pid_backoff = s.retry_backoff;
+    let mut add_retry_at = Instant::now();
     loop {
         let now = Instant::now();
         let snap = cluster.snapshot();
@@ -102,6 +105,11 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
             }
         }
 
+        // Transaction protocol v1: partitions join the transaction before their batches go.
+        if Instant::now() >= add_retry_at && add_partitions(&shared, cluster) {
+            add_retry_at = Instant::now() + s.retry_backoff;
+        }
+
         if !refresh.is_empty() {
             let deadline = Instant::now() + cluster.settings.socket_timeout.min(SLOW_CALL);
             let asked = Instant::now();
@@ -124,6 +132,15 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         if pid_action_pending(&shared) {
             until = until.min(pid_retry_at.max(now));
         }
+        if shared
+            .state
+            .lock()
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.adding_pending())
+        {
+            until = until.min(add_retry_at.max(now + Duration::from_millis(5)));
+        }
         let mut got = shared.cq.pop(until);
         while let Some((tag, result)) = got {
             if tag == WAKE {
@@ -134,6 +151,116 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
             got = shared.cq.pop(Instant::now());
         }
     }
+}
+
+/// Adds the partitions waiting to join the transaction (protocol v1) with one
+/// AddPartitionsToTxn request. Returns whether to back off before the next attempt.
+fn add_partitions(shared: &Shared, cluster: &Cluster) -> bool {
+    let (want, coordinator, pid) = {
+        let mut st = shared.state.lock();
+        let pid = st.pid;
+        let Some(txn) = st.txn.as_mut() else {
+            return false;
+        };
+        if !txn.adding_pending() {
+            return false;
+        }
+        (txn.partitions_to_add(), txn.coordinator, pid)
+    };
+    let Some(id) = shared.settings.transactional_id.as_deref() else {
+        return false;
+    };
+    let deadline = Instant::now() + cluster.settings.socket_timeout.min(SLOW_CALL);
+    let Some(node) = coordinator else {
+        // The coordinator moved: look it up again (the calls do the same).
+        match find_coordinator(cluster, coordinator_key_type::TRANSACTION, id, deadline) {
+            Ok((0, node)) => {
+                if let Some(t) = shared.state.lock().txn.as_mut() {
+                    t.coordinator = Some(node);
+                }
+                return false;
+            }
+            _ => return true,
+        }
+    };
+    if want.is_empty() {
+        return false;
+    }
+    let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
+    for (t, p) in &want {
+        match topics.iter_mut().find(|x| &x.name == t) {
+            Some(x) => x.partitions.push(*p),
+            None => topics.push(AddPartitionsToTxnTopic {
+                name: t.clone(),
+                partitions: vec![*p],
+                ..Default::default()
+            }),
+        }
+    }
+    let req = AddPartitionsToTxnRequest::single(id, pid.id, pid.epoch, topics);
+    let result = coordinator_conn(cluster, node, deadline).and_then(|conn| {
+        let v = conn
+            .version_of::<AddPartitionsToTxnRequest>()?
+            .min(AddPartitionsToTxnRequest::CLIENT_MAX_VERSION);
+        let resp = conn.request_at(&req, v, deadline)?;
+        Ok(resp
+            .partition_results()
+            .into_iter()
+            .map(|(t, p, c)| (t.to_owned(), p, c))
+            .collect())
+    });
+    let mut st = shared.state.lock();
+    let backoff = st
+        .txn
+        .as_mut()
+        .is_some_and(|t| t.on_partitions_added(result));
+    // An abortable or fatal answer: what waits to be sent will not be.
+    if let Some(t) = st.txn.as_ref() {
+        if !t.may_send() {
+            if let Some(e) = t.error().map(|e| e.error.clone()) {
+                if t.error().is_some_and(|e| e.is_fatal()) {
+                    st.set_fatal(e);
+                } else {
+                    st.fail_queued_with(e);
+                }
+            }
+        }
+    }
+    drop(st);
+    shared.wake();
+    shared.reports_cv.notify_all();
+    backoff
+}
+
+/// FindCoordinator for `key` of `key_type`, asked of any broker: the answer's error code
+/// and the coordinator's broker id.
+pub(crate) fn find_coordinator(
+    cluster: &Cluster,
+    key_type: i8,
+    key: &str,
+    deadline: Instant,
+) -> Result<(i16, i32)> {
+    let conn = cluster.any_broker(deadline)?;
+    let v = conn.version_of::<FindCoordinatorRequest>()?;
+    let req = FindCoordinatorRequest::single(key_type, key);
+    let resp = conn.request_at(&req, v, deadline)?;
+    let c = resp
+        .coordinator_for(key)
+        .ok_or_else(|| Error::protocol(format!("FindCoordinator: no answer for '{key}'")))?;
+    Ok((c.error_code, c.node_id))
+}
+
+/// The connection to coordinator `node`, asking for the cluster's brokers first when the
+/// metadata does not list it yet.
+pub(crate) fn coordinator_conn(
+    cluster: &Cluster,
+    node: i32,
+    deadline: Instant,
+) -> Result<Arc<Connection>> {
+    if !cluster.knows_broker(node) {
+        cluster.refresh_topics(&[], Instant::now(), deadline)?;
+    }
+    cluster.broker(node, deadline)
 }
 
 fn pid_action_pending(shared: &Shared) -> bool {
@@ -194,7 +321,11 @@ fn send_to(
         Ok(c) => c,
         Err(e) => return requeue_all(shared, cluster, batches, e, false),
     };
+    // A transactional producer on protocol v1 stays below Produce v12, which would tell
+    // the broker to add partitions implicitly (protocol v2).
+    let txn_v1 = shared.state.lock().txn.as_ref().is_some_and(|t| !t.v2);
     let version = match conn.version_of::<ProduceRequest>() {
+        Ok(v) if v >= 3 && txn_v1 => v.min(11),
         Ok(v) if v >= 3 => v,
         Ok(v) => {
             let e = Error::new(
@@ -234,7 +365,7 @@ fn send_to(
     }
     let timeout_ms = s.request_timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
     let req = ProduceRequest {
-        transactional_id: None,
+        transactional_id: s.transactional_id.clone(),
         acks: s.acks,
         timeout_ms,
         topic_data: by_topic,

@@ -28,6 +28,7 @@
 //! `possible_duplicates` says how often that happened).
 
 use super::partitioner::Partitioner;
+use super::txn::Txn;
 use super::{Message, Persisted, ProducerCounters, ProducerSettings, Report, TopicName};
 use crate::cluster::Snapshot;
 use crate::error::{local, Error, Result};
@@ -281,6 +282,8 @@ pub struct State {
     /// (set by the last `collect`).
     retry_due: Option<Instant>,
     idempotence: bool,
+    /// The transaction's state, for a transactional producer.
+    pub txn: Option<Txn>,
 }
 
 impl State {
@@ -311,6 +314,7 @@ impl State {
             rng: seed | 1,
             retry_due: None,
             idempotence: settings.idempotence,
+            txn: settings.transactional_id.as_deref().map(Txn::new),
         }
     }
 
@@ -417,6 +421,9 @@ impl State {
         }
         if self.closing {
             return Err(Error::new(local::DESTROY, "the producer is closing"));
+        }
+        if let Some(txn) = &self.txn {
+            txn.check_send()?;
         }
         let size = payload_size(m.key, value, m.headers);
         let rec = RecordIn {
@@ -674,6 +681,7 @@ impl State {
             producer_id: pid.id,
             producer_epoch: pid.epoch,
             base_sequence: base_seq,
+            transactional: self.txn.is_some(),
             ..Default::default()
         };
         let data = match open.builder.finish_segments(&opts) {
@@ -945,9 +953,13 @@ impl State {
         if matches!(self.pid_state, PidState::NeedInit | PidState::NeedBump) {
             return out;
         }
+        if self.txn.as_ref().is_some_and(|t| !t.may_send()) {
+            return out;
+        }
         let mut retry_due: Option<Instant> = None;
         let pid = self.pid;
         let idempotence = self.idempotence;
+        let txn = &mut self.txn;
         for (ti, t) in self.topics.iter_mut().enumerate() {
             for (p, part) in t.parts.iter_mut().enumerate() {
                 if part.queue.is_empty() {
@@ -966,6 +978,13 @@ impl State {
                     }
                     continue;
                 };
+                if let Some(txn) = txn.as_mut() {
+                    // Transaction protocol v1: not before the partition is in the
+                    // transaction.
+                    if !txn.partition_ready(&t.name.name, p as i32) {
+                        continue;
+                    }
+                }
                 let limit = if idempotence && !part.confirmed {
                     1
                 } else {
@@ -1012,6 +1031,18 @@ impl State {
         self.close_lingered(settings, now);
         let mut init_pid = false;
         match self.pid_state {
+            // A transactional producer's id comes from init_transactions, and a new
+            // epoch from the transaction coordinator (the transaction is aborted first).
+            PidState::NeedBump if self.txn.is_some() => {
+                let txn = self.txn.as_mut().expect("transactional");
+                txn.bump_needed = true;
+                txn.message_failed(&Error::new(
+                    local::STATE,
+                    "a partition's sequence numbers have a gap (the broker lost or \
+                     refused a batch): the epoch must be bumped",
+                ));
+            }
+            PidState::NeedInit if self.txn.is_some() => {}
             PidState::NeedInit if now >= pid_retry_at && self.in_flight() == 0 => init_pid = true,
             PidState::NeedBump if self.in_flight() == 0 => {
                 if self.pid.epoch < i16::MAX - 1 && self.pid.id >= 0 {
@@ -1235,6 +1266,9 @@ impl State {
         if self.idempotence && self.pid_state == PidState::Ready {
             self.pid_state = PidState::NeedBump;
         }
+        if let Some(txn) = self.txn.as_mut() {
+            txn.message_failed(&err);
+        }
         let name = self.topics[b.topic].name.clone();
         let e = Arc::new(err.context(format!("{}/{}", name.name, b.partition)));
         for m in &b.msgs {
@@ -1295,7 +1329,15 @@ impl State {
             return;
         }
         self.fatal = Some(err.clone());
+        if let Some(txn) = self.txn.as_mut() {
+            txn.producer_fatal(&err);
+        }
         let e = Error::new(local::FATAL, format!("fatal error: {}", err.message));
+        self.fail_queued(e);
+    }
+
+    /// Fails every message not in flight with `e` (the transaction cannot go on).
+    pub fn fail_queued_with(&mut self, e: Error) {
         self.fail_queued(e);
     }
 
@@ -1352,6 +1394,23 @@ impl State {
                 }
                 self.release(b.msgs.len(), b.bytes);
             }
+        }
+    }
+
+    /// Purges what is queued for an aborted transaction (PURGE_QUEUE reports).
+    pub fn purge_queued_for_abort(&mut self) {
+        // Closed batches have their sequences: dropping them leaves a gap that a new
+        // epoch closes. Open batches and messages waiting for metadata have none.
+        let gap = self
+            .topics
+            .iter()
+            .any(|t| t.parts.iter().any(|p| !p.queue.is_empty()));
+        self.fail_queued(Error::new(
+            local::PURGE_QUEUE,
+            "message purged from the queue: the transaction was aborted",
+        ));
+        if gap {
+            self.need_bump();
         }
     }
 

@@ -39,6 +39,10 @@ pub mod api_key {
     pub const CREATE_TOPICS: i16 = 19;
     pub const DELETE_TOPICS: i16 = 20;
     pub const INIT_PRODUCER_ID: i16 = 22;
+    pub const ADD_PARTITIONS_TO_TXN: i16 = 24;
+    pub const ADD_OFFSETS_TO_TXN: i16 = 25;
+    pub const END_TXN: i16 = 26;
+    pub const TXN_OFFSET_COMMIT: i16 = 28;
     pub const SASL_AUTHENTICATE: i16 = 36;
     pub const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
 
@@ -61,6 +65,10 @@ pub mod api_key {
             CREATE_TOPICS => "CreateTopics",
             DELETE_TOPICS => "DeleteTopics",
             INIT_PRODUCER_ID => "InitProducerId",
+            ADD_PARTITIONS_TO_TXN => "AddPartitionsToTxn",
+            ADD_OFFSETS_TO_TXN => "AddOffsetsToTxn",
+            END_TXN => "EndTxn",
+            TXN_OFFSET_COMMIT => "TxnOffsetCommit",
             SASL_AUTHENTICATE => "SaslAuthenticate",
             CONSUMER_GROUP_HEARTBEAT => "ConsumerGroupHeartbeat",
             _ => "Unknown",

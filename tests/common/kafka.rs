@@ -22,10 +22,11 @@
 //! `scripts/test.sh` can check that none is left after the suite.
 
 use super::{free_port, log_dir, read_tail, scratch_dir, spawn_guarded, unique, wait_timeout};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -127,7 +128,33 @@ fn random_kafka_uuid() -> String {
 /// in it depends on the node.
 fn template() -> &'static Path {
     static T: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    T.get_or_init(|| {
+    T.get_or_init(|| format_template(&[]))
+        .as_deref()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Like [`template`], formatted with `--feature` settings (such as
+/// `transaction.version=1`): one template per set of features.
+fn template_with(features: &[&str]) -> PathBuf {
+    if features.is_empty() {
+        return template().to_path_buf();
+    }
+    static T: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut m = T
+        .get_or_init(Default::default)
+        .lock()
+        .expect("template lock");
+    let key = features.join(",");
+    if let Some(p) = m.get(&key) {
+        return p.clone();
+    }
+    let p = format_template(features).unwrap_or_else(|e| panic!("{e}"));
+    m.insert(key, p.clone());
+    p
+}
+
+fn format_template(features: &[&str]) -> Result<PathBuf, String> {
+    {
         let dir = scratch_dir("kafka-template");
         // Removed when the test binary exits.
         std::mem::forget(spawn_janitor(&dir));
@@ -155,6 +182,9 @@ fn template() -> &'static Path {
             .arg(random_kafka_uuid())
             .arg("-c")
             .arg(&props);
+        for f in features {
+            cmd.arg("--feature").arg(f);
+        }
         let done = super::run_bounded(cmd, None, KAFKA_START_TIMEOUT)
             .map_err(|e| format!("run StorageTool: {e}"))?;
         if done.status.map(|s| s.success()) != Some(true) {
@@ -166,9 +196,7 @@ fn template() -> &'static Path {
             ));
         }
         Ok(dir.join("data"))
-    })
-    .as_deref()
-    .unwrap_or_else(|e| panic!("{e}"))
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -304,12 +332,24 @@ impl KafkaCluster {
         ssl_listeners: &[&str],
         extra: &[(&str, &str)],
     ) -> KafkaCluster {
+        Self::start_formatted(n, &[], ssl_listeners, extra)
+    }
+
+    /// Like [`start_with_listeners`](Self::start_with_listeners), with the storage
+    /// formatted with `features` (`kafka-storage format --feature`, such as
+    /// `transaction.version=1`).
+    pub fn start_formatted(
+        n: usize,
+        features: &[&str],
+        ssl_listeners: &[&str],
+        extra: &[(&str, &str)],
+    ) -> KafkaCluster {
         assert!(n >= 1, "a cluster has at least one node");
         let mut last = String::new();
         // A port that was free a moment ago can be taken before the JVM binds
         // it: start again on new ports when a node exits during start-up.
         for _ in 0..3 {
-            match Self::try_start(n, ssl_listeners, extra) {
+            match Self::try_start(n, features, ssl_listeners, extra) {
                 Ok(c) => return c,
                 Err(e) => last = e,
             }
@@ -319,10 +359,12 @@ impl KafkaCluster {
 
     fn try_start(
         n: usize,
+        features: &[&str],
         ssl_listeners: &[&str],
         extra: &[(&str, &str)],
     ) -> Result<KafkaCluster, String> {
-        let template = template();
+        let template = template_with(features);
+        let template = template.as_path();
         let dir = scratch_dir(&format!("kafka{n}"));
         let janitor = spawn_janitor(&dir);
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();

@@ -67,7 +67,7 @@ impl Rng {
     }
 
     /// Uniform in `0.0..1.0`.
-    fn unit(&mut self) -> f64 {
+    pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }

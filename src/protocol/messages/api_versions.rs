@@ -1,5 +1,9 @@
 //! ApiVersions (key 18), versions 0–3: which API versions a broker supports.
 //! Flexible from v3. The response header is always v0, even in flexible versions.
+//!
+//! In v3 the response's tagged field 2 (`FinalizedFeatures`, KIP-584) lists the features
+//! the cluster has finalised, such as `transaction.version` (2: transaction protocol v2,
+//! KIP-890); [`ApiVersionsResponse::finalized_features`] reads it.
 
 use crate::protocol::{api_key, Request};
 use crate::wire_struct;
@@ -25,6 +29,44 @@ wire_struct! {
         pub api_key: i16 [0..=32767],
         pub min_version: i16 [0..=32767],
         pub max_version: i16 [0..=32767],
+    }
+}
+
+wire_struct! {
+    /// A feature the cluster has finalised, and its version range (tagged field 2 of the
+    /// v3+ response).
+    pub struct FinalizedFeature {
+        pub name: String [3..=32767],
+        pub max_version_level: i16 [3..=32767],
+        pub min_version_level: i16 [3..=32767],
+    }
+}
+
+/// The tag of `FinalizedFeatures` in a v3+ response.
+const FINALIZED_FEATURES_TAG: u32 = 2;
+
+impl ApiVersionsResponse {
+    /// The finalised features (empty before v3, or when the broker sent none; a
+    /// malformed field counts as none).
+    pub fn finalized_features(&self) -> Vec<FinalizedFeature> {
+        let Some(f) = self
+            .tagged_fields
+            .0
+            .iter()
+            .find(|f| f.tag == FINALIZED_FEATURES_TAG)
+        else {
+            return Vec::new();
+        };
+        let mut r = crate::protocol::Reader::new(&f.data);
+        <Vec<FinalizedFeature> as crate::protocol::Wire>::read(&mut r, true, 3).unwrap_or_default()
+    }
+
+    /// The finalised maximum level of feature `name`, if the cluster finalised it.
+    pub fn finalized_level(&self, name: &str) -> Option<i16> {
+        self.finalized_features()
+            .into_iter()
+            .find(|f| f.name == name)
+            .map(|f| f.max_version_level)
     }
 }
 
@@ -90,6 +132,31 @@ mod tests {
         assert_eq!(resp.api_keys[0].max_version, 9);
         assert_eq!(resp.tagged_fields.0.len(), 1);
         assert_eq!(resp.tagged_fields.0[0].tag, 3);
+    }
+
+    #[test]
+    fn finalized_features_known_bytes() {
+        // correlation 1 | error 0 | 0 apis | throttle 0 | 2 tagged fields:
+        // tag 1 (epoch, 8 bytes) and tag 2: 1 feature "transaction.version" max 2 min 0.
+        let mut body = vec![
+            0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 2, 1, 8, 0, 0, 0, 0, 0, 0, 0, 9,
+        ];
+        let mut feature = vec![2, 20];
+        feature.extend_from_slice(b"transaction.version");
+        feature.extend_from_slice(&[0, 2, 0, 0, 0]);
+        body.push(2);
+        body.push(feature.len() as u8);
+        body.extend_from_slice(&feature);
+        let (_, resp) = decode_response::<ApiVersionsRequest>(&Bytes::from(body), 3).unwrap();
+        assert_eq!(resp.finalized_level("transaction.version"), Some(2));
+        assert_eq!(resp.finalized_level("kraft.version"), None);
+        // No tagged fields: no features.
+        let (_, resp) = decode_response::<ApiVersionsRequest>(
+            &Bytes::from_static(&[0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0]),
+            3,
+        )
+        .unwrap();
+        assert!(resp.finalized_features().is_empty());
     }
 
     #[test]

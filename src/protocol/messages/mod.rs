@@ -2,11 +2,14 @@
 //! implemented; see the module docs for the ranges. [`consumer_protocol`] is not an API
 //! but the consumer's data carried inside JoinGroup and SyncGroup.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
 pub mod consumer_group_heartbeat;
 pub mod consumer_protocol;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -21,12 +24,16 @@ pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
+pub use add_offsets_to_txn::*;
+pub use add_partitions_to_txn::*;
 pub use api_versions::*;
 pub use consumer_group_heartbeat::*;
 pub use consumer_protocol::*;
 pub use create_topics::*;
 pub use delete_topics::*;
+pub use end_txn::*;
 pub use fetch::*;
 pub use find_coordinator::*;
 pub use heartbeat::*;
@@ -41,3 +48,4 @@ pub use produce::*;
 pub use sasl_authenticate::*;
 pub use sasl_handshake::*;
 pub use sync_group::*;
+pub use txn_offset_commit::*;

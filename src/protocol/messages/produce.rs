@@ -1,6 +1,8 @@
-//! Produce (key 0), versions 0–11: write records to partition leaders. Flexible from v9.
+//! Produce (key 0), versions 0–12: write records to partition leaders. Flexible from v9.
 //! `records` is opaque here: record batches (message format v2) from v3 on, legacy
 //! message sets (v1 for Produce v2, v0 for v0/v1) before, for brokers older than 0.11.
+//! v12 has v11's layout: it tells the broker that a transactional producer speaks
+//! transaction protocol v2 (KIP-890), whose partitions join the transaction on Produce.
 //!
 //! The v10+ tagged fields `CurrentLeader` (partition, tag 0) and `NodeEndpoints` (response,
 //! tag 0) are kept raw in `tagged_fields`, so answers re-encode byte for byte; they are
@@ -150,7 +152,7 @@ impl Request for ProduceRequest {
 
     const API_KEY: i16 = api_key::PRODUCE;
     const MIN_VERSION: i16 = 0;
-    const MAX_VERSION: i16 = 11;
+    const MAX_VERSION: i16 = 12;
     const FLEXIBLE_MIN: i16 = 9;
     type Response = ProduceResponse;
 
