@@ -1629,7 +1629,10 @@ size_t kc_producer_outq_len(struct kc_producer_t *producer);
 kc_err_t kc_producer_fatal_error(struct kc_producer_t *producer, char *buf, size_t len);
 
 // Flushes for up to `timeout_ms` (serving reports through the callbacks), then drops
-// what is left and stops the producer's threads and connections. Returns within
+// what is left and stops the producer's threads and connections. A transactional
+// producer's open transaction is aborted first (a commit already under way is carried
+// on), within the same `timeout_ms`, so that it does not hold `read_committed` readers
+// back until `transaction.timeout.ms`. Returns within
 // `timeout_ms` plus the time to close connections (no network wait; a negative timeout
 // is a year). `*droppedp` (may be NULL) receives how many messages were dropped without
 // a report. After it, sends fail with `KC_ERR__DESTROY`; the handle must still be

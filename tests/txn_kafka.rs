@@ -32,7 +32,8 @@ use kafkac::consumer::assignor::TopicPartition;
 use kafkac::consumer::{Consumer, Event};
 use kafkac::error::local;
 use kafkac::producer::{
-    ErrorClass, GroupMetadata, Message, Producer, Report, TxnOffset, TxnState, PARTITION_ANY,
+    ErrorClass, GroupMetadata, Message, Outcome, Producer, Report, TxnOffset, TxnState,
+    PARTITION_ANY,
 };
 use kafkac::Config;
 use std::process::Command;
@@ -385,6 +386,42 @@ fn v2_offsets_commit_with_the_transaction() {
 #[test]
 fn v1_offsets_commit_with_the_transaction() {
     with_timeout(TEST_LIMIT, || offsets_in_transaction(1));
+}
+
+/// Closing a producer with a transaction open aborts it: its records are never read, and
+/// `read_committed` readers are not held back until `transaction.timeout.ms` (60 s, more
+/// than the reader waits) — the marker written after the close is read at once.
+fn close_aborts_the_open_transaction(version: u8) {
+    let b = cluster(version).bootstrap.clone();
+    let t = topic(&b, 1);
+    let p = txn_producer(&b, &unique("closing"), &[]);
+    p.begin_transaction().unwrap();
+    send(&p, &t, 0, "committed");
+    p.commit_transaction(T, |_| {}).unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, &t, 0, "open-1");
+    p.flush(T, |_| {}).unwrap();
+    send(&p, &t, 0, "open-2");
+    let t0 = Instant::now();
+    let dropped = p.close(T);
+    assert_eq!(
+        dropped, 0,
+        "the abort reports every message of the transaction"
+    );
+    assert!(t0.elapsed() < T, "close took {:?}", t0.elapsed());
+    assert_eq!(p.transaction_outcome(), Some(Outcome::Aborted));
+    mark(&b, &t, 1, "end");
+    assert_eq!(read_committed(&b, &t, 1, "end"), vec!["0:committed"]);
+}
+
+#[test]
+fn v2_close_aborts_the_open_transaction() {
+    with_timeout(TEST_LIMIT, || close_aborts_the_open_transaction(2));
+}
+
+#[test]
+fn v1_close_aborts_the_open_transaction() {
+    with_timeout(TEST_LIMIT, || close_aborts_the_open_transaction(1));
 }
 
 #[test]

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The partitioner chooses the partition (librdkafka's `RD_KAFKA_PARTITION_UA`).
 pub const KC_PARTITION_UA: i32 = -1;
@@ -866,7 +866,10 @@ pub unsafe extern "C" fn kc_producer_fatal_error(
 }
 
 /// Flushes for up to `timeout_ms` (serving reports through the callbacks), then drops
-/// what is left and stops the producer's threads and connections. Returns within
+/// what is left and stops the producer's threads and connections. A transactional
+/// producer's open transaction is aborted first (a commit already under way is carried
+/// on), within the same `timeout_ms`, so that it does not hold `read_committed` readers
+/// back until `transaction.timeout.ms`. Returns within
 /// `timeout_ms` plus the time to close connections (no network wait; a negative timeout
 /// is a year). `*droppedp` (may be NULL) receives how many messages were dropped without
 /// a report. After it, sends fail with `KC_ERR__DESTROY`; the handle must still be
@@ -888,9 +891,14 @@ pub unsafe extern "C" fn kc_producer_close(
             with_producer(producer, |h| {
                 let cbs = h.callbacks;
                 let mut reports = Vec::new();
+                let deadline = Instant::now() + millis(timeout_ms);
+                h.producer
+                    .end_open_transaction(millis(timeout_ms), |r| reports.push(r.clone()));
                 let _ = h
                     .producer
-                    .flush(millis(timeout_ms), |r| reports.push(r.clone()));
+                    .flush(deadline.saturating_duration_since(Instant::now()), |r| {
+                        reports.push(r.clone())
+                    });
                 deliver(producer, &cbs, &reports);
                 let dropped = h.producer.close(Duration::ZERO);
                 write_out(droppedp, dropped);

@@ -939,10 +939,33 @@ impl Producer {
     /// Flushes for up to `timeout`, then drops what is left and stops: returns within
     /// `timeout` plus the time to close the connections (no network wait). Returns the
     /// number of messages dropped without a served report.
+    /// Before a close: a transaction still open is aborted (as Java's close does), so
+    /// that it does not hold back `read_committed` readers until `transaction.timeout.ms`;
+    /// a commit already under way is carried on. Within `timeout`; the reports go to `f`.
+    pub fn end_open_transaction(&self, timeout: Duration, f: impl FnMut(&Report)) {
+        if timeout.is_zero() || self.sender.lock().is_none() {
+            return;
+        }
+        match self.transaction_state() {
+            Some(TxnState::InTransaction | TxnState::AbortableError | TxnState::Aborting) => {
+                let _ = self.abort_transaction(timeout, f);
+            }
+            Some(TxnState::Committing) => {
+                let _ = self.commit_transaction(timeout, f);
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends an open transaction ([`Producer::end_open_transaction`]) and flushes, within
+    /// `timeout` in all, then stops the sender; returns how many messages were dropped
+    /// without a report.
     pub fn close(&self, timeout: Duration) -> usize {
         let mut dropped = 0;
         if self.sender.lock().is_some() && !timeout.is_zero() {
-            let _ = self.flush(timeout, |_| {});
+            let deadline = Instant::now() + timeout;
+            self.end_open_transaction(timeout, |_| {});
+            let _ = self.flush(deadline.saturating_duration_since(Instant::now()), |_| {});
         }
         let handle = self.sender.lock().take();
         if let Some(h) = handle {
