@@ -40,12 +40,10 @@ fn security_bench_short() {
         .spawn()
         .expect("spawn bench/security.py");
     let started = Instant::now();
-    let mut status = None;
     let mut termed: Option<Instant> = None;
-    while status.is_none() {
-        status = child.try_wait().expect("wait for bench/security.py");
-        if status.is_some() {
-            break;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for bench/security.py") {
+            break s;
         }
         match termed {
             None if started.elapsed() > LIMIT => {
@@ -56,18 +54,17 @@ fn security_bench_short() {
             }
             Some(t) if t.elapsed() > STOP_LIMIT => {
                 let _ = child.kill();
-                status = child.wait().ok();
+                break child.wait().expect("reap bench/security.py");
             }
             _ => thread::sleep(Duration::from_millis(100)),
         }
-    }
+    };
     let out = fs::read_to_string(&out_path).unwrap_or_default();
     let err = fs::read_to_string(&err_path).unwrap_or_default();
     assert!(
         termed.is_none(),
         "bench/security.py did not finish within {LIMIT:?}\n{out}{err}"
     );
-    let status = status.unwrap();
     assert!(
         status.success(),
         "bench/security.py failed ({status})\n{out}{err}"
