@@ -11,7 +11,11 @@
 # Stop it with: kill "$(cat DIR/pid)". Prints "ready 127.0.0.1:PORT" when ready,
 # and exits non-zero (with the log's tail) if the node does not come up within
 # 60 s.
-#   KAFKAC_KAFKA_JVM_OPTS  replaces the JVM options (small heaps by default)
+#   KAFKAC_KAFKA_JVM_OPTS   replaces the JVM options (small heaps by default)
+#   KAFKAC_KAFKA_LISTENERS  extra client listeners, "NAME:PORT ..." where NAME is also
+#                           the listener's security protocol (SSL, SASL_SSL, ...)
+#   KAFKAC_KAFKA_PROPS      a file whose lines are added to server.properties (their
+#                           keystores, SASL mechanisms and JAAS configurations)
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -31,6 +35,12 @@ fi
 CPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 read -r -a JVM <<<"${KAFKAC_KAFKA_JVM_OPTS:--Xms64m -Xmx512m -XX:+UseSerialGC -XX:-UsePerfData -Djava.awt.headless=true}"
 
+LISTENERS="" ADVERTISED="" PROTOCOLS=""
+for l in ${KAFKAC_KAFKA_LISTENERS:-}; do
+    LISTENERS+=",${l%%:*}://127.0.0.1:${l##*:}"
+    PROTOCOLS+=",${l%%:*}:${l%%:*}"
+done
+ADVERTISED=$LISTENERS
 mkdir -p "$DIR/logs"
 DIR=$(cd "$DIR" && pwd)
 cat >"$DIR/server.properties" <<PROPS
@@ -38,10 +48,10 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CPORT
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT$LISTENERS
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT$ADVERTISED
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT$PROTOCOLS
 log.dirs=$DIR/data
 auto.create.topics.enable=false
 num.partitions=1
@@ -61,6 +71,9 @@ num.recovery.threads.per.data.dir=1
 group.coordinator.threads=1
 log.cleaner.dedupe.buffer.size=4194304
 PROPS
+if [ -n "${KAFKAC_KAFKA_PROPS:-}" ]; then
+    cat "$KAFKAC_KAFKA_PROPS" >>"$DIR/server.properties"
+fi
 run() {
     "${EXEC[@]}" java "${JVM[@]}" -cp "$LIBS/*" -Dkafkac.demo.node=1 \
         -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties" -Dkafka.logs.dir="$DIR/logs" "$@"
