@@ -293,6 +293,8 @@ const (
 	ErrResolve ErrorCode = C.KC_ERR__RESOLVE
 	// ErrSsl is KC_ERR__SSL: TLS failed: the broker's certificate is not trusted, is another host's or has expired, the handshake was refused (a client certificate required), or the broker's listener does not speak TLS. The message names the broker and the cause.
 	ErrSsl ErrorCode = C.KC_ERR__SSL
+	// ErrAuthentication is KC_ERR__AUTHENTICATION: SASL authentication failed: wrong user name or password, unknown user, a SCRAM exchange the client could not verify, or a SASL client on a listener that takes no SASL (librdkafka's `_AUTHENTICATION`). The message names the broker, the mechanism and the user, never the password. A mechanism the broker does not enable is Kafka's UNSUPPORTED_SASL_MECHANISM (33) instead, with the broker's enabled list.
+	ErrAuthentication ErrorCode = C.KC_ERR__AUTHENTICATION
 	// ErrUnknownPartition is KC_ERR__UNKNOWN_PARTITION: The partition does not exist.
 	ErrUnknownPartition ErrorCode = C.KC_ERR__UNKNOWN_PARTITION
 	// ErrUnknownTopic is KC_ERR__UNKNOWN_TOPIC: The topic does not exist.
@@ -498,6 +500,7 @@ var codeMacros = []struct {
 	{"KC_ERR__TRANSPORT", ErrTransport},
 	{"KC_ERR__RESOLVE", ErrResolve},
 	{"KC_ERR__SSL", ErrSsl},
+	{"KC_ERR__AUTHENTICATION", ErrAuthentication},
 	{"KC_ERR__UNKNOWN_PARTITION", ErrUnknownPartition},
 	{"KC_ERR__UNKNOWN_TOPIC", ErrUnknownTopic},
 	{"KC_ERR__ALL_BROKERS_DOWN", ErrAllBrokersDown},

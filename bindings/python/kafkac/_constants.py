@@ -198,6 +198,8 @@ KC_ERR__TRANSPORT = -195
 KC_ERR__RESOLVE = -193
 #: TLS failed: the broker's certificate is not trusted, is another host's or has expired, the handshake was refused (a client certificate required), or the broker's listener does not speak TLS. The message names the broker and the cause.
 KC_ERR__SSL = -181
+#: SASL authentication failed: wrong user name or password, unknown user, a SCRAM exchange the client could not verify, or a SASL client on a listener that takes no SASL (librdkafka's `_AUTHENTICATION`). The message names the broker, the mechanism and the user, never the password. A mechanism the broker does not enable is Kafka's UNSUPPORTED_SASL_MECHANISM (33) instead, with the broker's enabled list.
+KC_ERR__AUTHENTICATION = -169
 #: The partition does not exist.
 KC_ERR__UNKNOWN_PARTITION = -190
 #: The topic does not exist.
