@@ -504,6 +504,35 @@ fn oauthbearer_with_a_token_from_the_application() {
 }
 
 #[test]
+fn oauthbearer_token_through_the_c_api_under_the_sanitizers() {
+    with_timeout(LIMIT, || {
+        let b = addr("SASL_PLAINTEXT");
+        clib::library();
+        let dir = clib::bin_dir().join("sasl-examples");
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("oauth_token");
+        clib::compile(
+            &clib::cc(),
+            &clib::manifest_dir().join("tests/c/oauth_token.c"),
+            common::SANITIZE_FLAGS,
+            Some(clib::Link::Static),
+            &out,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let t = app_token(600);
+        let mut cmd = Command::new(&out);
+        cmd.args([b.as_str(), t.value.as_str(), &t.lifetime_ms.to_string()]);
+        let stdout = common::run_sanitized(cmd, Duration::from_secs(120));
+        assert!(stdout.ends_with("ok\n"), "{stdout}");
+        assert!(
+            stdout.contains("metadata after failure: -169")
+                && stdout.contains("odd extensions: -186"),
+            "{stdout}"
+        );
+    });
+}
+
+#[test]
 fn producer_and_group_consumer_over_sasl_ssl() {
     with_timeout(LIMIT, || {
         let topic = "sasl-group";
