@@ -1449,6 +1449,74 @@ kc_err_t kc_metadata_topic(const struct kc_metadata_t *md, size_t i, struct kc_t
 // `md` must be a live handle and `out` valid.
 kc_err_t kc_metadata_partition(const struct kc_metadata_t *md, size_t i, size_t j, struct kc_partition_t *out);
 
+// Sets the OAUTHBEARER token every connection of the client sends when it authenticates
+// or re-authenticates (KIP-368), replacing the previous one. For
+// `sasl.mechanism=OAUTHBEARER` without `enable.sasl.oauthbearer.unsecure.jwt`: until a
+// token is set, connections fail with `KC_ERR__AUTHENTICATION`. Connections already
+// authenticated keep their session; they send the new token when they re-authenticate
+// (the broker's `connections.max.reauth.ms`, at most the token's lifetime). Set a new
+// token before the current one expires (librdkafka refreshes at 80% of the lifetime).
+//
+// `token_value`: the token (an RFC 6750 b64token, e.g. a JWT). `md_lifetime_ms`: when it
+// expires, in milliseconds since the Unix epoch (in the future). `md_principal_name`:
+// the principal it names (non-empty; used in error messages). `extensions`: NULL or
+// `extension_size` strings, key, value, key, value... (RFC 7628 SASL extensions: keys
+// are ASCII letters, not `auth`; values printable ASCII, space, tab, CR, LF);
+// `extension_size` must be even. Every string is copied: the caller keeps ownership.
+//
+// Thread-safe: may be called from any thread, including from callbacks.
+//
+// Errors: `KC_ERR__INVALID_ARG` (empty or malformed token, lifetime not in the future,
+// empty principal, odd `extension_size`, invalid extension; the message says which),
+// `KC_ERR__NULL_ARG`, `KC_ERR__STATE` (`sasl.mechanism` is not OAUTHBEARER, or the token
+// is the unsecured JWT made from `sasl.oauthbearer.config`), `KC_ERR__DESTROY`,
+// `KC_ERR__PANIC`. Message: `kc_last_error`.
+//
+// # Safety
+// `client` must be a live handle; the strings NULL or NUL-terminated; `extensions`
+// NULL or pointing to `extension_size` string pointers.
+kc_err_t kc_client_oauthbearer_set_token(const struct kc_client_t *client, const char *token_value, int64_t md_lifetime_ms, const char *md_principal_name, const char *const *extensions, size_t extension_size);
+
+// Records that the application could not get an OAUTHBEARER token: connections that
+// authenticate until a token is set fail with `KC_ERR__AUTHENTICATION` and a message
+// containing `errstr` (copied; the caller keeps it). Replaces the token set before, if
+// any. Thread-safe.
+//
+// Errors: `KC_ERR__INVALID_ARG` (empty `errstr`), `KC_ERR__NULL_ARG`, `KC_ERR__STATE`
+// (as `kc_client_oauthbearer_set_token`), `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
+//
+// # Safety
+// `client` must be a live handle and `errstr` NULL or NUL-terminated.
+kc_err_t kc_client_oauthbearer_set_token_failure(const struct kc_client_t *client, const char *errstr);
+
+// `kc_client_oauthbearer_set_token` for a producer: its connections (all of them, the
+// transaction coordinator's too) use the token. Same arguments, ownership, thread
+// safety and errors.
+//
+// # Safety
+// As `kc_client_oauthbearer_set_token`, with a live producer.
+kc_err_t kc_producer_oauthbearer_set_token(const struct kc_producer_t *producer, const char *token_value, int64_t md_lifetime_ms, const char *md_principal_name, const char *const *extensions, size_t extension_size);
+
+// `kc_client_oauthbearer_set_token_failure` for a producer.
+//
+// # Safety
+// As `kc_client_oauthbearer_set_token_failure`, with a live producer.
+kc_err_t kc_producer_oauthbearer_set_token_failure(const struct kc_producer_t *producer, const char *errstr);
+
+// `kc_client_oauthbearer_set_token` for a consumer: its connections (group coordinator
+// and fetch connections) use the token. Same arguments, ownership, thread safety and
+// errors.
+//
+// # Safety
+// As `kc_client_oauthbearer_set_token`, with a live consumer.
+kc_err_t kc_consumer_oauthbearer_set_token(const struct kc_consumer_t *consumer, const char *token_value, int64_t md_lifetime_ms, const char *md_principal_name, const char *const *extensions, size_t extension_size);
+
+// `kc_client_oauthbearer_set_token_failure` for a consumer.
+//
+// # Safety
+// As `kc_client_oauthbearer_set_token_failure`, with a live consumer.
+kc_err_t kc_consumer_oauthbearer_set_token_failure(const struct kc_consumer_t *consumer, const char *errstr);
+
 // Sets the delivery report callback called once per message. Setting both this and
 // the batch form calls both.
 //

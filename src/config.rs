@@ -532,8 +532,9 @@ static PROPS: &[Prop] = &[
         Kind::Bool,
         "false",
         "OAUTHBEARER: make an unsecured JWT (alg none) from sasl.oauthbearer.config, for \
-         brokers that accept them (testing). Required with OAUTHBEARER: token refresh \
-         callbacks are not implemented.",
+         brokers that accept them (testing). When false, the application supplies the \
+         token with kc_client/producer/consumer_oauthbearer_set_token; connections fail \
+         with _AUTHENTICATION until it does.",
     ),
     p(
         "sasl.username",
@@ -847,15 +848,11 @@ impl Config {
         };
         let username = self.get("sasl.username").unwrap_or_default();
         if mechanism == Mechanism::OAuthBearer {
-            if !self.flag("enable.sasl.oauthbearer.unsecure.jwt") {
-                return Err(Error::new(
-                    local::INVALID_CONFIG,
-                    "sasl.mechanism=OAUTHBEARER needs \
-                     enable.sasl.oauthbearer.unsecure.jwt=true (an unsecured token from \
-                     sasl.oauthbearer.config): token refresh callbacks are not supported",
-                ));
-            }
             let mut c = SaslConfig::new(mechanism, &username, "");
+            if !self.flag("enable.sasl.oauthbearer.unsecure.jwt") {
+                // The application sets the token (kc_*_oauthbearer_set_token).
+                return Ok(c);
+            }
             c.oauth = Some(UnsecuredJwt::parse(
                 &self.get("sasl.oauthbearer.config").unwrap_or_default(),
             )?);

@@ -21,6 +21,7 @@ use common::kafka::{self, KafkaCluster};
 use common::{scratch_dir, with_timeout};
 use kafkac::consumer::{Consumer, Event};
 use kafkac::error::local;
+use kafkac::net::{OAuthToken, UnsecuredJwt};
 use kafkac::producer::{Message, Producer, PARTITION_ANY};
 use kafkac::record::{Compression, RecordIn};
 use kafkac::{Client, Config};
@@ -30,7 +31,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Timeout of one client call.
 const T: Duration = Duration::from_secs(20);
@@ -352,17 +353,182 @@ fn oauthbearer_with_an_unsecured_jwt() {
             "{e}"
         );
         assert!(t0.elapsed() < Duration::from_millis(SETUP_MS), "{e}");
-        // Settings: the unsecured token must be asked for, with a principal.
+        // Settings: the unsecured token needs a principal.
         let mut cfg = sasl_config("SASL_SSL", "OAUTHBEARER", &[]);
-        let e = Client::new(&cfg).err().expect("refused");
-        assert!(
-            e.message.contains("enable.sasl.oauthbearer.unsecure.jwt"),
-            "{e}"
-        );
         cfg.set("enable.sasl.oauthbearer.unsecure.jwt", "true")
             .unwrap();
         let e = Client::new(&cfg).err().expect("refused");
         assert!(e.message.contains("principal"), "{e}");
+        // The unsecured token cannot be replaced by the application's.
+        let c = Client::new(&oauth("SASL_SSL", "principal=alice")).unwrap();
+        let e = c.cluster().oauth_tokens().expect_err("refused");
+        assert_eq!(e.code, local::STATE, "{e}");
+        assert!(e.message.contains("sasl.oauthbearer.config"), "{e}");
+    });
+}
+
+/// An unsecured JWT for `principal=alice` with scope `kafka` (the listeners' validator
+/// accepts it) living
+/// `life_s` seconds, with the lifetime in milliseconds since the epoch the application
+/// passes along with it.
+fn app_token(life_s: u64) -> OAuthToken {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let jwt =
+        UnsecuredJwt::parse(&format!("principal=alice scope=kafka lifeSeconds={life_s}")).unwrap();
+    OAuthToken {
+        value: jwt.token(now),
+        lifetime_ms: ((now + life_s) * 1000) as i64,
+        principal: "alice".into(),
+        extensions: vec![("traceId".into(), "t 1".into())],
+    }
+}
+
+#[test]
+fn oauthbearer_with_a_token_from_the_application() {
+    with_timeout(LIMIT, || {
+        let b = addr("SASL_PLAINTEXT");
+        let c = Client::new(&sasl_config("SASL_PLAINTEXT", "OAUTHBEARER", &[])).unwrap();
+        // No token yet: connections fail at once, saying so.
+        let t0 = Instant::now();
+        let e = c.metadata(None, T).unwrap_err();
+        assert_eq!(e.code, local::AUTHENTICATION, "{e}");
+        assert!(
+            e.message.contains(&b) && e.message.contains("no token has been set"),
+            "{e}"
+        );
+        assert!(t0.elapsed() < Duration::from_millis(SETUP_MS), "{e}");
+        let store = c.cluster().oauth_tokens().unwrap();
+        // The application could not get one: its reason is the error.
+        store.set_failure("identity provider unreachable").unwrap();
+        let e = c.metadata(None, T).unwrap_err();
+        assert_eq!(e.code, local::AUTHENTICATION, "{e}");
+        assert!(e.message.contains("identity provider unreachable"), "{e}");
+        // Invalid tokens are refused with the reason; the failure stays in place.
+        let invalid = |t: OAuthToken, what: &str| {
+            let e = store.set(t).unwrap_err();
+            assert_eq!(e.code, local::INVALID_ARG, "{e}");
+            assert!(e.message.contains(what), "{what}: {e}");
+        };
+        let good = app_token(600);
+        invalid(
+            OAuthToken {
+                value: String::new(),
+                ..good.clone()
+            },
+            "empty",
+        );
+        invalid(
+            OAuthToken {
+                value: "a b".into(),
+                ..good.clone()
+            },
+            "b64token",
+        );
+        invalid(
+            OAuthToken {
+                lifetime_ms: 1000,
+                ..good.clone()
+            },
+            "not in the future",
+        );
+        invalid(
+            OAuthToken {
+                principal: String::new(),
+                ..good.clone()
+            },
+            "md_principal_name is empty",
+        );
+        invalid(
+            OAuthToken {
+                extensions: vec![("auth".into(), "x".into())],
+                ..good.clone()
+            },
+            "'auth' is reserved",
+        );
+        invalid(
+            OAuthToken {
+                extensions: vec![("trace-id".into(), "x".into())],
+                ..good.clone()
+            },
+            "extension key 'trace-id'",
+        );
+        invalid(
+            OAuthToken {
+                extensions: vec![("k".into(), "\u{1}".into())],
+                ..good.clone()
+            },
+            "value of extension 'k'",
+        );
+        assert!(store.set_failure("").is_err());
+        let e = c.metadata(None, T).unwrap_err();
+        assert!(e.message.contains("identity provider unreachable"), "{e}");
+        // A token: produce and fetch work (after the reconnect back-off).
+        store.set(good).unwrap();
+        let deadline = Instant::now() + T;
+        while let Err(e) = c.metadata(None, Duration::from_secs(2)) {
+            assert!(Instant::now() < deadline, "{e}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        round_trip(&c, "sasl-oauth-app");
+        // Re-authentication sends the newest token: the first one expires 6 s from now;
+        // a second is set before then; connections re-authenticate every ~3 s and still
+        // work after the first token's expiry (the broker refuses expired tokens).
+        store.set(app_token(6)).unwrap();
+        std::thread::sleep(Duration::from_millis(REAUTH_MS + 500));
+        c.metadata(None, T).unwrap();
+        store.set(app_token(600)).unwrap();
+        std::thread::sleep(Duration::from_millis(6000));
+        c.metadata(None, T).unwrap();
+        round_trip(&c, "sasl-oauth-app-2");
+        let stats = &c.cluster().stats().sasl;
+        assert!(stats.reauthentications.load(Ordering::Relaxed) >= 2);
+        // Producers and consumers have a token store of their own.
+        let p = Producer::new(&sasl_config("SASL_SSL", "OAUTHBEARER", &[])).unwrap();
+        p.client()
+            .cluster()
+            .oauth_tokens()
+            .unwrap()
+            .set(app_token(600))
+            .unwrap();
+        p.client().metadata(None, T).unwrap();
+        // Not OAUTHBEARER: nothing to set.
+        let e = client("SASL_PLAINTEXT", "PLAIN")
+            .cluster()
+            .oauth_tokens()
+            .expect_err("refused");
+        assert_eq!(e.code, local::STATE, "{e}");
+    });
+}
+
+#[test]
+fn oauthbearer_token_through_the_c_api_under_the_sanitizers() {
+    with_timeout(LIMIT, || {
+        let b = addr("SASL_PLAINTEXT");
+        clib::library();
+        let dir = clib::bin_dir().join("sasl-examples");
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("oauth_token");
+        clib::compile(
+            &clib::cc(),
+            &clib::manifest_dir().join("tests/c/oauth_token.c"),
+            common::SANITIZE_FLAGS,
+            Some(clib::Link::Static),
+            &out,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let t = app_token(600);
+        let mut cmd = Command::new(&out);
+        cmd.args([b.as_str(), t.value.as_str(), &t.lifetime_ms.to_string()]);
+        let stdout = common::run_sanitized(cmd, Duration::from_secs(120));
+        assert!(stdout.ends_with("ok\n"), "{stdout}");
+        assert!(
+            stdout.contains("metadata after failure: -169")
+                && stdout.contains("odd extensions: -186"),
+            "{stdout}"
+        );
     });
 }
 

@@ -14,8 +14,8 @@ pub use retry::{Backoff, Closing};
 use crate::config::Settings;
 use crate::error::{local, Error, Result};
 use crate::net::{
-    split_host_port, Attempt, Connection, ConnectionOptions, IoThreads, Resolver, SaslSetup,
-    SaslStats,
+    split_host_port, Attempt, Connection, ConnectionOptions, IoThreads, Mechanism, Resolver,
+    SaslSetup, SaslStats, TokenStore,
 };
 use crate::protocol::messages::{MetadataRequest, MetadataRequestTopic};
 use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard};
@@ -105,6 +105,8 @@ pub struct Cluster {
     /// use its answer instead of sending their own (single flight).
     refresh_lock: Mutex<()>,
     stats: ClusterStats,
+    /// The OAUTHBEARER token every connection reads (see [`Cluster::oauth_tokens`]).
+    tokens: Arc<TokenStore>,
     closing: Arc<Closing>,
 }
 
@@ -150,6 +152,7 @@ impl Cluster {
             })?;
         }
         let stats = ClusterStats::default();
+        let tokens = Arc::new(TokenStore::default());
         let conn_opts = ConnectionOptions {
             client_id: settings.client_id.clone(),
             software_name: settings.software_name.clone(),
@@ -167,6 +170,7 @@ impl Cluster {
             sasl: settings.sasl.clone().map(|config| SaslSetup {
                 config,
                 stats: stats.sasl.clone(),
+                tokens: tokens.clone(),
             }),
         };
         let io = IoThreads::start(settings.io_threads)?;
@@ -183,6 +187,7 @@ impl Cluster {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             refresh_lock: Mutex::new(()),
             stats,
+            tokens,
             closing: Arc::new(Closing::default()),
         })
     }
@@ -567,6 +572,25 @@ impl Cluster {
     /// answering, throttles), with a descriptor that wakes its event loop.
     pub fn events(&self) -> &Arc<crate::net::events::EventQueue> {
         self.io.events()
+    }
+
+    /// The OAUTHBEARER token store shared by every connection; refused (`STATE`) when the
+    /// client does not authenticate with an application-supplied OAUTHBEARER token.
+    pub fn oauth_tokens(&self) -> Result<&TokenStore> {
+        match &self.settings.sasl {
+            Some(c) if c.mechanism == Mechanism::OAuthBearer && c.oauth.is_none() => {
+                Ok(&self.tokens)
+            }
+            Some(c) if c.mechanism == Mechanism::OAuthBearer => Err(Error::new(
+                local::STATE,
+                "the OAUTHBEARER token is made from sasl.oauthbearer.config \
+                 (enable.sasl.oauthbearer.unsecure.jwt=true): it cannot be set",
+            )),
+            _ => Err(Error::new(
+                local::STATE,
+                "sasl.mechanism is not OAUTHBEARER: there is no OAUTHBEARER token to set",
+            )),
+        }
     }
 
     pub fn stats(&self) -> &ClusterStats {

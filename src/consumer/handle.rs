@@ -265,6 +265,11 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// The client the consumer's connections belong to.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// A consumer from `config` (`bootstrap.servers`, `group.id` to subscribe or commit,
     /// and the consumer's properties). Brokers are contacted in the background.
     pub fn new(config: &Config) -> Result<Consumer> {

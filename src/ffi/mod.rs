@@ -13,6 +13,7 @@ mod consumer;
 mod errors;
 mod fetch;
 mod metadata;
+mod oauth;
 mod producer;
 mod txn;
 mod util;

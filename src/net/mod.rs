@@ -17,6 +17,6 @@ pub use self::core::{ConnCounters, ConnectionOptions};
 pub use connection::{Attempt, Connection, Pending};
 pub use reactor::IoThreads;
 pub use resolve::{resolve, split_host_port, Resolver};
-pub use sasl::{Mechanism, SaslConfig, SaslSetup, SaslStats};
+pub use sasl::{Mechanism, OAuthToken, SaslConfig, SaslSetup, SaslStats, TokenStore, UnsecuredJwt};
 pub use tls::{TlsConfig, TlsOptions};
 pub use versions::VersionTable;

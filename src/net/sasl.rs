@@ -208,12 +208,7 @@ impl UnsecuredJwt {
 
     /// The client's first (and only) message of RFC 7628: the token and the extensions.
     pub fn client_first(&self, now_s: u64) -> Vec<u8> {
-        let mut m = format!("n,,\x01auth=Bearer {}\x01", self.token(now_s));
-        for (k, v) in &self.extensions {
-            m.push_str(&format!("{k}={v}\x01"));
-        }
-        m.push('\x01');
-        m.into_bytes()
+        oauth_client_first(&self.token(now_s), &self.extensions)
     }
 }
 
@@ -225,6 +220,143 @@ impl fmt::Debug for SaslConfig {
             .field("username", &self.username)
             .finish_non_exhaustive()
     }
+}
+
+/// An OAUTHBEARER token the application supplied (`kc_*_oauthbearer_set_token`).
+#[derive(Clone)]
+pub struct OAuthToken {
+    pub value: String,
+    /// When it expires, in milliseconds since the Unix epoch.
+    pub lifetime_ms: i64,
+    pub principal: String,
+    pub extensions: Vec<(String, String)>,
+}
+
+/// What the token store holds.
+#[derive(Default)]
+enum TokenState {
+    #[default]
+    Unset,
+    Token(OAuthToken),
+    /// The application could not get a token (`kc_*_oauthbearer_set_token_failure`).
+    Failed(String),
+}
+
+/// The OAUTHBEARER token shared by every connection of a client: each one reads it when
+/// it authenticates or re-authenticates.
+#[derive(Default)]
+pub struct TokenStore {
+    state: parking_lot::Mutex<TokenState>,
+}
+
+impl fmt::Debug for TokenStore {
+    // The token is never shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenStore").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// RFC 6750's b64token: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+impl TokenStore {
+    /// Stores `token` after checking it as librdkafka does: a non-empty RFC 6750 token, a
+    /// lifetime in the future, a principal, and RFC 7628 extensions (key `1*ALPHA`, not
+    /// `auth`; value `*(VCHAR / SP / HTAB / CR / LF)`).
+    pub fn set(&self, token: OAuthToken) -> Result<()> {
+        let bad = |m: String| Err(Error::invalid_arg(m));
+        if token.value.is_empty() {
+            return bad("OAUTHBEARER token: the token value is empty".into());
+        }
+        if !is_b64token(&token.value) {
+            return bad(
+                "OAUTHBEARER token: the token value is not an RFC 6750 b64token (letters,                  digits, - . _ ~ + / then trailing =)"
+                    .into(),
+            );
+        }
+        let now = now_ms();
+        if token.lifetime_ms <= now {
+            return bad(format!(
+                "OAUTHBEARER token: md_lifetime_ms {} is not in the future (now {now} ms                  since the epoch): the token has expired",
+                token.lifetime_ms
+            ));
+        }
+        if token.principal.is_empty() {
+            return bad("OAUTHBEARER token: md_principal_name is empty".into());
+        }
+        for (k, v) in &token.extensions {
+            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return bad(format!(
+                    "OAUTHBEARER token: extension key '{k}' is invalid: RFC 7628 keys are one                      or more ASCII letters"
+                ));
+            }
+            if k == "auth" {
+                return bad("OAUTHBEARER token: extension key 'auth' is reserved".into());
+            }
+            if !v
+                .bytes()
+                .all(|b| (0x21..=0x7e).contains(&b) || b" \t\r\n".contains(&b))
+            {
+                return bad(format!(
+                    "OAUTHBEARER token: the value of extension '{k}' is invalid: RFC 7628                      values are printable ASCII, space, tab, CR or LF"
+                ));
+            }
+        }
+        *self.state.lock() = TokenState::Token(token);
+        Ok(())
+    }
+
+    /// Records that the application could not get a token: connections that need one
+    /// fail with `errstr` until a token is set.
+    pub fn set_failure(&self, errstr: &str) -> Result<()> {
+        if errstr.is_empty() {
+            return Err(Error::invalid_arg(
+                "OAUTHBEARER token failure: errstr is empty (say why no token is available)",
+            ));
+        }
+        *self.state.lock() = TokenState::Failed(errstr.to_owned());
+        Ok(())
+    }
+
+    /// The token to send now, or why there is none.
+    pub fn current(&self) -> Result<OAuthToken> {
+        let fail = |m: String| Err(Error::new(local::AUTHENTICATION, m));
+        match &*self.state.lock() {
+            TokenState::Unset => {
+                fail("SASL OAUTHBEARER: no token has been set (kc_*_oauthbearer_set_token)".into())
+            }
+            TokenState::Failed(why) => fail(format!("SASL OAUTHBEARER: no token available: {why}")),
+            TokenState::Token(t) if t.lifetime_ms <= now_ms() => fail(format!(
+                "SASL OAUTHBEARER: the token of principal '{}' has expired and no new one \
+                 has been set",
+                t.principal
+            )),
+            TokenState::Token(t) => Ok(t.clone()),
+        }
+    }
+}
+
+/// RFC 7628's client first message: the token and the extensions.
+fn oauth_client_first(token: &str, extensions: &[(String, String)]) -> Vec<u8> {
+    let mut m = format!("n,,\x01auth=Bearer {token}\x01");
+    for (k, v) in extensions {
+        m.push_str(&format!("{k}={v}\x01"));
+    }
+    m.push('\x01');
+    m.into_bytes()
 }
 
 /// What the client's connections did, for statistics and tests.
@@ -243,6 +375,8 @@ pub struct SaslStats {
 pub struct SaslSetup {
     pub config: Arc<SaslConfig>,
     pub stats: Arc<SaslStats>,
+    /// OAUTHBEARER without the unsecured JWT: the token the application set.
+    pub tokens: Arc<TokenStore>,
 }
 
 /// Where one connection's conversation is.
@@ -273,6 +407,8 @@ pub struct SaslAuthenticator {
     reauth: bool,
     /// Re-authenticate this long after the last authentication.
     reauth_after: Option<Duration>,
+    /// OAUTHBEARER: the principal of the token last sent.
+    principal: Option<String>,
     rng: SystemRandom,
 }
 
@@ -286,6 +422,7 @@ impl SaslAuthenticator {
             auth_version: 0,
             reauth: false,
             reauth_after: None,
+            principal: None,
             rng: SystemRandom::new(),
         }
     }
@@ -352,15 +489,22 @@ impl SaslAuthenticator {
                 Ok(self.authenticate(token))
             }
             Mechanism::OAuthBearer => {
-                let jwt = cfg.oauth.as_ref().ok_or_else(|| {
-                    Error::new(local::INVALID_CONFIG, "OAUTHBEARER without a token")
-                })?;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
+                let first = match cfg.oauth.as_ref() {
+                    Some(jwt) => {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_secs())
+                            .unwrap_or(0);
+                        jwt.client_first(now)
+                    }
+                    None => {
+                        let t = self.setup.tokens.current()?;
+                        self.principal = Some(t.principal.clone());
+                        oauth_client_first(&t.value, &t.extensions)
+                    }
+                };
                 self.state = State::OAuthSent;
-                Ok(self.authenticate(jwt.client_first(now)))
+                Ok(self.authenticate(first))
             }
             Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
                 let mut raw = [0u8; 24];
@@ -380,9 +524,10 @@ impl SaslAuthenticator {
             .map_err(|e| Error::protocol(format!("SaslAuthenticate response: {e}")))?;
         if resp.error_code != 0 {
             let mech = self.config().mechanism.name();
-            let user = match &self.config().oauth {
-                Some(jwt) => &jwt.principal,
-                None => &self.config().username,
+            let user = match (&self.config().oauth, &self.principal) {
+                (Some(jwt), _) => &jwt.principal,
+                (None, Some(p)) => p,
+                (None, None) => &self.config().username,
             };
             let why = resp.error_message.as_deref().unwrap_or("no reason given");
             let code_name = if resp.error_code == SASL_AUTHENTICATION_FAILED {
