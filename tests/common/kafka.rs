@@ -228,6 +228,7 @@ fn listener_protocol(name: &str) -> &'static str {
 /// brokers' class path and JVM options, bounded by `limit`; its stdout and stderr, or why
 /// it failed.
 pub fn run_tool(class: &str, args: &[&str], limit: Duration) -> Result<String, String> {
+    let logs = super::scratch_dir("kafka-tool");
     let mut cmd = Command::new("java");
     cmd.args(jvm_opts())
         .arg("-cp")
@@ -235,13 +236,14 @@ pub fn run_tool(class: &str, args: &[&str], limit: Duration) -> Result<String, S
         .arg("-Dkafkac.test.node=tool")
         .arg(format!("-Dlog4j2.configurationFile={}", log4j2().display()))
         // Its log files go to a scratch directory, not the working directory.
-        .arg(format!(
-            "-Dkafka.logs.dir={}",
-            super::scratch_dir("kafka-tool").display()
-        ))
+        .arg(format!("-Dkafka.logs.dir={}", logs.display()))
         .arg(class)
         .args(args);
-    let done = super::run_bounded(cmd, None, limit).map_err(|e| format!("run {class}: {e}"))?;
+    let done = super::run_bounded(cmd, None, limit);
+    // The tool has exited (or was killed): its logs go with it, like every scratch
+    // directory the suite makes (scripts/test.sh fails on one left behind).
+    let _ = std::fs::remove_dir_all(&logs);
+    let done = done.map_err(|e| format!("run {class}: {e}"))?;
     let out = format!(
         "{}{}",
         String::from_utf8_lossy(&done.stdout),
