@@ -1092,6 +1092,115 @@ fn c_program_runs_the_consumer_life_cycle_under_the_sanitizers() {
 }
 
 /// Every consumer function the header declares is called by a test in this file.
+/// The OAUTHBEARER token calls on a consumer handle: NULL handle, invalid tokens and
+/// failures are refused with their codes; a valid token and a failure reason are taken;
+/// a consumer that does not use application tokens refuses with STATE.
+#[test]
+fn oauthbearer_token_calls_on_a_consumer() {
+    offline(|| {
+        let b = nowhere();
+        let oauth = Conf::new(
+            &b,
+            &[
+                ("security.protocol", "sasl_plaintext"),
+                ("sasl.mechanism", "OAUTHBEARER"),
+            ],
+        )
+        .consumer();
+        let plain = Conf::new(
+            &b,
+            &[
+                ("security.protocol", "sasl_plaintext"),
+                ("sasl.mechanism", "PLAIN"),
+                ("sasl.username", "alice"),
+                ("sasl.password", "secret"),
+            ],
+        )
+        .consumer();
+        let token = cs("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.");
+        let alice = cs("alice");
+        let empty = cs("");
+        let later = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            + 60_000;
+        // SAFETY: live handles (or NULL where refused), NUL-terminated strings.
+        unsafe {
+            assert_err(
+                kc_consumer_oauthbearer_set_token(
+                    ptr::null(),
+                    token.as_ptr(),
+                    later,
+                    alice.as_ptr(),
+                    ptr::null(),
+                    0,
+                ),
+                KC_ERR__NULL_ARG,
+                &[],
+            );
+            assert_err(
+                kc_consumer_oauthbearer_set_token(
+                    oauth.0,
+                    empty.as_ptr(),
+                    later,
+                    alice.as_ptr(),
+                    ptr::null(),
+                    0,
+                ),
+                KC_ERR__INVALID_ARG,
+                &["token value is empty"],
+            );
+            assert_err(
+                kc_consumer_oauthbearer_set_token(
+                    oauth.0,
+                    token.as_ptr(),
+                    1000,
+                    alice.as_ptr(),
+                    ptr::null(),
+                    0,
+                ),
+                KC_ERR__INVALID_ARG,
+                &["not in the future"],
+            );
+            assert_ok(kc_consumer_oauthbearer_set_token(
+                oauth.0,
+                token.as_ptr(),
+                later,
+                alice.as_ptr(),
+                ptr::null(),
+                0,
+            ));
+            assert_err(
+                kc_consumer_oauthbearer_set_token_failure(oauth.0, empty.as_ptr()),
+                KC_ERR__INVALID_ARG,
+                &["errstr is empty"],
+            );
+            assert_ok(kc_consumer_oauthbearer_set_token_failure(
+                oauth.0,
+                cs("the identity provider is down").as_ptr(),
+            ));
+            assert_err(
+                kc_consumer_oauthbearer_set_token(
+                    plain.0,
+                    token.as_ptr(),
+                    later,
+                    alice.as_ptr(),
+                    ptr::null(),
+                    0,
+                ),
+                KC_ERR__STATE,
+                &["not OAUTHBEARER"],
+            );
+            assert_err(
+                kc_consumer_oauthbearer_set_token_failure(plain.0, cs("x").as_ptr()),
+                KC_ERR__STATE,
+                &["not OAUTHBEARER"],
+            );
+        }
+    })
+}
+
 #[test]
 fn every_consumer_function_in_the_header_is_tested_here() {
     offline(|| {

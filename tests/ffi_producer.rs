@@ -2042,6 +2042,106 @@ fn c_program_runs_the_producer_life_cycle_under_the_sanitizers() {
 
 /// Every `kc_producer_*` and `kc_conf_set_*` callback function the header declares is
 /// called by a test in this file.
+/// The OAUTHBEARER token calls on a producer handle: NULL handle, invalid tokens and
+/// failures are refused with their codes; a valid token and a failure reason are taken;
+/// a producer that does not use application tokens refuses with STATE.
+#[test]
+fn oauthbearer_token_calls_on_a_producer() {
+    offline(|| {
+        let b = nowhere();
+        let oauth = Producer::new(&Conf::new(
+            &b,
+            &[
+                ("security.protocol", "sasl_plaintext"),
+                ("sasl.mechanism", "OAUTHBEARER"),
+            ],
+        ));
+        let plain = Producer::new(&Conf::new(
+            &b,
+            &[
+                ("security.protocol", "sasl_plaintext"),
+                ("sasl.mechanism", "SCRAM-SHA-256"),
+                ("sasl.username", "alice"),
+                ("sasl.password", "secret"),
+            ],
+        ));
+        let token = cs("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.");
+        let alice = cs("alice");
+        let later = now_ms() + 60_000;
+        let ext = [cs("traceId"), cs("abc 123"), cs("bad key!"), cs("v")];
+        let ext_ptrs: Vec<*const c_char> = ext.iter().map(|e| e.as_ptr()).collect();
+        // SAFETY: live handles (or NULL where refused), NUL-terminated strings, and
+        // extension arrays of the length given.
+        unsafe {
+            assert_err(
+                kc_producer_oauthbearer_set_token(
+                    ptr::null(),
+                    token.as_ptr(),
+                    later,
+                    alice.as_ptr(),
+                    ptr::null(),
+                    0,
+                ),
+                KC_ERR__NULL_ARG,
+                &[],
+            );
+            assert_err(
+                kc_producer_oauthbearer_set_token(
+                    oauth.0,
+                    token.as_ptr(),
+                    later,
+                    cs("").as_ptr(),
+                    ptr::null(),
+                    0,
+                ),
+                KC_ERR__INVALID_ARG,
+                &["md_principal_name is empty"],
+            );
+            assert_err(
+                kc_producer_oauthbearer_set_token(
+                    oauth.0,
+                    token.as_ptr(),
+                    later,
+                    alice.as_ptr(),
+                    ext_ptrs.as_ptr(),
+                    4,
+                ),
+                KC_ERR__INVALID_ARG,
+                &["bad key!"],
+            );
+            assert_ok(kc_producer_oauthbearer_set_token(
+                oauth.0,
+                token.as_ptr(),
+                later,
+                alice.as_ptr(),
+                ext_ptrs.as_ptr(),
+                2,
+            ));
+            assert_ok(kc_producer_oauthbearer_set_token_failure(
+                oauth.0,
+                cs("the identity provider is down").as_ptr(),
+            ));
+            assert_err(
+                kc_producer_oauthbearer_set_token_failure(plain.0, cs("x").as_ptr()),
+                KC_ERR__STATE,
+                &["not OAUTHBEARER"],
+            );
+            assert_err(
+                kc_producer_oauthbearer_set_token(
+                    plain.0,
+                    token.as_ptr(),
+                    later,
+                    alice.as_ptr(),
+                    ptr::null(),
+                    0,
+                ),
+                KC_ERR__STATE,
+                &["not OAUTHBEARER"],
+            );
+        }
+    })
+}
+
 #[test]
 fn every_producer_function_in_the_header_is_tested_here() {
     offline(|| {

@@ -24,5 +24,6 @@ pub use consumer::*;
 pub use errors::*;
 pub use fetch::*;
 pub use metadata::*;
+pub use oauth::*;
 pub use producer::*;
 pub use txn::*;

@@ -283,14 +283,14 @@ impl TokenStore {
         }
         if !is_b64token(&token.value) {
             return bad(
-                "OAUTHBEARER token: the token value is not an RFC 6750 b64token (letters,                  digits, - . _ ~ + / then trailing =)"
+                "OAUTHBEARER token: the token value is not an RFC 6750 b64token (letters, digits, - . _ ~ + / then trailing =)"
                     .into(),
             );
         }
         let now = now_ms();
         if token.lifetime_ms <= now {
             return bad(format!(
-                "OAUTHBEARER token: md_lifetime_ms {} is not in the future (now {now} ms                  since the epoch): the token has expired",
+                "OAUTHBEARER token: md_lifetime_ms {} is not in the future (now {now} ms since the epoch): the token has expired",
                 token.lifetime_ms
             ));
         }
@@ -300,7 +300,7 @@ impl TokenStore {
         for (k, v) in &token.extensions {
             if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphabetic()) {
                 return bad(format!(
-                    "OAUTHBEARER token: extension key '{k}' is invalid: RFC 7628 keys are one                      or more ASCII letters"
+                    "OAUTHBEARER token: extension key '{k}' is invalid: RFC 7628 keys are one or more ASCII letters"
                 ));
             }
             if k == "auth" {
