@@ -16,7 +16,7 @@
 mod clib;
 mod common;
 
-use common::client::{create_topic, metadata_fails_with};
+use common::client::{config_with, create_topic, metadata_fails_with};
 use common::kafka::{self, KafkaCluster};
 use common::{scratch_dir, with_timeout};
 use kafkac::consumer::{Consumer, Event};
@@ -174,15 +174,10 @@ fn addr(listener: &str) -> String {
 }
 
 fn config(bootstrap: &str, settings: &[(&str, &str)]) -> Config {
-    let mut c = Config::new();
-    c.set("bootstrap.servers", bootstrap).unwrap();
-    c.set("retry.backoff.ms", "50").unwrap();
-    c.set("socket.connection.setup.timeout.ms", &SETUP_MS.to_string())
-        .unwrap();
-    for (k, v) in settings {
-        c.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
-    }
-    c
+    let setup = SETUP_MS.to_string();
+    let mut all = vec![("socket.connection.setup.timeout.ms", setup.as_str())];
+    all.extend_from_slice(settings);
+    config_with(bootstrap, &all)
 }
 
 /// The settings of a SASL client of `listener` (SASL_SSL: with the test CA) with

@@ -8,15 +8,21 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-/// A client of `bootstrap` that retries after 50 ms, with `settings` applied on top.
-pub fn client_with(bootstrap: &str, settings: &[(&str, &str)]) -> Client {
+/// The configuration of a client of `bootstrap` that retries after 50 ms, with
+/// `settings` applied on top.
+pub fn config_with(bootstrap: &str, settings: &[(&str, &str)]) -> Config {
     let mut c = Config::new();
     c.set("bootstrap.servers", bootstrap).unwrap();
     c.set("retry.backoff.ms", "50").unwrap();
     for (k, v) in settings {
         c.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
     }
-    Client::new(&c).unwrap()
+    c
+}
+
+/// A client of `bootstrap` that retries after 50 ms, with `settings` applied on top.
+pub fn client_with(bootstrap: &str, settings: &[(&str, &str)]) -> Client {
+    Client::new(&config_with(bootstrap, settings)).unwrap()
 }
 
 /// A client of `bootstrap` that retries after 50 ms.
