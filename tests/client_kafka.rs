@@ -365,6 +365,45 @@ fn acks_zero_gets_no_answer_and_does_not_disturb_the_connection() {
     })
 }
 
+/// An acks=0 produce returns once its request is written to the socket: a client
+/// dropped right after it (as a short-lived program exits) loses nothing. Each round
+/// opens a new client, so its connection is new and the produce waits for its set-up.
+#[test]
+fn acks_zero_records_survive_the_client_dropped_at_once() {
+    with_timeout(LIMIT, || {
+        let c = client();
+        create(&c, "acks0-drop", 1);
+        let r = [record(None, Some(b"last words"))];
+        assert_eq!(
+            c.produce("acks0-drop", 0, &r, 1, Compression::None, T)
+                .unwrap(),
+            0,
+            "the leader is ready"
+        );
+        const ROUNDS: i64 = 20;
+        // Two requests each: Kafka reads a connection's next request only once it has
+        // handled the one before, so the second is still unread when the client closes.
+        for _ in 0..ROUNDS {
+            let short = client();
+            for _ in 0..2 {
+                assert_eq!(
+                    short
+                        .produce("acks0-drop", 0, &r, 0, Compression::None, T)
+                        .unwrap(),
+                    -1
+                );
+            }
+            drop(short);
+        }
+        common::wait_until(T, "every acks=0 record stored", || {
+            c.list_offsets("acks0-drop", 0, kafkac::client::OffsetSpec::Latest, T)
+                .unwrap()
+                .offset
+                == 1 + 2 * ROUNDS
+        });
+    })
+}
+
 #[test]
 fn many_threads_share_one_client() {
     with_timeout(LIMIT, || {

@@ -151,6 +151,84 @@ fn idempotent_sends_are_delivered_once_in_order_and_read_back() {
     });
 }
 
+/// acks=0: each message is reported (no error, no offset, possibly persisted) once its
+/// request is written to the socket; the producer dropped right after the flush loses
+/// none of them.
+#[test]
+fn acks_zero_reports_each_message_once_written_and_a_drop_loses_none() {
+    with_timeout(Duration::from_secs(90), || {
+        let k = kafka::shared();
+        let admin = client(&k.bootstrap);
+        create_topic(&admin, "prod-acks0", 1, 1, &[], T);
+        const ROUNDS: usize = 5;
+        const N: usize = 2_000;
+        for round in 0..ROUNDS {
+            // Small batches: many requests, most still unread by Kafka at the drop.
+            let p = producer(
+                &k.bootstrap,
+                &[
+                    ("acks", "0"),
+                    ("enable.idempotence", "false"),
+                    ("linger.ms", "0"),
+                    ("batch.num.messages", "50"),
+                ],
+            );
+            for i in 0..N {
+                let v = format!("{round}-{i}");
+                p.send(&Message {
+                    topic: "prod-acks0",
+                    partition: 0,
+                    key: None,
+                    value: Some(v.as_bytes()),
+                    headers: &[],
+                    timestamp: None,
+                    opaque: i,
+                })
+                .unwrap();
+            }
+            let mut reports = Vec::new();
+            flush_all(&p, &mut reports);
+            drop(p);
+            let mut seen = vec![false; N];
+            for r in &reports {
+                assert!(r.error.is_none(), "message {}: {:?}", r.opaque, r.error);
+                assert_eq!(r.offset, -1, "acks=0 has no offset");
+                assert_eq!(r.status, Persisted::Possibly);
+                assert!(!seen[r.opaque], "two reports for message {}", r.opaque);
+                seen[r.opaque] = true;
+            }
+            assert_eq!(reports.len(), N, "round {round}: one report per message");
+        }
+        let want = (ROUNDS * N) as i64;
+        common::wait_until(T, "every acks=0 message stored", || {
+            admin
+                .list_offsets("prod-acks0", 0, kafkac::client::OffsetSpec::Latest, T)
+                .unwrap()
+                .offset
+                == want
+        });
+        let reader = Reader {
+            timeout: T,
+            high_watermark_covers: false,
+        };
+        // Each producer's records in its order; Kafka may still have been reading one
+        // dropped producer's connection while the next wrote, so rounds interleave.
+        let got = reader.fetch_n(&admin, "prod-acks0", 0, 0, ROUNDS * N);
+        let mut next = [0usize; ROUNDS];
+        for (j, g) in got.iter().enumerate() {
+            let v = String::from_utf8(g.value.clone().unwrap()).unwrap();
+            let (round, i) = v.split_once('-').unwrap();
+            let (round, i): (usize, usize) = (round.parse().unwrap(), i.parse().unwrap());
+            assert_eq!(
+                i, next[round],
+                "record {j} ({v}): round {round} out of order"
+            );
+            next[round] += 1;
+        }
+        assert_eq!(next, [N; ROUNDS]);
+    });
+}
+
 #[test]
 fn null_and_empty_keys_values_headers_and_timestamps_survive() {
     with_timeout(Duration::from_secs(60), || {

@@ -165,6 +165,7 @@ hits!(
     OldBrokerOtherLayout,
     TansuAcks0Answer,
     Acks0NoAnswer,
+    UnansweredCompleted,
     AppClose,
     CallerGaveUp,
     CompletedAfterGiveUp,
@@ -1215,8 +1216,8 @@ impl Sim {
         );
         self.step(c);
         // Invariant: a request submitted to a closed connection completes at once, with an
-        // error (acks=0 ones never complete).
-        if was_closed && !acks0 && self.reqs[r].completed != 1 {
+        // error.
+        if was_closed && self.reqs[r].completed != 1 {
             self.fail(
                 c,
                 format!("request {r} submitted to a closed connection did not complete at once"),
@@ -1416,7 +1417,9 @@ impl Sim {
                 }
             }
             Plant::WrongAnswer if !self.plant_fired => {
-                if let Some((tok, Ok(body))) = got.iter_mut().find(|(_, r)| r.is_ok()) {
+                // An answered request's (an acks=0 one completes with no body).
+                let answered = |r: &kafkac::Result<Bytes>| r.as_ref().is_ok_and(|b| b.len() >= 12);
+                if let Some((tok, Ok(body))) = got.iter_mut().find(|(_, r)| answered(r)) {
                     self.plant_fired = true;
                     let mut b = body.to_vec();
                     b[4..12].copy_from_slice(&(*tok + 1).to_be_bytes());
@@ -1429,17 +1432,20 @@ impl Sim {
             }
             _ => {}
         }
-        for (tok, res) in got {
-            self.on_completion(c, tok, res);
-        }
+        // Frames handed back first: an acks=0 request that completes had its frame
+        // written, and so handed back, by then.
         for f in self.conns[c].core.take_spent() {
             self.on_spent(c, &f);
+        }
+        for (tok, res) in got {
+            self.on_completion(c, tok, res);
         }
     }
 
     /// Invariants of each completion:
-    /// 1. it is for a request of this connection that expects an answer, and the first
-    ///    for it (never twice);
+    /// 1. it is for a request of this connection, and the first for it (never twice);
+    ///    an acks=0 request (no answer comes) succeeds only once its frame is all
+    ///    written, and fails only as any request does when the connection closes;
     /// 2. it is for the oldest request of the connection still waiting (completions in
     ///    submission order); a successful one carries the broker's answer to that very
     ///    request (correlation id and echoed request id), comes before any error on the
@@ -1464,16 +1470,13 @@ impl Sim {
                 format!("request {r} of conn {} completed on conn {c}", p.conn),
             );
         }
-        if p.acks0 {
-            return self.fail(
-                c,
-                format!("request {r} (acks=0, no answer expected) completed"),
-            );
-        }
         if self.reqs[r].completed > 0 {
             return self.fail(c, format!("request {r} completed twice"));
         }
         self.reqs[r].completed += 1;
+        if p.acks0 {
+            return self.on_unanswered_completion(c, r, res);
+        }
         if self.reqs[r].gave_up {
             self.hit(Hit::CompletedAfterGiveUp);
         }
@@ -1577,6 +1580,48 @@ impl Sim {
         if let Some(delay) = throttle {
             let at = self.now + self.rng.below(500);
             self.push(at, Ev::Throttle(c, delay));
+        }
+    }
+
+    /// An acks=0 request completed: with success once the machine wrote its whole frame
+    /// (on an open connection, a frame is handed back when it is all written), with an
+    /// error only once the connection is closed.
+    fn on_unanswered_completion(&mut self, c: usize, r: usize, res: kafkac::Result<Bytes>) {
+        self.hit(Hit::UnansweredCompleted);
+        match res {
+            Ok(body) => {
+                if !body.is_empty() {
+                    return self.fail(c, format!("acks=0 request {r} completed with a body"));
+                }
+                if self.reqs[r].spent != 1 {
+                    return self.fail(
+                        c,
+                        format!("acks=0 request {r} completed before its frame was written"),
+                    );
+                }
+                if self.conns[c].had_err {
+                    self.fail(
+                        c,
+                        format!("acks=0 request {r} ok after an error on the connection"),
+                    );
+                }
+            }
+            Err(e) => {
+                if self.conns[c].core.phase() != Phase::Closed {
+                    return self.fail(
+                        c,
+                        format!("acks=0 request {r} failed ({e:?}) on an open connection"),
+                    );
+                }
+                let cs = &mut self.conns[c];
+                if !cs.had_err {
+                    cs.had_err = true;
+                    cs.front_at_close = cs.window.front().copied();
+                }
+                if let Some(i) = cs.mqueue.iter().position(|&q| q == r) {
+                    cs.mqueue.remove(i);
+                }
+            }
         }
     }
 
@@ -2357,15 +2402,15 @@ impl Sim {
 
     // ----- end of the scenario ------------------------------------------------------------
 
-    /// When nothing is left to happen: every request expecting an answer completed exactly
-    /// once (acks=0 ones never), every connection reported its set-up, a connection to a
+    /// When nothing is left to happen: every request completed exactly once (acks=0 ones
+    /// too: when written, or failed), every connection reported its set-up, a connection to a
     /// broker that kept the rules answered everything it was given while open, the bytes
     /// counted out are the bytes written, and once every connection is closed every frame
     /// came back exactly once.
     fn finish(&mut self) {
         for r in 0..self.reqs.len() {
             let p = &self.plan.reqs[r];
-            if !p.acks0 && self.reqs[r].completed != 1 {
+            if self.reqs[r].completed != 1 {
                 return self.fail(p.conn, format!("request {r} never completed"));
             }
         }
@@ -2533,6 +2578,7 @@ fn checker_catches_planted_bugs() {
                 "by its deadline",
                 "written before it could be",
                 "closed as idle with requests waiting",
+                "did not complete at once",
             ][..],
         ),
     ] {

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A connection being set up ([`Connection::begin`]).
 pub struct Attempt {
@@ -156,7 +156,7 @@ impl Connection {
         version: i16,
         deadline: Instant,
     ) -> Result<R::Response> {
-        let slot = self.submit(req, version, true)?.expect("response slot");
+        let slot = self.submit(req, version)?;
         let body = self.wait(&slot, deadline)?;
         self.decode::<R>(&body, version)
     }
@@ -169,7 +169,7 @@ impl Connection {
         version: i16,
         _deadline: Instant,
     ) -> Result<Pending<R>> {
-        let slot = self.submit(req, version, true)?.expect("response slot");
+        let slot = self.submit(req, version)?;
         Ok(Pending {
             conn: self.clone(),
             slot,
@@ -178,16 +178,32 @@ impl Connection {
         })
     }
 
-    /// Queues a request at `version` for which the broker sends no response (Produce
-    /// with acks=0).
+    /// Sends a request at `version` for which the broker sends no response (Produce
+    /// with acks=0), and waits until it is written to the socket: after that, closing
+    /// the client does not lose it. Fails if the connection fails first, or at
+    /// `deadline`.
     pub fn request_no_response_at<R: Request>(
         &self,
         req: &R,
         version: i16,
-        _deadline: Instant,
+        deadline: Instant,
     ) -> Result<()> {
-        self.submit(req, version, false)?;
-        Ok(())
+        let slot = Slot::new();
+        self.queue(req, version, None, Some(Reply::Slot(slot.clone())))?;
+        self.wait(&slot, deadline).map(drop)
+    }
+
+    /// Queues a request at `version` for which the broker sends no response (Produce
+    /// with acks=0); an empty answer arrives on `queue` with `tag` once it is written to
+    /// the socket, or the error that closed the connection first.
+    pub fn send_unanswered_to_queue<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        queue: &Arc<CompletionQueue>,
+        tag: u64,
+    ) -> Result<()> {
+        self.queue(req, version, None, Some(Reply::Queue(queue.clone(), tag)))
     }
 
     /// Queues `R` at `version`; its answer (the raw body, for [`Connection::decode_body`])
@@ -200,7 +216,12 @@ impl Connection {
         queue: &Arc<CompletionQueue>,
         tag: u64,
     ) -> Result<()> {
-        self.queue(req, version, Some(Reply::Queue(queue.clone(), tag)))
+        self.queue(
+            req,
+            version,
+            Some(req.server_wait()),
+            Some(Reply::Queue(queue.clone(), tag)),
+        )
     }
 
     /// Decodes an answer taken from a completion queue.
@@ -208,28 +229,34 @@ impl Connection {
         self.decode::<R>(body, version)
     }
 
-    fn submit<R: Request>(
-        &self,
-        req: &R,
-        version: i16,
-        response: bool,
-    ) -> Result<Option<ResponseSlot>> {
-        let slot = response.then(Slot::new);
-        self.queue(req, version, slot.clone().map(Reply::Slot))?;
+    fn submit<R: Request>(&self, req: &R, version: i16) -> Result<ResponseSlot> {
+        let slot = Slot::new();
+        self.queue(
+            req,
+            version,
+            Some(req.server_wait()),
+            Some(Reply::Slot(slot.clone())),
+        )?;
         Ok(slot)
     }
 
     /// Encodes `req` into a reused frame buffer (record batches are not copied: the frame
     /// shares them) and queues it on the connection's I/O thread; the answer (if `reply`)
-    /// goes there.
-    fn queue<R: Request>(&self, req: &R, version: i16, reply: Option<Reply>) -> Result<()> {
+    /// goes there: the broker's, or with no `server_wait` (no answer comes), an empty one
+    /// once the frame is written.
+    fn queue<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        server_wait: Option<Duration>,
+        reply: Option<Reply>,
+    ) -> Result<()> {
         if self.is_broken() {
             return Err(self.link.closed_error());
         }
         let buf = self.link.frames.lock().pop().unwrap_or_default();
         let frame = encode_outgoing(req, version, &self.opts.client_id, buf);
-        self.io
-            .submit(self.link.id, frame, reply.map(|r| (req.server_wait(), r)));
+        self.io.submit(self.link.id, frame, server_wait, reply);
         Ok(())
     }
 

@@ -89,7 +89,9 @@ pub struct Outgoing {
     pub token: Token,
     pub frame: Frame,
     /// How long the broker may hold it before answering; `None` when no answer comes
-    /// (Produce with acks=0).
+    /// (Produce with acks=0). Such a request completes (with an empty body) once its
+    /// whole frame is handed to the transport, or with the error that closed the
+    /// connection before then.
     pub response: Option<Duration>,
 }
 
@@ -142,6 +144,9 @@ pub struct ConnCore {
     /// Frames to write, in order; the first may be partly written: up to byte `off` of
     /// its part `part`.
     to_write: VecDeque<Frame>,
+    /// For each frame of `to_write`, the request that completes when it is written
+    /// (one that expects no answer).
+    write_tokens: VecDeque<Option<Token>>,
     part: usize,
     off: usize,
     /// The owned buffers of frames written (or dropped), for the driver to hand back for
@@ -190,6 +195,7 @@ impl ConnCore {
             next_correlation_id: 1,
             queued: VecDeque::new(),
             to_write: VecDeque::new(),
+            write_tokens: VecDeque::new(),
             part: 0,
             off: 0,
             spent: Vec::new(),
@@ -323,9 +329,7 @@ impl ConnCore {
         if let Some(e) = &self.closed_with {
             let e = e.clone();
             self.spent.push(req.frame.into_buf());
-            if req.response.is_some() {
-                self.completions.push_back((req.token, Err(e)));
-            }
+            self.completions.push_back((req.token, Err(e)));
             return;
         }
         self.queued.push_back(req);
@@ -350,6 +354,9 @@ impl ConnCore {
             if self.part == f.parts() {
                 let f = self.to_write.pop_front().expect("front exists");
                 self.spent.push(f.into_buf());
+                if let Some(t) = self.write_tokens.pop_front().flatten() {
+                    self.completions.push_back((t, Ok(Bytes::new())));
+                }
                 self.part = 0;
             }
         }
@@ -509,13 +516,14 @@ impl ConnCore {
         self.spent.extend(self.auth_frame.take());
         self.reauth_at = None;
         for q in self.queued.drain(..) {
-            if q.response.is_some() {
-                self.completions.push_back((q.token, Err(err.clone())));
-            }
+            self.completions.push_back((q.token, Err(err.clone())));
             self.spent.push(q.frame.into_buf());
         }
         self.spent
             .extend(self.to_write.drain(..).map(Frame::into_buf));
+        for t in self.write_tokens.drain(..).flatten() {
+            self.completions.push_back((t, Err(err.clone())));
+        }
         self.part = 0;
         self.off = 0;
         self.body = Vec::new();
@@ -681,7 +689,7 @@ impl ConnCore {
         let cid = self.stamp();
         let frame =
             encode_request_frame(&req, version, cid, Some(&self.opts.client_id), Vec::new());
-        self.push_frame(frame);
+        self.push_frame(frame, None);
         self.counters.requests += 1;
         self.in_flight.push_back(InFlight {
             correlation_id: cid,
@@ -715,7 +723,7 @@ impl ConnCore {
                 sent_at: now,
                 server_wait: Duration::ZERO,
             });
-            self.push_frame(frame);
+            self.push_frame(frame, None);
         }
         if self.phase != Phase::Ready {
             return;
@@ -732,31 +740,40 @@ impl ConnCore {
             q.frame.set_correlation_id(cid);
             self.counters.requests += 1;
             self.last_activity = now;
-            match q.response {
-                Some(server_wait) => self.in_flight.push_back(InFlight {
-                    correlation_id: cid,
-                    owner: Owner::Caller(q.token),
-                    overdue_at: now + server_wait + self.opts.request_timeout,
-                    sent_at: now,
-                    server_wait,
-                }),
+            let done_when_written = match q.response {
+                Some(server_wait) => {
+                    self.in_flight.push_back(InFlight {
+                        correlation_id: cid,
+                        owner: Owner::Caller(q.token),
+                        overdue_at: now + server_wait + self.opts.request_timeout,
+                        sent_at: now,
+                        server_wait,
+                    });
+                    None
+                }
                 None => {
                     if self.unanswered.len() == UNANSWERED_KEPT {
                         self.unanswered.pop_front();
                     }
                     self.unanswered.push_back(cid);
+                    Some(q.token)
                 }
-            }
-            self.push_frame(q.frame);
+            };
+            self.push_frame(q.frame, done_when_written);
         }
     }
 
-    /// Queues `frame` for writing. An empty one has nothing to write: it is done at once.
-    fn push_frame(&mut self, frame: Frame) {
+    /// Queues `frame` for writing; `token`, if any, completes once it is all written. An
+    /// empty frame has nothing to write: it is done at once.
+    fn push_frame(&mut self, frame: Frame, token: Option<Token>) {
         if frame.is_empty() {
             self.spent.push(frame.into_buf());
+            if let Some(t) = token {
+                self.completions.push_back((t, Ok(Bytes::new())));
+            }
         } else {
             self.to_write.push_back(frame);
+            self.write_tokens.push_back(token);
         }
     }
 

@@ -142,7 +142,9 @@ enum Command {
     Send {
         id: u64,
         frame: Frame,
-        response: Option<(Duration, Reply)>,
+        /// How long the broker may hold it; `None`: it sends no answer.
+        server_wait: Option<Duration>,
+        reply: Option<Reply>,
     },
     Close {
         id: u64,
@@ -311,14 +313,24 @@ impl IoThreads {
         self.send(id, Command::Reauthenticate { id });
     }
 
-    /// Queues a frame on connection `id`; with `response`, the answer completes `slot`.
-    pub fn submit(&self, id: u64, frame: impl Into<Frame>, response: Option<(Duration, Reply)>) {
+    /// Queues a frame on connection `id`. With `server_wait`, the broker's answer
+    /// completes `reply`; without (no answer comes: Produce with acks=0), `reply`
+    /// completes with an empty body once the frame is written to the socket. A failure
+    /// first (the connection closed) completes it with the error.
+    pub fn submit(
+        &self,
+        id: u64,
+        frame: impl Into<Frame>,
+        server_wait: Option<Duration>,
+        reply: Option<Reply>,
+    ) {
         self.send(
             id,
             Command::Send {
                 id,
                 frame: frame.into(),
-                response,
+                server_wait,
+                reply,
             },
         );
     }
@@ -701,6 +713,10 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
             c.write(now);
             touched.push(key);
         }
+        // The stop flag is read before the commands are taken: a command queued before
+        // the stop (an acks=0 produce just before the client is freed) is among them, and
+        // goes out below before its connection closes.
+        let stopping = l.stop.load(Ordering::Acquire);
         // Commands: new connections, requests, closes.
         let cmds = std::mem::take(&mut *l.commands.lock());
         for cmd in cmds {
@@ -742,18 +758,18 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                 Command::Send {
                     id,
                     frame,
-                    response,
+                    server_wait,
+                    reply,
                 } => {
                     let Some(c) = keys.get(&id).and_then(|k| conns.get_mut(k)) else {
-                        if let Some((_, slot)) = response {
+                        if let Some(slot) = reply {
                             slot.complete(Err(Error::transport("connection closed")));
                         }
                         continue;
                     };
                     let token = c.next_token;
                     c.next_token += 1;
-                    let server_wait = response.as_ref().map(|(w, _)| *w);
-                    if let Some((_, slot)) = response {
+                    if let Some(slot) = reply {
                         c.pending.insert(token, slot);
                     }
                     c.core.submit(
@@ -802,7 +818,6 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                 }
             }
         }
-        let stopping = l.stop.load(Ordering::Acquire);
         // Timers, then what came out of every connection touched or due.
         let due: Vec<usize> = conns
             .iter()
@@ -872,8 +887,7 @@ fn refuse(c: Command) {
             link.setup.complete(Err(e()));
         }
         Command::Send {
-            response: Some((_, reply)),
-            ..
+            reply: Some(reply), ..
         } => reply.complete(Err(e())),
         _ => {}
     }
@@ -1058,7 +1072,8 @@ mod tests {
             io.submit(
                 link.id,
                 f,
-                Some((Duration::ZERO, Reply::Slot(slot.clone()))),
+                Some(Duration::ZERO),
+                Some(Reply::Slot(slot.clone())),
             );
             waits.push((slot, payload));
         }
@@ -1100,7 +1115,8 @@ mod tests {
             io.submit(
                 link.id,
                 f,
-                Some((Duration::ZERO, Reply::Slot(slot.clone()))),
+                Some(Duration::ZERO),
+                Some(Reply::Slot(slot.clone())),
             );
             slot
         };

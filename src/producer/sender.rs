@@ -24,6 +24,8 @@ struct InFlight {
     conn: Arc<Connection>,
     version: i16,
     batches: Vec<Batch>,
+    /// acks=0: no answer comes; the completion says the request is written.
+    unanswered: bool,
 }
 
 /// Longest the sender sleeps with nothing due (it re-checks then).
@@ -371,22 +373,15 @@ fn send_to(
         topic_data: by_topic,
         ..Default::default()
     };
-    if s.acks == 0 {
-        match conn.request_no_response_at(&req, version, deadline) {
-            Ok(()) => {
-                let mut st = shared.state.lock();
-                st.counters.requests += 1;
-                for b in batches {
-                    st.sent_unacknowledged(b);
-                }
-            }
-            Err(e) => requeue_all(shared, cluster, batches, e, false),
-        }
-        return;
-    }
     *next_tag += 1;
     let tag = *next_tag;
-    match conn.send_to_queue(&req, version, &shared.cq, tag) {
+    let unanswered = s.acks == 0;
+    let sent = if unanswered {
+        conn.send_unanswered_to_queue(&req, version, &shared.cq, tag)
+    } else {
+        conn.send_to_queue(&req, version, &shared.cq, tag)
+    };
+    match sent {
         Ok(()) => {
             shared.state.lock().counters.requests += 1;
             reqs.insert(
@@ -395,6 +390,7 @@ fn send_to(
                     conn,
                     version,
                     batches,
+                    unanswered,
                 },
             );
         }
@@ -423,6 +419,23 @@ fn requeue_all(shared: &Shared, cluster: &Cluster, batches: Vec<Batch>, e: Error
 
 /// Handles a Produce answer (or its failure).
 fn on_answer(shared: &Shared, cluster: &Cluster, r: InFlight, result: Result<bytes::Bytes>) {
+    if r.unanswered {
+        // acks=0: the request is written (its records are reported with no offset),
+        // or the connection failed before it was all written.
+        match result {
+            Ok(_) => {
+                let mut st = shared.state.lock();
+                for b in r.batches {
+                    st.sent_unacknowledged(b);
+                }
+            }
+            Err(e) => {
+                let e = e.context(format!("Produce to {}", r.conn.name));
+                requeue_all(shared, cluster, r.batches, e, false);
+            }
+        }
+        return;
+    }
     let resp = result.and_then(|body| r.conn.decode_body::<ProduceRequest>(&body, r.version));
     let resp: ProduceResponse = match resp {
         Ok(resp) => resp,
