@@ -32,6 +32,7 @@ use super::txn::Txn;
 use super::{Message, Persisted, ProducerCounters, ProducerSettings, Report, TopicName};
 use crate::cluster::Snapshot;
 use crate::error::{local, Error, Result};
+use crate::protocol::error_codes;
 use crate::protocol::Segments;
 use crate::record::{
     restamp_segments, BatchBuilder, BatchOptions, Compression, RecordHeaderIn, RecordIn,
@@ -164,6 +165,8 @@ struct Pending {
     opaque: usize,
     bytes: usize,
     deadline: Option<Instant>,
+    /// When it was sent: only a metadata answer given after that may fail it.
+    queued_at: Instant,
 }
 
 pub struct Topic {
@@ -511,6 +514,7 @@ impl State {
                 opaque: m.opaque,
                 bytes: size,
                 deadline: settings.message_timeout.map(|d| clock.now() + d),
+                queued_at: clock.now(),
             });
             self.msgs += 1;
             self.bytes += size;
@@ -737,6 +741,7 @@ impl State {
             } else if self.topics[t].missing_since.is_none() {
                 self.topics[t].missing_since = Some(now);
             }
+            self.fail_refused_pending(t, snapshot);
             let gone = self.topics[t]
                 .missing_since
                 .is_some_and(|s| now.duration_since(s) >= settings.propagation_max);
@@ -772,6 +777,35 @@ impl State {
                     self.report_one(&name, m.partition, m.timestamp, m.opaque, m.bytes, e);
                 }
             }
+        }
+    }
+
+    /// Fails the messages waiting for topic `t`'s partitions when the cluster answered,
+    /// after they were sent, with an error that waiting cannot change: the topic is not
+    /// retriable-missing but refused, TOPIC_AUTHORIZATION_FAILED (the user may not describe
+    /// it) or INVALID_TOPIC_EXCEPTION. They fail with the broker's error at once rather than
+    /// with _UNKNOWN_TOPIC after `topic.metadata.propagation.max.ms`, as librdkafka fails
+    /// them with the topic's error. Messages sent after that answer wait for the next one
+    /// (the topic stays wanted for a refresh while messages wait): permissions granted in
+    /// the meantime are seen.
+    fn fail_refused_pending(&mut self, t: usize, snapshot: &Snapshot) {
+        let Some(entry) = snapshot.topic(&self.topics[t].name.name) else {
+            return;
+        };
+        let code = entry.meta.error_code;
+        if code == 0 || error_codes::is_retriable(code) || self.topics[t].pending.is_empty() {
+            return;
+        }
+        let answered = entry.fetched_at;
+        let name = self.topics[t].name.clone();
+        let (refused, waiting): (VecDeque<Pending>, VecDeque<Pending>) =
+            std::mem::take(&mut self.topics[t].pending)
+                .into_iter()
+                .partition(|m| m.queued_at <= answered);
+        self.topics[t].pending = waiting;
+        for m in refused {
+            let e = Error::kafka(code, format!("topic '{}'", name.name));
+            self.report_one(&name, m.partition, m.timestamp, m.opaque, m.bytes, e);
         }
     }
 
