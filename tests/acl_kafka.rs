@@ -12,9 +12,10 @@
 //!   groups whose names start with `acl-group` (a prefixed ACL: each test has its own
 //!   group);
 //! * `bob` also: Describe only on `acl-nowrite` (it sees the topic, may neither write
-//!   nor read it);
+//!   nor read it) and on group `describe-only-group` (it finds the coordinator, may not
+//!   join);
 //! * nobody else: `acl-hidden` (no ACL: bob may not even see it) and group
-//!   `denied-group`.
+//!   `denied-group`; `acl-later` until a test grants bob producer rights on it.
 
 mod common;
 
@@ -22,6 +23,7 @@ use common::client::{config_with, create_topic};
 use common::kafka::{self, KafkaCluster};
 use common::{wait_until, with_timeout};
 use kafkac::consumer::assignor::TopicPartition;
+use kafkac::consumer::group::CommitOffset;
 use kafkac::consumer::{Consumer, Event};
 use kafkac::error::Error;
 use kafkac::producer::{Message, Producer, Report};
@@ -45,6 +47,9 @@ const NOWRITE: &str = "acl-nowrite";
 const HIDDEN: &str = "acl-hidden";
 const GROUP: &str = "acl-group";
 const GROUP_DENIED: &str = "denied-group";
+const GROUP_DESCRIBE: &str = "describe-only-group";
+/// Bob may do nothing with it until a test grants him producer rights.
+const LATER: &str = "acl-later";
 
 const JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
                     user_admin=\"admin-secret\" user_alice=\"alice-secret\" \
@@ -88,7 +93,7 @@ fn cluster() -> &'static KafkaCluster {
         // The topics, made by the super user over SASL.
         let sasl = c.nodes[0].listener_addr("SASL_PLAINTEXT");
         let admin = Client::new(&config_at(&sasl, "admin", &[])).unwrap();
-        for t in [OPEN, NOWRITE, HIDDEN] {
+        for t in [OPEN, NOWRITE, HIDDEN, LATER] {
             create_topic(&admin, t, 1, 1, &[], T);
         }
         // Producer and consumer rights on acl-open and the acl-group* groups for alice
@@ -119,6 +124,8 @@ fn cluster() -> &'static KafkaCluster {
                 "Describe",
                 "--topic",
                 NOWRITE,
+                "--group",
+                GROUP_DESCRIBE,
             ],
         );
         // ACLs reach the broker through the metadata log: wait until they apply.
@@ -235,6 +242,79 @@ fn low_level_calls_on_denied_topics_fail_at_once() {
     });
 }
 
+#[test]
+fn the_c_api_returns_the_authorization_error_of_a_produce() {
+    use common::ffi::{assert_err, assert_ok, cs, Out};
+    use kafkac::ffi::*;
+    with_timeout(LIMIT, || {
+        let b = addr();
+        let settings = [
+            ("bootstrap.servers", b.as_str()),
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "bob"),
+            ("sasl.password", "bob-secret"),
+        ];
+        let rec = kc_record_t {
+            key: std::ptr::null(),
+            key_len: 0,
+            value: b"v".as_ptr(),
+            value_len: 1,
+            headers: std::ptr::null(),
+            header_cnt: 0,
+            timestamp: 0,
+        };
+        // SAFETY: live handles, NUL-terminated strings and a record whose buffers outlive
+        // the calls; the client is freed once, after its last call.
+        unsafe {
+            let conf = kc_conf_new();
+            assert!(!conf.is_null());
+            for (k, v) in settings {
+                assert_ok(kc_conf_set(conf, cs(k).as_ptr(), cs(v).as_ptr()));
+            }
+            let mut c: *mut kc_client_t = std::ptr::null_mut();
+            assert_ok(kc_client_new(conf, &mut c));
+            kc_conf_free(conf);
+            for (topic, names) in [
+                (NOWRITE, ["acl-nowrite/0", b.as_str()]),
+                (HIDDEN, ["'acl-hidden'", "TOPIC_AUTHORIZATION_FAILED"]),
+            ] {
+                let mut off = Out::<i64>::new();
+                let t0 = Instant::now();
+                let rc = kc_client_produce(
+                    c,
+                    cs(topic).as_ptr(),
+                    0,
+                    &rec,
+                    1,
+                    -1,
+                    KC_COMPRESSION_NONE,
+                    20_000,
+                    off.ptr(),
+                );
+                // KC_ERR_TOPIC_AUTHORIZATION_FAILED in kafkac.h.
+                assert_err(rc, TOPIC_AUTHORIZATION_FAILED, &names);
+                assert!(t0.elapsed() < PROMPT, "{topic}: took {:?}", t0.elapsed());
+                off.assert_untouched("kc_client_produce");
+            }
+            let mut off = Out::<i64>::new();
+            let rc = kc_client_produce(
+                c,
+                cs(OPEN).as_ptr(),
+                0,
+                &rec,
+                1,
+                -1,
+                KC_COMPRESSION_NONE,
+                20_000,
+                off.ptr(),
+            );
+            assert_ok(rc);
+            kc_client_free(c);
+        }
+    });
+}
+
 /// Sends `msgs` (topic, partition) through `p` and collects their delivery reports in
 /// order of arrival, with when each came (from the first send).
 fn deliver(p: &Producer, msgs: &[(&str, i32)]) -> Vec<(Report, Duration)> {
@@ -297,14 +377,59 @@ fn producer_reports_denied_topics_at_once_and_delivers_the_others() {
             assert!(r.offset >= 0);
             // Nothing fatal: the producer goes on with what it may write.
             assert!(p.fatal_error().is_none(), "{:?}", p.fatal_error());
-            let again = deliver(&p, &[(OPEN, 0), (NOWRITE, 0), (OPEN, 0)]);
-            assert!(again[0].0.error.is_none() && again[2].0.error.is_none());
-            assert_eq!(
-                again[1].0.error.as_ref().map(|e| e.code),
-                Some(TOPIC_AUTHORIZATION_FAILED)
-            );
+            // Again, once the denials are known: still reported promptly, and the topic
+            // bob may not see is asked about again (not failed on the old answer alone).
+            let again = deliver(&p, &[(OPEN, 0), (NOWRITE, 0), (HIDDEN, 0), (OPEN, 0)]);
+            assert!(again[0].0.error.is_none() && again[3].0.error.is_none());
+            for (r, at) in &again[1..3] {
+                assert_eq!(
+                    r.error.as_ref().map(|e| e.code),
+                    Some(TOPIC_AUTHORIZATION_FAILED)
+                );
+                assert!(*at < PROMPT, "{}: reported after {at:?}", r.topic.name);
+            }
             p.close(T);
         }
+    });
+}
+
+#[test]
+fn producer_denied_a_topic_delivers_once_it_is_granted() {
+    with_timeout(LIMIT, || {
+        let p = Producer::new(&config("bob", &[("message.timeout.ms", "30000")])).unwrap();
+        let r = deliver(&p, &[(LATER, -1)]);
+        let e = r[0].0.error.as_ref().expect("denied");
+        assert_eq!(e.code, TOPIC_AUTHORIZATION_FAILED, "{e}");
+        assert!(r[0].1 < PROMPT, "after {:?}", r[0].1);
+        add_acls(
+            cluster(),
+            &[
+                "--allow-principal",
+                "User:bob",
+                "--producer",
+                "--topic",
+                LATER,
+            ],
+        );
+        // The same producer: once the ACL reaches the broker, messages go through.
+        let t0 = Instant::now();
+        loop {
+            let r = deliver(&p, &[(LATER, -1)]);
+            match &r[0].0.error {
+                None => break,
+                Some(e) => {
+                    assert_eq!(e.code, TOPIC_AUTHORIZATION_FAILED, "{e}");
+                    assert!(
+                        t0.elapsed() < T,
+                        "still denied after {:?}: {e}",
+                        t0.elapsed()
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        eprintln!("delivered {:?} after the grant", t0.elapsed());
+        p.close(T);
     });
 }
 
@@ -378,6 +503,78 @@ fn consumer_in_a_group_it_may_not_read_gets_group_authorization_failed() {
                 "{protocol}: close took {:?}",
                 t0.elapsed()
             );
+        }
+    });
+}
+
+#[test]
+fn consumer_that_may_describe_its_group_but_not_join_it_gets_group_authorization_failed() {
+    with_timeout(LIMIT, || {
+        for protocol in ["classic", "consumer"] {
+            let c = Consumer::new(&config(
+                "bob",
+                &[
+                    ("group.id", GROUP_DESCRIBE),
+                    ("group.protocol", protocol),
+                    ("auto.offset.reset", "earliest"),
+                ],
+            ))
+            .unwrap();
+            c.subscribe(&[OPEN]).unwrap();
+            let mut messages = 0;
+            let (e, fatal, at) = first_error(&c, T, &mut messages)
+                .unwrap_or_else(|| panic!("{protocol}: no error in {T:?}"));
+            eprintln!("{protocol}: after {at:?} (fatal: {fatal}): {e}");
+            assert_eq!(e.code, GROUP_AUTHORIZATION_FAILED, "{protocol}: {e}");
+            assert!(
+                e.message.contains("GROUP_AUTHORIZATION_FAILED")
+                    && e.message.contains(GROUP_DESCRIBE),
+                "{protocol}: {e}"
+            );
+            assert!(at < PROMPT, "{protocol}: after {at:?}");
+            assert_eq!(messages, 0, "{protocol}: consumed without joining");
+            if fatal {
+                // Later calls say why the consumer stopped.
+                let e = c.commit(None, false).unwrap_err();
+                assert_eq!(e.code, kafkac::error::local::FATAL, "{e}");
+                assert!(e.message.contains("GROUP_AUTHORIZATION_FAILED"), "{e}");
+            }
+            let t0 = Instant::now();
+            let _ = c.close(T);
+            assert!(
+                t0.elapsed() < PROMPT,
+                "{protocol}: close took {:?}",
+                t0.elapsed()
+            );
+        }
+    });
+}
+
+#[test]
+fn commits_to_a_group_it_may_not_read_fail_with_group_authorization_failed() {
+    with_timeout(LIMIT, || {
+        // Partitions assigned by the application, offsets committed to a group: bob may
+        // not read denied-group (FindCoordinator fails) nor describe-only-group
+        // (OffsetCommit fails).
+        for group in [GROUP_DENIED, GROUP_DESCRIBE] {
+            let c = Consumer::new(&config("bob", &[("group.id", group)])).unwrap();
+            let tp = TopicPartition::new(OPEN, 0);
+            c.assign(&[(tp.clone(), Some(0))]).unwrap();
+            let t0 = Instant::now();
+            let e = c
+                .commit(
+                    Some(&[CommitOffset {
+                        tp,
+                        offset: 0,
+                        leader_epoch: -1,
+                        metadata: None,
+                    }]),
+                    false,
+                )
+                .unwrap_err();
+            eprintln!("{group}: commit: {e}");
+            denied(&e, GROUP_AUTHORIZATION_FAILED, &[group], t0);
+            let _ = c.close(T);
         }
     });
 }
