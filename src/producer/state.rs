@@ -1614,4 +1614,62 @@ mod tests {
         assert!(seq_before(i32::MAX, 0));
         assert!(!seq_before(5, 5));
     }
+
+    /// A Metadata answer at `at` for topic `t` with `code` and no partitions.
+    fn refused(snap: &Snapshot, code: i16, at: Instant) -> Snapshot {
+        use crate::cluster::{Metadata, TopicMeta};
+        let md = Metadata {
+            topics: vec![TopicMeta {
+                name: "t".into(),
+                error_code: code,
+                topic_id: Default::default(),
+                is_internal: false,
+                partitions: Vec::new(),
+            }],
+            ..Default::default()
+        };
+        snap.merged(&md, false, at)
+    }
+
+    #[test]
+    fn messages_for_a_refused_topic_fail_with_the_answer_given_after_they_were_sent() {
+        let s = ProducerSettings::from_config(&crate::Config::new()).unwrap();
+        let mut st = State::new(&s);
+        let t0 = Instant::now();
+        let send = |st: &mut State, opaque: usize, at: Instant| {
+            let m = Message {
+                topic: "t",
+                partition: -1,
+                value: Some(b"v"),
+                opaque,
+                ..Default::default()
+            };
+            let snap = Snapshot::default();
+            let r = st.append(&s, &m, Some(&snap), &mut Clock::at(at));
+            assert!(matches!(r, Ok(Append::Queued { .. })));
+        };
+        send(&mut st, 1, t0);
+        // A retriable answer (UNKNOWN_TOPIC_OR_PARTITION): the message waits.
+        let later = t0 + Duration::from_millis(10);
+        st.learn(&s, &refused(&Snapshot::default(), 3, later), later);
+        assert!(st.take_reports(10).is_empty());
+        // TOPIC_AUTHORIZATION_FAILED: it fails at once, with the broker's code and the
+        // topic's name; a message sent after that answer waits for the next one.
+        let answered = t0 + Duration::from_millis(20);
+        let snap = refused(&Snapshot::default(), 29, answered);
+        send(&mut st, 2, answered + Duration::from_millis(1));
+        st.learn(&s, &snap, answered + Duration::from_millis(2));
+        let r = st.take_reports(10);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].opaque, 1);
+        let e = r[0].error.as_ref().unwrap();
+        assert_eq!(e.code, 29);
+        assert!(e.message.contains("'t'") && e.message.contains("TOPIC_AUTHORIZATION_FAILED"));
+        assert_eq!(st.outstanding(), 1);
+        let next = answered + Duration::from_millis(30);
+        st.learn(&s, &refused(&snap, 29, next), next);
+        let r = st.take_reports(10);
+        assert_eq!((r.len(), r[0].opaque), (1, 2));
+        assert_eq!(st.outstanding(), 0);
+    }
 }
