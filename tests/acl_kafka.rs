@@ -5,7 +5,8 @@
 //!
 //! One single-node cluster, shared. Its PLAINTEXT listener carries the inter-broker and
 //! controller traffic (principal `User:ANONYMOUS`, which must therefore be a super user:
-//! the broker registers with the controller through it) and the ACL changes; clients
+//! without it the controller refuses the broker's BrokerRegistration, which needs
+//! ClusterAction, and the broker never starts) and the ACL changes; clients
 //! authenticate on a `SASL_PLAINTEXT` listener with PLAIN:
 //! * `admin`: a super user (creates the topics);
 //! * `alice` and `bob`: Write, Read, Describe and Create on `acl-open`, Read on the
