@@ -453,6 +453,31 @@ fn first_error(
     None
 }
 
+/// After a group authorization error, for 3 s: the error stays visible (no silent
+/// retrying: it comes again after each back-off, unless the consumer stopped for good,
+/// `fatal`), never a flood, and no message arrives.
+fn group_errors_keep_coming_without_a_flood(c: &Consumer, protocol: &str, fatal: bool) {
+    let mut again = 0;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        for ev in c.poll_batch(100, Duration::from_millis(100)) {
+            match ev {
+                Event::Message(_) => panic!("{protocol}: consumed without a group"),
+                Event::Error { error, .. } => {
+                    assert_eq!(error.code, GROUP_AUTHORIZATION_FAILED, "{error}");
+                    again += 1;
+                }
+            }
+        }
+    }
+    eprintln!("{protocol}: {again} more errors in 3 s");
+    assert!(again <= 30, "{protocol}: {again} errors in 3 s");
+    assert!(
+        fatal || again >= 1,
+        "{protocol}: the error was not repeated"
+    );
+}
+
 #[test]
 fn consumer_in_a_group_it_may_not_read_gets_group_authorization_failed() {
     with_timeout(LIMIT, || {
@@ -480,23 +505,7 @@ fn consumer_in_a_group_it_may_not_read_gets_group_authorization_failed() {
             assert!(at < PROMPT, "{protocol}: after {at:?}");
             assert_eq!(messages, 0, "{protocol}: consumed without a group");
             assert!(c.assignment().is_empty(), "{protocol}");
-            // The error stays visible (no silent retrying): over the next 3 s it comes
-            // again, or the consumer stopped for good; never a flood.
-            let mut again = 0;
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(3) {
-                for ev in c.poll_batch(100, Duration::from_millis(100)) {
-                    match ev {
-                        Event::Message(_) => panic!("{protocol}: consumed without a group"),
-                        Event::Error { error, .. } => {
-                            assert_eq!(error.code, GROUP_AUTHORIZATION_FAILED, "{error}");
-                            again += 1;
-                        }
-                    }
-                }
-            }
-            eprintln!("{protocol}: {again} more errors in 3 s");
-            assert!(again <= 30, "{protocol}: {again} errors in 3 s");
+            group_errors_keep_coming_without_a_flood(&c, protocol, fatal);
             let t0 = Instant::now();
             let _ = c.close(T);
             assert!(
@@ -534,6 +543,7 @@ fn consumer_that_may_describe_its_group_but_not_join_it_gets_group_authorization
             );
             assert!(at < PROMPT, "{protocol}: after {at:?}");
             assert_eq!(messages, 0, "{protocol}: consumed without joining");
+            group_errors_keep_coming_without_a_flood(&c, protocol, fatal);
             if fatal {
                 // Later calls say why the consumer stopped.
                 let e = c.commit(None, false).unwrap_err();
