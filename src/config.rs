@@ -358,7 +358,8 @@ static PROPS: &[Prop] = &[
         Kind::Int(0, MAX_MS),
         "30000",
         "Producer: how long messages wait for a topic that the cluster does not (yet) know \
-         before they fail with _UNKNOWN_TOPIC.",
+         before they fail with _UNKNOWN_TOPIC. A topic the cluster refuses to describe \
+         (TOPIC_AUTHORIZATION_FAILED) fails them at once, with that error.",
     ),
     p(
         "group.id",

@@ -32,6 +32,7 @@ use super::txn::Txn;
 use super::{Message, Persisted, ProducerCounters, ProducerSettings, Report, TopicName};
 use crate::cluster::Snapshot;
 use crate::error::{local, Error, Result};
+use crate::protocol::error_codes;
 use crate::protocol::Segments;
 use crate::record::{
     restamp_segments, BatchBuilder, BatchOptions, Compression, RecordHeaderIn, RecordIn,
@@ -164,6 +165,8 @@ struct Pending {
     opaque: usize,
     bytes: usize,
     deadline: Option<Instant>,
+    /// When it was sent: only a metadata answer given after that may fail it.
+    queued_at: Instant,
 }
 
 pub struct Topic {
@@ -511,6 +514,7 @@ impl State {
                 opaque: m.opaque,
                 bytes: size,
                 deadline: settings.message_timeout.map(|d| clock.now() + d),
+                queued_at: clock.now(),
             });
             self.msgs += 1;
             self.bytes += size;
@@ -737,6 +741,7 @@ impl State {
             } else if self.topics[t].missing_since.is_none() {
                 self.topics[t].missing_since = Some(now);
             }
+            self.fail_refused_pending(t, snapshot);
             let gone = self.topics[t]
                 .missing_since
                 .is_some_and(|s| now.duration_since(s) >= settings.propagation_max);
@@ -772,6 +777,35 @@ impl State {
                     self.report_one(&name, m.partition, m.timestamp, m.opaque, m.bytes, e);
                 }
             }
+        }
+    }
+
+    /// Fails the messages waiting for topic `t`'s partitions when the cluster answered,
+    /// after they were sent, with an error that waiting cannot change: the topic is not
+    /// retriable-missing but refused, TOPIC_AUTHORIZATION_FAILED (the user may not describe
+    /// it) or INVALID_TOPIC_EXCEPTION. They fail with the broker's error at once rather than
+    /// with _UNKNOWN_TOPIC after `topic.metadata.propagation.max.ms`, as librdkafka fails
+    /// them with the topic's error. Messages sent after that answer wait for the next one
+    /// (the topic stays wanted for a refresh while messages wait): permissions granted in
+    /// the meantime are seen.
+    fn fail_refused_pending(&mut self, t: usize, snapshot: &Snapshot) {
+        let Some(entry) = snapshot.topic(&self.topics[t].name.name) else {
+            return;
+        };
+        let code = entry.meta.error_code;
+        if code == 0 || error_codes::is_retriable(code) || self.topics[t].pending.is_empty() {
+            return;
+        }
+        let answered = entry.fetched_at;
+        let name = self.topics[t].name.clone();
+        let (refused, waiting): (VecDeque<Pending>, VecDeque<Pending>) =
+            std::mem::take(&mut self.topics[t].pending)
+                .into_iter()
+                .partition(|m| m.queued_at <= answered);
+        self.topics[t].pending = waiting;
+        for m in refused {
+            let e = Error::kafka(code, format!("topic '{}'", name.name));
+            self.report_one(&name, m.partition, m.timestamp, m.opaque, m.bytes, e);
         }
     }
 
@@ -1579,5 +1613,63 @@ mod tests {
         assert!(!seq_before(2, 1));
         assert!(seq_before(i32::MAX, 0));
         assert!(!seq_before(5, 5));
+    }
+
+    /// A Metadata answer at `at` for topic `t` with `code` and no partitions.
+    fn refused(snap: &Snapshot, code: i16, at: Instant) -> Snapshot {
+        use crate::cluster::{Metadata, TopicMeta};
+        let md = Metadata {
+            topics: vec![TopicMeta {
+                name: "t".into(),
+                error_code: code,
+                topic_id: Default::default(),
+                is_internal: false,
+                partitions: Vec::new(),
+            }],
+            ..Default::default()
+        };
+        snap.merged(&md, false, at)
+    }
+
+    #[test]
+    fn messages_for_a_refused_topic_fail_with_the_answer_given_after_they_were_sent() {
+        let s = ProducerSettings::from_config(&crate::Config::new()).unwrap();
+        let mut st = State::new(&s);
+        let t0 = Instant::now();
+        let send = |st: &mut State, opaque: usize, at: Instant| {
+            let m = Message {
+                topic: "t",
+                partition: -1,
+                value: Some(b"v"),
+                opaque,
+                ..Default::default()
+            };
+            let snap = Snapshot::default();
+            let r = st.append(&s, &m, Some(&snap), &mut Clock::at(at));
+            assert!(matches!(r, Ok(Append::Queued { .. })));
+        };
+        send(&mut st, 1, t0);
+        // A retriable answer (UNKNOWN_TOPIC_OR_PARTITION): the message waits.
+        let later = t0 + Duration::from_millis(10);
+        st.learn(&s, &refused(&Snapshot::default(), 3, later), later);
+        assert!(st.take_reports(10).is_empty());
+        // TOPIC_AUTHORIZATION_FAILED: it fails at once, with the broker's code and the
+        // topic's name; a message sent after that answer waits for the next one.
+        let answered = t0 + Duration::from_millis(20);
+        let snap = refused(&Snapshot::default(), 29, answered);
+        send(&mut st, 2, answered + Duration::from_millis(1));
+        st.learn(&s, &snap, answered + Duration::from_millis(2));
+        let r = st.take_reports(10);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].opaque, 1);
+        let e = r[0].error.as_ref().unwrap();
+        assert_eq!(e.code, 29);
+        assert!(e.message.contains("'t'") && e.message.contains("TOPIC_AUTHORIZATION_FAILED"));
+        assert_eq!(st.outstanding(), 1);
+        let next = answered + Duration::from_millis(30);
+        st.learn(&s, &refused(&snap, 29, next), next);
+        let r = st.take_reports(10);
+        assert_eq!((r.len(), r[0].opaque), (1, 2));
+        assert_eq!(st.outstanding(), 0);
     }
 }
