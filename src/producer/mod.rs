@@ -683,27 +683,18 @@ impl Producer {
                     std::thread::sleep(backoff.min(deadline - now));
                     backoff = (backoff * 2).min(s.retry_backoff_max);
                 }
-                Step::FindCoordinator => {
-                    let r = sender::find_coordinator(
-                        cluster,
-                        coordinator_key_type::TRANSACTION,
-                        &id,
-                        req_deadline,
-                    );
+                Step::FindCoordinator | Step::FindGroupCoordinator { .. } => {
+                    let (key_type, key, found): (_, &str, fn(&mut Txn, i16, i32)) = match &step {
+                        Step::FindGroupCoordinator { group } => (
+                            coordinator_key_type::GROUP,
+                            group,
+                            Txn::on_group_coordinator,
+                        ),
+                        _ => (coordinator_key_type::TRANSACTION, &id, Txn::on_coordinator),
+                    };
+                    let r = sender::find_coordinator(cluster, key_type, key, req_deadline);
                     self.with_txn(|t| match r {
-                        Ok((code, node)) => t.on_coordinator(code, node),
-                        Err(e) => t.on_failure(&e),
-                    });
-                }
-                Step::FindGroupCoordinator { group } => {
-                    let r = sender::find_coordinator(
-                        cluster,
-                        coordinator_key_type::GROUP,
-                        &group,
-                        req_deadline,
-                    );
-                    self.with_txn(|t| match r {
-                        Ok((code, node)) => t.on_group_coordinator(code, node),
+                        Ok((code, node)) => found(t, code, node),
                         Err(e) => t.on_failure(&e),
                     });
                 }
