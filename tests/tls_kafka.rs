@@ -821,3 +821,51 @@ fn c_examples_take_a_pkcs12_keystore_through_x() {
         );
     });
 }
+
+#[test]
+fn the_c_api_hides_the_keystore_password_and_names_it_on_failure() {
+    use common::ffi::{assert_err, assert_ok, cs, Out};
+    use kafkac::ffi::*;
+    let ks = p12("client-ffi", &[]);
+    let conf = kc_conf_new();
+    assert!(!conf.is_null());
+    // SAFETY: a live handle and NUL-terminated strings; buffers of the sizes given; the
+    // out-parameter is ours.
+    unsafe {
+        for (k, v) in [
+            ("bootstrap.servers", "127.0.0.1:9"),
+            ("security.protocol", "SSL"),
+            ("ssl.keystore.location", ks.as_str()),
+            ("ssl.keystore.password", "wrong-pw"),
+        ] {
+            assert_ok(kc_conf_set(conf, cs(k).as_ptr(), cs(v).as_ptr()));
+        }
+        let mut buf = [0u8; 64];
+        let mut len = buf.len();
+        assert_ok(kc_conf_get(
+            conf,
+            cs("ssl.keystore.password").as_ptr(),
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        ));
+        assert_eq!(&buf[..len], b"[set]");
+        let mut out = Out::<*mut kc_client_t>::new();
+        let msg = assert_err(
+            kc_client_new(conf, out.ptr()),
+            KC_ERR__INVALID_CONFIG,
+            &["'ssl.keystore.password'", "wrong password", &ks],
+        );
+        out.assert_untouched("kc_client_new");
+        assert!(!msg.contains("wrong-pw"), "{msg}");
+        // The right password: the client is made.
+        assert_ok(kc_conf_set(
+            conf,
+            cs("ssl.keystore.password").as_ptr(),
+            cs(P12_PASSWORD).as_ptr(),
+        ));
+        let mut out = Out::<*mut kc_client_t>::new();
+        assert_ok(kc_client_new(conf, out.ptr()));
+        kc_client_free(out.get());
+        kc_conf_free(conf);
+    }
+}
