@@ -460,6 +460,11 @@ const P12_PASSWORD: &str = "p12-s3cret";
 /// chain, into `<name>.p12` under `P12_PASSWORD`; `args` on top choose the encryption.
 /// Each caller uses its own `name`.
 fn p12(name: &str, args: &[&str]) -> String {
+    p12_with_password(name, args, P12_PASSWORD)
+}
+
+/// [`p12`] under `password`.
+fn p12_with_password(name: &str, args: &[&str], password: &str) -> String {
     let d = &pki().dir;
     let out = d.join(format!("{name}.p12"));
     let mut cmd = Command::new("openssl");
@@ -472,7 +477,7 @@ fn p12(name: &str, args: &[&str]) -> String {
         .arg("-out")
         .arg(&out)
         .arg("-passout")
-        .arg(format!("pass:{P12_PASSWORD}"))
+        .arg(format!("pass:{password}"))
         .args(args);
     let done = common::run_bounded(cmd, None, Duration::from_secs(30)).unwrap_or_else(|e| {
         panic!(
@@ -593,6 +598,17 @@ fn pkcs12_keystore_errors_are_refused_at_creation() {
             ],
         ))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // An empty password: set empty, or not set.
+    let empty = p12_with_password("client-empty-pw", &[], "");
+    for password in [Some(""), None] {
+        let mut settings = vec![
+            ("security.protocol", "ssl"),
+            ("ssl.keystore.location", empty.as_str()),
+        ];
+        settings.extend(password.map(|p| ("ssl.keystore.password", p)));
+        Client::new(&config("127.0.0.1:9", &settings))
+            .unwrap_or_else(|e| panic!("empty password {password:?}: {e}"));
     }
     // Wrong password, and none.
     let e = refused(&[
