@@ -485,6 +485,45 @@ mod tests {
         assert!(!e.message.contains("s3cret"), "{}", e.message);
     }
 
+    /// A keystore whose key is not the certificate's: refused, naming the keystore.
+    #[test]
+    fn keystore_key_that_does_not_suit_its_certificate() {
+        use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKeyChain};
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        let chain = PrivateKeyChain::new(
+            other.serialize_der(),
+            [1u8; 20],
+            [Certificate::from_der(cert.der()).unwrap()],
+        );
+        let mut ks = KeyStore::new();
+        ks.add_entry("client", KeyStoreEntry::PrivateKeyChain(chain));
+        let der = ks.writer("pw").write().unwrap();
+        let path = std::env::temp_dir().join(format!("kafkac-mismatch-{}.p12", std::process::id()));
+        std::fs::write(&path, der).unwrap();
+        let e = TlsConfig::new(&TlsOptions {
+            keystore_location: Some(path.display().to_string()),
+            keystore_password: Some("pw".into()),
+            verify_certificate: false,
+            ..opts()
+        })
+        .unwrap_err();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(e.code, local::INVALID_CONFIG);
+        assert!(
+            e.message.starts_with(
+                "configuration property 'ssl.keystore.location': the key does not suit the \
+                 client certificate"
+            ),
+            "{}",
+            e.message
+        );
+    }
+
     #[test]
     fn bad_files_and_pem_name_the_property() {
         let e = TlsConfig::new(&TlsOptions {
