@@ -7,6 +7,9 @@
 //! checked against the certificate unless `ssl.endpoint.identification.algorithm=none`.
 //! `enable.ssl.certificate.verification=false` accepts any certificate (the handshake's
 //! signatures are still checked, so the session is encrypted, but not authenticated).
+//!
+//! The client's own certificate (mTLS) comes from `ssl.certificate.*` + `ssl.key.*` (PEM)
+//! or from a PKCS#12 keystore, `ssl.keystore.location` (read in `keystore.rs`).
 
 use super::keystore;
 use crate::error::{local, Error, Result};
@@ -247,7 +250,8 @@ impl ServerCertVerifier for NoVerification {
 
 impl TlsConfig {
     /// Builds the configuration; a file that cannot be read, bad PEM, a certificate
-    /// without its key (or the reverse) is refused, naming the property.
+    /// without its key (or the reverse), a PKCS#12 keystore that does not open or is set
+    /// together with a PEM certificate or key, is refused, naming the property.
     pub fn new(o: &TlsOptions) -> Result<TlsConfig> {
         let provider = provider();
         let ca = pem_source(&o.ca_location, "ssl.ca.location", &o.ca_pem, "ssl.ca.pem")?;
