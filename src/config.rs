@@ -596,6 +596,23 @@ static PROPS: &[Prop] = &[
          back.",
     ),
     p(
+        "ssl.keystore.location",
+        Kind::Str,
+        "",
+        "PKCS#12 file (.p12, .pfx) of the client's certificate chain and private key, for \
+         brokers that require a client certificate (mTLS); instead of ssl.certificate.* and \
+         ssl.key.*. Encryptions read: PBES2 with PBKDF2 and AES-128/192/256-CBC (OpenSSL \
+         3's and Java's default) or DES-EDE3-CBC, and the legacy PBE-SHA1-3DES and \
+         PBE-SHA1-RC2-40 (openssl pkcs12 -legacy); MAC HMAC-SHA-1 or HMAC-SHA-256.",
+    ),
+    p(
+        "ssl.keystore.password",
+        Kind::Str,
+        "",
+        "Password of the ssl.keystore.location file. Secret: kc_conf_get does not give it \
+         back.",
+    ),
+    p(
         "enable.ssl.certificate.verification",
         Kind::Bool,
         "true",
@@ -780,6 +797,11 @@ impl Config {
                 key_location: text("ssl.key.location"),
                 key_pem: text("ssl.key.pem"),
                 key_password: text("ssl.key.password"),
+                keystore_location: text("ssl.keystore.location"),
+                keystore_password: self.get_raw("ssl.keystore.password").filter(|_| {
+                    // Set to "" is a password too (an empty one); unset is none.
+                    self.is_set("ssl.keystore.password")
+                }),
                 verify_certificate: self.flag("enable.ssl.certificate.verification"),
                 verify_hostname: self.get("ssl.endpoint.identification.algorithm").as_deref()
                     != Some("none"),
@@ -880,7 +902,10 @@ impl Config {
 
 /// Properties whose values are never shown: not by `get`, not in a message.
 fn is_secret(name: &str) -> bool {
-    matches!(name, "ssl.key.password" | "ssl.key.pem" | "sasl.password")
+    matches!(
+        name,
+        "ssl.key.password" | "ssl.key.pem" | "ssl.keystore.password" | "sasl.password"
+    )
 }
 
 fn check(prop: &Prop, value: &str) -> Result<()> {

@@ -6,7 +6,11 @@
 //! `SSL` (the good certificate), `MTLS` (the same, `ssl.client.auth=required`),
 //! `EXPIRED` and `WRONGHOST`. Kafka reads them as PEM stores
 //! (`ssl.keystore.type=PEM`, `ssl.truststore.type=PEM`).
+//!
+//! The client's PKCS#12 keystores (`ssl.keystore.location`) are made by the openssl CLI
+//! (`openssl pkcs12 -export`), which these tests need.
 
+mod clib;
 mod common;
 
 use common::client::{config_with, create_topic, metadata_fails_with};
@@ -22,6 +26,7 @@ use rcgen::{
     KeyPair,
 };
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -445,4 +450,438 @@ fn bad_settings_are_refused_at_creation() {
     // Secrets are not given back.
     c.set("ssl.key.password", "hunter2").unwrap();
     assert_eq!(c.get("ssl.key.password").unwrap(), "[set]");
+}
+
+// ----- PKCS#12 keystores (ssl.keystore.location / ssl.keystore.password) ---------------
+
+const P12_PASSWORD: &str = "p12-s3cret";
+
+/// `openssl pkcs12 -export` of the client's certificate and key, with the test CA in the
+/// chain, into `<name>.p12` under `P12_PASSWORD`; `args` on top choose the encryption.
+/// Each caller uses its own `name`.
+fn p12(name: &str, args: &[&str]) -> String {
+    p12_with_password(name, args, P12_PASSWORD)
+}
+
+/// [`p12`] under `password`.
+fn p12_with_password(name: &str, args: &[&str], password: &str) -> String {
+    let d = &pki().dir;
+    let out = d.join(format!("{name}.p12"));
+    let mut cmd = Command::new("openssl");
+    cmd.args(["pkcs12", "-export", "-in"])
+        .arg(d.join("client.pem"))
+        .arg("-inkey")
+        .arg(d.join("client.key"))
+        .arg("-certfile")
+        .arg(d.join("ca.pem"))
+        .arg("-out")
+        .arg(&out)
+        .arg("-passout")
+        .arg(format!("pass:{password}"))
+        .args(args);
+    let done = common::run_bounded(cmd, None, Duration::from_secs(30)).unwrap_or_else(|e| {
+        panic!(
+            "cannot run openssl (the openssl CLI is needed; install it with \
+             scripts/install-deps.sh): {e}"
+        )
+    });
+    assert!(
+        done.status.map(|s| s.success()) == Some(true),
+        "openssl pkcs12 -export {args:?} failed: {}",
+        done.stderr_text()
+    );
+    out.display().to_string()
+}
+
+/// The encryptions a keystore is tested with: OpenSSL 3's default (PBES2: PBKDF2-SHA256,
+/// AES-256-CBC; MAC HMAC-SHA-256), its `-legacy` (RC2-40 certificates, 3DES key, SHA-1
+/// MAC), and 3DES throughout as Java 8 and OpenSSL 1.1 wrote.
+const P12_KINDS: [(&str, &[&str]); 3] = [
+    ("client-aes", &[]),
+    ("client-legacy", &["-legacy"]),
+    (
+        "client-3des",
+        &[
+            "-certpbe",
+            "PBE-SHA1-3DES",
+            "-keypbe",
+            "PBE-SHA1-3DES",
+            "-macalg",
+            "sha1",
+        ],
+    ),
+];
+
+#[test]
+fn mutual_tls_with_a_pkcs12_keystore() {
+    with_timeout(LIMIT, || {
+        for (name, args) in P12_KINDS {
+            let ks = p12(name, args);
+            let c = tls_client(
+                "MTLS",
+                &[
+                    ("ssl.keystore.location", &ks),
+                    ("ssl.keystore.password", P12_PASSWORD),
+                ],
+            );
+            round_trip(&c, &format!("tls-{name}"));
+        }
+        // The producer takes it the same way.
+        let ks = p12("client-producer", &[]);
+        let ca = ca_file();
+        let p = Producer::new(&config(
+            &addr("MTLS"),
+            &[
+                ("security.protocol", "ssl"),
+                ("ssl.ca.location", &ca),
+                ("ssl.keystore.location", &ks),
+                ("ssl.keystore.password", P12_PASSWORD),
+            ],
+        ))
+        .unwrap();
+        let m = Message {
+            topic: "tls-client-aes",
+            partition: 0,
+            value: Some(b"from the producer"),
+            ..Default::default()
+        };
+        p.send_blocking(&m, T).unwrap();
+        let mut reports = Vec::new();
+        p.flush(T, |r| reports.push(r.clone())).unwrap();
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].error.is_none(), "{:?}", reports[0]);
+        p.close(T);
+    });
+}
+
+/// Client creation with `settings` on top of security.protocol=ssl fails; the error.
+fn refused(settings: &[(&str, &str)]) -> kafkac::error::Error {
+    let mut all = vec![("security.protocol", "ssl")];
+    all.extend_from_slice(settings);
+    match Client::new(&config("127.0.0.1:9", &all)) {
+        Ok(_) => panic!("{settings:?} should be refused"),
+        Err(e) => e,
+    }
+}
+
+#[track_caller]
+fn assert_names(e: &kafkac::error::Error, parts: &[&str]) {
+    assert_eq!(e.code, local::INVALID_CONFIG, "{e}");
+    for p in parts {
+        assert!(e.message.contains(p), "{p:?} not in: {e}");
+    }
+    for secret in [P12_PASSWORD, "wrong-pw"] {
+        assert!(
+            !e.message.contains(secret),
+            "a password in the message: {e}"
+        );
+    }
+}
+
+#[test]
+fn pkcs12_keystore_errors_are_refused_at_creation() {
+    let ks = p12("client-errors", &[]);
+    // Every supported kind opens (offline: the client is made, nothing is sent), PBES2
+    // with 3DES too.
+    let pbes2_3des: [(&str, &[&str]); 1] = [(
+        "client-pbes2-3des",
+        &["-keypbe", "DES-EDE3-CBC", "-certpbe", "DES-EDE3-CBC"],
+    )];
+    for (name, args) in P12_KINDS.iter().chain(&pbes2_3des) {
+        let ks = p12(&format!("{name}-offline"), args);
+        Client::new(&config(
+            "127.0.0.1:9",
+            &[
+                ("security.protocol", "ssl"),
+                ("ssl.keystore.location", &ks),
+                ("ssl.keystore.password", P12_PASSWORD),
+            ],
+        ))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // An empty password: set empty, or not set.
+    let empty = p12_with_password("client-empty-pw", &[], "");
+    for password in [Some(""), None] {
+        let mut settings = vec![
+            ("security.protocol", "ssl"),
+            ("ssl.keystore.location", empty.as_str()),
+        ];
+        settings.extend(password.map(|p| ("ssl.keystore.password", p)));
+        Client::new(&config("127.0.0.1:9", &settings))
+            .unwrap_or_else(|e| panic!("empty password {password:?}: {e}"));
+    }
+    // Wrong password, and none.
+    let e = refused(&[
+        ("ssl.keystore.location", &ks),
+        ("ssl.keystore.password", "wrong-pw"),
+    ]);
+    assert_eq!(
+        e.message,
+        format!(
+            "configuration property 'ssl.keystore.password': cannot open the PKCS#12 \
+             keystore '{ks}' (wrong password; or a damaged file)"
+        )
+    );
+    assert_names(&e, &[]);
+    let e = refused(&[("ssl.keystore.location", &ks)]);
+    assert_names(
+        &e,
+        &["'ssl.keystore.password'", "wrong password", "is not set"],
+    );
+    // A file that is not there.
+    let e = refused(&[
+        ("ssl.keystore.location", "/nonexistent/client.p12"),
+        ("ssl.keystore.password", P12_PASSWORD),
+    ]);
+    assert_names(
+        &e,
+        &[
+            "configuration property 'ssl.keystore.location': cannot read \
+             '/nonexistent/client.p12'",
+        ],
+    );
+    // A damaged file: cut short, or one byte changed inside (the MAC no longer matches).
+    let bytes = std::fs::read(&ks).unwrap();
+    let d = &pki().dir;
+    let short = d.join("short.p12");
+    std::fs::write(&short, &bytes[..bytes.len() / 2]).unwrap();
+    let short = short.display().to_string();
+    let e = refused(&[
+        ("ssl.keystore.location", &short),
+        ("ssl.keystore.password", P12_PASSWORD),
+    ]);
+    assert_names(
+        &e,
+        &[
+            "'ssl.keystore.location'",
+            &format!("'{short}' is not a valid PKCS#12 keystore"),
+        ],
+    );
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x55;
+    let flipped_path = d.join("flipped.p12");
+    std::fs::write(&flipped_path, &flipped).unwrap();
+    let e = refused(&[
+        ("ssl.keystore.location", &flipped_path.display().to_string()),
+        ("ssl.keystore.password", P12_PASSWORD),
+    ]);
+    assert_names(&e, &["'ssl.keystore.password'", "or a damaged file"]);
+    // A PEM file given as a keystore.
+    let pem = d.join("client.pem").display().to_string();
+    let e = refused(&[("ssl.keystore.location", &pem)]);
+    assert_names(
+        &e,
+        &["'ssl.keystore.location'", "is PEM, not a PKCS#12 keystore"],
+    );
+    // A keystore with certificates only.
+    let no_key = p12("client-nokey", &["-nokeys"]);
+    let e = refused(&[
+        ("ssl.keystore.location", &no_key),
+        ("ssl.keystore.password", P12_PASSWORD),
+    ]);
+    assert_names(&e, &["'ssl.keystore.location'", "holds no private key"]);
+    // A MAC the reader does not know: the message lists what it reads.
+    let sha512 = p12("client-sha512", &["-macalg", "sha512"]);
+    let e = refused(&[
+        ("ssl.keystore.location", &sha512),
+        ("ssl.keystore.password", P12_PASSWORD),
+    ]);
+    assert_names(
+        &e,
+        &[
+            "'ssl.keystore.location'",
+            "unsupported encryption or MAC algorithm",
+            "AES-128/192/256-CBC",
+            "PBE-SHA1-3DES",
+        ],
+    );
+    // A cipher it does not know.
+    let camellia = p12(
+        "client-camellia",
+        &[
+            "-keypbe",
+            "CAMELLIA-256-CBC",
+            "-certpbe",
+            "CAMELLIA-256-CBC",
+        ],
+    );
+    let e = refused(&[
+        ("ssl.keystore.location", &camellia),
+        ("ssl.keystore.password", P12_PASSWORD),
+    ]);
+    assert_names(
+        &e,
+        &[
+            "'ssl.keystore.location'",
+            "unsupported encryption or MAC algorithm",
+        ],
+    );
+    // With the PEM pair too: both properties named.
+    let cert = pki().client_cert.clone();
+    for (other, value) in [
+        ("ssl.certificate.location", pem.as_str()),
+        ("ssl.certificate.pem", cert.as_str()),
+        ("ssl.key.location", "/some/client.key"),
+        ("ssl.key.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n"),
+    ] {
+        let e = refused(&[
+            ("ssl.keystore.location", &ks),
+            ("ssl.keystore.password", P12_PASSWORD),
+            (other, value),
+        ]);
+        assert_eq!(
+            e.message,
+            format!(
+                "configuration property 'ssl.keystore.location': set either \
+                 'ssl.keystore.location' or '{other}', not both (the keystore holds the \
+                 client's certificate and key)"
+            )
+        );
+        assert_names(&e, &[]);
+    }
+    // The password is a secret.
+    let mut c = Config::new();
+    c.set("ssl.keystore.password", P12_PASSWORD).unwrap();
+    assert_eq!(c.get("ssl.keystore.password").unwrap(), "[set]");
+    assert!(!format!("{c:?}").contains(P12_PASSWORD), "{c:?}");
+}
+
+/// Builds `examples-c/<name>.c` against the static library into the test's own
+/// directory.
+fn example(name: &str) -> PathBuf {
+    let dir = clib::bin_dir().join("tls-examples");
+    std::fs::create_dir_all(&dir).unwrap();
+    clib::library();
+    let src = clib::manifest_dir().join(format!("examples-c/{name}.c"));
+    let out = dir.join(name);
+    clib::compile(
+        &clib::cc(),
+        &src,
+        &["-std=c99", "-Wall", "-Wextra", "-Werror", "-g"],
+        Some(clib::Link::Static),
+        &out,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
+fn run_example(bin: &PathBuf, args: &[&str], stdin: &[u8]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(bin);
+    cmd.args(args);
+    let done = common::run_bounded(cmd, Some(stdin.to_vec()), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("spawn {bin:?}: {e}"));
+    (
+        done.status.and_then(|s| s.code()),
+        String::from_utf8_lossy(&done.stdout).into_owned(),
+        done.stderr_text(),
+    )
+}
+
+#[test]
+fn c_examples_take_a_pkcs12_keystore_through_x() {
+    with_timeout(Duration::from_secs(600), || {
+        let (metadata, produce, fetch) =
+            (example("metadata"), example("produce"), example("fetch"));
+        let b = addr("MTLS");
+        let ks = p12("client-c", &["-legacy"]);
+        let ca = ca_file();
+        let x: Vec<String> = [
+            "security.protocol=SSL".to_string(),
+            format!("ssl.ca.location={ca}"),
+            format!("ssl.keystore.location={ks}"),
+            format!("ssl.keystore.password={P12_PASSWORD}"),
+        ]
+        .iter()
+        .flat_map(|p| ["-X".to_string(), p.clone()])
+        .collect();
+        let x: Vec<&str> = x.iter().map(String::as_str).collect();
+        let admin = tls_client("SSL", &[]);
+        create_topic(&admin, "tls-p12-c", 1, 1, &[], T);
+        let (code, out, err) = run_example(
+            &metadata,
+            &[&[b.as_str(), "tls-p12-c"], &x[..]].concat(),
+            b"",
+        );
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(out.contains("partition tls-p12-c 0 leader 1"), "{out}");
+        let (code, out, err) = run_example(
+            &produce,
+            &[&[b.as_str(), "tls-p12-c", "0"], &x[..]].concat(),
+            b"one\ntwo\n",
+        );
+        assert_eq!(code, Some(0), "{out}{err}");
+        let (code, out, err) = run_example(
+            &fetch,
+            &[&[b.as_str(), "tls-p12-c", "0", "0", "-c", "2"], &x[..]].concat(),
+            b"",
+        );
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(out.contains("one") && out.contains("two"), "{out}");
+        // A wrong password: refused at creation, naming the property, not the password.
+        let mut bad = x.clone();
+        let i = bad
+            .iter()
+            .position(|a| a.starts_with("ssl.keystore.password="))
+            .unwrap();
+        bad[i] = "ssl.keystore.password=wrong-pw";
+        let (code, out, err) = run_example(&metadata, &[&[b.as_str()], &bad[..]].concat(), b"");
+        assert_ne!(code, Some(0), "{out}{err}");
+        assert!(
+            err.contains("_INVALID_CONFIG") && err.contains("'ssl.keystore.password'"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("wrong-pw") && !err.contains(P12_PASSWORD),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn the_c_api_hides_the_keystore_password_and_names_it_on_failure() {
+    use common::ffi::{assert_err, assert_ok, cs, Out};
+    use kafkac::ffi::*;
+    let ks = p12("client-ffi", &[]);
+    let conf = kc_conf_new();
+    assert!(!conf.is_null());
+    // SAFETY: a live handle and NUL-terminated strings; buffers of the sizes given; the
+    // out-parameter is ours.
+    unsafe {
+        for (k, v) in [
+            ("bootstrap.servers", "127.0.0.1:9"),
+            ("security.protocol", "SSL"),
+            ("ssl.keystore.location", ks.as_str()),
+            ("ssl.keystore.password", "wrong-pw"),
+        ] {
+            assert_ok(kc_conf_set(conf, cs(k).as_ptr(), cs(v).as_ptr()));
+        }
+        let mut buf = [0u8; 64];
+        let mut len = buf.len();
+        assert_ok(kc_conf_get(
+            conf,
+            cs("ssl.keystore.password").as_ptr(),
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        ));
+        assert_eq!(&buf[..len], b"[set]");
+        let mut out = Out::<*mut kc_client_t>::new();
+        let msg = assert_err(
+            kc_client_new(conf, out.ptr()),
+            KC_ERR__INVALID_CONFIG,
+            &["'ssl.keystore.password'", "wrong password", &ks],
+        );
+        out.assert_untouched("kc_client_new");
+        assert!(!msg.contains("wrong-pw"), "{msg}");
+        // The right password: the client is made.
+        assert_ok(kc_conf_set(
+            conf,
+            cs("ssl.keystore.password").as_ptr(),
+            cs(P12_PASSWORD).as_ptr(),
+        ));
+        let mut out = Out::<*mut kc_client_t>::new();
+        assert_ok(kc_client_new(conf, out.ptr()));
+        kc_client_free(out.get());
+        kc_conf_free(conf);
+    }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 mod connection;
 pub mod core;
 pub mod events;
+mod keystore;
 mod reactor;
 mod resolve;
 pub mod sasl;

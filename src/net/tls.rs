@@ -7,7 +7,11 @@
 //! checked against the certificate unless `ssl.endpoint.identification.algorithm=none`.
 //! `enable.ssl.certificate.verification=false` accepts any certificate (the handshake's
 //! signatures are still checked, so the session is encrypted, but not authenticated).
+//!
+//! The client's own certificate (mTLS) comes from `ssl.certificate.*` + `ssl.key.*` (PEM)
+//! or from a PKCS#12 keystore, `ssl.keystore.location` (read in `keystore.rs`).
 
+use super::keystore;
 use crate::error::{local, Error, Result};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -28,6 +32,10 @@ pub struct TlsOptions {
     pub key_location: Option<String>,
     pub key_pem: Option<String>,
     pub key_password: Option<String>,
+    /// A PKCS#12 file with the client's certificate chain and key (instead of the
+    /// `ssl.certificate.*` / `ssl.key.*` pair).
+    pub keystore_location: Option<String>,
+    pub keystore_password: Option<String>,
     pub verify_certificate: bool,
     pub verify_hostname: bool,
 }
@@ -242,10 +250,29 @@ impl ServerCertVerifier for NoVerification {
 
 impl TlsConfig {
     /// Builds the configuration; a file that cannot be read, bad PEM, a certificate
-    /// without its key (or the reverse) is refused, naming the property.
+    /// without its key (or the reverse), a PKCS#12 keystore that does not open or is set
+    /// together with a PEM certificate or key, is refused, naming the property.
     pub fn new(o: &TlsOptions) -> Result<TlsConfig> {
         let provider = provider();
         let ca = pem_source(&o.ca_location, "ssl.ca.location", &o.ca_pem, "ssl.ca.pem")?;
+        // A keystore holds the certificate and the key: neither may come from elsewhere.
+        if o.keystore_location.is_some() {
+            let pem_pair = [
+                ("ssl.certificate.location", &o.certificate_location),
+                ("ssl.certificate.pem", &o.certificate_pem),
+                ("ssl.key.location", &o.key_location),
+                ("ssl.key.pem", &o.key_pem),
+            ];
+            if let Some((set, _)) = pem_pair.iter().find(|(_, v)| v.is_some()) {
+                return Err(invalid(
+                    "ssl.keystore.location",
+                    format!(
+                        "set either 'ssl.keystore.location' or '{set}', not both (the \
+                         keystore holds the client's certificate and key)"
+                    ),
+                ));
+            }
+        }
         let cert = pem_source(
             &o.certificate_location,
             "ssl.certificate.location",
@@ -258,25 +285,33 @@ impl TlsConfig {
             &o.key_pem,
             "ssl.key.pem",
         )?;
-        let client_auth =
+        // The client's certificate and key, and the property to blame if they do not
+        // suit each other.
+        let client_auth = if let Some(path) = &o.keystore_location {
+            let (certs, key) = keystore::read(path, o.keystore_password.as_deref())?;
+            Some((certs, key, "ssl.keystore.location".to_owned()))
+        } else {
             match (cert, key) {
                 (Some((c, cprop)), Some((k, kprop))) => Some((
                     certificates(&c, &cprop)?,
                     private_key(&k, &kprop, o.key_password.as_deref())?,
+                    kprop,
                 )),
                 (Some((_, cprop)), None) => return Err(invalid(
                     &cprop,
-                    "a client certificate needs its key: set 'ssl.key.location' or 'ssl.key.pem'",
+                    "a client certificate needs its key: set 'ssl.key.location' or 'ssl.key.pem' \
+                     (or give both in a PKCS#12 file with 'ssl.keystore.location')",
                 )),
                 (None, Some((_, kprop))) => {
                     return Err(invalid(
                         &kprop,
                         "a client key needs its certificate: set 'ssl.certificate.location' or \
-                     'ssl.certificate.pem'",
+                         'ssl.certificate.pem'",
                     ))
                 }
                 (None, None) => None,
-            };
+            }
+        };
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::new(local::SSL, format!("TLS set-up failed: {e}")))?;
@@ -321,9 +356,9 @@ impl TlsConfig {
             .dangerous()
             .with_custom_certificate_verifier(verifier);
         let config = match client_auth {
-            Some((certs, key)) => builder.with_client_auth_cert(certs, key).map_err(|e| {
+            Some((certs, key, prop)) => builder.with_client_auth_cert(certs, key).map_err(|e| {
                 invalid(
-                    "ssl.key.location",
+                    &prop,
                     format!("the key does not suit the client certificate: {e}"),
                 )
             })?,
@@ -403,7 +438,8 @@ pub fn explain(e: &rustls::Error) -> String {
             | A::AccessDenied),
         ) => format!(
             "TLS handshake refused by the broker (alert {a:?}): it may require a client \
-             certificate it trusts (ssl.certificate.location / ssl.key.location)"
+             certificate it trusts (ssl.certificate.location / ssl.key.location, or \
+             ssl.keystore.location)"
         ),
         rustls::Error::AlertReceived(a) => {
             format!("TLS failed: the broker sent alert {a:?}")
@@ -451,6 +487,45 @@ mod tests {
         assert!(e.message.contains("'ssl.key.password'"), "{}", e.message);
         assert!(!e.message.contains("wrong") || e.message.contains("(wrong password"));
         assert!(!e.message.contains("s3cret"), "{}", e.message);
+    }
+
+    /// A keystore whose key is not the certificate's: refused, naming the keystore.
+    #[test]
+    fn keystore_key_that_does_not_suit_its_certificate() {
+        use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKeyChain};
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        let chain = PrivateKeyChain::new(
+            other.serialize_der(),
+            [1u8; 20],
+            [Certificate::from_der(cert.der()).unwrap()],
+        );
+        let mut ks = KeyStore::new();
+        ks.add_entry("client", KeyStoreEntry::PrivateKeyChain(chain));
+        let der = ks.writer("pw").write().unwrap();
+        let path = std::env::temp_dir().join(format!("kafkac-mismatch-{}.p12", std::process::id()));
+        std::fs::write(&path, der).unwrap();
+        let e = TlsConfig::new(&TlsOptions {
+            keystore_location: Some(path.display().to_string()),
+            keystore_password: Some("pw".into()),
+            verify_certificate: false,
+            ..opts()
+        })
+        .unwrap_err();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(e.code, local::INVALID_CONFIG);
+        assert!(
+            e.message.starts_with(
+                "configuration property 'ssl.keystore.location': the key does not suit the \
+                 client certificate"
+            ),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
