@@ -39,7 +39,8 @@ fi
 # libclang-rt-14-dev  clang's sanitizer/libFuzzer runtimes (gcc's libasan,
 #                 liblsan and libubsan already come with gcc)
 # g++             the C++ binding's tests (tests/cpp_binding.rs; clang++ comes with clang)
-# openssl         the command-line tool: bench/security.py makes its test CA with it
+# openssl         the command-line tool: bench/security.py makes its test CA with it;
+#                 tests/tls_kafka.rs makes PKCS#12 keystores with it
 APT_PACKAGES=(librdkafka-dev kcat pkg-config clang llvm libclang-rt-14-dev g++ openssl)
 
 # Python's pip, if the interpreter has none (a bare Debian python3).
