@@ -28,6 +28,10 @@ struct InFlight {
     unanswered: bool,
 }
 
+/// The back-off after the first AddPartitionsToTxn of a transaction is refused with
+/// CONCURRENT_TRANSACTIONS (the previous transaction's markers are being written).
+const ADD_PARTITIONS_SOON: Duration = Duration::from_millis(20);
+
 /// Longest the sender sleeps with nothing due (it re-checks then).
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
@@ -109,7 +113,18 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
 
         // Transaction protocol v1: partitions join the transaction before their batches go.
         if Instant::now() >= add_retry_at && add_partitions(&shared, cluster) {
-            add_retry_at = Instant::now() + s.retry_backoff;
+            let soon = shared
+                .state
+                .lock()
+                .txn
+                .as_ref()
+                .is_some_and(|t| t.previous_still_completing());
+            let wait = if soon {
+                s.retry_backoff.min(ADD_PARTITIONS_SOON)
+            } else {
+                s.retry_backoff
+            };
+            add_retry_at = Instant::now() + wait;
         }
 
         if !refresh.is_empty() {

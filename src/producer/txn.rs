@@ -267,6 +267,9 @@ pub struct Txn {
     wanted: BTreeSet<(String, i32)>,
     /// v1: partitions in an AddPartitionsToTxn request now.
     adding: BTreeSet<(String, i32)>,
+    /// v1: the last AddPartitionsToTxn was the transaction's first and was answered
+    /// CONCURRENT_TRANSACTIONS: the previous transaction is still being completed.
+    previous_completing: bool,
     /// v1: the groups whose offsets joined the transaction.
     groups: HashSet<String>,
     /// Something of the transaction may have reached a broker: EndTxn is needed.
@@ -295,6 +298,7 @@ impl Txn {
             added: HashSet::new(),
             wanted: BTreeSet::new(),
             adding: BTreeSet::new(),
+            previous_completing: false,
             groups: HashSet::new(),
             touched: false,
             bump_needed: false,
@@ -664,6 +668,7 @@ impl Txn {
     pub fn on_partitions_added(&mut self, result: Result<Vec<(String, i32, i16)>, Error>) -> bool {
         let adding = std::mem::take(&mut self.adding);
         self.touched = true;
+        self.previous_completing = false;
         let results = match result {
             Ok(r) => r,
             Err(e) => {
@@ -690,6 +695,9 @@ impl Txn {
                     self.wanted.insert(key);
                 }
                 Handling::Retry => {
+                    // CONCURRENT_TRANSACTIONS before anything joined this transaction:
+                    // the coordinator is still writing the last one's markers.
+                    self.previous_completing |= code == 51 && self.added.is_empty();
                     self.wanted.insert(key);
                     backoff = true;
                 }
@@ -713,6 +721,15 @@ impl Txn {
             }
         }
         backoff
+    }
+
+    /// v1: whether the back-off [`on_partitions_added`](Self::on_partitions_added) asked
+    /// for is the short one: the transaction's first partitions were refused with
+    /// CONCURRENT_TRANSACTIONS because the previous transaction is still being completed,
+    /// which takes milliseconds (the Java client retries after 20 ms, not
+    /// `retry.backoff.ms`).
+    pub fn previous_still_completing(&self) -> bool {
+        self.previous_completing
     }
 
     /// v1: the partitions of the AddPartitionsToTxn request in flight.
@@ -1001,6 +1018,36 @@ mod tests {
         assert!(!t.partition_ready("t", 0));
         assert!(!t.on_partitions_added(Ok(vec![("t".into(), 0, 0)])));
         assert!(t.partition_ready("t", 0));
+    }
+
+    /// CONCURRENT_TRANSACTIONS on a transaction's first AddPartitionsToTxn asks for the
+    /// short back-off; once a partition has joined, a refusal gets the usual one.
+    #[test]
+    fn v1_concurrent_transactions_on_the_first_add_retries_soon() {
+        let mut t = ready(false);
+        t.begin().unwrap();
+        t.partition_ready("t", 0);
+        t.partitions_to_add();
+        assert!(t.on_partitions_added(Ok(vec![("t".into(), 0, 51)])));
+        assert!(t.previous_still_completing());
+        assert_eq!(t.partitions_to_add(), vec![("t".to_string(), 0)]);
+        assert!(!t.on_partitions_added(Ok(vec![("t".into(), 0, 0)])));
+        assert!(!t.previous_still_completing());
+        t.partition_ready("t", 1);
+        t.partitions_to_add();
+        assert!(t.on_partitions_added(Ok(vec![("t".into(), 1, 51)])));
+        assert!(
+            !t.previous_still_completing(),
+            "t/0 is in: not the first add"
+        );
+        t.partitions_to_add();
+        // COORDINATOR_LOAD_IN_PROGRESS is not the previous transaction completing.
+        let mut u = ready(false);
+        u.begin().unwrap();
+        u.partition_ready("t", 0);
+        u.partitions_to_add();
+        assert!(u.on_partitions_added(Ok(vec![("t".into(), 0, 14)])));
+        assert!(!u.previous_still_completing());
     }
 
     #[test]
