@@ -212,6 +212,8 @@ def main():
     ap.add_argument("--partitions", default="1,16")
     ap.add_argument("--lat-partitions", default="1,16")
     ap.add_argument("--codecs", default="lz4,zstd")
+    ap.add_argument("--txn-sizes", default="1000",
+                    help="messages per transaction in the txn part (comma-separated)")
     ap.add_argument("--parts", default="throughput,latency,codecs",
                     help="any of throughput,latency,codecs,txn")
     ap.add_argument("--kafkac", default=ROOT, help="checkout whose kafkac is measured")
@@ -239,10 +241,12 @@ def main():
                 configs.append(("codecs", client, 1, codec, dict(base, **{"compression.type": codec}),
                                 "throughput", ("-p", "text")))
     if "txn" in parts:
-        # Transactions of 1,000 messages (begin, sends, commit), acks=all.
-        for client in ("kafkac", "librdkafka"):
-            configs.append(("txn", client, 1, "1000 per transaction",
-                            dict(base, **{"transactional.id": f"bench-{client}"}), "txn", ("-r", "1000")))
+        # Transactions of N messages (begin, sends, commit), acks=all.
+        for size in a.txn_sizes.split(","):
+            for client in ("kafkac", "librdkafka"):
+                configs.append(("txn", client, 1, f"{size} per transaction",
+                                dict(base, **{"transactional.id": f"bench-{client}-{size}"}), "txn",
+                                ("-r", size)))
     if "latency" in parts:
         for n in map(int, a.lat_partitions.split(",")):
             for client in ("kafkac", "librdkafka"):
@@ -320,22 +324,23 @@ def main():
           f"median [min–max]; {os.cpu_count()} CPUs, 1-minute load average before the runs "
           f"{med(loads):.1f} [{loads[0]:.1f}–{loads[-1]:.1f}]\n")
     if "txn" in parts:
-        print(f"### Transactions: {a.count:,} messages in transactions of 1,000 (begin, sends, commit)\n")
-        print("| client | msgs/s | MB/s | CPU s / 1M msgs | peak RSS MiB |")
-        print("|---|---:|---:|---:|---:|")
-        label = "1000 per transaction"
-        for client in ("kafkac", "librdkafka"):
-            key = ("txn", client, 1, label)
-            if key in results:
-                print(f"| {client} | {fmt_range(col(key, rate), lambda x: f'{x:,.0f}')} "
-                      f"| {fmt_range(col(key, mbs), lambda x: f'{x:.1f}')} "
-                      f"| {fmt_range(col(key, cpum), lambda x: f'{x:.3f}')} "
-                      f"| {fmt_range(col(key, rss), lambda x: f'{x:.1f}')} |")
-        k, l = ("txn", "kafkac", 1, label), ("txn", "librdkafka", 1, label)
-        if k in results and l in results:
-            print(f"| **kafkac / librdkafka** | {med(col(k, rate)) / med(col(l, rate)):.2f}x | "
-                  f"| {med(col(k, cpum)) / med(col(l, cpum)):.2f}x "
-                  f"| {med(col(k, rss)) / med(col(l, rss)):.2f}x |")
+        print(f"### Transactions: {a.count:,} messages in transactions (begin, sends, commit)\n")
+        print("| per transaction | client | msgs/s | MB/s | CPU s / 1M msgs | peak RSS MiB |")
+        print("|---:|---|---:|---:|---:|---:|")
+        for size in a.txn_sizes.split(","):
+            label = f"{size} per transaction"
+            for client in ("kafkac", "librdkafka"):
+                key = ("txn", client, 1, label)
+                if key in results:
+                    print(f"| {size} | {client} | {fmt_range(col(key, rate), lambda x: f'{x:,.0f}')} "
+                          f"| {fmt_range(col(key, mbs), lambda x: f'{x:.1f}')} "
+                          f"| {fmt_range(col(key, cpum), lambda x: f'{x:.3f}')} "
+                          f"| {fmt_range(col(key, rss), lambda x: f'{x:.1f}')} |")
+            k, l = ("txn", "kafkac", 1, label), ("txn", "librdkafka", 1, label)
+            if k in results and l in results:
+                print(f"| {size} | **kafkac / librdkafka** | {med(col(k, rate)) / med(col(l, rate)):.2f}x | "
+                      f"| {med(col(k, cpum)) / med(col(l, cpum)):.2f}x "
+                      f"| {med(col(k, rss)) / med(col(l, rss)):.2f}x |")
         print()
     if "throughput" in parts:
         print(f"### Throughput: {a.count:,} messages, one send call per message\n")
