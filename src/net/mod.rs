@@ -6,6 +6,7 @@ pub mod auth;
 mod connection;
 pub mod core;
 pub mod events;
+pub mod oauth_refresh;
 mod reactor;
 mod resolve;
 pub mod sasl;
