@@ -103,7 +103,10 @@ fn refresh_callback_served_by_poll_during_a_produce_run() {
             Duration::from_secs(30),
         );
         let t = Instant::now();
-        let out = run(&[&b, topic, "produce", "1000", "20"], Duration::from_secs(120));
+        let out = run(
+            &[&b, topic, "produce", "1000", "20"],
+            Duration::from_secs(120),
+        );
         println!("{out}");
         assert!(t.elapsed() >= Duration::from_secs(20));
         assert_eq!(number_after(&out, "delivered: "), 1000, "{out}");
@@ -217,12 +220,20 @@ fn a_refresh_callback_with_the_unsecured_jwt_is_a_configuration_error() {
             "mutually exclusive",
         ];
         let mut client = ptr::null_mut();
-        assert_err(kc_client_new(c, &mut client), KC_ERR__INVALID_CONFIG, &words);
+        assert_err(
+            kc_client_new(c, &mut client),
+            KC_ERR__INVALID_CONFIG,
+            &words,
+        );
         assert!(client.is_null());
         // The copy keeps the callback.
         let d = kc_conf_dup(c);
         let mut client = ptr::null_mut();
-        assert_err(kc_client_new(d, &mut client), KC_ERR__INVALID_CONFIG, &words);
+        assert_err(
+            kc_client_new(d, &mut client),
+            KC_ERR__INVALID_CONFIG,
+            &words,
+        );
         // NULL removes it.
         assert_eq!(kc_conf_set_oauthbearer_token_refresh_cb(c, None), 0);
         assert_eq!(kc_client_new(c, &mut client), 0, "{}", last_error());
