@@ -345,6 +345,12 @@ typedef struct kc_message_t kc_message_t;
 // A metadata snapshot. Immutable: may be read from several threads at once.
 typedef struct kc_metadata_t kc_metadata_t;
 
+// Where the token refresh callback puts the token it got: pass it to
+// `kc_oauthbearer_set_token` or `kc_oauthbearer_set_token_failure`. Owned by the
+// client, producer or consumer whose callback received it: valid until that handle is
+// freed. Thread-safe.
+typedef struct kc_oauthbearer_t kc_oauthbearer_t;
+
 // An asynchronous producer.
 //
 // Thread-safe: `kc_producer_send` and the other calls may be made from many threads at
@@ -485,6 +491,30 @@ typedef struct kc_partition_t {
   const int32_t *isrs;
   size_t isr_cnt;
 } kc_partition_t;
+
+// The OAUTHBEARER token refresh callback: get a token (from an identity provider, a
+// file, ...) and hand it over with `kc_oauthbearer_set_token(ob, ...)`, or say why
+// there is none with `kc_oauthbearer_set_token_failure(ob, ...)`. `ob` is valid until
+// the handle is freed. `oauthbearer_config` is the value of `sasl.oauthbearer.config`
+// ("" when it is not set; never NULL), valid during the call only. `cb_opaque` is the
+// one set with `kc_conf_set_opaque`.
+//
+// When it is called (librdkafka's rules): when the handle starts (a first token is
+// needed before any connection can authenticate), again at 80 % of the lifetime of the
+// token it set, and 10 s after it reported a failure or returned having set neither a
+// token nor a failure. A token may also be set later, from any thread, with
+// `kc_oauthbearer_set_token` on the same `ob` or the handle's
+// `kc_*_oauthbearer_set_token`; each token set reschedules the next call.
+//
+// Where it runs: on the application's thread, inside `kc_producer_poll`,
+// `kc_producer_flush`, `kc_consumer_poll`, `kc_consumer_poll_batch` and
+// `kc_client_event_poll` (a low-level client that does not call `kc_client_event_poll`
+// regularly should enable background callbacks instead); or, after
+// `kc_*_sasl_background_callbacks_enable`, only on the handle's background thread. It
+// never runs on two threads at once. It must not free the handle. Connections that need
+// a token before one is set fail with `KC_ERR__AUTHENTICATION` and are retried after
+// their reconnect back-off; messages wait (within `message.timeout.ms`).
+typedef void (*kc_oauthbearer_token_refresh_cb_t)(struct kc_oauthbearer_t *ob, const char *oauthbearer_config, void *cb_opaque);
 
 // The outcome of one message, handed to the delivery report callbacks. Every pointer
 // in it is valid only during the callback. The library allocates it and hands it out
@@ -688,8 +718,9 @@ extern "C" {
 // `kc_client_free`.
 //
 // Errors: `KC_ERR__NULL_ARG` (`conf`, `clientp`), `KC_ERR__INVALID_CONFIG`
-// (`bootstrap.servers` missing, `api.version.request` false), `KC_ERR__FAIL` (an I/O
-// thread could not be started), `KC_ERR__PANIC`.
+// (`bootstrap.servers` missing, `api.version.request` false, an OAUTHBEARER token
+// refresh callback with `enable.sasl.oauthbearer.unsecure.jwt=true`), `KC_ERR__FAIL`
+// (an I/O thread could not be started), `KC_ERR__PANIC`.
 //
 // # Safety
 // `conf` must be a live handle and `clientp` a valid pointer.
@@ -736,7 +767,10 @@ size_t kc_client_last_error(const struct kc_client_t *client, char *buf, size_t 
 // `client` must be NULL or a live handle.
 int kc_client_event_fd(const struct kc_client_t *client);
 
-// Takes the client's oldest event: a connection lost to a fault (a broker refusing
+// Runs the OAUTHBEARER token refresh callback on this thread first when it is due
+// (unless background callbacks are enabled: see
+// `kc_client_sasl_background_callbacks_enable`). Then takes the client's oldest event:
+// a connection lost to a fault (a broker refusing
 // connections, closing them, or no longer answering) or a broker's throttle. On success
 // `*severity` gets its syslog level (3 error, 4 warning, 5 notice, 6 info), `*code` an
 // error code (`KC_ERR__TRANSPORT`, `KC_ERR__TIMED_OUT`, ...; 0 for a plain log line), and
@@ -853,6 +887,25 @@ kc_err_t kc_client_create_topic(struct kc_client_t *client, const char *topic, i
 // `client` must be a live handle and `topic` a NUL-terminated string.
 kc_err_t kc_client_delete_topic(struct kc_client_t *client, const char *topic, int32_t timeout_ms);
 
+// Runs the client's SASL callbacks (the OAUTHBEARER token refresh callback,
+// `kc_conf_set_oauthbearer_token_refresh_cb`) on a background thread of the client
+// from now on, instead of inside `kc_client_event_poll` (librdkafka's
+// `rd_kafka_sasl_background_callbacks_enable`): for an application that never polls.
+// A refresh already due runs at once on that thread. Calling it again does nothing.
+// `kc_client_free` stops the thread: an idle thread is woken and joined at once; a
+// callback running at that moment is waited for up to 10 s, after which the thread is
+// left to end on its own when the callback returns (the callback then still holds its
+// `ob` and `cb_opaque`, so what `cb_opaque` points to must outlive it). Thread-safe.
+//
+// Errors: `KC_ERR__STATE` (the client has no token refresh callback: none was set, or
+// it does not authenticate with `sasl.mechanism=OAUTHBEARER`), `KC_ERR__FAIL` (the
+// thread could not be started), `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`,
+// `KC_ERR__PANIC`.
+//
+// # Safety
+// `client` must be NULL or a live handle.
+kc_err_t kc_client_sasl_background_callbacks_enable(const struct kc_client_t *client);
+
 // Creates an empty configuration.
 // The caller owns the result; free it with `kc_conf_free`. NULL only after an internal
 // error (`kc_last_error` then says `KC_ERR__PANIC`).
@@ -927,7 +980,8 @@ kc_err_t kc_conf_set_offset_commit_cb(struct kc_conf_t *conf, kc_offset_commit_c
 // frees it with `kc_consumer_free`.
 //
 // Errors: `KC_ERR__NULL_ARG` (`conf`, `consumerp`), `KC_ERR__INVALID_CONFIG` (a
-// property that cannot be used, named with its value), `KC_ERR__UNSUPPORTED_FEATURE`
+// property that cannot be used, named with its value; an OAUTHBEARER token refresh
+// callback with `enable.sasl.oauthbearer.unsecure.jwt=true`), `KC_ERR__UNSUPPORTED_FEATURE`
 // (`group.protocol=consumer`), `KC_ERR__FAIL` (a thread could not be started),
 // `KC_ERR__PANIC`.
 //
@@ -998,10 +1052,12 @@ void kc_topic_partitions_free(struct kc_topic_partition_t *parts, size_t cnt);
 
 // Waits up to `timeout_ms` (0: don't wait; negative: a year) for the next record or
 // event, running the rebalance and offset commit callbacks due meanwhile on this
-// thread. A poll also marks the records handed out by the polls before it as
-// processed: with `enable.auto.offset.store` (the default) their offsets are stored
-// for the next commit (automatic with `enable.auto.commit`); a record returned by the
-// latest poll is not committed by auto-commit until the next poll (at-least-once).
+// thread, and the OAUTHBEARER token refresh callback when it is due (unless
+// `kc_consumer_sasl_background_callbacks_enable` was called). A poll also marks the
+// records handed out by the polls before it as processed: with
+// `enable.auto.offset.store` (the default) their offsets are stored for the next
+// commit (automatic with `enable.auto.commit`); a record returned by the latest poll
+// is not committed by auto-commit until the next poll (at-least-once).
 //
 // Returns a message (a record, or an event whose `kc_message_err` is not `KC_OK`:
 // `KC_ERR__PARTITION_EOF` with `enable.partition.eof`, a partition's or the group's
@@ -1245,6 +1301,14 @@ kc_err_t kc_consumer_close(struct kc_consumer_t *consumer, int32_t timeout_ms);
 // `consumer` must be NULL or a live handle; no call on it may start after this one.
 void kc_consumer_free(struct kc_consumer_t *consumer);
 
+// `kc_client_sasl_background_callbacks_enable` for a consumer: its token refresh
+// callback runs on a background thread instead of inside `kc_consumer_poll` and
+// `_poll_batch`. Stopped by `kc_consumer_free`, with the same bound. Same errors.
+//
+// # Safety
+// `consumer` must be NULL or a live handle.
+kc_err_t kc_consumer_sasl_background_callbacks_enable(struct kc_consumer_t *consumer);
+
 // The symbolic name of an error code without the `KC_ERR_` prefix (e.g.
 // "OFFSET_OUT_OF_RANGE", "_TIMED_OUT"). An unknown code gives "_UNKNOWN".
 // The string is static: never free it.
@@ -1455,7 +1519,9 @@ kc_err_t kc_metadata_partition(const struct kc_metadata_t *md, size_t i, size_t 
 // token is set, connections fail with `KC_ERR__AUTHENTICATION`. Connections already
 // authenticated keep their session; they send the new token when they re-authenticate
 // (the broker's `connections.max.reauth.ms`, at most the token's lifetime). Set a new
-// token before the current one expires (librdkafka refreshes at 80% of the lifetime).
+// token before the current one expires (librdkafka refreshes at 80% of the lifetime):
+// a token refresh callback (`kc_conf_set_oauthbearer_token_refresh_cb`) is called
+// again then.
 //
 // `token_value`: the token (an RFC 6750 b64token, e.g. a JWT). `md_lifetime_ms`: when it
 // expires, in milliseconds since the Unix epoch (in the future). `md_principal_name`:
@@ -1479,8 +1545,10 @@ kc_err_t kc_client_oauthbearer_set_token(const struct kc_client_t *client, const
 
 // Records that the application could not get an OAUTHBEARER token: connections that
 // authenticate until a token is set fail with `KC_ERR__AUTHENTICATION` and a message
-// containing `errstr` (copied; the caller keeps it). Replaces the token set before, if
-// any. Thread-safe.
+// containing `errstr` (copied; the caller keeps it), except that a token set before
+// and not expired yet is still sent until it expires (as librdkafka does). A token
+// refresh callback (`kc_conf_set_oauthbearer_token_refresh_cb`) is called again 10 s
+// later. Thread-safe.
 //
 // Errors: `KC_ERR__INVALID_ARG` (empty `errstr`), `KC_ERR__NULL_ARG`, `KC_ERR__STATE`
 // (as `kc_client_oauthbearer_set_token`), `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
@@ -1516,6 +1584,48 @@ kc_err_t kc_consumer_oauthbearer_set_token(const struct kc_consumer_t *consumer,
 // # Safety
 // As `kc_client_oauthbearer_set_token_failure`, with a live consumer.
 kc_err_t kc_consumer_oauthbearer_set_token_failure(const struct kc_consumer_t *consumer, const char *errstr);
+
+// `kc_client_oauthbearer_set_token` for the token refresh callback: sets the token of
+// the handle whose callback received `ob` (see `kc_oauthbearer_token_refresh_cb_t`),
+// and schedules the next call of the callback at 80 % of the token's remaining
+// lifetime. May be called from the callback or later, from any thread, until that
+// handle is freed. Same arguments and ownership (every string is copied).
+//
+// Errors: `KC_ERR__INVALID_ARG` (as `kc_client_oauthbearer_set_token`: empty or
+// malformed token, lifetime not in the future, empty principal, odd `extension_size`,
+// invalid extension; the message says which; the token set before, if any, stays),
+// `KC_ERR__NULL_ARG` (`ob`, `token_value`, `md_principal_name`), `KC_ERR__PANIC`.
+// Message: `kc_last_error`.
+//
+// # Safety
+// `ob` must be NULL or a pointer a refresh callback received, whose handle is not
+// freed; the strings NULL or NUL-terminated; `extensions` NULL or pointing to
+// `extension_size` string pointers.
+kc_err_t kc_oauthbearer_set_token(struct kc_oauthbearer_t *ob, const char *token_value, int64_t md_lifetime_ms, const char *md_principal_name, const char *const *extensions, size_t extension_size);
+
+// `kc_client_oauthbearer_set_token_failure` for the token refresh callback: the
+// callback will be called again 10 s later. Thread-safe; valid until the handle whose
+// callback received `ob` is freed.
+//
+// Errors: `KC_ERR__INVALID_ARG` (empty `errstr`), `KC_ERR__NULL_ARG` (`ob`, `errstr`),
+// `KC_ERR__PANIC`.
+//
+// # Safety
+// `ob` must be NULL or a pointer a refresh callback received, whose handle is not
+// freed; `errstr` NULL or NUL-terminated.
+kc_err_t kc_oauthbearer_set_token_failure(struct kc_oauthbearer_t *ob, const char *errstr);
+
+// Sets the OAUTHBEARER token refresh callback (see `kc_oauthbearer_token_refresh_cb_t`)
+// of the handles made from `conf`; NULL removes it. For `sasl.mechanism=OAUTHBEARER`
+// without `enable.sasl.oauthbearer.unsecure.jwt` (with it, creating a handle fails with
+// `KC_ERR__INVALID_CONFIG`: they are mutually exclusive); for another mechanism the
+// callback is never called. The callback gets the `cb_opaque` of `kc_conf_set_opaque`.
+//
+// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
+//
+// # Safety
+// `conf` must be a live handle not used by another thread during the call.
+kc_err_t kc_conf_set_oauthbearer_token_refresh_cb(struct kc_conf_t *conf, kc_oauthbearer_token_refresh_cb_t cb);
 
 // Sets the delivery report callback called once per message. Setting both this and
 // the batch form calls both.
@@ -1575,7 +1685,8 @@ kc_err_t kc_conf_set_opaque(struct kc_conf_t *conf, void *opaque);
 //
 // Errors: `KC_ERR__NULL_ARG` (`conf`, `producerp`), `KC_ERR__INVALID_CONFIG`
 // (`bootstrap.servers` missing; `enable.idempotence=true` with `acks` other than all
-// or `max.in.flight` above 5), `KC_ERR__FAIL` (a thread could not be started),
+// or `max.in.flight` above 5; an OAUTHBEARER token refresh callback with
+// `enable.sasl.oauthbearer.unsecure.jwt=true`), `KC_ERR__FAIL` (a thread could not be started),
 // `KC_ERR__PANIC`.
 //
 // # Safety
@@ -1650,7 +1761,9 @@ size_t kc_producer_send_batch(struct kc_producer_t *producer, const char *topic,
 
 // Serves waiting delivery reports (and the fatal error, once) through the callbacks,
 // on this thread, waiting up to `timeout_ms` for the first (0: don't wait; negative: a
-// year). Returns how many reports were served, or -1 on an error (`kc_last_error`:
+// year). Runs the OAUTHBEARER token refresh callback too when it is due, meanwhile
+// (unless `kc_producer_sasl_background_callbacks_enable` was called); it does not
+// count among the reports served. Returns how many reports were served, or -1 on an error (`kc_last_error`:
 // `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`, `KC_ERR__PANIC`).
 //
 // # Safety
@@ -1659,7 +1772,8 @@ int kc_producer_poll(struct kc_producer_t *producer, int32_t timeout_ms);
 
 // Sends everything queued now (cutting `linger.ms` short) and serves delivery reports
 // through the callbacks until every message sent before the call has its report, or
-// `timeout_ms` passes (negative: a year).
+// `timeout_ms` passes (negative: a year). The OAUTHBEARER token refresh callback runs
+// meanwhile when due, as in `kc_producer_poll`.
 //
 // Errors: `KC_ERR__TIMED_OUT` (messages remain; they stay queued and keep their
 // `message.timeout.ms`), `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
@@ -1721,6 +1835,14 @@ kc_err_t kc_producer_close(struct kc_producer_t *producer, int32_t timeout_ms, s
 // # Safety
 // `producer` must be NULL or a live handle; no call on it may start after this one.
 void kc_producer_free(struct kc_producer_t *producer);
+
+// `kc_client_sasl_background_callbacks_enable` for a producer: its token refresh
+// callback runs on a background thread instead of inside `kc_producer_poll` and
+// `_flush`. Stopped by `kc_producer_free`, with the same bound. Same errors.
+//
+// # Safety
+// `producer` must be NULL or a live handle.
+kc_err_t kc_producer_sasl_background_callbacks_enable(struct kc_producer_t *producer);
 
 // Whether the last transactional call on this thread failed with a retriable error:
 // call it again (with the same arguments); it continues where it stopped.

@@ -534,8 +534,9 @@ static PROPS: &[Prop] = &[
         "false",
         "OAUTHBEARER: make an unsecured JWT (alg none) from sasl.oauthbearer.config, for \
          brokers that accept them (testing). When false, the application supplies the \
-         token with kc_client/producer/consumer_oauthbearer_set_token; connections fail \
-         with _AUTHENTICATION until it does.",
+         token with kc_client/producer/consumer_oauthbearer_set_token or from a token \
+         refresh callback (kc_conf_set_oauthbearer_token_refresh_cb, which is refused \
+         when this is true); connections fail with _AUTHENTICATION until it does.",
     ),
     p(
         "sasl.username",

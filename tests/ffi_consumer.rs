@@ -1201,6 +1201,98 @@ fn oauthbearer_token_calls_on_a_consumer() {
     })
 }
 
+/// The threads of the OAUTHBEARER token refresh callback's calls.
+struct Refreshes {
+    calls: Mutex<Vec<ThreadId>>,
+}
+
+unsafe extern "C" fn refresh_cb(
+    ob: *mut kc_oauthbearer_t,
+    _config: *const c_char,
+    opaque: *mut c_void,
+) {
+    // SAFETY: the opaque is the `Refreshes` the test set; it outlives the consumer.
+    let r = unsafe { &*(opaque as *const Refreshes) };
+    lock(&r.calls).push(thread::current().id());
+    // SAFETY: `ob` as the callback received it; a NUL-terminated string.
+    let rc = unsafe { kc_oauthbearer_set_token_failure(ob, cs("no identity provider").as_ptr()) };
+    assert_eq!(rc, KC_OK, "{}", last_error());
+}
+
+/// The token refresh callback on a consumer: refused with the unsecured JWT; run inside
+/// `kc_consumer_poll` on the polling thread (and not again for 10 s after it reported a
+/// failure); after `kc_consumer_sasl_background_callbacks_enable`, not by polls.
+#[test]
+fn oauthbearer_token_refresh_callback_on_a_consumer() {
+    offline(|| {
+        let b = nowhere();
+        let oauth = [
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+        ];
+        let refreshes = Refreshes {
+            calls: Mutex::new(Vec::new()),
+        };
+        let opaque = &refreshes as *const Refreshes as *mut c_void;
+        // SAFETY: live configurations and handles (or NULL where refused); the opaque
+        // outlives every consumer made here.
+        unsafe {
+            let jwt = Conf::new(
+                &b,
+                &[
+                    ("security.protocol", "sasl_plaintext"),
+                    ("sasl.mechanism", "OAUTHBEARER"),
+                    ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+                    ("sasl.oauthbearer.config", "principal=alice"),
+                ],
+            );
+            assert_ok(kc_conf_set_oauthbearer_token_refresh_cb(
+                jwt.0,
+                Some(refresh_cb),
+            ));
+            let mut out = Out::<*mut kc_consumer_t>::new();
+            assert_err(
+                kc_consumer_new(jwt.0, out.ptr()),
+                KC_ERR__INVALID_CONFIG,
+                &["enable.sasl.oauthbearer.unsecure.jwt", "mutually exclusive"],
+            );
+
+            assert_err(
+                kc_consumer_sasl_background_callbacks_enable(ptr::null_mut()),
+                KC_ERR__NULL_ARG,
+                &["consumer"],
+            );
+            let without = Conf::new(&b, &oauth).consumer();
+            assert_err(
+                kc_consumer_sasl_background_callbacks_enable(without.0),
+                KC_ERR__STATE,
+                &["no OAUTHBEARER token refresh callback"],
+            );
+
+            let conf = Conf::new(&b, &oauth);
+            assert_ok(kc_conf_set_oauthbearer_token_refresh_cb(
+                conf.0,
+                Some(refresh_cb),
+            ));
+            assert_ok(kc_conf_set_opaque(conf.0, opaque));
+            let c = conf.consumer();
+            thread::sleep(Duration::from_millis(100));
+            assert!(lock(&refreshes.calls).is_empty(), "called before a poll");
+            assert!(kc_consumer_poll(c.0, 300).is_null());
+            assert_eq!(*lock(&refreshes.calls), vec![thread::current().id()]);
+            // The failure puts the next call 10 s away.
+            assert!(kc_consumer_poll(c.0, 200).is_null());
+            assert_eq!(lock(&refreshes.calls).len(), 1);
+            assert_ok(kc_consumer_sasl_background_callbacks_enable(c.0));
+            assert!(kc_consumer_poll(c.0, 200).is_null());
+            assert_eq!(lock(&refreshes.calls).len(), 1);
+            let t = Instant::now();
+            drop(c);
+            assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        }
+    })
+}
+
 #[test]
 fn every_consumer_function_in_the_header_is_tested_here() {
     offline(|| {

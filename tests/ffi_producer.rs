@@ -2142,6 +2142,148 @@ fn oauthbearer_token_calls_on_a_producer() {
     })
 }
 
+/// What the OAUTHBEARER token refresh callback saw: the thread and the configuration
+/// string of each call. Tokens it sets live `life_ms`.
+struct Refreshes {
+    calls: Mutex<Vec<(ThreadId, String)>>,
+    life_ms: i64,
+}
+
+unsafe extern "C" fn refresh_cb(
+    ob: *mut kc_oauthbearer_t,
+    config: *const c_char,
+    opaque: *mut c_void,
+) {
+    // SAFETY: the opaque is the `Refreshes` the test set; it outlives the handle.
+    let r = unsafe { &*(opaque as *const Refreshes) };
+    // SAFETY: a NUL-terminated string valid for the call.
+    let config = unsafe { CStr::from_ptr(config) }
+        .to_string_lossy()
+        .into_owned();
+    lock(&r.calls).push((thread::current().id(), config));
+    let token = cs("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.");
+    // SAFETY: `ob` as the callback received it; NUL-terminated strings.
+    let rc = unsafe {
+        kc_oauthbearer_set_token(
+            ob,
+            token.as_ptr(),
+            now_ms() + r.life_ms,
+            cs("alice").as_ptr(),
+            ptr::null(),
+            0,
+        )
+    };
+    assert_eq!(rc, KC_OK, "{}", last_error());
+}
+
+/// The token refresh callback on a producer: refused with the unsecured JWT; run only
+/// inside `kc_producer_poll` (at its start, then again at 80 % of the token's lifetime
+/// while the poll waits) on the polling thread; or, after
+/// `kc_producer_sasl_background_callbacks_enable`, on another thread, which
+/// `kc_producer_free` joins at once.
+#[test]
+fn oauthbearer_token_refresh_callback_on_a_producer() {
+    offline(|| {
+        let b = nowhere();
+        let oauth = [
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.oauthbearer.config", "scope=test"),
+        ];
+        let refreshes = Refreshes {
+            calls: Mutex::new(Vec::new()),
+            life_ms: 1000,
+        };
+        let opaque = &refreshes as *const Refreshes as *mut c_void;
+        // SAFETY: live configurations and handles (or NULL where refused); the opaque
+        // outlives every producer made here.
+        unsafe {
+            assert_err(
+                kc_conf_set_oauthbearer_token_refresh_cb(ptr::null_mut(), Some(refresh_cb)),
+                KC_ERR__NULL_ARG,
+                &["conf"],
+            );
+            let jwt = Conf::new(
+                &b,
+                &[
+                    ("security.protocol", "sasl_plaintext"),
+                    ("sasl.mechanism", "OAUTHBEARER"),
+                    ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+                    ("sasl.oauthbearer.config", "principal=alice"),
+                ],
+            );
+            assert_ok(kc_conf_set_oauthbearer_token_refresh_cb(
+                jwt.0,
+                Some(refresh_cb),
+            ));
+            let mut out = Out::<*mut kc_producer_t>::new();
+            assert_err(
+                kc_producer_new(jwt.0, out.ptr()),
+                KC_ERR__INVALID_CONFIG,
+                &[
+                    "enable.sasl.oauthbearer.unsecure.jwt",
+                    "token refresh callback",
+                    "mutually exclusive",
+                ],
+            );
+
+            assert_err(
+                kc_producer_sasl_background_callbacks_enable(ptr::null_mut()),
+                KC_ERR__NULL_ARG,
+                &["producer"],
+            );
+            let without = Producer::new(&Conf::new(&b, &oauth));
+            assert_err(
+                kc_producer_sasl_background_callbacks_enable(without.0),
+                KC_ERR__STATE,
+                &["no OAUTHBEARER token refresh callback"],
+            );
+
+            let conf = Conf::new(&b, &oauth);
+            assert_ok(kc_conf_set_oauthbearer_token_refresh_cb(
+                conf.0,
+                Some(refresh_cb),
+            ));
+            assert_ok(kc_conf_set_opaque(conf.0, opaque));
+            let p = Producer::new(&conf);
+            thread::sleep(Duration::from_millis(100));
+            assert!(lock(&refreshes.calls).is_empty(), "called before a poll");
+            // At the poll's start, then 800 ms later while it waits for reports.
+            let t = Instant::now();
+            assert_eq!(p.poll(1500), 0);
+            assert!(
+                t.elapsed() >= Duration::from_millis(1400),
+                "{:?}",
+                t.elapsed()
+            );
+            {
+                let calls = lock(&refreshes.calls);
+                assert_eq!(calls.len(), 2, "{calls:?}");
+                assert!(calls
+                    .iter()
+                    .all(|(id, config)| *id == thread::current().id() && config == "scope=test"));
+            }
+            // On a background thread, from now on; a second enable changes nothing.
+            assert_ok(kc_producer_sasl_background_callbacks_enable(p.0));
+            assert_ok(kc_producer_sasl_background_callbacks_enable(p.0));
+            let seen = lock(&refreshes.calls).len();
+            let t = Instant::now();
+            while lock(&refreshes.calls).len() == seen {
+                assert!(t.elapsed() < Duration::from_secs(5), "not refreshed");
+                thread::sleep(Duration::from_millis(10));
+            }
+            let (id, _) = lock(&refreshes.calls).last().cloned().unwrap();
+            assert_ne!(id, thread::current().id());
+            let t = Instant::now();
+            drop(p);
+            assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+            let after = lock(&refreshes.calls).len();
+            thread::sleep(Duration::from_millis(1000));
+            assert_eq!(lock(&refreshes.calls).len(), after, "called after free");
+        }
+    })
+}
+
 #[test]
 fn every_producer_function_in_the_header_is_tested_here() {
     offline(|| {

@@ -576,7 +576,7 @@ impl Cluster {
 
     /// The OAUTHBEARER token store shared by every connection; refused (`STATE`) when the
     /// client does not authenticate with an application-supplied OAUTHBEARER token.
-    pub fn oauth_tokens(&self) -> Result<&TokenStore> {
+    pub fn oauth_tokens(&self) -> Result<&Arc<TokenStore>> {
         match &self.settings.sasl {
             Some(c) if c.mechanism == Mechanism::OAuthBearer && c.oauth.is_none() => {
                 Ok(&self.tokens)

@@ -2,6 +2,7 @@
 
 use super::conf::kc_conf_t;
 use super::errors::kc_err_t;
+use super::oauth_refresh::{check_conf, enable_background, Refresher};
 use super::util::{
     array, boundary, buf, call, capacity, catch, copy_out, cstr, millis, null_arg, write_out, Gate,
 };
@@ -73,6 +74,8 @@ pub struct kc_client_t {
     last_error: Mutex<(i32, String)>,
     /// The calls inside, and whether `kc_client_free` has begun.
     gate: Gate,
+    /// The OAUTHBEARER token refresh callback, if one is set.
+    refresher: Option<Arc<Refresher>>,
 }
 
 impl kc_client_t {
@@ -114,6 +117,9 @@ impl kc_client_t {
     /// waiting for an answer with `KC_ERR__DESTROY`) and joins its I/O threads, then
     /// waits until every call inside has returned.
     fn shut_down(&self) {
+        if let Some(r) = &self.refresher {
+            r.stop();
+        }
         self.gate.close();
         self.client.cluster().close();
         self.gate.wait_until_empty();
@@ -162,8 +168,9 @@ pub(crate) unsafe fn with_client(
 /// `kc_client_free`.
 ///
 /// Errors: `KC_ERR__NULL_ARG` (`conf`, `clientp`), `KC_ERR__INVALID_CONFIG`
-/// (`bootstrap.servers` missing, `api.version.request` false), `KC_ERR__FAIL` (an I/O
-/// thread could not be started), `KC_ERR__PANIC`.
+/// (`bootstrap.servers` missing, `api.version.request` false, an OAUTHBEARER token
+/// refresh callback with `enable.sasl.oauthbearer.unsecure.jwt=true`), `KC_ERR__FAIL`
+/// (an I/O thread could not be started), `KC_ERR__PANIC`.
 ///
 /// # Safety
 /// `conf` must be a live handle and `clientp` a valid pointer.
@@ -178,11 +185,14 @@ pub unsafe extern "C" fn kc_client_new(
         if clientp.is_null() {
             return Err(null_arg("clientp"));
         }
+        check_conf(conf)?;
         let client = Client::new(&conf.inner)?;
+        let refresher = Refresher::attach(conf, &client);
         let h = Arc::into_raw(Arc::new(kc_client_t {
             client,
             last_error: Mutex::new((0, String::new())),
             gate: Gate::new(),
+            refresher,
         }))
         .cast_mut();
         // SAFETY: `clientp` is non-NULL and valid for writes (contract above).
@@ -294,7 +304,10 @@ pub unsafe extern "C" fn kc_client_event_fd(client: *const kc_client_t) -> c_int
     })
 }
 
-/// Takes the client's oldest event: a connection lost to a fault (a broker refusing
+/// Runs the OAUTHBEARER token refresh callback on this thread first when it is due
+/// (unless background callbacks are enabled: see
+/// `kc_client_sasl_background_callbacks_enable`). Then takes the client's oldest event:
+/// a connection lost to a fault (a broker refusing
 /// connections, closing them, or no longer answering) or a broker's throttle. On success
 /// `*severity` gets its syslog level (3 error, 4 warning, 5 notice, 6 info), `*code` an
 /// error code (`KC_ERR__TRANSPORT`, `KC_ERR__TIMED_OUT`, ...; 0 for a plain log line), and
@@ -324,6 +337,9 @@ pub unsafe extern "C" fn kc_client_event_poll(
         }
         if code.is_null() {
             return Err(null_arg("code"));
+        }
+        if let Some(r) = &c.refresher {
+            r.serve_due();
         }
         let Some(ev) = c.client.cluster().events().pop() else {
             return Err(Error::new(local::NOENT, "no event waiting"));
@@ -690,3 +706,32 @@ const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<kc_client_t>();
 };
+
+/// Runs the client's SASL callbacks (the OAUTHBEARER token refresh callback,
+/// `kc_conf_set_oauthbearer_token_refresh_cb`) on a background thread of the client
+/// from now on, instead of inside `kc_client_event_poll` (librdkafka's
+/// `rd_kafka_sasl_background_callbacks_enable`): for an application that never polls.
+/// A refresh already due runs at once on that thread. Calling it again does nothing.
+/// `kc_client_free` stops the thread: an idle thread is woken and joined at once; a
+/// callback running at that moment is waited for up to 10 s, after which the thread is
+/// left to end on its own when the callback returns (the callback then still holds its
+/// `ob` and `cb_opaque`, so what `cb_opaque` points to must outlive it). Thread-safe.
+///
+/// Errors: `KC_ERR__STATE` (the client has no token refresh callback: none was set, or
+/// it does not authenticate with `sasl.mechanism=OAUTHBEARER`), `KC_ERR__FAIL` (the
+/// thread could not be started), `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`,
+/// `KC_ERR__PANIC`.
+///
+/// # Safety
+/// `client` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_client_sasl_background_callbacks_enable(
+    client: *const kc_client_t,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live handle (contract above).
+        let c = unsafe { share(client) }.ok_or_else(|| null_arg("client"))?;
+        let refresher = c.refresher.clone();
+        c.run(|_| enable_background(refresher.as_ref()))
+    })
+}

@@ -17,6 +17,8 @@ pub struct kc_conf_t {
     /// The consumer's callbacks (`kc_conf_set_rebalance_cb`, …); the opaque is the
     /// one in `callbacks`.
     pub(crate) consumer_callbacks: super::consumer::Callbacks,
+    /// The OAUTHBEARER token refresh callback (`kc_conf_set_oauthbearer_token_refresh_cb`).
+    pub(crate) oauth_refresh: super::oauth_refresh::kc_oauthbearer_token_refresh_cb_t,
 }
 
 /// Creates an empty configuration.
@@ -29,6 +31,7 @@ pub extern "C" fn kc_conf_new() -> *mut kc_conf_t {
             inner: Config::new(),
             callbacks: Default::default(),
             consumer_callbacks: Default::default(),
+            oauth_refresh: None,
         }))
     })
 }
@@ -53,6 +56,7 @@ pub unsafe extern "C" fn kc_conf_dup(conf: *const kc_conf_t) -> *mut kc_conf_t {
                 inner: c.inner.clone(),
                 callbacks: c.callbacks,
                 consumer_callbacks: c.consumer_callbacks,
+                oauth_refresh: c.oauth_refresh,
             })),
         }
     })

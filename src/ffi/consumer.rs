@@ -7,6 +7,7 @@ use super::errors::{
 use super::fetch::{
     KC_TIMESTAMP_CREATE_TIME, KC_TIMESTAMP_LOG_APPEND_TIME, KC_TIMESTAMP_NOT_AVAILABLE,
 };
+use super::oauth_refresh::{check_conf, enable_background, Refresher};
 use super::producer::CbOpaque;
 use super::util::{
     array, boundary, call, capacity, catch, cstr, index_err, millis, null_arg, set_last_error,
@@ -121,6 +122,8 @@ pub(crate) struct Callbacks {
 pub struct kc_consumer_t {
     pub(super) consumer: Consumer,
     gate: Gate,
+    /// The OAUTHBEARER token refresh callback, if one is set.
+    refresher: Option<Arc<Refresher>>,
 }
 
 thread_local! {
@@ -229,7 +232,8 @@ fn c_parts<'a>(items: impl Iterator<Item = (&'a TopicPartition, i64, i32, kc_err
 /// frees it with `kc_consumer_free`.
 ///
 /// Errors: `KC_ERR__NULL_ARG` (`conf`, `consumerp`), `KC_ERR__INVALID_CONFIG` (a
-/// property that cannot be used, named with its value), `KC_ERR__UNSUPPORTED_FEATURE`
+/// property that cannot be used, named with its value; an OAUTHBEARER token refresh
+/// callback with `enable.sasl.oauthbearer.unsecure.jwt=true`), `KC_ERR__UNSUPPORTED_FEATURE`
 /// (`group.protocol=consumer`), `KC_ERR__FAIL` (a thread could not be started),
 /// `KC_ERR__PANIC`.
 ///
@@ -246,10 +250,13 @@ pub unsafe extern "C" fn kc_consumer_new(
         if consumerp.is_null() {
             return Err(null_arg("consumerp"));
         }
+        check_conf(conf)?;
         let consumer = Consumer::new(&conf.inner)?;
+        let refresher = Refresher::attach(conf, consumer.client());
         let h = Arc::new(kc_consumer_t {
             consumer,
             gate: Gate::new(),
+            refresher,
         });
         // The callbacks get the handle's address; they run only inside calls on it
         // (which hold a reference), so it is live whenever they run.
@@ -663,6 +670,9 @@ fn poll_events(h: &kc_consumer_t, max: usize, timeout_ms: i32) -> Result<Vec<Eve
         if h.consumer.is_closed() {
             return Err(Error::new(local::DESTROY, "the consumer is closed"));
         }
+        if let Some(r) = &h.refresher {
+            r.serve_due();
+        }
         let slice = deadline
             .saturating_duration_since(Instant::now())
             .min(POLL_SLICE);
@@ -675,10 +685,12 @@ fn poll_events(h: &kc_consumer_t, max: usize, timeout_ms: i32) -> Result<Vec<Eve
 
 /// Waits up to `timeout_ms` (0: don't wait; negative: a year) for the next record or
 /// event, running the rebalance and offset commit callbacks due meanwhile on this
-/// thread. A poll also marks the records handed out by the polls before it as
-/// processed: with `enable.auto.offset.store` (the default) their offsets are stored
-/// for the next commit (automatic with `enable.auto.commit`); a record returned by the
-/// latest poll is not committed by auto-commit until the next poll (at-least-once).
+/// thread, and the OAUTHBEARER token refresh callback when it is due (unless
+/// `kc_consumer_sasl_background_callbacks_enable` was called). A poll also marks the
+/// records handed out by the polls before it as processed: with
+/// `enable.auto.offset.store` (the default) their offsets are stored for the next
+/// commit (automatic with `enable.auto.commit`); a record returned by the latest poll
+/// is not committed by auto-commit until the next poll (at-least-once).
 ///
 /// Returns a message (a record, or an event whose `kc_message_err` is not `KC_OK`:
 /// `KC_ERR__PARTITION_EOF` with `enable.partition.eof`, a partition's or the group's
@@ -1343,6 +1355,9 @@ pub unsafe extern "C" fn kc_consumer_free(consumer: *mut kc_consumer_t) {
         // SAFETY: made by Arc::into_raw in kc_consumer_new; this takes back C's
         // reference, once (contract above). Calls inside hold references of their own.
         let h = unsafe { Arc::from_raw(consumer.cast_const()) };
+        if let Some(r) = &h.refresher {
+            r.stop();
+        }
         h.gate.close();
         {
             let _serving = Serving::enter(consumer as usize);
@@ -1350,5 +1365,21 @@ pub unsafe extern "C" fn kc_consumer_free(consumer: *mut kc_consumer_t) {
         }
         h.gate.wait_until_empty();
         drop(h);
+    })
+}
+
+/// `kc_client_sasl_background_callbacks_enable` for a consumer: its token refresh
+/// callback runs on a background thread instead of inside `kc_consumer_poll` and
+/// `_poll_batch`. Stopped by `kc_consumer_free`, with the same bound. Same errors.
+///
+/// # Safety
+/// `consumer` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_consumer_sasl_background_callbacks_enable(
+    consumer: *mut kc_consumer_t,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live handle (contract above).
+        unsafe { with_consumer(consumer, |h| enable_background(h.refresher.as_ref())) }
     })
 }

@@ -3,6 +3,7 @@
 use super::client::{headers_of, kc_record_t};
 use super::conf::kc_conf_t;
 use super::errors::kc_err_t;
+use super::oauth_refresh::{check_conf, enable_background, Refresher};
 use super::util::{
     array, boundary, buf, call, catch, copy_out, cstr, millis, null_arg, write_out, Gate,
 };
@@ -174,6 +175,8 @@ pub struct kc_producer_t {
     pub(super) producer: Producer,
     pub(super) callbacks: Callbacks,
     gate: Gate,
+    /// The OAUTHBEARER token refresh callback, if one is set.
+    refresher: Option<Arc<Refresher>>,
 }
 
 /// Changes one of a configuration's callbacks.
@@ -280,7 +283,8 @@ pub unsafe extern "C" fn kc_conf_set_opaque(conf: *mut kc_conf_t, opaque: *mut c
 ///
 /// Errors: `KC_ERR__NULL_ARG` (`conf`, `producerp`), `KC_ERR__INVALID_CONFIG`
 /// (`bootstrap.servers` missing; `enable.idempotence=true` with `acks` other than all
-/// or `max.in.flight` above 5), `KC_ERR__FAIL` (a thread could not be started),
+/// or `max.in.flight` above 5; an OAUTHBEARER token refresh callback with
+/// `enable.sasl.oauthbearer.unsecure.jwt=true`), `KC_ERR__FAIL` (a thread could not be started),
 /// `KC_ERR__PANIC`.
 ///
 /// # Safety
@@ -296,6 +300,7 @@ pub unsafe extern "C" fn kc_producer_new(
         if producerp.is_null() {
             return Err(null_arg("producerp"));
         }
+        check_conf(conf)?;
         let custom = conf.callbacks.partitioner.map(|cb| {
             let opaque = conf.callbacks.opaque;
             CustomPartitioner(Arc::new(move |topic: &str, key: Option<&[u8]>, n: i32| {
@@ -307,10 +312,12 @@ pub unsafe extern "C" fn kc_producer_new(
             }))
         });
         let producer = Producer::with_partitioner(&conf.inner, custom)?;
+        let refresher = Refresher::attach(conf, producer.client());
         let h = Arc::into_raw(Arc::new(kc_producer_t {
             producer,
             callbacks: conf.callbacks,
             gate: Gate::new(),
+            refresher,
         }))
         .cast_mut();
         // SAFETY: `producerp` is non-NULL and valid for writes (contract above).
@@ -662,7 +669,9 @@ pub unsafe extern "C" fn kc_producer_send_batch(
 
 /// Serves waiting delivery reports (and the fatal error, once) through the callbacks,
 /// on this thread, waiting up to `timeout_ms` for the first (0: don't wait; negative: a
-/// year). Returns how many reports were served, or -1 on an error (`kc_last_error`:
+/// year). Runs the OAUTHBEARER token refresh callback too when it is due, meanwhile
+/// (unless `kc_producer_sasl_background_callbacks_enable` was called); it does not
+/// count among the reports served. Returns how many reports were served, or -1 on an error (`kc_last_error`:
 /// `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`, `KC_ERR__PANIC`).
 ///
 /// # Safety
@@ -673,7 +682,10 @@ pub unsafe extern "C" fn kc_producer_poll(producer: *mut kc_producer_t, timeout_
     // SAFETY: NULL or a live handle (contract above).
     let rc = call(|| unsafe {
         with_producer(producer, |h| {
-            served = serve(producer, h, millis(timeout_ms));
+            Refresher::serving_while(h.refresher.as_ref(), millis(timeout_ms), |slice| {
+                served = serve(producer, h, slice);
+                served > 0 || h.gate.is_closing()
+            });
             if served == 0 && h.gate.is_closing() {
                 return Err(Error::new(
                     local::DESTROY,
@@ -749,7 +761,8 @@ pub(super) fn deliver(p: *mut kc_producer_t, cbs: &Callbacks, reports: &[Report]
 
 /// Sends everything queued now (cutting `linger.ms` short) and serves delivery reports
 /// through the callbacks until every message sent before the call has its report, or
-/// `timeout_ms` passes (negative: a year).
+/// `timeout_ms` passes (negative: a year). The OAUTHBEARER token refresh callback runs
+/// meanwhile when due, as in `kc_producer_poll`.
 ///
 /// Errors: `KC_ERR__TIMED_OUT` (messages remain; they stay queued and keep their
 /// `message.timeout.ms`), `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
@@ -767,12 +780,16 @@ pub unsafe extern "C" fn kc_producer_flush(
             with_producer(producer, |h| {
                 let cbs = h.callbacks;
                 let mut pending: Vec<Report> = Vec::new();
-                let r = h.producer.flush(millis(timeout_ms), |rep| {
-                    pending.push(rep.clone());
-                    if pending.len() >= 1024 {
-                        deliver(producer, &cbs, &pending);
-                        pending.clear();
-                    }
+                let mut r = Ok(());
+                Refresher::serving_while(h.refresher.as_ref(), millis(timeout_ms), |slice| {
+                    r = h.producer.flush(slice, |rep| {
+                        pending.push(rep.clone());
+                        if pending.len() >= 1024 {
+                            deliver(producer, &cbs, &pending);
+                            pending.clear();
+                        }
+                    });
+                    !matches!(&r, Err(e) if e.code == local::TIMED_OUT)
                 });
                 deliver(producer, &cbs, &pending);
                 serve(producer, h, Duration::ZERO);
@@ -925,9 +942,28 @@ pub unsafe extern "C" fn kc_producer_free(producer: *mut kc_producer_t) {
         // SAFETY: made by Arc::into_raw in kc_producer_new; this takes back C's
         // reference, once (contract above). Calls inside hold references of their own.
         let h = unsafe { Arc::from_raw(producer.cast_const()) };
+        if let Some(r) = &h.refresher {
+            r.stop();
+        }
         h.gate.close();
         h.producer.close(Duration::ZERO);
         h.gate.wait_until_empty();
         drop(h);
+    })
+}
+
+/// `kc_client_sasl_background_callbacks_enable` for a producer: its token refresh
+/// callback runs on a background thread instead of inside `kc_producer_poll` and
+/// `_flush`. Stopped by `kc_producer_free`, with the same bound. Same errors.
+///
+/// # Safety
+/// `producer` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_sasl_background_callbacks_enable(
+    producer: *mut kc_producer_t,
+) -> kc_err_t {
+    call(|| {
+        // SAFETY: NULL or a live handle (contract above).
+        unsafe { with_producer(producer, |h| enable_background(h.refresher.as_ref())) }
     })
 }

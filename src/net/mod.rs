@@ -7,6 +7,7 @@ mod connection;
 pub mod core;
 pub mod events;
 mod keystore;
+pub mod oauth_refresh;
 mod reactor;
 mod resolve;
 pub mod sasl;

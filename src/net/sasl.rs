@@ -18,6 +18,7 @@
 //! escaped as RFC 5802 requires.
 
 use super::auth::{AuthStep, Authenticator};
+use super::oauth_refresh::RefreshSchedule;
 use super::versions::VersionTable;
 use crate::error::{local, Error, Result};
 use crate::protocol::frame::{decode_response, encode_request};
@@ -238,8 +239,9 @@ enum TokenState {
     #[default]
     Unset,
     Token(OAuthToken),
-    /// The application could not get a token (`kc_*_oauthbearer_set_token_failure`).
-    Failed(String),
+    /// The application could not get a token (`kc_*_oauthbearer_set_token_failure`);
+    /// the token set before, if any, is used until it expires (as librdkafka does).
+    Failed(String, Option<OAuthToken>),
 }
 
 /// The OAUTHBEARER token shared by every connection of a client: each one reads it when
@@ -247,6 +249,8 @@ enum TokenState {
 #[derive(Default)]
 pub struct TokenStore {
     state: parking_lot::Mutex<TokenState>,
+    /// When the application's refresh callback is due, if it registered one.
+    refresh: RefreshSchedule,
 }
 
 impl fmt::Debug for TokenStore {
@@ -315,30 +319,55 @@ impl TokenStore {
                 ));
             }
         }
+        let lifetime = token.lifetime_ms;
         *self.state.lock() = TokenState::Token(token);
+        self.refresh.token_set(lifetime, now);
         Ok(())
     }
 
     /// Records that the application could not get a token: connections that need one
-    /// fail with `errstr` until a token is set.
+    /// fail with `errstr` until a token is set, unless the token set before is still
+    /// valid (it is used until it expires). A refresh callback is called again 10 s
+    /// later.
     pub fn set_failure(&self, errstr: &str) -> Result<()> {
         if errstr.is_empty() {
             return Err(Error::invalid_arg(
                 "OAUTHBEARER token failure: errstr is empty (say why no token is available)",
             ));
         }
-        *self.state.lock() = TokenState::Failed(errstr.to_owned());
+        let mut state = self.state.lock();
+        let previous = match std::mem::take(&mut *state) {
+            TokenState::Token(t) | TokenState::Failed(_, Some(t)) => Some(t),
+            _ => None,
+        };
+        *state = TokenState::Failed(errstr.to_owned(), previous);
+        drop(state);
+        self.refresh.failed();
         Ok(())
+    }
+
+    /// The schedule of the application's token refresh callback.
+    pub fn refresh(&self) -> &RefreshSchedule {
+        &self.refresh
     }
 
     /// The token to send now, or why there is none.
     pub fn current(&self) -> Result<OAuthToken> {
         let fail = |m: String| Err(Error::new(local::AUTHENTICATION, m));
         match &*self.state.lock() {
+            TokenState::Unset if self.refresh.is_enabled() => fail(
+                "SASL OAUTHBEARER: no token has been set yet by the token refresh callback \
+                 (it runs inside the handle's poll, or on the background thread of \
+                 kc_*_sasl_background_callbacks_enable)"
+                    .into(),
+            ),
             TokenState::Unset => {
                 fail("SASL OAUTHBEARER: no token has been set (kc_*_oauthbearer_set_token)".into())
             }
-            TokenState::Failed(why) => fail(format!("SASL OAUTHBEARER: no token available: {why}")),
+            TokenState::Failed(_, Some(t)) if t.lifetime_ms > now_ms() => Ok(t.clone()),
+            TokenState::Failed(why, _) => {
+                fail(format!("SASL OAUTHBEARER: no token available: {why}"))
+            }
             TokenState::Token(t) if t.lifetime_ms <= now_ms() => fail(format!(
                 "SASL OAUTHBEARER: the token of principal '{}' has expired and no new one \
                  has been set",
