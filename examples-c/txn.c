@@ -113,12 +113,17 @@ static int all_at_end(const struct copier *cp) {
 }
 
 /* Moves the consumer back to the last committed offsets: after an abort, the records
- * of the aborted transaction are copied again. Returns 0, or -1 on an error. */
+ * of the aborted transaction are copied again. Partitions the transaction took nothing
+ * from keep their position (and what the consumer fetched of them). Returns 0, or -1
+ * on an error. */
 static int rewind_input(struct copier *cp) {
     int32_t p;
     for (p = 0; p < cp->n_parts; p++) {
         struct part *pt = &cp->parts[p];
-        kc_err_t err = kc_consumer_seek(cp->consumer, cp->input, p, pt->committed);
+        kc_err_t err;
+        if (pt->next == pt->committed)
+            continue;
+        err = kc_consumer_seek(cp->consumer, cp->input, p, pt->committed);
         if (err != KC_OK) {
             print_error(err);
             return -1;
