@@ -74,8 +74,15 @@ fn copy_commit_and_abort(version: u8) {
     feed(&b, &input, 3, &first);
 
     // Transactions of 100 records, every third aborted and its records copied again.
-    let r = Copier::start(&b, &input, &output, &group, &id, &["-n", "100", "-A", "3", "-e"])
-        .wait(RUN_LIMIT);
+    let r = Copier::start(
+        &b,
+        &input,
+        &output,
+        &group,
+        &id,
+        &["-n", "100", "-A", "3", "-e"],
+    )
+    .wait(RUN_LIMIT);
     assert!(
         r.status.success(),
         "{}\n{}\n{}",
@@ -91,7 +98,10 @@ fn copy_commit_and_abort(version: u8) {
     assert!(aborts >= 1 && aborted >= 1, "{}", r.stdout.join("\n"));
     // Every third transaction aborted (the last, cut short at the end, may be either).
     let ends = commits + aborts;
-    assert!(aborts >= ends / 3 - 1 && aborts <= ends / 3, "{aborts} of {ends}");
+    assert!(
+        aborts >= ends / 3 - 1 && aborts <= ends / 3,
+        "{aborts} of {ends}"
+    );
     assert_eq!(summary(&r.stderr), (3000, commits, aborts), "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 
@@ -116,7 +126,10 @@ fn copy_commit_and_abort(version: u8) {
                 rest.next();
             }
         }
-        assert!(rest.peek().is_none(), "partition {p}: committed copies out of order");
+        assert!(
+            rest.peek().is_none(),
+            "partition {p}: committed copies out of order"
+        );
     }
 
     // Again: nothing new to copy, it resumes at the end.
@@ -169,7 +182,8 @@ fn fencing(version: u8) {
 
     let mut a = Copier::start(&b, &input, &output, &group, &id, &["-i", "50"]);
     assert_eq!(
-        a.wait_line(RUN_LIMIT, |l| l.starts_with("start")).as_deref(),
+        a.wait_line(RUN_LIMIT, |l| l.starts_with("start"))
+            .as_deref(),
         Some("start 0:0")
     );
     let mut copied = 0;
@@ -184,7 +198,8 @@ fn fencing(version: u8) {
     // The second one fences the first when it starts, and resumes where it stopped.
     let mut b2 = Copier::start(&b, &input, &output, &group, &id, &["-i", "50"]);
     assert_eq!(
-        b2.wait_line(RUN_LIMIT, |l| l.starts_with("start")).as_deref(),
+        b2.wait_line(RUN_LIMIT, |l| l.starts_with("start"))
+            .as_deref(),
         Some("start 0:100")
     );
     let second = values(100, 200);
@@ -271,7 +286,10 @@ fn usage_and_configuration_errors() {
         let base = ["127.0.0.1:1", "in", "out", "g", "id"];
         let (code, err) = run_offline(&base[..4]);
         assert_eq!(code, Some(2));
-        assert!(err.starts_with("usage: txn <bootstrap> <input> <output> <group>"), "{err}");
+        assert!(
+            err.starts_with("usage: txn <bootstrap> <input> <output> <group>"),
+            "{err}"
+        );
         let (code, err) = run_offline(&[&base[..], &["-q"]].concat());
         assert_eq!(code, Some(2));
         assert!(err.starts_with("usage: "), "{err}");
@@ -317,8 +335,8 @@ fn missing_input_topic_is_an_error() {
     with_timeout(TEST_LIMIT, || {
         txn_c::example();
         let b = cluster(2).bootstrap.clone();
-        let r = Copier::start(&b, "no-such-input", "out", "g", &unique("id"), &["-e"])
-            .wait(RUN_LIMIT);
+        let r =
+            Copier::start(&b, "no-such-input", "out", "g", &unique("id"), &["-e"]).wait(RUN_LIMIT);
         assert_eq!(r.status.code(), Some(1), "{}", r.stderr);
         assert!(r.stdout.is_empty(), "{:?}", r.stdout);
         assert!(

@@ -324,7 +324,11 @@ impl Copier {
         while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.seen.push(l);
         }
-        let stderr = self.stderr.take().map(|h| h.join().unwrap()).unwrap_or_default();
+        let stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default();
         let Some(status) = status else {
             panic!(
                 "the copier was still running after {limit:?}\nstdout:\n{}\nstderr:\n{stderr}",
