@@ -227,8 +227,7 @@ fn fencing(version: u8) {
     let last_error = ra
         .stderr
         .lines()
-        .filter(|l| l.starts_with("error: "))
-        .last()
+        .rfind(|l| l.starts_with("error: "))
         .unwrap();
     assert!(last_error.ends_with("(fatal)"), "{}", ra.stderr);
     assert_eq!(summary(&ra.stderr).0, 100, "{}", ra.stderr);
