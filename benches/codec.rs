@@ -58,7 +58,7 @@ fn dataset() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         .map(|_| {
             let mut v = Vec::with_capacity(VALUE_LEN + 16);
             while v.len() < VALUE_LEN {
-                if rng.next() % 4 == 0 {
+                if rng.next().is_multiple_of(4) {
                     // A random run: the part that does not compress.
                     v.extend((0..6).map(|_| alphabet[(rng.next() % 32) as usize]));
                 } else {

@@ -129,7 +129,7 @@ fn compile_peer() -> Result<PathBuf, String> {
     if let Err(e) = moved {
         // Another test binary may have put a fresh copy there meanwhile.
         let _ = fs::remove_dir_all(&tmp);
-        if !mtime(&dir.join("Peer.class")).is_some_and(|c| c >= src_time) {
+        if mtime(&dir.join("Peer.class")).is_none_or(|c| c < src_time) {
             return Err(format!("move classes to {}: {e}", dir.display()));
         }
     }

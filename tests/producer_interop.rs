@@ -141,7 +141,7 @@ fn generated(i: usize) -> Rec {
         _ if i % 19 == 6 => b(""),
         _ => b(format!("value-{i}-{}", "v".repeat(i % 97))),
     };
-    let headers = if i % 3 == 0 {
+    let headers = if i.is_multiple_of(3) {
         vec![
             h("seq", Some(i.to_string().as_bytes())),
             h("null", None),
@@ -150,7 +150,8 @@ fn generated(i: usize) -> Rec {
     } else {
         vec![]
     };
-    let timestamp = (i % 13 != 0).then(|| 1_650_000_000_000 + (i as i64 * 7919) % 100_000);
+    let timestamp =
+        (!i.is_multiple_of(13)).then(|| 1_650_000_000_000 + (i as i64 * 7919) % 100_000);
     Rec {
         key,
         value,

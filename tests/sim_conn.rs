@@ -2472,7 +2472,7 @@ impl Sim {
 // ----- running seeds ----------------------------------------------------------------------
 
 fn strict() -> bool {
-    std::env::var_os("SIM_STRICT").map_or(true, |v| v != "0")
+    std::env::var_os("SIM_STRICT").is_none_or(|v| v != "0")
 }
 
 /// Runs one seed; a panic inside the machine counts as a violation.

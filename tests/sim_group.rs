@@ -1219,7 +1219,7 @@ impl Sim {
             let at = if at == self.now { at + 1 } else { at };
             if self.clients[c]
                 .wake_at
-                .map_or(true, |w| w > at || w < self.now)
+                .is_none_or(|w| w > at || w < self.now)
             {
                 self.clients[c].wake_at = Some(at);
                 self.push(at, Ev::Wake(c));
@@ -2485,7 +2485,7 @@ impl Sim {
         }
         if let Some(at) = t.into_iter().min() {
             let at = at.max(self.c.loading_until).max(self.now + 1);
-            if self.c.timer_at.map_or(true, |x| x > at || x < self.now) {
+            if self.c.timer_at.is_none_or(|x| x > at || x < self.now) {
                 self.c.timer_at = Some(at);
                 self.push(at, Ev::CoordTimer);
             }
@@ -2590,7 +2590,7 @@ fn owns_revoked(
     owned: Option<&BTreeSet<TopicPartition>>,
     revoking: &BTreeSet<TopicPartition>,
 ) -> bool {
-    owned.map_or(true, |o| !o.is_disjoint(revoking))
+    owned.is_none_or(|o| !o.is_disjoint(revoking))
 }
 
 impl Sim {

@@ -205,7 +205,7 @@ impl Snapshot {
                 .get(h.topic.as_str())
                 .and_then(|m| m.partitions.iter().find(|p| p.partition == h.partition))
                 .or_else(|| old.partition(h.partition));
-            if !held.is_some_and(|p| h.leader_epoch > p.leader_epoch) {
+            if held.is_none_or(|p| h.leader_epoch <= p.leader_epoch) {
                 continue;
             }
             let meta = changed

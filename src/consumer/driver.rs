@@ -194,7 +194,7 @@ impl Driver<'_> {
             for c in cmds {
                 self.command(c, now);
             }
-            if self.closing && self.group.as_ref().map_or(true, Group::is_closed) {
+            if self.closing && self.group.as_ref().is_none_or(Group::is_closed) {
                 return;
             }
             let polled = self.shared.polled_ms.load(Ordering::Acquire);

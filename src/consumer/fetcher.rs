@@ -445,7 +445,7 @@ impl Part {
         !self.stopped
             && self.leader.is_some()
             && self.in_flight.is_none()
-            && self.backoff_until.map_or(true, |t| t <= now)
+            && self.backoff_until.is_none_or(|t| t <= now)
     }
 
     fn fetchable(&self, now: Instant) -> bool {
@@ -783,7 +783,7 @@ impl Fetcher {
                 self.want_metadata.insert(tp.topic.clone());
             }
         }
-        if !self.want_metadata.is_empty() && self.metadata_at.map_or(true, |t| t <= now) {
+        if !self.want_metadata.is_empty() && self.metadata_at.is_none_or(|t| t <= now) {
             let topics = std::mem::take(&mut self.want_metadata);
             actions.push(FetchAction::NeedMetadata(topics.into_iter().collect()));
             self.metadata_at = Some(now + self.settings.retry_backoff);

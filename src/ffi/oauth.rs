@@ -54,7 +54,7 @@ unsafe fn set_token_in(
     let value = unsafe { cstr(token_value, "token_value") }?;
     // SAFETY: as above.
     let principal = unsafe { cstr(md_principal_name, "md_principal_name") }?;
-    if extension_size % 2 != 0 {
+    if !extension_size.is_multiple_of(2) {
         return Err(Error::invalid_arg(format!(
             "OAUTHBEARER token: extension_size {extension_size} is odd: extensions are \
              key, value pairs"

@@ -457,7 +457,7 @@ impl ConnCore {
     /// written until `until`. Requests already written are not affected.
     pub fn throttle(&mut self, until: Instant) {
         self.counters.throttled += 1;
-        if self.throttle_until.map_or(true, |t| t < until) {
+        if self.throttle_until.is_none_or(|t| t < until) {
             self.throttle_until = Some(until);
         }
     }

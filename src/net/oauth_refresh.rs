@@ -87,7 +87,7 @@ impl RefreshSchedule {
 
     fn take(s: &mut State) -> bool {
         let now = Instant::now();
-        if !s.enabled || s.stopped || !s.due.is_some_and(|d| d <= now) {
+        if !s.enabled || s.stopped || s.due.is_none_or(|d| d > now) {
             return false;
         }
         s.due = Some(now + REFRESH_RETRY);

@@ -1145,7 +1145,7 @@ impl State {
         part.confirmed = !idle && !retrying;
         if b.base_seq >= 0 {
             let next = next_sequence(b.base_seq, b.msgs.len() as i32);
-            if part.acked_next.map_or(true, |a| seq_before(a, next)) {
+            if part.acked_next.is_none_or(|a| seq_before(a, next)) {
                 part.acked_next = Some(next);
             }
         }

@@ -312,7 +312,7 @@ fn bad_line(line: &str) -> String {
 /// The record of a [`record_line`].
 pub fn parse_record_line(line: &str) -> Result<Rec, String> {
     let f: Vec<&str> = line.split_whitespace().collect();
-    if f.len() < 3 || f.len() % 2 == 0 {
+    if f.len() < 3 || f.len().is_multiple_of(2) {
         return Err(bad_line(line));
     }
     Ok(Rec {
@@ -331,7 +331,7 @@ pub fn parse_record_line(line: &str) -> Result<Rec, String> {
 /// of each header, all but the numbers as [`field`]s.
 pub fn parse_got(line: &str) -> Result<Got, String> {
     let f: Vec<&str> = line.split(' ').collect();
-    if f.len() < 5 || f.len() % 2 == 0 {
+    if f.len() < 5 || f.len().is_multiple_of(2) {
         return Err(bad_line(line));
     }
     let num = |s: &str| s.parse::<i64>().map_err(|e| format!("{s:?}: {e}"));

@@ -581,7 +581,7 @@ impl Group {
         if !self.revocations.is_empty() {
             return;
         }
-        if self.kip848.unresolved && !self.kip848.need_md_at.is_some_and(|at| now < at) {
+        if self.kip848.unresolved && self.kip848.need_md_at.is_none_or(|at| now >= at) {
             self.kip848.need_md_at = Some(now + self.s.retry_backoff_max);
             self.out
                 .push(Action::NeedMetadata(self.subscription.clone()));
