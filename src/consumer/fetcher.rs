@@ -1983,6 +1983,175 @@ mod tests {
         }
     }
 
+    /// Like [`snapshot`], every partition replicated on `replicas` (none offline).
+    fn snapshot_on(parts: &[(i32, i32, i32)], replicas: &[i32]) -> Snapshot {
+        let md = Metadata {
+            topics: vec![TopicMeta {
+                name: T.into(),
+                error_code: 0,
+                topic_id: Uuid::default(),
+                is_internal: false,
+                partitions: parts
+                    .iter()
+                    .map(|&(partition, leader, leader_epoch)| PartitionMeta {
+                        partition,
+                        error_code: 0,
+                        leader,
+                        leader_epoch,
+                        replicas: replicas.to_vec(),
+                        isr: replicas.to_vec(),
+                        offline: vec![],
+                    })
+                    .collect(),
+            }],
+            ..Metadata::default()
+        };
+        Snapshot::default().merged(&md, true, Instant::now())
+    }
+
+    /// The fetch to `broker` among `actions`, if any.
+    fn fetch_to(actions: &[FetchAction], broker: i32) -> Option<(u64, FetchRequest)> {
+        fetches(actions)
+            .into_iter()
+            .find(|f| f.1 == broker)
+            .map(|f| (f.0, f.2.clone()))
+    }
+
+    fn preferring(p: i32, replica: i32) -> FetchPartitionData {
+        FetchPartitionData {
+            preferred_read_replica: replica,
+            ..pdata(p, 0, 0, vec![])
+        }
+    }
+
+    /// Partition 0 led by broker 1 (epoch 5) on replicas 1, 2, 3: the leader's first
+    /// answer names broker 3; returns the rig and the actions of the poll after it.
+    fn on_read_replica(s: FetchSettings) -> (Rig, Vec<FetchAction>) {
+        let mut r = rig(s, &[(0, 1, 5)]);
+        r.f.set_leaders(&snapshot_on(&[(0, 1, 5)], &[1, 2, 3]));
+        let (id, q) = only_fetch(&r.poll());
+        assert_eq!(q.rack_id, "rack-a");
+        let a = r.answer(id, resp(0, vec![preferring(0, 3)]));
+        (r, a)
+    }
+
+    #[test]
+    fn fetches_follow_the_preferred_read_replica_and_an_error_there_goes_back_to_the_leader() {
+        let (mut r, a) = on_read_replica(settings());
+        let (id, q) = only_fetch(&a);
+        assert!(fetch_to(&a, 3).is_some(), "{a:?}");
+        assert_eq!(asked(&q), vec![(0, 0)]);
+        // The follower checks the leader epoch too.
+        assert_eq!(q.topics[0].partitions[0].current_leader_epoch, 5);
+        assert_eq!(q.rack_id, "rack-a");
+        // The follower serves records: delivered, the position moves, it stays there.
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 4, batch(0, 4))]));
+        let (id, q) = fetch_to(&a, 3).expect("still the follower");
+        assert_eq!(asked(&q), vec![(0, 4)]);
+        assert_eq!(offsets(&chunks(a)[0]), vec![0, 1, 2, 3]);
+        // A follower that lags answers with empty records: nothing delivered, no event
+        // but Eof at its high watermark, the position stays, the follower is asked again.
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 4, vec![])]));
+        assert!(!a.iter().any(|x| matches!(x, FetchAction::Deliver(_))));
+        let (id, q) = fetch_to(&a, 3).expect("still the follower");
+        assert_eq!(asked(&q), vec![(0, 4)]);
+        // OFFSET_OUT_OF_RANGE from the follower: no reset, no event; the leader is asked
+        // the same offset at once.
+        let a = r.answer(id, resp(0, vec![pdata(0, OFFSET_OUT_OF_RANGE, -1, vec![])]));
+        assert!(events(&a).is_empty(), "{a:?}");
+        assert!(lists(&a).is_empty(), "{a:?}");
+        let (id, q) = fetch_to(&a, 1).expect("back to the leader");
+        assert_eq!(asked(&q), vec![(0, 4)]);
+        // The leader naming itself, or -1, changes nothing.
+        let a = r.answer(id, resp(0, vec![preferring(0, 1)]));
+        let (id, _) = fetch_to(&a, 1).expect("the leader");
+        let a = r.answer(id, resp(0, vec![preferring(0, -1)]));
+        let (id, _) = fetch_to(&a, 1).expect("the leader");
+        // Named again, then NOT_LEADER_OR_FOLLOWER from the follower: back to the
+        // leader at once (no back-off), and metadata is asked for.
+        let a = r.answer(id, resp(0, vec![preferring(0, 2)]));
+        let (id, _) = fetch_to(&a, 2).expect("the new read replica");
+        let a = r.answer(id, resp(0, vec![pdata(0, 6, -1, vec![])]));
+        assert!(a
+            .iter()
+            .any(|x| matches!(x, FetchAction::NeedMetadata(t) if t == &[T.to_string()])));
+        assert!(events(&a).is_empty(), "{a:?}");
+        assert_eq!(asked(&fetch_to(&a, 1).expect("the leader").1), vec![(0, 4)]);
+    }
+
+    #[test]
+    fn a_preferred_read_replica_is_ignored_before_version_11() {
+        let mut r = rig(settings(), &[(0, 1, 5)]);
+        r.f.set_leaders(&snapshot_on(&[(0, 1, 5)], &[1, 2, 3]));
+        let (id, _) = only_fetch(&r.poll());
+        r.f.on_response(
+            id,
+            Ok(FetchResponseKind::Fetch(resp(0, vec![preferring(0, 3)]))),
+            10,
+            r.now,
+        );
+        assert!(fetch_to(&r.poll(), 1).is_some());
+    }
+
+    #[test]
+    fn the_read_replica_is_given_up_when_it_fails_leaves_the_metadata_or_its_lease_ends() {
+        // Its connection fails: back to the leader at once.
+        let (mut r, a) = on_read_replica(settings());
+        let (id, _) = fetch_to(&a, 3).expect("the follower");
+        r.f.on_response(id, Err(Error::transport("connection reset")), 12, r.now);
+        let a = r.poll();
+        assert_eq!(asked(&fetch_to(&a, 1).expect("the leader").1), vec![(0, 0)]);
+
+        // The metadata no longer lists it among the replicas, or lists it offline.
+        for offline in [false, true] {
+            let (mut r, a) = on_read_replica(settings());
+            let (id, _) = fetch_to(&a, 3).expect("the follower");
+            let snap = if offline {
+                let md = Metadata {
+                    topics: vec![TopicMeta {
+                        name: T.into(),
+                        error_code: 0,
+                        topic_id: Uuid::default(),
+                        is_internal: false,
+                        partitions: vec![PartitionMeta {
+                            partition: 0,
+                            error_code: 0,
+                            leader: 1,
+                            leader_epoch: 5,
+                            replicas: vec![1, 2, 3],
+                            isr: vec![1, 2],
+                            offline: vec![3],
+                        }],
+                    }],
+                    ..Metadata::default()
+                };
+                Snapshot::default().merged(&md, true, Instant::now())
+            } else {
+                snapshot_on(&[(0, 1, 5)], &[1, 2])
+            };
+            r.f.set_leaders(&snap);
+            let a = r.answer(id, resp(0, vec![pdata(0, 0, 0, vec![])]));
+            assert!(fetch_to(&a, 1).is_some(), "offline {offline}: {a:?}");
+            assert!(fetch_to(&a, 3).is_none(), "offline {offline}: {a:?}");
+        }
+
+        // The lease (metadata.max.age.ms) ends: the leader is asked, and may name the
+        // replica again.
+        let s = FetchSettings {
+            read_replica_lease: Duration::from_secs(1),
+            ..settings()
+        };
+        let (mut r, a) = on_read_replica(s);
+        let (id, _) = fetch_to(&a, 3).expect("the follower");
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 0, vec![])]));
+        let (id, _) = fetch_to(&a, 3).expect("within the lease");
+        r.now += Duration::from_millis(1500);
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 0, vec![])]));
+        let (id, _) = fetch_to(&a, 1).expect("the lease ended");
+        let a = r.answer(id, resp(0, vec![preferring(0, 3)]));
+        assert!(fetch_to(&a, 3).is_some(), "{a:?}");
+    }
+
     #[test]
     fn one_fetch_per_broker_covers_its_partitions_with_epochs_rack_and_isolation() {
         let mut r = rig(settings(), &[(0, 1, 5), (1, 2, 6), (2, 1, 5), (3, 2, 6)]);
