@@ -497,7 +497,7 @@ static PROPS: &[Prop] = &[
         "client.rack",
         Kind::Str,
         "",
-        "Consumer: the rack of this client, to fetch from the nearest replica (KIP-392).",
+        "Consumer: the rack of this client, sent with each Fetch (KIP-392): when the leader names a preferred read replica (a broker with replica.selector.class=RackAwareReplicaSelector), the partition is fetched from it until it fails, errs, leaves the metadata or metadata.max.age.ms passes, then from the leader again.",
     ),
     p(
         "debug",

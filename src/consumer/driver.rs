@@ -789,6 +789,9 @@ impl Driver<'_> {
         };
         match sent {
             Ok((version, kind)) => {
+                if matches!(kind, FetchKind::Fetch) {
+                    *self.shared.fetches.lock().entry(broker).or_default() += 1;
+                }
                 self.reqs.insert(
                     tag,
                     InFlight {

@@ -12,7 +12,8 @@
 //! A partition is *fetchable* when it is assigned, has a position, is not paused, not
 //! stopped by an error, not waiting for memory, not backing off, has a known leader and is
 //! not already in a request. At most one Fetch is in flight per broker; it covers every
-//! fetchable partition led by that broker. At most one ListOffsets is in flight per broker,
+//! fetchable partition led by that broker, or for which that broker is the preferred read
+//! replica (KIP-392). At most one ListOffsets is in flight per broker,
 //! for the partitions whose position is being reset.
 //!
 //! | event | what happens |
@@ -38,6 +39,10 @@
 //! | `DivergingEpoch` (KIP-320: the leader's log diverged from what we fetched) | if its end offset is below the position, records we delivered are no longer in the log: with earliest/latest the position moves to that end offset and `Event(Reset)` says so; with error, `Event(Error local::AUTO_OFFSET_RESET)` and the partition is stopped. Never skipped silently |
 //! | ListOffsets answer | position set; `Event(Reset)` when `auto.offset.reset` asked for it; leadership errors as for Fetch; other retriable errors back off; the rest → `Event(Error)`, stopped |
 //! | a transport error or a request-level error | the broker backs off and its fetch session is reset; leadership-related transport errors ask for metadata; a request-level Kafka error is also an `Event(Error)` without partition |
+//! | `PreferredReadReplica` ≥ 0 in an answer without error (KIP-392, v11+: the leader names a replica in `client.rack`) | the partition's next fetches go to that broker (in that broker's fetch session, and forgotten from the leader's) until one of the rows below; the leader naming itself, or -1, changes nothing. ListOffsets always go to the leader |
+//! | any partition error from a broker that is not the partition's leader (its read replica) | the partition goes back to its leader at once, without back-off and without `auto.offset.reset`: OFFSET_OUT_OF_RANGE from a follower (its log may lag or start later) is judged by the leader's answer; leadership errors also ask for metadata |
+//! | the read replica's transport fails; `set_leaders` no longer lists it among the partition's replicas, or lists it offline; the partition has no leader; `read_replica_lease` (`metadata.max.age.ms`, as the Java client) passes | back to the leader (which may name the replica again) |
+//! | a read replica's answer | as any answer: a follower serves up to its own high watermark, and one that lags answers with empty records (no delivery, the position unchanged; `Eof` compares with its high watermark) |
 //! | an answer for an unassigned partition, or from before a `set_position`/`seek_to`/reset of it, or an unknown request id | ignored |
 //!
 //! # Fetch sessions (KIP-227)
@@ -165,6 +170,10 @@ pub struct FetchSettings {
     pub check_crcs: bool,
     /// `client.rack` ("" for none).
     pub rack: String,
+    /// How long a preferred read replica named by a Fetch answer (KIP-392) is followed
+    /// before the partition goes back to its leader: `metadata.max.age.ms`, as the Java
+    /// client does.
+    pub read_replica_lease: Duration,
     /// `auto.offset.reset`.
     pub reset: OffsetReset,
     /// `enable.partition.eof`.
@@ -187,6 +196,7 @@ impl Default for FetchSettings {
             response_decompress_cap: 64 << 20,
             check_crcs: false,
             rack: String::new(),
+            read_replica_lease: Duration::from_millis(900_000),
             reset: OffsetReset::Latest,
             partition_eof: false,
             retry_backoff: Duration::from_millis(100),
@@ -406,6 +416,9 @@ struct Part {
     paused: bool,
     leader: Option<i32>,
     leader_epoch: i32,
+    /// The preferred read replica a Fetch answer named (KIP-392), until when it is
+    /// followed.
+    replica: Option<(i32, Instant)>,
     last_fetched_epoch: i32,
     backoff_until: Option<Instant>,
     failures: u32,
@@ -430,6 +443,7 @@ impl Part {
             paused: false,
             leader: None,
             leader_epoch: -1,
+            replica: None,
             last_fetched_epoch: -1,
             backoff_until: None,
             failures: 0,
@@ -454,6 +468,15 @@ impl Part {
             && self.reset.is_none()
             && !self.paused
             && self.wait_memory.is_none()
+    }
+
+    /// The broker fetches go to: the preferred read replica while its lease lasts, else
+    /// the leader.
+    fn fetch_from(&self, now: Instant) -> Option<i32> {
+        match self.replica {
+            Some((r, until)) if until > now => Some(r),
+            _ => self.leader,
+        }
     }
 
     fn resettable(&self, now: Instant) -> bool {
@@ -736,8 +759,18 @@ impl Fetcher {
                         p.leader = Some(pm.leader);
                         p.leader_epoch = pm.leader_epoch;
                     }
+                    // A read replica the metadata no longer lists as an online replica
+                    // is given up.
+                    if let Some((r, _)) = p.replica {
+                        if !pm.replicas.contains(&r) || pm.offline.contains(&r) {
+                            p.replica = None;
+                        }
+                    }
                 }
-                _ => p.leader = None,
+                _ => {
+                    p.leader = None;
+                    p.replica = None;
+                }
             }
         }
     }
@@ -769,6 +802,10 @@ impl Fetcher {
         for p in self.parts.values_mut() {
             if p.backoff_until.is_some_and(|t| t <= now) {
                 p.backoff_until = None;
+            }
+            // An expired read replica lease: back to the leader, which may name it again.
+            if p.replica.is_some_and(|(_, until)| until <= now) {
+                p.replica = None;
             }
         }
         for b in self.brokers.values_mut() {
@@ -890,8 +927,8 @@ impl Fetcher {
         for tp in &self.order {
             let p = &self.parts[tp];
             if p.fetchable(now) {
-                if let Some(l) = p.leader {
-                    by_broker.entry(l).or_default().push(tp.clone());
+                if let Some(b) = p.fetch_from(now) {
+                    by_broker.entry(b).or_default().push(tp.clone());
                 }
             }
         }
@@ -905,7 +942,7 @@ impl Fetcher {
             .parts
             .values()
             .filter(|p| p.position.is_some() && !p.stopped)
-            .filter_map(|p| p.leader)
+            .filter_map(|p| p.fetch_from(now))
             .collect();
         let share = self.budget.limit().saturating_sub(self.budget.used()) / leaders.len().max(1);
         for (broker, tps) in by_broker {
@@ -1142,6 +1179,15 @@ impl Fetcher {
         b.session.reset();
         b.failures += 1;
         b.backoff_until = Some(now + backoff(s, b.failures));
+        // Partitions read from this broker as their preferred read replica go back to
+        // their leader at once.
+        for tp in parts.keys() {
+            if let Some(p) = self.parts.get_mut(tp) {
+                if p.replica.is_some_and(|(r, _)| r == broker) {
+                    p.replica = None;
+                }
+            }
+        }
         if e.needs_metadata_refresh() {
             for tp in parts.keys() {
                 if self.parts.contains_key(tp) {
@@ -1286,6 +1332,7 @@ impl Fetcher {
         let mut shared: Option<Arc<Charge>> = None;
         let mut cap_used = 0usize;
         let mut delivered: HashSet<TopicPartition> = HashSet::new();
+        let lease = now + self.settings.read_replica_lease;
 
         for t in &mut resp.responses {
             for pd in &mut t.partitions {
@@ -1296,6 +1343,17 @@ impl Fetcher {
                 };
                 let Some(position) = p.position else { continue };
                 if p.reset.is_some() || p.stopped {
+                    continue;
+                }
+                if pd.error_code != 0 && p.leader != Some(broker) {
+                    // An error from a read replica (KIP-392), or from a broker that no
+                    // longer leads: the partition goes back to its leader at once, which
+                    // judges the offset (a follower's log may lag or start later).
+                    let code = pd.error_code;
+                    p.replica = None;
+                    if is_leadership(code) {
+                        self.want_metadata.insert(tp.topic.clone());
+                    }
                     continue;
                 }
                 if pd.error_code == OFFSET_OUT_OF_RANGE {
@@ -1312,6 +1370,17 @@ impl Fetcher {
                     continue;
                 }
                 p.failures = 0;
+                if version >= 11 {
+                    // KIP-392: the broker names the replica to read from next.
+                    let pref = pd.preferred_read_replica;
+                    if pref >= 0 && pref != broker {
+                        p.replica = if Some(pref) == p.leader {
+                            None
+                        } else {
+                            Some((pref, lease))
+                        };
+                    }
+                }
                 if version >= 12 {
                     if let Some(Ok(d)) = pd
                         .tagged_fields
@@ -1912,6 +1981,175 @@ mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    /// Like [`snapshot`], every partition replicated on `replicas` (none offline).
+    fn snapshot_on(parts: &[(i32, i32, i32)], replicas: &[i32]) -> Snapshot {
+        let md = Metadata {
+            topics: vec![TopicMeta {
+                name: T.into(),
+                error_code: 0,
+                topic_id: Uuid::default(),
+                is_internal: false,
+                partitions: parts
+                    .iter()
+                    .map(|&(partition, leader, leader_epoch)| PartitionMeta {
+                        partition,
+                        error_code: 0,
+                        leader,
+                        leader_epoch,
+                        replicas: replicas.to_vec(),
+                        isr: replicas.to_vec(),
+                        offline: vec![],
+                    })
+                    .collect(),
+            }],
+            ..Metadata::default()
+        };
+        Snapshot::default().merged(&md, true, Instant::now())
+    }
+
+    /// The fetch to `broker` among `actions`, if any.
+    fn fetch_to(actions: &[FetchAction], broker: i32) -> Option<(u64, FetchRequest)> {
+        fetches(actions)
+            .into_iter()
+            .find(|f| f.1 == broker)
+            .map(|f| (f.0, f.2.clone()))
+    }
+
+    fn preferring(p: i32, replica: i32) -> FetchPartitionData {
+        FetchPartitionData {
+            preferred_read_replica: replica,
+            ..pdata(p, 0, 0, vec![])
+        }
+    }
+
+    /// Partition 0 led by broker 1 (epoch 5) on replicas 1, 2, 3: the leader's first
+    /// answer names broker 3; returns the rig and the actions of the poll after it.
+    fn on_read_replica(s: FetchSettings) -> (Rig, Vec<FetchAction>) {
+        let mut r = rig(s, &[(0, 1, 5)]);
+        r.f.set_leaders(&snapshot_on(&[(0, 1, 5)], &[1, 2, 3]));
+        let (id, q) = only_fetch(&r.poll());
+        assert_eq!(q.rack_id, "rack-a");
+        let a = r.answer(id, resp(0, vec![preferring(0, 3)]));
+        (r, a)
+    }
+
+    #[test]
+    fn fetches_follow_the_preferred_read_replica_and_an_error_there_goes_back_to_the_leader() {
+        let (mut r, a) = on_read_replica(settings());
+        let (id, q) = only_fetch(&a);
+        assert!(fetch_to(&a, 3).is_some(), "{a:?}");
+        assert_eq!(asked(&q), vec![(0, 0)]);
+        // The follower checks the leader epoch too.
+        assert_eq!(q.topics[0].partitions[0].current_leader_epoch, 5);
+        assert_eq!(q.rack_id, "rack-a");
+        // The follower serves records: delivered, the position moves, it stays there.
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 4, batch(0, 4))]));
+        let (id, q) = fetch_to(&a, 3).expect("still the follower");
+        assert_eq!(asked(&q), vec![(0, 4)]);
+        assert_eq!(offsets(&chunks(a)[0]), vec![0, 1, 2, 3]);
+        // A follower that lags answers with empty records: nothing delivered, no event
+        // but Eof at its high watermark, the position stays, the follower is asked again.
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 4, vec![])]));
+        assert!(!a.iter().any(|x| matches!(x, FetchAction::Deliver(_))));
+        let (id, q) = fetch_to(&a, 3).expect("still the follower");
+        assert_eq!(asked(&q), vec![(0, 4)]);
+        // OFFSET_OUT_OF_RANGE from the follower: no reset, no event; the leader is asked
+        // the same offset at once.
+        let a = r.answer(id, resp(0, vec![pdata(0, OFFSET_OUT_OF_RANGE, -1, vec![])]));
+        assert!(events(&a).is_empty(), "{a:?}");
+        assert!(lists(&a).is_empty(), "{a:?}");
+        let (id, q) = fetch_to(&a, 1).expect("back to the leader");
+        assert_eq!(asked(&q), vec![(0, 4)]);
+        // The leader naming itself, or -1, changes nothing.
+        let a = r.answer(id, resp(0, vec![preferring(0, 1)]));
+        let (id, _) = fetch_to(&a, 1).expect("the leader");
+        let a = r.answer(id, resp(0, vec![preferring(0, -1)]));
+        let (id, _) = fetch_to(&a, 1).expect("the leader");
+        // Named again, then NOT_LEADER_OR_FOLLOWER from the follower: back to the
+        // leader at once (no back-off), and metadata is asked for.
+        let a = r.answer(id, resp(0, vec![preferring(0, 2)]));
+        let (id, _) = fetch_to(&a, 2).expect("the new read replica");
+        let a = r.answer(id, resp(0, vec![pdata(0, 6, -1, vec![])]));
+        assert!(a
+            .iter()
+            .any(|x| matches!(x, FetchAction::NeedMetadata(t) if t == &[T.to_string()])));
+        assert!(events(&a).is_empty(), "{a:?}");
+        assert_eq!(asked(&fetch_to(&a, 1).expect("the leader").1), vec![(0, 4)]);
+    }
+
+    #[test]
+    fn a_preferred_read_replica_is_ignored_before_version_11() {
+        let mut r = rig(settings(), &[(0, 1, 5)]);
+        r.f.set_leaders(&snapshot_on(&[(0, 1, 5)], &[1, 2, 3]));
+        let (id, _) = only_fetch(&r.poll());
+        r.f.on_response(
+            id,
+            Ok(FetchResponseKind::Fetch(resp(0, vec![preferring(0, 3)]))),
+            10,
+            r.now,
+        );
+        assert!(fetch_to(&r.poll(), 1).is_some());
+    }
+
+    #[test]
+    fn the_read_replica_is_given_up_when_it_fails_leaves_the_metadata_or_its_lease_ends() {
+        // Its connection fails: back to the leader at once.
+        let (mut r, a) = on_read_replica(settings());
+        let (id, _) = fetch_to(&a, 3).expect("the follower");
+        r.f.on_response(id, Err(Error::transport("connection reset")), 12, r.now);
+        let a = r.poll();
+        assert_eq!(asked(&fetch_to(&a, 1).expect("the leader").1), vec![(0, 0)]);
+
+        // The metadata no longer lists it among the replicas, or lists it offline.
+        for offline in [false, true] {
+            let (mut r, a) = on_read_replica(settings());
+            let (id, _) = fetch_to(&a, 3).expect("the follower");
+            let snap = if offline {
+                let md = Metadata {
+                    topics: vec![TopicMeta {
+                        name: T.into(),
+                        error_code: 0,
+                        topic_id: Uuid::default(),
+                        is_internal: false,
+                        partitions: vec![PartitionMeta {
+                            partition: 0,
+                            error_code: 0,
+                            leader: 1,
+                            leader_epoch: 5,
+                            replicas: vec![1, 2, 3],
+                            isr: vec![1, 2],
+                            offline: vec![3],
+                        }],
+                    }],
+                    ..Metadata::default()
+                };
+                Snapshot::default().merged(&md, true, Instant::now())
+            } else {
+                snapshot_on(&[(0, 1, 5)], &[1, 2])
+            };
+            r.f.set_leaders(&snap);
+            let a = r.answer(id, resp(0, vec![pdata(0, 0, 0, vec![])]));
+            assert!(fetch_to(&a, 1).is_some(), "offline {offline}: {a:?}");
+            assert!(fetch_to(&a, 3).is_none(), "offline {offline}: {a:?}");
+        }
+
+        // The lease (metadata.max.age.ms) ends: the leader is asked, and may name the
+        // replica again.
+        let s = FetchSettings {
+            read_replica_lease: Duration::from_secs(1),
+            ..settings()
+        };
+        let (mut r, a) = on_read_replica(s);
+        let (id, _) = fetch_to(&a, 3).expect("the follower");
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 0, vec![])]));
+        let (id, _) = fetch_to(&a, 3).expect("within the lease");
+        r.now += Duration::from_millis(1500);
+        let a = r.answer(id, resp(0, vec![pdata(0, 0, 0, vec![])]));
+        let (id, _) = fetch_to(&a, 1).expect("the lease ended");
+        let a = r.answer(id, resp(0, vec![preferring(0, 3)]));
+        assert!(fetch_to(&a, 3).is_some(), "{a:?}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::error::{local, Error, Result};
 use crate::net::events::CompletionQueue;
 use crate::record::{RecordRef, TimestampType};
 use parking_lot::{Condvar, Mutex};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -235,6 +235,8 @@ pub(crate) struct Shared {
     /// (generation or member epoch, member id) while in a stable group, as the driver
     /// last saw it: what a transaction's offsets carry (KIP-447).
     pub generation: Mutex<Option<(i32, String)>>,
+    /// Fetch requests sent, per broker id.
+    pub fetches: Mutex<BTreeMap<i32, u64>>,
 }
 
 impl Shared {
@@ -286,6 +288,7 @@ impl Consumer {
             base: Instant::now(),
             stop: AtomicBool::new(false),
             generation: Mutex::new(None),
+            fetches: Mutex::new(BTreeMap::new()),
         });
         let s = shared.clone();
         let c = client.clone();
@@ -407,6 +410,12 @@ impl Consumer {
     /// coordinator refuses them from a member that is no longer in the group.
     pub fn group_generation(&self) -> Option<(i32, String)> {
         self.shared.generation.lock().clone()
+    }
+
+    /// How many Fetch requests the consumer has sent to each broker (by broker id): with
+    /// `client.rack`, fetches go to the replica the leader prefers (KIP-392).
+    pub fn fetch_requests(&self) -> BTreeMap<i32, u64> {
+        self.shared.fetches.lock().clone()
     }
 
     /// The partitions assigned now.

@@ -147,6 +147,7 @@ impl ConsumerSettings {
                 response_decompress_cap: c.int("fetch.max.decompressed.bytes") as usize,
                 check_crcs: c.flag("check.crcs"),
                 rack: c.get("client.rack").unwrap_or_default(),
+                read_replica_lease: c.ms("metadata.max.age.ms"),
                 reset,
                 partition_eof: c.flag("enable.partition.eof"),
                 retry_backoff: backoff,

@@ -519,10 +519,12 @@ impl KafkaCluster {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        // `{node}` in an extra value is this node's id (e.g. `broker.rack=r{node}`).
         for (k, v) in &self.extra {
+            let v = v.replace("{node}", &node.node_id.to_string());
             match props.iter_mut().find(|(pk, _)| pk == k) {
-                Some(p) => p.1 = v.clone(),
-                None => props.push((k.clone(), v.clone())),
+                Some(p) => p.1 = v,
+                None => props.push((k.clone(), v)),
             }
         }
         props
