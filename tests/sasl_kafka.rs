@@ -19,6 +19,7 @@ mod common;
 use common::client::{config_with, create_topic, metadata_fails_with};
 use common::kafka::{self, KafkaCluster};
 use common::{scratch_dir, with_timeout};
+use kafkac::consumer::assignor::TopicPartition;
 use kafkac::consumer::{Consumer, Event};
 use kafkac::error::local;
 use kafkac::net::{OAuthToken, UnsecuredJwt};
@@ -308,6 +309,79 @@ fn every_mechanism_over_sasl_plaintext_and_sasl_ssl() {
         }
         c.set("bootstrap.servers", &addr("SASL_PLAINTEXT")).unwrap();
         Client::new(&c).unwrap().metadata(None, T).unwrap();
+    });
+}
+
+/// A group consumer reads what was written, over each SASL listener with each mechanism
+/// (the unsecured JWT for OAUTHBEARER), and commits: the coordinator's connection
+/// authenticates like the others.
+#[test]
+fn group_consumption_over_each_protocol_and_mechanism() {
+    with_timeout(LIMIT, || {
+        for listener in ["SASL_PLAINTEXT", "SASL_SSL"] {
+            for mech in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] {
+                let what = format!("{listener} {mech}");
+                let topic = format!("sasl-grp-{listener}-{mech}").to_lowercase();
+                let group = format!("{topic}-g");
+                let mut extra = vec![
+                    ("group.id", group.as_str()),
+                    ("auto.offset.reset", "earliest"),
+                    ("enable.auto.commit", "false"),
+                ];
+                if mech == "OAUTHBEARER" {
+                    extra.extend([
+                        ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+                        ("sasl.oauthbearer.config", "principal=alice scope=kafka"),
+                    ]);
+                } else {
+                    // The SCRAM users may still be on their way to the broker.
+                    client(listener, mech);
+                }
+                let admin = client(listener, "PLAIN");
+                create_topic(&admin, &topic, 2, 1, &[], T);
+                let n = 40;
+                for i in 0..n {
+                    let v = format!("{i}");
+                    let r = [common::records::record(None, Some(v.as_bytes()))];
+                    admin
+                        .produce(&topic, i % 2, &r, -1, Compression::None, T)
+                        .unwrap_or_else(|e| panic!("{what}: produce: {e}"));
+                }
+                let c = Consumer::new(&sasl_config(listener, mech, &extra))
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                c.subscribe(&[topic.as_str()]).unwrap();
+                let mut got = BTreeSet::new();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while got.len() < n as usize && Instant::now() < deadline {
+                    for e in c.poll_batch(100, Duration::from_millis(200)) {
+                        match e {
+                            Event::Message(m) => {
+                                got.insert(m.value().unwrap().to_vec());
+                            }
+                            Event::Error { error, .. } => panic!("{what}: {error}"),
+                        }
+                    }
+                }
+                assert_eq!(
+                    got.len(),
+                    n as usize,
+                    "{what}: consumed {} of {n}",
+                    got.len()
+                );
+                c.commit(None, false)
+                    .unwrap_or_else(|e| panic!("{what}: commit: {e}"));
+                let tps = [
+                    TopicPartition::new(topic.as_str(), 0),
+                    TopicPartition::new(topic.as_str(), 1),
+                ];
+                let committed = c
+                    .committed(&tps, T)
+                    .unwrap_or_else(|e| panic!("{what}: committed: {e}"));
+                let offsets: Vec<i64> = committed.iter().map(|(_, o)| *o).collect();
+                assert_eq!(offsets, [n as i64 / 2, n as i64 / 2], "{what}");
+                c.close(T).unwrap();
+            }
+        }
     });
 }
 
