@@ -17,6 +17,8 @@ use common::client::{config_with, create_topic, metadata_fails_with};
 use common::kafka::KafkaCluster;
 use common::records::record;
 use common::{scratch_dir, with_timeout};
+use kafkac::consumer::assignor::TopicPartition;
+use kafkac::consumer::{Consumer, Event};
 use kafkac::error::local;
 use kafkac::producer::{Message, Producer};
 use kafkac::record::{Compression, RecordIn};
@@ -25,6 +27,7 @@ use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair,
 };
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -315,6 +318,84 @@ fn mutual_tls_with_a_client_certificate() {
         // Without one, the broker refuses the handshake.
         let c = tls_client("MTLS", &[]);
         fails_with(&c, &addr("MTLS"), local::SSL, "client certificate");
+    });
+}
+
+/// A group consumer over TLS and over mTLS reads what was written and commits: the
+/// coordinator's connection is TLS like the others.
+#[test]
+fn group_consumption_over_tls_and_mtls() {
+    with_timeout(LIMIT, || {
+        let d = &pki().dir;
+        let (cert, key) = (
+            d.join("client.pem").display().to_string(),
+            d.join("client.key").display().to_string(),
+        );
+        let ca = ca_file();
+        for (listener, extra) in [
+            ("SSL", vec![]),
+            (
+                "MTLS",
+                vec![
+                    ("ssl.certificate.location", cert.as_str()),
+                    ("ssl.key.location", key.as_str()),
+                ],
+            ),
+        ] {
+            let topic = format!("tls-group-{listener}").to_lowercase();
+            let group = format!("{topic}-g");
+            let c = tls_client(listener, &extra);
+            create_topic(&c, &topic, 2, 1, &[], T);
+            let n = 40;
+            for i in 0..n {
+                let v = format!("{i}");
+                let r = [record(None, Some(v.as_bytes()))];
+                c.produce(&topic, i % 2, &r, -1, Compression::None, T)
+                    .unwrap_or_else(|e| panic!("{listener}: produce: {e}"));
+            }
+            let mut settings = vec![
+                ("security.protocol", "ssl"),
+                ("ssl.ca.location", ca.as_str()),
+                ("group.id", group.as_str()),
+                ("auto.offset.reset", "earliest"),
+                ("enable.auto.commit", "false"),
+            ];
+            settings.extend_from_slice(&extra);
+            let consumer = Consumer::new(&config(&addr(listener), &settings))
+                .unwrap_or_else(|e| panic!("{listener}: {e}"));
+            consumer.subscribe(&[topic.as_str()]).unwrap();
+            let mut got = BTreeSet::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while got.len() < n as usize && Instant::now() < deadline {
+                for e in consumer.poll_batch(100, Duration::from_millis(200)) {
+                    match e {
+                        Event::Message(m) => {
+                            got.insert(m.value().unwrap().to_vec());
+                        }
+                        Event::Error { error, .. } => panic!("{listener}: {error}"),
+                    }
+                }
+            }
+            assert_eq!(
+                got.len(),
+                n as usize,
+                "{listener}: consumed {} of {n}",
+                got.len()
+            );
+            consumer
+                .commit(None, false)
+                .unwrap_or_else(|e| panic!("{listener}: commit: {e}"));
+            let tps = [
+                TopicPartition::new(topic.as_str(), 0),
+                TopicPartition::new(topic.as_str(), 1),
+            ];
+            let committed = consumer
+                .committed(&tps, T)
+                .unwrap_or_else(|e| panic!("{listener}: committed: {e}"));
+            let offsets: Vec<i64> = committed.iter().map(|(_, o)| *o).collect();
+            assert_eq!(offsets, [n as i64 / 2, n as i64 / 2], "{listener}");
+            consumer.close(T).unwrap();
+        }
     });
 }
 
