@@ -496,30 +496,35 @@ impl Producer {
             self.shared.state.lock().flush_requested += 1;
         }
         self.shared.wake();
-        // Done is checked before each wait: a flush with nothing outstanding (the one a
-        // transaction's commit makes after the application's own) returns at once.
+        // Nothing outstanding (the flush a transaction's commit makes after the
+        // application's own): done at once, without waiting in poll for a report.
+        let idle = {
+            let st = self.shared.state.lock();
+            !st.closing && st.outstanding() == 0 && st.reports.is_empty()
+        };
         let result = loop {
-            {
-                let st = self.shared.state.lock();
-                // Closing first: closing drops what is outstanding without reports.
-                if st.closing {
-                    break Err(Error::new(
-                        local::DESTROY,
-                        "the producer was closed during flush",
-                    ));
-                }
-                if st.outstanding() == 0 && st.reports.is_empty() {
-                    break Ok(());
-                }
-                if Instant::now() >= deadline {
-                    break Err(Error::timed_out(format!(
-                        "flush timed out with {} messages not delivered",
-                        st.outstanding()
-                    )));
-                }
+            if idle {
+                break Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             self.poll(left.min(Duration::from_millis(100)), &mut f);
+            let st = self.shared.state.lock();
+            // Closing first: closing drops what is outstanding without reports.
+            if st.closing {
+                break Err(Error::new(
+                    local::DESTROY,
+                    "the producer was closed during flush",
+                ));
+            }
+            if st.outstanding() == 0 && st.reports.is_empty() {
+                break Ok(());
+            }
+            if Instant::now() >= deadline {
+                break Err(Error::timed_out(format!(
+                    "flush timed out with {} messages not delivered",
+                    st.outstanding()
+                )));
+            }
         };
         self.shared.state.lock().flush_requested -= 1;
         result

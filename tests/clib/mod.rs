@@ -82,6 +82,29 @@ fn build_library() -> Result<Library, String> {
         .to_string();
     let target_dir = dir.parent().ok_or("no target directory")?;
     let mut cmd = Command::new(env!("CARGO"));
+    // The variables cargo sets for a test binary describe this package. A build script
+    // that reads one (ring's reads CARGO_PKG_NAME, CARGO_MANIFEST_DIR, …) declares it with
+    // rerun-if-env-changed, and cargo compares the value in its own environment: with
+    // them inherited, this build and `cargo test` would each find the other's build out
+    // of date and rebuild those crates. Cargo sets them again for the build scripts.
+    for (k, _) in std::env::vars_os() {
+        let Some(k) = k.to_str() else { continue };
+        if k == "OUT_DIR"
+            || k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_BIN_")
+            || matches!(
+                k,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+            )
+        {
+            cmd.env_remove(k);
+        }
+    }
     cmd.arg("build")
         .arg("--lib")
         .arg("--manifest-path")
