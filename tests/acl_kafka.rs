@@ -478,86 +478,61 @@ fn group_errors_keep_coming_without_a_flood(c: &Consumer, protocol: &str, fatal:
     );
 }
 
+/// bob subscribes in `group` with each group protocol: the first error is
+/// GROUP_AUTHORIZATION_FAILED naming the group, promptly, with nothing consumed; it keeps
+/// coming without a flood; a fatal one makes later calls say why; close is prompt.
+fn group_authorization_failed_for_each_protocol(group: &str) {
+    for protocol in ["classic", "consumer"] {
+        let c = Consumer::new(&config(
+            "bob",
+            &[
+                ("group.id", group),
+                ("group.protocol", protocol),
+                ("auto.offset.reset", "earliest"),
+            ],
+        ))
+        .unwrap();
+        c.subscribe(&[OPEN]).unwrap();
+        let mut messages = 0;
+        let (e, fatal, at) = first_error(&c, T, &mut messages)
+            .unwrap_or_else(|| panic!("{protocol}: no error in {T:?}"));
+        eprintln!("{protocol}: after {at:?} (fatal: {fatal}): {e}");
+        assert_eq!(e.code, GROUP_AUTHORIZATION_FAILED, "{protocol}: {e}");
+        assert!(
+            e.message.contains("GROUP_AUTHORIZATION_FAILED") && e.message.contains(group),
+            "{protocol}: {e}"
+        );
+        assert!(at < PROMPT, "{protocol}: after {at:?}");
+        assert_eq!(messages, 0, "{protocol}: consumed without joining");
+        assert!(c.assignment().is_empty(), "{protocol}");
+        group_errors_keep_coming_without_a_flood(&c, protocol, fatal);
+        if fatal {
+            // Later calls say why the consumer stopped.
+            let e = c.commit(None, false).unwrap_err();
+            assert_eq!(e.code, kafkac::error::local::FATAL, "{e}");
+            assert!(e.message.contains("GROUP_AUTHORIZATION_FAILED"), "{e}");
+        }
+        let t0 = Instant::now();
+        let _ = c.close(T);
+        assert!(
+            t0.elapsed() < PROMPT,
+            "{protocol}: close took {:?}",
+            t0.elapsed()
+        );
+    }
+}
+
 #[test]
 fn consumer_in_a_group_it_may_not_read_gets_group_authorization_failed() {
     with_timeout(LIMIT, || {
-        for protocol in ["classic", "consumer"] {
-            let c = Consumer::new(&config(
-                "bob",
-                &[
-                    ("group.id", GROUP_DENIED),
-                    ("group.protocol", protocol),
-                    ("auto.offset.reset", "earliest"),
-                ],
-            ))
-            .unwrap();
-            c.subscribe(&[OPEN]).unwrap();
-            let mut messages = 0;
-            let (e, fatal, at) = first_error(&c, T, &mut messages)
-                .unwrap_or_else(|| panic!("{protocol}: no error in {T:?}"));
-            eprintln!("{protocol}: after {at:?} (fatal: {fatal}): {e}");
-            assert_eq!(e.code, GROUP_AUTHORIZATION_FAILED, "{protocol}: {e}");
-            assert!(
-                e.message.contains("GROUP_AUTHORIZATION_FAILED")
-                    && e.message.contains(GROUP_DENIED),
-                "{protocol}: {e}"
-            );
-            assert!(at < PROMPT, "{protocol}: after {at:?}");
-            assert_eq!(messages, 0, "{protocol}: consumed without a group");
-            assert!(c.assignment().is_empty(), "{protocol}");
-            group_errors_keep_coming_without_a_flood(&c, protocol, fatal);
-            let t0 = Instant::now();
-            let _ = c.close(T);
-            assert!(
-                t0.elapsed() < PROMPT,
-                "{protocol}: close took {:?}",
-                t0.elapsed()
-            );
-        }
+        group_authorization_failed_for_each_protocol(GROUP_DENIED)
     });
 }
 
 #[test]
 fn consumer_that_may_describe_its_group_but_not_join_it_gets_group_authorization_failed() {
     with_timeout(LIMIT, || {
-        for protocol in ["classic", "consumer"] {
-            let c = Consumer::new(&config(
-                "bob",
-                &[
-                    ("group.id", GROUP_DESCRIBE),
-                    ("group.protocol", protocol),
-                    ("auto.offset.reset", "earliest"),
-                ],
-            ))
-            .unwrap();
-            c.subscribe(&[OPEN]).unwrap();
-            let mut messages = 0;
-            let (e, fatal, at) = first_error(&c, T, &mut messages)
-                .unwrap_or_else(|| panic!("{protocol}: no error in {T:?}"));
-            eprintln!("{protocol}: after {at:?} (fatal: {fatal}): {e}");
-            assert_eq!(e.code, GROUP_AUTHORIZATION_FAILED, "{protocol}: {e}");
-            assert!(
-                e.message.contains("GROUP_AUTHORIZATION_FAILED")
-                    && e.message.contains(GROUP_DESCRIBE),
-                "{protocol}: {e}"
-            );
-            assert!(at < PROMPT, "{protocol}: after {at:?}");
-            assert_eq!(messages, 0, "{protocol}: consumed without joining");
-            group_errors_keep_coming_without_a_flood(&c, protocol, fatal);
-            if fatal {
-                // Later calls say why the consumer stopped.
-                let e = c.commit(None, false).unwrap_err();
-                assert_eq!(e.code, kafkac::error::local::FATAL, "{e}");
-                assert!(e.message.contains("GROUP_AUTHORIZATION_FAILED"), "{e}");
-            }
-            let t0 = Instant::now();
-            let _ = c.close(T);
-            assert!(
-                t0.elapsed() < PROMPT,
-                "{protocol}: close took {:?}",
-                t0.elapsed()
-            );
-        }
+        group_authorization_failed_for_each_protocol(GROUP_DESCRIBE)
     });
 }
 
