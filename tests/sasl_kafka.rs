@@ -926,35 +926,8 @@ fn secrets_and_refused_settings() {
 
 // ----- the C examples and the Java client --------------------------------------------
 
-/// Builds `examples-c/<name>.c` against the static library into the test's own
-/// directory.
 fn example(name: &str) -> PathBuf {
-    let dir = clib::bin_dir().join("sasl-examples");
-    std::fs::create_dir_all(&dir).unwrap();
-    clib::library();
-    let src = clib::manifest_dir().join(format!("examples-c/{name}.c"));
-    let out = dir.join(name);
-    clib::compile(
-        &clib::cc(),
-        &src,
-        &["-std=c99", "-Wall", "-Wextra", "-Werror", "-g"],
-        Some(clib::Link::Static),
-        &out,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    out
-}
-
-fn run_example(bin: &PathBuf, args: &[&str], stdin: &[u8]) -> (Option<i32>, String, String) {
-    let mut cmd = Command::new(bin);
-    cmd.args(args);
-    let done = common::run_bounded(cmd, Some(stdin.to_vec()), Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("spawn {bin:?}: {e}"));
-    (
-        done.status.and_then(|s| s.code()),
-        String::from_utf8_lossy(&done.stdout).into_owned(),
-        done.stderr_text(),
-    )
+    clib::example(name, "sasl-examples")
 }
 
 #[test]
@@ -980,16 +953,16 @@ fn c_examples_take_the_sasl_settings_through_x() {
         let admin = client("SASL_SSL", "SCRAM-SHA-512");
         create_topic(&admin, "sasl-c", 1, 1, &[], T);
         let (code, out, err) =
-            run_example(&metadata, &[&[b.as_str(), "sasl-c"], &x[..]].concat(), b"");
+            common::run_example(&metadata, &[&[b.as_str(), "sasl-c"], &x[..]].concat(), b"");
         assert_eq!(code, Some(0), "{out}{err}");
         assert!(out.contains("partition sasl-c 0 leader 1"), "{out}");
-        let (code, out, err) = run_example(
+        let (code, out, err) = common::run_example(
             &produce,
             &[&[b.as_str(), "sasl-c", "0"], &x[..]].concat(),
             b"one\ntwo\n",
         );
         assert_eq!(code, Some(0), "{out}{err}");
-        let (code, out, err) = run_example(
+        let (code, out, err) = common::run_example(
             &fetch,
             &[&[b.as_str(), "sasl-c", "0", "0", "-c", "2"], &x[..]].concat(),
             b"",
@@ -1003,7 +976,8 @@ fn c_examples_take_the_sasl_settings_through_x() {
             .position(|a| a.starts_with("sasl.password="))
             .unwrap();
         bad[i] = "sasl.password=wrong";
-        let (code, out, err) = run_example(&metadata, &[&[b.as_str()], &bad[..]].concat(), b"");
+        let (code, out, err) =
+            common::run_example(&metadata, &[&[b.as_str()], &bad[..]].concat(), b"");
         assert_ne!(code, Some(0), "{out}{err}");
         assert!(err.contains("_AUTHENTICATION"), "{err}");
         assert!(err.contains(&b) && !err.contains(PASSWORD), "{err}");

@@ -828,35 +828,8 @@ fn pkcs12_keystore_errors_are_refused_at_creation() {
     assert!(!format!("{c:?}").contains(P12_PASSWORD), "{c:?}");
 }
 
-/// Builds `examples-c/<name>.c` against the static library into the test's own
-/// directory.
 fn example(name: &str) -> PathBuf {
-    let dir = clib::bin_dir().join("tls-examples");
-    std::fs::create_dir_all(&dir).unwrap();
-    clib::library();
-    let src = clib::manifest_dir().join(format!("examples-c/{name}.c"));
-    let out = dir.join(name);
-    clib::compile(
-        &clib::cc(),
-        &src,
-        &["-std=c99", "-Wall", "-Wextra", "-Werror", "-g"],
-        Some(clib::Link::Static),
-        &out,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    out
-}
-
-fn run_example(bin: &PathBuf, args: &[&str], stdin: &[u8]) -> (Option<i32>, String, String) {
-    let mut cmd = Command::new(bin);
-    cmd.args(args);
-    let done = common::run_bounded(cmd, Some(stdin.to_vec()), Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("spawn {bin:?}: {e}"));
-    (
-        done.status.and_then(|s| s.code()),
-        String::from_utf8_lossy(&done.stdout).into_owned(),
-        done.stderr_text(),
-    )
+    clib::example(name, "tls-examples")
 }
 
 #[test]
@@ -879,20 +852,20 @@ fn c_examples_take_a_pkcs12_keystore_through_x() {
         let x: Vec<&str> = x.iter().map(String::as_str).collect();
         let admin = tls_client("SSL", &[]);
         create_topic(&admin, "tls-p12-c", 1, 1, &[], T);
-        let (code, out, err) = run_example(
+        let (code, out, err) = common::run_example(
             &metadata,
             &[&[b.as_str(), "tls-p12-c"], &x[..]].concat(),
             b"",
         );
         assert_eq!(code, Some(0), "{out}{err}");
         assert!(out.contains("partition tls-p12-c 0 leader 1"), "{out}");
-        let (code, out, err) = run_example(
+        let (code, out, err) = common::run_example(
             &produce,
             &[&[b.as_str(), "tls-p12-c", "0"], &x[..]].concat(),
             b"one\ntwo\n",
         );
         assert_eq!(code, Some(0), "{out}{err}");
-        let (code, out, err) = run_example(
+        let (code, out, err) = common::run_example(
             &fetch,
             &[&[b.as_str(), "tls-p12-c", "0", "0", "-c", "2"], &x[..]].concat(),
             b"",
@@ -906,7 +879,8 @@ fn c_examples_take_a_pkcs12_keystore_through_x() {
             .position(|a| a.starts_with("ssl.keystore.password="))
             .unwrap();
         bad[i] = "ssl.keystore.password=wrong-pw";
-        let (code, out, err) = run_example(&metadata, &[&[b.as_str()], &bad[..]].concat(), b"");
+        let (code, out, err) =
+            common::run_example(&metadata, &[&[b.as_str()], &bad[..]].concat(), b"");
         assert_ne!(code, Some(0), "{out}{err}");
         assert!(
             err.contains("_INVALID_CONFIG") && err.contains("'ssl.keystore.password'"),

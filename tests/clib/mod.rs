@@ -203,3 +203,22 @@ pub fn compile(
     }
     fs::rename(&tmp, out).map_err(|e| format!("rename to {}: {e}", out.display()))
 }
+
+/// Builds `examples-c/<name>.c` (C99, `-Wall -Wextra -Werror`) against the static
+/// library into `target/testbin/c/<dir>/`.
+pub fn example(name: &str, dir: &str) -> PathBuf {
+    let dir = bin_dir().join(dir);
+    fs::create_dir_all(&dir).unwrap();
+    library();
+    let src = manifest_dir().join(format!("examples-c/{name}.c"));
+    let out = dir.join(name);
+    compile(
+        &cc(),
+        &src,
+        &["-std=c99", "-Wall", "-Wextra", "-Werror", "-g"],
+        Some(Link::Static),
+        &out,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    out
+}

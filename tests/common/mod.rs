@@ -274,6 +274,20 @@ pub fn run_sanitized(mut cmd: Command, limit: Duration) -> String {
     out
 }
 
+/// Runs program `bin` with `args` and `stdin` (a minute at most): its exit code (None if
+/// killed), stdout and stderr.
+pub fn run_example(bin: &Path, args: &[&str], stdin: &[u8]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(bin);
+    cmd.args(args);
+    let done = run_bounded(cmd, Some(stdin.to_vec()), Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("spawn {bin:?}: {e}"));
+    (
+        done.status.and_then(|s| s.code()),
+        String::from_utf8_lossy(&done.stdout).into_owned(),
+        done.stderr_text(),
+    )
+}
+
 /// Runs `cmd` (through [`spawn_guarded`]) with `stdin` written to it (or stdin closed
 /// when `None`), collects stdout and stderr, and kills it if it outlives `limit`.
 pub fn run_bounded(
