@@ -493,19 +493,17 @@ impl Producer {
     pub fn flush(&self, timeout: Duration, mut f: impl FnMut(&Report)) -> Result<()> {
         let deadline = Instant::now() + timeout;
         {
-            self.shared.state.lock().flush_requested += 1;
+            let mut st = self.shared.state.lock();
+            // Nothing outstanding (the flush a transaction's commit makes after the
+            // application's own): done at once, without waking the sender or waiting in
+            // poll for a report.
+            if !st.closing && st.outstanding() == 0 && st.reports.is_empty() {
+                return Ok(());
+            }
+            st.flush_requested += 1;
         }
         self.shared.wake();
-        // Nothing outstanding (the flush a transaction's commit makes after the
-        // application's own): done at once, without waiting in poll for a report.
-        let idle = {
-            let st = self.shared.state.lock();
-            !st.closing && st.outstanding() == 0 && st.reports.is_empty()
-        };
         let result = loop {
-            if idle {
-                break Ok(());
-            }
             let left = deadline.saturating_duration_since(Instant::now());
             self.poll(left.min(Duration::from_millis(100)), &mut f);
             let st = self.shared.state.lock();
