@@ -16,10 +16,9 @@
 mod clib;
 mod common;
 
-use common::client::{config_with, create_topic, metadata_fails_with};
+use common::client::{config_with, create_topic, group_round_trip, metadata_fails_with};
 use common::kafka::{self, KafkaCluster};
 use common::{scratch_dir, with_timeout};
-use kafkac::consumer::assignor::TopicPartition;
 use kafkac::consumer::{Consumer, Event};
 use kafkac::error::local;
 use kafkac::net::{OAuthToken, UnsecuredJwt};
@@ -338,48 +337,8 @@ fn group_consumption_over_each_protocol_and_mechanism() {
                     client(listener, mech);
                 }
                 let admin = client(listener, "PLAIN");
-                create_topic(&admin, &topic, 2, 1, &[], T);
-                let n = 40;
-                for i in 0..n {
-                    let v = format!("{i}");
-                    let r = [common::records::record(None, Some(v.as_bytes()))];
-                    admin
-                        .produce(&topic, i % 2, &r, -1, Compression::None, T)
-                        .unwrap_or_else(|e| panic!("{what}: produce: {e}"));
-                }
-                let c = Consumer::new(&sasl_config(listener, mech, &extra))
-                    .unwrap_or_else(|e| panic!("{what}: {e}"));
-                c.subscribe(&[topic.as_str()]).unwrap();
-                let mut got = BTreeSet::new();
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while got.len() < n as usize && Instant::now() < deadline {
-                    for e in c.poll_batch(100, Duration::from_millis(200)) {
-                        match e {
-                            Event::Message(m) => {
-                                got.insert(m.value().unwrap().to_vec());
-                            }
-                            Event::Error { error, .. } => panic!("{what}: {error}"),
-                        }
-                    }
-                }
-                assert_eq!(
-                    got.len(),
-                    n as usize,
-                    "{what}: consumed {} of {n}",
-                    got.len()
-                );
-                c.commit(None, false)
-                    .unwrap_or_else(|e| panic!("{what}: commit: {e}"));
-                let tps = [
-                    TopicPartition::new(topic.as_str(), 0),
-                    TopicPartition::new(topic.as_str(), 1),
-                ];
-                let committed = c
-                    .committed(&tps, T)
-                    .unwrap_or_else(|e| panic!("{what}: committed: {e}"));
-                let offsets: Vec<i64> = committed.iter().map(|(_, o)| *o).collect();
-                assert_eq!(offsets, [n as i64 / 2, n as i64 / 2], "{what}");
-                c.close(T).unwrap();
+                let consumer = sasl_config(listener, mech, &extra);
+                group_round_trip(&admin, &consumer, &topic, &what, T);
             }
         }
     });

@@ -13,12 +13,10 @@
 mod clib;
 mod common;
 
-use common::client::{config_with, create_topic, metadata_fails_with};
+use common::client::{config_with, create_topic, group_round_trip, metadata_fails_with};
 use common::kafka::KafkaCluster;
 use common::records::record;
 use common::{scratch_dir, with_timeout};
-use kafkac::consumer::assignor::TopicPartition;
-use kafkac::consumer::{Consumer, Event};
 use kafkac::error::local;
 use kafkac::producer::{Message, Producer};
 use kafkac::record::{Compression, RecordIn};
@@ -27,7 +25,6 @@ use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair,
 };
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -345,14 +342,6 @@ fn group_consumption_over_tls_and_mtls() {
             let topic = format!("tls-group-{listener}").to_lowercase();
             let group = format!("{topic}-g");
             let c = tls_client(listener, &extra);
-            create_topic(&c, &topic, 2, 1, &[], T);
-            let n = 40;
-            for i in 0..n {
-                let v = format!("{i}");
-                let r = [record(None, Some(v.as_bytes()))];
-                c.produce(&topic, i % 2, &r, -1, Compression::None, T)
-                    .unwrap_or_else(|e| panic!("{listener}: produce: {e}"));
-            }
             let mut settings = vec![
                 ("security.protocol", "ssl"),
                 ("ssl.ca.location", ca.as_str()),
@@ -361,40 +350,8 @@ fn group_consumption_over_tls_and_mtls() {
                 ("enable.auto.commit", "false"),
             ];
             settings.extend_from_slice(&extra);
-            let consumer = Consumer::new(&config(&addr(listener), &settings))
-                .unwrap_or_else(|e| panic!("{listener}: {e}"));
-            consumer.subscribe(&[topic.as_str()]).unwrap();
-            let mut got = BTreeSet::new();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while got.len() < n as usize && Instant::now() < deadline {
-                for e in consumer.poll_batch(100, Duration::from_millis(200)) {
-                    match e {
-                        Event::Message(m) => {
-                            got.insert(m.value().unwrap().to_vec());
-                        }
-                        Event::Error { error, .. } => panic!("{listener}: {error}"),
-                    }
-                }
-            }
-            assert_eq!(
-                got.len(),
-                n as usize,
-                "{listener}: consumed {} of {n}",
-                got.len()
-            );
-            consumer
-                .commit(None, false)
-                .unwrap_or_else(|e| panic!("{listener}: commit: {e}"));
-            let tps = [
-                TopicPartition::new(topic.as_str(), 0),
-                TopicPartition::new(topic.as_str(), 1),
-            ];
-            let committed = consumer
-                .committed(&tps, T)
-                .unwrap_or_else(|e| panic!("{listener}: committed: {e}"));
-            let offsets: Vec<i64> = committed.iter().map(|(_, o)| *o).collect();
-            assert_eq!(offsets, [n as i64 / 2, n as i64 / 2], "{listener}");
-            consumer.close(T).unwrap();
+            let consumer = config(&addr(listener), &settings);
+            group_round_trip(&c, &consumer, &topic, listener, T);
         }
     });
 }
