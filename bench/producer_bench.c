@@ -230,7 +230,7 @@ int main(int argc, char **argv) {
     qwait = 0;
 
     if (strcmp(mode, "txn") == 0) {
-        double t0 = now(), c0 = cpu(), wall, used;
+        double t0 = now(), c0 = cpu(), wall, used, commit_wait = 0;
         long per = rate > 0 ? rate : 1000;
         for (i = 0; i < count; i++) {
             if (i % per == 0 && (err = kc_producer_begin_transaction(p)) != KC_OK)
@@ -238,15 +238,17 @@ int main(int argc, char **argv) {
             rec.value = payload_of(payload, payload_len, size, i);
             send_or_die(p, topic, &rec, NULL, &qfull, &qwait);
             if (i % per == per - 1 || i == count - 1) {
+                double c = now();
                 if ((err = kc_producer_commit_transaction(p, 300000)) != KC_OK)
                     die("commit_transaction", err);
+                commit_wait += now() - c;
             }
         }
         wall = now() - t0;
         used = cpu() - c0;
         printf(NAME " txn msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld qfull=%ld "
-                    "qfull_wait=%.3f partitions=%ld\n",
-               count, count * size, wall, used, peak_rss_kib(), qfull, qwait, partitions);
+                    "qfull_wait=%.3f partitions=%ld commit_wait=%.6f\n",
+               count, count * size, wall, used, peak_rss_kib(), qfull, qwait, partitions, commit_wait);
         print_threads();
     } else if (strcmp(mode, "throughput") == 0) {
         double t0 = now(), c0 = cpu(), wall, used;

@@ -188,21 +188,24 @@ int main(int argc, char **argv) {
     qwait = 0;
 
     if (strcmp(mode, "txn") == 0) {
-        double t0 = now(), c0 = cpu(), wall, used;
+        double t0 = now(), c0 = cpu(), wall, used, commit_wait = 0;
         long per = rate > 0 ? rate : 1000;
         for (i = 0; i < count; i++) {
             if (i % per == 0)
                 txn_or_die("begin_transaction", rd_kafka_begin_transaction(rk));
             send_or_die(rk, topic, (void *)payload_of(payload, payload_len, size, i), (size_t)size, NULL,
                         &qfull, &qwait);
-            if (i % per == per - 1 || i == count - 1)
+            if (i % per == per - 1 || i == count - 1) {
+                double c = now();
                 txn_or_die("commit_transaction", rd_kafka_commit_transaction(rk, 300000));
+                commit_wait += now() - c;
+            }
         }
         wall = now() - t0;
         used = cpu() - c0;
         printf(NAME " txn msgs=%ld bytes=%ld wall=%.6f cpu=%.6f rss_kib=%ld qfull=%ld "
-                    "qfull_wait=%.3f partitions=%ld\n",
-               count, count * size, wall, used, peak_rss_kib(), qfull, qwait, partitions);
+                    "qfull_wait=%.3f partitions=%ld commit_wait=%.6f\n",
+               count, count * size, wall, used, peak_rss_kib(), qfull, qwait, partitions, commit_wait);
         print_threads();
     } else if (strcmp(mode, "throughput") == 0) {
         double t0 = now(), c0 = cpu(), wall, used;

@@ -74,7 +74,8 @@ fn decode_any_response(api: u8, version: u8, body: &[u8]) -> bool {
         3 => decode_as::<FetchRequest>(version, body),
         4 => decode_as::<ListOffsetsRequest>(version, body),
         5 => decode_as::<CreateTopicsRequest>(version, body),
-        _ => decode_as::<DeleteTopicsRequest>(version, body),
+        6 => decode_as::<DeleteTopicsRequest>(version, body),
+        _ => decode_as::<DescribeTransactionsRequest>(version, body),
     }
 }
 
@@ -473,6 +474,32 @@ fn protocol_seeds(dir: &Path, records: Bytes) {
             }],
             topic_names: vec!["t".into()],
             timeout_ms: 1000,
+            ..Default::default()
+        },
+    );
+
+    api_seeds::<DescribeTransactionsRequest>(
+        dir,
+        7,
+        &DescribeTransactionsResponse {
+            transaction_states: vec![TransactionState {
+                transactional_id: "tx".into(),
+                transaction_state: "CompleteCommit".into(),
+                transaction_timeout_ms: 60000,
+                transaction_start_time_ms: -1,
+                producer_id: 7,
+                producer_epoch: 2,
+                topics: vec![TopicData {
+                    topic: "t".into(),
+                    partitions: vec![0, 1],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        &DescribeTransactionsRequest {
+            transactional_ids: vec!["tx".into()],
             ..Default::default()
         },
     );

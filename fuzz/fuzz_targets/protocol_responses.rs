@@ -12,15 +12,15 @@
 use bytes::Bytes;
 use kafkac::protocol::frame::{decode_request_body, decode_response, encode_response};
 use kafkac::protocol::messages::{
-    ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, ListOffsetsRequest,
-    MetadataRequest, ProduceRequest,
+    ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeTransactionsRequest,
+    FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
 };
 use kafkac::protocol::{Reader, Request};
 use kafkac::record::{DecodeLimits, RecordSet};
 use libfuzzer_sys::fuzz_target;
 
 /// The APIs in selector order (byte 0 modulo the count).
-const APIS: usize = 7;
+const APIS: usize = 8;
 
 fn version_of<R: Request>(selector: u8) -> i16 {
     let count = (R::MAX_VERSION - R::MIN_VERSION + 1) as u16;
@@ -105,8 +105,11 @@ fuzz_target!(|data: &[u8]| {
         5 => {
             check::<CreateTopicsRequest>(version, body);
         }
-        _ => {
+        6 => {
             check::<DeleteTopicsRequest>(version, body);
+        }
+        _ => {
+            check::<DescribeTransactionsRequest>(version, body);
         }
     }
 });

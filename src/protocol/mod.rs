@@ -44,6 +44,7 @@ pub mod api_key {
     pub const END_TXN: i16 = 26;
     pub const TXN_OFFSET_COMMIT: i16 = 28;
     pub const SASL_AUTHENTICATE: i16 = 36;
+    pub const DESCRIBE_TRANSACTIONS: i16 = 65;
     pub const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
 
     /// The name Kafka gives an API key, for messages.
@@ -70,6 +71,7 @@ pub mod api_key {
             END_TXN => "EndTxn",
             TXN_OFFSET_COMMIT => "TxnOffsetCommit",
             SASL_AUTHENTICATE => "SaslAuthenticate",
+            DESCRIBE_TRANSACTIONS => "DescribeTransactions",
             CONSUMER_GROUP_HEARTBEAT => "ConsumerGroupHeartbeat",
             _ => "Unknown",
         }
