@@ -1759,6 +1759,23 @@ kc_err_t kc_producer_send_flags(struct kc_producer_t *producer, const char *topi
 // valid records, `opaques` NULL or `cnt` pointers, `errs` NULL or `cnt` writable codes.
 size_t kc_producer_send_batch(struct kc_producer_t *producer, const char *topic, int32_t partition, const struct kc_record_t *recs, void *const *opaques, size_t cnt, kc_err_t *errs);
 
+// As `kc_producer_send_batch`, with `flags` for every record: 0, or `KC_MSG_F_FREE`
+// (as in `kc_producer_send_flags`): each queued record's `value` is handed over and
+// freed by the producer with the free callback (`kc_conf_set_free_cb`, or `free()`)
+// exactly once; a record that was not queued (its code in `errs` is not `KC_OK`: a
+// refused record, or every record from the first `KC_ERR__QUEUE_FULL` on) leaves its
+// value with the application. So with `KC_MSG_F_FREE`, the application frees or
+// resends exactly the records from the returned count on that have a value.
+//
+// Errors: as `kc_producer_send_batch`; unknown flags: 0 records queued,
+// `KC_ERR__INVALID_ARG` from `kc_last_error` (and in each of `errs`).
+//
+// # Safety
+// As `kc_producer_send_batch`; with `KC_MSG_F_FREE`, every record's non-NULL `value` a
+// buffer the free callback (or `free()`) may free, not used by the application after
+// its record was queued.
+size_t kc_producer_send_batch_flags(struct kc_producer_t *producer, const char *topic, int32_t partition, const struct kc_record_t *recs, void *const *opaques, size_t cnt, int flags, kc_err_t *errs);
+
 // Serves waiting delivery reports (and the fatal error, once) through the callbacks,
 // on this thread, waiting up to `timeout_ms` for the first (0: don't wait; negative: a
 // year). Runs the OAUTHBEARER token refresh callback too when it is due, meanwhile

@@ -919,6 +919,162 @@ fn delivery_reports_reach_both_callback_forms_with_opaques_and_offsets() {
     })
 }
 
+/// `kc_producer_send_batch_flags` with `KC_MSG_F_FREE`: each queued record's value is the
+/// producer's and freed once; the records not queued (from the first QUEUE_FULL on, and
+/// a refused one) stay the application's; unknown flags queue nothing.
+#[test]
+fn send_batch_flags_hands_over_the_queued_values_only() {
+    on_kafka(|b| {
+        let name = "ffi-prod-batch-free";
+        create_topic(b, name, 1);
+        let topic = cs(name);
+        let sink = Sink::default();
+        let conf = Conf::new(
+            b,
+            &[
+                ("queue.buffering.max.messages", "5"),
+                ("linger.ms", "200"),
+                ("message.max.bytes", "100000"),
+            ],
+        );
+        conf.callbacks(&sink, true, false, false);
+        // SAFETY: a live configuration and a callback of the right type.
+        assert_ok(unsafe { kc_conf_set_free_cb(conf.0, Some(free_value)) });
+        let p = Producer::new(&conf);
+        // Record 1 is too large (refused), 0 and 2..=5 fill the queue (5 messages), 6 and
+        // 7 find it full; record 3 has no value (nothing to hand over).
+        let mut values = Vec::new();
+        let recs: Vec<kc_record_t> = (0..8u8)
+            .map(|i| {
+                if i == 3 {
+                    return record(Some(b"k3"), None);
+                }
+                let (v, n) = handed_value(
+                    if i == 1 {
+                        200_000
+                    } else {
+                        70_000 + usize::from(i)
+                    },
+                    i + 1,
+                );
+                values.push((i, v as usize, n));
+                kc_record_t {
+                    value: v,
+                    value_len: n,
+                    ..record(None, None)
+                }
+            })
+            .collect();
+        let opaques: Vec<*mut c_void> = (0..8).map(|i| i as *mut c_void).collect();
+        let mut errs = [0x5555 as kc_err_t; 8];
+        // SAFETY (every call below): a live producer or NULL where the test says so, a
+        // NUL-terminated topic, records over buffers handed over as documented.
+        unsafe {
+            // Unknown flags: nothing queued, nothing freed, every record says why.
+            let queued = kc_producer_send_batch_flags(
+                p.0,
+                topic.as_ptr(),
+                0,
+                recs.as_ptr(),
+                opaques.as_ptr(),
+                recs.len(),
+                KC_MSG_F_FREE | 0x10,
+                errs.as_mut_ptr(),
+            );
+            assert_eq!(queued, 0);
+            assert_eq!(errs, [KC_ERR__INVALID_ARG; 8]);
+            let why = last_error();
+            assert!(why.contains("unknown flags 0x11"), "{why}");
+            let queued = kc_producer_send_batch_flags(
+                ptr::null_mut(),
+                topic.as_ptr(),
+                0,
+                recs.as_ptr(),
+                opaques.as_ptr(),
+                recs.len(),
+                KC_MSG_F_FREE,
+                errs.as_mut_ptr(),
+            );
+            assert_eq!(queued, 0);
+            let why = last_error();
+            assert!(why.contains("'producer'"), "{why}");
+            assert!(lock(&sink.freed).is_empty(), "a refused call freed a value");
+
+            let queued = kc_producer_send_batch_flags(
+                p.0,
+                topic.as_ptr(),
+                0,
+                recs.as_ptr(),
+                opaques.as_ptr(),
+                recs.len(),
+                KC_MSG_F_FREE,
+                errs.as_mut_ptr(),
+            );
+            assert_eq!(queued, 5);
+            assert_eq!(
+                errs,
+                [
+                    KC_OK,
+                    KC_ERR_MESSAGE_TOO_LARGE,
+                    KC_OK,
+                    KC_OK,
+                    KC_OK,
+                    KC_OK,
+                    KC_ERR__QUEUE_FULL,
+                    KC_ERR__QUEUE_FULL
+                ]
+            );
+            // The values not queued are still the application's: none was freed.
+            for (i, v, n) in &values {
+                if errs[usize::from(*i)] != KC_OK {
+                    assert!(
+                        !lock(&sink.freed).iter().any(|f| f.0 == *v),
+                        "value {i} freed though not queued"
+                    );
+                    free_value(*v as *mut c_void, *n, sink.ptr());
+                }
+            }
+            assert_ok(p.flush(FLUSH_MS));
+        }
+        let msgs = sink.msgs();
+        assert_eq!(msgs.len(), 5, "{msgs:?}");
+        assert!(msgs.iter().all(|r| r.err == KC_OK), "{msgs:?}");
+        let mut opaques: Vec<usize> = msgs.iter().map(|r| r.opaque).collect();
+        opaques.sort_unstable();
+        assert_eq!(opaques, [0, 2, 3, 4, 5]);
+        // Every value freed exactly once: the four queued by the producer, the three
+        // refused by the test.
+        let freed = lock(&sink.freed).clone();
+        assert_eq!(freed.len(), values.len(), "{freed:?}");
+        for (i, v, n) in &values {
+            let f: Vec<_> = freed.iter().filter(|f| f.0 == *v).collect();
+            assert_eq!(f.len(), 1, "value {i} freed {} times", f.len());
+            assert_eq!((f[0].1, f[0].2), (*n, i + 1));
+        }
+        drop(p);
+        // What the broker has is what was handed over.
+        let from = msgs.iter().map(|r| r.offset).min().unwrap();
+        let rows = common::client::client(b);
+        let reader = Reader {
+            timeout: CALL_TIMEOUT,
+            high_watermark_covers: false,
+        };
+        let rows = reader.fetch_n(&rows, name, 0, from, 5);
+        for r in &msgs {
+            let i = r.opaque as u8;
+            let row = rows.iter().find(|g| g.offset == r.offset).unwrap();
+            if i == 3 {
+                assert_eq!(row.value, None);
+            } else {
+                assert_eq!(
+                    row.value.as_deref(),
+                    Some(&vec![i + 1; 70_000 + usize::from(i)][..])
+                );
+            }
+        }
+    })
+}
+
 /// `kc_producer_send_batch` queues the good records, gives each record its own code, and
 /// hands each queued record's opaque back in its report.
 #[test]

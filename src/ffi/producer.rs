@@ -515,31 +515,51 @@ pub unsafe extern "C" fn kc_producer_send_flags(
             with_producer(producer, |h| {
                 let topic = cstr(topic, "topic")?;
                 let r = rec.as_ref().ok_or_else(|| null_arg("rec"))?;
-                let headers = headers_of(r)?;
-                let m = message_of(topic, partition, r, &headers, opaque)?;
-                if flags & KC_MSG_F_FREE == 0 || r.value.is_null() {
-                    return match block {
-                        None => h.producer.send(&m),
-                        Some(t) => h.producer.send_blocking(&m, t),
-                    };
-                }
-                let handed = Arc::new(Handed {
-                    ptr: r.value.cast_mut(),
-                    len: r.value_len,
-                    free: h.callbacks.free,
-                    opaque: h.callbacks.opaque,
-                    armed: AtomicBool::new(true),
-                });
-                let value = Bytes::from_owner(HandedRef(handed.clone()));
-                let sent = h.producer.send_shared(&m, value, block);
-                if sent.is_err() {
-                    // The producer kept no reference: the buffer stays the application's.
-                    handed.armed.store(false, Ordering::Release);
-                }
-                sent
+                send_record(h, topic, partition, r, opaque, flags, block)
             })
         }
     })
+}
+
+/// Sends one record (`kc_producer_send_flags` and `kc_producer_send_batch_flags`):
+/// with `KC_MSG_F_FREE` and a value, the value is handed over on success.
+///
+/// # Safety
+/// `r`'s pointers valid as `kc_producer_send` requires; with `KC_MSG_F_FREE`, `r.value`
+/// a buffer handed over as `kc_producer_send_flags` documents.
+unsafe fn send_record(
+    h: &kc_producer_t,
+    topic: &str,
+    partition: i32,
+    r: &kc_record_t,
+    opaque: *mut c_void,
+    flags: c_int,
+    block: Option<Duration>,
+) -> Result<()> {
+    // SAFETY: the record's pointers are valid (caller contract).
+    let headers = unsafe { headers_of(r)? };
+    // SAFETY: as above.
+    let m = unsafe { message_of(topic, partition, r, &headers, opaque)? };
+    if flags & KC_MSG_F_FREE == 0 || r.value.is_null() {
+        return match block {
+            None => h.producer.send(&m),
+            Some(t) => h.producer.send_blocking(&m, t),
+        };
+    }
+    let handed = Arc::new(Handed {
+        ptr: r.value.cast_mut(),
+        len: r.value_len,
+        free: h.callbacks.free,
+        opaque: h.callbacks.opaque,
+        armed: AtomicBool::new(true),
+    });
+    let value = Bytes::from_owner(HandedRef(handed.clone()));
+    let sent = h.producer.send_shared(&m, value, block);
+    if sent.is_err() {
+        // The producer kept no reference: the buffer stays the application's.
+        handed.armed.store(false, Ordering::Release);
+    }
+    sent
 }
 
 /// A value handed over with `KC_MSG_F_FREE`: freed once, when the last reference to it
@@ -611,10 +631,71 @@ pub unsafe extern "C" fn kc_producer_send_batch(
     cnt: usize,
     errs: *mut kc_err_t,
 ) -> usize {
+    // SAFETY: the caller's contract is send_batch's, with no flags.
+    unsafe { send_batch(producer, topic, partition, recs, opaques, cnt, 0, errs) }
+}
+
+/// As `kc_producer_send_batch`, with `flags` for every record: 0, or `KC_MSG_F_FREE`
+/// (as in `kc_producer_send_flags`): each queued record's `value` is handed over and
+/// freed by the producer with the free callback (`kc_conf_set_free_cb`, or `free()`)
+/// exactly once; a record that was not queued (its code in `errs` is not `KC_OK`: a
+/// refused record, or every record from the first `KC_ERR__QUEUE_FULL` on) leaves its
+/// value with the application. So with `KC_MSG_F_FREE`, the application frees or
+/// resends exactly the records from the returned count on that have a value.
+///
+/// Errors: as `kc_producer_send_batch`; unknown flags: 0 records queued,
+/// `KC_ERR__INVALID_ARG` from `kc_last_error` (and in each of `errs`).
+///
+/// # Safety
+/// As `kc_producer_send_batch`; with `KC_MSG_F_FREE`, every record's non-NULL `value` a
+/// buffer the free callback (or `free()`) may free, not used by the application after
+/// its record was queued.
+#[no_mangle]
+pub unsafe extern "C" fn kc_producer_send_batch_flags(
+    producer: *mut kc_producer_t,
+    topic: *const c_char,
+    partition: i32,
+    recs: *const kc_record_t,
+    opaques: *const *mut c_void,
+    cnt: usize,
+    flags: c_int,
+    errs: *mut kc_err_t,
+) -> usize {
+    // SAFETY: the caller's contract is send_batch's.
+    unsafe { send_batch(producer, topic, partition, recs, opaques, cnt, flags, errs) }
+}
+
+/// The body of `kc_producer_send_batch` and `kc_producer_send_batch_flags`.
+///
+/// # Safety
+/// As `kc_producer_send_batch_flags`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn send_batch(
+    producer: *mut kc_producer_t,
+    topic: *const c_char,
+    partition: i32,
+    recs: *const kc_record_t,
+    opaques: *const *mut c_void,
+    cnt: usize,
+    flags: c_int,
+    errs: *mut kc_err_t,
+) -> usize {
     let mut queued = 0usize;
     let rc = call(|| {
         // SAFETY: pointers checked inside; validity per the contract above.
         unsafe {
+            let errs: Option<&mut [kc_err_t]> = if errs.is_null() || cnt == 0 {
+                None
+            } else {
+                Some(std::slice::from_raw_parts_mut(errs, cnt))
+            };
+            let mut codes = errs;
+            if flags & !KC_MSG_F_FREE != 0 {
+                if let Some(c) = codes.as_deref_mut() {
+                    c.fill(local::INVALID_ARG);
+                }
+                return Err(Error::invalid_arg(format!("unknown flags {flags:#x}")));
+            }
             with_producer(producer, |h| {
                 let topic = cstr(topic, "topic")?;
                 if recs.is_null() && cnt > 0 {
@@ -626,22 +707,13 @@ pub unsafe extern "C" fn kc_producer_send_batch(
                 } else {
                     Some(array(opaques, cnt, "opaques")?)
                 };
-                let errs: Option<&mut [kc_err_t]> = if errs.is_null() || cnt == 0 {
-                    None
-                } else {
-                    Some(std::slice::from_raw_parts_mut(errs, cnt))
-                };
-                let mut codes = errs;
                 let mut full = false;
                 for (i, r) in rs.iter().enumerate() {
                     let res = if full {
                         Err(Error::new(local::QUEUE_FULL, "queue full"))
                     } else {
-                        headers_of(r).and_then(|headers| {
-                            let opaque = ops.map_or(std::ptr::null_mut(), |o| o[i]);
-                            h.producer
-                                .send(&message_of(topic, partition, r, &headers, opaque)?)
-                        })
+                        let opaque = ops.map_or(std::ptr::null_mut(), |o| o[i]);
+                        send_record(h, topic, partition, r, opaque, flags, None)
                     };
                     let code = match &res {
                         Ok(()) => {

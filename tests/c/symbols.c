@@ -126,6 +126,7 @@ static const struct {
     SYM(kc_producer_purge),
     SYM(kc_producer_send),
     SYM(kc_producer_send_batch),
+    SYM(kc_producer_send_batch_flags),
     SYM(kc_producer_send_flags),
     SYM(kc_producer_send_blocking),
 #undef SYM
