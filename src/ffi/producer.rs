@@ -781,10 +781,8 @@ pub(super) fn serve(p: *mut kc_producer_t, h: &kc_producer_t, timeout: Duration)
         // SAFETY: the application's callback, called with valid arguments on its thread.
         unsafe { cb(p, e.code, reason.as_ptr(), cbs.opaque.0) };
     }
-    let mut batch: Vec<Report> = Vec::new();
-    let n = h.producer.poll(timeout, |r| batch.push(r.clone()));
-    deliver(p, &cbs, &batch);
-    n
+    h.producer
+        .poll_batches(timeout, |reports| deliver(p, &cbs, reports))
 }
 
 pub(super) fn deliver(p: *mut kc_producer_t, cbs: &Callbacks, reports: &[Report]) {
@@ -851,19 +849,13 @@ pub unsafe extern "C" fn kc_producer_flush(
         unsafe {
             with_producer(producer, |h| {
                 let cbs = h.callbacks;
-                let mut pending: Vec<Report> = Vec::new();
                 let mut r = Ok(());
                 Refresher::serving_while(h.refresher.as_ref(), millis(timeout_ms), |slice| {
-                    r = h.producer.flush(slice, |rep| {
-                        pending.push(rep.clone());
-                        if pending.len() >= 1024 {
-                            deliver(producer, &cbs, &pending);
-                            pending.clear();
-                        }
-                    });
+                    r = h
+                        .producer
+                        .flush_batches(slice, |reports| deliver(producer, &cbs, reports));
                     !matches!(&r, Err(e) if e.code == local::TIMED_OUT)
                 });
-                deliver(producer, &cbs, &pending);
                 serve(producer, h, Duration::ZERO);
                 r
             })

@@ -112,18 +112,10 @@ unsafe fn on_producer(
 fn with_reports(
     p: *mut kc_producer_t,
     h: &kc_producer_t,
-    f: impl FnOnce(&mut dyn FnMut(&Report)) -> Result<(), TxnError>,
+    f: impl FnOnce(&mut dyn FnMut(&[Report])) -> Result<(), TxnError>,
 ) -> Result<(), TxnError> {
     let cbs = h.callbacks;
-    let mut pending: Vec<Report> = Vec::new();
-    let r = f(&mut |rep: &Report| {
-        pending.push(rep.clone());
-        if pending.len() >= 1024 {
-            deliver(p, &cbs, &pending);
-            pending.clear();
-        }
-    });
-    deliver(p, &cbs, &pending);
+    let r = f(&mut |reports: &[Report]| deliver(p, &cbs, reports));
     serve(p, h, Duration::ZERO);
     r
 }
@@ -251,7 +243,7 @@ pub unsafe extern "C" fn kc_producer_commit_transaction(
         unsafe {
             on_producer(producer, |h| {
                 with_reports(producer, h, |f| {
-                    h.producer.commit_transaction(millis(timeout_ms), f)
+                    h.producer.commit_transaction_batches(millis(timeout_ms), f)
                 })
             })
         }
@@ -278,7 +270,7 @@ pub unsafe extern "C" fn kc_producer_abort_transaction(
         unsafe {
             on_producer(producer, |h| {
                 with_reports(producer, h, |f| {
-                    h.producer.abort_transaction(millis(timeout_ms), f)
+                    h.producer.abort_transaction_batches(millis(timeout_ms), f)
                 })
             })
         }

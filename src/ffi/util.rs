@@ -7,6 +7,7 @@ use parking_lot::{Condvar, Mutex};
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 thread_local! {
     static LAST_ERROR: RefCell<(i32, String)> = const { RefCell::new((0, String::new())) };
@@ -215,23 +216,27 @@ pub(crate) fn millis(ms: i32) -> std::time::Duration {
 /// returns no call on the handle is still running. A call that enters once the handle
 /// is closing is refused.
 pub(crate) struct Gate {
-    state: Mutex<GateState>,
+    /// The calls inside (the low bits) and [`CLOSING`]: one atomic word, so that a call
+    /// enters and leaves with one atomic operation each, without a lock.
+    state: AtomicUsize,
+    /// Taken only to wait for the last call to leave, and by that call to say so.
+    lock: Mutex<()>,
     left: Condvar,
 }
 
-struct GateState {
-    inside: usize,
-    closing: bool,
-}
+/// The bit of [`Gate::state`] set once the handle is closing.
+const CLOSING: usize = 1 << (usize::BITS - 1);
 
 /// A call counted inside a [`Gate`]; leaves it when dropped (also when the call panics).
 pub(crate) struct Inside<'a>(&'a Gate);
 
 impl Drop for Inside<'_> {
     fn drop(&mut self) {
-        let mut s = self.0.state.lock();
-        s.inside -= 1;
-        if s.inside == 0 && s.closing {
+        let before = self.0.state.fetch_sub(1, Ordering::AcqRel);
+        if before == CLOSING | 1 {
+            // The last call left a closing handle: wake `_free`. Under the lock, so the
+            // wake-up cannot fall between its check and its wait.
+            let _g = self.0.lock.lock();
             self.0.left.notify_all();
         }
     }
@@ -240,39 +245,103 @@ impl Drop for Inside<'_> {
 impl Gate {
     pub(crate) fn new() -> Gate {
         Gate {
-            state: Mutex::new(GateState {
-                inside: 0,
-                closing: false,
-            }),
+            state: AtomicUsize::new(0),
+            lock: Mutex::new(()),
             left: Condvar::new(),
         }
     }
 
     /// Counts a call in; `None` once the handle is closing.
     pub(crate) fn enter(&self) -> Option<Inside<'_>> {
-        let mut s = self.state.lock();
-        if s.closing {
+        let before = self.state.fetch_add(1, Ordering::AcqRel);
+        let inside = Inside(self);
+        if before & CLOSING != 0 {
+            // Refused: leaving again (through `Inside`'s drop) wakes `_free` if this was
+            // the last count.
             return None;
         }
-        s.inside += 1;
-        Some(Inside(self))
+        Some(inside)
     }
 
     /// Whether `_free` has begun.
     pub(crate) fn is_closing(&self) -> bool {
-        self.state.lock().closing
+        self.state.load(Ordering::Acquire) & CLOSING != 0
     }
 
     /// Marks the handle closing: calls that enter from now on are refused.
     pub(crate) fn close(&self) {
-        self.state.lock().closing = true;
+        self.state.fetch_or(CLOSING, Ordering::AcqRel);
     }
 
     /// Waits until every call inside has left. Call after [`Gate::close`].
     pub(crate) fn wait_until_empty(&self) {
-        let mut s = self.state.lock();
-        while s.inside > 0 {
-            self.left.wait(&mut s);
+        let mut g = self.lock.lock();
+        while self.state.load(Ordering::Acquire) & !CLOSING > 0 {
+            self.left.wait(&mut g);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Calls inside hold `wait_until_empty` back until the last leaves; once closing,
+    /// calls are refused, and a refused call does not count.
+    #[test]
+    fn gate_waits_for_the_calls_inside_and_refuses_new_ones() {
+        let gate = Arc::new(Gate::new());
+        let a = gate.enter().expect("open");
+        let b = gate.enter().expect("open");
+        assert!(!gate.is_closing());
+        gate.close();
+        assert!(gate.is_closing());
+        assert!(gate.enter().is_none(), "entered a closing gate");
+        let waiter = {
+            let gate = gate.clone();
+            std::thread::spawn(move || gate.wait_until_empty())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        drop(a);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "returned with a call inside");
+        drop(b);
+        waiter.join().unwrap();
+        assert!(gate.enter().is_none());
+        gate.wait_until_empty();
+    }
+
+    /// Many threads entering and leaving while the gate closes: the wait returns, and
+    /// no call enters after it.
+    #[test]
+    fn gate_close_races_with_calls() {
+        for _ in 0..50 {
+            let gate = Arc::new(Gate::new());
+            let after = Arc::new(AtomicUsize::new(0));
+            let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let (gate, after, closed) = (gate.clone(), after.clone(), closed.clone());
+                    std::thread::spawn(move || {
+                        for _ in 0..2_000 {
+                            if let Some(_in) = gate.enter() {
+                                if closed.load(Ordering::Acquire) {
+                                    after.fetch_add(1, Ordering::AcqRel);
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            gate.close();
+            gate.wait_until_empty();
+            closed.store(true, Ordering::Release);
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(after.load(Ordering::Acquire), 0, "a call ran after the wait");
         }
     }
 }

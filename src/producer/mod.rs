@@ -441,6 +441,12 @@ impl Producer {
     /// are there. Returns how many were served. Never runs `f` while holding a lock, so
     /// `f` may send.
     pub fn poll(&self, timeout: Duration, mut f: impl FnMut(&Report)) -> usize {
+        self.poll_batches(timeout, |b| b.iter().for_each(&mut f))
+    }
+
+    /// As [`poll`](Self::poll), handing `f` the reports a slice at a time (up to 1,024,
+    /// in order): what the C API's callbacks are served from, without a copy.
+    pub fn poll_batches(&self, timeout: Duration, mut f: impl FnMut(&[Report])) -> usize {
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.state.lock();
         loop {
@@ -477,9 +483,7 @@ impl Producer {
             }
             self.shared.space_cv.notify_all();
             served += batch.len();
-            for r in &batch {
-                f(r);
-            }
+            f(&batch);
             if past {
                 return served;
             }
@@ -491,6 +495,11 @@ impl Producer {
     /// until every message sent before the call has its report, or `timeout` passes
     /// (TIMED_OUT; messages stay queued).
     pub fn flush(&self, timeout: Duration, mut f: impl FnMut(&Report)) -> Result<()> {
+        self.flush_batches(timeout, |b| b.iter().for_each(&mut f))
+    }
+
+    /// As [`flush`](Self::flush), handing `f` the reports a slice at a time.
+    pub fn flush_batches(&self, timeout: Duration, mut f: impl FnMut(&[Report])) -> Result<()> {
         let deadline = Instant::now() + timeout;
         {
             let mut st = self.shared.state.lock();
@@ -505,7 +514,7 @@ impl Producer {
         self.shared.wake();
         let result = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            self.poll(left.min(Duration::from_millis(100)), &mut f);
+            self.poll_batches(left.min(Duration::from_millis(100)), &mut f);
             let st = self.shared.state.lock();
             // Closing first: closing drops what is outstanding without reports.
             if st.closing {
@@ -619,10 +628,20 @@ impl Producer {
         timeout: Duration,
         mut f: impl FnMut(&Report),
     ) -> std::result::Result<(), TxnError> {
+        self.commit_transaction_batches(timeout, &mut |b| b.iter().for_each(&mut f))
+    }
+
+    /// As [`commit_transaction`](Self::commit_transaction), handing `f` the reports a
+    /// slice at a time.
+    pub fn commit_transaction_batches(
+        &self,
+        timeout: Duration,
+        f: &mut dyn FnMut(&[Report]),
+    ) -> std::result::Result<(), TxnError> {
         self.txn_id()?;
         let deadline = Instant::now() + timeout;
         self.with_txn(|t| t.begin_commit())?;
-        self.drive_txn(deadline, None, &mut f)
+        self.drive_txn(deadline, None, f)
     }
 
     /// Aborts the transaction: what is queued is purged (each message gets its delivery
@@ -633,10 +652,20 @@ impl Producer {
         timeout: Duration,
         mut f: impl FnMut(&Report),
     ) -> std::result::Result<(), TxnError> {
+        self.abort_transaction_batches(timeout, &mut |b| b.iter().for_each(&mut f))
+    }
+
+    /// As [`abort_transaction`](Self::abort_transaction), handing `f` the reports a
+    /// slice at a time.
+    pub fn abort_transaction_batches(
+        &self,
+        timeout: Duration,
+        f: &mut dyn FnMut(&[Report]),
+    ) -> std::result::Result<(), TxnError> {
         self.txn_id()?;
         let deadline = Instant::now() + timeout;
         self.with_txn(|t| t.begin_abort())?;
-        self.drive_txn(deadline, None, &mut f)
+        self.drive_txn(deadline, None, f)
     }
 
     /// How the last transaction ended (None before the first end, or not transactional).
@@ -660,7 +689,7 @@ impl Producer {
         &self,
         deadline: Instant,
         offsets: Option<(&[TxnOffset], &GroupMetadata)>,
-        f: &mut dyn FnMut(&Report),
+        f: &mut dyn FnMut(&[Report]),
     ) -> std::result::Result<(), TxnError> {
         let id = self.txn_id()?.to_owned();
         let cluster = self.client.cluster();
@@ -762,7 +791,7 @@ impl Producer {
                         st.purge_queued_for_abort();
                     }
                     let left = deadline.saturating_duration_since(Instant::now());
-                    match self.flush(left, &mut *f) {
+                    match self.flush_batches(left, &mut *f) {
                         Ok(()) => {
                             let mut st = self.shared.state.lock();
                             let gap = st.pid_state == state::PidState::NeedBump;
