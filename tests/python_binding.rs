@@ -226,6 +226,7 @@ fn python_binding_transactions() {
         "test_init_transactions_timeout_is_retriable",
         "test_calls_in_the_wrong_state",
         "test_transactional_calls_on_a_non_transactional_producer",
+        "test_readme_transaction_example",
     ]);
 }
 
@@ -253,6 +254,7 @@ fn python_binding_oauthbearer() {
         "test_token_set_by_the_application",
         "test_background_callbacks",
         "test_process_exits_cleanly_with_background_callbacks",
+        "test_readme_oauthbearer_example",
     ]);
 }
 

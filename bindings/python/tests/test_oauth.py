@@ -13,7 +13,7 @@ import time
 import pytest
 
 import kafkac
-from conftest import T, consume_n, group_id
+from conftest import T, consume_n, group_id, readme_example
 from kafkac import KafkaError, KafkaException
 
 
@@ -234,3 +234,22 @@ print("ok", flush=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
     assert "Exception" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_readme_oauthbearer_example(oauth_bootstrap, bootstrap, new_topic):
+    """The README's oauth_cb example, run as written with a token of this test."""
+    topic = new_topic()
+    asked = []
+
+    def fetch_token_from_identity_provider(config):
+        asked.append(config)
+        return jwt()[0]
+
+    code = readme_example("oauthbearer", [
+        ('"127.0.0.1:9093"', repr(oauth_bootstrap)), ('"events"', repr(topic))])
+    exec(compile(code, "README.md", "exec"),
+         {"fetch_token_from_identity_provider": fetch_token_from_identity_provider})
+    assert asked and asked[0] == "scope=kafka"
+    with kafkac.Consumer({"bootstrap.servers": bootstrap, "group.id": group_id()}) as c:
+        c.assign([kafkac.TopicPartition(topic, 0, kafkac.OFFSET_BEGINNING)])
+        assert [m.value() for m in consume_n(c, 1)] == [b"authenticated"]

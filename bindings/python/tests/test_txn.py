@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 import kafkac
-from conftest import T, consume_n, group_id
+from conftest import T, consume_n, group_id, readme_example
 from kafkac import KafkaError, KafkaException, TopicPartition
 
 
@@ -227,3 +227,22 @@ def test_transactional_calls_on_a_non_transactional_producer(bootstrap):
             assert e.code() == KafkaError._STATE
             assert "transactional.id" in e.str(), e.str()
             assert classes(e) == (False, False, False)
+
+
+def test_readme_transaction_example(bootstrap, new_topic):
+    """The README's consume-transform-produce loop, run as written on fresh topics."""
+    src, dst = new_topic(), new_topic()
+    gid, txn_id = group_id(), f"py-readme-{uuid.uuid4().hex[:12]}"
+    with kafkac.Producer({"bootstrap.servers": bootstrap}) as p:
+        for v in (b"one", b"two", b"three"):
+            p.produce(src, v, key=v[:1], partition=0)
+        assert p.flush(T) == 0
+    code = readme_example("transactions", [
+        ('"127.0.0.1:9092"', repr(bootstrap)), ('"copier"', repr(gid)),
+        ('"copier-1"', repr(txn_id)), ('["input"]', repr([src])), ('"output"', repr(dst))])
+    exec(compile(code, "README.md", "exec"), {})
+    got = read_all(bootstrap, dst, "read_committed", 3)
+    # Three transactions: each record is followed by its commit marker.
+    assert got == [(0, b"ONE"), (2, b"TWO"), (4, b"THREE")]
+    with kafkac.Consumer({"bootstrap.servers": bootstrap, "group.id": gid}) as c:
+        assert c.committed([TopicPartition(src, 0)], timeout=T)[0].offset == 3
