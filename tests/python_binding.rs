@@ -227,6 +227,7 @@ fn python_binding_transactions() {
         "test_calls_in_the_wrong_state",
         "test_transactional_calls_on_a_non_transactional_producer",
         "test_readme_transaction_example",
+        "test_failed_record_makes_the_transaction_abortable",
     ]);
 }
 

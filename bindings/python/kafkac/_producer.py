@@ -326,8 +326,8 @@ class Producer:
     def begin_transaction(self):
         """Begins a transaction: records produced until commit or abort belong to it (a
         transactional producer refuses records outside one, with `_STATE`). Raises
-        KafkaException `_STATE` (no init_transactions, a transaction in progress, or an
-        error not yet aborted), or a fatal error."""
+        KafkaException `_STATE` (no init_transactions, or a transaction in progress), the
+        abortable error not yet aborted (`txn_requires_abort()`), or a fatal error."""
         h = self._handle()
         err = F.kc_producer_begin_transaction(h)
         if err:

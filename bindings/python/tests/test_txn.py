@@ -246,3 +246,34 @@ def test_readme_transaction_example(bootstrap, new_topic):
     assert got == [(0, b"ONE"), (2, b"TWO"), (4, b"THREE")]
     with kafkac.Consumer({"bootstrap.servers": bootstrap, "group.id": gid}) as c:
         assert c.committed([TopicPartition(src, 0)], timeout=T)[0].offset == 3
+
+
+def test_failed_record_makes_the_transaction_abortable(bootstrap, admin, new_topic):
+    """A record the broker refuses (larger than the topic's max.message.bytes): its
+    report has the broker's error, the commit fails with an error that
+    txn_requires_abort(), and after the abort the next transaction commits."""
+    topic = f"py-small-{uuid.uuid4().hex[:12]}"
+    admin.create_topic(topic, 1, 1, {"max.message.bytes": "1000"}, timeout=T)
+    new_topic()  # waits for the metadata of a topic made after it
+    reports = []
+    with txn_producer(bootstrap) as p:
+        p.init_transactions(T)
+        p.begin_transaction()
+        p.produce(topic, b"x" * 5000, partition=0,
+                  on_delivery=lambda err, msg: reports.append(err))
+        with pytest.raises(KafkaException) as ei:
+            p.commit_transaction(T)
+        e = ei.value.args[0]
+        assert classes(e) == (False, True, False), repr(e)
+        assert e.str()
+        assert [r.code() if r else None for r in reports] == [KafkaError.MSG_SIZE_TOO_LARGE]
+        # Only an abort is allowed now: other calls raise the same abortable error.
+        with pytest.raises(KafkaException) as ei:
+            p.begin_transaction()
+        assert ei.value.args[0].code() == e.code()
+        assert ei.value.args[0].txn_requires_abort()
+        p.abort_transaction(T)
+        p.begin_transaction()
+        p.produce(topic, b"small", partition=0)
+        p.commit_transaction(T)
+    assert [v for _, v in read_all(bootstrap, topic, "read_committed", 1)] == [b"small"]
