@@ -7,6 +7,10 @@
 //! Each run writes a JUnit report; the test checks that every expected test case ran
 //! and passed, none failed, errored or was skipped.
 //!
+//! The cluster has, besides its plaintext listener, a `SASL_PLAINTEXT` listener taking
+//! OAUTHBEARER with unsecured JWTs (Kafka's default validator), for the tests of the
+//! binding's `oauth_cb` and token calls.
+//!
 //! `bench/python_bench.py` (kafkac's Python binding against confluent-kafka, produce and
 //! consume) also runs here, shortened to 20,000 records, to check it still works; its
 //! figures are printed, not judged.
@@ -14,10 +18,11 @@
 mod clib;
 mod common;
 
-use common::kafka::{self, KafkaCluster, KAFKA_START_TIMEOUT};
+use common::kafka::{KafkaCluster, KAFKA_START_TIMEOUT};
 use common::{run_bounded, scratch_dir, with_timeout};
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Bound on building the library (`cargo build --lib`).
@@ -117,7 +122,8 @@ fn pytest(files: &[&str], env: &[(&str, &str)]) -> Report {
         )
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1")
-        .env_remove("KAFKAC_BOOTSTRAP");
+        .env_remove("KAFKAC_BOOTSTRAP")
+        .env_remove("KAFKAC_OAUTH_BOOTSTRAP");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -136,8 +142,25 @@ fn pytest(files: &[&str], env: &[(&str, &str)]) -> Report {
     Report { xml, output }
 }
 
+/// One node, with a `SASL_PLAINTEXT` listener for OAUTHBEARER next to the plaintext one.
 fn cluster() -> &'static KafkaCluster {
-    with_timeout(START_LIMIT, kafka::shared)
+    static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
+    with_timeout(START_LIMIT, || {
+        CLUSTER.get_or_init(|| {
+            KafkaCluster::start_with_listeners(
+                1,
+                &["SASL_PLAINTEXT"],
+                &[
+                    ("sasl.enabled.mechanisms", "OAUTHBEARER"),
+                    (
+                        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
+                        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
+                         required unsecuredLoginStringClaim_sub=\"broker\";",
+                    ),
+                ],
+            )
+        })
+    })
 }
 
 /// The constants against include/kafkac.h and the library, and the errors a user hits
@@ -157,6 +180,10 @@ fn python_binding_without_broker() {
         "test_queue_full_is_a_buffer_error",
         "test_message_too_large",
         "test_library_not_found_is_an_import_error",
+        "test_transaction_calls_without_a_broker",
+        "test_group_metadata_needs_a_group_id",
+        "test_oauth_cb_configuration_errors",
+        "test_oauthbearer_token_calls_errors",
     ]);
 }
 
@@ -181,6 +208,54 @@ fn python_binding_against_kafka() {
         "test_kafkac_reads_what_confluent_wrote",
         "test_producing_from_several_threads",
         "test_store_offsets_commits_only_what_was_stored",
+    ]);
+}
+
+/// Transactions against Apache Kafka: read_committed and read_uncommitted readers,
+/// offsets committed with a transaction, fencing, and each error's class.
+#[test]
+fn python_binding_transactions() {
+    require_python_modules();
+    let k = cluster();
+    let r = pytest(&["test_txn.py"], &[("KAFKAC_BOOTSTRAP", &k.bootstrap)]);
+    r.assert_all_passed(&[
+        "test_transaction_commits_records_and_offsets",
+        "test_aborted_transaction_is_seen_only_by_read_uncommitted",
+        "test_abort_drops_what_is_queued_with_a_report",
+        "test_second_producer_fences_the_first",
+        "test_init_transactions_timeout_is_retriable",
+        "test_calls_in_the_wrong_state",
+        "test_transactional_calls_on_a_non_transactional_producer",
+        "test_readme_transaction_example",
+        "test_failed_record_makes_the_transaction_abortable",
+    ]);
+}
+
+/// The OAUTHBEARER refresh callback (`oauth_cb`) and the token calls, over the
+/// cluster's SASL_PLAINTEXT listener: tokens served in polls and on a background
+/// thread, and callbacks that raise or answer wrongly.
+#[test]
+fn python_binding_oauthbearer() {
+    require_python_modules();
+    let k = cluster();
+    let oauth = k.nodes[0].listener_addr("SASL_PLAINTEXT");
+    let r = pytest(
+        &["test_oauth.py"],
+        &[
+            ("KAFKAC_BOOTSTRAP", &k.bootstrap),
+            ("KAFKAC_OAUTH_BOOTSTRAP", &oauth),
+        ],
+    );
+    r.assert_all_passed(&[
+        "test_oauth_cb_gives_producer_and_consumer_their_token",
+        "test_oauth_cb_raising_fails_connections_and_is_called_again",
+        "test_oauth_cb_failure_reaches_the_delivery_report",
+        "test_oauth_cb_raising_in_a_consumer",
+        "test_oauth_cb_bad_answers",
+        "test_token_set_by_the_application",
+        "test_background_callbacks",
+        "test_process_exits_cleanly_with_background_callbacks",
+        "test_readme_oauthbearer_example",
     ]);
 }
 

@@ -11,7 +11,7 @@ include/kafkac.h is also in `kafkac.constants` under its C name (KC_...).
 from . import _constants as constants
 from ._client import AdminClient
 from ._common import DeliveredMessage, Message, TopicPartition
-from ._consumer import Consumer
+from ._consumer import Consumer, ConsumerGroupMetadata
 from ._error import KafkaError, KafkaException, QueueFullError
 from ._ffi import lib_path, kc_version as _kc_version
 from ._producer import Producer
@@ -45,7 +45,7 @@ def version():
 libversion = version
 
 __all__ = [
-    "AdminClient", "Consumer", "DeliveredMessage", "KafkaError", "KafkaException", "Message",
+    "AdminClient", "Consumer", "ConsumerGroupMetadata", "DeliveredMessage", "KafkaError", "KafkaException", "Message",
     "Producer", "QueueFullError", "TopicPartition", "constants", "lib_path", "libversion",
     "version", "PARTITION_UA", "OFFSET_BEGINNING", "OFFSET_END", "OFFSET_STORED",
     "OFFSET_INVALID", "OFFSET_EARLIEST", "OFFSET_LATEST", "TIMESTAMP_NOT_AVAILABLE",

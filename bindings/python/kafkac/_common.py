@@ -75,24 +75,34 @@ class CallbackErrors:
     """The first exception raised by a callback, per thread: callbacks run on the thread
     making the poll (or flush, or close) that serves them, and C must never see a Python
     exception, so each callback is wrapped, its exception kept here, and raised again by
-    that Python call once the C call has returned."""
+    that Python call once the C call has returned. A callback on a background thread of
+    the library (the OAUTHBEARER refresh, after `sasl_background_callbacks_enable`) keeps
+    its exception for whichever thread serves the client next (`keep_shared`)."""
 
-    __slots__ = ("_tls",)
+    __slots__ = ("_tls", "_shared")
 
     def __init__(self):
         self._tls = threading.local()
+        self._shared = None
 
     def keep(self, exc):
         if getattr(self._tls, "exc", None) is None:
             self._tls.exc = exc
 
+    def keep_shared(self, exc):
+        if self._shared is None:
+            self._shared = exc
+
     def pending(self):
-        return getattr(self._tls, "exc", None) is not None
+        return getattr(self._tls, "exc", None) is not None or self._shared is not None
 
     def raise_pending(self):
         exc = getattr(self._tls, "exc", None)
         if exc is not None:
             self._tls.exc = None
+        else:
+            exc, self._shared = self._shared, None
+        if exc is not None:
             try:
                 raise exc
             finally:

@@ -17,9 +17,41 @@ from ._common import (
     tp_list,
 )
 from ._error import KafkaError, KafkaException, error_from
+from ._oauth import TokenRefresh, set_token, set_token_failure
 
 _DESTROY = C.KC_ERR__DESTROY
 _new = object.__new__
+
+
+class ConsumerGroupMetadata:
+    """A consumer's group metadata (its `group.id`, `group.instance.id` and, while it is a
+    member of a stable group, its generation and member id) as
+    `Consumer.consumer_group_metadata()` took it, for
+    `Producer.send_offsets_to_transaction()`. Opaque; usable from any thread."""
+
+    __slots__ = ("_m",)
+
+    def __init__(self):
+        self._m = None
+        raise TypeError("made by Consumer.consumer_group_metadata() only")
+
+    @classmethod
+    def _wrap(cls, ptr):
+        m = _new(cls)
+        m._m = ptr
+        return m
+
+    def _handle(self):
+        return self._m
+
+    def __del__(self, _free=F.kc_group_metadata_free):
+        m = self._m
+        if m:
+            self._m = None
+            _free(m)
+
+    def __repr__(self):
+        return "<ConsumerGroupMetadata>"
 
 
 class Consumer:
@@ -32,8 +64,11 @@ class Consumer:
         msg = c.poll(1.0)       # a Message, or None when nothing came in time
         c.close()
 
-    `conf` takes librdkafka's property names, and `on_commit` (a callable
-    `f(err, partitions)`: the result of asynchronous and automatic commits).
+    `conf` takes librdkafka's property names, `on_commit` (a callable
+    `f(err, partitions)`: the result of asynchronous and automatic commits) and `oauth_cb`
+    (`f(oauthbearer_config)` returning `(token, expiry)` or `(token, expiry, principal,
+    extensions)`, expiry in seconds since the epoch: the OAUTHBEARER token, for
+    `sasl.mechanism=OAUTHBEARER`; run inside `poll()`/`consume()` when due).
 
     `subscribe` takes `on_assign`, `on_revoke` and `on_lost` callbacks,
     `f(consumer, partitions)`. They are informational (the consumer applies the
@@ -51,6 +86,7 @@ class Consumer:
         props = dict(conf or {})
         props.update(kwargs)
         self._on_commit = props.pop("on_commit", None)
+        oauth_cb = props.pop("oauth_cb", None)
         self._on_assign = self._on_revoke = self._on_lost = None
         self._in_rebalance = None
         self._errors = CallbackErrors()
@@ -80,10 +116,13 @@ class Consumer:
 
         self._c_rebalance = F.kc_rebalance_cb_t(rebalance)
         self._c_commit = F.kc_offset_commit_cb_t(commit)
+        self._oauth = TokenRefresh(oauth_cb, errors) if oauth_cb is not None else None
         conf = make_conf(props)
         try:
             F.kc_conf_set_rebalance_cb(conf, self._c_rebalance)
             F.kc_conf_set_offset_commit_cb(conf, self._c_commit)
+            if self._oauth is not None:
+                F.kc_conf_set_oauthbearer_token_refresh_cb(conf, self._oauth.thunk)
             h = c_void_p()
             err = F.kc_consumer_new(conf, byref(h))
             if err:
@@ -303,6 +342,38 @@ class Consumer:
     def resume(self, partitions):
         partitions = list(partitions)
         self._call(F.kc_consumer_resume, tp_array(partitions), len(partitions))
+
+    def consumer_group_metadata(self):
+        """The consumer's group metadata now, for
+        `Producer.send_offsets_to_transaction()`: take it after the poll whose records
+        the transaction holds (the coordinator refuses offsets of a member that left the
+        group or of an older generation). Raises KafkaException `_INVALID_ARG` when the
+        consumer has no `group.id`."""
+        m = c_void_p()
+        self._call(F.kc_consumer_group_metadata, byref(m))
+        return ConsumerGroupMetadata._wrap(m.value)
+
+    # -- OAUTHBEARER ----------------------------------------------------------------------
+
+    def oauthbearer_set_token(self, token, expiry, principal=None, extensions=None):
+        """Sets the OAUTHBEARER token the consumer's connections send when they
+        authenticate; as `Producer.oauthbearer_set_token`."""
+        set_token(F.kc_consumer_oauthbearer_set_token, self._handle(), token, expiry,
+                  principal, extensions)
+
+    def oauthbearer_set_token_failure(self, errstr):
+        """Records that no token could be got; as
+        `Producer.oauthbearer_set_token_failure`."""
+        set_token_failure(F.kc_consumer_oauthbearer_set_token_failure, self._handle(), errstr)
+
+    def sasl_background_callbacks_enable(self):
+        """Runs `oauth_cb` on a background thread of the consumer from now on, instead
+        of inside `poll()`/`consume()`; as `Producer.sasl_background_callbacks_enable`."""
+        h = self._handle()
+        if self._oauth is None:
+            self._call(F.kc_consumer_sasl_background_callbacks_enable)
+            return
+        self._oauth.enable_background(F.kc_consumer_sasl_background_callbacks_enable, h, self)
 
     # -- closing --------------------------------------------------------------------------
 

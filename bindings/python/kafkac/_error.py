@@ -15,14 +15,17 @@ class KafkaError:
     Compares equal to its code.
     """
 
-    __slots__ = ("_code", "_str", "_fatal")
+    __slots__ = ("_code", "_str", "_fatal", "_retriable", "_txn_requires_abort")
 
     NO_ERROR = C.KC_OK
 
-    def __init__(self, code, reason=None, fatal=False):
+    def __init__(self, code, reason=None, fatal=False, retriable=False,
+                 txn_requires_abort=False):
         self._code = int(code)
         self._str = reason
         self._fatal = bool(fatal)
+        self._retriable = bool(retriable)
+        self._txn_requires_abort = bool(txn_requires_abort)
 
     def code(self):
         """The error code (an int)."""
@@ -40,8 +43,22 @@ class KafkaError:
         return F.kc_err_str(self._code).decode()
 
     def fatal(self):
-        """Whether the client cannot go on after this error (close it)."""
+        """Whether the client cannot go on after this error (close it). For a
+        transactional call: the producer is unusable (fenced by a newer producer with
+        the same `transactional.id`, not authorised); the transaction in progress was
+        not committed."""
         return self._fatal
+
+    def retriable(self):
+        """Whether the transactional call that failed may be made again with the same
+        arguments: it continues where it stopped (a timeout)."""
+        return self._retriable
+
+    def txn_requires_abort(self):
+        """Whether the transactional call that failed leaves a transaction that can only
+        be aborted: call `abort_transaction()`, rewind the input to the last committed
+        point, and begin a new transaction."""
+        return self._txn_requires_abort
 
     def __eq__(self, other):
         if isinstance(other, KafkaError):
@@ -57,8 +74,11 @@ class KafkaError:
         return self.str()
 
     def __repr__(self):
-        fatal = ", fatal" if self._fatal else ""
-        return f"KafkaError{{code={self.name()},val={self._code},str={self.str()!r}{fatal}}}"
+        flags = "".join(f", {n}" for n, on in (("fatal", self._fatal),
+                                               ("retriable", self._retriable),
+                                               ("txn_requires_abort", self._txn_requires_abort))
+                        if on)
+        return f"KafkaError{{code={self.name()},val={self._code},str={self.str()!r}{flags}}}"
 
 
 for _name in dir(C):
@@ -118,6 +138,18 @@ def error_from(code):
     msg = last_error_message() or None
     cls = QueueFullError if code == C.KC_ERR__QUEUE_FULL else KafkaException
     return cls(KafkaError(code, msg, fatal=code == C.KC_ERR__FATAL))
+
+
+def txn_error_from(code):
+    """A `KafkaException` for a failed transactional call: its class (retriable,
+    abortable, fatal) and detail are read here, on the thread that made the call, before
+    any other library call can replace them."""
+    retriable = bool(F.kc_txn_error_is_retriable())
+    abortable = bool(F.kc_txn_error_is_abortable())
+    fatal = bool(F.kc_txn_error_is_fatal()) or code == C.KC_ERR__FATAL
+    msg = last_error_message() or None
+    return KafkaException(KafkaError(code, msg, fatal=fatal, retriable=retriable,
+                                     txn_requires_abort=abortable))
 
 
 def check(code):

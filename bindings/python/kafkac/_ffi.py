@@ -123,6 +123,8 @@ kc_rebalance_cb_t = CFUNCTYPE(
 kc_offset_commit_cb_t = CFUNCTYPE(
     None, c_void_p, kc_err_t, POINTER(kc_topic_partition_t), c_size_t, c_void_p
 )
+# (ob, oauthbearer_config, cb_opaque): `ob` is passed back to kc_oauthbearer_set_token*.
+kc_oauthbearer_token_refresh_cb_t = CFUNCTYPE(None, c_void_p, c_char_p, c_void_p)
 
 # ---------------------------------------------------------------------------
 # Functions
@@ -158,6 +160,9 @@ kc_conf_set_rebalance_cb = _fn("kc_conf_set_rebalance_cb", kc_err_t, P, kc_rebal
 kc_conf_set_offset_commit_cb = _fn(
     "kc_conf_set_offset_commit_cb", kc_err_t, P, kc_offset_commit_cb_t
 )
+kc_conf_set_oauthbearer_token_refresh_cb = _fn(
+    "kc_conf_set_oauthbearer_token_refresh_cb", kc_err_t, P, kc_oauthbearer_token_refresh_cb_t
+)
 
 # Producer
 kc_producer_new = _fn("kc_producer_new", kc_err_t, P, POINTER(c_void_p))
@@ -181,6 +186,47 @@ kc_producer_outq_len = _fn("kc_producer_outq_len", c_size_t, P)
 kc_producer_fatal_error = _fn("kc_producer_fatal_error", kc_err_t, P, c_void_p, c_size_t)
 kc_producer_close = _fn("kc_producer_close", kc_err_t, P, c_int32, POINTER(c_size_t))
 kc_producer_free = _fn("kc_producer_free", None, P)
+
+# Transactions
+kc_txn_error_is_retriable = _fn("kc_txn_error_is_retriable", c_int32)
+kc_txn_error_is_abortable = _fn("kc_txn_error_is_abortable", c_int32)
+kc_txn_error_is_fatal = _fn("kc_txn_error_is_fatal", c_int32)
+kc_producer_init_transactions = _fn("kc_producer_init_transactions", kc_err_t, P, c_int32)
+kc_producer_begin_transaction = _fn("kc_producer_begin_transaction", kc_err_t, P)
+kc_producer_send_offsets_to_transaction = _fn(
+    "kc_producer_send_offsets_to_transaction", kc_err_t, P, TP, c_size_t, P, c_int32
+)
+kc_producer_commit_transaction = _fn("kc_producer_commit_transaction", kc_err_t, P, c_int32)
+kc_producer_abort_transaction = _fn("kc_producer_abort_transaction", kc_err_t, P, c_int32)
+kc_consumer_group_metadata = _fn(
+    "kc_consumer_group_metadata", kc_err_t, P, POINTER(c_void_p)
+)
+kc_group_metadata_free = _fn("kc_group_metadata_free", None, P)
+
+# OAUTHBEARER tokens
+_TOKEN_ARGS = (c_char_p, c_int64, c_char_p, POINTER(c_char_p), c_size_t)
+kc_oauthbearer_set_token = _fn("kc_oauthbearer_set_token", kc_err_t, P, *_TOKEN_ARGS)
+kc_oauthbearer_set_token_failure = _fn(
+    "kc_oauthbearer_set_token_failure", kc_err_t, P, c_char_p
+)
+kc_producer_oauthbearer_set_token = _fn(
+    "kc_producer_oauthbearer_set_token", kc_err_t, P, *_TOKEN_ARGS
+)
+kc_producer_oauthbearer_set_token_failure = _fn(
+    "kc_producer_oauthbearer_set_token_failure", kc_err_t, P, c_char_p
+)
+kc_consumer_oauthbearer_set_token = _fn(
+    "kc_consumer_oauthbearer_set_token", kc_err_t, P, *_TOKEN_ARGS
+)
+kc_consumer_oauthbearer_set_token_failure = _fn(
+    "kc_consumer_oauthbearer_set_token_failure", kc_err_t, P, c_char_p
+)
+kc_producer_sasl_background_callbacks_enable = _fn(
+    "kc_producer_sasl_background_callbacks_enable", kc_err_t, P
+)
+kc_consumer_sasl_background_callbacks_enable = _fn(
+    "kc_consumer_sasl_background_callbacks_enable", kc_err_t, P
+)
 
 # Consumer
 kc_consumer_new = _fn("kc_consumer_new", kc_err_t, P, POINTER(c_void_p))

@@ -5,8 +5,18 @@ from ctypes import byref, c_size_t, c_void_p, create_string_buffer
 
 from . import _constants as C
 from . import _ffi as F
-from ._common import CallbackErrors, Deadline, DeliveredMessage, encode, make_conf, to_ms
-from ._error import KafkaError, KafkaException, error_from
+from ._common import (
+    CallbackErrors,
+    Deadline,
+    DeliveredMessage,
+    encode,
+    make_conf,
+    to_ms,
+    tp_array,
+)
+from ._consumer import ConsumerGroupMetadata
+from ._error import KafkaError, KafkaException, error_from, txn_error_from
+from ._oauth import TokenRefresh, set_token, set_token_failure
 
 _DESTROY = C.KC_ERR__DESTROY
 _send = F.kc_producer_send
@@ -51,8 +61,19 @@ class Producer:
         p.flush()
 
     `conf` takes librdkafka's property names (values may be str, int or bool) and, as
-    Python callables: `on_delivery` (the default delivery callback, `f(err, msg)`) and
-    `error_cb` (`f(KafkaError)`, the producer's fatal error, once).
+    Python callables: `on_delivery` (the default delivery callback, `f(err, msg)`),
+    `error_cb` (`f(KafkaError)`, the producer's fatal error, once) and `oauth_cb`
+    (`f(oauthbearer_config)` returning `(token, expiry)` or `(token, expiry, principal,
+    extensions)`, expiry in seconds since the epoch: the OAUTHBEARER token, for
+    `sasl.mechanism=OAUTHBEARER`; called when the producer starts and at 80 % of each
+    token's lifetime).
+
+    With `transactional.id`, records are produced in transactions: `init_transactions()`
+    once, then `begin_transaction()`, `produce(...)`, optionally
+    `send_offsets_to_transaction(...)`, and `commit_transaction()` or
+    `abort_transaction()`. A failed transactional call raises KafkaException whose
+    KafkaError says what to do: `retriable()` (call again), `txn_requires_abort()`
+    (abort, rewind, begin again) or `fatal()` (the producer is unusable).
 
     Callbacks run inside `poll()`, `flush()` and `close()`, on the calling thread. An
     exception a callback raises is kept (the other reports of the call are still served)
@@ -70,6 +91,7 @@ class Producer:
         alias = props.pop("delivery.report.callback", None)
         self._on_delivery = on_delivery or alias
         self._error_cb = props.pop("error_cb", None)
+        oauth_cb = props.pop("oauth_cb", None)
         self._pending = {}
         self._ids = itertools.count(1)
         self._topics = {}
@@ -101,10 +123,13 @@ class Producer:
         # Kept on the instance: C holds the function pointers as long as the producer.
         self._c_dr = F.kc_dr_batch_cb_t(dr)
         self._c_error = F.kc_error_cb_t(on_error)
+        self._oauth = TokenRefresh(oauth_cb, errors) if oauth_cb is not None else None
         conf = make_conf(props)
         try:
             F.kc_conf_set_dr_batch_cb(conf, self._c_dr)
             F.kc_conf_set_error_cb(conf, self._c_error)
+            if self._oauth is not None:
+                F.kc_conf_set_oauthbearer_token_refresh_cb(conf, self._oauth.thunk)
             h = c_void_p()
             err = F.kc_producer_new(conf, byref(h))
             if err:
@@ -270,6 +295,105 @@ class Producer:
         if not code:
             return None
         return KafkaError(code, buf.value.decode("utf-8", "replace") or None, fatal=True)
+
+    # -- transactions ------------------------------------------------------------------
+
+    def _txn(self, fn, timeout, *args):
+        """Runs a transactional call in waits of at most SLICE_MS (a timed-out call
+        continues where it stopped when made again), serving callbacks; raises the
+        error with its class."""
+        h = self._handle()
+        dl = Deadline(to_ms(timeout))
+        while True:
+            err = fn(h, *args, dl.next_slice())
+            exc = txn_error_from(err) if err else None
+            self._errors.raise_pending()
+            if exc is None:
+                return
+            e = exc.args[0]
+            if not (e.code() == C.KC_ERR__TIMED_OUT and e.retriable()) or dl.next_slice() == 0:
+                raise exc
+
+    def init_transactions(self, timeout=None):
+        """Gets the producer id for `transactional.id` from the transaction coordinator,
+        fencing older producers with the same id and aborting the transaction they left
+        open. Called once, before the first transaction, within `timeout` seconds (None
+        or negative: no limit). Raises KafkaException: `_TIMED_OUT` (`retriable()`: call
+        again, it continues), `_STATE` (not a transactional producer, or initialised
+        already), a fatal broker error (`TRANSACTIONAL_ID_AUTHORIZATION_FAILED`)."""
+        self._txn(F.kc_producer_init_transactions, timeout)
+
+    def begin_transaction(self):
+        """Begins a transaction: records produced until commit or abort belong to it (a
+        transactional producer refuses records outside one, with `_STATE`). Raises
+        KafkaException `_STATE` (no init_transactions, or a transaction in progress), the
+        abortable error not yet aborted (`txn_requires_abort()`), or a fatal error."""
+        h = self._handle()
+        err = F.kc_producer_begin_transaction(h)
+        if err:
+            raise txn_error_from(err)
+
+    def send_offsets_to_transaction(self, positions, group_metadata, timeout=None):
+        """Commits the consumer offsets `positions` (TopicPartitions, offset the next
+        record to consume) of the group in `group_metadata`
+        (`Consumer.consumer_group_metadata()`) as part of the transaction: they become
+        the group's committed offsets when, and only if, the transaction commits.
+        Errors: `_TIMED_OUT` (retriable), abortable errors (`ILLEGAL_GENERATION`,
+        `UNKNOWN_MEMBER_ID`: the group rebalanced), fatal errors, `_STATE`."""
+        if not isinstance(group_metadata, ConsumerGroupMetadata):
+            raise TypeError("group_metadata must come from Consumer.consumer_group_metadata(), "
+                            f"not {type(group_metadata).__name__}")
+        positions = list(positions)
+        arr = tp_array(positions)
+        self._txn(F.kc_producer_send_offsets_to_transaction, timeout, arr, len(positions),
+                  group_metadata._handle())
+
+    def commit_transaction(self, timeout=None):
+        """Commits the transaction: sends what is queued, waits for every record of it
+        (serving delivery reports), then has the coordinator commit, within `timeout`
+        seconds (None or negative: no limit). Errors: `_TIMED_OUT` (retriable: call
+        again, the commit continues), abortable errors (a record of the transaction
+        failed: abort), fatal errors (fenced), `_STATE` (no transaction)."""
+        self._txn(F.kc_producer_commit_transaction, timeout)
+
+    def abort_transaction(self, timeout=None):
+        """Aborts the transaction: drops what is queued (each record gets its delivery
+        report, `_PURGE_QUEUE`), waits for what is in flight, then has the coordinator
+        abort, within `timeout` seconds (None or negative: no limit); read_committed
+        consumers never see its records. Errors: `_TIMED_OUT` (retriable), fatal
+        errors, `_STATE` (no transaction)."""
+        self._txn(F.kc_producer_abort_transaction, timeout)
+
+    # -- OAUTHBEARER ---------------------------------------------------------------------
+
+    def oauthbearer_set_token(self, token, expiry, principal=None, extensions=None):
+        """Sets the OAUTHBEARER token every connection of the producer sends when it
+        authenticates (`sasl.mechanism=OAUTHBEARER`): `expiry` in seconds since the
+        epoch, `principal` (None: the JWT's `sub` claim), `extensions` a dict of SASL
+        extensions. For applications that get tokens without `oauth_cb`. Raises
+        KafkaException `_INVALID_ARG` (a malformed token, an expiry in the past, ...;
+        the message says which) or `_STATE` (not OAUTHBEARER)."""
+        set_token(F.kc_producer_oauthbearer_set_token, self._handle(), token, expiry,
+                  principal, extensions)
+
+    def oauthbearer_set_token_failure(self, errstr):
+        """Records that no token could be got: connections fail with `_AUTHENTICATION`
+        and `errstr` until a token is set (`oauth_cb` is called again 10 s later)."""
+        set_token_failure(F.kc_producer_oauthbearer_set_token_failure, self._handle(), errstr)
+
+    def sasl_background_callbacks_enable(self):
+        """Runs `oauth_cb` on a background thread of the producer from now on, instead
+        of inside `poll()` and `flush()`: for an application that does not poll. An
+        exception it raises is then raised by the next `poll()`/`flush()` on any thread.
+        Raises KafkaException `_STATE` when the producer has no `oauth_cb` (or does not
+        use OAUTHBEARER)."""
+        h = self._handle()
+        if self._oauth is None:
+            err = F.kc_producer_sasl_background_callbacks_enable(h)
+            if err:
+                raise error_from(err)
+            return
+        self._oauth.enable_background(F.kc_producer_sasl_background_callbacks_enable, h, self)
 
     def close(self, timeout=None):
         """Flushes for up to `timeout` seconds (None: until every message has its report,

@@ -82,3 +82,19 @@ def consume_n(consumer, n, timeout=T):
             assert m.error() is None, m.error()
             out.append(m)
     return out
+
+
+def readme_example(name, replacements):
+    """The code block after `<!-- example: NAME -->` in the binding's README.md, with
+    each (old, new) of `replacements` made (each must occur)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "README.md")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    marker = f"<!-- example: {name} -->\n```python\n"
+    start = text.index(marker) + len(marker)
+    code = text[start:text.index("```\n", start)]
+    for old, new in replacements:
+        assert old in code, f"{old!r} not in the README's {name} example"
+        code = code.replace(old, new)
+    return code

@@ -159,3 +159,77 @@ def test_library_not_found_is_an_import_error(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert "ImportError" in r.stderr and "KAFKAC_LIB" in r.stderr
+
+
+def test_transaction_calls_without_a_broker():
+    with kafkac.Producer({"bootstrap.servers": "127.0.0.1:1", "transactional.id": "t"}) as p:
+        with pytest.raises(KafkaException) as ei:
+            p.begin_transaction()
+        e = ei.value.args[0]
+        assert e.code() == KafkaError._STATE and "Uninitialized" in e.str()
+        assert not (e.retriable() or e.txn_requires_abort() or e.fatal())
+        with pytest.raises(KafkaException) as ei:
+            p.init_transactions(0.3)
+        e = ei.value.args[0]
+        assert e.code() == KafkaError._TIMED_OUT and e.retriable(), repr(e)
+        assert "retriable" in repr(e)
+
+
+def test_group_metadata_needs_a_group_id():
+    with kafkac.Consumer({"bootstrap.servers": "127.0.0.1:1"}) as c:
+        with pytest.raises(KafkaException) as ei:
+            c.consumer_group_metadata()
+        assert ei.value.args[0].code() == KafkaError._INVALID_ARG
+        assert "group.id" in ei.value.args[0].str()
+    with pytest.raises(TypeError):
+        kafkac.ConsumerGroupMetadata()
+
+
+OAUTH = {"bootstrap.servers": "127.0.0.1:1", "security.protocol": "SASL_PLAINTEXT",
+         "sasl.mechanism": "OAUTHBEARER"}
+
+
+def test_oauth_cb_configuration_errors():
+    with pytest.raises(TypeError):
+        kafkac.Producer(dict(OAUTH, oauth_cb="not callable"))
+    # The callback and the unsecured JWT exclude each other.
+    with pytest.raises(KafkaException) as ei:
+        kafkac.Consumer(dict(OAUTH, oauth_cb=lambda cfg: ("t", 0), **{
+            "enable.sasl.oauthbearer.unsecure.jwt": True,
+            "sasl.oauthbearer.config": "principal=alice"}))
+    e = ei.value.args[0]
+    assert e.code() == KafkaError._INVALID_CONFIG
+    assert "enable.sasl.oauthbearer.unsecure.jwt" in e.str()
+
+
+def test_oauthbearer_token_calls_errors():
+    import time
+    # No refresh callback: no background thread to start.
+    with kafkac.Producer(OAUTH) as p:
+        with pytest.raises(KafkaException) as ei:
+            p.sasl_background_callbacks_enable()
+        assert ei.value.args[0].code() == KafkaError._STATE
+        assert "refresh callback" in ei.value.args[0].str()
+        # A token that expired.
+        with pytest.raises(KafkaException) as ei:
+            p.oauthbearer_set_token("abc", time.time() - 10, "alice")
+        assert ei.value.args[0].code() == KafkaError._INVALID_ARG
+        assert "not in the future" in ei.value.args[0].str()
+        with pytest.raises(KafkaException) as ei:
+            p.oauthbearer_set_token_failure("")
+        assert ei.value.args[0].code() == KafkaError._INVALID_ARG
+        with pytest.raises(TypeError):
+            p.oauthbearer_set_token("abc", "tomorrow")
+        with pytest.raises(TypeError):
+            p.oauthbearer_set_token("abc", time.time() + 60, "alice", {"k": 1})
+        p.oauthbearer_set_token("abc", time.time() + 60, "alice", {"traceId": "x"})
+        p.oauthbearer_set_token_failure("no identity provider")
+    # Not an OAUTHBEARER client.
+    with kafkac.Consumer({"bootstrap.servers": "127.0.0.1:1"}) as c:
+        with pytest.raises(KafkaException) as ei:
+            c.oauthbearer_set_token("abc", time.time() + 60, "alice")
+        assert ei.value.args[0].code() == KafkaError._STATE
+        assert "OAUTHBEARER" in ei.value.args[0].str()
+        with pytest.raises(KafkaException) as ei:
+            c.sasl_background_callbacks_enable()
+        assert ei.value.args[0].code() == KafkaError._STATE
