@@ -359,3 +359,69 @@ func TestTransactionCallsInTheWrongState(t *testing.T) {
 		t.Errorf("GetConsumerGroupMetadata on a closed consumer: %v", err)
 	}
 }
+
+// A message of the transaction that the broker refuses (larger than the topic's
+// max.message.bytes) makes the transaction abortable: CommitTransaction fails with an
+// error whose class is TxnRequiresAbort, the message's delivery report carries the
+// broker's error, and after AbortTransaction the producer's next transaction commits;
+// a read_committed reader sees only that one.
+func TestTransactionFailedMessageRequiresAbort(t *testing.T) {
+	topic := fmt.Sprintf("go-%s-%d", t.Name(), time.Now().UnixNano())
+	a, err := NewAdminClient(ConfigMap{"bootstrap.servers": bootstrap(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateTopic(topic, 1, 1, map[string]string{"max.message.bytes": "1024"}, callTimeout); err != nil {
+		a.Close()
+		t.Fatalf("create %s: %v", topic, err)
+	}
+	a.Close()
+	p := newTxnProducer(t, txnID(t, "abortable"))
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan Event, 1)
+	big := &Message{TopicPartition: TopicPartition{Topic: topic, Partition: 0}, Value: []byte(strings.Repeat("x", 8192))}
+	if err := p.Produce(big, ch); err != nil {
+		t.Fatalf("produce the large message: %v", err)
+	}
+	err = p.CommitTransaction(txnCtx(t))
+	if err == nil {
+		t.Fatal("the commit of a transaction with a refused message succeeded")
+	}
+	e := checkClass(t, err, err.(Error).Code(), "abortable")
+	t.Logf("commit: %s: %s", e.Name(), e)
+	select {
+	case ev := <-ch:
+		m, ok := ev.(*Message)
+		if !ok {
+			t.Fatalf("delivery report: %T %v", ev, ev)
+		}
+		de, ok := m.TopicPartition.Error.(Error)
+		if !ok {
+			t.Fatalf("the large message was delivered: %v", m.TopicPartition)
+		}
+		if de.Code() != ErrMessageTooLarge && de.Code() != ErrRecordListTooLarge {
+			t.Errorf("the large message's delivery error: %v (%s), want MESSAGE_TOO_LARGE", de.Code(), de)
+		}
+	case <-time.After(callTimeout):
+		t.Fatal("no delivery report for the large message")
+	}
+	// Committing again does not help: the transaction can only be aborted.
+	checkClass(t, p.CommitTransaction(txnCtx(t)), e.Code(), "abortable")
+	if err := p.AbortTransaction(txnCtx(t)); err != nil {
+		t.Fatalf("abort: %v", err)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatalf("begin after the abort: %v", err)
+	}
+	produceValues(t, p, topic, "after-abort")
+	if err := p.CommitTransaction(txnCtx(t)); err != nil {
+		t.Fatalf("commit after the abort: %v", err)
+	}
+	produceValues(t, newProducer(t, nil), topic, "end")
+	values, _ := readAll(t, topic, "read_committed", "end")
+	if want := []string{"after-abort"}; !reflect.DeepEqual(values, want) {
+		t.Fatalf("read_committed read %q, want %q", values, want)
+	}
+}
