@@ -130,7 +130,10 @@ fn go(args: &[&str], env: &[(&str, &str)]) -> String {
 fn go_test(extra_flags: &[&str], env: &[(&str, &str)]) {
     let (bootstrap, oauth) = with_timeout(START_LIMIT, || {
         let c = cluster();
-        (c.bootstrap.clone(), c.nodes[0].listener_addr("SASL_PLAINTEXT"))
+        (
+            c.bootstrap.clone(),
+            c.nodes[0].listener_addr("SASL_PLAINTEXT"),
+        )
     });
     let mut args = vec!["test", "-count=1", "-v", "-timeout", GO_TEST_TIMEOUT];
     args.extend_from_slice(extra_flags);
