@@ -4,17 +4,21 @@
 //! checked). The package links the static libkafkac built for this test binary's
 //! profile; a third run links the shared one (build tag `kafkac_dynamic`). Each run must
 //! pass every test the package has: none may fail or be skipped.
+//!
+//! The cluster has a second listener, SASL_PLAINTEXT taking OAUTHBEARER with unsecured
+//! JWTs (Kafka's default validator), for the tests of the token refresh callback; its
+//! address is in `KAFKAC_OAUTH_BOOTSTRAP`.
 
 mod clib;
 mod common;
 
-use common::kafka::{self, KAFKA_START_TIMEOUT};
+use common::kafka::{KafkaCluster, KAFKA_START_TIMEOUT};
 use common::{run_bounded, with_timeout};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// Bound on building the library (`cargo build --lib`).
@@ -31,6 +35,30 @@ const GO_TEST_TIMEOUT: &str = "300s";
 /// The go commands run one at a time: each compiles, and two at once only compete for
 /// the same cores.
 static GO: Mutex<()> = Mutex::new(());
+
+/// One single-node cluster for the test binary: PLAINTEXT, and SASL_PLAINTEXT with
+/// OAUTHBEARER; the transaction coordinator looks for timed-out transactions often.
+fn cluster() -> &'static KafkaCluster {
+    static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        KafkaCluster::start_with_listeners(
+            1,
+            &["SASL_PLAINTEXT"],
+            &[
+                ("sasl.enabled.mechanisms", "OAUTHBEARER"),
+                (
+                    "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
+                     required unsecuredLoginStringClaim_sub=\"broker\";",
+                ),
+                (
+                    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                    "500",
+                ),
+            ],
+        )
+    })
+}
 
 fn package_dir() -> PathBuf {
     clib::manifest_dir().join("bindings/go/kafkac")
@@ -100,12 +128,19 @@ fn go(args: &[&str], env: &[(&str, &str)]) -> String {
 /// Runs the package's tests with `extra` flags and environment against the shared
 /// broker, and checks that every test ran and passed.
 fn go_test(extra_flags: &[&str], env: &[(&str, &str)]) {
-    let bootstrap = with_timeout(START_LIMIT, || kafka::shared().bootstrap.clone());
+    let (bootstrap, oauth) = with_timeout(START_LIMIT, || {
+        let c = cluster();
+        (
+            c.bootstrap.clone(),
+            c.nodes[0].listener_addr("SASL_PLAINTEXT"),
+        )
+    });
     let mut args = vec!["test", "-count=1", "-v", "-timeout", GO_TEST_TIMEOUT];
     args.extend_from_slice(extra_flags);
     args.push("./...");
     let mut env = env.to_vec();
     env.push(("KAFKAC_BOOTSTRAP", &bootstrap));
+    env.push(("KAFKAC_OAUTH_BOOTSTRAP", &oauth));
     let out = go(&args, &env);
 
     let expected = package_tests();

@@ -48,3 +48,14 @@ func kafkacGoOffsetCommit(h C.uintptr_t, code C.kc_err_t, parts *C.kc_topic_part
 		c.committed(code, parts, cnt)
 	}
 }
+
+//export kafkacGoOAuthBearerRefresh
+func kafkacGoOAuthBearerRefresh(h C.uintptr_t, ob *C.kc_oauthbearer_t, config *C.char) {
+	defer guardCallback()
+	switch v := cgo.Handle(h).Value().(type) {
+	case *Producer:
+		v.oauth.refresh(ob, C.GoString(config), v.events.push)
+	case *Consumer:
+		v.oauth.refresh(ob, C.GoString(config), v.push)
+	}
+}

@@ -19,7 +19,8 @@ type ConfigValue interface{}
 
 // ConfigMap holds configuration properties with librdkafka's names
 // ("bootstrap.servers", "group.id", "linger.ms", ...). Properties starting with "go."
-// configure this package, not the C library (see NewProducer and NewConsumer).
+// configure this package, not the C library (see NewProducer and NewConsumer), as does
+// oauthbearer_token_refresh_cb, which takes a Go function.
 type ConfigMap map[string]ConfigValue
 
 // SetKey sets a property.
@@ -105,7 +106,7 @@ func (m ConfigMap) newConf() (*C.kc_conf_t, error) {
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
-		if !strings.HasPrefix(k, "go.") {
+		if !strings.HasPrefix(k, "go.") && k != oauthCbKey {
 			keys = append(keys, k)
 		}
 	}

@@ -27,6 +27,7 @@ type Consumer struct {
 	closeMu sync.Mutex
 	c       *C.kc_consumer_t
 	handle  cgo.Handle
+	oauth   oauthRefresher
 
 	mu          sync.Mutex
 	rebalanceCb RebalanceCb
@@ -35,10 +36,15 @@ type Consumer struct {
 
 // NewConsumer creates a consumer. conf takes the C library's properties:
 // "bootstrap.servers" (required), "group.id" (to subscribe or commit),
-// "auto.offset.reset", "enable.auto.commit", "enable.partition.eof", ... Bad
+// "auto.offset.reset", "enable.auto.commit", "enable.partition.eof",
+// "isolation.level", ..., and oauthbearer_token_refresh_cb (see OAuthBearerToken). Bad
 // configuration fails with an Error (ErrUnknownConfig, ErrLocalInvalidConfig).
 func NewConsumer(conf ConfigMap) (*Consumer, error) {
 	if err := conf.checkGoKeys(); err != nil {
+		return nil, err
+	}
+	oauth, err := conf.oauthConf()
+	if err != nil {
 		return nil, err
 	}
 	cconf, err := conf.newConf()
@@ -46,10 +52,13 @@ func NewConsumer(conf ConfigMap) (*Consumer, error) {
 		return nil, err
 	}
 	defer C.kc_conf_free(cconf)
-	c := &Consumer{}
+	c := &Consumer{oauth: oauth}
 	c.handle = cgo.NewHandle(c)
 	var eb C.kc_go_errbuf
 	code := C.kc_go_conf_consumer_callbacks(cconf, C.uintptr_t(c.handle), &eb)
+	if code == C.KC_OK && oauth.on {
+		code = C.kc_go_conf_oauthbearer_cb(cconf, &eb)
+	}
 	if code == C.KC_OK {
 		code = C.kc_go_consumer_new(cconf, &c.c, &eb)
 	}
@@ -150,8 +159,9 @@ func (c *Consumer) pop() Event {
 // event, running the rebalance callback meanwhile, and returns it: a *Message, an
 // Error (a partition's or the group's error; IsFatal says whether the consumer can go
 // on), PartitionEOF, OffsetsCommitted (the result of an automatic or asynchronous
-// commit), a *CallbackPanicError (the rebalance callback panicked), or nil when nothing
-// came in time. A closed consumer returns an Error with code ErrDestroy.
+// commit), OAuthBearerTokenRefresh (answer it with SetOAuthBearerToken), a
+// *CallbackPanicError (the rebalance or the token refresh callback panicked), or nil
+// when nothing came in time. A closed consumer returns an Error with code ErrDestroy.
 func (c *Consumer) Poll(timeoutMs int) Event {
 	if ev := c.pop(); ev != nil {
 		return ev

@@ -32,7 +32,18 @@ type Error struct {
 	code  ErrorCode
 	str   string
 	fatal bool
+	// txn is the class of a transactional call's error: txnNone, txnRetriable,
+	// txnAbortable or txnFatal.
+	txn uint8
 }
+
+// The classes of a transactional call's error (kc_txn_error_is_*).
+const (
+	txnNone uint8 = iota
+	txnRetriable
+	txnAbortable
+	txnFatal
+)
 
 // NewError makes an Error; an empty message is replaced by the code's description.
 func NewError(code ErrorCode, message string, fatal bool) Error {
@@ -53,8 +64,20 @@ func (e Error) Code() ErrorCode { return e.code }
 // Name returns the code's name (kc_err_name, e.g. "_INVALID_CONFIG").
 func (e Error) Name() string { return e.code.String() }
 
-// IsFatal tells whether the client cannot go on: close it and make a new one.
-func (e Error) IsFatal() bool { return e.fatal }
+// IsFatal tells whether the client cannot go on: close it and make a new one. For a
+// transactional call's error (InitTransactions, ...): the producer is fenced by a newer
+// one with the same transactional.id, or not authorised, and the transaction in
+// progress was not committed.
+func (e Error) IsFatal() bool { return e.fatal || e.txn == txnFatal }
+
+// IsRetriable tells whether a transactional call failed in a way that calling it again
+// (with the same arguments) may fix: it continues where it stopped (a timeout).
+func (e Error) IsRetriable() bool { return e.txn == txnRetriable }
+
+// TxnRequiresAbort tells whether a transactional call failed in a way that needs the
+// transaction aborted (AbortTransaction), the input rewound to the last committed
+// point, and a new transaction begun.
+func (e Error) TxnRequiresAbort() bool { return e.txn == txnAbortable }
 
 // IsTimeout tells whether the error is a timeout (a call's or a message's).
 func (e Error) IsTimeout() bool {
@@ -72,6 +95,18 @@ func newError(code C.kc_err_t, eb *C.kc_go_errbuf) error {
 		msg = C.GoString(&eb.msg[0])
 	}
 	return NewError(ErrorCode(code), msg, false)
+}
+
+// newTxnError builds the Error of a failed transactional call from its code, the class
+// and the detail the C wrapper read in the same call (on the thread that made it).
+func newTxnError(code C.kc_err_t, cls C.int, eb *C.kc_go_errbuf) error {
+	err := newError(code, eb)
+	if err == nil {
+		return nil
+	}
+	e := err.(Error)
+	e.txn = uint8(cls)
+	return e
 }
 
 // CallbackPanicError is a panic raised by a callback of the application (a delivery

@@ -33,6 +33,16 @@ static void commit_trampoline(kc_consumer_t *c, kc_err_t err,
     kafkacGoOffsetCommit((uintptr_t)op, err, (kc_topic_partition_t *)parts, cnt);
 }
 
+static void oauthbearer_trampoline(kc_oauthbearer_t *ob, const char *config, void *op) {
+    kafkacGoOAuthBearerRefresh((uintptr_t)op, ob, (char *)config);
+}
+
+kc_err_t kc_go_conf_oauthbearer_cb(kc_conf_t *conf, kc_go_errbuf *eb) {
+    kc_err_t err = kc_conf_set_oauthbearer_token_refresh_cb(conf, oauthbearer_trampoline);
+    KEEP_DETAIL(err, eb);
+    return err;
+}
+
 kc_err_t kc_go_conf_producer_callbacks(kc_conf_t *conf, uintptr_t h, kc_go_errbuf *eb) {
     kc_err_t err = kc_conf_set_dr_msg_cb(conf, dr_trampoline);
     if (err == KC_OK)
@@ -286,4 +296,113 @@ void kc_go_strv_free(char **v, size_t cnt) {
     for (i = 0; i < cnt; i++)
         free(v[i]);
     free(v);
+}
+
+/* ---- transactions ------------------------------------------------------------- */
+
+/* The class of the last transactional call on this thread (see glue.h). */
+static int txn_class(void) {
+    if (kc_txn_error_is_retriable())
+        return 1;
+    if (kc_txn_error_is_abortable())
+        return 2;
+    if (kc_txn_error_is_fatal())
+        return 3;
+    return 0;
+}
+
+#define KEEP_TXN(err, cls, eb)                                      \
+    do {                                                            \
+        *(cls) = (err) == KC_OK ? 0 : txn_class();                  \
+        KEEP_DETAIL(err, eb);                                       \
+    } while (0)
+
+kc_err_t kc_go_txn_init(kc_producer_t *p, int32_t timeout_ms, int *cls, kc_go_errbuf *eb) {
+    kc_err_t err = kc_producer_init_transactions(p, timeout_ms);
+    KEEP_TXN(err, cls, eb);
+    return err;
+}
+
+kc_err_t kc_go_txn_begin(kc_producer_t *p, int *cls, kc_go_errbuf *eb) {
+    kc_err_t err = kc_producer_begin_transaction(p);
+    KEEP_TXN(err, cls, eb);
+    return err;
+}
+
+kc_err_t kc_go_txn_send_offsets(kc_producer_t *p, const kc_topic_partition_t *parts, size_t cnt,
+                                const kc_group_metadata_t *meta, int32_t timeout_ms, int *cls,
+                                kc_go_errbuf *eb) {
+    kc_err_t err = kc_producer_send_offsets_to_transaction(p, cnt == 0 ? NULL : parts, cnt, meta, timeout_ms);
+    KEEP_TXN(err, cls, eb);
+    return err;
+}
+
+kc_err_t kc_go_txn_commit(kc_producer_t *p, int32_t timeout_ms, int *cls, kc_go_errbuf *eb) {
+    kc_err_t err = kc_producer_commit_transaction(p, timeout_ms);
+    KEEP_TXN(err, cls, eb);
+    return err;
+}
+
+kc_err_t kc_go_txn_abort(kc_producer_t *p, int32_t timeout_ms, int *cls, kc_go_errbuf *eb) {
+    kc_err_t err = kc_producer_abort_transaction(p, timeout_ms);
+    KEEP_TXN(err, cls, eb);
+    return err;
+}
+
+kc_err_t kc_go_consumer_group_metadata(kc_consumer_t *c, kc_group_metadata_t **meta, kc_go_errbuf *eb) {
+    kc_err_t err = kc_consumer_group_metadata(c, meta);
+    KEEP_DETAIL(err, eb);
+    return err;
+}
+
+/* ---- OAUTHBEARER -------------------------------------------------------------- */
+
+kc_err_t kc_go_oauthbearer_set_token(int kind, void *target, const char *token, int64_t lifetime_ms,
+                                     const char *principal, char **ext, size_t ext_cnt,
+                                     kc_go_errbuf *eb) {
+    const char *const *e = (const char *const *)ext;
+    kc_err_t err;
+    switch (kind) {
+    case KC_GO_PRODUCER:
+        err = kc_producer_oauthbearer_set_token(target, token, lifetime_ms, principal, e, ext_cnt);
+        break;
+    case KC_GO_CONSUMER:
+        err = kc_consumer_oauthbearer_set_token(target, token, lifetime_ms, principal, e, ext_cnt);
+        break;
+    default:
+        err = kc_oauthbearer_set_token(target, token, lifetime_ms, principal, e, ext_cnt);
+        break;
+    }
+    KEEP_DETAIL(err, eb);
+    return err;
+}
+
+kc_err_t kc_go_oauthbearer_set_token_failure(int kind, void *target, const char *errstr,
+                                             kc_go_errbuf *eb) {
+    kc_err_t err;
+    switch (kind) {
+    case KC_GO_PRODUCER:
+        err = kc_producer_oauthbearer_set_token_failure(target, errstr);
+        break;
+    case KC_GO_CONSUMER:
+        err = kc_consumer_oauthbearer_set_token_failure(target, errstr);
+        break;
+    default:
+        err = kc_oauthbearer_set_token_failure(target, errstr);
+        break;
+    }
+    KEEP_DETAIL(err, eb);
+    return err;
+}
+
+kc_err_t kc_go_producer_sasl_background(kc_producer_t *p, kc_go_errbuf *eb) {
+    kc_err_t err = kc_producer_sasl_background_callbacks_enable(p);
+    KEEP_DETAIL(err, eb);
+    return err;
+}
+
+kc_err_t kc_go_consumer_sasl_background(kc_consumer_t *c, kc_go_errbuf *eb) {
+    kc_err_t err = kc_consumer_sasl_background_callbacks_enable(c);
+    KEEP_DETAIL(err, eb);
+    return err;
 }

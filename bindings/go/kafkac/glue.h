@@ -80,4 +80,37 @@ char **kc_go_strv_new(size_t cnt);
 void kc_go_strv_set(char **v, size_t i, char *s);
 void kc_go_strv_free(char **v, size_t cnt);
 
+/* ---- transactions -------------------------------------------------------------- */
+
+/*
+ * Each transactional call, with its error's class (kc_txn_error_is_*: thread-local)
+ * and detail (kc_last_error) read in the same C call, on the thread that made it.
+ * `*cls`: 0 none, 1 retriable, 2 abortable, 3 fatal.
+ */
+kc_err_t kc_go_txn_init(kc_producer_t *p, int32_t timeout_ms, int *cls, kc_go_errbuf *eb);
+kc_err_t kc_go_txn_begin(kc_producer_t *p, int *cls, kc_go_errbuf *eb);
+kc_err_t kc_go_txn_send_offsets(kc_producer_t *p, const kc_topic_partition_t *parts, size_t cnt,
+                                const kc_group_metadata_t *meta, int32_t timeout_ms, int *cls,
+                                kc_go_errbuf *eb);
+kc_err_t kc_go_txn_commit(kc_producer_t *p, int32_t timeout_ms, int *cls, kc_go_errbuf *eb);
+kc_err_t kc_go_txn_abort(kc_producer_t *p, int32_t timeout_ms, int *cls, kc_go_errbuf *eb);
+kc_err_t kc_go_consumer_group_metadata(kc_consumer_t *c, kc_group_metadata_t **meta, kc_go_errbuf *eb);
+
+/* ---- OAUTHBEARER ---------------------------------------------------------------- */
+
+/* Installs the token refresh trampoline (its opaque is the one of the callbacks above). */
+kc_err_t kc_go_conf_oauthbearer_cb(kc_conf_t *conf, kc_go_errbuf *eb);
+
+/* Where a token goes: the `ob` a refresh callback received, a producer, a consumer. */
+enum { KC_GO_OB = 0, KC_GO_PRODUCER = 1, KC_GO_CONSUMER = 2 };
+
+/* Sets the token (`ext`: `ext_cnt` strings, key, value, ...) of `target`, of kind `kind`. */
+kc_err_t kc_go_oauthbearer_set_token(int kind, void *target, const char *token, int64_t lifetime_ms,
+                                     const char *principal, char **ext, size_t ext_cnt,
+                                     kc_go_errbuf *eb);
+kc_err_t kc_go_oauthbearer_set_token_failure(int kind, void *target, const char *errstr,
+                                             kc_go_errbuf *eb);
+kc_err_t kc_go_producer_sasl_background(kc_producer_t *p, kc_go_errbuf *eb);
+kc_err_t kc_go_consumer_sasl_background(kc_consumer_t *c, kc_go_errbuf *eb);
+
 #endif

@@ -2,7 +2,8 @@
 //
 // It wraps the C library (include/kafkac.h) with cgo: a Producer with delivery reports
 // on channels or callbacks, a Consumer with group subscription or manual assignment, a
-// small AdminClient for topics, and errors that carry kafkac's codes. The surface
+// small AdminClient for topics, transactions (InitTransactions, ...), OAUTHBEARER
+// tokens from the application (OAuthBearerToken), and errors that carry kafkac's codes. The surface
 // follows confluent-kafka-go where the libraries agree.
 //
 // # Linking
@@ -16,11 +17,14 @@
 // # Callbacks and threads
 //
 // The C library runs callbacks only inside the calls that serve them, on the calling
-// thread: a producer's delivery reports inside Poll, Flush and Close; a consumer's
-// rebalance and commit callbacks inside Poll, ReadMessage and Close. No library thread
-// ever calls into Go. A panic in a callback of the application is recovered before it
-// can reach C, and comes back as a *CallbackPanicError: returned by the Poll, Flush or
-// Close that ran the callback (a Consumer's Poll returns it as an event).
+// thread: a producer's delivery reports inside Poll, Flush, Close, CommitTransaction
+// and AbortTransaction; a consumer's rebalance and commit callbacks inside Poll,
+// ReadMessage and Close; the OAUTHBEARER token refresh callback inside the polls. The
+// one exception is the token refresh callback after EnableSASLBackgroundCallbacks,
+// which a thread of the library runs. A panic in a callback of the application is
+// recovered before it can reach C, and comes back as a *CallbackPanicError: returned by
+// the Poll, Flush or Close that ran the callback (a Consumer's Poll returns it as an
+// event; the token refresh callback's is an event of the producer or consumer).
 //
 // Handles are safe for concurrent use by several goroutines; Close waits for calls in
 // progress on other goroutines and must not be called from inside a callback.

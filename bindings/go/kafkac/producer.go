@@ -23,6 +23,7 @@ type Producer struct {
 	handle  cgo.Handle
 	events  *eventQueue
 	reports bool
+	oauth   oauthRefresher
 
 	mu      sync.Mutex
 	nextID  uintptr
@@ -45,6 +46,11 @@ type pendingMessage struct {
 //   - go.events.channel.size (int, default 10000): the buffer of the Events() channel.
 //     Events never wait for room in it (they queue in memory), so Poll and Flush never
 //     block on an unread channel.
+//   - oauthbearer_token_refresh_cb (an OAuthBearerTokenRefreshCb): gets the OAUTHBEARER
+//     tokens; without it they are asked for with OAuthBearerTokenRefresh events (see
+//     OAuthBearerToken).
+//
+// With transactional.id the producer is transactional: see InitTransactions.
 //
 // Bad configuration fails with an Error: ErrUnknownConfig for a property that does not
 // exist, ErrLocalInvalidConfig for a value a property does not take or a missing
@@ -61,6 +67,10 @@ func NewProducer(conf ConfigMap) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	oauth, err := conf.oauthConf()
+	if err != nil {
+		return nil, err
+	}
 	cconf, err := conf.newConf()
 	if err != nil {
 		return nil, err
@@ -68,26 +78,33 @@ func NewProducer(conf ConfigMap) (*Producer, error) {
 	defer C.kc_conf_free(cconf)
 	p := &Producer{
 		reports: reports,
+		oauth:   oauth,
 		pending: map[uintptr]*pendingMessage{},
 		topics:  map[string]*C.char{},
+		events:  newEventQueue(size),
 	}
 	p.handle = cgo.NewHandle(p)
 	var eb C.kc_go_errbuf
 	code := C.kc_go_conf_producer_callbacks(cconf, C.uintptr_t(p.handle), &eb)
+	if code == C.KC_OK && oauth.on {
+		code = C.kc_go_conf_oauthbearer_cb(cconf, &eb)
+	}
 	if code == C.KC_OK {
 		code = C.kc_go_producer_new(cconf, &p.p, &eb)
 	}
 	if err := newError(code, &eb); err != nil {
 		p.handle.Delete()
+		p.events.stop()
 		return nil, err
 	}
-	p.events = newEventQueue(size)
 	return p, nil
 }
 
 // Events returns the channel of delivery reports (*Message) of messages produced
-// without a channel or callback, and of the producer's fatal error (an Error whose
-// IsFatal is true). It is closed by Close.
+// without a channel or callback, of the producer's errors (an Error; IsFatal tells
+// whether the producer can go on), and of OAUTHBEARER token requests
+// (OAuthBearerTokenRefresh) and their callback's failures (an Error, a
+// *CallbackPanicError). It is closed by Close.
 func (p *Producer) Events() <-chan Event { return p.events.out }
 
 func (p *Producer) cTopic(topic string) *C.char {
