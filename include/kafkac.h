@@ -1893,9 +1893,9 @@ kc_err_t kc_producer_init_transactions(struct kc_producer_t *producer, int32_t t
 // Begins a transaction: messages sent until commit or abort belong to it (sends
 // outside a transaction fail with `KC_ERR__STATE`).
 //
-// Errors: `KC_ERR__STATE` (no init, a transaction in progress, or an abortable error
-// not yet aborted: the class says which), a fatal error, `KC_ERR__NULL_ARG`,
-// `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
+// Errors: `KC_ERR__STATE` (no init, or a transaction in progress), the abortable
+// error itself while one is not yet aborted (abortable class: abort first), a fatal
+// error, `KC_ERR__NULL_ARG`, `KC_ERR__DESTROY`, `KC_ERR__PANIC`.
 //
 // # Safety
 // `producer` must be a live handle.
