@@ -249,7 +249,9 @@ fn transactions_against_kafka_with_gcc_and_clang() {
             let conf = common::client::config_with(b, &[("group.id", &group)]);
             let c = Consumer::new(&conf).unwrap();
             let tp = TopicPartition::new(&format!("{topic}-in"), 0);
-            let got = c.committed(std::slice::from_ref(&tp), CALL_TIMEOUT).unwrap();
+            let got = c
+                .committed(std::slice::from_ref(&tp), CALL_TIMEOUT)
+                .unwrap();
             assert_eq!(got, vec![(tp, 10)]);
             c.close(CALL_TIMEOUT).unwrap();
         }
@@ -306,11 +308,16 @@ fn oauthbearer_refresh_callback_against_kafka_with_gcc_and_clang() {
             }
             let bg = out
                 .lines()
-                .find_map(|l| l.strip_prefix("consumer: 20 read, refresh calls on the background thread: "))
+                .find_map(|l| {
+                    l.strip_prefix("consumer: 20 read, refresh calls on the background thread: ")
+                })
                 .unwrap_or_else(|| panic!("no consumer line in:\n{out}"));
             assert!(bg.parse::<usize>().unwrap() >= 1, "{out}");
             assert_eq!(end_offsets(&k.bootstrap, &topic, 1), vec![20]);
-            assert_eq!(end_offsets(&k.bootstrap, &format!("{topic}-failures"), 1), vec![1]);
+            assert_eq!(
+                end_offsets(&k.bootstrap, &format!("{topic}-failures"), 1),
+                vec![1]
+            );
         }
     })
 }
