@@ -235,7 +235,7 @@ fn transactions_against_kafka_with_gcc_and_clang() {
             cmd.args([b, &topic, &group, &format!("cpp-txn-{tag}")]);
             let out = common::run_sanitized(cmd, RUN_LIMIT);
             eprintln!("{compiler}:\n{out}");
-            assert_summary(&out, 40);
+            assert_summary(&out, 36);
             for line in [
                 "wrong state: KC_ERR__STATE, no class",
                 "retriable init continued",
