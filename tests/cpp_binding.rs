@@ -297,7 +297,7 @@ fn oauthbearer_refresh_callback_against_kafka_with_gcc_and_clang() {
             cmd.args([&b, &topic]);
             let out = common::run_sanitized(cmd, RUN_LIMIT);
             eprintln!("{compiler}:\n{out}");
-            assert_summary(&out, 30);
+            assert_summary(&out, 57);
             for line in [
                 "errors checked",
                 "producer: 20 delivered, refresh calls on the polling thread: 1",

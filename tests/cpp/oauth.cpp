@@ -236,6 +236,7 @@ void failures() {
     std::printf("throwing callback: poll rethrew it, then delivered %d\n", delivered);
 
     kafkac::Conf bad = sasl_conf();
+    bad.set("group.id", topic + "-refused");
     bad.set_oauthbearer_token_refresh_cb([](const std::string&) {
         auto t = token_for("alice", 60s);
         t.expiry = std::chrono::system_clock::now() - 1h;
