@@ -248,7 +248,7 @@ fn transactions_against_kafka_with_gcc_and_clang() {
             // The group's offset is the committed transaction's, not the aborted one's.
             let conf = common::client::config_with(b, &[("group.id", &group)]);
             let c = Consumer::new(&conf).unwrap();
-            let tp = TopicPartition::new(&format!("{topic}-in"), 0);
+            let tp = TopicPartition::new(format!("{topic}-in"), 0);
             let got = c
                 .committed(std::slice::from_ref(&tp), CALL_TIMEOUT)
                 .unwrap();
