@@ -567,3 +567,61 @@ fn the_programs_in_the_header_comment_compile() {
         .unwrap_or_else(|e| panic!("{e}\n{src}"));
     })
 }
+
+/// The C++ blocks of the README's "Using it from C++" section (the producer program, the
+/// consumer loop, transactions, the OAUTHBEARER callback) compile together, each of the
+/// last three as a function body, with what they leave to the reader declared.
+#[test]
+fn the_readme_cpp_blocks_compile() {
+    clib::require_tool("g++", &["--version"]);
+    with_timeout(LIMIT, || {
+        let readme = std::fs::read_to_string(clib::manifest_dir().join("README.md")).unwrap();
+        let section = readme
+            .split("\n## Using it from C++\n")
+            .nth(1)
+            .expect("no C++ section in README.md")
+            .split("\n## ")
+            .next()
+            .unwrap();
+        let blocks: Vec<&str> = section
+            .split("```cpp\n")
+            .skip(1)
+            .map(|b| b.split("\n```").next().unwrap())
+            .collect();
+        assert_eq!(blocks.len(), 4, "{blocks:?}");
+        assert!(blocks[0].starts_with("#include <kafkac.hpp>"), "{blocks:?}");
+        for (block, call) in [
+            (blocks[2], "send_offsets_to_transaction"),
+            (blocks[3], "set_oauthbearer_token_refresh_cb"),
+        ] {
+            assert!(block.contains(call), "{block}");
+        }
+        let src = format!(
+            "{}\n\nstatic long long next_offset = 0;\n\
+             static std::string fetch_jwt(const std::string& config) {{ return config; }}\n\
+             void consumer_loop() {{\n{}\n}}\n\
+             void transactions() {{\n{}\n}}\n\
+             void oauthbearer() {{\n{}\n}}\n",
+            blocks[0], blocks[1], blocks[2], blocks[3]
+        );
+        let dir = clib::bin_dir().join("cpp");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("readme_blocks.cpp");
+        std::fs::write(&file, &src).unwrap();
+        clib::compile(
+            "g++",
+            &file,
+            &[
+                "-std=c++17",
+                "-Wall",
+                "-Wextra",
+                "-Wpedantic",
+                "-Werror",
+                "-c",
+            ],
+            None,
+            &dir.join("readme_blocks.o"),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{src}"));
+    })
+}
