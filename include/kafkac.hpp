@@ -141,6 +141,16 @@ inline std::string_view err_str(ErrorCode code) noexcept { return kc_err_str(cod
 inline std::string_view version() noexcept { return kc_version(); }
 
 /// What every call of this interface throws on failure.
+///
+/// A failed transactional call of Producer (init_transactions, begin_transaction,
+/// send_offsets_to_transaction, commit_transaction, abort_transaction) also says what to
+/// do about it, read on the calling thread right after the C call (kc_txn_error_is_*):
+/// retriable() (call again, it continues where it stopped), txn_requires_abort() (abort
+/// the transaction, rewind the input, begin again) or fatal() (the producer cannot go
+/// on: fenced by a newer producer with the same transactional.id, not authorised;
+/// destroy it). None of the three is true for a call made in the wrong state
+/// (KC_ERR__STATE: no init_transactions, not a transactional producer) or for any other
+/// call; fatal() is also true for Producer::fatal_error().
 class Error : public std::runtime_error {
 public:
     /// `detail` is what() (kc_err_str of the code when empty).
@@ -148,13 +158,34 @@ public:
         : std::runtime_error(detail.empty() ? std::string(kc_err_str(code)) : detail),
           code_(code) {}
 
+    /// As Error(code, detail), with the class of a failed transactional call.
+    Error(ErrorCode code, const std::string& detail, bool retriable, bool txn_requires_abort,
+          bool fatal)
+        : Error(code, detail) {
+        retriable_ = retriable;
+        txn_requires_abort_ = txn_requires_abort;
+        fatal_ = fatal;
+    }
+
     /// The KC_ERR_* code.
     ErrorCode code() const noexcept { return code_; }
     /// kc_err_name of the code ("_UNKNOWN_CONFIG").
     std::string_view name() const noexcept { return kc_err_name(code_); }
 
+    /// A transactional call that may be made again (a timeout): it continues.
+    bool retriable() const noexcept { return retriable_; }
+    /// A transactional call whose transaction must be aborted (abort_transaction), after
+    /// which a new one may begin.
+    bool txn_requires_abort() const noexcept { return txn_requires_abort_; }
+    /// The producer cannot go on (a transactional call fenced or refused; the producer's
+    /// fatal error): destroy it.
+    bool fatal() const noexcept { return fatal_; }
+
 private:
     ErrorCode code_;
+    bool retriable_ = false;
+    bool txn_requires_abort_ = false;
+    bool fatal_ = false;
 };
 
 namespace detail {
@@ -179,6 +210,16 @@ inline void check(ErrorCode code) {
     if (code != KC_OK) {
         throw_last(code);
     }
+}
+
+/// The failure `code` of the transactional call that just returned on this thread, with
+/// its class (kc_txn_error_is_*) and detail (kc_last_error): both thread-local, so read
+/// here, before anything else calls into the library.
+inline Error txn_error(ErrorCode code) {
+    bool retriable = kc_txn_error_is_retriable() != 0;
+    bool abortable = kc_txn_error_is_abortable() != 0;
+    bool fatal = kc_txn_error_is_fatal() != 0;
+    return Error(code, last_error(), retriable, abortable, fatal);
 }
 
 /// A timeout as the C API takes it: milliseconds, negative for "wait", clamped to int32.
@@ -371,6 +412,90 @@ inline std::vector<TopicPartition> from_c(const kc_topic_partition_t* parts, siz
 
 }  // namespace detail
 
+/// An OAUTHBEARER token, as a token refresh callback returns it or
+/// Producer::oauthbearer_set_token / Consumer::oauthbearer_set_token take it.
+struct OAuthBearerToken {
+    /// The token (an RFC 6750 b64token, e.g. a JWT); not empty.
+    std::string value;
+    /// When it expires (in the future). The refresh callback is called again at 80 % of
+    /// the time left.
+    std::chrono::system_clock::time_point expiry;
+    /// The principal it names (not empty; used in error messages).
+    std::string principal;
+    /// RFC 7628 SASL extensions, (key, value) each: keys ASCII letters, not "auth".
+    std::vector<std::pair<std::string, std::string>> extensions;
+};
+
+/// The OAUTHBEARER token refresh callback: gets a token for `oauthbearer_config` (the
+/// value of sasl.oauthbearer.config, "" when not set) and returns it. Returning
+/// std::nullopt sets nothing (a token may be set later, from any thread, with
+/// oauthbearer_set_token; the callback is called again 10 s later otherwise). Throwing
+/// reports a failure: kc_oauthbearer_set_token_failure with what() (connections fail
+/// with KC_ERR__AUTHENTICATION saying it, and the callback is called again 10 s later),
+/// and the exception is rethrown by the poll or flush it ran in. A token the library
+/// refuses (expired, empty, a bad extension) is reported as a failure too, and thrown
+/// as an Error (KC_ERR__INVALID_ARG saying why).
+///
+/// It runs inside Producer::poll, flush, close and the transactional calls, and
+/// Consumer::poll, on the calling thread; after sasl_background_callbacks_enable(), on
+/// the handle's background thread only, where what it throws is reported as a failure
+/// and then dropped (it must then return within 10 s of the handle's destruction). It
+/// never runs on two threads at once.
+using OAuthBearerTokenRefreshCallback =
+    std::function<std::optional<OAuthBearerToken>(const std::string& oauthbearer_config)>;
+
+namespace detail {
+
+/// The C arguments of kc_*oauthbearer_set_token for `t`.
+struct CToken {
+    explicit CToken(const OAuthBearerToken& t) {
+        lifetime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          t.expiry.time_since_epoch())
+                          .count();
+        ext.reserve(2 * t.extensions.size());
+        for (const auto& [k, v] : t.extensions) {
+            ext.push_back(k.c_str());
+            ext.push_back(v.c_str());
+        }
+    }
+    int64_t lifetime_ms;
+    std::vector<const char*> ext;
+    const char* const* ext_ptr() const noexcept { return ext.empty() ? nullptr : ext.data(); }
+};
+
+/// Runs the refresh callback `cb` for `ob` and hands its outcome to the library; what
+/// it throws is reported as a failure, then kept for the call it ran in (guarded).
+inline void refresh_token(const OAuthBearerTokenRefreshCallback& cb, kc_oauthbearer_t* ob,
+                          const char* config) noexcept {
+    guarded([&] {
+        std::optional<OAuthBearerToken> t;
+        try {
+            t = cb(config ? std::string(config) : std::string());
+        } catch (const std::exception& e) {
+            const char* why = e.what();
+            kc_oauthbearer_set_token_failure(
+                ob, why && *why ? why : "the token refresh callback threw an exception");
+            throw;
+        } catch (...) {
+            kc_oauthbearer_set_token_failure(ob, "the token refresh callback threw");
+            throw;
+        }
+        if (!t) {
+            return;
+        }
+        CToken c(*t);
+        ErrorCode rc = kc_oauthbearer_set_token(ob, t->value.c_str(), c.lifetime_ms,
+                                                t->principal.c_str(), c.ext_ptr(), c.ext.size());
+        if (rc != KC_OK) {
+            Error e(rc, "the token refresh callback's token was refused: " + last_error());
+            kc_oauthbearer_set_token_failure(ob, e.what());
+            throw e;
+        }
+    });
+}
+
+}  // namespace detail
+
 /// Configuration properties (librdkafka's names). Move-only; clone() copies.
 class Conf {
 public:
@@ -387,10 +512,12 @@ public:
         }
     }
     ~Conf() { kc_conf_free(conf_); }
-    Conf(Conf&& o) noexcept : conf_(std::exchange(o.conf_, nullptr)) {}
+    Conf(Conf&& o) noexcept
+        : conf_(std::exchange(o.conf_, nullptr)), oauth_cb_(std::move(o.oauth_cb_)) {}
     Conf& operator=(Conf&& o) noexcept {
         if (this != &o) {
             kc_conf_free(std::exchange(conf_, std::exchange(o.conf_, nullptr)));
+            oauth_cb_ = std::move(o.oauth_cb_);
         }
         return *this;
     }
@@ -423,13 +550,34 @@ public:
         }
     }
 
-    /// An independent copy.
+    /// An independent copy (the token refresh callback included).
     Conf clone() const {
         kc_conf_t* c = kc_conf_dup(conf_);
         if (!c) {
             detail::throw_last(kc_last_error_code());
         }
-        return Conf(c);
+        Conf out(c);
+        out.oauth_cb_ = oauth_cb_;
+        return out;
+    }
+
+    /// Sets the OAUTHBEARER token refresh callback (see OAuthBearerTokenRefreshCallback)
+    /// of the producers and consumers made from this configuration; an empty one removes
+    /// it. For sasl.mechanism=OAUTHBEARER without enable.sasl.oauthbearer.unsecure.jwt
+    /// (with it, creating a producer or consumer throws KC_ERR__INVALID_CONFIG); never
+    /// called for another mechanism. Kept by this Conf, not by c_ptr().
+    Conf& set_oauthbearer_token_refresh_cb(OAuthBearerTokenRefreshCallback cb) {
+        if (cb) {
+            oauth_cb_ = std::make_shared<const OAuthBearerTokenRefreshCallback>(std::move(cb));
+        } else {
+            oauth_cb_.reset();
+        }
+        return *this;
+    }
+
+    /// The token refresh callback set, or nullptr.
+    const OAuthBearerTokenRefreshCallback* oauthbearer_token_refresh_cb() const noexcept {
+        return oauth_cb_.get();
     }
 
     /// The C handle, still owned by this Conf. Producer and Consumer replace its
@@ -439,6 +587,7 @@ public:
 private:
     explicit Conf(kc_conf_t* c) noexcept : conf_(c) {}
     kc_conf_t* conf_;
+    std::shared_ptr<const OAuthBearerTokenRefreshCallback> oauth_cb_;
 };
 
 /// The outcome of one produced message. Valid during the delivery callback only.
@@ -476,6 +625,7 @@ namespace detail {
 
 struct ProducerState {
     DeliveryCallback on_delivery;
+    OAuthBearerTokenRefreshCallback on_oauth;
     /// The per-message callbacks not served yet (deleted when served, or with the producer).
     std::mutex mu;
     std::unordered_set<DeliveryCallback*> pending;
@@ -509,6 +659,31 @@ extern "C" inline void kafkac_cpp_dr_batch(kc_producer_t*, const kc_delivery_rep
     }
 }
 
+extern "C" inline void kafkac_cpp_producer_oauth(kc_oauthbearer_t* ob, const char* config,
+                                                 void* opaque) noexcept {
+    auto* st = static_cast<ProducerState*>(opaque);
+    refresh_token(st->on_oauth, ob, config);
+}
+
+/// Runs the transactional call `f` (returning its kc_err_t) with a callback scope: its
+/// failure (class and detail read at once) is thrown first; else what a callback threw.
+template <typename F>
+inline void txn_call(F&& f) {
+    CallbackScope scope;
+    ErrorCode rc = f();
+    if (rc != KC_OK) {
+        throw txn_error(rc);
+    }
+    scope.rethrow();
+}
+
+/// Hands `t` to the set-token function `set` of a producer or consumer.
+template <typename H, typename F>
+inline void set_token(H* h, F set, const OAuthBearerToken& t) {
+    CToken c(t);
+    check(set(h, t.value.c_str(), c.lifetime_ms, t.principal.c_str(), c.ext_ptr(), c.ext.size()));
+}
+
 /// Up to 8 headers on the stack, more on the heap.
 class CHeaders {
 public:
@@ -533,6 +708,30 @@ private:
 
 }  // namespace detail
 
+/// A consumer's group and membership (Consumer::consumer_group_metadata), for
+/// Producer::send_offsets_to_transaction. Owns its C handle; move-only.
+class ConsumerGroupMetadata {
+public:
+    explicit ConsumerGroupMetadata(kc_group_metadata_t* m) noexcept : m_(m) {}
+    ~ConsumerGroupMetadata() { kc_group_metadata_free(m_); }
+    ConsumerGroupMetadata(ConsumerGroupMetadata&& o) noexcept
+        : m_(std::exchange(o.m_, nullptr)) {}
+    ConsumerGroupMetadata& operator=(ConsumerGroupMetadata&& o) noexcept {
+        if (this != &o) {
+            kc_group_metadata_free(std::exchange(m_, std::exchange(o.m_, nullptr)));
+        }
+        return *this;
+    }
+    ConsumerGroupMetadata(const ConsumerGroupMetadata&) = delete;
+    ConsumerGroupMetadata& operator=(const ConsumerGroupMetadata&) = delete;
+
+    /// The C handle, still owned by this object.
+    const kc_group_metadata_t* c_ptr() const noexcept { return m_; }
+
+private:
+    kc_group_metadata_t* m_;
+};
+
 /// An asynchronous producer. Delivery reports are served by poll(), flush() and close()
 /// on the calling thread. The destructor frees the producer without waiting: call
 /// flush() or close() first, or messages not yet delivered are dropped without a report.
@@ -545,6 +744,11 @@ public:
         : state_(std::make_unique<detail::ProducerState>()) {
         state_->on_delivery = std::move(on_delivery);
         Conf mine = conf.clone();
+        if (const auto* cb = conf.oauthbearer_token_refresh_cb()) {
+            state_->on_oauth = *cb;
+            detail::check(kc_conf_set_oauthbearer_token_refresh_cb(
+                mine.c_ptr(), detail::kafkac_cpp_producer_oauth));
+        }
         detail::check(kc_conf_set_dr_batch_cb(mine.c_ptr(), detail::kafkac_cpp_dr_batch));
         detail::check(kc_conf_set_opaque(mine.c_ptr(), state_.get()));
         detail::check(kc_producer_new(mine.c_ptr(), &p_));
@@ -652,14 +856,92 @@ public:
     /// Messages not yet acknowledged plus reports not yet served.
     size_t outq_len() const noexcept { return kc_producer_outq_len(p_); }
 
-    /// The producer's fatal error, if it hit one.
+    /// The producer's fatal error (fatal() true), if it hit one.
     std::optional<Error> fatal_error() const {
         char buf[512];
         ErrorCode rc = kc_producer_fatal_error(p_, buf, sizeof buf);
         if (rc == KC_OK) {
             return std::nullopt;
         }
-        return Error(rc, buf);
+        return Error(rc, buf, false, false, true);
+    }
+
+    // Transactions (a producer with transactional.id). Each call throws an Error whose
+    // retriable(), txn_requires_abort() and fatal() say what to do; KC_ERR__STATE with
+    // none of them for a call in the wrong state. Delivery reports (and the token
+    // refresh callback) are served inside commit and abort; what a callback throws is
+    // rethrown when the call itself succeeded (its own Error comes first otherwise).
+
+    /// Gets the producer id for transactional.id (fencing older producers with the same
+    /// id and aborting what they left open). Once, before the first transaction.
+    /// Throws KC_ERR__TIMED_OUT (retriable: call again), KC_ERR__STATE (not a
+    /// transactional producer, or already done), a broker error (fatal).
+    void init_transactions(Timeout timeout = forever) {
+        detail::txn_call([&] { return kc_producer_init_transactions(p_, detail::to_ms(timeout)); });
+    }
+
+    /// Begins a transaction: what is produced until commit or abort belongs to it.
+    /// Throws KC_ERR__STATE (no init_transactions, a transaction already begun, an
+    /// abortable error not aborted yet), a fatal error.
+    void begin_transaction() {
+        detail::txn_call([&] { return kc_producer_begin_transaction(p_); });
+    }
+
+    /// Commits `offsets` (the next record to consume, each) of the group of `group` as
+    /// part of the transaction: they become the group's committed offsets when, and
+    /// only if, the transaction commits. Throws KC_ERR__TIMED_OUT (retriable), an
+    /// abortable error (the consumer left the group, or it rebalanced since
+    /// consumer_group_metadata()), a fatal error, KC_ERR__STATE, KC_ERR__INVALID_ARG.
+    void send_offsets_to_transaction(const std::vector<TopicPartition>& offsets,
+                                     const ConsumerGroupMetadata& group,
+                                     Timeout timeout = forever) {
+        auto cs = detail::to_c(offsets);
+        detail::txn_call([&] {
+            return kc_producer_send_offsets_to_transaction(p_, cs.data(), cs.size(),
+                                                           group.c_ptr(), detail::to_ms(timeout));
+        });
+    }
+
+    /// Sends what is queued, waits for every message of the transaction (serving their
+    /// reports), then commits it. Throws KC_ERR__TIMED_OUT (retriable: call again), an
+    /// abortable error (a message failed: abort), a fatal error (fenced; or the broker
+    /// aborted it after transaction.timeout.ms), KC_ERR__STATE.
+    void commit_transaction(Timeout timeout = forever) {
+        detail::txn_call(
+            [&] { return kc_producer_commit_transaction(p_, detail::to_ms(timeout)); });
+    }
+
+    /// Drops what is queued (reports KC_ERR__PURGE_QUEUE), waits for what is in flight,
+    /// then aborts the transaction: read_committed consumers never see its records.
+    /// Throws KC_ERR__TIMED_OUT (retriable), a fatal error, KC_ERR__STATE (none begun).
+    void abort_transaction(Timeout timeout = forever) {
+        detail::txn_call(
+            [&] { return kc_producer_abort_transaction(p_, detail::to_ms(timeout)); });
+    }
+
+    // OAUTHBEARER (sasl.mechanism=OAUTHBEARER): see OAuthBearerTokenRefreshCallback.
+
+    /// Sets the token every connection of the producer authenticates with (instead of,
+    /// or besides, the refresh callback). From any thread. Throws KC_ERR__INVALID_ARG (an
+    /// empty token or principal, an expiry in the past, a bad extension; what() says
+    /// which), KC_ERR__STATE (sasl.mechanism is not OAUTHBEARER, or the unsecured JWT is
+    /// configured).
+    void oauthbearer_set_token(const OAuthBearerToken& token) {
+        detail::set_token(p_, kc_producer_oauthbearer_set_token, token);
+    }
+
+    /// Says no token could be had: connections fail with KC_ERR__AUTHENTICATION saying
+    /// `errstr` until a token is set. Throws KC_ERR__INVALID_ARG (empty), KC_ERR__STATE.
+    void oauthbearer_set_token_failure(std::string_view errstr) {
+        detail::CStr e(errstr);
+        detail::check(kc_producer_oauthbearer_set_token_failure(p_, e.get()));
+    }
+
+    /// Runs the token refresh callback on a background thread of the producer from now
+    /// on, instead of inside poll and flush (for a producer that seldom polls). Throws
+    /// KC_ERR__STATE (no refresh callback, or not OAUTHBEARER).
+    void sasl_background_callbacks_enable() {
+        detail::check(kc_producer_sasl_background_callbacks_enable(p_));
     }
 
     /// The C handle, still owned by this Producer.
@@ -782,6 +1064,7 @@ namespace detail {
 struct ConsumerState {
     RebalanceCallback on_rebalance;
     CommitCallback on_commit;
+    OAuthBearerTokenRefreshCallback on_oauth;
     /// The message a poll got when a callback of the same poll threw.
     std::optional<Message> kept;
 };
@@ -804,6 +1087,12 @@ extern "C" inline void kafkac_cpp_commit(kc_consumer_t*, kc_err_t err,
     }
 }
 
+extern "C" inline void kafkac_cpp_consumer_oauth(kc_oauthbearer_t* ob, const char* config,
+                                                 void* opaque) noexcept {
+    auto* st = static_cast<ConsumerState*>(opaque);
+    refresh_token(st->on_oauth, ob, config);
+}
+
 }  // namespace detail
 
 /// A group consumer (subscribe) or a consumer of assigned partitions (assign).
@@ -820,6 +1109,11 @@ public:
         state_->on_rebalance = std::move(on_rebalance);
         state_->on_commit = std::move(on_commit);
         Conf mine = conf.clone();
+        if (const auto* cb = conf.oauthbearer_token_refresh_cb()) {
+            state_->on_oauth = *cb;
+            detail::check(kc_conf_set_oauthbearer_token_refresh_cb(
+                mine.c_ptr(), detail::kafkac_cpp_consumer_oauth));
+        }
         detail::check(kc_conf_set_rebalance_cb(mine.c_ptr(), detail::kafkac_cpp_rebalance));
         detail::check(kc_conf_set_offset_commit_cb(mine.c_ptr(), detail::kafkac_cpp_commit));
         detail::check(kc_conf_set_opaque(mine.c_ptr(), state_.get()));
@@ -985,6 +1279,30 @@ public:
         if (rc != KC_OK) {
             throw Error(rc, why);
         }
+    }
+
+    /// The group and membership now, for Producer::send_offsets_to_transaction: call
+    /// it after the poll whose records the transaction holds. Throws
+    /// KC_ERR__INVALID_ARG (no group.id).
+    ConsumerGroupMetadata consumer_group_metadata() {
+        kc_group_metadata_t* m = nullptr;
+        detail::check(kc_consumer_group_metadata(c_, &m));
+        return ConsumerGroupMetadata(m);
+    }
+
+    /// As Producer::oauthbearer_set_token, for this consumer's connections.
+    void oauthbearer_set_token(const OAuthBearerToken& token) {
+        detail::set_token(c_, kc_consumer_oauthbearer_set_token, token);
+    }
+    /// As Producer::oauthbearer_set_token_failure.
+    void oauthbearer_set_token_failure(std::string_view errstr) {
+        detail::CStr e(errstr);
+        detail::check(kc_consumer_oauthbearer_set_token_failure(c_, e.get()));
+    }
+    /// As Producer::sasl_background_callbacks_enable: the token refresh callback runs on
+    /// a background thread instead of inside poll.
+    void sasl_background_callbacks_enable() {
+        detail::check(kc_consumer_sasl_background_callbacks_enable(c_));
     }
 
     /// The C handle, still owned by this Consumer.

@@ -10,12 +10,15 @@ mod clib;
 mod common;
 
 use clib::Link;
-use common::kafka::{self, KAFKA_START_TIMEOUT};
+use common::kafka::{self, KafkaCluster, KAFKA_START_TIMEOUT};
 use common::{with_timeout, SANITIZE_FLAGS};
 use kafkac::client::OffsetSpec;
+use kafkac::consumer::assignor::TopicPartition;
+use kafkac::consumer::Consumer;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
@@ -210,6 +213,112 @@ fn example_says_hello_against_kafka() {
              consumed Kafka: hello, Kafka\n\
              consumed C++: hello, C++\n"
         );
+    })
+}
+
+/// tests/cpp/txn.cpp built with each compiler, on its own topics, group and
+/// transactional ids: commit, abort, fencing, a retriable timeout and calls in the wrong
+/// state; then the group's committed offset seen from the Rust client.
+#[test]
+fn transactions_against_kafka_with_gcc_and_clang() {
+    let programs = build_both("tests/cpp/txn.cpp");
+    let k = with_timeout(START_LIMIT, kafka::shared);
+    with_timeout(2 * LIMIT, move || {
+        let b = k.bootstrap.as_str();
+        for (compiler, exe) in programs {
+            let tag = compiler.trim_end_matches("++");
+            let topic = format!("cpp-txn-{tag}");
+            let group = format!("cpp-txn-{tag}");
+            create_topic(b, &topic, 1);
+            create_topic(b, &format!("{topic}-in"), 1);
+            let mut cmd = Command::new(&exe);
+            cmd.args([b, &topic, &group, &format!("cpp-txn-{tag}")]);
+            let out = common::run_sanitized(cmd, RUN_LIMIT);
+            eprintln!("{compiler}:\n{out}");
+            assert_summary(&out, 36);
+            for line in [
+                "wrong state: KC_ERR__STATE, no class",
+                "retriable init continued",
+                "committed after the commit: 10",
+                "read_committed: 12 records, read_uncommitted: 17 records",
+                "fencing: fatal",
+            ] {
+                assert!(out.lines().any(|l| l == line), "no {line:?} in:\n{out}");
+            }
+            // The group's offset is the committed transaction's, not the aborted one's.
+            let conf = common::client::config_with(b, &[("group.id", &group)]);
+            let c = Consumer::new(&conf).unwrap();
+            let tp = TopicPartition::new(format!("{topic}-in"), 0);
+            let got = c
+                .committed(std::slice::from_ref(&tp), CALL_TIMEOUT)
+                .unwrap();
+            assert_eq!(got, vec![(tp, 10)]);
+            c.close(CALL_TIMEOUT).unwrap();
+        }
+    })
+}
+
+/// A single-node cluster with a `SASL_PLAINTEXT` listener taking OAUTHBEARER with
+/// unsecured JWTs (Kafka's default validator), started on first use.
+fn oauth_cluster() -> &'static KafkaCluster {
+    static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        KafkaCluster::start_with_listeners(
+            1,
+            &["SASL_PLAINTEXT"],
+            &[
+                ("sasl.enabled.mechanisms", "OAUTHBEARER"),
+                (
+                    "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
+                     required unsecuredLoginStringClaim_sub=\"broker\";",
+                ),
+            ],
+        )
+    })
+}
+
+/// tests/cpp/oauth.cpp built with each compiler, against the SASL_PLAINTEXT listener:
+/// the refresh callback serves a producer (inside its polls) and a consumer (on its
+/// background thread) through a round trip; a throwing callback and a refused token
+/// come back as exceptions from poll and the program goes on; the calls' errors.
+#[test]
+fn oauthbearer_refresh_callback_against_kafka_with_gcc_and_clang() {
+    let programs = build_both("tests/cpp/oauth.cpp");
+    let k = with_timeout(START_LIMIT, oauth_cluster);
+    with_timeout(2 * LIMIT, move || {
+        let b = k.nodes[0].listener_addr("SASL_PLAINTEXT");
+        for (compiler, exe) in programs {
+            let tag = compiler.trim_end_matches("++");
+            let topic = format!("cpp-oauth-{tag}");
+            create_topic(&k.bootstrap, &topic, 1);
+            create_topic(&k.bootstrap, &format!("{topic}-failures"), 1);
+            let mut cmd = Command::new(&exe);
+            cmd.args([&b, &topic]);
+            let out = common::run_sanitized(cmd, RUN_LIMIT);
+            eprintln!("{compiler}:\n{out}");
+            assert_summary(&out, 57);
+            for line in [
+                "errors checked",
+                "producer: 20 delivered, refresh calls on the polling thread: 1",
+                "throwing callback: poll rethrew it, then delivered 1",
+                "refused token: poll threw KC_ERR__INVALID_ARG",
+            ] {
+                assert!(out.lines().any(|l| l == line), "no {line:?} in:\n{out}");
+            }
+            let bg = out
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("consumer: 20 read, refresh calls on the background thread: ")
+                })
+                .unwrap_or_else(|| panic!("no consumer line in:\n{out}"));
+            assert!(bg.parse::<usize>().unwrap() >= 1, "{out}");
+            assert_eq!(end_offsets(&k.bootstrap, &topic, 1), vec![20]);
+            assert_eq!(
+                end_offsets(&k.bootstrap, &format!("{topic}-failures"), 1),
+                vec![1]
+            );
+        }
     })
 }
 
@@ -454,6 +563,64 @@ fn the_programs_in_the_header_comment_compile() {
             ],
             None,
             &dir.join("header_comment.o"),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{src}"));
+    })
+}
+
+/// The C++ blocks of the README's "Using it from C++" section (the producer program, the
+/// consumer loop, transactions, the OAUTHBEARER callback) compile together, each of the
+/// last three as a function body, with what they leave to the reader declared.
+#[test]
+fn the_readme_cpp_blocks_compile() {
+    clib::require_tool("g++", &["--version"]);
+    with_timeout(LIMIT, || {
+        let readme = std::fs::read_to_string(clib::manifest_dir().join("README.md")).unwrap();
+        let section = readme
+            .split("\n## Using it from C++\n")
+            .nth(1)
+            .expect("no C++ section in README.md")
+            .split("\n## ")
+            .next()
+            .unwrap();
+        let blocks: Vec<&str> = section
+            .split("```cpp\n")
+            .skip(1)
+            .map(|b| b.split("\n```").next().unwrap())
+            .collect();
+        assert_eq!(blocks.len(), 4, "{blocks:?}");
+        assert!(blocks[0].starts_with("#include <kafkac.hpp>"), "{blocks:?}");
+        for (block, call) in [
+            (blocks[2], "send_offsets_to_transaction"),
+            (blocks[3], "set_oauthbearer_token_refresh_cb"),
+        ] {
+            assert!(block.contains(call), "{block}");
+        }
+        let src = format!(
+            "{}\n\nstatic long long next_offset = 0;\n\
+             static std::string fetch_jwt(const std::string& config) {{ return config; }}\n\
+             void consumer_loop() {{\n{}\n}}\n\
+             void transactions() {{\n{}\n}}\n\
+             void oauthbearer() {{\n{}\n}}\n",
+            blocks[0], blocks[1], blocks[2], blocks[3]
+        );
+        let dir = clib::bin_dir().join("cpp");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("readme_blocks.cpp");
+        std::fs::write(&file, &src).unwrap();
+        clib::compile(
+            "g++",
+            &file,
+            &[
+                "-std=c++17",
+                "-Wall",
+                "-Wextra",
+                "-Wpedantic",
+                "-Werror",
+                "-c",
+            ],
+            None,
+            &dir.join("readme_blocks.o"),
         )
         .unwrap_or_else(|e| panic!("{e}\n{src}"));
     })

@@ -27,6 +27,7 @@ static_assert(move_only<kafkac::Conf>);
 static_assert(move_only<kafkac::Producer>);
 static_assert(move_only<kafkac::Consumer>);
 static_assert(move_only<kafkac::Message>);
+static_assert(move_only<kafkac::ConsumerGroupMetadata>);
 static_assert(std::is_base_of_v<std::runtime_error, kafkac::Error>);
 
 namespace {
@@ -134,6 +135,39 @@ void creation_errors(const std::string& nowhere) {
     CHECK(g.c_ptr() == nullptr && moved.c_ptr() != nullptr);
     moved.subscribe({"t", "^t-.*"});
     CHECK(moved.assignment().empty());
+    CHECK_THROWS(g.consumer_group_metadata(), KC_ERR__NULL_ARG, e, {});
+    // Group metadata needs a group.id.
+    kafkac::Consumer nogroup(kafkac::Conf{{"bootstrap.servers", nowhere}});
+    CHECK_THROWS(nogroup.consumer_group_metadata(), KC_ERR__INVALID_ARG, e,
+                 { CHECK(check::contains(e.what(), "group.id")); });
+    kafkac::ConsumerGroupMetadata md = moved.consumer_group_metadata();
+    CHECK(md.c_ptr() != nullptr);
+    kafkac::ConsumerGroupMetadata md2 = std::move(md);
+    CHECK(md.c_ptr() == nullptr && md2.c_ptr() != nullptr);
+}
+
+// Transactional calls without a broker: the wrong state (KC_ERR__STATE, no class), a
+// timeout (retriable), an error of another call (no class).
+void txn_offline(const std::string& nowhere) {
+    kafkac::Error plain(KC_ERR__STATE, "x");
+    CHECK(!plain.retriable() && !plain.txn_requires_abort() && !plain.fatal());
+    kafkac::Producer p(kafkac::Conf{{"bootstrap.servers", nowhere},
+                                    {"transactional.id", "cpp-offline"}});
+    CHECK_THROWS(p.begin_transaction(), KC_ERR__STATE, e, {
+        CHECK(check::contains(e.what(), "begin_transaction"));
+        CHECK(!e.retriable() && !e.txn_requires_abort() && !e.fatal());
+    });
+    CHECK_THROWS(p.init_transactions(200ms), KC_ERR__TIMED_OUT, e, {
+        CHECK(e.retriable());
+        CHECK(!e.txn_requires_abort() && !e.fatal());
+        CHECK(check::contains(e.what(), "call it again"));
+    });
+    // The class is of the last transactional call only.
+    CHECK_THROWS(p.produce("", "x"), KC_ERR__INVALID_ARG, e,
+                 { CHECK(!e.retriable() && !e.fatal()); });
+    kafkac::Producer moved = std::move(p);
+    CHECK_THROWS(p.commit_transaction(0ms), KC_ERR__NULL_ARG, e, {});
+    CHECK(moved.close(0ms) == 0);
 }
 
 // Messages to an address where nothing listens fail after message.timeout.ms; flush()
@@ -215,6 +249,7 @@ int main(int argc, char** argv) {
         conf_errors();
         bytes();
         creation_errors(nowhere);
+        txn_offline(nowhere);
         failed_deliveries(nowhere);
     } catch (const kafkac::Error& e) {
         std::printf("FAILED: uncaught %s: %s\n", std::string(e.name()).c_str(), e.what());
