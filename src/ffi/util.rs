@@ -341,7 +341,11 @@ mod tests {
             for t in threads {
                 t.join().unwrap();
             }
-            assert_eq!(after.load(Ordering::Acquire), 0, "a call ran after the wait");
+            assert_eq!(
+                after.load(Ordering::Acquire),
+                0,
+                "a call ran after the wait"
+            );
         }
     }
 }
