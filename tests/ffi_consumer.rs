@@ -1059,6 +1059,149 @@ fn a_group_flow_reaches_both_callbacks_and_commits_what_was_consumed() {
 // From C, under the sanitizers
 // ---------------------------------------------------------------------------------------
 
+/// One call of the taking-over rebalance callback: its kind, the partitions, and the
+/// codes (with the last error's text) of the assign calls it made.
+type TakeOverCall = (kc_err_t, Vec<i32>, Vec<(kc_err_t, String)>);
+
+/// What the taking-over rebalance callback did.
+struct TakeOver {
+    topic: std::ffi::CString,
+    calls: Mutex<Vec<TakeOverCall>>,
+}
+
+/// On assign: refuses a partition the rebalance does not add, then takes the change
+/// over: partition 0 from offset 5, partition 1 left out (paused). On revoke: assign
+/// with no partitions (librdkafka's `assign(NULL)`) and with one it does not revoke.
+unsafe extern "C" fn on_rebalance_take_over(
+    c: *mut kc_consumer_t,
+    kind: kc_err_t,
+    parts: *const kc_topic_partition_t,
+    cnt: usize,
+    opaque: *mut c_void,
+) {
+    // SAFETY: the opaque is the test's TakeOver, alive while the consumer is.
+    let t = unsafe { &*(opaque as *const TakeOver) };
+    // SAFETY: `cnt` entries valid during the call.
+    let list: Vec<i32> = unsafe { entries(parts, cnt) }
+        .into_iter()
+        .map(|(_, p, ..)| p)
+        .collect();
+    let mut codes = Vec::new();
+    let mut call = |ps: &[kc_topic_partition_t]| {
+        // SAFETY: the consumer the callback runs for; `ps` valid entries.
+        let code = unsafe { kc_consumer_assign(c, ps.as_ptr(), ps.len()) };
+        codes.push((code, last_error()));
+    };
+    if kind == KC_ERR__ASSIGN_PARTITIONS {
+        call(&[part(&t.topic, 7, KC_OFFSET_INVALID)]);
+        call(&[part(&t.topic, 0, 5)]);
+    } else {
+        call(&[]);
+        call(&[part(&t.topic, 9, KC_OFFSET_INVALID)]);
+    }
+    lock(&t.calls).push((kind, list, codes));
+}
+
+/// `kc_consumer_assign` from the rebalance callback takes the rebalance over: the added
+/// partitions it lists start where it says, those it leaves out stay paused until
+/// resumed; in a revoke callback an empty list is accepted; partitions the rebalance
+/// does not concern are refused, naming them.
+#[test]
+fn assign_from_the_rebalance_callback_takes_the_assignment_over() {
+    on_kafka(|b| {
+        let topic = "ffi-cons-takeover";
+        let ends = topic_with_records(b, topic, 2, 100);
+        assert!(ends[0] > 5 && ends[1] > 0, "{ends:?}");
+        let t = Box::new(TakeOver {
+            topic: cs(topic),
+            calls: Mutex::new(Vec::new()),
+        });
+        let conf = Conf::new(
+            b,
+            &[
+                ("group.id", "ffi-cons-takeover"),
+                ("auto.offset.reset", "earliest"),
+                ("enable.auto.commit", "false"),
+            ],
+        );
+        // SAFETY: live configuration; the TakeOver outlives the consumer.
+        unsafe {
+            assert_ok(kc_conf_set_rebalance_cb(
+                conf.0,
+                Some(on_rebalance_take_over),
+            ));
+            assert_ok(kc_conf_set_opaque(
+                conf.0,
+                &*t as *const TakeOver as *mut c_void,
+            ));
+        }
+        let c = conf.consumer();
+        let tc = cs(topic);
+        let topics = [tc.as_ptr()];
+        // SAFETY: live handles and valid arguments throughout.
+        unsafe { assert_ok(kc_consumer_subscribe(c.0, topics.as_ptr(), 1)) };
+        let want = (ends[0] - 5) as usize;
+        let got = consume(&c, want, Duration::from_secs(40));
+        assert_eq!(got.len(), want, "partition 0 from offset 5");
+        let mut offsets: Vec<i64> = got.iter().map(|g| g.offset).collect();
+        offsets.sort_unstable();
+        assert!(
+            got.iter().all(|g| g.partition == 0),
+            "a record of the paused partition"
+        );
+        assert_eq!(offsets, (5..ends[0]).collect::<Vec<_>>());
+        // Partition 1 stays paused.
+        let more = consume(&c, 1, Duration::from_secs(2));
+        assert!(more.is_empty(), "{} records while paused", more.len());
+        {
+            let calls = lock(&t.calls);
+            assert_eq!(calls.len(), 1, "one assign rebalance");
+            let (kind, list, codes) = &calls[0];
+            assert_eq!(*kind, KC_ERR__ASSIGN_PARTITIONS);
+            assert_eq!(list, &[0, 1]);
+            assert_eq!(codes[0].0, KC_ERR__INVALID_ARG);
+            assert!(
+                codes[0].1.contains("ffi-cons-takeover/7")
+                    && codes[0]
+                        .1
+                        .contains("not among the partitions this rebalance assigns"),
+                "{}",
+                codes[0].1
+            );
+            assert_eq!(codes[1].0, KC_OK, "{}", codes[1].1);
+        }
+        assert_eq!(
+            assignment(&c),
+            [(topic.to_string(), 0), (topic.to_string(), 1)],
+            "the left-out partition stays assigned"
+        );
+        // Resumed, partition 1 is read from its start (auto.offset.reset=earliest).
+        let p1 = [part(&tc, 1, KC_OFFSET_INVALID)];
+        // SAFETY: a live consumer and one valid entry.
+        unsafe { assert_ok(kc_consumer_resume(c.0, p1.as_ptr(), 1)) };
+        let got = consume(&c, ends[1] as usize, Duration::from_secs(30));
+        assert_eq!(got.len(), ends[1] as usize);
+        assert!(got.iter().all(|g| g.partition == 1));
+        assert_eq!(got.iter().map(|g| g.offset).min(), Some(0));
+        // Closing revokes: the callback's empty assign is accepted, a stranger refused.
+        // SAFETY: a live consumer.
+        unsafe { assert_ok(kc_consumer_close(c.0, 10_000)) };
+        let calls = lock(&t.calls);
+        let (kind, list, codes) = calls.last().unwrap();
+        assert_eq!(*kind, KC_ERR__REVOKE_PARTITIONS);
+        assert_eq!(list, &[0, 1]);
+        assert_eq!(codes[0].0, KC_OK, "{}", codes[0].1);
+        assert_eq!(codes[1].0, KC_ERR__INVALID_ARG);
+        assert!(
+            codes[1]
+                .1
+                .contains("not among the partitions this rebalance revokes"),
+            "{}",
+            codes[1].1
+        );
+    })
+}
+
 #[test]
 fn c_program_runs_the_consumer_life_cycle_under_the_sanitizers() {
     clib::require_tool(&clib::cc(), &["--version"]);

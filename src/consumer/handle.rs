@@ -50,7 +50,8 @@ pub enum RebalanceKind {
 /// [`Consumer::close`]) on the application's thread, before the change takes effect
 /// for fetching (Assign: before the first record of the partitions is handed out;
 /// Revoke: before the consumer commits and lets the partitions go). The consumer applies
-/// the change itself afterwards; the callback may commit, seek or store offsets.
+/// the change itself afterwards; the callback may commit, seek or store offsets, or take
+/// the change over with [`Consumer::assign`].
 pub type RebalanceFn = Box<dyn FnMut(&Consumer, RebalanceKind, &[TopicPartition]) + Send>;
 
 /// The result of an asynchronous commit: called inside [`Consumer::poll`].
@@ -262,6 +263,9 @@ pub struct Consumer {
     on_commit: Mutex<Option<CommitFn>>,
     /// Set while a thread runs a callback (a callback's own poll serves nothing).
     in_callback: AtomicBool,
+    /// The rebalance whose callback runs now, and the thread running it: an `assign`
+    /// made from that callback takes the change over (see [`Consumer::assign`]).
+    in_rebalance: Mutex<Option<(std::thread::ThreadId, RebalanceKind, Vec<TopicPartition>)>>,
     /// Set by `close`: commits made while closing end by then.
     close_deadline: Mutex<Option<Instant>>,
 }
@@ -308,6 +312,7 @@ impl Consumer {
             rebalance: Mutex::new(None),
             on_commit: Mutex::new(None),
             in_callback: AtomicBool::new(false),
+            in_rebalance: Mutex::new(None),
             close_deadline: Mutex::new(None),
         })
     }
@@ -391,8 +396,26 @@ impl Consumer {
     /// Consumes exactly these partitions, without group membership (commits still go
     /// to `group.id`'s coordinator when one is set). `offset` `None`: the committed
     /// offset, else `auto.offset.reset`; negative: -2 earliest, -1 latest.
+    ///
+    /// Called from the rebalance callback (on its thread), it takes that rebalance over
+    /// instead (librdkafka's `assign`/`incremental_assign` from its callback):
+    /// - Assign: `parts` says which of the partitions the rebalance adds are consumed
+    ///   and from where (an offset starts there, `None` at the committed offset); those
+    ///   it leaves out stay assigned to the member but paused (until
+    ///   [`resume`](Self::resume)). A partition the rebalance does not add is refused.
+    /// - Revoke and Lost: the consumer lets the partitions go itself; an empty list, or
+    ///   one of the rebalance's own partitions, is accepted and changes nothing; a
+    ///   partition the rebalance does not take away is refused.
     pub fn assign(&self, parts: &[(TopicPartition, Option<i64>)]) -> Result<()> {
         self.check_open()?;
+        let current = self
+            .in_rebalance
+            .lock()
+            .clone()
+            .filter(|(thread, ..)| *thread == std::thread::current().id());
+        if let Some((_, kind, tps)) = current {
+            return self.take_over(kind, &tps, parts);
+        }
         {
             let mut app = self.shared.app.lock();
             let keep: Vec<TopicPartition> = parts.iter().map(|(tp, _)| tp.clone()).collect();
@@ -402,6 +425,45 @@ impl Consumer {
             }
         }
         self.shared.command(Cmd::Assign(parts.to_vec()));
+        Ok(())
+    }
+
+    /// `assign` from the rebalance callback (see [`assign`](Self::assign)).
+    fn take_over(
+        &self,
+        kind: RebalanceKind,
+        tps: &[TopicPartition],
+        parts: &[(TopicPartition, Option<i64>)],
+    ) -> Result<()> {
+        if let Some((tp, _)) = parts.iter().find(|(tp, _)| !tps.contains(tp)) {
+            let what = match kind {
+                RebalanceKind::Assign => "assigns",
+                RebalanceKind::Revoke => "revokes",
+                RebalanceKind::Lost => "loses",
+            };
+            return Err(Error::invalid_arg(format!(
+                "assign from the rebalance callback: {}/{} is not among the partitions this \
+                 rebalance {what}",
+                tp.topic, tp.partition
+            )));
+        }
+        if kind != RebalanceKind::Assign {
+            // The consumer lets them go after the callback, as without the call.
+            return Ok(());
+        }
+        for (tp, start) in parts {
+            if let Some(o) = start {
+                self.seek(tp, *o)?;
+            }
+        }
+        let left_out: Vec<TopicPartition> = tps
+            .iter()
+            .filter(|tp| !parts.iter().any(|(p, _)| p == *tp))
+            .cloned()
+            .collect();
+        if !left_out.is_empty() {
+            self.pause(&left_out)?;
+        }
         Ok(())
     }
 
@@ -485,9 +547,12 @@ impl Consumer {
         match item {
             Item::Rebalance(kind, tps) => {
                 if !self.in_callback.swap(true, Ordering::AcqRel) {
+                    *self.in_rebalance.lock() =
+                        Some((std::thread::current().id(), kind, tps.clone()));
                     if let Some(f) = self.rebalance.lock().as_mut() {
                         f(self, kind, &tps);
                     }
+                    *self.in_rebalance.lock() = None;
                     self.in_callback.store(false, Ordering::Release);
                 }
                 if kind == RebalanceKind::Revoke && self.shared.settings.auto_commit {

@@ -65,13 +65,15 @@ pub struct kc_topic_partition_t {
 /// `parts` holds `cnt` partitions (their `offset` is `KC_OFFSET_INVALID`), valid
 /// during the call only. `cb_opaque` is the one set with `kc_conf_set_opaque`.
 ///
-/// Informational: the consumer applies the change itself once the callback returns
-/// (there is no assign call to make, unlike librdkafka, where a callback that does not
-/// call assign leaves the consumer consuming nothing). For added partitions it runs
-/// before their first record is handed out; for revoked ones before the consumer
-/// commits (with `enable.auto.commit`) what was consumed and lets them go. It may call
-/// `kc_consumer_commit`, `_store_offset`, `_seek`, `_pause`, `_position`,
-/// `_committed`; it must not free the consumer.
+/// The consumer applies the change itself once the callback returns (there is no
+/// assign call to make, unlike librdkafka, where a callback that does not call assign
+/// leaves the consumer consuming nothing), unless the callback takes it over with
+/// `kc_consumer_assign` (see there): for added partitions, the list it passes says which
+/// are consumed and from which offset, the others staying assigned but paused. For
+/// added partitions it runs before their first record is handed out; for revoked ones
+/// before the consumer commits (with `enable.auto.commit`) what was consumed and lets
+/// them go. It may call `kc_consumer_assign`, `_commit`, `_store_offset`, `_seek`,
+/// `_pause`, `_resume`, `_position`, `_committed`; it must not free the consumer.
 ///
 /// Runs only inside `kc_consumer_poll`, `_poll_batch`, `_close` (and `_free`, when the
 /// consumer was not closed: calls on the consumer made from it then work as during
@@ -439,8 +441,19 @@ pub unsafe extern "C" fn kc_consumer_unsubscribe(consumer: *mut kc_consumer_t) -
 /// Commits still go to `group.id`'s coordinator when one is set. `parts` is borrowed
 /// for the duration of the call.
 ///
+/// Called from the rebalance callback (on the polling thread), it takes that
+/// rebalance over instead, as librdkafka's `assign`/`incremental_assign` from its
+/// callback: for `KC_ERR__ASSIGN_PARTITIONS`, `parts` lists which of the added
+/// partitions are consumed and from where (`offset` as above: `KC_OFFSET_INVALID` or
+/// `KC_OFFSET_STORED` for the committed offset); the added partitions it leaves out stay
+/// assigned to the member, paused until `kc_consumer_resume`. For
+/// `KC_ERR__REVOKE_PARTITIONS` and `KC_ERR__ASSIGNMENT_LOST` the consumer lets the
+/// partitions go itself: `cnt` 0 (librdkafka's `assign(NULL)`) or some of those
+/// partitions is accepted and changes nothing. The group membership stays either way.
+///
 /// Errors: `KC_ERR__INVALID_ARG` (an empty topic, a negative partition, another
-/// negative offset, a partition listed twice), `KC_ERR__NULL_ARG` (`consumer`,
+/// negative offset, a partition listed twice; from the rebalance callback, a partition
+/// that rebalance does not assign, revoke or lose), `KC_ERR__NULL_ARG` (`consumer`,
 /// `parts` with `cnt` > 0, a topic), `KC_ERR__DESTROY`, `KC_ERR__FATAL`,
 /// `KC_ERR__PANIC`.
 ///

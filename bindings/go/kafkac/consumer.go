@@ -14,8 +14,9 @@ import (
 
 // RebalanceCb is called with AssignedPartitions or RevokedPartitions when the group's
 // assignment changes, inside Poll, ReadMessage or Close on the goroutine that calls
-// them. It is informational: the consumer applies the change itself once it returns.
-// It may call Commit, CommitOffsets, StoreOffsets, Seek, Position and Committed; it must
+// them. The consumer applies the change itself once it returns, unless the callback
+// takes it over with Assign (see there). It may call Assign, Unassign, Commit,
+// CommitOffsets, StoreOffsets, Seek, Position and Committed; it must
 // not call Close. A panic in it is recovered and returned by that Poll (as an event) or
 // ReadMessage (as an error). Its returned error is ignored.
 type RebalanceCb func(c *Consumer, ev Event) error
@@ -106,7 +107,11 @@ func (c *Consumer) Unsubscribe() error {
 
 // Assign consumes exactly these partitions, without group membership, each from its
 // Offset (an offset, OffsetBeginning, OffsetEnd, or OffsetStored: the group's committed
-// offset, else auto.offset.reset).
+// offset, else auto.offset.reset). Called from the rebalance callback it takes that
+// rebalance over instead (kc_consumer_assign): for AssignedPartitions, the partitions
+// listed start at their Offset and the ones left out stay assigned but paused (until
+// Resume); for RevokedPartitions, Assign(nil) (or Unassign) is accepted and the
+// consumer lets the partitions go itself.
 func (c *Consumer) Assign(partitions []TopicPartition) error {
 	if !c.g.enter() {
 		return errClosed("consumer")
