@@ -208,6 +208,8 @@ fn python_binding_against_kafka() {
         "test_kafkac_reads_what_confluent_wrote",
         "test_producing_from_several_threads",
         "test_store_offsets_commits_only_what_was_stored",
+        "test_on_assign_may_choose_offsets_with_assign",
+        "test_on_assign_taking_over_pauses_what_it_leaves_out",
     ]);
 }
 

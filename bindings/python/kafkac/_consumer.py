@@ -1,6 +1,5 @@
 """The group consumer (`kc_consumer_*`)."""
 import collections
-import threading
 import weakref
 from ctypes import POINTER, byref, c_char_p, c_size_t, c_void_p
 
@@ -88,10 +87,10 @@ class Consumer:
         self._on_commit = props.pop("on_commit", None)
         oauth_cb = props.pop("oauth_cb", None)
         self._on_assign = self._on_revoke = self._on_lost = None
-        self._in_rebalance = None
         self._errors = CallbackErrors()
         self._held = collections.deque()
         self._closed = False
+        self._closing = False
         wself = weakref.ref(self)
 
         # The functions C calls. Each catches everything: an exception is kept for the
@@ -143,11 +142,7 @@ class Consumer:
                 cb = self._on_lost or self._on_revoke
             if cb is None:
                 return
-            self._in_rebalance = (kind, threading.get_ident())
-            try:
-                cb(self, tp_list(parts, cnt))
-            finally:
-                self._in_rebalance = None
+            cb(self, tp_list(parts, cnt))
         except BaseException as e:  # C must not see it
             self._errors.keep(e)
 
@@ -196,14 +191,11 @@ class Consumer:
     def assign(self, partitions):
         """Consumes exactly `partitions` (TopicPartition, each with an offset or
         OFFSET_BEGINNING / OFFSET_END / OFFSET_STORED / OFFSET_INVALID), without group
-        membership. Called from `on_assign` with the partitions given to it, it positions
-        them instead (the group's assignment stands)."""
+        membership. Called from `on_assign`, it takes that rebalance over instead (the
+        group's assignment stands): the partitions listed start at their offsets, the
+        ones given to `on_assign` and left out stay assigned but paused until `resume`.
+        From `on_revoke`/`on_lost`, an empty list (`unassign()`) changes nothing."""
         partitions = list(partitions)
-        if self._in_rebalance == (C.KC_ERR__ASSIGN_PARTITIONS, threading.get_ident()):
-            for tp in partitions:
-                if tp.offset >= 0 or tp.offset in (C.KC_OFFSET_BEGINNING, C.KC_OFFSET_END):
-                    self.seek(tp)
-            return
         arr = tp_array(partitions)
         self._call(F.kc_consumer_assign, arr, len(partitions))
 
@@ -384,13 +376,18 @@ class Consumer:
         plus a little. Closing again does nothing; other calls then raise
         KafkaException(_DESTROY). Messages already received stay valid."""
         h = getattr(self, "_h", None)
-        if h is None or self._closed:
+        if h is None or self._closed or self._closing:
             return
-        self._closed = True
+        # The callbacks close runs (on_revoke) may still call the consumer (commit,
+        # unassign): it is marked closed once the library's close has returned.
+        self._closing = True
         self._held.clear()
         # The handle is freed when the object is collected: another thread may still be
         # inside a call on it, which the library answers with _DESTROY from now on.
-        err = F.kc_consumer_close(h, to_ms(timeout))
+        try:
+            err = F.kc_consumer_close(h, to_ms(timeout))
+        finally:
+            self._closed = True
         if err and err != _DESTROY:
             raise error_from(err)
         self._errors.raise_pending()

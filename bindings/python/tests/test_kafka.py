@@ -191,6 +191,36 @@ def test_on_assign_may_choose_offsets_with_assign(bootstrap, new_topic):
         assert [m.value() for m in consume_n(c, 3)] == [b"2", b"3", b"4"]
 
 
+def test_on_assign_taking_over_pauses_what_it_leaves_out(bootstrap, new_topic):
+    topic = new_topic(2)
+    with kafkac.Producer({"bootstrap.servers": bootstrap}) as p:
+        for part in (0, 1):
+            for i in range(3):
+                p.produce(topic, b"%d-%d" % (part, i), partition=part)
+        assert p.flush(T) == 0
+    events = []
+
+    def on_assign(consumer, parts):
+        events.append(("assign", sorted(tp.partition for tp in parts)))
+        consumer.assign([TopicPartition(topic, 0, 1)])
+
+    def on_revoke(consumer, parts):
+        events.append(("revoke", sorted(tp.partition for tp in parts)))
+        consumer.unassign()
+
+    with kafkac.Consumer({"bootstrap.servers": bootstrap, "group.id": group_id(),
+                          "auto.offset.reset": "earliest"}) as c:
+        c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
+        assert [m.value() for m in consume_n(c, 2)] == [b"0-1", b"0-2"]
+        # Partition 1 was left out: assigned, paused, nothing from it.
+        assert c.consume(10, 1.0) == []
+        assert sorted(tp.partition for tp in c.assignment()) == [0, 1]
+        c.resume([TopicPartition(topic, 1)])
+        assert [m.value() for m in consume_n(c, 3)] == [b"1-0", b"1-1", b"1-2"]
+        c.close()
+    assert events == [("assign", [0, 1]), ("revoke", [0, 1])]
+
+
 class Boom(Exception):
     pass
 
