@@ -109,9 +109,9 @@ func (c *Consumer) Unsubscribe() error {
 // Offset (an offset, OffsetBeginning, OffsetEnd, or OffsetStored: the group's committed
 // offset, else auto.offset.reset). Called from the rebalance callback it takes that
 // rebalance over instead (kc_consumer_assign): for AssignedPartitions, the partitions
-// listed start at their Offset and the ones left out stay assigned but paused (until
-// Resume); for RevokedPartitions, Assign(nil) (or Unassign) is accepted and the
-// consumer lets the partitions go itself.
+// listed start at their Offset and the ones left out stay assigned to the member but
+// are not consumed (paused); for RevokedPartitions, Assign(nil) (or Unassign) is
+// accepted and the consumer lets the partitions go itself.
 func (c *Consumer) Assign(partitions []TopicPartition) error {
 	if !c.g.enter() {
 		return errClosed("consumer")

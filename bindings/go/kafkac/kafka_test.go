@@ -761,3 +761,66 @@ func TestAdminErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Assign from the rebalance callback takes the assignment over: partition 0 from
+// offset 1, partition 1 left out (not consumed); Unassign from the revoke callback is
+// accepted, and so is a commit there.
+func TestRebalanceCallbackAssignTakesTheAssignmentOver(t *testing.T) {
+	topic := newTopic(t, 2)
+	p := newProducer(t, nil)
+	msgs := testMessages(topic, 0, 3)
+	produceAll(t, p, msgs)
+	produceAll(t, p, testMessages(topic, 1, 3))
+	c := newConsumer(t, ConfigMap{"group.id": topic + "-group", "enable.auto.commit": false})
+	var mu sync.Mutex
+	var errs []error
+	var kinds []string
+	err := c.Subscribe(topic, func(c *Consumer, ev Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case AssignedPartitions:
+			kinds = append(kinds, fmt.Sprintf("assign %d", len(e.Partitions)))
+			errs = append(errs, c.Assign([]TopicPartition{{Topic: topic, Partition: 0, Offset: 1}}))
+		case RevokedPartitions:
+			kinds = append(kinds, fmt.Sprintf("revoke %d", len(e.Partitions)))
+			errs = append(errs, c.Unassign())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 3; i++ {
+		m, err := c.ReadMessage(callTimeout)
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if m.TopicPartition.Partition != 0 || m.TopicPartition.Offset != Offset(i) {
+			t.Fatalf("read %d: got %v", i, m.TopicPartition)
+		}
+		checkSame(t, m, msgs[i])
+	}
+	if m, err := c.ReadMessage(time.Second); err == nil {
+		t.Fatalf("a record of the partition left out: %v", m.TopicPartition)
+	} else {
+		asError(t, err, ErrTimedOut)
+	}
+	asg, err := c.Assignment()
+	if err != nil || len(asg) != 2 {
+		t.Fatalf("Assignment() %v, %v: the partition left out stays assigned", asg, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(kinds) != "[assign 2 revoke 2]" {
+		t.Fatalf("rebalances %v", kinds)
+	}
+	for i, e := range errs {
+		if e != nil {
+			t.Fatalf("%s: %v", kinds[i], e)
+		}
+	}
+}
