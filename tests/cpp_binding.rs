@@ -262,20 +262,7 @@ fn transactions_against_kafka_with_gcc_and_clang() {
 /// unsecured JWTs (Kafka's default validator), started on first use.
 fn oauth_cluster() -> &'static KafkaCluster {
     static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        KafkaCluster::start_with_listeners(
-            1,
-            &["SASL_PLAINTEXT"],
-            &[
-                ("sasl.enabled.mechanisms", "OAUTHBEARER"),
-                (
-                    "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
-                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
-                     required unsecuredLoginStringClaim_sub=\"broker\";",
-                ),
-            ],
-        )
-    })
+    CLUSTER.get_or_init(|| KafkaCluster::start_with_oauthbearer(1, &[]))
 }
 
 /// tests/cpp/oauth.cpp built with each compiler, against the SASL_PLAINTEXT listener:
@@ -546,26 +533,32 @@ fn the_programs_in_the_header_comment_compile() {
             blocks[0].join("\n"),
             blocks[1].join("\n")
         );
-        let dir = clib::bin_dir().join("cpp");
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("header_comment.cpp");
-        std::fs::write(&file, &src).unwrap();
-        clib::compile(
-            "g++",
-            &file,
-            &[
-                "-std=c++17",
-                "-Wall",
-                "-Wextra",
-                "-Wpedantic",
-                "-Werror",
-                "-c",
-            ],
-            None,
-            &dir.join("header_comment.o"),
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{src}"));
+        compile_strict(&src, "header_comment");
     })
+}
+
+/// Compiles `src` (an object file, `name`.o, under the test's build directory) with g++
+/// and every warning an error; panics with the compiler's output and the source.
+fn compile_strict(src: &str, name: &str) {
+    let dir = clib::bin_dir().join("cpp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.cpp"));
+    std::fs::write(&file, src).unwrap();
+    clib::compile(
+        "g++",
+        &file,
+        &[
+            "-std=c++17",
+            "-Wall",
+            "-Wextra",
+            "-Wpedantic",
+            "-Werror",
+            "-c",
+        ],
+        None,
+        &dir.join(format!("{name}.o")),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{src}"));
 }
 
 /// The C++ blocks of the README's "Using it from C++" section (the producer program, the
@@ -604,24 +597,6 @@ fn the_readme_cpp_blocks_compile() {
              void oauthbearer() {{\n{}\n}}\n",
             blocks[0], blocks[1], blocks[2], blocks[3]
         );
-        let dir = clib::bin_dir().join("cpp");
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("readme_blocks.cpp");
-        std::fs::write(&file, &src).unwrap();
-        clib::compile(
-            "g++",
-            &file,
-            &[
-                "-std=c++17",
-                "-Wall",
-                "-Wextra",
-                "-Wpedantic",
-                "-Werror",
-                "-c",
-            ],
-            None,
-            &dir.join("readme_blocks.o"),
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{src}"));
+        compile_strict(&src, "readme_blocks");
     })
 }

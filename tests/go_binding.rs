@@ -41,21 +41,12 @@ static GO: Mutex<()> = Mutex::new(());
 fn cluster() -> &'static KafkaCluster {
     static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
-        KafkaCluster::start_with_listeners(
+        KafkaCluster::start_with_oauthbearer(
             1,
-            &["SASL_PLAINTEXT"],
-            &[
-                ("sasl.enabled.mechanisms", "OAUTHBEARER"),
-                (
-                    "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
-                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
-                     required unsecuredLoginStringClaim_sub=\"broker\";",
-                ),
-                (
-                    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
-                    "500",
-                ),
-            ],
+            &[(
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                "500",
+            )],
         )
     })
 }

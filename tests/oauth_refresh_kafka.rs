@@ -28,19 +28,7 @@ const LIMIT: Duration = Duration::from_secs(400);
 fn cluster() -> &'static KafkaCluster {
     static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
-        KafkaCluster::start_with_listeners(
-            1,
-            &["SASL_PLAINTEXT"],
-            &[
-                ("sasl.enabled.mechanisms", "OAUTHBEARER"),
-                (
-                    "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
-                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
-                     required unsecuredLoginStringClaim_sub=\"broker\";",
-                ),
-                ("connections.max.reauth.ms", "3000"),
-            ],
-        )
+        KafkaCluster::start_with_oauthbearer(1, &[("connections.max.reauth.ms", "3000")])
     })
 }
 

@@ -146,20 +146,7 @@ fn pytest(files: &[&str], env: &[(&str, &str)]) -> Report {
 fn cluster() -> &'static KafkaCluster {
     static CLUSTER: OnceLock<KafkaCluster> = OnceLock::new();
     with_timeout(START_LIMIT, || {
-        CLUSTER.get_or_init(|| {
-            KafkaCluster::start_with_listeners(
-                1,
-                &["SASL_PLAINTEXT"],
-                &[
-                    ("sasl.enabled.mechanisms", "OAUTHBEARER"),
-                    (
-                        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
-                        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
-                         required unsecuredLoginStringClaim_sub=\"broker\";",
-                    ),
-                ],
-            )
-        })
+        CLUSTER.get_or_init(|| KafkaCluster::start_with_oauthbearer(1, &[]))
     })
 }
 

@@ -684,12 +684,11 @@ unsafe fn send_batch(
     let rc = call(|| {
         // SAFETY: pointers checked inside; validity per the contract above.
         unsafe {
-            let errs: Option<&mut [kc_err_t]> = if errs.is_null() || cnt == 0 {
+            let mut codes: Option<&mut [kc_err_t]> = if errs.is_null() || cnt == 0 {
                 None
             } else {
                 Some(std::slice::from_raw_parts_mut(errs, cnt))
             };
-            let mut codes = errs;
             if flags & !KC_MSG_F_FREE != 0 {
                 if let Some(c) = codes.as_deref_mut() {
                     c.fill(local::INVALID_ARG);

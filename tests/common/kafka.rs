@@ -337,6 +337,22 @@ impl KafkaCluster {
         Self::start_formatted(n, &[], ssl_listeners, extra)
     }
 
+    /// Like [`start_with_listeners`](Self::start_with_listeners), with one extra
+    /// listener, `SASL_PLAINTEXT`, taking OAUTHBEARER with unsecured JWTs (Kafka's
+    /// default validator; the client's tokens need only a `sub`), and `extra`.
+    pub fn start_with_oauthbearer(n: usize, extra: &[(&str, &str)]) -> KafkaCluster {
+        let mut props = vec![
+            ("sasl.enabled.mechanisms", "OAUTHBEARER"),
+            (
+                "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
+                 required unsecuredLoginStringClaim_sub=\"broker\";",
+            ),
+        ];
+        props.extend_from_slice(extra);
+        Self::start_with_listeners(n, &["SASL_PLAINTEXT"], &props)
+    }
+
     /// Like [`start_with_listeners`](Self::start_with_listeners), with the storage
     /// formatted with `features` (`kafka-storage format --feature`, such as
     /// `transaction.version=1`).
