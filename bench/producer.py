@@ -270,6 +270,11 @@ def main():
         t = topics.create(1)
         run_one(bins["kafkac"], broker.boot, t, a.count // 2, a.size, 1, "throughput", base)
         run_one(bins["librdkafka"], broker.boot, t, a.count // 2, a.size, 1, "throughput", base)
+        if "txn" in parts:
+            # The broker's transaction coordinator and marker writes get their warm-up too.
+            for client in ("kafkac", "librdkafka"):
+                run_one(bins[client], broker.boot, t, a.count // 4, a.size, 1, "txn",
+                        dict(base, **{"transactional.id": f"bench-warm-{client}"}))
         topics.delete(t)
         total = len(configs) * a.repeats
         done = 0

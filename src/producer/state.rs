@@ -287,7 +287,17 @@ pub struct State {
     idempotence: bool,
     /// The transaction's state, for a transactional producer.
     pub txn: Option<Txn>,
+    /// Buffers of acknowledged batches, for new batches to be written into: a fresh
+    /// buffer faults its pages in as it fills, and freeing a large one hands them back
+    /// to the system. At most [`SPARE_BUFFERS`] of them, each no larger than
+    /// `batch.size` and the batch header.
+    spare: Vec<Vec<u8>>,
+    /// The largest buffer kept there: `batch.size` and the batch header.
+    spare_max: usize,
 }
+
+/// How many buffers of acknowledged batches a producer keeps for its next batches.
+const SPARE_BUFFERS: usize = 4;
 
 impl State {
     pub fn new(settings: &ProducerSettings) -> State {
@@ -318,6 +328,21 @@ impl State {
             retry_due: None,
             idempotence: settings.idempotence,
             txn: settings.transactional_id.as_deref().map(Txn::new),
+            spare: Vec::new(),
+            spare_max: settings.batch_size.saturating_add(BATCH_OVERHEAD),
+        }
+    }
+
+    /// Keeps the buffer of a batch that is done with, when nothing else holds it and
+    /// there is room (see [`State::spare`]).
+    fn keep_buffer(&mut self, data: Segments) {
+        if self.spare.len() >= SPARE_BUFFERS {
+            return;
+        }
+        if let Some(buf) = data.into_vec() {
+            if buf.capacity() <= self.spare_max {
+                self.spare.push(buf);
+            }
         }
     }
 
@@ -623,13 +648,14 @@ impl State {
                 n => (2 * n).clamp(4096, settings.batch_size),
             };
             let count = 2 * part.last_count;
+            let spare = &mut self.spare;
             let open = part.open.get_or_insert_with(|| {
                 wake = true;
                 // A new batch: its linger, and its first message's time-out (`deadline`
                 // when the message waited for metadata), start now.
                 let now = clock.now();
                 Open {
-                    builder: BatchBuilder::new(capacity),
+                    builder: BatchBuilder::with_buffer(spare.pop().unwrap_or_default(), capacity),
                     msgs: Vec::with_capacity(count),
                     bytes: 0,
                     linger_at: now + settings.linger,
@@ -1162,6 +1188,7 @@ impl State {
             self.push_report(&name, b.partition, offset, &m, None, Persisted::Persisted);
         }
         self.release(b.msgs.len(), b.bytes);
+        self.keep_buffer(b.data);
     }
 
     /// A batch was written with `acks=0`: no answer will come, so it may be persisted.
@@ -1172,6 +1199,7 @@ impl State {
             self.push_report(&name, b.partition, -1, m, None, Persisted::Possibly);
         }
         self.release(b.msgs.len(), b.bytes);
+        self.keep_buffer(b.data);
     }
 
     /// A batch in flight failed with a retriable error (`written`: it may be in the
@@ -1671,5 +1699,76 @@ mod tests {
         let r = st.take_reports(10);
         assert_eq!((r.len(), r[0].opaque), (1, 2));
         assert_eq!(st.outstanding(), 0);
+    }
+
+    #[test]
+    fn the_next_batch_is_written_into_the_buffer_of_an_acknowledged_one() {
+        use crate::cluster::{Metadata, PartitionMeta, TopicMeta};
+        let mut c = crate::Config::new();
+        c.set("enable.idempotence", "false").unwrap();
+        c.set("linger.ms", "0").unwrap();
+        let s = ProducerSettings::from_config(&c).unwrap();
+        let mut st = State::new(&s);
+        let t0 = Instant::now();
+        let md = Metadata {
+            topics: vec![TopicMeta {
+                name: "t".into(),
+                error_code: 0,
+                topic_id: Default::default(),
+                is_internal: false,
+                partitions: vec![PartitionMeta {
+                    partition: 0,
+                    error_code: 0,
+                    leader: 1,
+                    leader_epoch: 0,
+                    replicas: vec![1],
+                    isr: vec![1],
+                    offline: Vec::new(),
+                }],
+            }],
+            ..Default::default()
+        };
+        let snap = Snapshot::default().merged(&md, false, t0);
+        st.learn(&s, &snap, t0);
+        let value = [7u8; 100];
+        // One batch of 10 records, closed, collected and acknowledged.
+        let round = |st: &mut State, first: usize| {
+            for i in first..first + 10 {
+                let m = Message {
+                    topic: "t",
+                    partition: 0,
+                    value: Some(&value),
+                    opaque: i,
+                    ..Default::default()
+                };
+                let r = st.append(&s, &m, Some(&snap), &mut Clock::at(t0));
+                assert!(matches!(r, Ok(Append::Queued { .. })));
+            }
+            st.close_lingered(&s, t0 + Duration::from_millis(1));
+            let mut needs = Vec::new();
+            let mut out = st.collect(&s, t0, |_, _| Some(1), &mut needs);
+            let mut batches = out.remove(&1).expect("a batch for broker 1");
+            assert_eq!(batches.len(), 1);
+            let b = batches.pop().unwrap();
+            assert_eq!(b.msgs.len(), 10);
+            assert_eq!(b.data.parts().len(), 1);
+            (b.data.parts()[0].as_ptr() as usize, b)
+        };
+        let (first, b) = round(&mut st, 0);
+        st.delivered(b, 0, -1);
+        assert_eq!(st.spare.len(), 1);
+        let (second, b) = round(&mut st, 10);
+        assert_eq!(
+            first, second,
+            "the second batch is written where the first was"
+        );
+        assert!(st.spare.is_empty());
+        // A buffer still shared (as by a request not yet written) is not kept.
+        let held = b.data.clone();
+        st.delivered(b, 10, -1);
+        assert!(st.spare.is_empty());
+        drop(held);
+        let offsets: Vec<i64> = st.take_reports(100).iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
     }
 }

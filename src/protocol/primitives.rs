@@ -455,6 +455,15 @@ impl Segments {
         }
         self.to_bytes()
     }
+    /// The buffer behind a field of one segment that nothing else shares (a record
+    /// batch after its last write), for its memory to be used again; None otherwise.
+    pub fn into_vec(mut self) -> Option<Vec<u8>> {
+        if self.0.len() != 1 {
+            return None;
+        }
+        let one = self.0.pop().expect("one segment");
+        one.try_into_mut().ok().map(Vec::from)
+    }
     /// As [`into_bytes`](Self::into_bytes), for a borrowed field.
     pub fn to_bytes(&self) -> Bytes {
         match self.0.as_slice() {

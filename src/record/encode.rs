@@ -376,7 +376,14 @@ pub struct BatchBuilder {
 impl BatchBuilder {
     /// An empty batch; `capacity` is a hint for the records' bytes.
     pub fn new(capacity: usize) -> BatchBuilder {
-        let mut buf = Vec::with_capacity(v2::HEADER_LEN + capacity);
+        BatchBuilder::with_buffer(Vec::new(), capacity)
+    }
+
+    /// An empty batch written into `buf` (its contents dropped, its memory used again:
+    /// pages already touched do not fault again).
+    pub fn with_buffer(mut buf: Vec<u8>, capacity: usize) -> BatchBuilder {
+        buf.clear();
+        buf.reserve(v2::HEADER_LEN + capacity);
         buf.resize(v2::HEADER_LEN, 0);
         BatchBuilder {
             buf,
