@@ -153,13 +153,14 @@ impl Wakeup {
 
 /// Where the answers of requests sent with a tag arrive, in the order they complete,
 /// for a caller that has many requests in flight (the producer's sender, the consumer's
-/// fetcher) rather than one blocking call. Waited on with [`pop`](Self::pop), or through
-/// [`fd`](Self::fd) from an application's own event loop.
+/// fetcher) rather than one blocking call. Waited on with [`pop`](Self::pop): a
+/// condition variable, no descriptor (a byte through a socket pair on every wake-up cost
+/// two system calls more and was read by no one).
 /// A completed request: its tag, and the answer's body or why there is none.
 pub type Completion = (u64, crate::error::Result<bytes::Bytes>);
 
 pub struct CompletionQueue {
-    inner: Mutex<(VecDeque<Completion>, Wakeup)>,
+    inner: Mutex<VecDeque<Completion>>,
     cv: parking_lot::Condvar,
 }
 
@@ -172,15 +173,15 @@ impl Default for CompletionQueue {
 impl CompletionQueue {
     pub fn new() -> CompletionQueue {
         CompletionQueue {
-            inner: Mutex::new((VecDeque::new(), Wakeup::new())),
+            inner: Mutex::new(VecDeque::new()),
             cv: parking_lot::Condvar::new(),
         }
     }
 
     pub(crate) fn push(&self, tag: u64, r: crate::error::Result<bytes::Bytes>) {
         let mut g = self.inner.lock();
-        g.0.push_back((tag, r));
-        g.1.raise();
+        g.push_back((tag, r));
+        drop(g);
         self.cv.notify_one();
     }
 
@@ -189,29 +190,21 @@ impl CompletionQueue {
     pub fn pop(&self, deadline: std::time::Instant) -> Option<Completion> {
         let mut g = self.inner.lock();
         loop {
-            if let Some(c) = g.0.pop_front() {
-                if g.0.is_empty() {
-                    g.1.clear();
-                }
+            if let Some(c) = g.pop_front() {
                 return Some(c);
             }
-            if self.cv.wait_until(&mut g, deadline).timed_out() && g.0.is_empty() {
+            if self.cv.wait_until(&mut g, deadline).timed_out() && g.is_empty() {
                 return None;
             }
         }
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().0.len()
+        self.inner.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Readable while completions wait; owned by the queue.
-    pub fn fd(&self) -> RawFd {
-        self.inner.lock().1.fd()
     }
 }
 
@@ -239,18 +232,28 @@ mod tests {
     }
 
     #[test]
-    fn completion_queue_in_order_with_wakeup() {
-        let q = CompletionQueue::new();
-        assert!(q.fd() >= 0);
-        assert!(!readable_wake(&q.inner.lock().1));
+    fn completion_queue_in_order_and_waits_until_the_deadline() {
+        let q = std::sync::Arc::new(CompletionQueue::new());
         for t in 0..3 {
             q.push(t, Ok(bytes::Bytes::from(vec![t as u8])));
         }
-        assert!(readable_wake(&q.inner.lock().1));
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(10);
         let tags: Vec<u64> = std::iter::from_fn(|| q.pop(deadline).map(|c| c.0)).collect();
         assert_eq!(tags, [0, 1, 2]);
-        assert!(!readable_wake(&q.inner.lock().1));
+        assert!(
+            std::time::Instant::now() >= deadline,
+            "the empty queue waited"
+        );
+        // A push from another thread wakes a waiting pop.
+        let q2 = q.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            q2.push(7, Ok(bytes::Bytes::new()));
+        });
+        let far = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        assert_eq!(q.pop(far).map(|c| c.0), Some(7));
+        assert!(std::time::Instant::now() < far);
+        t.join().unwrap();
     }
 
     fn ev(code: i32) -> Event {
