@@ -59,6 +59,8 @@ hits!(
     EpochBumpV1,
     EndRetriedAfterLostAnswer,
     UnknownOutcome,
+    PreviousConfirmed,
+    PreviousStillCompleting,
     V1,
     V2,
 );
@@ -310,6 +312,29 @@ impl Sim {
         for _ in 0..50 {
             if self.txn.partition_ready(topic, p) {
                 break;
+            }
+            // v2: after an EndTxn, DescribeTransactions until the coordinator says the last
+            // transaction is complete (an error or no answer: the batch goes anyway).
+            if self.txn.confirm_pending() {
+                let node = self.txn.coordinator;
+                let r = self.request(node, |c| match c.state {
+                    CoordState::Empty => "Empty",
+                    CoordState::Ongoing => "Ongoing",
+                    CoordState::CompleteCommit => "CompleteCommit",
+                    CoordState::CompleteAbort => "CompleteAbort",
+                });
+                let state = match r {
+                    Ok(Ok(s)) => Some(s),
+                    // The markers still being written.
+                    Ok(Err(51)) => Some("PrepareCommit"),
+                    _ => None,
+                };
+                if self.txn.on_previous_state(state) {
+                    self.hit(Hit::PreviousStillCompleting);
+                } else if state.is_some() {
+                    self.hit(Hit::PreviousConfirmed);
+                }
+                continue;
             }
             // v1: AddPartitionsToTxn first.
             if self.txn.coordinator.is_none() {

@@ -11,8 +11,8 @@ use crate::error::{local, Error, Result};
 use crate::net::Connection;
 use crate::protocol::messages::{
     coordinator_key_type, AddPartitionsToTxnRequest, AddPartitionsToTxnTopic,
-    FindCoordinatorRequest, InitProducerIdRequest, PartitionProduceData, ProduceRequest,
-    ProduceResponse, TopicProduceData,
+    DescribeTransactionsRequest, FindCoordinatorRequest, InitProducerIdRequest,
+    PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
 };
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -34,10 +34,14 @@ struct InFlight {
 /// [`PREVIOUS_FIRST_BACKOFF`], doubling).
 const ADD_PARTITIONS_SOON: Duration = Duration::from_millis(20);
 
-/// The first back-off of an AddPartitionsToTxn (v1) refused while the previous
-/// transaction is being completed; it doubles up to [`ADD_PARTITIONS_SOON`]. Writing the
-/// markers takes a few milliseconds.
+/// The first back-off of the AddPartitionsToTxn (v1) or DescribeTransactions (v2) asked
+/// while the previous transaction is being completed; it doubles up to
+/// [`ADD_PARTITIONS_SOON`]. Writing the markers takes a few milliseconds.
 const PREVIOUS_FIRST_BACKOFF: Duration = Duration::from_millis(1);
+
+/// Longest a transaction's first batch waits (v2) for its coordinator to say the last
+/// transaction is complete; then it goes, and the partition leader checks itself.
+const CONFIRM_BUDGET: Duration = Duration::from_millis(200);
 
 /// Longest the sender sleeps with nothing due (it re-checks then).
 const IDLE_WAIT: Duration = Duration::from_millis(500);
@@ -55,6 +59,10 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
     let mut pid_backoff = s.retry_backoff;
     let mut add_retry_at = Instant::now();
     let mut soon_backoff = PREVIOUS_FIRST_BACKOFF;
+    // v2: when the wait for the last transaction's completion began, the next question.
+    let mut confirm_since: Option<Instant> = None;
+    let mut confirm_at = Instant::now();
+    let mut confirm_backoff = PREVIOUS_FIRST_BACKOFF;
     loop {
         let now = Instant::now();
         let snap = cluster.snapshot();
@@ -138,6 +146,34 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
             add_retry_at = Instant::now() + wait;
         }
 
+        // Transaction protocol v2: the first batch after an EndTxn waits until the
+        // coordinator has written the last transaction's markers.
+        let confirming = shared
+            .state
+            .lock()
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.confirm_pending());
+        if !confirming {
+            confirm_since = None;
+        } else if Instant::now() >= confirm_at {
+            let since = *confirm_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= CONFIRM_BUDGET {
+                if let Some(t) = shared.state.lock().txn.as_mut() {
+                    t.on_previous_state(None);
+                }
+                continue;
+            }
+            if confirm_previous(&shared, cluster) {
+                confirm_at = Instant::now() + confirm_backoff;
+                confirm_backoff = (confirm_backoff * 2).min(ADD_PARTITIONS_SOON);
+            } else {
+                confirm_backoff = PREVIOUS_FIRST_BACKOFF;
+                confirm_since = None;
+                continue;
+            }
+        }
+
         if !refresh.is_empty() {
             let deadline = Instant::now() + cluster.settings.socket_timeout.min(SLOW_CALL);
             let asked = Instant::now();
@@ -168,6 +204,9 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
             .is_some_and(|t| t.adding_pending())
         {
             until = until.min(add_retry_at.max(now));
+        }
+        if confirming {
+            until = until.min(confirm_at.max(now));
         }
         let mut got = shared.cq.pop(until);
         while let Some((tag, result)) = got {
@@ -258,6 +297,40 @@ fn add_partitions(shared: &Shared, cluster: &Cluster) -> bool {
     shared.wake();
     shared.reports_cv.notify_all();
     backoff
+}
+
+/// v2: asks the transaction coordinator (DescribeTransactions) whether the last
+/// transaction is complete. Returns whether to ask again later (its markers are still
+/// being written); otherwise the transaction's batches may go.
+fn confirm_previous(shared: &Shared, cluster: &Cluster) -> bool {
+    let coordinator = shared.state.lock().txn.as_ref().and_then(|t| t.coordinator);
+    let Some(id) = shared.settings.transactional_id.as_deref() else {
+        return false;
+    };
+    let deadline = Instant::now() + cluster.settings.socket_timeout.min(SLOW_CALL);
+    let state = coordinator.and_then(|node| {
+        let conn = coordinator_conn(cluster, node, deadline).ok()?;
+        let v = conn.version_of::<DescribeTransactionsRequest>().ok()?;
+        let req = DescribeTransactionsRequest {
+            transactional_ids: vec![id.to_owned()],
+            ..Default::default()
+        };
+        let resp = conn.request_at(&req, v, deadline).ok()?;
+        resp.transaction_states
+            .into_iter()
+            .find(|t| t.transactional_id == id && t.error_code == 0)
+            .map(|t| t.transaction_state)
+    });
+    let again = shared
+        .state
+        .lock()
+        .txn
+        .as_mut()
+        .is_some_and(|t| t.on_previous_state(state.as_deref()));
+    if !again {
+        shared.wake();
+    }
+    again
 }
 
 /// FindCoordinator for `key` of `key_type`, asked of any broker: the answer's error code

@@ -270,6 +270,13 @@ pub struct Txn {
     /// v1: the last AddPartitionsToTxn was the transaction's first and was answered
     /// CONCURRENT_TRANSACTIONS: the previous transaction is still being completed.
     previous_completing: bool,
+    /// v2: the last transaction ended, and its coordinator has not yet said that its
+    /// markers are written: the next transaction's first batch waits for that (a
+    /// partition leader would hold a Produce of the next transaction back on its own,
+    /// longer, back-off).
+    confirm_previous: bool,
+    /// v2: a batch waits for [`confirm_previous`](Self::confirm_pending) to clear.
+    confirm_wanted: bool,
     /// v1: the groups whose offsets joined the transaction.
     groups: HashSet<String>,
     /// Something of the transaction may have reached a broker: EndTxn is needed.
@@ -299,6 +306,8 @@ impl Txn {
             wanted: BTreeSet::new(),
             adding: BTreeSet::new(),
             previous_completing: false,
+            confirm_previous: false,
+            confirm_wanted: false,
             groups: HashSet::new(),
             touched: false,
             bump_needed: false,
@@ -640,6 +649,10 @@ impl Txn {
             return false;
         }
         if self.v2 {
+            if self.confirm_previous {
+                self.confirm_wanted = true;
+                return false;
+            }
             self.touched = true;
             return true;
         }
@@ -730,6 +743,30 @@ impl Txn {
     /// `retry.backoff.ms`).
     pub fn previous_still_completing(&self) -> bool {
         self.previous_completing
+    }
+
+    /// v2: whether a batch waits until the coordinator says the last transaction is
+    /// complete (the sender asks it with DescribeTransactions).
+    pub fn confirm_pending(&self) -> bool {
+        self.v2 && self.confirm_previous && self.confirm_wanted && self.may_send()
+    }
+
+    /// v2: the coordinator's answer about the last transaction: its state
+    /// (`Some("CompleteCommit")`, …), or `None` when there is no usable answer (an
+    /// error, a broker without DescribeTransactions, the wait's budget spent), after
+    /// which batches go without waiting (the partition leader then checks with the
+    /// coordinator itself). Returns whether to ask again (the markers are still being
+    /// written).
+    pub fn on_previous_state(&mut self, state: Option<&str>) -> bool {
+        let completing = matches!(
+            state,
+            Some("PrepareCommit" | "PrepareAbort" | "PrepareEpochFence")
+        );
+        if !completing {
+            self.confirm_previous = false;
+            self.confirm_wanted = false;
+        }
+        completing
     }
 
     /// v1: the partitions of the AddPartitionsToTxn request in flight.
@@ -945,6 +982,10 @@ impl Txn {
             self.pid = p;
             self.bump_needed = false;
         }
+        // v2: an EndTxn went (something of the transaction reached a broker), so the
+        // coordinator now writes its markers.
+        self.confirm_previous = self.v2 && self.touched;
+        self.confirm_wanted = false;
         self.added.clear();
         self.wanted.clear();
         self.adding.clear();
@@ -1007,6 +1048,80 @@ mod tests {
         t.on_end(0, Pid { id: 7, epoch: 1 });
         assert_eq!(t.next_step(), Step::Done(Ok(())));
         assert_eq!((t.state, t.pid.epoch, t.committed), (TxnState::Ready, 1, 1));
+    }
+
+    /// v2: after a commit, the next transaction's first batch waits until the coordinator
+    /// says the last one is complete; a transaction that sent nothing leaves nothing to
+    /// wait for, and no usable answer lets the batches go.
+    #[test]
+    fn v2_first_batch_after_an_end_waits_for_the_previous_to_complete() {
+        let mut t = ready(true);
+        t.begin().unwrap();
+        assert!(!t.confirm_pending());
+        assert!(t.partition_ready("t", 0));
+        t.begin_commit().unwrap();
+        t.next_step();
+        t.on_messages_settled();
+        t.next_step();
+        t.on_end(0, Pid { id: 7, epoch: 1 });
+        assert_eq!(t.next_step(), Step::Done(Ok(())));
+
+        t.begin().unwrap();
+        assert!(!t.confirm_pending(), "asked only once a batch waits");
+        assert!(!t.partition_ready("t", 0));
+        assert!(t.confirm_pending());
+        assert!(t.on_previous_state(Some("PrepareCommit")));
+        assert!(!t.partition_ready("t", 0));
+        assert!(!t.on_previous_state(Some("CompleteCommit")));
+        assert!(!t.confirm_pending());
+        assert!(t.partition_ready("t", 1));
+
+        // An abort that sent something: the same wait; no answer ends it.
+        t.begin_abort().unwrap();
+        t.next_step();
+        t.on_messages_settled();
+        t.next_step();
+        t.on_end(0, Pid { id: 7, epoch: 2 });
+        assert_eq!(t.next_step(), Step::Done(Ok(())));
+        t.begin().unwrap();
+        assert!(!t.partition_ready("t", 0));
+        assert!(!t.on_previous_state(None));
+        assert!(t.partition_ready("t", 0));
+
+        // A commit of a transaction that sent nothing sends no EndTxn: no wait after it.
+        t.begin_commit().unwrap();
+        t.next_step();
+        t.on_messages_settled();
+        t.next_step();
+        t.on_end(0, Pid { id: 7, epoch: 3 });
+        t.next_step();
+        t.begin().unwrap();
+        t.begin_commit().unwrap();
+        t.next_step();
+        t.on_messages_settled();
+        assert_eq!(t.next_step(), Step::Done(Ok(())));
+        t.begin().unwrap();
+        assert!(t.partition_ready("t", 0));
+    }
+
+    /// v1 never waits that way: AddPartitionsToTxn tells the same.
+    #[test]
+    fn v1_never_waits_for_describe_transactions() {
+        let mut t = ready(false);
+        t.begin().unwrap();
+        t.partition_ready("t", 0);
+        t.partitions_to_add();
+        t.on_partitions_added(Ok(vec![("t".into(), 0, 0)]));
+        t.begin_commit().unwrap();
+        t.next_step();
+        t.on_messages_settled();
+        t.next_step();
+        t.on_end(0, Pid::NONE);
+        assert_eq!(t.next_step(), Step::Done(Ok(())));
+        t.begin().unwrap();
+        assert!(!t.partition_ready("t", 0));
+        assert!(!t.confirm_pending());
+        assert_eq!(t.partitions_to_add(), vec![("t".to_string(), 0)]);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! DescribeTransactions (key 65), version 0 (flexible): the state of transactional ids at
-//! their coordinator (KIP-664): Empty, Ongoing, PrepareCommit, CompleteCommit, …, with the
-//! producer id and epoch, the timeout and the partitions in the transaction.
+//! their coordinator (KIP-664). The transactional producer asks it, on protocol v2, whether
+//! the transaction it just ended is complete (its markers written) before the next
+//! transaction's first Produce, which the partition leader would otherwise hold back and
+//! retry on its own back-off.
 
 use crate::protocol::{api_key, Request};
 use crate::wire_struct;
