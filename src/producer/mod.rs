@@ -484,10 +484,11 @@ impl Producer {
             self.shared.space_cv.notify_all();
             served += batch.len();
             f(&batch);
+            st = self.shared.state.lock();
+            st.give_back_reports(batch);
             if past {
                 return served;
             }
-            st = self.shared.state.lock();
         }
     }
 

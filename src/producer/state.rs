@@ -294,7 +294,12 @@ pub struct State {
     spare: Vec<Vec<u8>>,
     /// The largest buffer kept there: `batch.size` and the batch header.
     spare_max: usize,
+    /// The buffer of reports last served, for the report queue to use next.
+    report_spare: Vec<Report>,
 }
+
+/// The most reports whose buffer is kept for the report queue.
+const SPARE_REPORTS: usize = 16 * 1024;
 
 /// How many buffers of acknowledged batches a producer keeps for its next batches.
 const SPARE_BUFFERS: usize = 4;
@@ -330,6 +335,7 @@ impl State {
             txn: settings.transactional_id.as_deref().map(Txn::new),
             spare: Vec::new(),
             spare_max: settings.batch_size.saturating_add(BATCH_OVERHEAD),
+            report_spare: Vec::new(),
         }
     }
 
@@ -1497,7 +1503,22 @@ impl State {
 
     pub fn take_reports(&mut self, max: usize) -> Vec<Report> {
         let n = self.reports.len().min(max);
+        if n > 0 && n == self.reports.len() {
+            // All of them: the queue's buffer itself (moved, not copied report by
+            // report), and the one handed back last time becomes the queue.
+            let spare = VecDeque::from(std::mem::take(&mut self.report_spare));
+            return Vec::from(std::mem::replace(&mut self.reports, spare));
+        }
         self.reports.drain(..n).collect()
+    }
+
+    /// Takes back the buffer of reports [`take_reports`](Self::take_reports) gave, once
+    /// they are served, for the queue to use again (up to [`SPARE_REPORTS`] of them).
+    pub fn give_back_reports(&mut self, mut served: Vec<Report>) {
+        served.clear();
+        if served.capacity() <= SPARE_REPORTS && served.capacity() > self.report_spare.capacity() {
+            self.report_spare = served;
+        }
     }
 
     fn release(&mut self, msgs: usize, bytes: usize) {
@@ -1770,5 +1791,55 @@ mod tests {
         drop(held);
         let offsets: Vec<i64> = st.take_reports(100).iter().map(|r| r.offset).collect();
         assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn reports_are_taken_in_order_and_their_buffer_is_used_again() {
+        let s = ProducerSettings::from_config(&crate::Config::new()).unwrap();
+        let mut st = State::new(&s);
+        let name = Arc::new(TopicName::new("t"));
+        let push = |st: &mut State, from: usize, to: usize| {
+            for i in from..to {
+                let m = MsgMeta {
+                    opaque: i,
+                    timestamp: 0,
+                };
+                st.push_report(&name, 0, i as i64, &m, None, Persisted::Persisted);
+            }
+        };
+        push(&mut st, 0, 50);
+        // Part of them: copied out, the rest stays queued.
+        let first: Vec<usize> = st.take_reports(20).iter().map(|r| r.opaque).collect();
+        assert_eq!(first, (0..20).collect::<Vec<_>>());
+        // The rest: the queue's own buffer, in order.
+        let rest = st.take_reports(1000);
+        assert_eq!(
+            rest.iter().map(|r| r.opaque).collect::<Vec<_>>(),
+            (20..50).collect::<Vec<_>>()
+        );
+        assert!(st.reports.is_empty());
+        // Two buffers take turns: the one being served and the queue's.
+        let a = rest.as_ptr() as usize;
+        st.give_back_reports(rest);
+        push(&mut st, 50, 60);
+        let b = st.take_reports(1000);
+        assert_ne!(b.as_ptr() as usize, a);
+        let b_at = b.as_ptr() as usize;
+        st.give_back_reports(b);
+        push(&mut st, 60, 70);
+        let again = st.take_reports(1000);
+        assert_eq!(
+            again.as_ptr() as usize,
+            a,
+            "the queue used the buffer given back"
+        );
+        assert_eq!(
+            again.iter().map(|r| r.opaque).collect::<Vec<_>>(),
+            (60..70).collect::<Vec<_>>()
+        );
+        st.give_back_reports(again);
+        push(&mut st, 70, 71);
+        assert_eq!(st.take_reports(1000).as_ptr() as usize, b_at);
+        assert!(st.take_reports(10).is_empty());
     }
 }
