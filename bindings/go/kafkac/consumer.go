@@ -126,6 +126,35 @@ func (c *Consumer) Assign(partitions []TopicPartition) error {
 // Unassign stops consuming the assigned partitions.
 func (c *Consumer) Unassign() error { return c.Assign(nil) }
 
+// Pause stops fetching and returning records of these partitions (their Offset is
+// ignored) until Resume; records already fetched stay queued. Partitions not assigned
+// are ignored, and a rebalance that assigns a partition again starts it unpaused (as
+// kc_consumer_pause). An empty topic or a negative partition gives ErrInvalidArg.
+func (c *Consumer) Pause(partitions []TopicPartition) error {
+	return c.pause(partitions, false)
+}
+
+// Resume undoes Pause for these partitions, and starts the partitions an Assign from
+// the rebalance callback left out.
+func (c *Consumer) Resume(partitions []TopicPartition) error {
+	return c.pause(partitions, true)
+}
+
+func (c *Consumer) pause(partitions []TopicPartition, resume bool) error {
+	if !c.g.enter() {
+		return errClosed("consumer")
+	}
+	defer c.g.exit()
+	cp := newCParts(partitions)
+	defer cp.free()
+	var eb C.kc_go_errbuf
+	r := C.int(0)
+	if resume {
+		r = 1
+	}
+	return newError(C.kc_go_consumer_pause(c.c, cp.ptr, cp.cnt, r, &eb), &eb)
+}
+
 // Assignment returns the partitions assigned now, sorted by topic and partition.
 func (c *Consumer) Assignment() ([]TopicPartition, error) {
 	if !c.g.enter() {

@@ -211,6 +211,12 @@ kc_err_t kc_go_consumer_assign(kc_consumer_t *c, const kc_topic_partition_t *par
     return err;
 }
 
+kc_err_t kc_go_consumer_pause(kc_consumer_t *c, const kc_topic_partition_t *parts, size_t cnt, int resume, kc_go_errbuf *eb) {
+    kc_err_t err = resume ? kc_consumer_resume(c, parts, cnt) : kc_consumer_pause(c, parts, cnt);
+    KEEP_DETAIL(err, eb);
+    return err;
+}
+
 kc_err_t kc_go_consumer_assignment(kc_consumer_t *c, kc_topic_partition_t **parts, size_t *cnt, kc_go_errbuf *eb) {
     kc_err_t err = kc_consumer_assignment(c, parts, cnt);
     KEEP_DETAIL(err, eb);

@@ -52,6 +52,7 @@ void kc_go_parts_set(kc_topic_partition_t *parts, size_t i, char *topic, int32_t
 void kc_go_parts_free(kc_topic_partition_t *parts, size_t cnt);
 
 kc_err_t kc_go_consumer_assign(kc_consumer_t *c, const kc_topic_partition_t *parts, size_t cnt, kc_go_errbuf *eb);
+kc_err_t kc_go_consumer_pause(kc_consumer_t *c, const kc_topic_partition_t *parts, size_t cnt, int resume, kc_go_errbuf *eb);
 kc_err_t kc_go_consumer_assignment(kc_consumer_t *c, kc_topic_partition_t **parts, size_t *cnt, kc_go_errbuf *eb);
 kc_message_t *kc_go_consumer_poll(kc_consumer_t *c, int32_t timeout_ms, kc_err_t *err, kc_go_errbuf *eb);
 kc_err_t kc_go_consumer_commit(kc_consumer_t *c, const kc_topic_partition_t *parts, size_t cnt, int async, kc_go_errbuf *eb);

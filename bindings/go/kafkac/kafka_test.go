@@ -770,7 +770,8 @@ func TestRebalanceCallbackAssignTakesTheAssignmentOver(t *testing.T) {
 	p := newProducer(t, nil)
 	msgs := testMessages(topic, 0, 3)
 	produceAll(t, p, msgs)
-	produceAll(t, p, testMessages(topic, 1, 3))
+	left := testMessages(topic, 1, 3)
+	produceAll(t, p, left)
 	c := newConsumer(t, ConfigMap{"group.id": topic + "-group", "enable.auto.commit": false})
 	var mu sync.Mutex
 	var errs []error
@@ -810,9 +811,47 @@ func TestRebalanceCallbackAssignTakesTheAssignmentOver(t *testing.T) {
 	if err != nil || len(asg) != 2 {
 		t.Fatalf("Assignment() %v, %v: the partition left out stays assigned", asg, err)
 	}
+	// Resume starts the partition left out, from its beginning (nothing committed).
+	p1 := []TopicPartition{{Topic: topic, Partition: 1}}
+	if err := c.Resume(p1); err != nil {
+		t.Fatal(err)
+	}
+	readFrom := func(partition int32, offset int, want *Message) {
+		t.Helper()
+		m, err := c.ReadMessage(callTimeout)
+		if err != nil {
+			t.Fatalf("read %d-%d: %v", partition, offset, err)
+		}
+		if m.TopicPartition.Partition != partition || m.TopicPartition.Offset != Offset(offset) {
+			t.Fatalf("read %d-%d: got %v", partition, offset, m.TopicPartition)
+		}
+		checkSame(t, m, want)
+	}
+	for i := 0; i < 3; i++ {
+		readFrom(1, i, left[i])
+	}
+	// Pause holds partition 0 back while a record waits there; Resume lets it through.
+	p0 := []TopicPartition{{Topic: topic, Partition: 0}}
+	if err := c.Pause(p0); err != nil {
+		t.Fatal(err)
+	}
+	more := testMessages(topic, 0, 4)[3:]
+	produceAll(t, p, more)
+	if m, err := c.ReadMessage(time.Second); err == nil {
+		t.Fatalf("a record of the paused partition: %v", m.TopicPartition)
+	} else {
+		asError(t, err, ErrTimedOut)
+	}
+	if err := c.Resume(p0); err != nil {
+		t.Fatal(err)
+	}
+	readFrom(0, 3, more[0])
+	asError(t, c.Pause([]TopicPartition{{Topic: topic, Partition: -1}}), ErrInvalidArg)
+	asError(t, c.Resume([]TopicPartition{{Topic: "", Partition: 0}}), ErrInvalidArg)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
+	asError(t, c.Pause(p0), ErrDestroy)
 	mu.Lock()
 	defer mu.Unlock()
 	if fmt.Sprint(kinds) != "[assign 2 revoke 2]" {
