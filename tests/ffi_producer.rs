@@ -2190,6 +2190,7 @@ fn c_program_runs_the_producer_life_cycle_under_the_sanitizers() {
         let out = common::run_sanitized(cmd, Duration::from_secs(50));
         assert!(out.contains("delivered 20000 in "), "{out}");
         assert!(out.contains("purged 100, then delivered 10"), "{out}");
+        assert!(out.contains("close delivered 3000\n"), "{out}");
         assert!(out.contains("blocked send: _DESTROY"), "{out}");
         assert!(out.contains("handed over 70 values, delivered 50"), "{out}");
         assert!(out.ends_with("0 failed checks\n"), "{out}");

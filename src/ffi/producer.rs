@@ -970,16 +970,16 @@ pub unsafe extern "C" fn kc_producer_close(
         unsafe {
             with_producer(producer, |h| {
                 let cbs = h.callbacks;
-                let mut reports = Vec::new();
+                // Reports reach the callbacks a slice at a time as they come, as in
+                // poll and flush (not gathered first).
+                let mut serve = |b: &[Report]| deliver(producer, &cbs, b);
                 let deadline = Instant::now() + millis(timeout_ms);
                 h.producer
-                    .end_open_transaction(millis(timeout_ms), |r| reports.push(r.clone()));
-                let _ = h
-                    .producer
-                    .flush(deadline.saturating_duration_since(Instant::now()), |r| {
-                        reports.push(r.clone())
-                    });
-                deliver(producer, &cbs, &reports);
+                    .end_open_transaction(millis(timeout_ms), &mut serve);
+                let _ = h.producer.flush_batches(
+                    deadline.saturating_duration_since(Instant::now()),
+                    &mut serve,
+                );
                 let dropped = h.producer.close(Duration::ZERO);
                 write_out(droppedp, dropped);
                 Ok(())

@@ -970,16 +970,16 @@ impl Producer {
     /// Before a close: a transaction still open is aborted (as Java's close does), so
     /// that it does not hold back `read_committed` readers until `transaction.timeout.ms`;
     /// a commit already under way is carried on. Within `timeout`; the reports go to `f`.
-    pub fn end_open_transaction(&self, timeout: Duration, f: impl FnMut(&Report)) {
+    pub fn end_open_transaction(&self, timeout: Duration, f: &mut dyn FnMut(&[Report])) {
         if timeout.is_zero() || self.sender.lock().is_none() {
             return;
         }
         match self.transaction_state() {
             Some(TxnState::InTransaction | TxnState::AbortableError | TxnState::Aborting) => {
-                let _ = self.abort_transaction(timeout, f);
+                let _ = self.abort_transaction_batches(timeout, f);
             }
             Some(TxnState::Committing) => {
-                let _ = self.commit_transaction(timeout, f);
+                let _ = self.commit_transaction_batches(timeout, f);
             }
             _ => {}
         }
@@ -992,7 +992,7 @@ impl Producer {
         let mut dropped = 0;
         if self.sender.lock().is_some() && !timeout.is_zero() {
             let deadline = Instant::now() + timeout;
-            self.end_open_transaction(timeout, |_| {});
+            self.end_open_transaction(timeout, &mut |_| {});
             let _ = self.flush(deadline.saturating_duration_since(Instant::now()), |_| {});
         }
         let handle = self.sender.lock().take();

@@ -209,6 +209,32 @@ static void purge_then_close(const char *bootstrap, const char *topic) {
     free(t.seen);
 }
 
+/* Messages still lingering when the producer is closed are sent by the close, and
+ * their reports reach the callback from inside it. */
+static void close_delivers(const char *bootstrap, const char *topic) {
+    static const char *const props[] = {"linger.ms", "60000", NULL};
+    struct tally t;
+    kc_producer_t *p;
+    size_t i, dropped = 99;
+    kc_err_t err;
+    tally_init(&t, 3000);
+    p = make(bootstrap, &t, props);
+    if (p == NULL)
+        return;
+    for (i = 0; i < 3000; i++)
+        CHECK(send_one(p, topic, i) == KC_OK, "send %zu: %s", i, detail());
+    CHECK(t.delivered == 0, "delivered %zu before the close", t.delivered);
+    err = kc_producer_close(p, 30000, &dropped);
+    CHECK(err == KC_OK && dropped == 0, "close: %s, dropped %zu", kc_err_name(err), dropped);
+    CHECK(t.delivered == 3000 && t.failed == 0, "close delivered %zu, failed %zu",
+          t.delivered, t.failed);
+    CHECK(unseen(&t, 3000) == 0 && t.again == 0, "%zu without a report, %zu twice",
+          unseen(&t, 3000), t.again);
+    kc_producer_free(p);
+    printf("close delivered %zu\n", t.delivered);
+    free(t.seen);
+}
+
 static void free_with_work_left(const char *bootstrap, const char *topic) {
     struct tally t;
     kc_producer_t *p;
@@ -363,6 +389,7 @@ int main(int argc, char **argv) {
     }
     many_sends_then_flush(argv[1], argv[2]);
     purge_then_close(argv[1], argv[2]);
+    close_delivers(argv[1], argv[2]);
     free_with_work_left(argv[1], argv[2]);
     free_while_blocked(argv[1], argv[2]);
     handed_over_values(argv[1], argv[2]);
