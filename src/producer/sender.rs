@@ -128,13 +128,10 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         }
 
         // Transaction protocol v1: partitions join the transaction before their batches go.
-        if Instant::now() >= add_retry_at && add_partitions(&shared, cluster) {
-            let soon = shared
-                .state
-                .lock()
-                .txn
-                .as_ref()
-                .is_some_and(|t| t.previous_still_completing());
+        if let Some(soon) = (Instant::now() >= add_retry_at)
+            .then(|| add_partitions(&shared, cluster))
+            .flatten()
+        {
             let wait = if soon {
                 let w = soon_backoff.min(s.retry_backoff);
                 soon_backoff = (soon_backoff * 2).min(ADD_PARTITIONS_SOON);
@@ -221,22 +218,20 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
 }
 
 /// Adds the partitions waiting to join the transaction (protocol v1) with one
-/// AddPartitionsToTxn request. Returns whether to back off before the next attempt.
-fn add_partitions(shared: &Shared, cluster: &Cluster) -> bool {
+/// AddPartitionsToTxn request. Returns whether to back off before the next attempt:
+/// `Some(true)` when the previous transaction is still being completed (a short
+/// back-off), `Some(false)` otherwise, `None` for no back-off.
+fn add_partitions(shared: &Shared, cluster: &Cluster) -> Option<bool> {
     let (want, coordinator, pid) = {
         let mut st = shared.state.lock();
         let pid = st.pid;
-        let Some(txn) = st.txn.as_mut() else {
-            return false;
-        };
+        let txn = st.txn.as_mut()?;
         if !txn.adding_pending() {
-            return false;
+            return None;
         }
         (txn.partitions_to_add(), txn.coordinator, pid)
     };
-    let Some(id) = shared.settings.transactional_id.as_deref() else {
-        return false;
-    };
+    let id = shared.settings.transactional_id.as_deref()?;
     let deadline = Instant::now() + cluster.settings.socket_timeout.min(SLOW_CALL);
     let Some(node) = coordinator else {
         // The coordinator moved: look it up again (the calls do the same).
@@ -245,13 +240,21 @@ fn add_partitions(shared: &Shared, cluster: &Cluster) -> bool {
                 if let Some(t) = shared.state.lock().txn.as_mut() {
                     t.coordinator = Some(node);
                 }
-                return false;
+                return None;
             }
-            _ => return true,
+            _ => {
+                let soon = shared
+                    .state
+                    .lock()
+                    .txn
+                    .as_ref()
+                    .is_some_and(|t| t.previous_still_completing());
+                return Some(soon);
+            }
         }
     };
     if want.is_empty() {
-        return false;
+        return None;
     }
     let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
     for (t, p) in &want {
@@ -281,6 +284,10 @@ fn add_partitions(shared: &Shared, cluster: &Cluster) -> bool {
         .txn
         .as_mut()
         .is_some_and(|t| t.on_partitions_added(result));
+    let soon = st
+        .txn
+        .as_ref()
+        .is_some_and(|t| t.previous_still_completing());
     // An abortable or fatal answer: what waits to be sent will not be.
     if let Some(t) = st.txn.as_ref() {
         if !t.may_send() {
@@ -296,7 +303,7 @@ fn add_partitions(shared: &Shared, cluster: &Cluster) -> bool {
     drop(st);
     shared.wake();
     shared.reports_cv.notify_all();
-    backoff
+    backoff.then_some(soon)
 }
 
 /// v2: asks the transaction coordinator (DescribeTransactions) whether the last
