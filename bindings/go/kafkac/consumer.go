@@ -113,6 +113,13 @@ func (c *Consumer) Unsubscribe() error {
 // are not consumed (paused); for RevokedPartitions, Assign(nil) (or Unassign) is
 // accepted and the consumer lets the partitions go itself.
 func (c *Consumer) Assign(partitions []TopicPartition) error {
+	return c.withParts(partitions, func(p *C.kc_topic_partition_t, n C.size_t, eb *C.kc_go_errbuf) C.kc_err_t {
+		return C.kc_go_consumer_assign(c.c, p, n, eb)
+	})
+}
+
+// withParts runs call, inside the consumer's guard, with partitions as a C array.
+func (c *Consumer) withParts(partitions []TopicPartition, call func(*C.kc_topic_partition_t, C.size_t, *C.kc_go_errbuf) C.kc_err_t) error {
 	if !c.g.enter() {
 		return errClosed("consumer")
 	}
@@ -120,7 +127,7 @@ func (c *Consumer) Assign(partitions []TopicPartition) error {
 	cp := newCParts(partitions)
 	defer cp.free()
 	var eb C.kc_go_errbuf
-	return newError(C.kc_go_consumer_assign(c.c, cp.ptr, cp.cnt, &eb), &eb)
+	return newError(call(cp.ptr, cp.cnt, &eb), &eb)
 }
 
 // Unassign stops consuming the assigned partitions.
@@ -141,18 +148,13 @@ func (c *Consumer) Resume(partitions []TopicPartition) error {
 }
 
 func (c *Consumer) pause(partitions []TopicPartition, resume bool) error {
-	if !c.g.enter() {
-		return errClosed("consumer")
-	}
-	defer c.g.exit()
-	cp := newCParts(partitions)
-	defer cp.free()
-	var eb C.kc_go_errbuf
 	r := C.int(0)
 	if resume {
 		r = 1
 	}
-	return newError(C.kc_go_consumer_pause(c.c, cp.ptr, cp.cnt, r, &eb), &eb)
+	return c.withParts(partitions, func(p *C.kc_topic_partition_t, n C.size_t, eb *C.kc_go_errbuf) C.kc_err_t {
+		return C.kc_go_consumer_pause(c.c, p, n, r, eb)
+	})
 }
 
 // Assignment returns the partitions assigned now, sorted by topic and partition.
