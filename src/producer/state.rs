@@ -289,11 +289,13 @@ pub struct State {
     pub txn: Option<Txn>,
     /// Buffers of acknowledged batches, for new batches to be written into: a fresh
     /// buffer faults its pages in as it fills, and freeing a large one hands them back
-    /// to the system. At most [`SPARE_BUFFERS`] of them, each no larger than
-    /// `batch.size` and the batch header.
+    /// to the system. At most [`SPARE_BUFFERS`] of them and [`SPARE_BYTES`] in all,
+    /// each no larger than `batch.size` and the batch header.
     spare: Vec<Vec<u8>>,
     /// The largest buffer kept there: `batch.size` and the batch header.
     spare_max: usize,
+    /// The capacity of the buffers kept there, in all.
+    spare_bytes: usize,
     /// The buffer of reports last served, for the report queue to use next.
     report_spare: Vec<Report>,
 }
@@ -303,6 +305,10 @@ const SPARE_REPORTS: usize = 16 * 1024;
 
 /// How many buffers of acknowledged batches a producer keeps for its next batches.
 const SPARE_BUFFERS: usize = 4;
+
+/// How much memory those buffers may hold in all (a large `batch.size` does not make
+/// an idle producer keep large buffers).
+const SPARE_BYTES: usize = 4 << 20;
 
 impl State {
     pub fn new(settings: &ProducerSettings) -> State {
@@ -335,6 +341,7 @@ impl State {
             txn: settings.transactional_id.as_deref().map(Txn::new),
             spare: Vec::new(),
             spare_max: settings.batch_size.saturating_add(BATCH_OVERHEAD),
+            spare_bytes: 0,
             report_spare: Vec::new(),
         }
     }
@@ -346,10 +353,19 @@ impl State {
             return;
         }
         if let Some(buf) = data.into_vec() {
-            if buf.capacity() <= self.spare_max {
+            let cap = buf.capacity();
+            if cap <= self.spare_max && self.spare_bytes + cap <= SPARE_BYTES {
+                self.spare_bytes += cap;
                 self.spare.push(buf);
             }
         }
+    }
+
+    /// A kept buffer for a new batch (empty when none is kept).
+    fn spare_buffer(&mut self) -> Vec<u8> {
+        let buf = self.spare.pop().unwrap_or_default();
+        self.spare_bytes -= buf.capacity();
+        buf
     }
 
     /// Messages queued or in flight, not yet acknowledged or failed.
@@ -654,14 +670,19 @@ impl State {
                 n => (2 * n).clamp(4096, settings.batch_size),
             };
             let count = 2 * part.last_count;
-            let spare = &mut self.spare;
+            let spare = if part.open.is_some() {
+                Vec::new()
+            } else {
+                self.spare_buffer()
+            };
+            let part = &mut self.topics[t].parts[p as usize];
             let open = part.open.get_or_insert_with(|| {
                 wake = true;
                 // A new batch: its linger, and its first message's time-out (`deadline`
                 // when the message waited for metadata), start now.
                 let now = clock.now();
                 Open {
-                    builder: BatchBuilder::with_buffer(spare.pop().unwrap_or_default(), capacity),
+                    builder: BatchBuilder::with_buffer(spare, capacity),
                     msgs: Vec::with_capacity(count),
                     bytes: 0,
                     linger_at: now + settings.linger,
@@ -1842,5 +1863,32 @@ mod tests {
         let last = st.take_reports(1000);
         assert_eq!(last.as_ptr() as usize, b_at);
         assert!(st.take_reports(10).is_empty());
+    }
+
+    #[test]
+    fn buffers_kept_for_new_batches_stay_within_their_bound() {
+        let mut c = crate::Config::new();
+        c.set("batch.size", "16000000").unwrap();
+        let s = ProducerSettings::from_config(&c).unwrap();
+        let mut st = State::new(&s);
+        st.keep_buffer(Segments::from(vec![0u8; 3 << 20]));
+        assert_eq!((st.spare.len(), st.spare_bytes), (1, 3 << 20));
+        // Past SPARE_BYTES in all: dropped.
+        st.keep_buffer(Segments::from(vec![0u8; 2 << 20]));
+        assert_eq!((st.spare.len(), st.spare_bytes), (1, 3 << 20));
+        st.keep_buffer(Segments::from(vec![0u8; 1 << 20]));
+        assert_eq!((st.spare.len(), st.spare_bytes), (2, 4 << 20));
+        assert_eq!(st.spare_buffer().capacity(), 1 << 20);
+        assert_eq!((st.spare.len(), st.spare_bytes), (1, 3 << 20));
+        // At most SPARE_BUFFERS of them, however small.
+        for _ in 0..10 {
+            st.keep_buffer(Segments::from(vec![0u8; 1000]));
+        }
+        assert_eq!(st.spare.len(), SPARE_BUFFERS);
+        while !st.spare.is_empty() {
+            st.spare_buffer();
+        }
+        assert_eq!(st.spare_bytes, 0);
+        assert_eq!(st.spare_buffer().capacity(), 0);
     }
 }
