@@ -631,8 +631,8 @@ pub unsafe extern "C" fn kc_producer_send_batch(
     cnt: usize,
     errs: *mut kc_err_t,
 ) -> usize {
-    // SAFETY: the caller's contract is send_batch's, with no flags.
-    unsafe { send_batch(producer, topic, partition, recs, opaques, cnt, 0, errs) }
+    // SAFETY: the caller's contract is kc_producer_send_batch_flags's, with no flags.
+    unsafe { kc_producer_send_batch_flags(producer, topic, partition, recs, opaques, cnt, 0, errs) }
 }
 
 /// As `kc_producer_send_batch`, with `flags` for every record: 0, or `KC_MSG_F_FREE`
@@ -652,25 +652,6 @@ pub unsafe extern "C" fn kc_producer_send_batch(
 /// its record was queued.
 #[no_mangle]
 pub unsafe extern "C" fn kc_producer_send_batch_flags(
-    producer: *mut kc_producer_t,
-    topic: *const c_char,
-    partition: i32,
-    recs: *const kc_record_t,
-    opaques: *const *mut c_void,
-    cnt: usize,
-    flags: c_int,
-    errs: *mut kc_err_t,
-) -> usize {
-    // SAFETY: the caller's contract is send_batch's.
-    unsafe { send_batch(producer, topic, partition, recs, opaques, cnt, flags, errs) }
-}
-
-/// The body of `kc_producer_send_batch` and `kc_producer_send_batch_flags`.
-///
-/// # Safety
-/// As `kc_producer_send_batch_flags`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn send_batch(
     producer: *mut kc_producer_t,
     topic: *const c_char,
     partition: i32,
