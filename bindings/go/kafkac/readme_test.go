@@ -36,27 +36,7 @@ func TestReadmeProgramRuns(t *testing.T) {
 	src = strings.ReplaceAll(src, `"greetings"`, fmt.Sprintf("%q", topic))
 	src = strings.ReplaceAll(src, `"readers"`, fmt.Sprintf("%q", topic+"-readers"))
 
-	here, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	gomod := fmt.Sprintf("module example\n\ngo 1.21\n\nrequire kafkac.dev/kafkac v0.0.0\n\nreplace kafkac.dev/kafkac => %s\n", here)
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", append(append([]string{"run"}, buildTags...), ".")...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("go run: %v\n%s", err, out)
-	}
-	text := string(out)
+	text := goRun(t, src)
 	if !strings.Contains(text, fmt.Sprintf("delivered: %s[0]@0 ", topic)) ||
 		!strings.Contains(text, fmt.Sprintf(`read: %s[0]@0 key="" value="hello" <nil>`, topic)) {
 		t.Fatalf("unexpected output:\n%s", text)
@@ -92,6 +72,32 @@ func TestReadmeTransactionsProgramRuns(t *testing.T) {
 	src = strings.ReplaceAll(src, `"copier"`, fmt.Sprintf("%q", group))
 	produceValues(t, newProducer(t, nil), input, "order-1", "order-2", "order-3")
 
+	text := goRun(t, src)
+	for i := 0; i < 3; i++ {
+		if !strings.Contains(text, fmt.Sprintf("copied %s[0]@%d\n", input, i)) {
+			t.Fatalf("record %d not copied:\n%s", i, text)
+		}
+	}
+	produceValues(t, newProducer(t, nil), output, "end")
+	values, _ := readAll(t, output, "read_committed", "end")
+	if strings.Join(values, ",") != "order-1,order-2,order-3" {
+		t.Fatalf("read_committed read %q from the output", values)
+	}
+	c := newConsumer(t, ConfigMap{"group.id": group})
+	got, err := c.Committed([]TopicPartition{{Topic: input, Partition: 0}}, int(callTimeout/time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Offset != 3 {
+		t.Fatalf("the group's committed offset is %v, want 3", got[0].Offset)
+	}
+}
+
+// goRun runs src as the main package of a module that uses this package (by a replace
+// directive), with this build's tags, within 4 minutes; it fails the test unless the
+// program exits with 0, and returns its output.
+func goRun(t *testing.T, src string) string {
+	t.Helper()
 	here, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -112,23 +118,5 @@ func TestReadmeTransactionsProgramRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go run: %v\n%s", err, out)
 	}
-	text := string(out)
-	for i := 0; i < 3; i++ {
-		if !strings.Contains(text, fmt.Sprintf("copied %s[0]@%d\n", input, i)) {
-			t.Fatalf("record %d not copied:\n%s", i, text)
-		}
-	}
-	produceValues(t, newProducer(t, nil), output, "end")
-	values, _ := readAll(t, output, "read_committed", "end")
-	if strings.Join(values, ",") != "order-1,order-2,order-3" {
-		t.Fatalf("read_committed read %q from the output", values)
-	}
-	c := newConsumer(t, ConfigMap{"group.id": group})
-	got, err := c.Committed([]TopicPartition{{Topic: input, Partition: 0}}, int(callTimeout/time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got[0].Offset != 3 {
-		t.Fatalf("the group's committed offset is %v, want 3", got[0].Offset)
-	}
+	return string(out)
 }
