@@ -262,7 +262,7 @@ fn unknown_topic_and_partition_are_reported() {
                 &r,
                 -1,
                 Compression::None,
-                Duration::from_millis(800),
+                Duration::from_secs(2),
             )
             .unwrap_err();
         assert_eq!(e.code, 3, "{e}");
@@ -274,7 +274,7 @@ fn unknown_topic_and_partition_are_reported() {
                 0,
                 1024,
                 Duration::ZERO,
-                Duration::from_millis(800),
+                Duration::from_secs(2),
             )
             .err()
             .expect("fetch from an unknown topic fails");

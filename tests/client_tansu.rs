@@ -148,7 +148,7 @@ fn unknown_topic_and_partition_fail_within_the_timeout() {
                 &r,
                 -1,
                 Compression::None,
-                Duration::from_millis(800),
+                Duration::from_secs(2),
             )
             .unwrap_err();
         let elapsed = started.elapsed();
@@ -156,8 +156,8 @@ fn unknown_topic_and_partition_fail_within_the_timeout() {
         assert!(e.message.contains("no-such-topic"), "{e}");
         assert!(attempts(&e.message) >= 2, "{e}");
         assert!(
-            elapsed >= Duration::from_millis(700),
-            "gave up after {elapsed:?}, before its 800 ms timeout was near: {e}"
+            elapsed >= Duration::from_millis(1800),
+            "gave up after {elapsed:?}, before its 2 s timeout was near: {e}"
         );
         create(&c, "one-part", 1);
         let e = c

@@ -698,6 +698,7 @@ impl Cluster {
     pub fn retry<T>(&self, deadline: Instant, mut op: impl FnMut(u32) -> Result<T>) -> Result<T> {
         let mut backoff = self.backoff();
         let mut attempt = 0;
+        let mut previous: Option<Error> = None;
         loop {
             if self.closing.is_closed() {
                 return Err(Self::closed_error());
@@ -706,6 +707,13 @@ impl Cluster {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
+            // The deadline ended while an attempt waited for its answer: the error that
+            // made the loop try again says more than "timed out" does.
+            if err.code == local::TIMED_OUT && Instant::now() >= deadline {
+                if let Some(p) = previous {
+                    return Err(p.gave_up(attempt + 1));
+                }
+            }
             if !err.is_retriable() || err.code == local::DESTROY {
                 return Err(err);
             }
@@ -715,6 +723,7 @@ impl Cluster {
                 }
                 return Err(err.gave_up(attempt + 1));
             }
+            previous = Some(err);
             attempt += 1;
         }
     }
@@ -767,5 +776,50 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> Cluster {
+        let mut c = crate::Config::new();
+        c.set("bootstrap.servers", "127.0.0.1:1").unwrap();
+        c.set("retry.backoff.ms", "10").unwrap();
+        c.set("retry.backoff.max.ms", "10").unwrap();
+        Cluster::new(c.settings().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn deadline_ending_mid_attempt_reports_the_error_retried() {
+        let c = cluster();
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let e = c
+            .retry(deadline, |attempt| -> Result<()> {
+                if attempt == 0 {
+                    Err(Error::kafka(3, "t/0: no such topic"))
+                } else {
+                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                    Err(Error::new(local::TIMED_OUT, "Metadata request: timed out"))
+                }
+            })
+            .unwrap_err();
+        assert_eq!(e.code, 3, "{e}");
+        assert!(e.message.contains("t/0: no such topic"), "{e}");
+        assert!(e.message.contains("gave up after 2 attempts"), "{e}");
+    }
+
+    #[test]
+    fn a_first_attempt_timing_out_reports_timed_out() {
+        let c = cluster();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let e = c
+            .retry(deadline, |_| -> Result<()> {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                Err(Error::new(local::TIMED_OUT, "Metadata request: timed out"))
+            })
+            .unwrap_err();
+        assert_eq!(e.code, local::TIMED_OUT, "{e}");
     }
 }
