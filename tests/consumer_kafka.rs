@@ -485,6 +485,84 @@ fn store_offset_seek_pause_and_resume() {
     })
 }
 
+/// The fetcher reads ahead of the application up to its prefetch target (4 MiB on a
+/// local network), not up to the whole memory budget: an application that stops polling
+/// stops the fetching. Records the application holds do not count against the target, so
+/// holding many never stops the fetching either.
+#[test]
+fn prefetch_stops_at_its_target_and_held_records_do_not_stop_it() {
+    with_timeout(LIMIT, || {
+        let k = kafka::shared();
+        let topic = "cons-prefetch";
+        create_topic(&client(&k.bootstrap), topic, 1, 1, &[], T);
+        // 100,000 records of 100 bytes: 11 MB on the wire, 15 MB decoded (the index
+        // included), so at least 11 fetches of max.partition.fetch.bytes (1 MiB).
+        let n = 100_000;
+        let mut pc = Config::new();
+        pc.set("bootstrap.servers", &k.bootstrap).unwrap();
+        pc.set("linger.ms", "20").unwrap();
+        let p = Producer::new(&pc).unwrap();
+        for i in 0..n {
+            let value = format!("{i:0100}");
+            p.send_blocking(
+                &Out {
+                    topic,
+                    partition: 0,
+                    value: Some(value.as_bytes()),
+                    ..Default::default()
+                },
+                T,
+            )
+            .unwrap_or_else(|e| panic!("send {i}: {e}"));
+        }
+        let mut failed = 0;
+        p.flush(T, |r| failed += usize::from(r.error.is_some()))
+            .unwrap();
+        assert_eq!(failed, 0);
+        let c = consumer(&k.bootstrap, &[]);
+        c.assign(&[(tp(topic, 0), Some(-2))]).unwrap();
+        let first = match c.poll(T) {
+            Some(Event::Message(m)) => m,
+            other => panic!("a first record, not {other:?}"),
+        };
+        let fetches = || c.fetch_requests().values().sum::<u64>();
+        // The application reads nothing more: the fetcher fills the target and stops.
+        let mut settled = fetches();
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = fetches();
+            if now == settled {
+                break;
+            }
+            settled = now;
+        }
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(fetches(), settled, "fetching goes on while nothing is read");
+        assert!(
+            settled <= 6,
+            "{settled} fetches ahead of an application that read one record: more than a \
+             4 MiB target takes"
+        );
+        // Now the application reads everything and frees nothing until the end: 15 MB
+        // held, past the target, within the 64 MiB budget.
+        let mut held = vec![first];
+        let deadline = Instant::now() + T;
+        while held.len() < n && Instant::now() < deadline {
+            for e in c.poll_batch(1000, Duration::from_millis(100)) {
+                match e {
+                    Event::Message(m) => held.push(m),
+                    Event::Error { error, .. } => panic!("consumer error: {error}"),
+                }
+            }
+        }
+        assert_eq!(held.len(), n, "records read while holding them all");
+        assert!(held.iter().enumerate().all(|(i, m)| m.offset() == i as i64));
+        assert!(fetches() >= 11, "{} fetches", fetches());
+        drop(held);
+        c.close(Duration::from_secs(5)).unwrap();
+    })
+}
+
 #[test]
 fn close_returns_within_its_bound_with_no_broker() {
     with_timeout(LIMIT, || {

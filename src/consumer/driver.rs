@@ -646,10 +646,12 @@ impl Driver<'_> {
                 let Some(seq) = app.parts.get(&chunk.tp).map(|p| p.seq) else {
                     return;
                 };
+                let queued = Some(chunk.queue());
                 app.items.push_back(Item::Records {
                     chunk: Arc::new(chunk),
                     next: 0,
                     seq,
+                    queued,
                 });
                 drop(app);
                 self.shared.app_cv.notify_all();

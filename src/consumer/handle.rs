@@ -17,7 +17,7 @@
 
 use super::assignor::TopicPartition;
 use super::driver::{self, Cmd, Reply};
-use super::fetcher::Chunk;
+use super::fetcher::{Chunk, Queued};
 use super::group::CommitOffset;
 use super::ConsumerSettings;
 use crate::client::Client;
@@ -165,6 +165,10 @@ pub(crate) enum Item {
         chunk: Arc<Chunk>,
         next: usize,
         seq: u64,
+        /// Counts the chunk as waiting ahead of the application (the fetcher's prefetch
+        /// target) until its first records are handed out, or its partition is found
+        /// paused.
+        queued: Option<Queued>,
     },
     Event(Event),
     Rebalance(RebalanceKind, Vec<TopicPartition>),
@@ -842,12 +846,21 @@ fn take_next(app: &mut AppQueue, out: &mut Vec<Event>, room: usize) -> Taken {
     let mut i = 0;
     while i < app.items.len() {
         let action = match &app.items[i] {
-            Item::Records { chunk, seq, next } => match app.parts.get_mut(&chunk.tp) {
+            Item::Records {
+                chunk, seq, next, ..
+            } => match app.parts.get_mut(&chunk.tp) {
                 Some(p) if p.seq == *seq && !p.paused && *next < chunk.records.len() => {
                     // A run of the chunk's records, with one lookup of their partition.
-                    let Item::Records { chunk, next, .. } = &mut app.items[i] else {
+                    let Item::Records {
+                        chunk,
+                        next,
+                        queued,
+                        ..
+                    } = &mut app.items[i]
+                    else {
                         unreachable!("matched above")
                     };
+                    *queued = None;
                     let end = chunk.records.len().min(*next + room.max(1));
                     for idx in *next..end {
                         out.push(Event::Message(Message {
@@ -869,7 +882,12 @@ fn take_next(app: &mut AppQueue, out: &mut Vec<Event>, room: usize) -> Taken {
             Item::Event(_) | Item::Rebalance(..) | Item::CommitResult(..) => 3,
         };
         match action {
-            1 => i += 1,
+            1 => {
+                if let Item::Records { queued, .. } = &mut app.items[i] {
+                    *queued = None;
+                }
+                i += 1;
+            }
             2 => {
                 app.items.remove(i);
             }
