@@ -719,13 +719,15 @@ impl<'l> Decoder<'l> {
         let limit = remaining.min(u32::MAX as usize - 1);
         let mut out = Vec::new();
         if let Err(mut e) = decompress_magic(codec, data, magic, limit, &mut out) {
+            super::pool::give(out);
             // (A buffer of 4 GiB or more is refused whatever the budget.)
             self.refused = limit == remaining && is_limit_error(&e, codec, limit);
             e.offset = at;
             return Err(e.in_field("records"));
         }
         // Counted by length: capacity the codec reserved ahead of its output and did not
-        // write is not resident. (Shrinking it would cost a reallocation per batch.)
+        // write is not resident (a buffer from the pool has at most 64 KiB more than its
+        // output, see `pool::take_fit`). Shrinking it would cost a reallocation per batch.
         self.decompressed += out.len();
         self.grow(|d| &mut d.bufs, 1).map_err(|s| {
             self.over_budget(
@@ -735,7 +737,7 @@ impl<'l> Decoder<'l> {
                 at,
             )
         })?;
-        let out = Bytes::from(out);
+        let out = super::pool::into_bytes(out);
         self.bufs.push(out.clone());
         Ok((out, buf))
     }

@@ -11,6 +11,7 @@
 pub mod compression;
 mod decode;
 mod encode;
+pub(crate) mod pool;
 
 pub use decode::{DecodeBudget, DecodeLimits, RecordRef, RecordSet, TimestampType};
 pub use encode::{
