@@ -227,16 +227,45 @@ impl Default for FetchSettings {
     }
 }
 
-struct BudgetState {
-    used: usize,
-    /// Call `wake` once usage is at most this.
+/// A count of bytes, and the level at or below which it should wake the fetcher.
+#[derive(Default)]
+struct Level {
+    bytes: usize,
     wake_at: Option<usize>,
+}
+
+impl Level {
+    /// Asks for a wake once the count is at most `level`, replacing an earlier request;
+    /// false, and nothing asked, if it already is.
+    fn wake_at_most(&mut self, level: usize) -> bool {
+        if self.bytes <= level {
+            self.wake_at = None;
+            return false;
+        }
+        self.wake_at = Some(level);
+        true
+    }
+
+    /// Takes `n` off the count; true when that reaches the level asked for (the request
+    /// is then spent).
+    fn sub(&mut self, n: usize) -> bool {
+        self.bytes = self.bytes.saturating_sub(n);
+        let wake = self.wake_at.is_some_and(|l| self.bytes <= l);
+        if wake {
+            self.wake_at = None;
+        }
+        wake
+    }
+}
+
+#[derive(Default)]
+struct BudgetState {
+    /// Bytes charged.
+    used: Level,
     /// The highest usage seen.
     peak: usize,
     /// Bytes of chunks waiting in the application's queue, not yet handed out.
-    queued: usize,
-    /// Call `wake` once `queued` is at most this.
-    wake_queued_at: Option<usize>,
+    queued: Level,
 }
 
 /// The one memory budget shared by everything fetched and not yet released by the
@@ -262,19 +291,13 @@ impl Budget {
     pub fn new(limit: usize, wake: Box<dyn Fn() + Send + Sync>) -> Budget {
         Budget {
             limit,
-            state: Mutex::new(BudgetState {
-                used: 0,
-                wake_at: None,
-                peak: 0,
-                queued: 0,
-                wake_queued_at: None,
-            }),
+            state: Mutex::new(BudgetState::default()),
             wake,
         }
     }
 
     pub fn used(&self) -> usize {
-        self.state.lock().used
+        self.state.lock().used.bytes
     }
 
     pub fn limit(&self) -> usize {
@@ -289,12 +312,12 @@ impl Budget {
     /// Bytes of chunks queued for the application and not yet handed out: what the
     /// prefetch target measures.
     pub fn queued(&self) -> usize {
-        self.state.lock().queued
+        self.state.lock().queued.bytes
     }
 
     /// Counts `n` bytes as queued until the returned guard is dropped.
     pub fn queue(self: &Arc<Self>, n: usize) -> Queued {
-        self.state.lock().queued += n;
+        self.state.lock().queued.bytes += n;
         Queued {
             budget: self.clone(),
             bytes: n,
@@ -304,23 +327,11 @@ impl Budget {
     /// Asks for `wake` once what is queued is at most `level` (replacing an earlier
     /// request). False, and nothing asked, if it already is.
     pub fn wake_when_queued_at_most(&self, level: usize) -> bool {
-        let mut s = self.state.lock();
-        if s.queued <= level {
-            s.wake_queued_at = None;
-            return false;
-        }
-        s.wake_queued_at = Some(level);
-        true
+        self.state.lock().queued.wake_at_most(level)
     }
 
     fn unqueue(&self, n: usize) {
-        let mut s = self.state.lock();
-        s.queued = s.queued.saturating_sub(n);
-        let wake = s.wake_queued_at.is_some_and(|l| s.queued <= l);
-        if wake {
-            s.wake_queued_at = None;
-        }
-        drop(s);
+        let wake = self.state.lock().queued.sub(n);
         if wake {
             (self.wake)();
         }
@@ -329,8 +340,8 @@ impl Budget {
     /// Charges `n` bytes whether or not they fit.
     pub fn charge(self: &Arc<Self>, n: usize) -> Charge {
         let mut s = self.state.lock();
-        s.used += n;
-        s.peak = s.peak.max(s.used);
+        s.used.bytes += n;
+        s.peak = s.peak.max(s.used.bytes);
         drop(s);
         Charge {
             budget: self.clone(),
@@ -342,11 +353,11 @@ impl Budget {
     /// Charges `n` bytes if usage stays within the limit.
     pub fn try_charge(self: &Arc<Self>, n: usize) -> Option<Charge> {
         let mut s = self.state.lock();
-        if s.used.checked_add(n)? > self.limit {
+        if s.used.bytes.checked_add(n)? > self.limit {
             return None;
         }
-        s.used += n;
-        s.peak = s.peak.max(s.used);
+        s.used.bytes += n;
+        s.peak = s.peak.max(s.used.bytes);
         drop(s);
         Some(Charge {
             budget: self.clone(),
@@ -358,23 +369,11 @@ impl Budget {
     /// Asks for `wake` once usage is at most `level` (replacing an earlier request). False,
     /// and nothing asked, if it already is.
     pub fn wake_when_at_most(&self, level: usize) -> bool {
-        let mut s = self.state.lock();
-        if s.used <= level {
-            s.wake_at = None;
-            return false;
-        }
-        s.wake_at = Some(level);
-        true
+        self.state.lock().used.wake_at_most(level)
     }
 
     fn release(&self, n: usize) {
-        let mut s = self.state.lock();
-        s.used = s.used.saturating_sub(n);
-        let wake = s.wake_at.is_some_and(|l| s.used <= l);
-        if wake {
-            s.wake_at = None;
-        }
-        drop(s);
+        let wake = self.state.lock().used.sub(n);
         if wake {
             (self.wake)();
         }
