@@ -152,9 +152,15 @@ fn unknown_topic_and_partition_fail_within_the_timeout() {
             )
             .unwrap_err();
         let elapsed = started.elapsed();
-        assert_eq!(e.code, 3, "{e}");
         assert!(e.message.contains("no-such-topic"), "{e}");
-        assert!(attempts(&e.message) >= 2, "{e}");
+        if e.code == local::TIMED_OUT {
+            // The deadline came while the last attempt waited for a slow answer: the
+            // error names the one the attempt before it got.
+            assert!(e.message.contains("UNKNOWN_TOPIC_OR_PARTITION (3)"), "{e}");
+        } else {
+            assert_eq!(e.code, 3, "{e}");
+            assert!(attempts(&e.message) >= 2, "{e}");
+        }
         assert!(
             elapsed >= Duration::from_millis(1800),
             "gave up after {elapsed:?}, before its 2 s timeout was near: {e}"

@@ -707,11 +707,18 @@ impl Cluster {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            // The deadline ended while an attempt waited for its answer: the error that
-            // made the loop try again says more than "timed out" does.
+            // The deadline ended while an attempt waited for its answer: TIMED_OUT (as
+            // documented), naming the error that made the loop try again.
             if err.code == local::TIMED_OUT && Instant::now() >= deadline {
                 if let Some(p) = previous {
-                    return Err(p.gave_up(attempt + 1));
+                    return Err(Error::new(
+                        err.code,
+                        format!(
+                            "{} (attempt {}; the one before failed with {p})",
+                            err.message,
+                            attempt + 1
+                        ),
+                    ));
                 }
             }
             if !err.is_retriable() || err.code == local::DESTROY {
@@ -792,7 +799,7 @@ mod tests {
     }
 
     #[test]
-    fn deadline_ending_mid_attempt_reports_the_error_retried() {
+    fn deadline_ending_mid_attempt_is_timed_out_naming_the_error_retried() {
         let c = cluster();
         let deadline = Instant::now() + Duration::from_millis(100);
         let e = c
@@ -805,9 +812,10 @@ mod tests {
                 }
             })
             .unwrap_err();
-        assert_eq!(e.code, 3, "{e}");
+        assert_eq!(e.code, local::TIMED_OUT, "{e}");
+        assert!(e.message.contains("Metadata request: timed out"), "{e}");
+        assert!(e.message.contains("attempt 2;"), "{e}");
         assert!(e.message.contains("t/0: no such topic"), "{e}");
-        assert!(e.message.contains("gave up after 2 attempts"), "{e}");
     }
 
     #[test]
@@ -821,5 +829,6 @@ mod tests {
             })
             .unwrap_err();
         assert_eq!(e.code, local::TIMED_OUT, "{e}");
+        assert!(!e.message.contains("the one before"), "{e}");
     }
 }

@@ -32,7 +32,8 @@ use std::sync::Arc;
 ///  - `KC_ERR__TIMED_OUT`: the deadline passed while the call was waiting: for a
 ///    broker's answer, for a connection being opened (connect and ApiVersions), or for
 ///    a connection attempt or metadata refresh of another thread that it shares. Not
-///    retried. A broker that accepts connections and never answers gives this, unless
+///    retried; when it ends a retry, `kc_last_error` names the error of the attempt
+///    before. A broker that accepts connections and never answers gives this, unless
 ///    `socket.connection.setup.timeout.ms` (set-up) or `socket.timeout.ms` (past the
 ///    time the broker may hold the request) ends the connection first: then it counts
 ///    as a failed or lost connection, below.
