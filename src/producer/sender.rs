@@ -43,6 +43,33 @@ const PREVIOUS_FIRST_BACKOFF: Duration = Duration::from_millis(1);
 /// transaction is complete; then it goes, and the partition leader checks itself.
 const CONFIRM_BUDGET: Duration = Duration::from_millis(200);
 
+/// The wait before asking again whether the previous transaction is complete:
+/// [`PREVIOUS_FIRST_BACKOFF`], doubling up to [`ADD_PARTITIONS_SOON`] (shared by the v1
+/// AddPartitionsToTxn retry and the v2 DescribeTransactions question).
+struct SoonBackoff(Duration);
+
+impl SoonBackoff {
+    fn new() -> SoonBackoff {
+        SoonBackoff(PREVIOUS_FIRST_BACKOFF)
+    }
+
+    /// The next wait; the one after is twice as long, up to the maximum.
+    fn next(&mut self) -> Duration {
+        let w = self.0;
+        self.0 = (w * 2).min(ADD_PARTITIONS_SOON);
+        w
+    }
+
+    fn reset(&mut self) {
+        self.0 = PREVIOUS_FIRST_BACKOFF;
+    }
+}
+
+/// Whether the producer is transactional and its transaction state satisfies `f`.
+fn txn_is(shared: &Shared, f: impl FnOnce(&super::txn::Txn) -> bool) -> bool {
+    shared.state.lock().txn.as_ref().is_some_and(f)
+}
+
 /// Longest the sender sleeps with nothing due (it re-checks then).
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
@@ -58,11 +85,11 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
     let mut pid_retry_at = Instant::now();
     let mut pid_backoff = s.retry_backoff;
     let mut add_retry_at = Instant::now();
-    let mut soon_backoff = PREVIOUS_FIRST_BACKOFF;
+    let mut soon_backoff = SoonBackoff::new();
     // v2: when the wait for the last transaction's completion began, the next question.
     let mut confirm_since: Option<Instant> = None;
     let mut confirm_at = Instant::now();
-    let mut confirm_backoff = PREVIOUS_FIRST_BACKOFF;
+    let mut confirm_backoff = SoonBackoff::new();
     loop {
         let now = Instant::now();
         let snap = cluster.snapshot();
@@ -133,11 +160,9 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
             .flatten()
         {
             let wait = if soon {
-                let w = soon_backoff.min(s.retry_backoff);
-                soon_backoff = (soon_backoff * 2).min(ADD_PARTITIONS_SOON);
-                w
+                soon_backoff.next().min(s.retry_backoff)
             } else {
-                soon_backoff = PREVIOUS_FIRST_BACKOFF;
+                soon_backoff.reset();
                 s.retry_backoff
             };
             add_retry_at = Instant::now() + wait;
@@ -145,12 +170,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
 
         // Transaction protocol v2: the first batch after an EndTxn waits until the
         // coordinator has written the last transaction's markers.
-        let confirming = shared
-            .state
-            .lock()
-            .txn
-            .as_ref()
-            .is_some_and(|t| t.confirm_pending());
+        let confirming = txn_is(&shared, |t| t.confirm_pending());
         if !confirming {
             confirm_since = None;
         } else if Instant::now() >= confirm_at {
@@ -162,10 +182,9 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
                 continue;
             }
             if confirm_previous(&shared, cluster) {
-                confirm_at = Instant::now() + confirm_backoff;
-                confirm_backoff = (confirm_backoff * 2).min(ADD_PARTITIONS_SOON);
+                confirm_at = Instant::now() + confirm_backoff.next();
             } else {
-                confirm_backoff = PREVIOUS_FIRST_BACKOFF;
+                confirm_backoff.reset();
                 confirm_since = None;
                 continue;
             }
@@ -193,13 +212,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         if pid_action_pending(&shared) {
             until = until.min(pid_retry_at.max(now));
         }
-        if shared
-            .state
-            .lock()
-            .txn
-            .as_ref()
-            .is_some_and(|t| t.adding_pending())
-        {
+        if txn_is(&shared, |t| t.adding_pending()) {
             until = until.min(add_retry_at.max(now));
         }
         if confirming {
@@ -242,15 +255,7 @@ fn add_partitions(shared: &Shared, cluster: &Cluster) -> Option<bool> {
                 }
                 return None;
             }
-            _ => {
-                let soon = shared
-                    .state
-                    .lock()
-                    .txn
-                    .as_ref()
-                    .is_some_and(|t| t.previous_still_completing());
-                return Some(soon);
-            }
+            _ => return Some(txn_is(shared, |t| t.previous_still_completing())),
         }
     };
     if want.is_empty() {
@@ -431,7 +436,7 @@ fn send_to(
     };
     // A transactional producer on protocol v1 stays below Produce v12, which would tell
     // the broker to add partitions implicitly (protocol v2).
-    let txn_v1 = shared.state.lock().txn.as_ref().is_some_and(|t| !t.v2);
+    let txn_v1 = txn_is(shared, |t| !t.v2);
     let version = match conn.version_of::<ProduceRequest>() {
         Ok(v) if v >= 3 && txn_v1 => v.min(11),
         Ok(v) if v >= 3 => v,
