@@ -34,6 +34,7 @@ use crate::cluster::Snapshot;
 use crate::error::{local, Error, Result};
 use crate::protocol::error_codes;
 use crate::protocol::Segments;
+use crate::record::pool::Stash;
 use crate::record::{
     restamp_segments, BatchBuilder, BatchOptions, Compression, RecordHeaderIn, RecordIn,
 };
@@ -291,11 +292,9 @@ pub struct State {
     /// buffer faults its pages in as it fills, and freeing a large one hands them back
     /// to the system. At most [`SPARE_BUFFERS`] of them and [`SPARE_BYTES`] in all,
     /// each no larger than `batch.size` and the batch header.
-    spare: Vec<Vec<u8>>,
+    spare: Stash,
     /// The largest buffer kept there: `batch.size` and the batch header.
     spare_max: usize,
-    /// The capacity of the buffers kept there, in all.
-    spare_bytes: usize,
     /// The buffer of reports last served, for the report queue to use next.
     report_spare: Vec<Report>,
 }
@@ -339,9 +338,8 @@ impl State {
             retry_due: None,
             idempotence: settings.idempotence,
             txn: settings.transactional_id.as_deref().map(Txn::new),
-            spare: Vec::new(),
+            spare: Stash::new(SPARE_BUFFERS, SPARE_BYTES),
             spare_max: settings.batch_size.saturating_add(BATCH_OVERHEAD),
-            spare_bytes: 0,
             report_spare: Vec::new(),
         }
     }
@@ -349,23 +347,14 @@ impl State {
     /// Keeps the buffer of a batch that is done with, when nothing else holds it and
     /// there is room (see [`State::spare`]).
     fn keep_buffer(&mut self, data: Segments) {
-        if self.spare.len() >= SPARE_BUFFERS {
-            return;
-        }
         if let Some(buf) = data.into_vec() {
-            let cap = buf.capacity();
-            if cap <= self.spare_max && self.spare_bytes + cap <= SPARE_BYTES {
-                self.spare_bytes += cap;
-                self.spare.push(buf);
-            }
+            self.spare.keep(buf, 0..=self.spare_max);
         }
     }
 
     /// A kept buffer for a new batch (empty when none is kept).
     fn spare_buffer(&mut self) -> Vec<u8> {
-        let buf = self.spare.pop().unwrap_or_default();
-        self.spare_bytes -= buf.capacity();
-        buf
+        self.spare.take(|_| true).unwrap_or_default()
     }
 
     /// Messages queued or in flight, not yet acknowledged or failed.
@@ -1798,17 +1787,17 @@ mod tests {
         };
         let (first, b) = round(&mut st, 0);
         st.delivered(b, 0, -1);
-        assert_eq!(st.spare.len(), 1);
+        assert_eq!(st.spare.kept().0, 1);
         let (second, b) = round(&mut st, 10);
         assert_eq!(
             first, second,
             "the second batch is written where the first was"
         );
-        assert!(st.spare.is_empty());
+        assert_eq!(st.spare.kept().0, 0);
         // A buffer still shared (as by a request not yet written) is not kept.
         let held = b.data.clone();
         st.delivered(b, 10, -1);
-        assert!(st.spare.is_empty());
+        assert_eq!(st.spare.kept().0, 0);
         drop(held);
         let offsets: Vec<i64> = st.take_reports(100).iter().map(|r| r.offset).collect();
         assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
@@ -1872,23 +1861,23 @@ mod tests {
         let s = ProducerSettings::from_config(&c).unwrap();
         let mut st = State::new(&s);
         st.keep_buffer(Segments::from(vec![0u8; 3 << 20]));
-        assert_eq!((st.spare.len(), st.spare_bytes), (1, 3 << 20));
+        assert_eq!(st.spare.kept(), (1, 3 << 20));
         // Past SPARE_BYTES in all: dropped.
         st.keep_buffer(Segments::from(vec![0u8; 2 << 20]));
-        assert_eq!((st.spare.len(), st.spare_bytes), (1, 3 << 20));
+        assert_eq!(st.spare.kept(), (1, 3 << 20));
         st.keep_buffer(Segments::from(vec![0u8; 1 << 20]));
-        assert_eq!((st.spare.len(), st.spare_bytes), (2, 4 << 20));
+        assert_eq!(st.spare.kept(), (2, 4 << 20));
         assert_eq!(st.spare_buffer().capacity(), 1 << 20);
-        assert_eq!((st.spare.len(), st.spare_bytes), (1, 3 << 20));
+        assert_eq!(st.spare.kept(), (1, 3 << 20));
         // At most SPARE_BUFFERS of them, however small.
         for _ in 0..10 {
             st.keep_buffer(Segments::from(vec![0u8; 1000]));
         }
-        assert_eq!(st.spare.len(), SPARE_BUFFERS);
-        while !st.spare.is_empty() {
+        assert_eq!(st.spare.kept().0, SPARE_BUFFERS);
+        while st.spare.kept().0 > 0 {
             st.spare_buffer();
         }
-        assert_eq!(st.spare_bytes, 0);
+        assert_eq!(st.spare.kept().1, 0);
         assert_eq!(st.spare_buffer().capacity(), 0);
     }
 }

@@ -18,7 +18,56 @@ pub const KEPT_BYTES: usize = 4 << 20;
 /// Smaller buffers are not worth keeping: the allocator serves them from its own heap.
 const SMALLEST: usize = 64 << 10;
 
-static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Released buffers, kept for reuse within a count and a total of capacity: the pool
+/// below, and each producer's buffers of acknowledged batches.
+pub(crate) struct Stash {
+    bufs: Vec<Vec<u8>>,
+    bytes: usize,
+    most: usize,
+    most_bytes: usize,
+}
+
+impl Stash {
+    /// Keeps at most `most` buffers and `most_bytes` of capacity in all.
+    pub const fn new(most: usize, most_bytes: usize) -> Stash {
+        Stash {
+            bufs: Vec::new(),
+            bytes: 0,
+            most,
+            most_bytes,
+        }
+    }
+
+    /// Keeps `buf`, emptied, if its capacity is within `sizes` and there is room; else
+    /// frees it.
+    pub fn keep(&mut self, mut buf: Vec<u8>, sizes: std::ops::RangeInclusive<usize>) {
+        let cap = buf.capacity();
+        if sizes.contains(&cap)
+            && self.bufs.len() < self.most
+            && self.bytes + cap <= self.most_bytes
+        {
+            buf.clear();
+            self.bytes += cap;
+            self.bufs.push(buf);
+        }
+    }
+
+    /// The most recently kept buffer whose capacity `fits`, if any.
+    pub fn take(&mut self, fits: impl Fn(usize) -> bool) -> Option<Vec<u8>> {
+        let i = self.bufs.iter().rposition(|b| fits(b.capacity()))?;
+        let buf = self.bufs.remove(i);
+        self.bytes -= buf.capacity();
+        Some(buf)
+    }
+
+    /// How many buffers are kept, and their capacity in all.
+    #[cfg(test)]
+    pub fn kept(&self) -> (usize, usize) {
+        (self.bufs.len(), self.bytes)
+    }
+}
+
+static POOL: Mutex<Stash> = Mutex::new(Stash::new(KEPT, KEPT_BYTES));
 
 /// What a kept buffer's capacity may exceed the size asked for by: this much of it is
 /// resident and not counted as output.
@@ -27,28 +76,16 @@ pub const SLACK: usize = 64 << 10;
 /// An empty buffer with room for `size` bytes: the most recently kept one whose capacity
 /// is at least `size` and at most `size + SLACK`, or a new one of exactly `size`.
 pub fn take_fit(size: usize) -> Vec<u8> {
-    let mut pool = POOL.lock();
-    let fits = |b: &Vec<u8>| (size..=size.saturating_add(SLACK)).contains(&b.capacity());
-    match pool.iter().rposition(fits) {
-        Some(i) => pool.remove(i),
-        None => {
-            drop(pool);
-            Vec::with_capacity(size)
-        }
-    }
+    let kept = POOL
+        .lock()
+        .take(|cap| (size..=size.saturating_add(SLACK)).contains(&cap));
+    kept.unwrap_or_else(|| Vec::with_capacity(size))
 }
 
 /// Keeps `buf` for reuse if it is large enough and the pool has room; else frees it.
-pub fn give(mut buf: Vec<u8>) {
-    let cap = buf.capacity();
-    if !(SMALLEST..=KEPT_BYTES).contains(&cap) {
-        return;
-    }
-    buf.clear();
-    let mut pool = POOL.lock();
-    let kept: usize = pool.iter().map(Vec::capacity).sum();
-    if pool.len() < KEPT && kept + cap <= KEPT_BYTES {
-        pool.push(buf);
+pub fn give(buf: Vec<u8>) {
+    if (SMALLEST..=KEPT_BYTES).contains(&buf.capacity()) {
+        POOL.lock().keep(buf, SMALLEST..=KEPT_BYTES);
     }
 }
 
@@ -60,8 +97,7 @@ pub fn into_bytes(buf: Vec<u8>) -> Bytes {
 /// What the pool kept: (count, bytes of capacity).
 #[cfg(test)]
 fn kept() -> (usize, usize) {
-    let pool = POOL.lock();
-    (pool.len(), pool.iter().map(Vec::capacity).sum())
+    POOL.lock().kept()
 }
 
 struct Kept(Vec<u8>);
