@@ -75,7 +75,9 @@ impl Client {
     ) -> Result<bytes::Bytes> {
         let settings = &self.cluster().settings;
         let now = now_ms();
-        let mut batch = Vec::with_capacity(records.len() * 32 + 128);
+        // Empty: a v2 batch without compression takes a buffer of its size from those
+        // released by earlier ones (see `encode_batch`), and gives it back once sent.
+        let mut batch = Vec::new();
         let encoded = if magic == 2 {
             let opts = BatchOptions {
                 compression,
@@ -118,7 +120,7 @@ impl Client {
                 ),
             ));
         }
-        Ok(bytes::Bytes::from(batch))
+        Ok(crate::record::pool::into_bytes(batch))
     }
 
     /// Produces `records` as one batch to `topic`/`partition` and returns the offset the

@@ -497,18 +497,21 @@ pub unsafe extern "C" fn kc_client_produce(
                 return Err(Error::invalid_arg("record_cnt must be at least 1"));
             }
             let recs = array(records, record_cnt, "records")?;
-            // Headers are borrowed views; collect them first so RecordIn can borrow.
-            let mut headers: Vec<Vec<RecordHeaderIn<'_>>> =
-                Vec::with_capacity(capacity(record_cnt));
-            for (i, r) in recs.iter().enumerate() {
-                headers.push(headers_of(r).map_err(|e| e.context(format!("record {i}")))?);
+            // Headers are borrowed views; collect them first so RecordIn can borrow
+            // (only when some record has any: most batches have none).
+            let mut headers: Vec<Vec<RecordHeaderIn<'_>>> = Vec::new();
+            if recs.iter().any(|r| r.header_cnt != 0) {
+                headers.reserve(capacity(record_cnt));
+                for (i, r) in recs.iter().enumerate() {
+                    headers.push(headers_of(r).map_err(|e| e.context(format!("record {i}")))?);
+                }
             }
             let mut ins = Vec::with_capacity(capacity(record_cnt));
             for (i, r) in recs.iter().enumerate() {
                 ins.push(RecordIn {
                     key: buf(r.key, r.key_len, "key")?,
                     value: buf(r.value, r.value_len, "value")?,
-                    headers: &headers[i],
+                    headers: headers.get(i).map_or(&[], Vec::as_slice),
                     timestamp: (r.timestamp != 0).then_some(r.timestamp),
                 });
             }

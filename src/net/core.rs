@@ -420,7 +420,9 @@ impl ConnCore {
                 ));
                 return false;
             }
-            self.body = vec![0u8; size as usize];
+            // A kept buffer of about the size, not zeroed again: the socket overwrites
+            // all of it before the frame is delivered.
+            self.body = crate::record::pool::take_filled(size as usize);
             self.body_len = 0;
             return true;
         }
@@ -428,7 +430,7 @@ impl ConnCore {
         if self.body_len < self.body.len() {
             return true;
         }
-        let body = Bytes::from(std::mem::take(&mut self.body));
+        let body = crate::record::pool::into_bytes(std::mem::take(&mut self.body));
         self.head_len = 0;
         self.body_len = 0;
         self.on_frame(body, now)
@@ -526,7 +528,7 @@ impl ConnCore {
         }
         self.part = 0;
         self.off = 0;
-        self.body = Vec::new();
+        crate::record::pool::give(std::mem::take(&mut self.body));
         self.closed_with = Some(err);
     }
 

@@ -125,21 +125,64 @@ fn record_body_len(r: &RecordIn<'_>, offset_delta: i32, ts_delta: i64) -> usize 
     n
 }
 
-fn write_records(records: &[RecordIn<'_>], base_ts: i64, now_ms: i64, out: &mut Vec<u8>) {
-    for (i, r) in records.iter().enumerate() {
+/// Appends a record up to its value's bytes: length (`body`), attributes, timestamp and
+/// offset deltas, the key, and the value's length (`None`: a null value).
+#[inline]
+fn put_prefix(
+    out: &mut Vec<u8>,
+    body: usize,
+    ts_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value_len: Option<usize>,
+) {
+    put_uvarint(out, zigzag32(body as i32));
+    out.push(0); // attributes: unused
+    put_uvarint(out, zigzag64(ts_delta));
+    put_uvarint(out, zigzag32(offset_delta));
+    put_var_bytes(out, key);
+    match value_len {
+        None => out.push(1), // zigzag(-1)
+        Some(n) => put_uvarint(out, zigzag32(n as i32)),
+    }
+}
+
+/// A record's headers, after its value.
+#[inline]
+fn put_headers(out: &mut Vec<u8>, headers: &[RecordHeaderIn<'_>]) {
+    if headers.is_empty() {
+        out.push(0);
+        return;
+    }
+    put_uvarint(out, zigzag32(headers.len() as i32));
+    for h in headers {
+        put_var_bytes(out, Some(h.key));
+        put_var_bytes(out, h.value);
+    }
+}
+
+/// Writes `records`; `bodies[i]` is record i's body length (`record_body_len`).
+fn write_records(
+    records: &[RecordIn<'_>],
+    bodies: &[u32],
+    base_ts: i64,
+    now_ms: i64,
+    out: &mut Vec<u8>,
+) {
+    for (i, (r, &body)) in records.iter().zip(bodies).enumerate() {
         let ts_delta = r.timestamp.unwrap_or(now_ms).wrapping_sub(base_ts);
-        let body = record_body_len(r, i as i32, ts_delta);
-        put_uvarint(out, zigzag32(body as i32));
-        out.push(0); // attributes: unused
-        put_uvarint(out, zigzag64(ts_delta));
-        put_uvarint(out, zigzag32(i as i32));
-        put_var_bytes(out, r.key);
-        put_var_bytes(out, r.value);
-        put_uvarint(out, zigzag32(r.headers.len() as i32));
-        for h in r.headers {
-            put_var_bytes(out, Some(h.key));
-            put_var_bytes(out, h.value);
+        put_prefix(
+            out,
+            body as usize,
+            ts_delta,
+            i as i32,
+            r.key,
+            r.value.map(<[u8]>::len),
+        );
+        if let Some(v) = r.value {
+            out.extend_from_slice(v);
         }
+        put_headers(out, r.headers);
     }
 }
 
@@ -149,7 +192,9 @@ fn put_at(out: &mut [u8], at: usize, bytes: &[u8]) {
 }
 
 /// Appends one RecordBatch v2 (magic 2) holding `records` to `out`. Err only if
-/// compression fails or records is empty.
+/// compression fails or records is empty. An `out` with no capacity, for a batch without
+/// compression, becomes a buffer of the batch's size from the pool of released ones
+/// (give it back with `pool::into_bytes` or `pool::give`).
 pub fn encode_batch(
     records: &[RecordIn<'_>],
     opts: &BatchOptions,
@@ -168,10 +213,14 @@ pub fn encode_batch(
     let base_ts = records[0].timestamp.unwrap_or(opts.now_ms);
     let mut max_ts = i64::MIN;
     let mut body_size = 0usize;
+    // Each body's length, computed once for the size and the writing both (a record is
+    // smaller than 2 GiB: the batch as a whole is checked below).
+    let mut bodies = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
         let ts = r.timestamp.unwrap_or(opts.now_ms);
         max_ts = max_ts.max(ts);
         let body = record_body_len(r, i as i32, ts.wrapping_sub(base_ts));
+        bodies.push(body as u32);
         body_size += uvarint_len(zigzag32(body as i32)) + body;
     }
     if opts.log_append_time {
@@ -179,12 +228,18 @@ pub fn encode_batch(
     }
 
     if opts.compression == Compression::None {
-        out.reserve(v2::HEADER_LEN + body_size);
+        if out.capacity() == 0 {
+            // A buffer of this size that an earlier batch released, if there is one (a new
+            // one of 100 KiB is a page fault per 4 KiB written).
+            *out = super::pool::take_fit(v2::HEADER_LEN + body_size);
+        } else {
+            out.reserve(v2::HEADER_LEN + body_size);
+        }
         out.resize(start + v2::HEADER_LEN, 0);
-        write_records(records, base_ts, opts.now_ms, out);
+        write_records(records, &bodies, base_ts, opts.now_ms, out);
     } else {
         let mut raw = Vec::with_capacity(body_size);
-        write_records(records, base_ts, opts.now_ms, &mut raw);
+        write_records(records, &bodies, base_ts, opts.now_ms, &mut raw);
         out.resize(start + v2::HEADER_LEN, 0);
         if let Err(e) = compression::compress(opts.compression, opts.compression_level, &raw, out) {
             out.truncate(start);
@@ -428,7 +483,9 @@ impl BatchBuilder {
     pub fn append(&mut self, r: &RecordIn<'_>, ts: i64) -> usize {
         let before = self.size();
         self.record_start(r, ts);
-        put_var_bytes(&mut self.buf, r.value);
+        if let Some(v) = r.value {
+            self.buf.extend_from_slice(v);
+        }
         self.record_end(r);
         self.size() - before
     }
@@ -458,11 +515,14 @@ impl BatchBuilder {
         self.record_start_sized(&with_value, ts, body);
         match shared {
             Some(v) => {
-                put_uvarint(&mut self.buf, zigzag32(v.len() as i32));
                 self.shared_len += v.len();
                 self.shared.push((self.buf.len(), v.clone()));
             }
-            None => put_var_bytes(&mut self.buf, r.value),
+            None => {
+                if let Some(v) = r.value {
+                    self.buf.extend_from_slice(v);
+                }
+            }
         }
         self.record_end(r);
         true
@@ -479,14 +539,13 @@ impl BatchBuilder {
             ..*r
         };
         self.record_start(&with_value, ts);
-        put_uvarint(&mut self.buf, zigzag32(value.len() as i32));
         self.shared_len += value.len();
         self.shared.push((self.buf.len(), value));
         self.record_end(r);
         self.size() - before
     }
 
-    /// A record up to its key.
+    /// A record up to its value's bytes.
     fn record_start(&mut self, r: &RecordIn<'_>, ts: i64) {
         let base = if self.count == 0 { ts } else { self.base_ts };
         let body = record_body_len(r, self.count, ts.wrapping_sub(base));
@@ -500,20 +559,19 @@ impl BatchBuilder {
         }
         self.max_ts = self.max_ts.max(ts);
         let ts_delta = ts.wrapping_sub(self.base_ts);
-        put_uvarint(&mut self.buf, zigzag32(body as i32));
-        self.buf.push(0); // attributes: unused
-        put_uvarint(&mut self.buf, zigzag64(ts_delta));
-        put_uvarint(&mut self.buf, zigzag32(self.count));
-        put_var_bytes(&mut self.buf, r.key);
+        put_prefix(
+            &mut self.buf,
+            body,
+            ts_delta,
+            self.count,
+            r.key,
+            r.value.map(<[u8]>::len),
+        );
     }
 
     /// A record's headers, after its value.
     fn record_end(&mut self, r: &RecordIn<'_>) {
-        put_uvarint(&mut self.buf, zigzag32(r.headers.len() as i32));
-        for h in r.headers {
-            put_var_bytes(&mut self.buf, Some(h.key));
-            put_var_bytes(&mut self.buf, h.value);
-        }
+        put_headers(&mut self.buf, r.headers);
         self.count += 1;
     }
 

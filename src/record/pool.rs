@@ -41,12 +41,18 @@ impl Stash {
     /// Keeps `buf`, emptied, if its capacity is within `sizes` and there is room; else
     /// frees it.
     pub fn keep(&mut self, mut buf: Vec<u8>, sizes: std::ops::RangeInclusive<usize>) {
+        buf.clear();
+        self.keep_filled(buf, sizes);
+    }
+
+    /// Keeps `buf` as [`keep`](Self::keep) does, with its bytes: its length stays what
+    /// the next user may take without zeroing it again.
+    pub fn keep_filled(&mut self, buf: Vec<u8>, sizes: std::ops::RangeInclusive<usize>) {
         let cap = buf.capacity();
         if sizes.contains(&cap)
             && self.bufs.len() < self.most
             && self.bytes + cap <= self.most_bytes
         {
-            buf.clear();
             self.bytes += cap;
             self.bufs.push(buf);
         }
@@ -73,25 +79,74 @@ static POOL: Mutex<Stash> = Mutex::new(Stash::new(KEPT, KEPT_BYTES));
 /// resident and not counted as output.
 pub const SLACK: usize = 64 << 10;
 
-/// An empty buffer with room for `size` bytes: the most recently kept one whose capacity
-/// is at least `size` and at most `size + SLACK`, or a new one of exactly `size`.
-pub fn take_fit(size: usize) -> Vec<u8> {
-    let kept = POOL
-        .lock()
-        .take(|cap| (size..=size.saturating_add(SLACK)).contains(&cap));
-    kept.unwrap_or_else(|| Vec::with_capacity(size))
+/// The most recently kept buffer whose capacity is at least `size` and at most
+/// `size + SLACK`, with the bytes it held.
+fn take_kept(size: usize) -> Option<Vec<u8>> {
+    if size < SMALLEST {
+        return None;
+    }
+    POOL.lock()
+        .take(|cap| (size..=size.saturating_add(SLACK)).contains(&cap))
 }
 
-/// Keeps `buf` for reuse if it is large enough and the pool has room; else frees it.
-pub fn give(buf: Vec<u8>) {
-    if (SMALLEST..=KEPT_BYTES).contains(&buf.capacity()) {
-        POOL.lock().keep(buf, SMALLEST..=KEPT_BYTES);
+/// An empty buffer with room for `size` bytes: a kept one (see `take_kept`), or a new one
+/// of exactly `size`.
+pub fn take_fit(size: usize) -> Vec<u8> {
+    match take_kept(size) {
+        Some(mut buf) => {
+            buf.clear();
+            buf
+        }
+        None => Vec::with_capacity(size),
     }
 }
 
-/// `buf`'s bytes, given back to the pool when the last reference to them is dropped.
+/// A buffer of exactly `size` bytes, to be overwritten whole (a response read from a
+/// socket): a kept one, of which only what its last user had not written is zeroed, or a
+/// new zeroed one. What it holds before it is overwritten is stale data of this process.
+pub fn take_filled(size: usize) -> Vec<u8> {
+    filled(take_kept(size), size)
+}
+
+/// `kept` (if any) made `size` bytes long, zeroing only bytes it did not hold; else a new
+/// zeroed buffer.
+fn filled(kept: Option<Vec<u8>>, size: usize) -> Vec<u8> {
+    match kept {
+        Some(mut buf) => {
+            if buf.len() >= size {
+                buf.truncate(size);
+            } else {
+                buf.resize(size, 0);
+            }
+            buf
+        }
+        None => vec![0u8; size],
+    }
+}
+
+/// Keeps `buf` (with its bytes: see `take_filled`) for reuse if it is large enough and the
+/// pool has room; else frees it.
+pub fn give(buf: Vec<u8>) {
+    if (SMALLEST..=KEPT_BYTES).contains(&buf.capacity()) {
+        POOL.lock().keep_filled(buf, SMALLEST..=KEPT_BYTES);
+    }
+}
+
+/// `buf`'s bytes, given back to the pool when the last reference to them is dropped (a
+/// buffer too small or too large to keep is an ordinary `Bytes`).
 pub fn into_bytes(buf: Vec<u8>) -> Bytes {
-    Bytes::from_owner(Kept(buf))
+    if (SMALLEST..=KEPT_BYTES).contains(&buf.capacity()) {
+        Bytes::from_owner(Kept(buf))
+    } else {
+        Bytes::from(buf)
+    }
+}
+
+/// Empties the pool (for tests that need to know what it holds).
+#[cfg(test)]
+fn drain() {
+    let mut p = POOL.lock();
+    while p.take(|_| true).is_some() {}
 }
 
 /// What the pool kept: (count, bytes of capacity).
@@ -120,8 +175,13 @@ mod tests {
 
     /// One test for the whole pool: it is shared by the process, and tests run in
     /// parallel, so the bounds are checked on what this test alone could have added.
+    /// The two tests of the shared pool run one at a time.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
     #[test]
     fn released_buffers_are_reused_within_bounds() {
+        let _one = SERIAL.lock();
+        drain();
         let b = vec![7u8; 100 << 10];
         let ptr = b.as_ptr();
         let bytes = into_bytes(b);
@@ -155,5 +215,48 @@ mod tests {
         assert!(n >= 1);
         // None more than SLACK larger than asked for: a new buffer of the size.
         assert_eq!(take_fit(1 << 19).capacity(), 1 << 19);
+    }
+
+    /// A buffer taken to be overwritten whole keeps the bytes it held: nothing is zeroed
+    /// but the part its last user did not fill.
+    #[test]
+    fn a_filled_buffer_comes_back_with_its_bytes() {
+        let _one = SERIAL.lock();
+        drain();
+        let size = (200 << 10) + 17;
+        let b = vec![9u8; size];
+        let ptr = b.as_ptr();
+        drop(into_bytes(b));
+        let mut taken = Vec::new();
+        let mut found = None;
+        for _ in 0..KEPT {
+            let t = take_filled(size - 100);
+            assert_eq!(t.len(), size - 100);
+            if t.as_ptr() == ptr {
+                assert!(t.iter().all(|&x| x == 9), "the kept bytes were not zeroed");
+                found = Some(t);
+            } else {
+                taken.push(t);
+            }
+        }
+        // Longer than what it held: only the tail is zeroed. (On a stash of the test's
+        // own: other tests share the pool and may fill it.)
+        let mut t = found.expect("the released buffer was kept");
+        let held = t.len();
+        t.truncate(held - 10);
+        let p = t.as_ptr();
+        let mut own = Stash::new(KEPT, KEPT_BYTES);
+        own.keep_filled(t, SMALLEST..=KEPT_BYTES);
+        let u = filled(own.take(|cap| cap >= held), held);
+        assert_eq!(u.as_ptr(), p);
+        assert!(u[..held - 10].iter().all(|&x| x == 9));
+        assert_eq!(&u[held - 10..], &[0u8; 10]);
+        // Shorter: nothing is zeroed.
+        own.keep_filled(u, SMALLEST..=KEPT_BYTES);
+        let v = filled(own.take(|_| true), held - 5000);
+        assert_eq!((v.as_ptr(), v.len()), (p, held - 5000));
+        assert!(v.iter().all(|&x| x == 9));
+        // Small buffers are never pooled: a new zeroed one.
+        assert_eq!(take_filled(100), vec![0u8; 100]);
     }
 }
