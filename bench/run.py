@@ -14,13 +14,17 @@ for the mock cluster, and the librdkafka 2.16 bundled in the confluent-kafka whe
 Apache Kafka and Tansu.
 
   python3 bench/run.py [--count 1000000] [--size 100] [--batch 1000] [--codec none]
-                       [--brokers kafka,tansu,mock] [--baseline DIR]
+                       [--brokers kafka,tansu,mock] [--baseline DIR] [--repeats 1]
+
+--repeats N runs every client N times on each broker, interleaved (kafkac, baseline,
+librdkafka, kafkac, ...), each run on a fresh topic; the table gives each figure's median
+and, with N > 1, the range of msgs/s and of CPU.
 
 --baseline DIR also runs the same kafkac benchmark linked against the library of another
 checkout (DIR/target/release/libkafkac.a and DIR/include, built first), in the same run on
 the same brokers: before/after figures for a change.
 """
-import argparse, glob, os, socket, subprocess, sys, time
+import argparse, glob, os, socket, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "target", "bench")
@@ -174,6 +178,7 @@ def main():
     ap.add_argument("--codec", default="none")
     ap.add_argument("--brokers", default="kafka,tansu,mock")
     ap.add_argument("--baseline", default=None)
+    ap.add_argument("--repeats", type=int, default=1)
     a = ap.parse_args()
     bins = build()
     baseline = build_baseline(a.baseline) if a.baseline else None
@@ -207,43 +212,57 @@ def main():
             warm_args = argparse.Namespace(count=max(a.count // 2, 1000), size=a.size,
                                            batch=a.batch, codec=a.codec)
             run(f"{OUT}/kafkac_bench", boot, warm, warm_args)
-            for name, binary in clients:
-                if binary is None:
-                    continue
-                topic = f"bench-{name.split()[0]}-{int(time.time()*1000)}"
-                mk(topic)
-                results[name] = run(binary, boot, topic, a)
+            runs = {}
+            for _ in range(max(a.repeats, 1)):
+                for name, binary in clients:
+                    if binary is None:
+                        continue
+                    topic = f"bench-{name.split()[0]}-{int(time.time()*1000)}"
+                    mk(topic)
+                    runs.setdefault(name, []).append(run(binary, boot, topic, a))
             for phase in ("produce", "fetch"):
-                k = results.get("kafkac", {}).get(phase)
-                if k and "io_cpu" in k:
-                    io_rows.append([broker, phase, k["cpu"], k["io_cpu"]])
-                base = None
-                for name, r in results.items():
-                    m = r[phase]
-                    rate = m["msgs"] / m["wall"]
-                    cpu_per_m = m["cpu"] / m["msgs"] * 1e6
-                    if name.startswith("librdkafka"):
-                        base = (rate, cpu_per_m, m["rss_kib"])
-                    rows.append([broker, phase, name, rate, m["bytes"] / m["wall"] / 1e6, cpu_per_m,
-                                 m["rss_kib"] / 1024])
-                if base and "kafkac" in results:
-                    k = results["kafkac"][phase]
+                ks = [r[phase] for r in runs.get("kafkac", []) if "io_cpu" in r.get(phase, {})]
+                if ks:
+                    io_rows.append([broker, phase, statistics.median(k["cpu"] for k in ks),
+                                    statistics.median(k["io_cpu"] for k in ks)])
+                meds = {}
+                for name, rs in runs.items():
+                    ms = [r[phase] for r in rs]
+                    rates = [m["msgs"] / m["wall"] for m in ms]
+                    cpus = [m["cpu"] / m["msgs"] * 1e6 for m in ms]
+                    med = (statistics.median(rates), statistics.median(cpus),
+                           statistics.median(m["rss_kib"] for m in ms))
+                    meds[name] = med
+                    mbs = statistics.median(m["bytes"] / m["wall"] / 1e6 for m in ms)
+                    spread = (min(rates), max(rates), min(cpus), max(cpus)) if len(ms) > 1 else None
+                    rows.append([broker, phase, name, med[0], mbs, med[1], med[2] / 1024, spread])
+                base = next((v for n, v in meds.items() if n.startswith("librdkafka")), None)
+                if base and "kafkac" in meds:
+                    k = meds["kafkac"]
                     rows.append([broker, phase, "ratio kafkac/librdkafka",
-                                 (k["msgs"] / k["wall"]) / base[0], None, (k["cpu"] / k["msgs"] * 1e6) / base[1],
-                                 k["rss_kib"] / base[2]])
+                                 k[0] / base[0], None, k[1] / base[1], k[2] / base[2], None])
+                if "kafkac-baseline" in meds and "kafkac" in meds:
+                    k, b = meds["kafkac"], meds["kafkac-baseline"]
+                    rows.append([broker, phase, "ratio kafkac/baseline",
+                                 k[0] / b[0], None, k[1] / b[1], k[2] / b[2], None])
         finally:
             proc.kill()
             proc.wait()
-    print(f"\n{a.count} records of {a.size} bytes, batches of {a.batch}, codec {a.codec}, acks=all\n")
+    reps = f", medians of {a.repeats} interleaved runs" if a.repeats > 1 else ""
+    print(f"\n{a.count} records of {a.size} bytes, batches of {a.batch}, codec {a.codec}, acks=all{reps}\n")
     for b, ph, cpu_total, io in io_rows:
         print(f"{b:7} {ph:8} kafkac CPU {cpu_total:.3f} s, of which its I/O thread {io:.3f} s")
     print()
     print(f"{'broker':7} {'phase':8} {'client':26} {'msgs/s':>12} {'MB/s':>8} {'CPU s/1M msgs':>14} {'peak RSS MiB':>13}")
-    for b, ph, name, rate, mbs, cpu, rss in rows:
+    for b, ph, name, rate, mbs, cpu, rss, spread in rows:
         if name.startswith("ratio"):
             print(f"{b:7} {ph:8} {name:26} {rate:11.2f}x {'':>8} {cpu:13.2f}x {rss:12.2f}x")
         else:
-            print(f"{b:7} {ph:8} {name:26} {rate:12,.0f} {mbs:8.1f} {cpu:14.3f} {rss:13.1f}")
+            extra = ""
+            if spread:
+                extra = (f"   msgs/s {spread[0]:,.0f}-{spread[1]:,.0f}, "
+                         f"CPU {spread[2]:.3f}-{spread[3]:.3f}")
+            print(f"{b:7} {ph:8} {name:26} {rate:12,.0f} {mbs:8.1f} {cpu:14.3f} {rss:13.1f}{extra}")
 
 
 if __name__ == "__main__":

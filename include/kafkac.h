@@ -1650,7 +1650,9 @@ kc_err_t kc_conf_set_oauthbearer_token_refresh_cb(struct kc_conf_t *conf, kc_oau
 // `conf` must be a live handle not used by another thread during the call.
 kc_err_t kc_conf_set_dr_msg_cb(struct kc_conf_t *conf, kc_dr_msg_cb_t cb);
 
-// Sets the delivery report callback called with many reports at once.
+// Sets the delivery report callback called with many reports at once: those waiting,
+// in order, at most 256 per call (more waiting make more calls). Setting both this and
+// the per-message form calls both, the batch form first for each group of reports.
 //
 // Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
 //

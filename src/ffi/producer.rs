@@ -208,7 +208,9 @@ pub unsafe extern "C" fn kc_conf_set_dr_msg_cb(
     unsafe { set_callback(conf, |c| c.dr_msg = cb) }
 }
 
-/// Sets the delivery report callback called with many reports at once.
+/// Sets the delivery report callback called with many reports at once: those waiting,
+/// in order, at most 256 per call (more waiting make more calls). Setting both this and
+/// the per-message form calls both, the batch form first for each group of reports.
 ///
 /// Errors: `KC_ERR__NULL_ARG` (`conf`), `KC_ERR__PANIC`.
 ///
@@ -765,46 +767,57 @@ pub(super) fn serve(p: *mut kc_producer_t, h: &kc_producer_t, timeout: Duration)
         .poll_batches(timeout, |reports| deliver(p, &cbs, reports))
 }
 
+/// At most this many reports go to one call of the batch callback, and are converted to
+/// C structs at a time: a few KiB of memory per call, however many reports wait.
+const DELIVER_CHUNK: usize = 256;
+
 pub(super) fn deliver(p: *mut kc_producer_t, cbs: &Callbacks, reports: &[Report]) {
     if reports.is_empty() || (cbs.dr_msg.is_none() && cbs.dr_batch.is_none()) {
         return;
     }
-    let errstrs: Vec<Option<CString>> = reports
-        .iter()
-        .map(|r| {
+    let n = reports.len().min(DELIVER_CHUNK);
+    let mut errstrs: Vec<Option<CString>> = Vec::with_capacity(n);
+    let mut c: Vec<kc_delivery_report_t> = Vec::with_capacity(n);
+    let mut ptrs: Vec<*const kc_delivery_report_t> = Vec::with_capacity(n);
+    for chunk in reports.chunks(DELIVER_CHUNK) {
+        errstrs.clear();
+        errstrs.extend(chunk.iter().map(|r| {
             r.error
                 .as_ref()
                 .map(|e| CString::new(e.message.replace('\0', " ")).unwrap_or_default())
-        })
-        .collect();
-    let c: Vec<kc_delivery_report_t> = reports
-        .iter()
-        .zip(&errstrs)
-        .map(|(r, s)| kc_delivery_report_t {
-            topic: r.topic.c_name.as_ptr(),
-            partition: r.partition,
-            offset: r.offset,
-            timestamp: r.timestamp,
-            err: r.error.as_ref().map_or(0, |e| e.code),
-            errstr: s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            status: match r.status {
-                Persisted::Not => KC_PERSISTED_NOT,
-                Persisted::Possibly => KC_PERSISTED_POSSIBLY,
-                Persisted::Persisted => KC_PERSISTED,
-            },
-            opaque: r.opaque as *mut c_void,
-        })
-        .collect();
-    if let Some(cb) = cbs.dr_batch {
-        let ptrs: Vec<*const kc_delivery_report_t> = c.iter().map(|r| r as *const _).collect();
-        // SAFETY: the application's callback; `ptrs`, the reports and the strings they
-        // point to live until the call returns.
-        unsafe { cb(p, ptrs.as_ptr(), ptrs.len(), cbs.opaque.0) };
-    }
-    if let Some(cb) = cbs.dr_msg {
-        for r in &c {
-            // SAFETY: as above, one report at a time.
-            unsafe { cb(p, r, cbs.opaque.0) };
+        }));
+        c.clear();
+        c.extend(
+            chunk
+                .iter()
+                .zip(&errstrs)
+                .map(|(r, s)| kc_delivery_report_t {
+                    topic: r.topic.c_name.as_ptr(),
+                    partition: r.partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    err: r.error.as_ref().map_or(0, |e| e.code),
+                    errstr: s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+                    status: match r.status {
+                        Persisted::Not => KC_PERSISTED_NOT,
+                        Persisted::Possibly => KC_PERSISTED_POSSIBLY,
+                        Persisted::Persisted => KC_PERSISTED,
+                    },
+                    opaque: r.opaque as *mut c_void,
+                }),
+        );
+        if let Some(cb) = cbs.dr_batch {
+            ptrs.clear();
+            ptrs.extend(c.iter().map(|r| r as *const _));
+            // SAFETY: the application's callback; `ptrs`, the reports and the strings
+            // they point to live until the call returns.
+            unsafe { cb(p, ptrs.as_ptr(), ptrs.len(), cbs.opaque.0) };
+        }
+        if let Some(cb) = cbs.dr_msg {
+            for r in &c {
+                // SAFETY: as above, one report at a time.
+                unsafe { cb(p, r, cbs.opaque.0) };
+            }
         }
     }
 }
