@@ -1300,11 +1300,12 @@ fn the_partitioner_callback_places_messages_sent_to_any_partition() {
 fn queue_full_names_the_limit_in_every_send_form() {
     on_kafka(|b| {
         let name = "ffi-prod-full";
-        create_topic(b, name, 1);
         let topic = cs(name);
         let sink = Sink::default();
 
-        // queue.buffering.max.messages, with a linger long enough that nothing leaves.
+        // queue.buffering.max.messages. Nothing leaves while the topic does not exist
+        // (its messages wait for it; a long linger would not hold them: a full queue
+        // sends its lingering batches).
         let conf = Conf::new(
             b,
             &[
@@ -1371,6 +1372,7 @@ fn queue_full_names_the_limit_in_every_send_form() {
             (rc, last_error())
         });
         thread::sleep(Duration::from_millis(100));
+        create_topic(b, name, 1);
         assert_ok(p.flush(FLUSH_MS));
         let (rc, msg) = waiting.join().unwrap();
         assert_eq!(rc, KC_OK, "{msg}");
@@ -1729,8 +1731,9 @@ unsafe impl Send for Shared {}
 #[test]
 fn free_wakes_a_send_blocked_in_send_blocking_with_destroy() {
     on_kafka(|b| {
-        let name = "ffi-prod-free";
-        create_topic(b, name, 1);
+        // A topic that does not exist: its messages wait for it, and so the queue stays
+        // full (a long linger would not hold it).
+        let name = "ffi-prod-free-absent";
         let topic = cs(name);
         let conf = Conf::new(
             b,

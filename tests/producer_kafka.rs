@@ -333,7 +333,8 @@ fn sends_fail_at_once_with_the_right_error() {
         let e = p.send(&m(1, b"y", 10)).unwrap_err();
         assert_eq!(e.code, local::QUEUE_FULL, "{e}");
         assert!(e.message.contains("queue.buffering.max.messages"), "{e}");
-        // A blocking send waits for space, and gets it when flush sends the batch.
+        // A blocking send waits for space, and gets it once the batch is acknowledged
+        // (the refused send above made the sender close it, linger or not).
         std::thread::scope(|s| {
             let h = s.spawn(|| p.send_blocking(&m(1, b"z", 11), T));
             std::thread::sleep(Duration::from_millis(200));
@@ -602,4 +603,59 @@ fn a_topic_deleted_while_producing_fails_its_messages_with_unknown_topic() {
         );
         assert!(took < Duration::from_secs(20), "reports took {took:?}");
     });
+}
+
+/// A full queue does not wait out `linger.ms`: the message refused with QUEUE_FULL makes
+/// the sender close every open batch (the Java client's rule), so the space comes back as
+/// fast as the broker acknowledges. Before, a queue full of lingering batches (say, 16
+/// partitions each holding part of a batch) stalled every send for the whole linger.
+#[test]
+fn a_full_queue_sends_its_lingering_batches_at_once() {
+    with_timeout(Duration::from_secs(120), || {
+        let k = kafka::shared();
+        let admin = client(&k.bootstrap);
+        create_topic(&admin, "prod-starved", 4, 1, &[], T);
+        let p = producer(
+            &k.bootstrap,
+            &[
+                ("linger.ms", "60000"),
+                ("queue.buffering.max.messages", "8"),
+            ],
+        );
+        let m = |i: usize| Message {
+            topic: "prod-starved",
+            partition: (i % 4) as i32,
+            value: Some(b"lingering"),
+            opaque: i,
+            ..Default::default()
+        };
+        for i in 0..8 {
+            p.send(&m(i)).unwrap();
+        }
+        // Four batches of two, each lingering for a minute: nothing is due.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            p.counters().requests,
+            0,
+            "nothing sent before the queue filled"
+        );
+        let e = p.send(&m(8)).unwrap_err();
+        assert_eq!(e.code, local::QUEUE_FULL, "{e}");
+        assert!(e.message.contains("queue.buffering.max.messages"), "{e}");
+        // The refusal sends the four batches; their reports come well within the linger.
+        let began = Instant::now();
+        let mut reports = Vec::new();
+        while reports.len() < 8 && began.elapsed() < Duration::from_secs(10) {
+            p.poll(Duration::from_millis(100), |r| reports.push(r.clone()));
+        }
+        assert_eq!(reports.len(), 8, "reports after {:?}", began.elapsed());
+        check_delivered(&reports, 8);
+        assert!(p.counters().batches >= 4, "{:?}", p.counters());
+        // With room again, a send is taken and lingers as before.
+        p.send(&m(8)).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(p.outstanding().0, 1, "a new batch lingers");
+        p.flush(T, |r| reports.push(r.clone())).unwrap();
+        check_delivered(&reports, 9);
+    })
 }

@@ -425,6 +425,10 @@ impl Producer {
                 }
                 Append::NeedSnapshot => snapshot = Some(self.client.cluster().snapshot()),
                 Append::Full(err) => {
+                    // The sender closes the lingering batches (see `State::starved`).
+                    if st.starved {
+                        parking_lot::MutexGuard::unlocked(&mut st, || self.shared.wake());
+                    }
                     let Some(d) = deadline else {
                         return Err(err);
                     };

@@ -272,6 +272,11 @@ pub struct State {
     pub refused: Option<Error>,
     pub closing: bool,
     pub flush_requested: u32,
+    /// A message was refused because the queue is full (messages or bytes not yet
+    /// acknowledged): the sender closes every open batch on its next round, whatever
+    /// its linger (the Java client's rule when its buffer is exhausted), so the space
+    /// that lingering batches hold is freed as fast as the broker acknowledges.
+    pub starved: bool,
     pub purge_requested: u32,
     pub pid: Pid,
     pub pid_state: PidState,
@@ -323,6 +328,7 @@ impl State {
             refused: None,
             closing: false,
             flush_requested: 0,
+            starved: false,
             purge_requested: 0,
             pid: Pid::NONE,
             pid_state: if settings.idempotence {
@@ -491,6 +497,7 @@ impl State {
             ));
         }
         if self.msgs >= settings.queue_max_messages {
+            self.starved = true;
             return Ok(Append::Full(Error::new(
                 local::QUEUE_FULL,
                 format!(
@@ -501,6 +508,7 @@ impl State {
             )));
         }
         if self.msgs > 0 && self.bytes + size > settings.queue_max_bytes {
+            self.starved = true;
             return Ok(Append::Full(Error::new(
                 local::QUEUE_FULL,
                 format!(
@@ -922,7 +930,8 @@ impl State {
 
     /// Closes open batches whose linger has passed (all of them while flushing).
     pub fn close_lingered(&mut self, settings: &ProducerSettings, now: Instant) {
-        let flushing = self.flush_requested > 0 || self.closing;
+        let flushing = self.flush_requested > 0 || self.closing || self.starved;
+        self.starved = false;
         for t in 0..self.topics.len() {
             for p in 0..self.topics[t].parts.len() {
                 let part = &self.topics[t].parts[p];
