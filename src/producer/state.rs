@@ -1812,6 +1812,101 @@ mod tests {
         assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
     }
 
+    /// A send refused for a full queue makes the next round close every open batch,
+    /// linger or not; the refusal for unserved reports does not; and the round after
+    /// that lets new batches linger again.
+    #[test]
+    fn a_full_queue_closes_lingering_batches_on_the_next_round() {
+        use crate::cluster::{Metadata, PartitionMeta, TopicMeta};
+        let mut c = crate::Config::new();
+        c.set("enable.idempotence", "false").unwrap();
+        c.set("linger.ms", "60000").unwrap();
+        c.set("queue.buffering.max.messages", "4").unwrap();
+        c.set("delivery.report.max.messages", "2").unwrap();
+        let s = ProducerSettings::from_config(&c).unwrap();
+        let mut st = State::new(&s);
+        let t0 = Instant::now();
+        let part = |partition| PartitionMeta {
+            partition,
+            error_code: 0,
+            leader: 1,
+            leader_epoch: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            offline: Vec::new(),
+        };
+        let md = Metadata {
+            topics: vec![TopicMeta {
+                name: "t".into(),
+                error_code: 0,
+                topic_id: Default::default(),
+                is_internal: false,
+                partitions: vec![part(0), part(1)],
+            }],
+            ..Default::default()
+        };
+        let snap = Snapshot::default().merged(&md, false, t0);
+        st.learn(&s, &snap, t0);
+        let send = |st: &mut State, i: usize| {
+            let m = Message {
+                topic: "t",
+                partition: (i % 2) as i32,
+                value: Some(b"v"),
+                opaque: i,
+                ..Default::default()
+            };
+            st.append(&s, &m, Some(&snap), &mut Clock::at(t0))
+        };
+        let collect = |st: &mut State| {
+            let mut needs = Vec::new();
+            let mut out = st.collect(&s, t0, |_, _| Some(1), &mut needs);
+            out.remove(&1).unwrap_or_default()
+        };
+        for i in 0..4 {
+            assert!(matches!(send(&mut st, i), Ok(Append::Queued { .. })));
+        }
+        // Lingering: nothing is due a second later.
+        st.close_lingered(&s, t0 + Duration::from_secs(1));
+        assert!(collect(&mut st).is_empty());
+        assert!(!st.starved);
+        // Refused: the next round closes both batches at once.
+        match send(&mut st, 4) {
+            Ok(Append::Full(e)) => assert!(e.message.contains("queue.buffering.max.messages")),
+            _ => panic!("the fifth message should be refused"),
+        }
+        assert!(st.starved);
+        st.close_lingered(&s, t0 + Duration::from_secs(1));
+        assert!(!st.starved, "one round per refusal");
+        let batches = collect(&mut st);
+        assert_eq!(batches.len(), 2, "both partitions' batches");
+        // Acknowledged: room again, and a new batch lingers as before.
+        for b in batches {
+            st.delivered(b, 0, -1);
+        }
+        assert_eq!(st.outstanding(), 0);
+        assert_eq!(st.take_reports(3).len(), 3);
+        assert!(matches!(send(&mut st, 5), Ok(Append::Queued { .. })));
+        st.close_lingered(&s, t0 + Duration::from_secs(1));
+        assert!(collect(&mut st).is_empty());
+        assert_eq!(st.outstanding(), 1);
+        // The refusal for unserved reports (2 wait) is the application's to clear: it
+        // closes nothing early.
+        let meta = MsgMeta {
+            opaque: 99,
+            timestamp: 0,
+        };
+        let name = Arc::new(TopicName::new("t"));
+        st.push_report(&name, 0, 9, &meta, None, Persisted::Persisted);
+        match send(&mut st, 6) {
+            Ok(Append::Full(e)) => assert!(e.message.contains("delivery.report.max.messages")),
+            _ => panic!("the seventh message should be refused"),
+        }
+        assert!(!st.starved);
+        st.close_lingered(&s, t0 + Duration::from_secs(1));
+        assert!(collect(&mut st).is_empty());
+        assert_eq!(st.take_reports(100).len(), 2);
+    }
+
     #[test]
     fn reports_are_taken_in_order_and_their_buffer_is_used_again() {
         let s = ProducerSettings::from_config(&crate::Config::new()).unwrap();
