@@ -1741,34 +1741,41 @@ mod tests {
         assert_eq!(st.outstanding(), 0);
     }
 
-    #[test]
-    fn the_next_batch_is_written_into_the_buffer_of_an_acknowledged_one() {
+    /// A snapshot where topic "t" has `partitions` partitions, all led by broker 1.
+    fn topic_on_broker_1(partitions: i32, at: Instant) -> Snapshot {
         use crate::cluster::{Metadata, PartitionMeta, TopicMeta};
-        let mut c = crate::Config::new();
-        c.set("enable.idempotence", "false").unwrap();
-        c.set("linger.ms", "0").unwrap();
-        let s = ProducerSettings::from_config(&c).unwrap();
-        let mut st = State::new(&s);
-        let t0 = Instant::now();
         let md = Metadata {
             topics: vec![TopicMeta {
                 name: "t".into(),
                 error_code: 0,
                 topic_id: Default::default(),
                 is_internal: false,
-                partitions: vec![PartitionMeta {
-                    partition: 0,
-                    error_code: 0,
-                    leader: 1,
-                    leader_epoch: 0,
-                    replicas: vec![1],
-                    isr: vec![1],
-                    offline: Vec::new(),
-                }],
+                partitions: (0..partitions)
+                    .map(|partition| PartitionMeta {
+                        partition,
+                        error_code: 0,
+                        leader: 1,
+                        leader_epoch: 0,
+                        replicas: vec![1],
+                        isr: vec![1],
+                        offline: Vec::new(),
+                    })
+                    .collect(),
             }],
             ..Default::default()
         };
-        let snap = Snapshot::default().merged(&md, false, t0);
+        Snapshot::default().merged(&md, false, at)
+    }
+
+    #[test]
+    fn the_next_batch_is_written_into_the_buffer_of_an_acknowledged_one() {
+        let mut c = crate::Config::new();
+        c.set("enable.idempotence", "false").unwrap();
+        c.set("linger.ms", "0").unwrap();
+        let s = ProducerSettings::from_config(&c).unwrap();
+        let mut st = State::new(&s);
+        let t0 = Instant::now();
+        let snap = topic_on_broker_1(1, t0);
         st.learn(&s, &snap, t0);
         let value = [7u8; 100];
         // One batch of 10 records, closed, collected and acknowledged.
@@ -1817,7 +1824,6 @@ mod tests {
     /// that lets new batches linger again.
     #[test]
     fn a_full_queue_closes_lingering_batches_on_the_next_round() {
-        use crate::cluster::{Metadata, PartitionMeta, TopicMeta};
         let mut c = crate::Config::new();
         c.set("enable.idempotence", "false").unwrap();
         c.set("linger.ms", "60000").unwrap();
@@ -1826,26 +1832,7 @@ mod tests {
         let s = ProducerSettings::from_config(&c).unwrap();
         let mut st = State::new(&s);
         let t0 = Instant::now();
-        let part = |partition| PartitionMeta {
-            partition,
-            error_code: 0,
-            leader: 1,
-            leader_epoch: 0,
-            replicas: vec![1],
-            isr: vec![1],
-            offline: Vec::new(),
-        };
-        let md = Metadata {
-            topics: vec![TopicMeta {
-                name: "t".into(),
-                error_code: 0,
-                topic_id: Default::default(),
-                is_internal: false,
-                partitions: vec![part(0), part(1)],
-            }],
-            ..Default::default()
-        };
-        let snap = Snapshot::default().merged(&md, false, t0);
+        let snap = topic_on_broker_1(2, t0);
         st.learn(&s, &snap, t0);
         let send = |st: &mut State, i: usize| {
             let m = Message {

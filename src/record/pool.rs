@@ -18,6 +18,9 @@ pub const KEPT_BYTES: usize = 4 << 20;
 /// Smaller buffers are not worth keeping: the allocator serves them from its own heap.
 const SMALLEST: usize = 64 << 10;
 
+/// The capacities the pool keeps.
+const KEEPABLE: std::ops::RangeInclusive<usize> = SMALLEST..=KEPT_BYTES;
+
 /// Released buffers, kept for reuse within a count and a total of capacity: the pool
 /// below, and each producer's buffers of acknowledged batches.
 pub(crate) struct Stash {
@@ -82,7 +85,7 @@ pub const SLACK: usize = 64 << 10;
 /// The most recently kept buffer whose capacity is at least `size` and at most
 /// `size + SLACK`, with the bytes it held.
 fn take_kept(size: usize) -> Option<Vec<u8>> {
-    if size < SMALLEST {
+    if size < *KEEPABLE.start() {
         return None;
     }
     POOL.lock()
@@ -127,15 +130,15 @@ fn filled(kept: Option<Vec<u8>>, size: usize) -> Vec<u8> {
 /// Keeps `buf` (with its bytes: see `take_filled`) for reuse if it is large enough and the
 /// pool has room; else frees it.
 pub fn give(buf: Vec<u8>) {
-    if (SMALLEST..=KEPT_BYTES).contains(&buf.capacity()) {
-        POOL.lock().keep_filled(buf, SMALLEST..=KEPT_BYTES);
+    if KEEPABLE.contains(&buf.capacity()) {
+        POOL.lock().keep_filled(buf, KEEPABLE);
     }
 }
 
 /// `buf`'s bytes, given back to the pool when the last reference to them is dropped (a
 /// buffer too small or too large to keep is an ordinary `Bytes`).
 pub fn into_bytes(buf: Vec<u8>) -> Bytes {
-    if (SMALLEST..=KEPT_BYTES).contains(&buf.capacity()) {
+    if KEEPABLE.contains(&buf.capacity()) {
         Bytes::from_owner(Kept(buf))
     } else {
         Bytes::from(buf)
@@ -173,9 +176,8 @@ impl Drop for Kept {
 mod tests {
     use super::*;
 
-    /// One test for the whole pool: it is shared by the process, and tests run in
-    /// parallel, so the bounds are checked on what this test alone could have added.
-    /// The two tests of the shared pool run one at a time.
+    /// The pool is shared by the process and tests run in parallel: the two tests of it
+    /// run one at a time, each from an empty pool.
     static SERIAL: Mutex<()> = Mutex::new(());
 
     #[test]
@@ -246,13 +248,13 @@ mod tests {
         t.truncate(held - 10);
         let p = t.as_ptr();
         let mut own = Stash::new(KEPT, KEPT_BYTES);
-        own.keep_filled(t, SMALLEST..=KEPT_BYTES);
+        own.keep_filled(t, KEEPABLE);
         let u = filled(own.take(|cap| cap >= held), held);
         assert_eq!(u.as_ptr(), p);
         assert!(u[..held - 10].iter().all(|&x| x == 9));
         assert_eq!(&u[held - 10..], &[0u8; 10]);
         // Shorter: nothing is zeroed.
-        own.keep_filled(u, SMALLEST..=KEPT_BYTES);
+        own.keep_filled(u, KEEPABLE);
         let v = filled(own.take(|_| true), held - 5000);
         assert_eq!((v.as_ptr(), v.len()), (p, held - 5000));
         assert!(v.iter().all(|&x| x == 9));
