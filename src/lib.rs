@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod client;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod consumer;

@@ -16,6 +16,7 @@ mod metadata;
 mod oauth;
 mod oauth_refresh;
 mod producer;
+pub(crate) mod sys;
 mod txn;
 mod util;
 

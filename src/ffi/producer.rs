@@ -363,6 +363,27 @@ pub(super) unsafe fn with_producer<T>(
     catch(|| f(&h)).and_then(|r| r)
 }
 
+/// As [`with_producer`], without a panic boundary of its own: for the calls made
+/// once per message, which run inside [`call`]'s (a panic in `f` still leaves the
+/// gate, as the guard is dropped while unwinding).
+///
+/// # Safety
+/// `p` must be NULL or a live handle.
+unsafe fn in_producer<T>(
+    p: *const kc_producer_t,
+    f: impl FnOnce(&kc_producer_t) -> Result<T>,
+) -> Result<T> {
+    // SAFETY: NULL or a live handle (caller contract).
+    let h = unsafe { share(p) }.ok_or_else(|| null_arg("producer"))?;
+    let Some(_inside) = h.gate.enter() else {
+        return Err(Error::new(
+            local::DESTROY,
+            "kc_producer_free has been called on this producer",
+        ));
+    };
+    f(&h)
+}
+
 /// The message `r` describes, borrowing its buffers (and `headers`, from
 /// [`headers_of`]).
 ///
@@ -467,7 +488,7 @@ unsafe fn send_one(
     call(|| {
         // SAFETY: NULL or a live handle; the strings and record valid (contract).
         unsafe {
-            with_producer(producer, |h| {
+            in_producer(producer, |h| {
                 let topic = cstr(topic, "topic")?;
                 let r = rec.as_ref().ok_or_else(|| null_arg("rec"))?;
                 let headers = headers_of(r)?;
@@ -514,7 +535,7 @@ pub unsafe extern "C" fn kc_producer_send_flags(
         // SAFETY: NULL or a live handle; the strings and record valid, and with
         // KC_MSG_F_FREE the value handed over (contract above).
         unsafe {
-            with_producer(producer, |h| {
+            in_producer(producer, |h| {
                 let topic = cstr(topic, "topic")?;
                 let r = rec.as_ref().ok_or_else(|| null_arg("rec"))?;
                 send_record(h, topic, partition, r, opaque, flags, block)

@@ -30,6 +30,7 @@
 use super::partitioner::Partitioner;
 use super::txn::Txn;
 use super::{Message, Persisted, ProducerCounters, ProducerSettings, Report, TopicName};
+use crate::clock::WallClock;
 use crate::cluster::Snapshot;
 use crate::error::{local, Error, Result};
 use crate::protocol::error_codes;
@@ -41,7 +42,7 @@ use crate::record::{
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Bytes of a v2 batch header.
 const BATCH_OVERHEAD: usize = 61;
@@ -53,9 +54,7 @@ fn by_reference(settings: &ProducerSettings, v: &Bytes) -> bool {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    crate::ffi::sys::realtime_ns().div_euclid(1_000_000)
 }
 
 /// The producer id and epoch.
@@ -302,6 +301,8 @@ pub struct State {
     spare_max: usize,
     /// The buffer of reports last served, for the report queue to use next.
     report_spare: Vec<Report>,
+    /// The clock messages are stamped with (read under the state's lock).
+    wall: WallClock,
 }
 
 /// The most reports whose buffer is kept for the report queue.
@@ -347,6 +348,7 @@ impl State {
             spare: Stash::new(SPARE_BUFFERS, SPARE_BYTES),
             spare_max: settings.batch_size.saturating_add(BATCH_OVERHEAD),
             report_spare: Vec::new(),
+            wall: WallClock::new(),
         }
     }
 
@@ -477,7 +479,10 @@ impl State {
             headers: m.headers,
             timestamp: None,
         };
-        let ts = m.timestamp.unwrap_or_else(now_ms);
+        let ts = match m.timestamp {
+            Some(ts) => ts,
+            None => self.wall.now_ms(),
+        };
         // The exact size only when a bound on it is over the limit: a record takes at
         // most 36 bytes besides its key, value and headers, and 10 per header.
         let bound = size + 36 + 10 * m.headers.len() + BATCH_OVERHEAD;
@@ -566,7 +571,11 @@ impl State {
         }
         // Sticky partitions switch on wall-clock time: the message's own when the
         // producer stamped it, so no second clock read.
-        let wall_ms = if m.timestamp.is_some() { now_ms() } else { ts };
+        let wall_ms = if m.timestamp.is_some() {
+            self.wall.now_ms()
+        } else {
+            ts
+        };
         let p = self.choose_partition(settings, t, m.partition, m.key, wall_ms)?;
         let wake = self.append_to(
             settings, t, p, &rec, shared, ts, m.opaque, size, None, clock,
@@ -862,7 +871,7 @@ impl State {
     /// Moves the messages that waited for topic `t`'s partitions into batches, in the
     /// order they were sent.
     fn place_pending(&mut self, settings: &ProducerSettings, t: usize, now: Instant) {
-        let wall_ms = now_ms();
+        let wall_ms = self.wall.now_ms();
         let mut clock = Clock::at(now);
         let pending = std::mem::take(&mut self.topics[t].pending);
         for m in pending {
