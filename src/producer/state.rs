@@ -295,8 +295,11 @@ pub struct State {
     /// Buffers of acknowledged batches, for new batches to be written into: a fresh
     /// buffer faults its pages in as it fills, and freeing a large one hands them back
     /// to the system. At most [`SPARE_BUFFERS`] of them and [`SPARE_BYTES`] in all,
-    /// each no larger than `batch.size` and the batch header.
+    /// each no larger than `batch.size` and the batch header; let go once nothing was
+    /// queued for [`SPARE_IDLE`].
     spare: Stash,
+    /// When messages were last seen queued or in flight (by `tick`).
+    busy_at: Instant,
     /// The largest buffer kept there: `batch.size` and the batch header.
     spare_max: usize,
     /// The buffer of reports last served, for the report queue to use next.
@@ -308,12 +311,16 @@ pub struct State {
 /// The most reports whose buffer is kept for the report queue.
 const SPARE_REPORTS: usize = 16 * 1024;
 
-/// How many buffers of acknowledged batches a producer keeps for its next batches.
-const SPARE_BUFFERS: usize = 4;
+/// How many buffers of acknowledged batches a producer keeps for its next batches:
+/// enough for a batch in flight and one filling on each of 16 partitions.
+const SPARE_BUFFERS: usize = 32;
 
 /// How much memory those buffers may hold in all (a large `batch.size` does not make
-/// an idle producer keep large buffers).
-const SPARE_BYTES: usize = 4 << 20;
+/// the producer keep more).
+const SPARE_BYTES: usize = 16 << 20;
+
+/// How long a producer with nothing queued keeps those buffers.
+const SPARE_IDLE: Duration = Duration::from_secs(2);
 
 impl State {
     pub fn new(settings: &ProducerSettings) -> State {
@@ -346,6 +353,7 @@ impl State {
             idempotence: settings.idempotence,
             txn: settings.transactional_id.as_deref().map(Txn::new),
             spare: Stash::new(SPARE_BUFFERS, SPARE_BYTES),
+            busy_at: Instant::now(),
             spare_max: settings.batch_size.saturating_add(BATCH_OVERHEAD),
             report_spare: Vec::new(),
             wall: WallClock::new(),
@@ -1123,6 +1131,11 @@ impl State {
         self.learn(settings, snapshot, now);
         self.expire(now);
         self.close_lingered(settings, now);
+        if self.msgs > 0 {
+            self.busy_at = now;
+        } else if now.saturating_duration_since(self.busy_at) >= SPARE_IDLE {
+            self.spare.clear();
+        }
         let mut init_pid = false;
         match self.pid_state {
             // A transactional producer's id comes from init_transactions, and a new
@@ -1960,17 +1973,19 @@ mod tests {
         c.set("batch.size", "16000000").unwrap();
         let s = ProducerSettings::from_config(&c).unwrap();
         let mut st = State::new(&s);
-        st.keep_buffer(Segments::from(vec![0u8; 3 << 20]));
-        assert_eq!(st.spare.kept(), (1, 3 << 20));
+        let big = SPARE_BYTES - (1 << 20);
+        st.keep_buffer(Segments::from(vec![0u8; big]));
+        assert_eq!(st.spare.kept(), (1, big));
         // Past SPARE_BYTES in all: dropped.
         st.keep_buffer(Segments::from(vec![0u8; 2 << 20]));
-        assert_eq!(st.spare.kept(), (1, 3 << 20));
+        assert_eq!(st.spare.kept(), (1, big));
         st.keep_buffer(Segments::from(vec![0u8; 1 << 20]));
-        assert_eq!(st.spare.kept(), (2, 4 << 20));
+        assert_eq!(st.spare.kept(), (2, SPARE_BYTES));
         assert_eq!(st.spare_buffer().capacity(), 1 << 20);
-        assert_eq!(st.spare.kept(), (1, 3 << 20));
+        assert_eq!(st.spare.kept(), (1, big));
+        st.spare_buffer();
         // At most SPARE_BUFFERS of them, however small.
-        for _ in 0..10 {
+        for _ in 0..SPARE_BUFFERS + 10 {
             st.keep_buffer(Segments::from(vec![0u8; 1000]));
         }
         assert_eq!(st.spare.kept().0, SPARE_BUFFERS);
@@ -1979,5 +1994,31 @@ mod tests {
         }
         assert_eq!(st.spare.kept().1, 0);
         assert_eq!(st.spare_buffer().capacity(), 0);
+    }
+
+    /// The kept buffers go once nothing has been queued for SPARE_IDLE, not before.
+    #[test]
+    fn kept_buffers_are_let_go_when_the_producer_is_idle() {
+        let s = ProducerSettings::from_config(&crate::Config::new()).unwrap();
+        let mut st = State::new(&s);
+        let snap = Snapshot::default();
+        let t0 = Instant::now();
+        st.keep_buffer(Segments::from(vec![0u8; 500_000]));
+        st.tick(&s, &snap, t0, t0);
+        assert_eq!(st.spare.kept().0, 1, "still kept right after");
+        // Messages queued: busy, whatever the time.
+        st.msgs = 1;
+        st.tick(&s, &snap, t0 + SPARE_IDLE * 2, t0);
+        assert_eq!(st.spare.kept().0, 1);
+        st.msgs = 0;
+        st.tick(
+            &s,
+            &snap,
+            t0 + SPARE_IDLE * 3 - Duration::from_millis(1),
+            t0,
+        );
+        assert_eq!(st.spare.kept().0, 1, "idle for less than SPARE_IDLE");
+        st.tick(&s, &snap, t0 + SPARE_IDLE * 3, t0);
+        assert_eq!(st.spare.kept(), (0, 0), "idle for SPARE_IDLE");
     }
 }

@@ -61,6 +61,12 @@ impl Stash {
         }
     }
 
+    /// Lets every kept buffer go.
+    pub fn clear(&mut self) {
+        self.bufs = Vec::new();
+        self.bytes = 0;
+    }
+
     /// The most recently kept buffer whose capacity `fits`, if any.
     pub fn take(&mut self, fits: impl Fn(usize) -> bool) -> Option<Vec<u8>> {
         let i = self.bufs.iter().rposition(|b| fits(b.capacity()))?;
