@@ -112,9 +112,13 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
             }
             st.purge_requested = 0;
             let t = st.tick(s, &snap, now, pid_retry_at);
+            // Waiters for reports (poll, flush, a commit) are only woken when there are
+            // some: on every round they woke for nothing, three times a transaction.
+            if !st.reports.is_empty() {
+                shared.reports_cv.notify_all();
+            }
             (t.send, t.refresh, t.init_pid.then_some(st.pid))
         };
-        shared.reports_cv.notify_all();
         shared.space_cv.notify_all();
 
         if let Some(current) = pid_action {
