@@ -666,6 +666,21 @@ impl State {
         // A large value handed over goes into an uncompressed batch by reference; any
         // other is copied (and a handed-over one dropped by the caller, when `shared` is).
         let by_ref = shared.filter(|v| by_reference(settings, v));
+        // Most records go into an open batch that stays open after them: one lookup of
+        // the partition. Otherwise (no open batch, a full one, a record that does not
+        // fit) the steps below.
+        if let Some(open) = self.topics[t].parts[p as usize].open.as_mut() {
+            if open.msgs.len() + 1 < settings.batch_num_messages
+                && open.builder.append_within(rec, ts, limit, by_ref)
+            {
+                open.msgs.push(MsgMeta {
+                    opaque,
+                    timestamp: ts,
+                });
+                open.bytes += size;
+                return Ok(false);
+            }
+        }
         for attempt in 0..2 {
             let part = &self.topics[t].parts[p as usize];
             if part
