@@ -65,6 +65,24 @@ impl SoonBackoff {
     }
 }
 
+/// The most a transaction's first batch waits before its first DescribeTransactions.
+const CONFIRM_FIRST_MAX: Duration = Duration::from_millis(5);
+
+/// The wait before the first question of the next transaction's wait (v2), from this
+/// one's: `first` was the wait, `asks` questions were needed, the last answer came
+/// `took` after the batch started waiting. One question: the answer may have been ready
+/// sooner, so the wait shrinks by a sixteenth. More: the wait moves half way to `took`
+/// (at most [`CONFIRM_FIRST_MAX`]). So most waits ask once, and a wait rarely lasts
+/// much past the markers.
+fn next_first_wait(first: Duration, asks: u32, took: Duration) -> Duration {
+    if asks <= 1 {
+        first - first / 16
+    } else {
+        let took = took.min(CONFIRM_FIRST_MAX);
+        (first + took.saturating_sub(first) / 2).min(CONFIRM_FIRST_MAX)
+    }
+}
+
 /// Whether the producer is transactional and its transaction state satisfies `f`.
 fn txn_is(shared: &Shared, f: impl FnOnce(&super::txn::Txn) -> bool) -> bool {
     shared.state.lock().txn.as_ref().is_some_and(f)
@@ -90,6 +108,10 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
     let mut confirm_since: Option<Instant> = None;
     let mut confirm_at = Instant::now();
     let mut confirm_backoff = SoonBackoff::new();
+    // How long after a batch starts waiting its first question goes, learned from the
+    // waits before it, and how many questions the current wait has asked.
+    let mut confirm_first = Duration::ZERO;
+    let mut confirm_asks = 0u32;
     loop {
         let now = Instant::now();
         let snap = cluster.snapshot();
@@ -177,20 +199,31 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         let confirming = txn_is(&shared, |t| t.confirm_pending());
         if !confirming {
             confirm_since = None;
-        } else if Instant::now() >= confirm_at {
-            let since = *confirm_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= CONFIRM_BUDGET {
-                if let Some(t) = shared.state.lock().txn.as_mut() {
-                    t.on_previous_state(None);
+        } else {
+            let since = *confirm_since.get_or_insert_with(|| {
+                // A new wait: its first question goes once the markers of the last
+                // transactions were written, not at once (and answered "still
+                // completing"), which cost a second round trip in most transactions.
+                confirm_asks = 0;
+                confirm_at = Instant::now() + confirm_first;
+                Instant::now()
+            });
+            if Instant::now() >= confirm_at {
+                if since.elapsed() >= CONFIRM_BUDGET {
+                    if let Some(t) = shared.state.lock().txn.as_mut() {
+                        t.on_previous_state(None);
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if confirm_previous(&shared, cluster) {
-                confirm_at = Instant::now() + confirm_backoff.next();
-            } else {
-                confirm_backoff.reset();
-                confirm_since = None;
-                continue;
+                confirm_asks += 1;
+                if confirm_previous(&shared, cluster) {
+                    confirm_at = Instant::now() + confirm_backoff.next();
+                } else {
+                    confirm_first = next_first_wait(confirm_first, confirm_asks, since.elapsed());
+                    confirm_backoff.reset();
+                    confirm_since = None;
+                    continue;
+                }
             }
         }
 
@@ -597,5 +630,42 @@ fn on_answer(shared: &Shared, cluster: &Cluster, r: InFlight, result: Result<byt
         {
             cluster.invalidate(&name.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first question's wait grows toward the time the markers took when one
+    /// question was not enough, shrinks slowly when it was, and stays within its bound.
+    #[test]
+    fn the_first_questions_wait_follows_the_markers() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_first_wait(Duration::ZERO, 1, ms(3)), Duration::ZERO);
+        assert_eq!(next_first_wait(Duration::ZERO, 2, ms(2)), ms(1));
+        assert_eq!(
+            next_first_wait(ms(1), 3, ms(2)),
+            Duration::from_micros(1500)
+        );
+        assert_eq!(next_first_wait(ms(1600), 1, ms(2)), ms(1500));
+        // A slow coordinator does not make the next wait longer than the bound.
+        assert_eq!(
+            next_first_wait(ms(4), 2, ms(200)),
+            Duration::from_micros(4500)
+        );
+        let mut w = ms(4);
+        for _ in 0..10 {
+            w = next_first_wait(w, 2, ms(200));
+        }
+        assert!(w <= CONFIRM_FIRST_MAX && w > ms(4));
+        // Converges on a coordinator that takes 2 ms: waits near it.
+        let mut w = Duration::ZERO;
+        for _ in 0..50 {
+            let asks = if w >= ms(2) { 1 } else { 2 };
+            let took = if asks == 1 { w } else { ms(2) + ms(1) };
+            w = next_first_wait(w, asks, took);
+        }
+        assert!(w > ms(1) && w < ms(3), "{w:?}");
     }
 }
