@@ -344,7 +344,8 @@ unsafe fn share(p: *const kc_producer_t) -> Option<Arc<kc_producer_t>> {
     }
 }
 
-/// Runs `f` as a call inside the producer: refused once it is being freed.
+/// Runs `f` as a call inside the producer, within a panic boundary of its own:
+/// refused once the producer is being freed.
 ///
 /// # Safety
 /// `p` must be NULL or a live handle.
@@ -353,14 +354,7 @@ pub(super) unsafe fn with_producer<T>(
     f: impl FnOnce(&kc_producer_t) -> Result<T>,
 ) -> Result<T> {
     // SAFETY: NULL or a live handle (caller contract).
-    let h = unsafe { share(p) }.ok_or_else(|| null_arg("producer"))?;
-    let Some(_inside) = h.gate.enter() else {
-        return Err(Error::new(
-            local::DESTROY,
-            "kc_producer_free has been called on this producer",
-        ));
-    };
-    catch(|| f(&h)).and_then(|r| r)
+    catch(|| unsafe { in_producer(p, f) }).and_then(|r| r)
 }
 
 /// As [`with_producer`], without a panic boundary of its own: for the calls made
