@@ -16,6 +16,13 @@ static inline uint64_t mono_ns(void) {
 
 static inline double now(void) { return (double)mono_ns() / 1e9; }
 
+/* CPU time of the calling thread, in nanoseconds. */
+static inline double thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
 /* Peak RSS of this program, in KiB: VmHWM from /proc/self/status. Not ru_maxrss: Linux
  * keeps that across execve, so a child of a larger process (python) reports its
  * parent's peak. */

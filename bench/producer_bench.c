@@ -38,6 +38,15 @@
  * kc_producer_commit_transaction (which waits for the reports). Prints the throughput
  * line with "txn" in place of "throughput".
  *
+ * Mode sendcost: what the calling thread spends per message, without the broker's speed
+ * in the figure. queue.buffering.max.messages and delivery.report.max.messages are set
+ * above <count> (before -X, which may change them), so no send is refused or waits.
+ * <rounds> rounds (-r, default 15) of <count> sends, each followed by kc_producer_flush,
+ * which serves the round's reports; CLOCK_THREAD_CPUTIME_ID is read around both, so the
+ * sender and I/O threads are not counted. One line per round, then the best of them:
+ *   kafkac sendcost send_ns=<ns per send> report_ns=<ns per report served>
+ *   kafkac sendcost best send_ns=<ns> report_ns=<ns>
+ *
  * -d batch serves reports through kc_conf_set_dr_batch_cb instead of the per-message
  * kc_conf_set_dr_msg_cb (the default, like librdkafka's dr_msg_cb).
  */
@@ -143,9 +152,9 @@ static double pct_us(const uint64_t *v, long n, double q) {
 
 int main(int argc, char **argv) {
     const char *boot, *topic, *mode;
-    long count, size, partitions, i, rate = 10000, qfull = 0;
+    long count, size, partitions, i, rate = 10000, qfull = 0, expected;
     double qwait = 0;
-    int batch_cb = 0, text = 0;
+    int batch_cb = 0, text = 0, rate_given = 0;
     uint8_t *payload;
     size_t payload_len;
     kc_conf_t *conf;
@@ -155,7 +164,7 @@ int main(int argc, char **argv) {
 
     if (argc < 7) {
         fprintf(stderr, "usage: producer_bench <bootstrap> <topic> <count> <size> <partitions> "
-                        "throughput|latency [-r rate] [-d msg|batch] [-p fixed|text] [-X prop=value]...\n");
+                        "throughput|latency|txn|sendcost [-r rate] [-d msg|batch] [-p fixed|text] [-X prop=value]...\n");
         return 2;
     }
     boot = argv[1];
@@ -165,7 +174,7 @@ int main(int argc, char **argv) {
     partitions = atol(argv[5]);
     mode = argv[6];
     if (strcmp(mode, "throughput") != 0 && strcmp(mode, "latency") != 0 &&
-        strcmp(mode, "txn") != 0) {
+        strcmp(mode, "txn") != 0 && strcmp(mode, "sendcost") != 0) {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
     }
@@ -173,9 +182,17 @@ int main(int argc, char **argv) {
     conf = kc_conf_new();
     if ((err = kc_conf_set(conf, "bootstrap.servers", boot)) != KC_OK)
         die("bootstrap.servers", err);
+    if (strcmp(mode, "sendcost") == 0) {
+        char limit[32];
+        snprintf(limit, sizeof limit, "%ld", count * 2 + 10);
+        if ((err = kc_conf_set(conf, "queue.buffering.max.messages", limit)) != KC_OK ||
+            (err = kc_conf_set(conf, "delivery.report.max.messages", limit)) != KC_OK)
+            die("sendcost limits", err);
+    }
     for (i = 7; i < argc; i++) {
         if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) {
             rate = atol(argv[++i]);
+            rate_given = 1;
         } else if (strcmp(argv[i], "-d") == 0 && i + 1 < argc) {
             batch_cb = strcmp(argv[++i], "batch") == 0;
         } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
@@ -228,6 +245,7 @@ int main(int argc, char **argv) {
     st.delivered = 0;
     qfull = 0;
     qwait = 0;
+    expected = count;
 
     if (strcmp(mode, "txn") == 0) {
         double t0 = now(), c0 = cpu(), wall, used, commit_wait = 0;
@@ -250,6 +268,28 @@ int main(int argc, char **argv) {
                     "qfull_wait=%.3f partitions=%ld commit_wait=%.6f\n",
                count, count * size, wall, used, peak_rss_kib(), qfull, qwait, partitions, commit_wait);
         print_threads();
+    } else if (strcmp(mode, "sendcost") == 0) {
+        long rounds = rate_given && rate > 0 ? rate : 15, r;
+        double best_send = 0, best_report = 0;
+        for (r = 0; r < rounds; r++) {
+            double a = thread_cpu_ns(), b, c, send, report;
+            for (i = 0; i < count; i++)
+                if ((err = kc_producer_send(p, topic, KC_PARTITION_UA, &rec, NULL)) != KC_OK)
+                    die("send", err);
+            b = thread_cpu_ns();
+            if ((err = kc_producer_flush(p, 300000)) != KC_OK)
+                die("flush", err);
+            c = thread_cpu_ns();
+            send = (b - a) / (double)count;
+            report = (c - b) / (double)count;
+            printf(NAME " sendcost send_ns=%.1f report_ns=%.1f\n", send, report);
+            if (r == 0 || send < best_send)
+                best_send = send;
+            if (r == 0 || report < best_report)
+                best_report = report;
+        }
+        printf(NAME " sendcost best send_ns=%.1f report_ns=%.1f\n", best_send, best_report);
+        expected = count * rounds;
     } else if (strcmp(mode, "throughput") == 0) {
         double t0 = now(), c0 = cpu(), wall, used;
         for (i = 0; i < count; i++) {
@@ -313,8 +353,9 @@ int main(int argc, char **argv) {
     fflush(stdout);
     kc_producer_free(p);
     free(payload);
-    if (st.failed || st.delivered != count) {
-        fprintf(stderr, NAME ": %ld delivered, %ld failed, of %ld\n", st.delivered, st.failed, count);
+    if (st.failed || st.delivered != expected) {
+        fprintf(stderr, NAME ": %ld delivered, %ld failed, of %ld\n", st.delivered, st.failed,
+                expected);
         return 1;
     }
     return 0;
