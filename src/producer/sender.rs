@@ -200,14 +200,18 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         if !confirming {
             confirm_since = None;
         } else {
-            let since = *confirm_since.get_or_insert_with(|| {
-                // A new wait: its first question goes once the markers of the last
-                // transactions were written, not at once (and answered "still
-                // completing"), which cost a second round trip in most transactions.
-                confirm_asks = 0;
-                confirm_at = Instant::now() + confirm_first;
-                Instant::now()
-            });
+            let since = match confirm_since {
+                Some(since) => since,
+                None => {
+                    // A new wait: its first question goes once the markers of the last
+                    // transactions were written, not at once (and answered "still
+                    // completing"), which cost a second round trip in most transactions.
+                    let now = Instant::now();
+                    confirm_asks = 0;
+                    confirm_at = now + confirm_first;
+                    *confirm_since.insert(now)
+                }
+            };
             if Instant::now() >= confirm_at {
                 if since.elapsed() >= CONFIRM_BUDGET {
                     if let Some(t) = shared.state.lock().txn.as_mut() {

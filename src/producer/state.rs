@@ -1738,7 +1738,7 @@ mod tests {
 
     #[test]
     fn messages_for_a_refused_topic_fail_with_the_answer_given_after_they_were_sent() {
-        let s = ProducerSettings::from_config(&crate::Config::new()).unwrap();
+        let s = settings(&[]);
         let mut st = State::new(&s);
         let t0 = Instant::now();
         let send = |st: &mut State, opaque: usize, at: Instant| {
@@ -1778,6 +1778,15 @@ mod tests {
         assert_eq!(st.outstanding(), 0);
     }
 
+    /// Producer settings from these properties (the rest at their defaults).
+    fn settings(props: &[(&str, &str)]) -> ProducerSettings {
+        let mut c = crate::Config::new();
+        for (k, v) in props {
+            c.set(k, v).unwrap();
+        }
+        ProducerSettings::from_config(&c).unwrap()
+    }
+
     /// A snapshot where topic "t" has `partitions` partitions, all led by broker 1.
     fn topic_on_broker_1(partitions: i32, at: Instant) -> Snapshot {
         use crate::cluster::{Metadata, PartitionMeta, TopicMeta};
@@ -1806,10 +1815,7 @@ mod tests {
 
     #[test]
     fn the_next_batch_is_written_into_the_buffer_of_an_acknowledged_one() {
-        let mut c = crate::Config::new();
-        c.set("enable.idempotence", "false").unwrap();
-        c.set("linger.ms", "0").unwrap();
-        let s = ProducerSettings::from_config(&c).unwrap();
+        let s = settings(&[("enable.idempotence", "false"), ("linger.ms", "0")]);
         let mut st = State::new(&s);
         let t0 = Instant::now();
         let snap = topic_on_broker_1(1, t0);
@@ -1861,12 +1867,12 @@ mod tests {
     /// that lets new batches linger again.
     #[test]
     fn a_full_queue_closes_lingering_batches_on_the_next_round() {
-        let mut c = crate::Config::new();
-        c.set("enable.idempotence", "false").unwrap();
-        c.set("linger.ms", "60000").unwrap();
-        c.set("queue.buffering.max.messages", "4").unwrap();
-        c.set("delivery.report.max.messages", "2").unwrap();
-        let s = ProducerSettings::from_config(&c).unwrap();
+        let s = settings(&[
+            ("enable.idempotence", "false"),
+            ("linger.ms", "60000"),
+            ("queue.buffering.max.messages", "4"),
+            ("delivery.report.max.messages", "2"),
+        ]);
         let mut st = State::new(&s);
         let t0 = Instant::now();
         let snap = topic_on_broker_1(2, t0);
@@ -1933,7 +1939,7 @@ mod tests {
 
     #[test]
     fn reports_are_taken_in_order_and_their_buffer_is_used_again() {
-        let s = ProducerSettings::from_config(&crate::Config::new()).unwrap();
+        let s = settings(&[]);
         let mut st = State::new(&s);
         let name = Arc::new(TopicName::new("t"));
         let push = |st: &mut State, from: usize, to: usize| {
@@ -1984,9 +1990,7 @@ mod tests {
 
     #[test]
     fn buffers_kept_for_new_batches_stay_within_their_bound() {
-        let mut c = crate::Config::new();
-        c.set("batch.size", "16000000").unwrap();
-        let s = ProducerSettings::from_config(&c).unwrap();
+        let s = settings(&[("batch.size", "16000000")]);
         let mut st = State::new(&s);
         let big = SPARE_BYTES - (1 << 20);
         st.keep_buffer(Segments::from(vec![0u8; big]));
@@ -2014,7 +2018,7 @@ mod tests {
     /// The kept buffers go once nothing has been queued for SPARE_IDLE, not before.
     #[test]
     fn kept_buffers_are_let_go_when_the_producer_is_idle() {
-        let s = ProducerSettings::from_config(&crate::Config::new()).unwrap();
+        let s = settings(&[]);
         let mut st = State::new(&s);
         let snap = Snapshot::default();
         let t0 = Instant::now();
