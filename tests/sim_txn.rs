@@ -12,6 +12,8 @@
 //!   producer (bumps the epoch);
 //! * a second instance with the same transactional id starts and fences the first;
 //! * messages fail (the transaction must abort);
+//! * v1: the application aborts while the sender's AddPartitionsToTxn is in flight (it
+//!   reaches the coordinator during the abort);
 //! * the application's calls run out of time and are called again (resumed), sometimes
 //!   after a pause long enough for the coordinator's timeout.
 //!
@@ -20,7 +22,9 @@
 //! offsets are visible), aborted (the coordinator never committed it), or, only when a
 //! commit request went unanswered and the producer was then fenced, unknown. No call
 //! sequence leaves the application stuck: abort, or for a fatal error giving up the
-//! producer, always ends the transaction.
+//! producer, always ends the transaction. A producer ends fatal only when the
+//! coordinator changed its epoch behind its back (another instance, or a transaction
+//! past its timeout).
 //!
 //! `SIM_SEEDS`, `SIM_SEED`, `SIM_TRACE`, `SIM_KEEP_GOING`: see `tests/common/sim.rs`.
 
@@ -58,6 +62,7 @@ hits!(
     OffsetsCommitted,
     EpochBumpV1,
     EndRetriedAfterLostAnswer,
+    AbortDuringAdd,
     UnknownOutcome,
     PreviousConfirmed,
     PreviousStillCompleting,
@@ -81,6 +86,11 @@ struct Coordinator {
     epoch: i16,
     /// The epoch before the last bump made by an EndTxn (v2 retries).
     last_end_epoch: Option<i16>,
+    /// The epoch before the last bump made by an InitProducerId (its retries).
+    last_init_epoch: Option<i16>,
+    /// The epoch was changed behind the producer's back (another instance, a
+    /// transaction past its timeout): a fatal error is the producer's due.
+    fenced: bool,
     state: CoordState,
     started: u64,
     /// The client transactions whose records or offsets the ongoing transaction holds.
@@ -115,12 +125,34 @@ impl Coordinator {
         };
     }
 
-    /// InitProducerId (NONE: a new instance; else a bump by the same one).
+    /// InitProducerId (NONE: a new instance; else a bump by the same one), as Kafka's
+    /// coordinator answers it.
     fn init(&mut self, pid: Pid) -> (i16, Pid) {
-        if pid != Pid::NONE && pid.epoch != self.epoch {
-            return (90, Pid::NONE);
+        let cur = Pid {
+            id: self.pid,
+            epoch: self.epoch,
+        };
+        if pid != Pid::NONE {
+            if pid.epoch != self.epoch {
+                // A retry of a bump whose answer was lost gets the epoch it made.
+                if self.last_init_epoch == Some(pid.epoch) && self.state != CoordState::Ongoing {
+                    return (0, cur);
+                }
+                return (90, Pid::NONE);
+            }
+            if self.state == CoordState::Ongoing {
+                // A bump while a transaction is in progress fences it: the coordinator
+                // aborts it with a new epoch and answers CONCURRENT_TRANSACTIONS; the
+                // retry, with the old epoch, is fenced.
+                self.end_ongoing(false);
+                self.epoch += 1;
+                self.last_init_epoch = None;
+                self.last_end_epoch = None;
+                return (51, Pid::NONE);
+            }
         }
         self.end_ongoing(false);
+        self.last_init_epoch = (pid != Pid::NONE).then_some(self.epoch);
         self.epoch += 1;
         self.last_end_epoch = None;
         self.timed_out = false;
@@ -186,6 +218,20 @@ impl Coordinator {
                 (0, Pid::NONE)
             }
             s if s == result && !self.v2 => (0, Pid::NONE),
+            // v2: an abort with the current epoch and no transaction in progress bumps
+            // the epoch (the producer cannot know whether a Produce began one).
+            _ if self.v2 && !commit => {
+                self.end_ongoing(false);
+                self.last_end_epoch = Some(self.epoch);
+                self.epoch += 1;
+                (
+                    0,
+                    Pid {
+                        id: self.pid,
+                        epoch: self.epoch,
+                    },
+                )
+            }
             _ => (48, Pid::NONE),
         }
     }
@@ -225,6 +271,8 @@ struct Sim {
     /// Client transactions that wrote records (or offsets).
     wrote: BTreeSet<usize>,
     fenced_by_other: bool,
+    /// v1: an AddPartitionsToTxn sent before an abort began, not yet arrived.
+    add_in_flight: Option<(Pid, Vec<(String, i32)>)>,
     /// An EndTxn was applied and its answer lost.
     end_lost: bool,
     /// A planted bug: a fatal error in a transaction is taken for a commit.
@@ -252,13 +300,16 @@ impl Sim {
             self.coord.end_ongoing(false);
             self.coord.epoch += 1;
             self.coord.timed_out = true;
+            self.coord.fenced = true;
             self.coord.last_end_epoch = None;
+            self.coord.last_init_epoch = None;
             self.hit(Hit::BrokerTimeout);
             self.log(|| "coordinator: transaction timed out, aborted, epoch bumped".into());
         }
         if !self.fenced_by_other && self.rng.chance(self.plan.p_fence) {
             self.fenced_by_other = true;
             self.coord.init(Pid::NONE);
+            self.coord.fenced = true;
             self.hit(Hit::Fenced);
             self.log(|| "another instance: InitProducerId (fences this one)".into());
         }
@@ -301,6 +352,34 @@ impl Sim {
             return Err(Error::new(local::TRANSPORT, "answer lost"));
         }
         Ok(Ok(r))
+    }
+
+    /// The sender's AddPartitionsToTxn for `want`, made with `pid`, reaches the
+    /// coordinator (or is lost), and its answer the producer.
+    fn add_partitions(&mut self, tag: usize, pid: Pid, want: Vec<(String, i32)>) {
+        let node = self.txn.coordinator;
+        let now = self.now;
+        let r = self.request(node, |c| {
+            if let Err(code) = c.check_epoch(pid) {
+                return want.iter().map(|(t, p)| (t.clone(), *p, code)).collect();
+            }
+            c.join(now, tag);
+            for w in &want {
+                c.parts.insert(w.clone());
+            }
+            want.iter().map(|(t, p)| (t.clone(), *p, 0)).collect()
+        });
+        let r = match r {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(code)) => Ok(self
+                .txn
+                .adding_now()
+                .into_iter()
+                .map(|(t, p)| (t, p, code))
+                .collect()),
+            Err(e) => Err(e),
+        };
+        self.txn.on_partitions_added(r);
     }
 
     /// Sends one batch of transaction `tag` to partition `p` (the sender's part).
@@ -349,29 +428,7 @@ impl Sim {
                 continue;
             }
             let pid = self.txn.pid;
-            let node = self.txn.coordinator;
-            let now = self.now;
-            let r = self.request(node, |c| {
-                if let Err(code) = c.check_epoch(pid) {
-                    return want.iter().map(|(t, p)| (t.clone(), *p, code)).collect();
-                }
-                c.join(now, tag);
-                for w in &want {
-                    c.parts.insert(w.clone());
-                }
-                want.iter().map(|(t, p)| (t.clone(), *p, 0)).collect()
-            });
-            let r = match r {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(code)) => Ok(self
-                    .txn
-                    .adding_now()
-                    .into_iter()
-                    .map(|(t, p)| (t, p, code))
-                    .collect()),
-                Err(e) => Err(e),
-            };
-            self.txn.on_partitions_added(r);
+            self.add_partitions(tag, pid, want);
             if !self.txn.may_send() {
                 return Err(());
             }
@@ -431,6 +488,13 @@ impl Sim {
                     "stuck: more than {MAX_STEPS} steps (state {:?})",
                     self.txn.state
                 );
+            }
+            // The AddPartitionsToTxn in flight since before an abort arrives, sooner or
+            // later.
+            if self.add_in_flight.is_some() && self.rng.chance(0.5) {
+                let (pid, want) = self.add_in_flight.take().expect("checked");
+                self.log(|| format!("the AddPartitionsToTxn in flight arrives: {want:?}"));
+                self.add_partitions(tag, pid, want);
             }
             let step = self.txn.next_step();
             self.log(|| format!("step {step:?}"));
@@ -563,10 +627,10 @@ impl Sim {
     fn run(&mut self) -> Result<(), String> {
         let mut none = Vec::new();
         if let Err(e) = self.call(usize::MAX, &mut none, Txn::begin_init) {
-            if e.is_fatal() {
+            if e.is_fatal() && self.coord.fenced {
                 return Ok(());
             }
-            return Err(format!("init failed without a fatal error: {e}"));
+            return Err(format!("init failed, not for a fence: {e}"));
         }
         for tag in 0..self.plan.txns {
             if self.txn.begin().is_err() {
@@ -618,6 +682,22 @@ impl Sim {
                     if e.is_abortable() && commit {
                         self.hit(Hit::AbortableRecovered);
                     }
+                    // v1: the sender has just sent the AddPartitionsToTxn of a partition
+                    // when the application aborts.
+                    if !self.plan.v2
+                        && self.txn.may_send()
+                        && self.txn.coordinator.is_some()
+                        && !pending.is_empty()
+                        && self.rng.chance(0.3)
+                    {
+                        self.txn.partition_ready("out", pending[0]);
+                        let want = self.txn.partitions_to_add();
+                        if !want.is_empty() {
+                            self.hit(Hit::AbortDuringAdd);
+                            self.log(|| format!("sender: AddPartitionsToTxn {want:?} in flight"));
+                            self.add_in_flight = Some((self.txn.pid, want));
+                        }
+                    }
                     match self.call(tag, &mut pending, Txn::begin_abort) {
                         Ok(()) => {
                             self.told[tag] = Some(Told::Aborted);
@@ -652,6 +732,12 @@ impl Sim {
         };
         if self.txn.state != TxnState::FatalError {
             return Err(format!("fatal error but state {:?}", self.txn.state));
+        }
+        if !self.coord.fenced {
+            return Err(format!(
+                "fatal error though nothing fenced the producer: {:?}",
+                self.txn.error()
+            ));
         }
         if let Some(t) = self.told.get_mut(tag) {
             *t = Some(told);
@@ -706,6 +792,8 @@ fn run_seed_with(seed: u64, trace: bool, plant: bool) -> (Result<(), String>, Si
         pid: 1000,
         epoch: 0,
         last_end_epoch: None,
+        last_init_epoch: None,
+        fenced: false,
         state: CoordState::Empty,
         started: 0,
         tags: BTreeSet::new(),
@@ -726,6 +814,7 @@ fn run_seed_with(seed: u64, trace: bool, plant: bool) -> (Result<(), String>, Si
         told: Vec::new(),
         wrote: BTreeSet::new(),
         fenced_by_other: false,
+        add_in_flight: None,
         end_lost: false,
         plant,
         rec: Record::new(N_HITS, trace),

@@ -802,7 +802,13 @@ impl Producer {
                             let gap = st.pid_state == state::PidState::NeedBump;
                             let t = st.txn.as_mut().expect("transactional");
                             t.bump_needed |= gap;
-                            t.on_messages_settled();
+                            if !t.on_messages_settled() {
+                                // The sender waits for an AddPartitionsToTxn's answer
+                                // (bounded by its request's deadline).
+                                drop(st);
+                                let left = deadline.saturating_duration_since(Instant::now());
+                                std::thread::sleep(left.min(Duration::from_millis(1)));
+                            }
                         }
                         Err(e) if e.code == local::TIMED_OUT => {
                             return Err(TxnError::new(

@@ -194,7 +194,8 @@ pub enum Step {
     InitProducerId { pid: Pid },
     /// Wait until no message of the transaction is queued or in flight (commit: send
     /// everything now; abort with `purge`: drop what is queued first, each message
-    /// reported as purged); then [`Txn::on_messages_settled`].
+    /// reported as purged), and until no AddPartitionsToTxn is in flight; then
+    /// [`Txn::on_messages_settled`].
     WaitMessages { purge: bool },
     /// AddOffsetsToTxn for `group`; answer with [`Txn::on_answer`].
     AddOffsets { pid: Pid, group: String },
@@ -281,6 +282,11 @@ pub struct Txn {
     groups: HashSet<String>,
     /// Something of the transaction may have reached a broker: EndTxn is needed.
     pub touched: bool,
+    /// v1: the coordinator said that something joined the transaction (a partition or
+    /// a group was added). When it did not, `touched` may come only from an
+    /// AddPartitionsToTxn whose answer never came, and an abort's EndTxn answered
+    /// INVALID_TXN_STATE means that request never reached it: there is nothing to end.
+    joined: bool,
     /// v1: the epoch must be bumped before the next transaction (a sequence gap).
     pub bump_needed: bool,
     /// The error that made the state abortable or fatal.
@@ -310,6 +316,7 @@ impl Txn {
             confirm_wanted: false,
             groups: HashSet::new(),
             touched: false,
+            joined: false,
             bump_needed: false,
             error: None,
             committed: 0,
@@ -673,6 +680,9 @@ impl Txn {
         }
         let w: Vec<(String, i32)> = std::mem::take(&mut self.wanted).into_iter().collect();
         self.adding.extend(w.iter().cloned());
+        // From now on the coordinator may have the transaction, whatever happens to the
+        // answer: ending it takes an EndTxn.
+        self.touched |= !w.is_empty();
         w
     }
 
@@ -702,6 +712,7 @@ impl Txn {
             match classify(Api::AddPartitions, code) {
                 Handling::Ok => {
                     self.added.insert(key);
+                    self.joined = true;
                 }
                 // OPERATION_NOT_ATTEMPTED: another partition of the request failed.
                 _ if code == 55 => {
@@ -880,12 +891,21 @@ impl Txn {
     }
 
     /// Every message of the transaction is acknowledged or failed (and, for an abort,
-    /// what was queued is purged).
-    pub fn on_messages_settled(&mut self) {
-        let Some(op) = self.op.as_mut() else { return };
+    /// what was queued is purged). Returns false while an AddPartitionsToTxn is still in
+    /// flight: its answer is waited for (the step stays `WaitMessages`), since the
+    /// transaction may have begun on the coordinator with it, and an EndTxn must not
+    /// overtake it.
+    pub fn on_messages_settled(&mut self) -> bool {
+        let Some(op) = self.op.as_mut() else {
+            return true;
+        };
+        if !self.adding.is_empty() {
+            return false;
+        }
         if op.phase == Phase::WaitMessages {
             op.phase = Phase::EndTxn;
         }
+        true
     }
 
     /// The answer to AddOffsetsToTxn or TxnOffsetCommit (the first partition error, or 0).
@@ -904,6 +924,7 @@ impl Txn {
                         self.groups.insert(group.clone());
                     }
                     self.touched = true;
+                    self.joined = true;
                     op.phase = Phase::FindGroupCoordinator;
                 } else {
                     self.touched = true;
@@ -945,6 +966,12 @@ impl Txn {
             Handling::Rediscover => {
                 self.coordinator = None;
                 op.backoff = true;
+            }
+            // v1: nothing is known to have joined the transaction; the only request that
+            // might have begun it (an AddPartitionsToTxn) went unanswered, and the
+            // coordinator has no transaction in progress: nothing was in it.
+            Handling::Fatal if code == 48 && !commit && !self.v2 && !self.joined => {
+                self.finish_end(false, None)
             }
             Handling::Abortable if commit => {
                 let e = Error::kafka(code, format!("EndTxn (commit) for '{}'", self.id));
@@ -991,6 +1018,7 @@ impl Txn {
         self.adding.clear();
         self.groups.clear();
         self.touched = false;
+        self.joined = false;
         self.error = None;
         if commit {
             self.committed += 1;
@@ -1102,6 +1130,72 @@ mod tests {
         assert_eq!(t.next_step(), Step::Done(Ok(())));
         t.begin().unwrap();
         assert!(t.partition_ready("t", 0));
+    }
+
+    /// v1: an abort that starts while an AddPartitionsToTxn is in flight waits for its
+    /// answer, then ends the transaction the request began on the coordinator (ending
+    /// nothing, then bumping the epoch, would find it in progress: the coordinator
+    /// fences the producer).
+    #[test]
+    fn v1_abort_waits_for_the_add_in_flight_and_ends_what_it_began() {
+        let mut t = ready(false);
+        t.begin().unwrap();
+        assert!(!t.partition_ready("t", 0));
+        assert_eq!(t.partitions_to_add(), vec![("t".to_string(), 0)]);
+        t.begin_abort().unwrap();
+        t.bump_needed = true;
+        assert_eq!(t.next_step(), Step::WaitMessages { purge: true });
+        assert!(!t.on_messages_settled());
+        assert_eq!(t.next_step(), Step::WaitMessages { purge: true });
+        // The sender starts no other request meanwhile.
+        assert!(t.partitions_to_add().is_empty());
+        t.on_partitions_added(Ok(vec![("t".into(), 0, 0)]));
+        assert!(t.on_messages_settled());
+        let pid = Pid { id: 7, epoch: 0 };
+        assert_eq!(t.next_step(), Step::EndTxn { pid, commit: false });
+        t.on_end(0, Pid::NONE);
+        assert_eq!(t.next_step(), Step::InitProducerId { pid });
+        t.on_init(0, Pid { id: 7, epoch: 1 }, false);
+        assert_eq!(t.next_step(), Step::Done(Ok(())));
+        assert_eq!(t.outcome, Some(Outcome::Aborted));
+    }
+
+    /// v1: an AddPartitionsToTxn whose answer never came may have begun the
+    /// transaction, so an abort ends it; INVALID_TXN_STATE then says the request never
+    /// arrived (nothing to end), and the abort succeeds. A commit, or a transaction the
+    /// coordinator confirmed, takes the same answer as fatal.
+    #[test]
+    fn v1_abort_after_an_unanswered_add_takes_invalid_txn_state_as_nothing_to_end() {
+        let lost = || Err(Error::timed_out("no answer in time"));
+        let mut t = ready(false);
+        t.begin().unwrap();
+        t.partition_ready("t", 0);
+        t.partitions_to_add();
+        t.on_partitions_added(lost());
+        t.begin_abort().unwrap();
+        assert_eq!(t.next_step(), Step::WaitMessages { purge: true });
+        assert!(t.on_messages_settled());
+        let pid = Pid { id: 7, epoch: 0 };
+        assert_eq!(t.next_step(), Step::EndTxn { pid, commit: false });
+        t.on_end(48, Pid::NONE);
+        assert_eq!(t.next_step(), Step::Done(Ok(())));
+        assert_eq!(t.state, TxnState::Ready);
+        assert_eq!(t.outcome, Some(Outcome::Aborted));
+
+        // The same answer after a partition joined: fatal.
+        t.begin().unwrap();
+        t.partition_ready("t", 0);
+        t.partitions_to_add();
+        t.on_partitions_added(Ok(vec![("t".into(), 0, 0)]));
+        t.begin_abort().unwrap();
+        t.next_step();
+        t.on_messages_settled();
+        assert_eq!(t.next_step(), Step::EndTxn { pid, commit: false });
+        t.on_end(48, Pid::NONE);
+        let Step::Done(Err(e)) = t.next_step() else {
+            panic!("INVALID_TXN_STATE after a partition joined must fail the abort");
+        };
+        assert!(e.is_fatal() && e.error.code == 48, "{e:?}");
     }
 
     /// v1 never waits that way: AddPartitionsToTxn tells the same.
