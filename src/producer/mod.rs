@@ -17,6 +17,7 @@
 //! which is fatal) are in [`state`].
 
 pub mod partitioner;
+mod reports;
 mod sender;
 pub mod state;
 pub mod txn;
@@ -476,21 +477,27 @@ impl Producer {
             }
         }
         // Serve what is there, 1,024 at a time while time remains; once the deadline has
-        // passed, whatever is waiting then, and return.
+        // passed, what is waiting then (still 1,024 at a time), and return.
         let mut served = 0;
+        let mut last: Option<usize> = None;
         loop {
-            let past = Instant::now() >= deadline;
-            let batch = st.take_reports(if past { usize::MAX } else { 1024 });
+            if last.is_none() && Instant::now() >= deadline {
+                last = Some(st.reports.len());
+            }
+            let batch = st.take_reports(last.map_or(1024, |n| n.min(1024)));
             drop(st);
             if batch.is_empty() {
                 return served;
             }
             self.shared.space_cv.notify_all();
             served += batch.len();
+            if let Some(n) = last.as_mut() {
+                *n -= batch.len();
+            }
             f(&batch);
             st = self.shared.state.lock();
             st.give_back_reports(batch);
-            if past {
+            if last == Some(0) {
                 return served;
             }
         }

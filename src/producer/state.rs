@@ -28,6 +28,7 @@
 //! `possible_duplicates` says how often that happened).
 
 use super::partitioner::Partitioner;
+use super::reports::Reports;
 use super::txn::Txn;
 use super::{Message, Persisted, ProducerCounters, ProducerSettings, Report, TopicName};
 use crate::clock::WallClock;
@@ -262,7 +263,7 @@ pub struct State {
     /// Messages and payload bytes queued or in flight, not yet acknowledged.
     msgs: usize,
     bytes: usize,
-    pub reports: VecDeque<Report>,
+    pub(crate) reports: Reports,
     pub fatal: Option<Error>,
     pub fatal_reported: bool,
     /// Why the brokers last refused the client (authentication, TLS), if the last
@@ -330,7 +331,7 @@ impl State {
             by_name: HashMap::new(),
             msgs: 0,
             bytes: 0,
-            reports: VecDeque::new(),
+            reports: Reports::new(),
             fatal: None,
             fatal_reported: false,
             refused: None,
@@ -699,10 +700,10 @@ impl State {
                 n => (2 * n).clamp(4096, settings.batch_size),
             };
             let count = 2 * part.last_count;
-            let spare = if part.open.is_some() {
-                Vec::new()
+            let (spare, list) = if part.open.is_some() {
+                (Vec::new(), Vec::new())
             } else {
-                self.spare_buffer()
+                (self.spare_buffer(), self.reports.list(count))
             };
             let part = &mut self.topics[t].parts[p as usize];
             let open = part.open.get_or_insert_with(|| {
@@ -712,7 +713,7 @@ impl State {
                 let now = clock.now();
                 Open {
                     builder: BatchBuilder::with_buffer(spare, capacity),
-                    msgs: Vec::with_capacity(count),
+                    msgs: list,
                     bytes: 0,
                     linger_at: now + settings.linger,
                     deadline: deadline.unwrap_or_else(|| settings.message_timeout.map(|d| now + d)),
@@ -782,10 +783,10 @@ impl State {
                 );
                 let name = self.topics[t].name.clone();
                 let e = Arc::new(err.clone());
-                for m in &open.msgs {
-                    self.push_report_arc(&name, p, -1, m, Some(e.clone()), Persisted::Not);
-                }
-                self.release(open.msgs.len(), open.bytes);
+                let n = open.msgs.len();
+                self.reports
+                    .push_batch(&name, p, -1, -1, Some(e), Persisted::Not, open.msgs);
+                self.release(n, open.bytes);
                 return Err(err);
             }
         };
@@ -1150,6 +1151,7 @@ impl State {
             self.busy_at = now;
         } else if now.saturating_duration_since(self.busy_at) >= SPARE_IDLE {
             self.spare.clear();
+            self.reports.clear_spare();
         }
         let mut init_pid = false;
         match self.pid_state {
@@ -1237,19 +1239,17 @@ impl State {
                 part.acked_next = Some(next);
             }
         }
-        for (i, m) in b.msgs.iter().enumerate() {
-            let offset = if base_offset >= 0 {
-                base_offset + i as i64
-            } else {
-                -1
-            };
-            let mut m = *m;
-            if log_append_time >= 0 {
-                m.timestamp = log_append_time;
-            }
-            self.push_report(&name, b.partition, offset, &m, None, Persisted::Persisted);
-        }
-        self.release(b.msgs.len(), b.bytes);
+        let n = b.msgs.len();
+        self.reports.push_batch(
+            &name,
+            b.partition,
+            base_offset.max(-1),
+            log_append_time.max(-1),
+            None,
+            Persisted::Persisted,
+            b.msgs,
+        );
+        self.release(n, b.bytes);
         self.keep_buffer(b.data);
     }
 
@@ -1257,10 +1257,17 @@ impl State {
     pub fn sent_unacknowledged(&mut self, b: Batch) {
         let name = self.topics[b.topic].name.clone();
         self.topics[b.topic].parts[b.partition as usize].in_flight -= 1;
-        for m in &b.msgs {
-            self.push_report(&name, b.partition, -1, m, None, Persisted::Possibly);
-        }
-        self.release(b.msgs.len(), b.bytes);
+        let n = b.msgs.len();
+        self.reports.push_batch(
+            &name,
+            b.partition,
+            -1,
+            -1,
+            None,
+            Persisted::Possibly,
+            b.msgs,
+        );
+        self.release(n, b.bytes);
         self.keep_buffer(b.data);
     }
 
@@ -1395,10 +1402,10 @@ impl State {
         }
         let name = self.topics[b.topic].name.clone();
         let e = Arc::new(err.context(format!("{}/{}", name.name, b.partition)));
-        for m in &b.msgs {
-            self.push_report_arc(&name, b.partition, -1, m, Some(e.clone()), status);
-        }
-        self.release(b.msgs.len(), b.bytes);
+        let n = b.msgs.len();
+        self.reports
+            .push_batch(&name, b.partition, -1, -1, Some(e), status, b.msgs);
+        self.release(n, b.bytes);
     }
 
     /// Asks for recovery: the epoch is bumped once nothing is in flight.
@@ -1476,10 +1483,17 @@ impl State {
     fn fail_open(&mut self, t: usize, p: usize, e: &Arc<Error>) {
         if let Some(open) = self.topics[t].parts[p].open.take() {
             let name = self.topics[t].name.clone();
-            for m in &open.msgs {
-                self.push_report_arc(&name, p as i32, -1, m, Some(e.clone()), Persisted::Not);
-            }
-            self.release(open.msgs.len(), open.bytes);
+            let n = open.msgs.len();
+            self.reports.push_batch(
+                &name,
+                p as i32,
+                -1,
+                -1,
+                Some(e.clone()),
+                Persisted::Not,
+                open.msgs,
+            );
+            self.release(n, open.bytes);
         }
     }
 
@@ -1492,11 +1506,11 @@ impl State {
                 opaque: m.opaque,
                 timestamp: m.timestamp,
             };
-            self.push_report_arc(
+            self.reports.push_one(
                 &name,
                 m.partition,
                 -1,
-                &meta,
+                meta,
                 Some(e.clone()),
                 Persisted::Not,
             );
@@ -1506,17 +1520,10 @@ impl State {
             self.fail_open(t, p, e);
             let queue = std::mem::take(&mut self.topics[t].parts[p].queue);
             for b in queue {
-                for m in &b.msgs {
-                    self.push_report_arc(
-                        &name,
-                        p as i32,
-                        -1,
-                        m,
-                        Some(e.clone()),
-                        b.unacknowledged(),
-                    );
-                }
-                self.release(b.msgs.len(), b.bytes);
+                let (n, bytes, status) = (b.msgs.len(), b.bytes, b.unacknowledged());
+                self.reports
+                    .push_batch(&name, p as i32, -1, -1, Some(e.clone()), status, b.msgs);
+                self.release(n, bytes);
             }
         }
     }
@@ -1557,15 +1564,12 @@ impl State {
         self.bytes = 0;
     }
 
+    /// Up to `max` waiting reports, oldest first, in the buffer handed back last time
+    /// (see [`give_back_reports`](Self::give_back_reports)).
     pub fn take_reports(&mut self, max: usize) -> Vec<Report> {
-        let n = self.reports.len().min(max);
-        if n > 0 && n == self.reports.len() {
-            // All of them: the queue's buffer itself (moved, not copied report by
-            // report), and the one handed back last time becomes the queue.
-            let spare = VecDeque::from(std::mem::take(&mut self.report_spare));
-            return Vec::from(std::mem::replace(&mut self.reports, spare));
-        }
-        self.reports.drain(..n).collect()
+        let mut out = std::mem::take(&mut self.report_spare);
+        self.reports.take_into(max, &mut out);
+        out
     }
 
     /// Takes back the buffer of reports [`take_reports`](Self::take_reports) gave, once
@@ -1592,47 +1596,9 @@ impl State {
         e: Error,
     ) {
         let m = MsgMeta { opaque, timestamp };
-        self.push_report(name, partition, -1, &m, Some(&e), Persisted::Not);
+        self.reports
+            .push_one(name, partition, -1, m, Some(Arc::new(e)), Persisted::Not);
         self.release(1, bytes);
-    }
-
-    fn push_report(
-        &mut self,
-        name: &Arc<TopicName>,
-        partition: i32,
-        offset: i64,
-        m: &MsgMeta,
-        err: Option<&Error>,
-        status: Persisted,
-    ) {
-        self.push_report_arc(
-            name,
-            partition,
-            offset,
-            m,
-            err.map(|e| Arc::new(e.clone())),
-            status,
-        );
-    }
-
-    fn push_report_arc(
-        &mut self,
-        name: &Arc<TopicName>,
-        partition: i32,
-        offset: i64,
-        m: &MsgMeta,
-        error: Option<Arc<Error>>,
-        status: Persisted,
-    ) {
-        self.reports.push_back(Report {
-            topic: name.clone(),
-            partition,
-            offset,
-            timestamp: m.timestamp,
-            error,
-            status,
-            opaque: m.opaque,
-        });
     }
 
     /// The earliest time something is due: a linger, a retry back-off, a message
@@ -1926,7 +1892,8 @@ mod tests {
             timestamp: 0,
         };
         let name = Arc::new(TopicName::new("t"));
-        st.push_report(&name, 0, 9, &meta, None, Persisted::Persisted);
+        st.reports
+            .push_one(&name, 0, 9, meta, None, Persisted::Persisted);
         match send(&mut st, 6) {
             Ok(Append::Full(e)) => assert!(e.message.contains("delivery.report.max.messages")),
             _ => panic!("the seventh message should be refused"),
@@ -1948,43 +1915,35 @@ mod tests {
                     opaque: i,
                     timestamp: 0,
                 };
-                st.push_report(&name, 0, i as i64, &m, None, Persisted::Persisted);
+                st.reports
+                    .push_one(&name, 0, i as i64, m, None, Persisted::Persisted);
             }
         };
         push(&mut st, 0, 50);
-        // Part of them: copied out, the rest stays queued.
-        let first: Vec<usize> = st.take_reports(20).iter().map(|r| r.opaque).collect();
-        assert_eq!(first, (0..20).collect::<Vec<_>>());
-        // The rest: the queue's own buffer, in order.
+        // Part of them, then the rest, in order.
+        let first = st.take_reports(20);
+        assert_eq!(
+            first.iter().map(|r| r.opaque).collect::<Vec<_>>(),
+            (0..20).collect::<Vec<_>>()
+        );
+        st.give_back_reports(first);
         let rest = st.take_reports(1000);
         assert_eq!(
             rest.iter().map(|r| r.opaque).collect::<Vec<_>>(),
             (20..50).collect::<Vec<_>>()
         );
         assert!(st.reports.is_empty());
-        // Two buffers take turns: the one being served and the queue's.
+        // The buffer given back is the next one filled.
         let a = rest.as_ptr() as usize;
         st.give_back_reports(rest);
         push(&mut st, 50, 60);
-        let b = st.take_reports(1000);
-        assert_ne!(b.as_ptr() as usize, a);
-        let b_at = b.as_ptr() as usize;
-        st.give_back_reports(b);
-        push(&mut st, 60, 70);
         let again = st.take_reports(1000);
-        assert_eq!(
-            again.as_ptr() as usize,
-            a,
-            "the queue used the buffer given back"
-        );
+        assert_eq!(again.as_ptr() as usize, a, "the buffer given back was used");
         assert_eq!(
             again.iter().map(|r| r.opaque).collect::<Vec<_>>(),
-            (60..70).collect::<Vec<_>>()
+            (50..60).collect::<Vec<_>>()
         );
         st.give_back_reports(again);
-        push(&mut st, 70, 71);
-        let last = st.take_reports(1000);
-        assert_eq!(last.as_ptr() as usize, b_at);
         assert!(st.take_reports(10).is_empty());
     }
 

@@ -1,0 +1,337 @@
+//! The delivery reports waiting for the application. An acknowledged (or failed) batch
+//! becomes one run: its topic, partition, first offset and outcome, and the batch's own
+//! list of per-message records (opaque and timestamp), moved, not copied message by
+//! message. The application's thread turns runs into one [`Report`] per message only as
+//! it serves them, a slice at a time, and the emptied lists go back to new batches. So
+//! the sender's work per acknowledged batch does not grow with its messages, and
+//! reports waiting take 16 bytes per message instead of a whole report.
+
+use super::state::MsgMeta;
+use super::{Persisted, Report, TopicName};
+use crate::error::Error;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Reports of consecutive messages of one partition that ended alike.
+struct Run {
+    topic: Arc<TopicName>,
+    partition: i32,
+    /// The first message's offset (the next ones follow it), or -1: none.
+    base_offset: i64,
+    /// The broker's LogAppendTime for every message, or -1: each message's own time.
+    append_time: i64,
+    error: Option<Arc<Error>>,
+    status: Persisted,
+    msgs: Vec<MsgMeta>,
+}
+
+impl Run {
+    /// Whether the report of one more message (`offset`, or -1) continues this run.
+    fn continued_by(
+        &self,
+        topic: &Arc<TopicName>,
+        partition: i32,
+        offset: i64,
+        error: &Option<Arc<Error>>,
+        status: Persisted,
+    ) -> bool {
+        let offsets = if offset < 0 {
+            self.base_offset < 0
+        } else {
+            self.base_offset >= 0 && self.base_offset + self.msgs.len() as i64 == offset
+        };
+        let same_error = match (&self.error, error) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        offsets
+            && same_error
+            && self.partition == partition
+            && self.status == status
+            && self.append_time < 0
+            && Arc::ptr_eq(&self.topic, topic)
+    }
+}
+
+/// How many emptied message lists are kept for new batches.
+const SPARE_LISTS: usize = 32;
+/// The room of the lists kept, in all (entries): 4 MiB.
+const SPARE_ENTRIES: usize = 256 * 1024;
+
+/// The queue of delivery reports, in the order they are served.
+pub(crate) struct Reports {
+    runs: VecDeque<Run>,
+    /// Messages of the first run already served.
+    served: usize,
+    /// Reports waiting.
+    len: usize,
+    /// Emptied message lists, for new batches, and their room in all.
+    spare: Vec<Vec<MsgMeta>>,
+    spare_entries: usize,
+}
+
+impl Reports {
+    pub fn new() -> Reports {
+        Reports {
+            runs: VecDeque::new(),
+            served: 0,
+            len: 0,
+            spare: Vec::new(),
+            spare_entries: 0,
+        }
+    }
+
+    /// Reports waiting.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Drops every report waiting.
+    pub fn clear(&mut self) {
+        self.runs.clear();
+        self.served = 0;
+        self.len = 0;
+    }
+
+    /// The reports of a batch's messages, `msgs`, all ended alike: offsets from
+    /// `base_offset` on when it is not -1; every timestamp `append_time` when it is not -1.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_batch(
+        &mut self,
+        topic: &Arc<TopicName>,
+        partition: i32,
+        base_offset: i64,
+        append_time: i64,
+        error: Option<Arc<Error>>,
+        status: Persisted,
+        msgs: Vec<MsgMeta>,
+    ) {
+        if msgs.is_empty() {
+            self.keep_list(msgs);
+            return;
+        }
+        self.len += msgs.len();
+        self.runs.push_back(Run {
+            topic: topic.clone(),
+            partition,
+            base_offset,
+            append_time,
+            error,
+            status,
+            msgs,
+        });
+    }
+
+    /// The report of one message (`offset`, or -1): it continues the last run when that
+    /// ended alike, so failing many messages one by one makes few runs.
+    pub fn push_one(
+        &mut self,
+        topic: &Arc<TopicName>,
+        partition: i32,
+        offset: i64,
+        m: MsgMeta,
+        error: Option<Arc<Error>>,
+        status: Persisted,
+    ) {
+        if let Some(last) = self.runs.back_mut() {
+            if last.continued_by(topic, partition, offset, &error, status) {
+                last.msgs.push(m);
+                self.len += 1;
+                return;
+            }
+        }
+        let mut msgs = self.list(1);
+        msgs.push(m);
+        self.push_batch(topic, partition, offset, -1, error, status, msgs);
+    }
+
+    /// Moves up to `max` reports, oldest first, to the end of `out`.
+    pub fn take_into(&mut self, max: usize, out: &mut Vec<Report>) {
+        let mut left = max.min(self.len);
+        out.reserve(left);
+        while left > 0 {
+            let Some(run) = self.runs.front() else { break };
+            let n = (run.msgs.len() - self.served).min(left);
+            let from = self.served;
+            out.extend(
+                run.msgs[from..from + n]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| Report {
+                        topic: run.topic.clone(),
+                        partition: run.partition,
+                        offset: if run.base_offset >= 0 {
+                            run.base_offset + (from + i) as i64
+                        } else {
+                            -1
+                        },
+                        timestamp: if run.append_time >= 0 {
+                            run.append_time
+                        } else {
+                            m.timestamp
+                        },
+                        error: run.error.clone(),
+                        status: run.status,
+                        opaque: m.opaque,
+                    }),
+            );
+            left -= n;
+            self.len -= n;
+            self.served += n;
+            if self.served == run.msgs.len() {
+                let run = self.runs.pop_front().expect("front");
+                self.served = 0;
+                self.keep_list(run.msgs);
+            }
+        }
+    }
+
+    /// An empty message list with room for `n`: a kept one when there is one.
+    pub fn list(&mut self, n: usize) -> Vec<MsgMeta> {
+        match self.spare.pop() {
+            Some(mut v) => {
+                self.spare_entries -= v.capacity();
+                v.reserve(n);
+                v
+            }
+            None => Vec::with_capacity(n),
+        }
+    }
+
+    fn keep_list(&mut self, mut msgs: Vec<MsgMeta>) {
+        if self.spare.len() < SPARE_LISTS && self.spare_entries + msgs.capacity() <= SPARE_ENTRIES {
+            msgs.clear();
+            self.spare_entries += msgs.capacity();
+            self.spare.push(msgs);
+        }
+    }
+
+    /// Lets the kept lists go.
+    pub fn clear_spare(&mut self) {
+        self.spare = Vec::new();
+        self.spare_entries = 0;
+    }
+
+    /// How many emptied lists are kept.
+    #[cfg(test)]
+    pub fn spare_lists(&self) -> usize {
+        self.spare.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(i: usize) -> MsgMeta {
+        MsgMeta {
+            opaque: i,
+            timestamp: 1000 + i as i64,
+        }
+    }
+
+    /// Runs become one report per message, in order, with offsets from the run's first
+    /// and the broker's append time when it gave one; taken in slices of any size.
+    #[test]
+    fn runs_become_reports_in_order_across_slices() {
+        let t = TopicName::new("t");
+        let u = TopicName::new("u");
+        let mut r = Reports::new();
+        let batch = |from: usize, to: usize| (from..to).map(meta).collect::<Vec<_>>();
+        r.push_batch(&t, 0, 100, -1, None, Persisted::Persisted, batch(0, 5));
+        r.push_batch(&u, 3, 7, 55, None, Persisted::Persisted, batch(5, 8));
+        let e = Arc::new(Error::new(1, "failed"));
+        r.push_batch(&t, 1, -1, -1, Some(e), Persisted::Possibly, batch(8, 10));
+        assert_eq!(r.len(), 10);
+        let mut got = Vec::new();
+        for max in [2, 4, 1, 100] {
+            let mut out = Vec::new();
+            r.take_into(max, &mut out);
+            got.extend(out);
+        }
+        assert!(r.is_empty());
+        let summary: Vec<(&str, i32, i64, i64, usize, bool, Persisted)> = got
+            .iter()
+            .map(|x| {
+                (
+                    x.topic.name.as_str(),
+                    x.partition,
+                    x.offset,
+                    x.timestamp,
+                    x.opaque,
+                    x.error.is_some(),
+                    x.status,
+                )
+            })
+            .collect();
+        let p = Persisted::Persisted;
+        let q = Persisted::Possibly;
+        assert_eq!(
+            summary,
+            vec![
+                ("t", 0, 100, 1000, 0, false, p),
+                ("t", 0, 101, 1001, 1, false, p),
+                ("t", 0, 102, 1002, 2, false, p),
+                ("t", 0, 103, 1003, 3, false, p),
+                ("t", 0, 104, 1004, 4, false, p),
+                ("u", 3, 7, 55, 5, false, p),
+                ("u", 3, 8, 55, 6, false, p),
+                ("u", 3, 9, 55, 7, false, p),
+                ("t", 1, -1, 1008, 8, true, q),
+                ("t", 1, -1, 1009, 9, true, q),
+            ]
+        );
+        // The three emptied lists wait for new batches.
+        assert_eq!(r.spare_lists(), 3);
+        assert!(r.list(10).capacity() >= 10);
+        assert_eq!(r.spare_lists(), 2);
+        r.clear_spare();
+        assert_eq!(r.spare_lists(), 0);
+        // What is kept stays within its bound.
+        for _ in 0..4 {
+            let big = Vec::with_capacity(SPARE_ENTRIES / 3);
+            r.push_batch(&t, 0, -1, -1, None, Persisted::Persisted, big);
+        }
+        assert_eq!(r.spare_lists(), 3);
+        assert!(r.spare_entries <= SPARE_ENTRIES);
+    }
+
+    /// Single reports continue the last run only when they ended alike (the same error
+    /// value, status, partition, and following offsets).
+    #[test]
+    fn single_reports_join_the_last_run_only_when_alike() {
+        let t = TopicName::new("t");
+        let mut r = Reports::new();
+        let e = Arc::new(Error::new(1, "failed"));
+        let not = Persisted::Not;
+        for i in 0..3 {
+            r.push_one(&t, 0, -1, meta(i), Some(e.clone()), not);
+        }
+        assert_eq!(r.runs.len(), 1);
+        // Another error value, another partition, offsets: new runs.
+        r.push_one(&t, 0, -1, meta(3), Some(Arc::new(Error::new(1, "x"))), not);
+        r.push_one(&t, 1, -1, meta(4), Some(e.clone()), not);
+        r.push_one(&t, 1, 10, meta(5), None, Persisted::Persisted);
+        r.push_one(&t, 1, 11, meta(6), None, Persisted::Persisted);
+        r.push_one(&t, 1, 13, meta(7), None, Persisted::Persisted);
+        assert_eq!(r.runs.len(), 5);
+        let mut out = Vec::new();
+        r.take_into(usize::MAX, &mut out);
+        let offsets: Vec<i64> = out.iter().map(|x| x.offset).collect();
+        assert_eq!(offsets, vec![-1, -1, -1, -1, -1, 10, 11, 13]);
+        let opaques: Vec<usize> = out.iter().map(|x| x.opaque).collect();
+        assert_eq!(opaques, (0..8).collect::<Vec<_>>());
+        assert_eq!(r.len(), 0);
+        r.push_one(&t, 0, -1, meta(8), None, not);
+        r.clear();
+        assert!(r.is_empty());
+        out.clear();
+        r.take_into(10, &mut out);
+        assert!(out.is_empty());
+    }
+}
