@@ -422,6 +422,34 @@ fn a_dead_cluster_fails_every_message_within_the_timeout() {
     });
 }
 
+/// A transactional producer whose init_transactions has not succeeded (here against a
+/// dead cluster; as on a fresh one whose transaction coordinator is still loading) lets
+/// its sending thread sleep: it used to spin, waiting for a producer id it never asks
+/// for itself.
+#[test]
+fn the_sending_thread_sleeps_while_a_transactional_producer_has_no_id() {
+    with_timeout(Duration::from_secs(60), || {
+        let port = common::free_port();
+        let p = producer(
+            &format!("127.0.0.1:{port}"),
+            &[("transactional.id", "idle-before-init")],
+        );
+        let before = p.counters().sender_rounds;
+        let started = Instant::now();
+        let r = p.init_transactions(Duration::from_millis(1000));
+        assert!(r.is_err_and(|e| e.is_retriable()), "init against nothing");
+        std::thread::sleep(Duration::from_millis(500));
+        let rounds = p.counters().sender_rounds - before;
+        let took = started.elapsed();
+        // Woken by its idle timer (200 ms) and little else.
+        assert!(
+            rounds <= 30,
+            "{rounds} rounds of the sending thread in {took:?}"
+        );
+        eprintln!("{rounds} rounds of the sending thread in {took:?}");
+    });
+}
+
 #[test]
 fn a_custom_partitioner_places_messages_and_a_bad_answer_fails_the_send() {
     with_timeout(Duration::from_secs(60), || {

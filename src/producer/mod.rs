@@ -279,6 +279,8 @@ pub struct ProducerCounters {
     pub producer_ids: u64,
     /// Batches closed.
     pub batches: u64,
+    /// Rounds of the sending thread (each woken by an answer, a wake-up or a timer).
+    pub sender_rounds: u64,
 }
 
 pub(crate) struct Shared {

@@ -133,6 +133,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
                 st.need_bump();
             }
             st.purge_requested = 0;
+            st.counters.sender_rounds += 1;
             let t = st.tick(s, &snap, now, pid_retry_at);
             // Waiters for reports (poll, flush, a commit) are only woken when there are
             // some: on every round they woke for nothing, three times a transaction.
@@ -417,8 +418,12 @@ pub(crate) fn coordinator_conn(
     cluster.broker(node, deadline)
 }
 
+/// Whether the sender itself will ask for a producer id once `pid_retry_at` passes (an
+/// idempotent producer with nothing in flight; a transactional one gets its id from
+/// init_transactions, on the application's thread, and answers wake the sender anyway).
 fn pid_action_pending(shared: &Shared) -> bool {
-    shared.state.lock().pid_state == PidState::NeedInit
+    let st = shared.state.lock();
+    st.pid_state == PidState::NeedInit && st.txn.is_none() && st.in_flight() == 0
 }
 
 /// Gets a producer id and epoch from any broker. Errors that retrying cannot fix
