@@ -9,9 +9,9 @@
 //! behind one. One sender thread per producer (`kc-prod`) closes batches whose
 //! `linger.ms` has passed, groups ready batches by leader, sends the requests through the
 //! I/O threads and handles their answers from a completion queue. Delivery reports wait
-//! in a bounded queue until [`Producer::poll`] or [`Producer::flush`] runs them on the
-//! application's thread; a message's payload is released when the broker acknowledges
-//! it, not when its report is served.
+//! in a bounded queue (one entry per batch: `reports.rs`) until [`Producer::poll`] or
+//! [`Producer::flush`] runs them on the application's thread; a message's payload is
+//! released when the broker acknowledges it, not when its report is served.
 //!
 //! The rules of the idempotent producer (which answer retries, which bumps the epoch,
 //! which is fatal) are in [`state`].
