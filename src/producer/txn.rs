@@ -282,11 +282,6 @@ pub struct Txn {
     groups: HashSet<String>,
     /// Something of the transaction may have reached a broker: EndTxn is needed.
     pub touched: bool,
-    /// v1: the coordinator said that something joined the transaction (a partition or
-    /// a group was added). When it did not, `touched` may come only from an
-    /// AddPartitionsToTxn whose answer never came, and an abort's EndTxn answered
-    /// INVALID_TXN_STATE means that request never reached it: there is nothing to end.
-    joined: bool,
     /// v1: the epoch must be bumped before the next transaction (a sequence gap).
     pub bump_needed: bool,
     /// The error that made the state abortable or fatal.
@@ -316,7 +311,6 @@ impl Txn {
             confirm_wanted: false,
             groups: HashSet::new(),
             touched: false,
-            joined: false,
             bump_needed: false,
             error: None,
             committed: 0,
@@ -712,7 +706,6 @@ impl Txn {
             match classify(Api::AddPartitions, code) {
                 Handling::Ok => {
                     self.added.insert(key);
-                    self.joined = true;
                 }
                 // OPERATION_NOT_ATTEMPTED: another partition of the request failed.
                 _ if code == 55 => {
@@ -908,6 +901,14 @@ impl Txn {
         true
     }
 
+    /// v1: whether the coordinator said that something joined the transaction (a
+    /// partition or a group was added). When it did not, `touched` may come only from an
+    /// AddPartitionsToTxn whose answer never came, and an abort's EndTxn answered
+    /// INVALID_TXN_STATE means that request never reached it: there is nothing to end.
+    fn joined(&self) -> bool {
+        !self.added.is_empty() || !self.groups.is_empty()
+    }
+
     /// The answer to AddOffsetsToTxn or TxnOffsetCommit (the first partition error, or 0).
     pub fn on_answer(&mut self, code: i16) {
         let Some(op) = self.op.as_mut() else { return };
@@ -924,7 +925,6 @@ impl Txn {
                         self.groups.insert(group.clone());
                     }
                     self.touched = true;
-                    self.joined = true;
                     op.phase = Phase::FindGroupCoordinator;
                 } else {
                     self.touched = true;
@@ -970,7 +970,7 @@ impl Txn {
             // v1: nothing is known to have joined the transaction; the only request that
             // might have begun it (an AddPartitionsToTxn) went unanswered, and the
             // coordinator has no transaction in progress: nothing was in it.
-            Handling::Fatal if code == 48 && !commit && !self.v2 && !self.joined => {
+            Handling::Fatal if code == 48 && !commit && !self.v2 && !self.joined() => {
                 self.finish_end(false, None)
             }
             Handling::Abortable if commit => {
@@ -1018,7 +1018,6 @@ impl Txn {
         self.adding.clear();
         self.groups.clear();
         self.touched = false;
-        self.joined = false;
         self.error = None;
         if commit {
             self.committed += 1;
