@@ -12,35 +12,58 @@ use crate::error::Error;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// Reports of consecutive messages of one partition that ended alike.
-struct Run {
-    topic: Arc<TopicName>,
-    partition: i32,
+/// How the messages of a run ended.
+pub(crate) struct Ended {
     /// The first message's offset (the next ones follow it), or -1: none.
     base_offset: i64,
     /// The broker's LogAppendTime for every message, or -1: each message's own time.
     append_time: i64,
     error: Option<Arc<Error>>,
     status: Persisted,
+}
+
+impl Ended {
+    /// Sent without an error: written from `base_offset` on, with the broker's
+    /// `append_time` (a negative one of either: none).
+    pub fn sent(base_offset: i64, append_time: i64, status: Persisted) -> Ended {
+        Ended {
+            base_offset: base_offset.max(-1),
+            append_time: append_time.max(-1),
+            error: None,
+            status,
+        }
+    }
+
+    /// Failed with `error`.
+    pub fn failed(error: Arc<Error>, status: Persisted) -> Ended {
+        Ended {
+            base_offset: -1,
+            append_time: -1,
+            error: Some(error),
+            status,
+        }
+    }
+}
+
+/// Reports of consecutive messages of one partition that ended alike.
+struct Run {
+    topic: Arc<TopicName>,
+    partition: i32,
+    ended: Ended,
     msgs: Vec<MsgMeta>,
 }
 
 impl Run {
-    /// Whether the report of one more message (`offset`, or -1) continues this run.
-    fn continued_by(
-        &self,
-        topic: &Arc<TopicName>,
-        partition: i32,
-        offset: i64,
-        error: &Option<Arc<Error>>,
-        status: Persisted,
-    ) -> bool {
-        let offsets = if offset < 0 {
-            self.base_offset < 0
+    /// Whether the report of one more message, which ended as `e` (at `e.base_offset`),
+    /// continues this run.
+    fn continued_by(&self, topic: &Arc<TopicName>, partition: i32, e: &Ended) -> bool {
+        let r = &self.ended;
+        let offsets = if e.base_offset < 0 {
+            r.base_offset < 0
         } else {
-            self.base_offset >= 0 && self.base_offset + self.msgs.len() as i64 == offset
+            r.base_offset >= 0 && r.base_offset + self.msgs.len() as i64 == e.base_offset
         };
-        let same_error = match (&self.error, error) {
+        let same_error = match (&r.error, &e.error) {
             (None, None) => true,
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
@@ -48,8 +71,9 @@ impl Run {
         offsets
             && same_error
             && self.partition == partition
-            && self.status == status
-            && self.append_time < 0
+            && r.status == e.status
+            && r.append_time < 0
+            && e.append_time < 0
             && Arc::ptr_eq(&self.topic, topic)
     }
 }
@@ -98,17 +122,12 @@ impl Reports {
         self.len = 0;
     }
 
-    /// The reports of a batch's messages, `msgs`, all ended alike: offsets from
-    /// `base_offset` on when it is not -1; every timestamp `append_time` when it is not -1.
-    #[allow(clippy::too_many_arguments)]
+    /// The reports of a batch's messages, `msgs`, all ended as `ended`.
     pub fn push_batch(
         &mut self,
         topic: &Arc<TopicName>,
         partition: i32,
-        base_offset: i64,
-        append_time: i64,
-        error: Option<Arc<Error>>,
-        status: Persisted,
+        ended: Ended,
         msgs: Vec<MsgMeta>,
     ) {
         if msgs.is_empty() {
@@ -119,27 +138,17 @@ impl Reports {
         self.runs.push_back(Run {
             topic: topic.clone(),
             partition,
-            base_offset,
-            append_time,
-            error,
-            status,
+            ended,
             msgs,
         });
     }
 
-    /// The report of one message (`offset`, or -1): it continues the last run when that
-    /// ended alike, so failing many messages one by one makes few runs.
-    pub fn push_one(
-        &mut self,
-        topic: &Arc<TopicName>,
-        partition: i32,
-        offset: i64,
-        m: MsgMeta,
-        error: Option<Arc<Error>>,
-        status: Persisted,
-    ) {
+    /// The report of one message, ended as `ended` (its offset `ended`'s first): it
+    /// continues the last run when that ended alike, so failing many messages one by one
+    /// makes few runs.
+    pub fn push_one(&mut self, topic: &Arc<TopicName>, partition: i32, ended: Ended, m: MsgMeta) {
         if let Some(last) = self.runs.back_mut() {
-            if last.continued_by(topic, partition, offset, &error, status) {
+            if last.continued_by(topic, partition, &ended) {
                 last.msgs.push(m);
                 self.len += 1;
                 return;
@@ -147,7 +156,7 @@ impl Reports {
         }
         let mut msgs = self.list(1);
         msgs.push(m);
-        self.push_batch(topic, partition, offset, -1, error, status, msgs);
+        self.push_batch(topic, partition, ended, msgs);
     }
 
     /// Moves up to `max` reports, oldest first, to the end of `out`.
@@ -158,6 +167,7 @@ impl Reports {
             let Some(run) = self.runs.front() else { break };
             let n = (run.msgs.len() - self.served).min(left);
             let from = self.served;
+            let e = &run.ended;
             out.extend(
                 run.msgs[from..from + n]
                     .iter()
@@ -165,18 +175,18 @@ impl Reports {
                     .map(|(i, m)| Report {
                         topic: run.topic.clone(),
                         partition: run.partition,
-                        offset: if run.base_offset >= 0 {
-                            run.base_offset + (from + i) as i64
+                        offset: if e.base_offset >= 0 {
+                            e.base_offset + (from + i) as i64
                         } else {
                             -1
                         },
-                        timestamp: if run.append_time >= 0 {
-                            run.append_time
+                        timestamp: if e.append_time >= 0 {
+                            e.append_time
                         } else {
                             m.timestamp
                         },
-                        error: run.error.clone(),
-                        status: run.status,
+                        error: e.error.clone(),
+                        status: e.status,
                         opaque: m.opaque,
                     }),
             );
@@ -243,10 +253,11 @@ mod tests {
         let u = TopicName::new("u");
         let mut r = Reports::new();
         let batch = |from: usize, to: usize| (from..to).map(meta).collect::<Vec<_>>();
-        r.push_batch(&t, 0, 100, -1, None, Persisted::Persisted, batch(0, 5));
-        r.push_batch(&u, 3, 7, 55, None, Persisted::Persisted, batch(5, 8));
+        let sent = |base, append| Ended::sent(base, append, Persisted::Persisted);
+        r.push_batch(&t, 0, sent(100, -1), batch(0, 5));
+        r.push_batch(&u, 3, sent(7, 55), batch(5, 8));
         let e = Arc::new(Error::new(1, "failed"));
-        r.push_batch(&t, 1, -1, -1, Some(e), Persisted::Possibly, batch(8, 10));
+        r.push_batch(&t, 1, Ended::failed(e, Persisted::Possibly), batch(8, 10));
         assert_eq!(r.len(), 10);
         let mut got = Vec::new();
         for max in [2, 4, 1, 100] {
@@ -295,7 +306,7 @@ mod tests {
         // What is kept stays within its bound.
         for _ in 0..4 {
             let big = Vec::with_capacity(SPARE_ENTRIES / 3);
-            r.push_batch(&t, 0, -1, -1, None, Persisted::Persisted, big);
+            r.push_batch(&t, 0, Ended::sent(-1, -1, Persisted::Persisted), big);
         }
         assert_eq!(r.spare_lists(), 3);
         assert!(r.spare_entries <= SPARE_ENTRIES);
@@ -309,16 +320,18 @@ mod tests {
         let mut r = Reports::new();
         let e = Arc::new(Error::new(1, "failed"));
         let not = Persisted::Not;
+        let failed = |e: &Arc<Error>| Ended::failed(e.clone(), not);
+        let at = |offset| Ended::sent(offset, -1, Persisted::Persisted);
         for i in 0..3 {
-            r.push_one(&t, 0, -1, meta(i), Some(e.clone()), not);
+            r.push_one(&t, 0, failed(&e), meta(i));
         }
         assert_eq!(r.runs.len(), 1);
         // Another error value, another partition, offsets: new runs.
-        r.push_one(&t, 0, -1, meta(3), Some(Arc::new(Error::new(1, "x"))), not);
-        r.push_one(&t, 1, -1, meta(4), Some(e.clone()), not);
-        r.push_one(&t, 1, 10, meta(5), None, Persisted::Persisted);
-        r.push_one(&t, 1, 11, meta(6), None, Persisted::Persisted);
-        r.push_one(&t, 1, 13, meta(7), None, Persisted::Persisted);
+        r.push_one(&t, 0, failed(&Arc::new(Error::new(1, "x"))), meta(3));
+        r.push_one(&t, 1, failed(&e), meta(4));
+        r.push_one(&t, 1, at(10), meta(5));
+        r.push_one(&t, 1, at(11), meta(6));
+        r.push_one(&t, 1, at(13), meta(7));
         assert_eq!(r.runs.len(), 5);
         let mut out = Vec::new();
         r.take_into(usize::MAX, &mut out);
@@ -327,7 +340,7 @@ mod tests {
         let opaques: Vec<usize> = out.iter().map(|x| x.opaque).collect();
         assert_eq!(opaques, (0..8).collect::<Vec<_>>());
         assert_eq!(r.len(), 0);
-        r.push_one(&t, 0, -1, meta(8), None, not);
+        r.push_one(&t, 0, Ended::sent(-1, -1, not), meta(8));
         r.clear();
         assert!(r.is_empty());
         out.clear();

@@ -28,7 +28,7 @@
 //! `possible_duplicates` says how often that happened).
 
 use super::partitioner::Partitioner;
-use super::reports::Reports;
+use super::reports::{Ended, Reports};
 use super::txn::Txn;
 use super::{Message, Persisted, ProducerCounters, ProducerSettings, Report, TopicName};
 use crate::clock::WallClock;
@@ -781,12 +781,8 @@ impl State {
                         self.topics[t].name.name
                     ),
                 );
-                let name = self.topics[t].name.clone();
-                let e = Arc::new(err.clone());
-                let n = open.msgs.len();
-                self.reports
-                    .push_batch(&name, p, -1, -1, Some(e), Persisted::Not, open.msgs);
-                self.release(n, open.bytes);
+                let ended = Ended::failed(Arc::new(err.clone()), Persisted::Not);
+                self.report_batch(t, p, ended, open.msgs, open.bytes);
                 return Err(err);
             }
         };
@@ -1223,7 +1219,6 @@ impl State {
 
     /// A batch came back delivered.
     pub fn delivered(&mut self, b: Batch, base_offset: i64, log_append_time: i64) {
-        let name = self.topics[b.topic].name.clone();
         let part = &mut self.topics[b.topic].parts[b.partition as usize];
         part.in_flight -= 1;
         // Once idle, the broker may forget the producer (producer.id.expiration.ms) and
@@ -1239,35 +1234,16 @@ impl State {
                 part.acked_next = Some(next);
             }
         }
-        let n = b.msgs.len();
-        self.reports.push_batch(
-            &name,
-            b.partition,
-            base_offset.max(-1),
-            log_append_time.max(-1),
-            None,
-            Persisted::Persisted,
-            b.msgs,
-        );
-        self.release(n, b.bytes);
+        let ended = Ended::sent(base_offset, log_append_time, Persisted::Persisted);
+        self.report_batch(b.topic, b.partition, ended, b.msgs, b.bytes);
         self.keep_buffer(b.data);
     }
 
     /// A batch was written with `acks=0`: no answer will come, so it may be persisted.
     pub fn sent_unacknowledged(&mut self, b: Batch) {
-        let name = self.topics[b.topic].name.clone();
         self.topics[b.topic].parts[b.partition as usize].in_flight -= 1;
-        let n = b.msgs.len();
-        self.reports.push_batch(
-            &name,
-            b.partition,
-            -1,
-            -1,
-            None,
-            Persisted::Possibly,
-            b.msgs,
-        );
-        self.release(n, b.bytes);
+        let ended = Ended::sent(-1, -1, Persisted::Possibly);
+        self.report_batch(b.topic, b.partition, ended, b.msgs, b.bytes);
         self.keep_buffer(b.data);
     }
 
@@ -1400,12 +1376,15 @@ impl State {
         if let Some(txn) = self.txn.as_mut() {
             txn.message_failed(&err);
         }
-        let name = self.topics[b.topic].name.clone();
-        let e = Arc::new(err.context(format!("{}/{}", name.name, b.partition)));
-        let n = b.msgs.len();
-        self.reports
-            .push_batch(&name, b.partition, -1, -1, Some(e), status, b.msgs);
-        self.release(n, b.bytes);
+        let name = &self.topics[b.topic].name.name;
+        let e = Arc::new(err.context(format!("{name}/{}", b.partition)));
+        self.report_batch(
+            b.topic,
+            b.partition,
+            Ended::failed(e, status),
+            b.msgs,
+            b.bytes,
+        );
     }
 
     /// Asks for recovery: the epoch is bumped once nothing is in flight.
@@ -1482,18 +1461,8 @@ impl State {
     /// Fails the messages of partition `p`'s open batch (topic `t`) with `e`.
     fn fail_open(&mut self, t: usize, p: usize, e: &Arc<Error>) {
         if let Some(open) = self.topics[t].parts[p].open.take() {
-            let name = self.topics[t].name.clone();
-            let n = open.msgs.len();
-            self.reports.push_batch(
-                &name,
-                p as i32,
-                -1,
-                -1,
-                Some(e.clone()),
-                Persisted::Not,
-                open.msgs,
-            );
-            self.release(n, open.bytes);
+            let ended = Ended::failed(e.clone(), Persisted::Not);
+            self.report_batch(t, p as i32, ended, open.msgs, open.bytes);
         }
     }
 
@@ -1506,24 +1475,16 @@ impl State {
                 opaque: m.opaque,
                 timestamp: m.timestamp,
             };
-            self.reports.push_one(
-                &name,
-                m.partition,
-                -1,
-                meta,
-                Some(e.clone()),
-                Persisted::Not,
-            );
+            let ended = Ended::failed(e.clone(), Persisted::Not);
+            self.reports.push_one(&name, m.partition, ended, meta);
             self.release(1, m.bytes);
         }
         for p in 0..self.topics[t].parts.len() {
             self.fail_open(t, p, e);
             let queue = std::mem::take(&mut self.topics[t].parts[p].queue);
             for b in queue {
-                let (n, bytes, status) = (b.msgs.len(), b.bytes, b.unacknowledged());
-                self.reports
-                    .push_batch(&name, p as i32, -1, -1, Some(e.clone()), status, b.msgs);
-                self.release(n, bytes);
+                let ended = Ended::failed(e.clone(), b.unacknowledged());
+                self.report_batch(t, p as i32, ended, b.msgs, b.bytes);
             }
         }
     }
@@ -1596,9 +1557,25 @@ impl State {
         e: Error,
     ) {
         let m = MsgMeta { opaque, timestamp };
-        self.reports
-            .push_one(name, partition, -1, m, Some(Arc::new(e)), Persisted::Not);
+        let ended = Ended::failed(Arc::new(e), Persisted::Not);
+        self.reports.push_one(name, partition, ended, m);
         self.release(1, bytes);
+    }
+
+    /// Reports the messages `msgs` of partition `partition` of topic `t`, all ended as
+    /// `ended`, and releases them and their payload `bytes` from the queue's count.
+    fn report_batch(
+        &mut self,
+        t: usize,
+        partition: i32,
+        ended: Ended,
+        msgs: Vec<MsgMeta>,
+        bytes: usize,
+    ) {
+        let n = msgs.len();
+        let name = self.topics[t].name.clone();
+        self.reports.push_batch(&name, partition, ended, msgs);
+        self.release(n, bytes);
     }
 
     /// The earliest time something is due: a linger, a retry back-off, a message
@@ -1892,8 +1869,8 @@ mod tests {
             timestamp: 0,
         };
         let name = Arc::new(TopicName::new("t"));
-        st.reports
-            .push_one(&name, 0, 9, meta, None, Persisted::Persisted);
+        let ended = Ended::sent(9, -1, Persisted::Persisted);
+        st.reports.push_one(&name, 0, ended, meta);
         match send(&mut st, 6) {
             Ok(Append::Full(e)) => assert!(e.message.contains("delivery.report.max.messages")),
             _ => panic!("the seventh message should be refused"),
@@ -1915,8 +1892,8 @@ mod tests {
                     opaque: i,
                     timestamp: 0,
                 };
-                st.reports
-                    .push_one(&name, 0, i as i64, m, None, Persisted::Persisted);
+                let ended = Ended::sent(i as i64, -1, Persisted::Persisted);
+                st.reports.push_one(&name, 0, ended, m);
             }
         };
         push(&mut st, 0, 50);
