@@ -428,9 +428,13 @@ impl Producer {
                 }
                 Append::NeedSnapshot => snapshot = Some(self.client.cluster().snapshot()),
                 Append::Full(err) => {
-                    // The sender closes the lingering batches (see `State::starved`).
+                    // The sender closes the lingering batches (see `State::starved`). Woken
+                    // with the state's lock held (the sender takes the completion queue's
+                    // lock, never the other way round): released in between, a close
+                    // could finish its last notification before the wait below began,
+                    // which would then never end.
                     if st.starved {
-                        parking_lot::MutexGuard::unlocked(&mut st, || self.shared.wake());
+                        self.shared.wake();
                     }
                     let Some(d) = deadline else {
                         return Err(err);
