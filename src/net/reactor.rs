@@ -1,7 +1,16 @@
 //! The I/O threads: each runs an event loop (mio) over the non-blocking sockets of the
-//! connections it owns and drives their state machines ([`ConnCore`]). No other thread
-//! touches a socket. Callers hand requests over through a command queue and a waker;
-//! answers come back through one-shot slots.
+//! connections it owns and drives their state machines ([`ConnCore`]). Answers come back
+//! through one-shot slots or completion queues.
+//!
+//! A caller hands a request over in one of two ways. When its connection is ready and no
+//! command waits in the loop's queue (which the request could overtake), the caller
+//! writes it to the socket itself, holding the connection's lock: waking the I/O thread
+//! for every request cost a context switch each, about a third of a transactional
+//! producer's CPU. Otherwise (the connection is being set up, re-authenticated or is
+//! gone; something is queued), the request goes through the command queue and a waker.
+//! Either way the loop reads the answer, writes what the socket did not take, and keeps
+//! the timers: it never waits longer than [`LONGEST_WAIT`], and a caller whose request's
+//! time-out falls before the end of the loop's current wait wakes it.
 //!
 //! A connection's bytes pass through its [`Transport`] (plain TCP; TLS plugs in there),
 //! read straight into the buffer the state machine offers and written straight from the
@@ -22,12 +31,12 @@ use crate::error::{local, Error, Result};
 use crate::protocol::frame::Frame;
 use bytes::Bytes;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Waker};
+use mio::{Events, Interest, Poll, Registry, Waker};
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::io::{ErrorKind, IoSlice};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -161,9 +170,39 @@ enum Command {
 
 struct Loop {
     commands: Mutex<Vec<Command>>,
+    /// Commands queued and not yet run by the loop. A request goes straight to its
+    /// socket only while this is 0, so that it never overtakes one its caller queued
+    /// before (the sequence numbers of an idempotent producer's batches depend on it).
+    queued: AtomicUsize,
     waker: Waker,
+    /// The loop's epoll registry, for a caller that writes a request itself and leaves
+    /// bytes the socket did not take (the loop then writes them when it is writable).
+    registry: Registry,
+    /// The loop's connections by link id, for callers that write requests themselves.
+    conns: Mutex<HashMap<u64, Arc<Mutex<Conn>>>>,
+    /// When the loop's current wait ends, in nanoseconds since `epoch`; 0 while it is
+    /// not waiting (it looks at every connection's timers before it waits again).
+    sleep_until: AtomicU64,
+    epoch: Instant,
+    /// A caller that wrote a request itself left its connection closed: the loop must
+    /// look at every connection (to remove the closed ones).
+    attention: AtomicBool,
     stop: AtomicBool,
     events: Arc<EventQueue>,
+    /// Requests written by their callers (for tests).
+    written_by_callers: AtomicU64,
+}
+
+/// Longest an I/O thread waits with nothing due: a request written by its caller whose
+/// time-out falls within this wait does not need to wake the loop.
+const LONGEST_WAIT: Duration = Duration::from_secs(1);
+
+impl Loop {
+    fn nanos(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
 }
 
 /// The client's I/O threads. Dropping it closes every connection (their requests get a
@@ -191,11 +230,19 @@ impl IoThreads {
         for i in 0..n.max(1) {
             let poll = Poll::new().map_err(|e| fail("epoll", e))?;
             let waker = Waker::new(poll.registry(), WAKER).map_err(|e| fail("eventfd", e))?;
+            let registry = poll.registry().try_clone().map_err(|e| fail("epoll", e))?;
             let l = Arc::new(Loop {
                 commands: Mutex::new(Vec::new()),
+                queued: AtomicUsize::new(0),
                 waker,
+                registry,
+                conns: Mutex::new(HashMap::new()),
+                sleep_until: AtomicU64::new(0),
+                epoch: Instant::now(),
+                attention: AtomicBool::new(false),
                 stop: AtomicBool::new(false),
                 events: events.clone(),
+                written_by_callers: AtomicU64::new(0),
             });
             let l2 = l.clone();
             let h = std::thread::Builder::new()
@@ -232,6 +279,7 @@ impl IoThreads {
         let l = self.loop_of(id);
         let first = {
             let mut q = l.commands.lock();
+            l.queued.fetch_add(1, Ordering::SeqCst);
             q.push(c);
             q.len() == 1
         };
@@ -244,6 +292,7 @@ impl IoThreads {
         // what is left. Answering twice is harmless: the first answer wins.
         if self.stopped.load(Ordering::Acquire) {
             for c in std::mem::take(&mut *l.commands.lock()) {
+                l.queued.fetch_sub(1, Ordering::SeqCst);
                 refuse(c);
             }
         }
@@ -324,15 +373,86 @@ impl IoThreads {
         server_wait: Option<Duration>,
         reply: Option<Reply>,
     ) {
+        let frame = frame.into();
+        let (frame, reply) = match self.write_now(id, frame, server_wait, reply) {
+            Ok(()) => return,
+            Err(back) => back,
+        };
         self.send(
             id,
             Command::Send {
                 id,
-                frame: frame.into(),
+                frame,
                 server_wait,
                 reply,
             },
         );
+    }
+
+    /// Writes a request to its connection's socket on the calling thread, when that
+    /// connection is ready and nothing queued for the loop could be overtaken: this saves
+    /// waking the I/O thread for every request (its answer still comes through the
+    /// loop). What the socket does not take, the loop writes once it is writable. Gives
+    /// the request back when it must go through the loop.
+    #[allow(clippy::result_large_err)]
+    fn write_now(
+        &self,
+        id: u64,
+        frame: Frame,
+        server_wait: Option<Duration>,
+        reply: Option<Reply>,
+    ) -> std::result::Result<(), (Frame, Option<Reply>)> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err((frame, reply));
+        }
+        let l = self.loop_of(id);
+        if l.queued.load(Ordering::SeqCst) != 0 {
+            return Err((frame, reply));
+        }
+        let Some(conn) = l.conns.lock().get(&id).cloned() else {
+            return Err((frame, reply));
+        };
+        let mut c = conn.lock();
+        // Checked again with the connection held: the loop takes a command's connection
+        // before it counts the command run.
+        if c.core.phase() != Phase::Ready
+            || !c.tcp_up
+            || c.transport.as_ref().is_none_or(|t| !t.handshake_done())
+            || l.queued.load(Ordering::SeqCst) != 0
+        {
+            return Err((frame, reply));
+        }
+        let now = Instant::now();
+        let token = c.next_token;
+        c.next_token += 1;
+        if let Some(r) = reply {
+            c.pending.insert(token, r);
+        }
+        c.core.submit(
+            Outgoing {
+                token,
+                frame,
+                response: server_wait,
+            },
+            now,
+        );
+        c.write(now);
+        c.deliver();
+        l.written_by_callers.fetch_add(1, Ordering::Relaxed);
+        let key = c.key;
+        c.update_interest(&l.registry, key);
+        let closed = c.core.phase() == Phase::Closed;
+        let due = c.core.next_deadline();
+        drop(c);
+        if closed {
+            l.attention.store(true, Ordering::SeqCst);
+        }
+        // The loop must look at this connection's timers unless its wait ends first.
+        let until = l.sleep_until.load(Ordering::SeqCst);
+        if closed || until == 0 || due.is_some_and(|d| l.nanos(d) < until) {
+            let _ = l.waker.wake();
+        }
+        Ok(())
     }
 
     /// The broker asked connection `id` to send nothing for `delay` (KIP-219).
@@ -343,6 +463,15 @@ impl IoThreads {
     /// Closes connection `id`; what it had in flight gets `err`.
     pub fn close(&self, id: u64, err: Error) {
         self.send(id, Command::Close { id, err });
+    }
+
+    /// How many requests their callers wrote to the socket themselves.
+    #[cfg(test)]
+    fn written_by_callers(&self) -> u64 {
+        self.loops
+            .iter()
+            .map(|l| l.written_by_callers.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Closes every connection and joins the threads.
@@ -378,8 +507,10 @@ const READ_SCRATCH: usize = 16 * 1024;
 /// with several batches per partition needs a few more than two per partition.
 const WRITE_SLICES: usize = 64;
 
-/// A connection as its I/O thread holds it.
+/// A connection as its I/O thread holds it (and, briefly, a caller writing a request).
 struct Conn {
+    /// Its token in the loop's poll.
+    key: usize,
     core: ConnCore,
     link: Arc<Link>,
     transport: Option<Transport>,
@@ -400,7 +531,7 @@ struct Conn {
 
 impl Conn {
     /// Registers for writability exactly while it is needed.
-    fn update_interest(&mut self, poll: &Poll, key: usize) {
+    fn update_interest(&mut self, registry: &Registry, key: usize) {
         let Some(t) = self.transport.as_mut() else {
             return;
         };
@@ -413,8 +544,7 @@ impl Conn {
         } else {
             Interest::READABLE
         };
-        if poll
-            .registry()
+        if registry
             .reregister(t.tcp_mut(), mio::Token(key), interest)
             .is_ok()
         {
@@ -423,13 +553,13 @@ impl Conn {
     }
 
     /// Starts connecting to the next address; false when none is left.
-    fn connect_next(&mut self, poll: &Poll, key: usize, now: Instant) -> bool {
+    fn connect_next(&mut self, registry: &Registry, key: usize, now: Instant) -> bool {
         while self.next_addr < self.addrs.len() {
             let addr = self.addrs[self.next_addr];
             self.next_addr += 1;
             match TcpStream::connect(addr) {
                 Ok(mut s) => {
-                    if let Err(e) = poll.registry().register(
+                    if let Err(e) = registry.register(
                         &mut s,
                         mio::Token(key),
                         Interest::READABLE | Interest::WRITABLE,
@@ -442,7 +572,7 @@ impl Conn {
                         Some((config, host)) => match config.session(host) {
                             Ok(session) => Transport::Tls(s, Box::new(session)),
                             Err(e) => {
-                                let _ = poll.registry().deregister(&mut s);
+                                let _ = registry.deregister(&mut s);
                                 self.connect_errors.push(format!("{addr}: {e}"));
                                 continue;
                             }
@@ -460,9 +590,9 @@ impl Conn {
         false
     }
 
-    fn drop_stream(&mut self, poll: &Poll) {
+    fn drop_stream(&mut self, registry: &Registry) {
         if let Some(mut t) = self.transport.take() {
-            let _ = poll.registry().deregister(t.tcp_mut());
+            let _ = registry.deregister(t.tcp_mut());
             t.shutdown();
         }
         self.tcp_up = false;
@@ -470,7 +600,7 @@ impl Conn {
 
     /// After an event on a connecting socket: connected, still connecting, or failed
     /// (then the next address is tried).
-    fn check_connect(&mut self, poll: &Poll, key: usize, now: Instant) {
+    fn check_connect(&mut self, registry: &Registry, key: usize, now: Instant) {
         let Some(s) = self.transport.as_ref().map(Transport::tcp) else {
             return;
         };
@@ -491,8 +621,8 @@ impl Conn {
             Some(e) => {
                 let addr = self.addrs[self.next_addr - 1];
                 self.connect_errors.push(format!("{addr}: {e}"));
-                self.drop_stream(poll);
-                if !self.connect_next(poll, key, now) {
+                self.drop_stream(registry);
+                if !self.connect_next(registry, key, now) {
                     self.fail_connect();
                 }
             }
@@ -672,20 +802,30 @@ impl Conn {
 
 fn run(mut poll: Poll, l: Arc<Loop>) {
     let mut events = Events::with_capacity(256);
-    let mut conns: HashMap<usize, Conn> = HashMap::new();
+    let mut conns: HashMap<usize, Arc<Mutex<Conn>>> = HashMap::new();
     let mut next_key: usize = 0;
     let mut keys: HashMap<u64, usize> = HashMap::new();
+    let registry = &l.registry;
     loop {
         let now = Instant::now();
         let timeout = conns
             .values()
-            .filter_map(|c| c.core.next_deadline())
+            .filter_map(|c| c.lock().core.next_deadline())
             .min()
-            .map(|d| d.saturating_duration_since(now));
-        if let Err(e) = poll.poll(&mut events, timeout) {
+            .map_or(LONGEST_WAIT, |d| d.saturating_duration_since(now))
+            .min(LONGEST_WAIT);
+        // From here until the wait ends, a caller that writes a request itself compares
+        // its time-out with this (see `IoThreads::write_now`); before, it wakes the loop.
+        l.sleep_until
+            .store(l.nanos(now + timeout), Ordering::SeqCst);
+        let polled = poll.poll(&mut events, Some(timeout));
+        l.sleep_until.store(0, Ordering::SeqCst);
+        if let Err(e) = polled {
             if e.kind() != ErrorKind::Interrupted {
                 // The poller itself failed: nothing more can be done on this thread.
-                for (_, mut c) in conns.drain() {
+                l.conns.lock().clear();
+                for (_, c) in conns.drain() {
+                    let mut c = c.lock();
                     c.core
                         .close(Error::new(local::FAIL, format!("I/O loop failed: {e}")));
                     c.deliver();
@@ -701,11 +841,12 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                 continue;
             }
             let key = ev.token().0;
-            let Some(c) = conns.get_mut(&key) else {
+            let Some(c) = conns.get(&key) else {
                 continue;
             };
+            let mut c = c.lock();
             if c.core.phase() == Phase::Connecting && !c.tcp_up {
-                c.check_connect(&poll, key, now);
+                c.check_connect(registry, key, now);
             }
             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                 c.read(now, ev.is_read_closed() || ev.is_error());
@@ -713,11 +854,16 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
             c.write(now);
             touched.push(key);
         }
+        if l.attention.swap(false, Ordering::SeqCst) {
+            touched.extend(conns.keys().copied());
+        }
         // The stop flag is read before the commands are taken: a command queued before
         // the stop (an acks=0 produce just before the client is freed) is among them, and
         // goes out below before its connection closes.
         let stopping = l.stop.load(Ordering::Acquire);
-        // Commands: new connections, requests, closes.
+        // Commands: new connections, requests, closes. Each is counted run once its
+        // connection has it, so that a caller writing its next request itself cannot
+        // overtake it.
         let cmds = std::mem::take(&mut *l.commands.lock());
         for cmd in cmds {
             match cmd {
@@ -733,6 +879,7 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                     let key = next_key;
                     next_key = next_key.wrapping_add(1) % (usize::MAX - 1);
                     let mut c = Conn {
+                        key,
                         core: match auth {
                             Some(a) => ConnCore::with_authenticator(&name, opts, now, a),
                             None => ConnCore::new(&name, opts, now),
@@ -748,10 +895,12 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                         next_token: 1,
                         writable_interest: true,
                     };
-                    if !c.connect_next(&poll, key, now) {
+                    if !c.connect_next(registry, key, now) {
                         c.fail_connect();
                     }
+                    let c = Arc::new(Mutex::new(c));
                     keys.insert(link.id, key);
+                    l.conns.lock().insert(link.id, c.clone());
                     conns.insert(key, c);
                     touched.push(key);
                 }
@@ -761,12 +910,14 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                     server_wait,
                     reply,
                 } => {
-                    let Some(c) = keys.get(&id).and_then(|k| conns.get_mut(k)) else {
+                    let Some(conn) = keys.get(&id).and_then(|k| conns.get(k)) else {
+                        l.queued.fetch_sub(1, Ordering::SeqCst);
                         if let Some(slot) = reply {
                             slot.complete(Err(Error::transport("connection closed")));
                         }
                         continue;
                     };
+                    let mut c = conn.lock();
                     let token = c.next_token;
                     c.next_token += 1;
                     if let Some(slot) = reply {
@@ -780,12 +931,15 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                         },
                         now,
                     );
+                    l.queued.fetch_sub(1, Ordering::SeqCst);
                     c.write(now);
                     touched.push(keys[&id]);
+                    continue;
                 }
                 Command::Throttle { id, delay } => {
                     if let Some(k) = keys.get(&id) {
-                        if let Some(c) = conns.get_mut(k) {
+                        if let Some(c) = conns.get(k) {
+                            let mut c = c.lock();
                             c.core.throttle(now + delay);
                             l.events.push(Event {
                                 severity: Severity::Info,
@@ -802,26 +956,27 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                 }
                 Command::Reauthenticate { id } => {
                     if let Some(k) = keys.get(&id) {
-                        if let Some(c) = conns.get_mut(k) {
-                            c.core.begin_reauthentication(now);
+                        if let Some(c) = conns.get(k) {
+                            c.lock().core.begin_reauthentication(now);
                             touched.push(*k);
                         }
                     }
                 }
                 Command::Close { id, err } => {
                     if let Some(k) = keys.get(&id) {
-                        if let Some(c) = conns.get_mut(k) {
-                            c.core.close(err);
+                        if let Some(c) = conns.get(k) {
+                            c.lock().core.close(err);
                             touched.push(*k);
                         }
                     }
                 }
             }
+            l.queued.fetch_sub(1, Ordering::SeqCst);
         }
         // Timers, then what came out of every connection touched or due.
         let due: Vec<usize> = conns
             .iter()
-            .filter(|(_, c)| c.core.next_deadline().is_some_and(|d| d <= now))
+            .filter(|(_, c)| c.lock().core.next_deadline().is_some_and(|d| d <= now))
             .map(|(k, _)| *k)
             .collect();
         touched.extend(due);
@@ -831,16 +986,17 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
         touched.sort_unstable();
         touched.dedup();
         for key in touched {
-            let Some(c) = conns.get_mut(&key) else {
+            let Some(conn) = conns.get(&key) else {
                 continue;
             };
+            let mut c = conn.lock();
             if !stopping && c.core.connect_overdue(now) && c.next_addr < c.addrs.len() {
                 // This address did not answer in time: try the next one.
                 let addr = c.addrs[c.next_addr - 1];
                 c.connect_errors
                     .push(format!("{addr}: connection timed out"));
-                c.drop_stream(&poll);
-                if !c.connect_next(&poll, key, now) {
+                c.drop_stream(registry);
+                if !c.connect_next(registry, key, now) {
                     c.fail_connect();
                 }
             }
@@ -858,18 +1014,22 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
             c.core.on_tick(now);
             c.write(now);
             c.deliver();
-            c.update_interest(&poll, key);
+            c.update_interest(registry, key);
             if c.core.phase() == Phase::Closed {
-                let mut c = conns.remove(&key).expect("present");
-                keys.remove(&c.link.id);
-                c.drop_stream(&poll);
+                let id = c.link.id;
+                l.conns.lock().remove(&id);
+                keys.remove(&id);
+                c.drop_stream(registry);
                 report_close(&c, &l.events);
                 finish(&mut c);
+                drop(c);
+                conns.remove(&key);
             }
         }
         if stopping {
             // Commands that raced with the stop still get an answer.
             for cmd in std::mem::take(&mut *l.commands.lock()) {
+                l.queued.fetch_sub(1, Ordering::SeqCst);
                 refuse(cmd);
             }
             return;
@@ -969,8 +1129,14 @@ mod tests {
     }
 
     /// A broker that answers ApiVersions, SaslHandshake (error 0) and echoes Metadata
-    /// payloads; returns the keys it received, in order.
+    /// payloads (but holds those that start with `hold`); returns the keys it received,
+    /// in order.
     fn broker(l: TcpListener) -> Vec<i16> {
+        broker_recording(l).into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// [`broker`], returning each request's key and payload, in the order received.
+    fn broker_recording(l: TcpListener) -> Vec<(i16, Vec<u8>)> {
         let (mut s, _) = l.accept().expect("accept");
         let mut keys = Vec::new();
         loop {
@@ -983,7 +1149,7 @@ mod tests {
             let key = i16::from_be_bytes([f[0], f[1]]);
             let version = i16::from_be_bytes([f[2], f[3]]);
             let cid = i32::from_be_bytes([f[4], f[5], f[6], f[7]]);
-            keys.push(key);
+            keys.push((key, f[10..].to_vec()));
             let out = if key == api_key::API_VERSIONS {
                 let k = |api_key, max_version| ApiVersion {
                     api_key,
@@ -1011,6 +1177,10 @@ mod tests {
                 out.extend_from_slice(body);
                 out
             };
+            if f.len() >= 14 && &f[10..14] == b"hold" {
+                // Never answered: the client's time-out closes the connection.
+                continue;
+            }
             s.write_all(&out).expect("answer");
         }
     }
@@ -1085,6 +1255,97 @@ mod tests {
         drop(io);
         let keys = b.join().expect("broker");
         assert_eq!(keys, [api_key::API_VERSIONS, METADATA, METADATA, METADATA]);
+    }
+
+    /// Requests a thread submits reach the broker in that order, whether they waited in
+    /// the loop's queue (the connection was still being set up) or were written by the
+    /// submitting thread itself once it was ready; and callers do write them once it is.
+    #[test]
+    fn requests_keep_their_order_whoever_writes_them() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let b = std::thread::spawn(move || broker_recording(l));
+        let io = IoThreads::start(1).expect("io");
+        let link = io.open("t", "127.0.0.1", vec![addr], &options(1 << 20));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut waits = Vec::new();
+        for n in 0..2000u64 {
+            let slot = Slot::new();
+            io.submit(
+                link.id,
+                frame(METADATA, &n.to_be_bytes()),
+                Some(Duration::ZERO),
+                Some(Reply::Slot(slot.clone())),
+            );
+            waits.push((n, slot));
+            if n % 100 == 99 {
+                // Now and then the answers so far, so that later requests find the
+                // connection ready with nothing queued.
+                for (k, slot) in waits.drain(..) {
+                    let body = slot.wait_until(deadline).expect("answer").expect("ok");
+                    assert_eq!(body[4..], k.to_be_bytes(), "answer {k}");
+                }
+            }
+        }
+        assert!(
+            io.written_by_callers() >= 1000,
+            "only {} of 2000 requests were written by their callers",
+            io.written_by_callers()
+        );
+        io.close(link.id, Error::new(local::DESTROY, "done"));
+        drop(io);
+        let got: Vec<Vec<u8>> = b
+            .join()
+            .expect("broker")
+            .into_iter()
+            .filter(|(k, _)| *k == METADATA)
+            .map(|(_, p)| p)
+            .collect();
+        let want: Vec<Vec<u8>> = (0..2000u64).map(|n| n.to_be_bytes().to_vec()).collect();
+        assert!(got == want, "the broker got the requests in another order");
+    }
+
+    /// A request its caller wrote to the socket itself, while the loop waits with
+    /// nothing due, still times out on time: the caller wakes the loop to look at its
+    /// timer.
+    #[test]
+    fn a_request_written_by_its_caller_times_out_on_time() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let b = std::thread::spawn(move || broker(l));
+        let io = IoThreads::start(1).expect("io");
+        let mut opts = options(1 << 20);
+        opts.request_timeout = Duration::from_millis(150);
+        let link = io.open("t", "127.0.0.1", vec![addr], &opts);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        link.setup
+            .wait_until(deadline)
+            .expect("set-up")
+            .expect("ok");
+        // The loop is now waiting with nothing due (up to LONGEST_WAIT).
+        std::thread::sleep(Duration::from_millis(50));
+        let before = io.written_by_callers();
+        let slot = Slot::new();
+        let sent = Instant::now();
+        // A broker that holds the request: the answer comes only after 30 s (the
+        // broker's wait), so the time-out fires first.
+        io.submit(
+            link.id,
+            frame(METADATA, b"hold"),
+            Some(Duration::ZERO),
+            Some(Reply::Slot(slot.clone())),
+        );
+        assert_eq!(io.written_by_callers(), before + 1, "written by the caller");
+        let r = slot.wait_until(deadline).expect("an outcome");
+        let took = sent.elapsed();
+        let e = r.expect_err("no answer in time");
+        assert!(e.message.contains("overdue"), "{}", e.message);
+        assert!(
+            took < LONGEST_WAIT - Duration::from_millis(200),
+            "timed out after {took:?}: the loop slept past the request's time-out"
+        );
+        drop(io);
+        let _ = b.join();
     }
 
     /// The I/O loop drives an authenticating connection over TCP: set-up waits for the
