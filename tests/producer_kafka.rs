@@ -450,6 +450,56 @@ fn the_sending_thread_sleeps_while_a_transactional_producer_has_no_id() {
     });
 }
 
+/// A send blocked on a full queue sleeps until space is freed: the sending thread does not
+/// wake it on every round, nor does it wake the sending thread on every retry.
+#[test]
+fn a_send_blocked_on_a_full_queue_does_not_keep_the_sending_thread_busy() {
+    with_timeout(Duration::from_secs(60), || {
+        let port = common::free_port();
+        let p = producer(
+            &format!("127.0.0.1:{port}"),
+            &[
+                ("queue.buffering.max.messages", "5"),
+                ("linger.ms", "0"),
+                ("message.timeout.ms", "30000"),
+            ],
+        );
+        let m = Message {
+            topic: "blocked",
+            partition: 0,
+            key: None,
+            value: Some(b"v"),
+            headers: &[],
+            timestamp: None,
+            opaque: 0,
+        };
+        for _ in 0..5 {
+            p.send(&m).expect("room for five");
+        }
+        // Let the sender settle (its first attempts to reach the broker).
+        std::thread::sleep(Duration::from_millis(300));
+        let before = p.counters().sender_rounds;
+        let started = Instant::now();
+        let e = p
+            .send_blocking(&m, Duration::from_millis(1000))
+            .expect_err("the queue stays full");
+        let took = started.elapsed();
+        assert_eq!(e.code, local::QUEUE_FULL, "{}", e.message);
+        assert!(
+            took >= Duration::from_millis(1000),
+            "returned after {took:?}"
+        );
+        let rounds = p.counters().sender_rounds - before;
+        // Its reconnect back-off and idle timers, a few tens at most; waking each other
+        // made it thousands.
+        assert!(
+            rounds <= 100,
+            "{rounds} rounds of the sending thread in {took:?} of a blocked send"
+        );
+        eprintln!("{rounds} rounds of the sending thread in {took:?} of a blocked send");
+    });
+}
+
 #[test]
 fn a_custom_partitioner_places_messages_and_a_bad_answer_fails_the_send() {
     with_timeout(Duration::from_secs(60), || {

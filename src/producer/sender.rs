@@ -112,6 +112,7 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
     // waits before it, and how many questions the current wait has asked.
     let mut confirm_first = Duration::ZERO;
     let mut confirm_asks = 0u32;
+    let mut space_seen = 0u64;
     loop {
         let now = Instant::now();
         let snap = cluster.snapshot();
@@ -140,9 +141,14 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
             if !st.reports.is_empty() {
                 shared.reports_cv.notify_all();
             }
+            // Sends waiting for queue space, only when space was freed (or the producer
+            // turned fatal) since the last round.
+            if st.space_events != space_seen {
+                space_seen = st.space_events;
+                shared.space_cv.notify_all();
+            }
             (t.send, t.refresh, t.init_pid.then_some(st.pid))
         };
-        shared.space_cv.notify_all();
 
         if let Some(current) = pid_action {
             match init_producer_id(cluster, current) {

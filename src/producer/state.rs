@@ -277,6 +277,12 @@ pub struct State {
     /// its linger (the Java client's rule when its buffer is exhausted), so the space
     /// that lingering batches hold is freed as fast as the broker acknowledges.
     pub starved: bool,
+    /// Counts the changes a send waiting for queue space waits for: messages released
+    /// (acknowledged, failed, expired, purged) and the producer turning fatal. The sender
+    /// wakes waiting sends only when it moved: woken on every round, a blocked send
+    /// refused again, woke the sender again, and the two threads took turns thousands of
+    /// times a second.
+    pub space_events: u64,
     pub purge_requested: u32,
     pub pid: Pid,
     pub pid_state: PidState,
@@ -338,6 +344,7 @@ impl State {
             closing: false,
             flush_requested: 0,
             starved: false,
+            space_events: 0,
             purge_requested: 0,
             pid: Pid::NONE,
             pid_state: if settings.idempotence {
@@ -1439,6 +1446,7 @@ impl State {
             return;
         }
         self.fatal = Some(err.clone());
+        self.space_events += 1;
         if let Some(txn) = self.txn.as_mut() {
             txn.producer_fatal(&err);
         }
@@ -1545,6 +1553,7 @@ impl State {
     fn release(&mut self, msgs: usize, bytes: usize) {
         self.msgs -= msgs.min(self.msgs);
         self.bytes -= bytes.min(self.bytes);
+        self.space_events += 1;
     }
 
     fn report_one(
