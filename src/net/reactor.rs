@@ -423,19 +423,7 @@ impl IoThreads {
             return Err((frame, reply));
         }
         let now = Instant::now();
-        let token = c.next_token;
-        c.next_token += 1;
-        if let Some(r) = reply {
-            c.pending.insert(token, r);
-        }
-        c.core.submit(
-            Outgoing {
-                token,
-                frame,
-                response: server_wait,
-            },
-            now,
-        );
+        c.take_request(frame, server_wait, reply, now);
         c.write(now);
         c.deliver();
         l.written_by_callers.fetch_add(1, Ordering::Relaxed);
@@ -530,6 +518,29 @@ struct Conn {
 }
 
 impl Conn {
+    /// Hands a request to the state machine, its answer to go to `reply`.
+    fn take_request(
+        &mut self,
+        frame: Frame,
+        server_wait: Option<Duration>,
+        reply: Option<Reply>,
+        now: Instant,
+    ) {
+        let token = self.next_token;
+        self.next_token += 1;
+        if let Some(r) = reply {
+            self.pending.insert(token, r);
+        }
+        self.core.submit(
+            Outgoing {
+                token,
+                frame,
+                response: server_wait,
+            },
+            now,
+        );
+    }
+
     /// Registers for writability exactly while it is needed.
     fn update_interest(&mut self, registry: &Registry, key: usize) {
         let Some(t) = self.transport.as_mut() else {
@@ -918,19 +929,7 @@ fn run(mut poll: Poll, l: Arc<Loop>) {
                         continue;
                     };
                     let mut c = conn.lock();
-                    let token = c.next_token;
-                    c.next_token += 1;
-                    if let Some(slot) = reply {
-                        c.pending.insert(token, slot);
-                    }
-                    c.core.submit(
-                        Outgoing {
-                            token,
-                            frame,
-                            response: server_wait,
-                        },
-                        now,
-                    );
+                    c.take_request(frame, server_wait, reply, now);
                     l.queued.fetch_sub(1, Ordering::SeqCst);
                     c.write(now);
                     touched.push(keys[&id]);
