@@ -801,7 +801,7 @@ mod tests {
     #[test]
     fn deadline_ending_mid_attempt_is_timed_out_naming_the_error_retried() {
         let c = cluster();
-        let deadline = Instant::now() + Duration::from_millis(100);
+        let deadline = Instant::now() + Duration::from_millis(300);
         let e = c
             .retry(deadline, |attempt| -> Result<()> {
                 if attempt == 0 {
@@ -816,6 +816,30 @@ mod tests {
         assert!(e.message.contains("Metadata request: timed out"), "{e}");
         assert!(e.message.contains("attempt 2;"), "{e}");
         assert!(e.message.contains("t/0: no such topic"), "{e}");
+    }
+
+    /// No attempt begins with less than LEAST_ATTEMPT left: the loop gives up with the
+    /// last attempt's error instead of starting one that could only time out.
+    #[test]
+    fn no_attempt_begins_too_close_to_the_deadline() {
+        let c = cluster();
+        let deadline = Instant::now() + Duration::from_millis(400);
+        let mut began = Vec::new();
+        let e = c
+            .retry(deadline, |_| -> Result<()> {
+                began.push(Instant::now());
+                Err(Error::new(local::ALL_BROKERS_DOWN, "no broker reachable"))
+            })
+            .unwrap_err();
+        assert_eq!(e.code, local::ALL_BROKERS_DOWN, "{e}");
+        assert!(e.message.contains("gave up after"), "{e}");
+        assert!(began.len() > 5, "{} attempts", began.len());
+        let last = *began.last().expect("attempts");
+        assert!(
+            deadline.saturating_duration_since(last) >= crate::cluster::retry::LEAST_ATTEMPT,
+            "the last attempt began {:?} before the deadline",
+            deadline.saturating_duration_since(last)
+        );
     }
 
     #[test]

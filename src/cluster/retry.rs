@@ -33,6 +33,11 @@ impl Closing {
     }
 }
 
+/// No attempt is begun with less than this left before the deadline: on a busy machine
+/// it could only end in TIMED_OUT, where the error of the attempt before (no broker
+/// reachable, a connection lost) says what went wrong.
+pub const LEAST_ATTEMPT: Duration = Duration::from_millis(100);
+
 /// Doubles from `initial` up to `max`, with up to 20% downward jitter so clients that
 /// failed together do not retry in lockstep.
 pub struct Backoff {
@@ -64,11 +69,12 @@ impl Backoff {
     }
 
     /// Sleeps the next delay and returns true, or returns false at once when the delay
-    /// would reach `deadline` (the caller gives up), or when the client is closed.
+    /// would end less than [`LEAST_ATTEMPT`] before `deadline` (the caller gives up), or
+    /// when the client is closed.
     pub fn sleep_before(&mut self, deadline: Instant) -> bool {
         let wait = self.next_delay();
         let until = Instant::now() + wait;
-        if until >= deadline {
+        if until + LEAST_ATTEMPT >= deadline {
             return false;
         }
         match &self.closing {

@@ -26,9 +26,10 @@ use std::sync::Arc;
 /// a year. A failure that may pass (a lost connection, a broker down, a leader that
 /// moved, Kafka's retriable codes) is retried: the call refreshes metadata and waits
 /// `retry.backoff.ms` (doubling up to `retry.backoff.max.ms`) before the next attempt.
-/// When the next wait would reach the deadline, the call gives up and returns the error
-/// of its last attempt (`kc_last_error` adds "gave up after N attempts"), so such an
-/// error can come back up to one back-off before `timeout_ms` has passed.
+/// When the next wait would end less than 100 ms before the deadline (an attempt begun
+/// then could only time out), the call gives up and returns the error of its last
+/// attempt (`kc_last_error` adds "gave up after N attempts"), so such an error can come
+/// back up to one back-off plus 100 ms before `timeout_ms` has passed.
 ///  - `KC_ERR__TIMED_OUT`: the deadline passed while the call was waiting: for a
 ///    broker's answer, for a connection being opened (connect and ApiVersions), or for
 ///    a connection attempt or metadata refresh of another thread that it shares. Not
