@@ -6,8 +6,9 @@
 //! command waits in the loop's queue (which the request could overtake), the caller
 //! writes it to the socket itself, holding the connection's lock: waking the I/O thread
 //! for every request cost a context switch each (a transactional producer's I/O thread
-//! took 0.11-0.15 s per million records that way, 0.04-0.06 s since). Otherwise (the connection is being set up, re-authenticated or is
-//! gone; something is queued), the request goes through the command queue and a waker.
+//! took 0.11-0.15 s per million records that way, 0.04-0.06 s since). Otherwise (the
+//! connection is being set up, re-authenticated or is gone; something is queued), the
+//! request goes through the command queue and a waker.
 //! Either way the loop reads the answer, writes what the socket did not take, and keeps
 //! the timers: it never waits longer than [`LONGEST_WAIT`], and a caller whose request's
 //! time-out falls before the end of the loop's current wait wakes it.
@@ -189,7 +190,8 @@ struct Loop {
     attention: AtomicBool,
     stop: AtomicBool,
     events: Arc<EventQueue>,
-    /// Requests written by their callers (for tests).
+    /// Requests written by their callers (counted in tests only).
+    #[cfg(test)]
     written_by_callers: AtomicU64,
 }
 
@@ -242,6 +244,7 @@ impl IoThreads {
                 attention: AtomicBool::new(false),
                 stop: AtomicBool::new(false),
                 events: events.clone(),
+                #[cfg(test)]
                 written_by_callers: AtomicU64::new(0),
             });
             let l2 = l.clone();
@@ -426,6 +429,7 @@ impl IoThreads {
         c.take_request(frame, server_wait, reply, now);
         c.write(now);
         c.deliver();
+        #[cfg(test)]
         l.written_by_callers.fetch_add(1, Ordering::Relaxed);
         let key = c.key;
         c.update_interest(&l.registry, key);
