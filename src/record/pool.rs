@@ -106,7 +106,19 @@ pub fn take_fit(size: usize) -> Vec<u8> {
             buf.clear();
             buf
         }
-        None => Vec::with_capacity(size),
+        None => Vec::with_capacity(rounded(size)),
+    }
+}
+
+/// The capacity a new buffer of `size` bytes gets: a size the pool keeps is rounded up to
+/// a multiple of [`SLACK`], so that the buffer serves the next request of about the same
+/// size (answers and batches differ by a few bytes) instead of waiting idle in the pool
+/// while a new one is made.
+fn rounded(size: usize) -> usize {
+    if KEEPABLE.contains(&size) {
+        size.div_ceil(SLACK).saturating_mul(SLACK)
+    } else {
+        size
     }
 }
 
@@ -129,7 +141,11 @@ fn filled(kept: Option<Vec<u8>>, size: usize) -> Vec<u8> {
             }
             buf
         }
-        None => vec![0u8; size],
+        None => {
+            let mut buf = Vec::with_capacity(rounded(size));
+            buf.resize(size, 0);
+            buf
+        }
     }
 }
 
@@ -223,6 +239,32 @@ mod tests {
         assert!(n >= 1);
         // None more than SLACK larger than asked for: a new buffer of the size.
         assert_eq!(take_fit(1 << 19).capacity(), 1 << 19);
+    }
+
+    /// A new buffer's capacity is rounded up, so that a request a few bytes larger (the
+    /// next answer of about the same size) takes it instead of leaving it idle in the pool.
+    #[test]
+    fn a_new_buffer_serves_the_next_request_of_about_its_size() {
+        assert_eq!(rounded(1000), 1000, "too small to keep: exact");
+        assert_eq!(
+            rounded(KEPT_BYTES + 1),
+            KEPT_BYTES + 1,
+            "too large to keep: exact"
+        );
+        assert_eq!(rounded(1 << 19), 1 << 19);
+        let size = 1_000_123;
+        let b = filled(None, size);
+        assert_eq!(b.len(), size);
+        assert!(b.iter().all(|&x| x == 0));
+        assert_eq!(b.capacity() % SLACK, 0);
+        assert!(b.capacity() >= size && b.capacity() < size + SLACK);
+        let p = b.as_ptr();
+        let mut own = Stash::new(KEPT, KEPT_BYTES);
+        own.keep_filled(b, KEEPABLE);
+        let next = size + 300;
+        let u = filled(own.take(|cap| (next..=next + SLACK).contains(&cap)), next);
+        assert_eq!(u.as_ptr(), p, "the kept buffer was taken");
+        assert_eq!(u.len(), next);
     }
 
     /// A buffer taken to be overwritten whole keeps the bytes it held: nothing is zeroed
