@@ -850,6 +850,20 @@ fn take_next(app: &mut AppQueue, out: &mut Vec<Event>, room: usize) -> Taken {
                 chunk, seq, next, ..
             } => match app.parts.get_mut(&chunk.tp) {
                 Some(p) if p.seq == *seq && !p.paused && *next < chunk.records.len() => {
+                    if !out.is_empty()
+                        && *next == 0
+                        && !app
+                            .items
+                            .iter()
+                            .skip(i + 1)
+                            .any(|it| matches!(it, Item::Records { .. }))
+                    {
+                        // The last chunk queued starts in the next poll, not in this
+                        // one: starting it lets the fetcher ask for more, and the answer
+                        // should find the records of this poll released (else the
+                        // previous chunk, this one and the answer are held at once).
+                        return Taken::Nothing;
+                    }
                     // A run of the chunk's records, with one lookup of their partition.
                     let Item::Records {
                         chunk,
@@ -912,4 +926,103 @@ fn take_callback(app: &mut AppQueue) -> Option<Item> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::fetcher::Budget;
+    use crate::record::{encode_batch, BatchOptions, DecodeLimits, RecordIn, RecordSet};
+    use bytes::Bytes;
+
+    fn chunk(budget: &Arc<Budget>, tp: &TopicPartition, base: i64, n: usize) -> Arc<Chunk> {
+        let recs = vec![
+            RecordIn {
+                key: None,
+                value: Some(b"v"),
+                headers: &[],
+                timestamp: Some(1),
+            };
+            n
+        ];
+        let mut out = Vec::new();
+        let opts = BatchOptions {
+            base_offset: base,
+            ..BatchOptions::default()
+        };
+        encode_batch(&recs, &opts, &mut out).unwrap();
+        let records = RecordSet::decode(Bytes::from(out), &DecodeLimits::default()).unwrap();
+        Arc::new(Chunk {
+            tp: tp.clone(),
+            records,
+            high_watermark: base + n as i64,
+            charge: budget.charge(100),
+            raw: 0,
+        })
+    }
+
+    /// What `poll_batch` would hand out with `max` room: the offsets.
+    fn poll(app: &mut AppQueue, max: usize) -> Vec<i64> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            let room = max - out.len();
+            match take_next(app, &mut out, room) {
+                Taken::Handed => {}
+                Taken::Nothing => break,
+                _ => panic!("only records are queued"),
+            }
+        }
+        out.iter()
+            .map(|e| match e {
+                Event::Message(m) => m.chunk.records.get(m.idx).unwrap().offset,
+                _ => panic!("only records are queued"),
+            })
+            .collect()
+    }
+
+    /// Starting the last chunk queued lets the fetcher ask for more. A poll that holds
+    /// records already leaves it to the next poll, so that the answer does not arrive
+    /// while the application still holds the previous chunk (three answers in memory
+    /// instead of two).
+    #[test]
+    fn a_poll_with_records_leaves_the_last_chunk_queued_to_the_next_poll() {
+        let budget = Arc::new(Budget::new(1 << 20, Box::new(|| {})));
+        let tp = TopicPartition {
+            topic: "t".into(),
+            partition: 0,
+        };
+        let mut app = AppQueue::default();
+        app.parts.insert(tp.clone(), PartView::new(1));
+        for base in [0, 5, 10] {
+            let c = chunk(&budget, &tp, base, 5);
+            let queued = Some(c.queue());
+            app.items.push_back(Item::Records {
+                chunk: c,
+                next: 0,
+                seq: 1,
+                queued,
+            });
+        }
+        assert_eq!(budget.queued(), 300);
+        // The second chunk is not the last: a poll goes on into it.
+        assert_eq!(poll(&mut app, 8), (0..8).collect::<Vec<_>>());
+        assert_eq!(budget.queued(), 100);
+        // The rest of the second; the last waits, still counted as queued.
+        assert_eq!(poll(&mut app, 8), [8, 9]);
+        assert_eq!(budget.queued(), 100);
+        // A poll that starts empty takes it.
+        assert_eq!(poll(&mut app, 8), (10..15).collect::<Vec<_>>());
+        assert_eq!(budget.queued(), 0);
+        assert!(app.items.is_empty());
+        // One chunk, polled from empty: handed out as before.
+        let c = chunk(&budget, &tp, 15, 3);
+        let queued = Some(c.queue());
+        app.items.push_back(Item::Records {
+            chunk: c,
+            next: 0,
+            seq: 1,
+            queued,
+        });
+        assert_eq!(poll(&mut app, 8), [15, 16, 17]);
+    }
 }

@@ -84,18 +84,26 @@ impl Stash {
 
 static POOL: Mutex<Stash> = Mutex::new(Stash::new(KEPT, KEPT_BYTES));
 
-/// What a kept buffer's capacity may exceed the size asked for by: this much of it is
-/// resident and not counted as output.
+/// What new buffers' capacities are rounded up to a multiple of (see `rounded`).
 pub const SLACK: usize = 64 << 10;
 
+/// What a kept buffer's capacity may exceed the size asked for by: [`SLACK`], or a
+/// quarter of the size. That part is resident and not counted as output; but a kept
+/// buffer's pages are resident already, and a new buffer taken instead would add its own
+/// (answers of one partition vary in size by more than `SLACK`: each new size left the
+/// last buffer idle in the pool and made a third).
+pub fn slack(size: usize) -> usize {
+    SLACK.max(size / 4)
+}
+
 /// The most recently kept buffer whose capacity is at least `size` and at most
-/// `size + SLACK`, with the bytes it held.
+/// `size + slack(size)`, with the bytes it held.
 fn take_kept(size: usize) -> Option<Vec<u8>> {
     if size < *KEEPABLE.start() {
         return None;
     }
     POOL.lock()
-        .take(|cap| (size..=size.saturating_add(SLACK)).contains(&cap))
+        .take(|cap| (size..=size.saturating_add(slack(size))).contains(&cap))
 }
 
 /// An empty buffer with room for `size` bytes: a kept one (see `take_kept`), or a new one
@@ -237,8 +245,20 @@ mod tests {
             "{n} buffers, {bytes} bytes"
         );
         assert!(n >= 1);
-        // None more than SLACK larger than asked for: a new buffer of the size.
+        // None more than slack() larger than asked for: a new buffer of the size.
         assert_eq!(take_fit(1 << 19).capacity(), 1 << 19);
+        // A kept buffer up to a quarter larger than asked for serves.
+        let mut own = Stash::new(KEPT, KEPT_BYTES);
+        own.keep(Vec::with_capacity(1 << 20), KEEPABLE);
+        let ask = (1 << 20) * 5 / 6;
+        assert!(own
+            .take(|cap| (ask..=ask + slack(ask)).contains(&cap))
+            .is_some());
+        own.keep(Vec::with_capacity(1 << 20), KEEPABLE);
+        let ask = (1 << 20) * 3 / 4;
+        assert!(own
+            .take(|cap| (ask..=ask + slack(ask)).contains(&cap))
+            .is_none());
     }
 
     /// A new buffer's capacity is rounded up, so that a request a few bytes larger (the
