@@ -45,7 +45,7 @@ def build():
     for name, src in (("kafkac", "consumer_bench.c"), ("fill", "producer_bench.c")):
         out[name] = f"{OUT}/{src[:-2]}"
         common.sh([cc, *FLAGS, "-I", f"{ROOT}/include", "-o", out[name], f"{HERE}/{src}", lib,
-                   "-lpthread", "-ldl", "-lm"])
+                   "-Wl,--gc-sections", "-lpthread", "-ldl", "-lm"])
     import confluent_kafka
     libdir = os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs")
     libs = glob.glob(os.path.join(libdir, "librdkafka-*.so*"))

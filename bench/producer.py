@@ -48,7 +48,7 @@ def build(kafkac_dir):
     cc = os.environ.get("CC", "cc")
     kc = f"{OUT}/producer_bench"
     common.sh([cc, *FLAGS, "-I", f"{kafkac_dir}/include", "-o", kc, f"{HERE}/producer_bench.c",
-               f"{kafkac_dir}/target/release/libkafkac.a", "-lpthread", "-ldl", "-lm"])
+               f"{kafkac_dir}/target/release/libkafkac.a", "-Wl,--gc-sections", "-lpthread", "-ldl", "-lm"])
     import confluent_kafka
     libdir = os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs")
     libs = glob.glob(os.path.join(libdir, "librdkafka-*.so*"))

@@ -60,7 +60,7 @@ def build_baseline(d):
     flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
     out = f"{OUT}/kafkac_bench_baseline"
     sh([cc, *flags, "-I", f"{d}/include", "-o", out, f"{ROOT}/bench/kafkac_bench.c",
-        f"{d}/target/release/libkafkac.a", "-lpthread", "-ldl", "-lm"])
+        f"{d}/target/release/libkafkac.a", "-Wl,--gc-sections", "-lpthread", "-ldl", "-lm"])
     return out
 
 
@@ -70,7 +70,7 @@ def build():
     cc = os.environ.get("CC", "cc")
     flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
     sh([cc, *flags, "-I", f"{ROOT}/include", "-o", f"{OUT}/kafkac_bench", f"{ROOT}/bench/kafkac_bench.c",
-        f"{ROOT}/target/release/libkafkac.a", "-lpthread", "-ldl", "-lm"])
+        f"{ROOT}/target/release/libkafkac.a", "-Wl,--gc-sections", "-lpthread", "-ldl", "-lm"])
     sh([cc, *flags, "-o", f"{OUT}/rdkafka_bench_deb", f"{ROOT}/bench/rdkafka_bench.c", "-lrdkafka"])
     bins = {"mock": f"{OUT}/rdkafka_bench_deb"}
     try:
