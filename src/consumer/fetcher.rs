@@ -695,6 +695,10 @@ fn is_abort_marker(key: Option<&[u8]>) -> bool {
 /// Drops the records of aborted transactions and every control record (read_committed).
 /// A producer's aborted range starts at its `first_offset` and ends at its abort marker.
 fn drop_aborted(set: &mut RecordSet, aborted: &[FetchAbortedTransaction]) {
+    if aborted.is_empty() && !set.has_control() {
+        // Nothing to drop: no aborted transaction and no transaction marker.
+        return;
+    }
     let mut starts: Vec<(i64, i64)> = aborted
         .iter()
         .map(|a| (a.first_offset, a.producer_id))
@@ -2675,6 +2679,25 @@ mod tests {
         assert_eq!(offsets(&c[0]), [0, 1, 4, 5, 9, 10]);
         assert!(c[0].records.iter().all(|r| !r.is_control));
         assert_eq!(r.f.position(&tp(0)), Some(12), "past the last marker");
+    }
+
+    /// With no aborted transaction in the answer, only sets holding a marker are
+    /// filtered (the others are delivered as decoded); a commit marker is still dropped.
+    #[test]
+    fn read_committed_without_aborted_transactions_drops_only_markers() {
+        let limits = DecodeLimits {
+            skip_control: false,
+            ..DecodeLimits::default()
+        };
+        let plain = RecordSet::decode(Bytes::from(batch(0, 3)), &limits).unwrap();
+        assert!(!plain.has_control());
+        let mut data = txn(0, 2, 7);
+        data.extend(marker(2, 7, true));
+        let mut set = RecordSet::decode(Bytes::from(data), &limits).unwrap();
+        assert!(set.has_control());
+        assert_eq!(set.len(), 3);
+        drop_aborted(&mut set, &[]);
+        assert_eq!(set.iter().map(|r| r.offset).collect::<Vec<_>>(), [0, 1]);
     }
 
     #[test]

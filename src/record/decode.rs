@@ -361,6 +361,11 @@ impl RecordSet {
         self.hdrs.truncate(hw);
     }
 
+    /// Whether any record belongs to a control batch (a transaction marker).
+    pub fn has_control(&self) -> bool {
+        self.batches.iter().any(|b| b.flags & FLAG_CONTROL != 0)
+    }
+
     /// True when the input ended in a partial batch (the broker cut at max bytes); whole
     /// batches before it are decoded.
     pub fn truncated(&self) -> bool {
