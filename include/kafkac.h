@@ -1191,8 +1191,9 @@ kc_err_t kc_message_header(const struct kc_message_t *m, size_t i, const char **
 
 // Frees a message (and with the last message of a fetch buffer, the buffer: its room
 // in `queued.max.messages.kbytes` is given back). May be called after the consumer
-// was freed, and from any thread. NULL is a no-op; freeing twice is undefined
-// behaviour.
+// was freed, and from any thread. The freeing thread keeps the message's own 48 bytes
+// for its next polls (at most 4096 messages' worth per thread, freed when the thread
+// ends). NULL is a no-op; freeing twice is undefined behaviour.
 //
 // # Safety
 // `m` must be NULL or a message from `kc_consumer_poll`/`_poll_batch`, not used
