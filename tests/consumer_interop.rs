@@ -14,6 +14,8 @@
 //! * a Java member killed with SIGKILL while it owns partitions: the kafkac members get
 //!   them within session.timeout.ms and one rebalance (the time is printed), no record
 //!   is lost, and only records after the killed member's last commit are read again;
+//!   the same with three kafkac members over 12 partitions, one of them a process of its
+//!   own (`examples-c/consumer`) that is killed (the duplicates are counted);
 //! * transactions of the Java transactional producer: kafkac with isolation.level
 //!   read_committed (the default) reads exactly the committed records in order, with
 //!   read_uncommitted all of them, also when the committed and aborted transactions of
@@ -28,6 +30,7 @@
 //! fails) and dies with the test binary at the latest; every wait is bounded.
 //! `cargo test --test consumer_interop -- --nocapture` prints the figures.
 
+mod clib;
 mod common;
 
 use common::client::{client, create_topic};
@@ -1032,6 +1035,236 @@ fn a_killed_java_member_s_partitions_go_to_the_kafkac_members_range() {
 #[test]
 fn a_killed_java_member_s_partitions_go_to_the_kafkac_members_cooperative_sticky() {
     with_timeout(TEST_LIMIT, || killed_java_member("cooperative-sticky"));
+}
+
+// ---------------------------------------------------------------------------
+// A kafkac member killed
+// ---------------------------------------------------------------------------
+
+/// The topic of the kafkac kill test: 4 partitions for each of 3 members.
+const KILL_PARTITIONS: i32 = 12;
+
+/// `examples-c/consumer`, built once for this binary.
+fn consumer_example() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let out = clib::bin_dir().join("consumer_interop_consumer");
+        let src = clib::manifest_dir().join("examples-c/consumer.c");
+        let flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"];
+        clib::compile(&clib::cc(), &src, &flags, Some(clib::Link::Static), &out)
+            .unwrap_or_else(|e| panic!("{e}"));
+        out
+    })
+}
+
+/// A kafkac member in a process of its own: `examples-c/consumer` (auto-commit every
+/// second), its stdout line-buffered so that every record it was given is read here
+/// before it polls again (and so before auto-commit can count it). Killed with SIGKILL
+/// by `kill` and when dropped.
+struct ChildMember {
+    child: Child,
+    recs: Arc<Mutex<Vec<Rec>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl ChildMember {
+    fn start(group: &str, topic: &str) -> ChildMember {
+        let session = format!("session.timeout.ms={SESSION_MS}");
+        let mut child = Command::new("stdbuf")
+            .arg("-oL")
+            .arg(consumer_example())
+            .args([bootstrap(), group, topic])
+            .args(["-X", &session, "-X", "heartbeat.interval.ms=500"])
+            .args([
+                "-X",
+                "auto.offset.reset=earliest",
+                "-X",
+                "auto.commit.interval.ms=1000",
+            ])
+            .args([
+                "-X",
+                "partition.assignment.strategy=range",
+                "-X",
+                "retry.backoff.ms=50",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("stdbuf (coreutils) running the consumer example: {e}"));
+        let out = child.stdout.take().expect("piped stdout");
+        let recs = Arc::new(Mutex::new(Vec::new()));
+        let seen = recs.clone();
+        // The default format: "<partition> <offset> <key> <value>".
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let f: Vec<&str> = line.split(' ').collect();
+                assert_eq!(f.len(), 4, "a record line: {line:?}");
+                seen.lock().unwrap().push(Rec {
+                    partition: f[0].parse().expect("a partition"),
+                    offset: f[1].parse().expect("an offset"),
+                    value: f[3].to_string(),
+                    at: Instant::now(),
+                });
+            }
+        });
+        ChildMember {
+            child,
+            recs,
+            reader: Some(reader),
+        }
+    }
+
+    fn recs(&self) -> Vec<Rec> {
+        self.recs.lock().unwrap().clone()
+    }
+
+    /// SIGKILL, then reap, then read what it had printed.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(t) = self.reader.take() {
+            t.join().expect("the record reader");
+        }
+    }
+}
+
+impl Drop for ChildMember {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Three kafkac members over 12 partitions, one a process of its own: each gets 4. The
+/// process is killed with SIGKILL while records flow; the two others own every
+/// partition within session.timeout.ms plus a rebalance, no record is lost, and the
+/// records read twice are exactly records of the killed member's partitions at or
+/// after its last commit (read once by it, once by a survivor). They are counted.
+#[test]
+fn a_killed_kafkac_member_s_partitions_go_to_the_others() {
+    with_timeout(TEST_LIMIT, || {
+        let topic = "ci-kill-kafkac";
+        let group = "ci-kill-kafkac-group";
+        new_topic(topic, KILL_PARTITIONS);
+        consumer_example();
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = produce_until(topic, stop.clone());
+        let mut child = ChildMember::start(group, topic);
+        wait_for(T, "the process member to read", || !child.recs().is_empty());
+        let k: Vec<KafkacMember> = (0..2)
+            .map(|_| KafkacMember::start(group, topic, "range"))
+            .collect();
+        let four_each = |k: &[KafkacMember]| {
+            let a: Vec<Vec<i32>> = k.iter().map(|m| m.assigned()).collect();
+            let all: BTreeSet<i32> = a.iter().flatten().copied().collect();
+            a.iter().all(|x| x.len() == 4) && all.len() == 8
+        };
+        wait_for(T, "the in-process members to own 4 partitions each", || {
+            four_each(&k)
+        });
+        let theirs: BTreeSet<i32> = k.iter().flat_map(|m| m.assigned()).collect();
+        let owned: Vec<i32> = (0..KILL_PARTITIONS)
+            .filter(|p| !theirs.contains(p))
+            .collect();
+        assert_eq!(owned.len(), 4, "the process member's share");
+        let split_at = Instant::now();
+        wait_for(T, "the process member to read its 4 partitions", || {
+            let got: BTreeSet<i32> = child
+                .recs()
+                .iter()
+                .filter(|r| r.at > split_at)
+                .map(|r| r.partition)
+                .collect();
+            got.len() == 4
+        });
+        child.kill();
+        let killed_at = Instant::now();
+        let child_recs = child.recs();
+        // Its last commits, read before its session ends (nobody else owns its partitions
+        // until then).
+        let probe = Consumer::new(&consumer_config(&[("group.id", group)])).unwrap();
+        let tps: Vec<TopicPartition> = owned.iter().map(|&p| tp(topic, p)).collect();
+        let commits: BTreeMap<i32, i64> = probe
+            .committed(&tps, T)
+            .unwrap()
+            .into_iter()
+            .map(|(t, o)| (t.partition, o))
+            .collect();
+        assert!(
+            killed_at.elapsed() < Duration::from_millis(SESSION_MS),
+            "the commits were read after the session could end"
+        );
+        drop(probe);
+        let all_twelve = |k: &[KafkacMember]| {
+            let a: Vec<Vec<i32>> = k.iter().map(|m| m.assigned()).collect();
+            let all: BTreeSet<i32> = a.iter().flatten().copied().collect();
+            a.iter().flatten().count() == 12 && all.len() == 12
+        };
+        let moved = wait_for(
+            Duration::from_millis(SESSION_MS) + T,
+            "the two others to own every partition",
+            || all_twelve(&k),
+        );
+        assert!(
+            moved < Duration::from_millis(SESSION_MS + 6_000),
+            "partitions moved {moved:?} after the kill"
+        );
+        thread::sleep(Duration::from_secs(1));
+        stop.store(true, Ordering::Release);
+        let n = producer.join().expect("producer thread");
+        let kafkac: Vec<Vec<Rec>> = k.iter().map(|m| m.got()).collect();
+        let distinct = |kafkac: &[Vec<Rec>]| {
+            let mut v: BTreeSet<&str> = child_recs.iter().map(|r| r.value.as_str()).collect();
+            v.extend(kafkac.iter().flatten().map(|r| r.value.as_str()));
+            v.len()
+        };
+        let mut kafkac = kafkac;
+        wait_for(T, "every record", || {
+            kafkac = k.iter().map(|m| m.got()).collect();
+            distinct(&kafkac) >= n
+        });
+        thread::sleep(Duration::from_millis(500));
+        let kafkac: Vec<Vec<Rec>> = k.iter().map(|m| m.got()).collect();
+        // Per value: who read it, from which partition and offset.
+        let mut reads: HashMap<&str, Vec<(&str, i32, i64)>> = HashMap::new();
+        for r in &child_recs {
+            reads
+                .entry(r.value.as_str())
+                .or_default()
+                .push(("process", r.partition, r.offset));
+        }
+        for (i, recs) in kafkac.iter().enumerate() {
+            let who = if i == 0 { "kafkac-0" } else { "kafkac-1" };
+            for r in recs {
+                reads
+                    .entry(r.value.as_str())
+                    .or_default()
+                    .push((who, r.partition, r.offset));
+            }
+        }
+        assert_eq!(reads.len(), n, "distinct records read, of {n} produced");
+        let twice: Vec<_> = reads.iter().filter(|(_, w)| w.len() > 1).collect();
+        for (v, w) in &twice {
+            let (_, p, o) = w[0];
+            let by_process = w.iter().filter(|x| x.0 == "process").count();
+            let after_commit = o >= commits.get(&p).copied().unwrap_or(0);
+            assert!(
+                w.len() == 2 && by_process == 1 && after_commit && owned.contains(&p),
+                "record {v} ({p}:{o}) read {w:?}; the process member's last commits {commits:?}"
+            );
+        }
+        eprintln!(
+            "kafkac member killed: owned {owned:?}; the two others owned every partition {} ms \
+             after the kill (session.timeout.ms {SESSION_MS}); {n} records, {} read by it, {} \
+             read twice (at or after its last commits {commits:?})",
+            moved.as_millis(),
+            child_recs.len(),
+            twice.len()
+        );
+        drop(k);
+    })
 }
 
 // ---------------------------------------------------------------------------
