@@ -971,13 +971,7 @@ fn killed_java_member(strategy: &str) {
         moved.as_millis(),
         k.iter().map(|m| m.assigned()).collect::<Vec<_>>()
     );
-    assert!(
-        moved < Duration::from_millis(SESSION_MS + 6_000),
-        "partitions moved {moved:?} after the kill"
-    );
-    thread::sleep(Duration::from_secs(1));
-    stop.store(true, Ordering::Release);
-    let n = producer.join().expect("producer thread");
+    let n = moved_in_time_then_stop(moved, &stop, producer);
     let consumed = |k: &[KafkacMember]| {
         let mut v: BTreeSet<String> = java_recs.iter().map(|r| r.value.clone()).collect();
         for m in k {
@@ -987,44 +981,75 @@ fn killed_java_member(strategy: &str) {
     };
     wait_for(T, "every record", || consumed(&k) >= n);
     thread::sleep(Duration::from_millis(500));
-    // Which records were read twice, and by whom.
-    // Per value: who read it, from which partition and offset.
-    type Reads<'a> = Vec<(&'a str, i32, i64)>;
-    let mut reads: HashMap<String, Reads> = HashMap::new();
-    for r in &java_recs {
-        reads
-            .entry(r.value.clone())
-            .or_default()
-            .push(("java", r.partition, r.offset));
-    }
     let kafkac: Vec<Vec<Rec>> = k.iter().map(|m| m.got()).collect();
-    for (i, recs) in kafkac.iter().enumerate() {
+    let twice = check_reads_after_kill("java", &java_recs, &kafkac, n, &owned, &java_commits);
+    eprintln!(
+        "{strategy}: {n} records, {} read by the Java member before the kill, {} read twice \
+         (after its last commits {java_commits:?})",
+        java_recs.len(),
+        twice
+    );
+    drop(k);
+}
+
+/// Checks that a killed member's partitions moved within session.timeout.ms plus a
+/// rebalance (`moved` after the kill), then stops the producer a second later: how many
+/// records it sent.
+fn moved_in_time_then_stop(
+    moved: Duration,
+    stop: &AtomicBool,
+    producer: JoinHandle<usize>,
+) -> usize {
+    assert!(
+        moved < Duration::from_millis(SESSION_MS + 6_000),
+        "partitions moved {moved:?} after the kill"
+    );
+    thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Release);
+    producer.join().expect("producer thread")
+}
+
+/// Checks what a killed member (`who`, the records it read, the partitions it owned and
+/// its last commits) and the survivors read: all `n` records, and each record read twice
+/// is one of the killed member's partitions at or after its last commit, read once by it
+/// and once by a survivor. Returns how many were read twice.
+fn check_reads_after_kill(
+    who: &str,
+    killed: &[Rec],
+    survivors: &[Vec<Rec>],
+    n: usize,
+    owned: &[i32],
+    commits: &BTreeMap<i32, i64>,
+) -> usize {
+    // Per value: who read it, from which partition and offset.
+    let mut reads: HashMap<&str, Vec<(String, i32, i64)>> = HashMap::new();
+    for r in killed {
+        reads
+            .entry(r.value.as_str())
+            .or_default()
+            .push((who.to_string(), r.partition, r.offset));
+    }
+    for (i, recs) in survivors.iter().enumerate() {
         for r in recs {
-            reads.entry(r.value.clone()).or_default().push((
-                if i == 0 { "kafkac-0" } else { "kafkac-1" },
+            reads.entry(r.value.as_str()).or_default().push((
+                format!("kafkac-{i}"),
                 r.partition,
                 r.offset,
             ));
         }
     }
     assert_eq!(reads.len(), n, "distinct records read, of {n} produced");
-    let twice: Vec<(&String, &Reads)> = reads.iter().filter(|(_, w)| w.len() > 1).collect();
+    let twice: Vec<_> = reads.iter().filter(|(_, w)| w.len() > 1).collect();
     for (v, w) in &twice {
         let (_, p, o) = w[0];
-        let java_read = w.iter().filter(|x| x.0 == "java").count();
-        let after_commit = o >= java_commits.get(&p).copied().unwrap_or(0);
+        let by_killed = w.iter().filter(|x| x.0 == who).count();
+        let after_commit = o >= commits.get(&p).copied().unwrap_or(0);
         assert!(
-            w.len() == 2 && java_read == 1 && after_commit && owned.contains(&p),
-            "record {v} ({p}:{o}) read {w:?}; Java's last commits {java_commits:?}"
+            w.len() == 2 && by_killed == 1 && after_commit && owned.contains(&p),
+            "record {v} ({p}:{o}) read {w:?}; {who}'s last commits {commits:?}"
         );
     }
-    eprintln!(
-        "{strategy}: {n} records, {} read by the Java member before the kill, {} read twice \
-         (after its last commits {java_commits:?})",
-        java_recs.len(),
-        twice.len()
-    );
-    drop(k);
+    twice.len()
 }
 
 #[test]
@@ -1207,13 +1232,7 @@ fn a_killed_kafkac_member_s_partitions_go_to_the_others() {
             "the two others to own every partition",
             || all_twelve(&k),
         );
-        assert!(
-            moved < Duration::from_millis(SESSION_MS + 6_000),
-            "partitions moved {moved:?} after the kill"
-        );
-        thread::sleep(Duration::from_secs(1));
-        stop.store(true, Ordering::Release);
-        let n = producer.join().expect("producer thread");
+        let n = moved_in_time_then_stop(moved, &stop, producer);
         let kafkac: Vec<Vec<Rec>> = k.iter().map(|m| m.got()).collect();
         let distinct = |kafkac: &[Vec<Rec>]| {
             let mut v: BTreeSet<&str> = child_recs.iter().map(|r| r.value.as_str()).collect();
@@ -1227,41 +1246,14 @@ fn a_killed_kafkac_member_s_partitions_go_to_the_others() {
         });
         thread::sleep(Duration::from_millis(500));
         let kafkac: Vec<Vec<Rec>> = k.iter().map(|m| m.got()).collect();
-        // Per value: who read it, from which partition and offset.
-        let mut reads: HashMap<&str, Vec<(&str, i32, i64)>> = HashMap::new();
-        for r in &child_recs {
-            reads
-                .entry(r.value.as_str())
-                .or_default()
-                .push(("process", r.partition, r.offset));
-        }
-        for (i, recs) in kafkac.iter().enumerate() {
-            let who = if i == 0 { "kafkac-0" } else { "kafkac-1" };
-            for r in recs {
-                reads
-                    .entry(r.value.as_str())
-                    .or_default()
-                    .push((who, r.partition, r.offset));
-            }
-        }
-        assert_eq!(reads.len(), n, "distinct records read, of {n} produced");
-        let twice: Vec<_> = reads.iter().filter(|(_, w)| w.len() > 1).collect();
-        for (v, w) in &twice {
-            let (_, p, o) = w[0];
-            let by_process = w.iter().filter(|x| x.0 == "process").count();
-            let after_commit = o >= commits.get(&p).copied().unwrap_or(0);
-            assert!(
-                w.len() == 2 && by_process == 1 && after_commit && owned.contains(&p),
-                "record {v} ({p}:{o}) read {w:?}; the process member's last commits {commits:?}"
-            );
-        }
+        let twice = check_reads_after_kill("process", &child_recs, &kafkac, n, &owned, &commits);
         eprintln!(
             "kafkac member killed: owned {owned:?}; the two others owned every partition {} ms \
              after the kill (session.timeout.ms {SESSION_MS}); {n} records, {} read by it, {} \
              read twice (at or after its last commits {commits:?})",
             moved.as_millis(),
             child_recs.len(),
-            twice.len()
+            twice
         );
         drop(k);
     })

@@ -961,6 +961,17 @@ mod tests {
         })
     }
 
+    /// Queues `chunk` for the application, as the driver does.
+    fn queue(app: &mut AppQueue, chunk: Arc<Chunk>) {
+        let queued = Some(chunk.queue());
+        app.items.push_back(Item::Records {
+            chunk,
+            next: 0,
+            seq: 1,
+            queued,
+        });
+    }
+
     /// What `poll_batch` would hand out with `max` room: the offsets.
     fn poll(app: &mut AppQueue, max: usize) -> Vec<i64> {
         let mut out = Vec::new();
@@ -994,14 +1005,7 @@ mod tests {
         let mut app = AppQueue::default();
         app.parts.insert(tp.clone(), PartView::new(1));
         for base in [0, 5, 10] {
-            let c = chunk(&budget, &tp, base, 5);
-            let queued = Some(c.queue());
-            app.items.push_back(Item::Records {
-                chunk: c,
-                next: 0,
-                seq: 1,
-                queued,
-            });
+            queue(&mut app, chunk(&budget, &tp, base, 5));
         }
         assert_eq!(budget.queued(), 300);
         // The second chunk is not the last: a poll goes on into it.
@@ -1015,14 +1019,7 @@ mod tests {
         assert_eq!(budget.queued(), 0);
         assert!(app.items.is_empty());
         // One chunk, polled from empty: handed out as before.
-        let c = chunk(&budget, &tp, 15, 3);
-        let queued = Some(c.queue());
-        app.items.push_back(Item::Records {
-            chunk: c,
-            next: 0,
-            seq: 1,
-            queued,
-        });
+        queue(&mut app, chunk(&budget, &tp, 15, 3));
         assert_eq!(poll(&mut app, 8), [15, 16, 17]);
     }
 }
