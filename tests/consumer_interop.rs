@@ -576,14 +576,19 @@ fn new_topic(name: &str, partitions: i32) {
 // Checks
 // ---------------------------------------------------------------------------
 
-/// Whether the members' assignments split the topic: each member some, all together
-/// every partition, none twice.
+/// Whether the members' assignments split the topic (of [`PARTITIONS`]): each member
+/// some, all together every partition, none twice.
 fn split(assignments: &[Vec<i32>]) -> bool {
+    split_of(assignments, PARTITIONS)
+}
+
+/// [`split`] for a topic of `partitions`.
+fn split_of(assignments: &[Vec<i32>], partitions: i32) -> bool {
     let all: Vec<i32> = assignments.iter().flatten().copied().collect();
     let set: BTreeSet<i32> = all.iter().copied().collect();
     assignments.iter().all(|a| !a.is_empty())
         && all.len() == set.len()
-        && set.into_iter().eq(0..PARTITIONS)
+        && set.into_iter().eq(0..partitions)
 }
 
 /// Every value `0..n` appears in `recs` exactly once, and per partition the offsets run
@@ -972,17 +977,7 @@ fn killed_java_member(strategy: &str) {
         k.iter().map(|m| m.assigned()).collect::<Vec<_>>()
     );
     let n = moved_in_time_then_stop(moved, &stop, producer);
-    let consumed = |k: &[KafkacMember]| {
-        let mut v: BTreeSet<String> = java_recs.iter().map(|r| r.value.clone()).collect();
-        for m in k {
-            v.extend(m.got().into_iter().map(|r| r.value));
-        }
-        v.len()
-    };
-    wait_for(T, "every record", || consumed(&k) >= n);
-    thread::sleep(Duration::from_millis(500));
-    let kafkac: Vec<Vec<Rec>> = k.iter().map(|m| m.got()).collect();
-    let twice = check_reads_after_kill("java", &java_recs, &kafkac, n, &owned, &java_commits);
+    let twice = check_reads_after_kill("java", &java_recs, &k, n, &owned, &java_commits);
     eprintln!(
         "{strategy}: {n} records, {} read by the Java member before the kill, {} read twice \
          (after its last commits {java_commits:?})",
@@ -1009,18 +1004,29 @@ fn moved_in_time_then_stop(
     producer.join().expect("producer thread")
 }
 
-/// Checks what a killed member (`who`, the records it read, the partitions it owned and
-/// its last commits) and the survivors read: all `n` records, and each record read twice
-/// is one of the killed member's partitions at or after its last commit, read once by it
-/// and once by a survivor. Returns how many were read twice.
+/// Waits until the killed member (`who`, the records it read, the partitions it owned
+/// and its last commits) and the surviving kafkac members have read all `n` records
+/// between them, then checks that each record read twice is one of the killed member's
+/// partitions at or after its last commit, read once by it and once by a survivor.
+/// Returns how many were read twice.
 fn check_reads_after_kill(
     who: &str,
     killed: &[Rec],
-    survivors: &[Vec<Rec>],
+    k: &[KafkacMember],
     n: usize,
     owned: &[i32],
     commits: &BTreeMap<i32, i64>,
 ) -> usize {
+    let distinct = |survivors: &[Vec<Rec>]| {
+        let mut v: BTreeSet<&str> = killed.iter().map(|r| r.value.as_str()).collect();
+        v.extend(survivors.iter().flatten().map(|r| r.value.as_str()));
+        v.len()
+    };
+    wait_for(T, "every record", || {
+        distinct(&k.iter().map(|m| m.got()).collect::<Vec<_>>()) >= n
+    });
+    thread::sleep(Duration::from_millis(500));
+    let survivors: Vec<Vec<Rec>> = k.iter().map(|m| m.got()).collect();
     // Per value: who read it, from which partition and offset.
     let mut reads: HashMap<&str, Vec<(String, i32, i64)>> = HashMap::new();
     for r in killed {
@@ -1222,31 +1228,16 @@ fn a_killed_kafkac_member_s_partitions_go_to_the_others() {
             "the commits were read after the session could end"
         );
         drop(probe);
-        let all_twelve = |k: &[KafkacMember]| {
-            let a: Vec<Vec<i32>> = k.iter().map(|m| m.assigned()).collect();
-            let all: BTreeSet<i32> = a.iter().flatten().copied().collect();
-            a.iter().flatten().count() == 12 && all.len() == 12
-        };
         let moved = wait_for(
             Duration::from_millis(SESSION_MS) + T,
             "the two others to own every partition",
-            || all_twelve(&k),
+            || {
+                let a: Vec<Vec<i32>> = k.iter().map(|m| m.assigned()).collect();
+                split_of(&a, KILL_PARTITIONS)
+            },
         );
         let n = moved_in_time_then_stop(moved, &stop, producer);
-        let kafkac: Vec<Vec<Rec>> = k.iter().map(|m| m.got()).collect();
-        let distinct = |kafkac: &[Vec<Rec>]| {
-            let mut v: BTreeSet<&str> = child_recs.iter().map(|r| r.value.as_str()).collect();
-            v.extend(kafkac.iter().flatten().map(|r| r.value.as_str()));
-            v.len()
-        };
-        let mut kafkac = kafkac;
-        wait_for(T, "every record", || {
-            kafkac = k.iter().map(|m| m.got()).collect();
-            distinct(&kafkac) >= n
-        });
-        thread::sleep(Duration::from_millis(500));
-        let kafkac: Vec<Vec<Rec>> = k.iter().map(|m| m.got()).collect();
-        let twice = check_reads_after_kill("process", &child_recs, &kafkac, n, &owned, &commits);
+        let twice = check_reads_after_kill("process", &child_recs, &k, n, &owned, &commits);
         eprintln!(
             "kafkac member killed: owned {owned:?}; the two others owned every partition {} ms \
              after the kill (session.timeout.ms {SESSION_MS}); {n} records, {} read by it, {} \

@@ -1113,7 +1113,8 @@ impl Fetcher {
             // that compresses well is asked for by its decoded size, which the target
             // bounds.)
             let floor = part_max.min(left);
-            let hard = self.left().min(hard_share).min(left);
+            // (`left` is within what the budget has left already.)
+            let hard = left.min(hard_share);
             if floor.saturating_mul(expansion as usize) / 16 <= hard {
                 ask = ask.max(floor);
             }

@@ -96,14 +96,18 @@ pub fn slack(size: usize) -> usize {
     SLACK.max(size / 4)
 }
 
-/// The most recently kept buffer whose capacity is at least `size` and at most
-/// `size + slack(size)`, with the bytes it held.
+/// Whether a kept buffer of capacity `cap` may serve a request of `size` bytes: at least
+/// `size`, at most `size + slack(size)`.
+fn fits(size: usize) -> impl Fn(usize) -> bool {
+    move |cap| (size..=size.saturating_add(slack(size))).contains(&cap)
+}
+
+/// The most recently kept buffer that [`fits`] `size`, with the bytes it held.
 fn take_kept(size: usize) -> Option<Vec<u8>> {
     if size < *KEEPABLE.start() {
         return None;
     }
-    POOL.lock()
-        .take(|cap| (size..=size.saturating_add(slack(size))).contains(&cap))
+    POOL.lock().take(fits(size))
 }
 
 /// An empty buffer with room for `size` bytes: a kept one (see `take_kept`), or a new one
@@ -250,15 +254,9 @@ mod tests {
         // A kept buffer up to a quarter larger than asked for serves.
         let mut own = Stash::new(KEPT, KEPT_BYTES);
         own.keep(Vec::with_capacity(1 << 20), KEEPABLE);
-        let ask = (1 << 20) * 5 / 6;
-        assert!(own
-            .take(|cap| (ask..=ask + slack(ask)).contains(&cap))
-            .is_some());
+        assert!(own.take(fits((1 << 20) * 5 / 6)).is_some());
         own.keep(Vec::with_capacity(1 << 20), KEEPABLE);
-        let ask = (1 << 20) * 3 / 4;
-        assert!(own
-            .take(|cap| (ask..=ask + slack(ask)).contains(&cap))
-            .is_none());
+        assert!(own.take(fits((1 << 20) * 3 / 4)).is_none());
     }
 
     /// A new buffer's capacity is rounded up, so that a request a few bytes larger (the
@@ -282,7 +280,7 @@ mod tests {
         let mut own = Stash::new(KEPT, KEPT_BYTES);
         own.keep_filled(b, KEEPABLE);
         let next = size + 300;
-        let u = filled(own.take(|cap| (next..=next + SLACK).contains(&cap)), next);
+        let u = filled(own.take(fits(next)), next);
         assert_eq!(u.as_ptr(), p, "the kept buffer was taken");
         assert_eq!(u.len(), next);
     }
