@@ -304,7 +304,8 @@ static PROPS: &[Prop] = &[
         Kind::Int(0, 900_000),
         "10",
         "Producer: keyless messages stick to one partition this long (0: a random partition \
-         per message).",
+         per message). Unset, it is twice linger.ms (at most 900000), as in librdkafka: 10 at \
+         the default linger.ms, 0 with linger.ms=0.",
     ),
     p(
         "queue.buffering.max.messages",

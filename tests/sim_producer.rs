@@ -743,6 +743,14 @@ macro_rules! tr {
     };
 }
 
+/// Produce requests to broker `b` whose completion the sender has not handled (its
+/// `reqs` in sender.rs).
+fn sender_in_flight(reqs: &[ReqSim], b: usize) -> usize {
+    reqs.iter()
+        .filter(|r| r.broker == b && r.batches.is_some())
+        .count()
+}
+
 fn last_seq(seq: i32, count: i32) -> i32 {
     ((i64::from(seq) + i64::from(count) - 1) % (i64::from(i32::MAX) + 1)) as i32
 }
@@ -1176,7 +1184,10 @@ impl Sim {
             let now = self.inst(self.now);
             let pid_retry_at = self.inst(self.drv.pid_retry_at);
             let before = (self.reports, self.st.counters.epoch_bumps);
-            let t = self.st.tick(&self.s, &self.snap, now, pid_retry_at);
+            let reqs = &self.reqs;
+            let t = self.st.tick(&self.s, &self.snap, now, pid_retry_at, |l| {
+                sender_in_flight(reqs, l as usize)
+            });
             self.take_reports();
             let acted =
                 !t.send.is_empty() || before != (self.reports, self.st.counters.epoch_bumps);
@@ -1499,6 +1510,13 @@ impl Sim {
                 .collect::<Vec<_>>()
                 .join("; ")
         );
+        if sender_in_flight(&self.reqs, b) >= self.s.max_in_flight {
+            self.fail(format!(
+                "a request to broker {b} beyond max.in.flight ({}) requests in flight",
+                self.s.max_in_flight
+            ));
+            return;
+        }
         self.st.counters.requests += 1;
         self.reqs.push(ReqSim {
             conn: c,

@@ -142,8 +142,16 @@ impl ProducerSettings {
             }
         }
         let backoff = c.ms("retry.backoff.ms");
+        let linger = c.ms("linger.ms");
+        // librdkafka's rule: unset, keyless messages stick to a partition for twice the
+        // linger (so a batch has time to fill), at most the property's maximum.
+        let sticky_linger = if c.is_set("sticky.partitioning.linger.ms") {
+            c.ms("sticky.partitioning.linger.ms")
+        } else {
+            (linger * 2).min(Duration::from_millis(900_000))
+        };
         Ok(ProducerSettings {
-            linger: c.ms("linger.ms"),
+            linger,
             batch_num_messages: c.int("batch.num.messages") as usize,
             batch_size: c.int("batch.size") as usize,
             message_timeout: (!timeout.is_zero()).then_some(timeout),
@@ -161,7 +169,7 @@ impl ProducerSettings {
                 .parse()
                 .map_err(|e: Error| e)?,
             custom_partitioner: None,
-            sticky_linger: c.ms("sticky.partitioning.linger.ms"),
+            sticky_linger,
             queue_max_messages: c.int("queue.buffering.max.messages") as usize,
             queue_max_bytes: (c.int("queue.buffering.max.kbytes") as usize).saturating_mul(1024),
             reports_max: c.int("delivery.report.max.messages") as usize,

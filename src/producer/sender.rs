@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 /// A Produce request in flight.
 struct InFlight {
     conn: Arc<Connection>,
+    /// The broker it went to.
+    leader: i32,
     version: i16,
     batches: Vec<Batch>,
     /// acks=0: no answer comes; the completion says the request is written.
@@ -135,7 +137,9 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
             }
             st.purge_requested = 0;
             st.counters.sender_rounds += 1;
-            let t = st.tick(s, &snap, now, pid_retry_at);
+            let t = st.tick(s, &snap, now, pid_retry_at, |l| {
+                reqs.values().filter(|r| r.leader == l).count()
+            });
             // Waiters for reports (poll, flush, a commit) are only woken when there are
             // some: on every round they woke for nothing, three times a transaction.
             if !st.reports.is_empty() {
@@ -551,6 +555,7 @@ fn send_to(
                 tag,
                 InFlight {
                     conn,
+                    leader,
                     version,
                     batches,
                     unanswered,

@@ -1058,12 +1058,16 @@ impl State {
     }
 
     /// Takes the batches to send now, by partition leader. `leader` maps a topic and
-    /// partition to its leader (None when unknown: the topic goes into `needs`).
+    /// partition to its leader (None when unknown: the topic goes into `needs`); `room`
+    /// says how many more requests a leader's connection takes now
+    /// (`max.in.flight.requests.per.connection` less those in flight): no partition gives
+    /// more batches than that, so they make at most that many requests.
     pub fn collect(
         &mut self,
         settings: &ProducerSettings,
         now: Instant,
         mut leader: impl FnMut(&str, i32) -> Option<i32>,
+        mut room: impl FnMut(i32) -> usize,
         needs: &mut Vec<usize>,
     ) -> HashMap<i32, Vec<Batch>> {
         let mut out: HashMap<i32, Vec<Batch>> = HashMap::new();
@@ -1111,7 +1115,9 @@ impl State {
                 } else {
                     settings.max_in_flight
                 };
-                while part.in_flight < limit {
+                let room = room(l);
+                let mut taken = 0;
+                while part.in_flight < limit && taken < room {
                     let Some(b) = part.queue.front() else { break };
                     if let Some(r) = b.retry_at.filter(|&r| r > now) {
                         retry_due = Some(retry_due.map_or(r, |d: Instant| d.min(r)));
@@ -1127,6 +1133,7 @@ impl State {
                     }
                     b.attempts += 1;
                     part.in_flight += 1;
+                    taken += 1;
                     out.entry(l).or_default().push(b);
                 }
             }
@@ -1140,12 +1147,15 @@ impl State {
     /// grouped by leader into requests of at most one batch per partition (Kafka takes
     /// no more, from Produce v3). `init_pid`: an InitProducerId request is due (nothing
     /// is sent until it is answered).
+    /// `in_flight(leader)`: the Produce requests in flight to a leader (at most
+    /// `max.in.flight.requests.per.connection`, as librdkafka and the Java client keep).
     pub fn tick(
         &mut self,
         settings: &ProducerSettings,
         snapshot: &Snapshot,
         now: Instant,
         pid_retry_at: Instant,
+        in_flight: impl Fn(i32) -> usize,
     ) -> Tick {
         self.learn(settings, snapshot, now);
         self.expire(now);
@@ -1203,6 +1213,7 @@ impl State {
                     let l = e.partition(p)?.leader;
                     (l >= 0).then_some(l)
                 },
+                |l| settings.max_in_flight.saturating_sub(in_flight(l)),
                 &mut needs,
             );
             let mut leaders: Vec<i32> = by_leader.keys().copied().collect();
@@ -1661,6 +1672,32 @@ fn seq_before(a: i32, b: i32) -> bool {
 mod tests {
     use super::*;
 
+    /// sticky.partitioning.linger.ms follows linger.ms when unset, as librdkafka's does
+    /// (rd_kafka_conf_get after rd_kafka_new: 10 at the defaults, 2000 at linger.ms=1000,
+    /// 0 at linger.ms=0, 900000 at most).
+    #[test]
+    fn the_sticky_linger_is_twice_the_linger_unless_set() {
+        let ms = Duration::from_millis;
+        assert_eq!(settings(&[]).sticky_linger, ms(10));
+        assert_eq!(settings(&[("linger.ms", "1000")]).sticky_linger, ms(2000));
+        assert_eq!(
+            settings(&[("queue.buffering.max.ms", "100")]).sticky_linger,
+            ms(200)
+        );
+        assert_eq!(settings(&[("linger.ms", "0")]).sticky_linger, ms(0));
+        assert_eq!(
+            settings(&[("linger.ms", "600000")]).sticky_linger,
+            ms(900_000)
+        );
+        let set = settings(&[
+            ("linger.ms", "1000"),
+            ("sticky.partitioning.linger.ms", "10"),
+        ]);
+        assert_eq!(set.sticky_linger, ms(10));
+        let zero = settings(&[("linger.ms", "5"), ("sticky.partitioning.linger.ms", "0")]);
+        assert_eq!(zero.sticky_linger, ms(0));
+    }
+
     #[test]
     fn sequences_wrap_like_kafka() {
         assert_eq!(next_sequence(0, 5), 5);
@@ -1788,7 +1825,7 @@ mod tests {
             }
             st.close_lingered(&s, t0 + Duration::from_millis(1));
             let mut needs = Vec::new();
-            let mut out = st.collect(&s, t0, |_, _| Some(1), &mut needs);
+            let mut out = st.collect(&s, t0, |_, _| Some(1), |_| usize::MAX, &mut needs);
             let mut batches = out.remove(&1).expect("a batch for broker 1");
             assert_eq!(batches.len(), 1);
             let b = batches.pop().unwrap();
@@ -1812,6 +1849,52 @@ mod tests {
         drop(held);
         let offsets: Vec<i64> = st.take_reports(100).iter().map(|r| r.offset).collect();
         assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
+    }
+
+    /// A leader's connection takes at most max.in.flight requests: collect gives no
+    /// partition more batches than the room left, and the rest wait in order.
+    #[test]
+    fn batches_wait_for_room_on_their_leader_s_connection() {
+        let s = settings(&[
+            ("enable.idempotence", "false"),
+            ("batch.num.messages", "1"),
+            ("max.in.flight.requests.per.connection", "5"),
+        ]);
+        let mut st = State::new(&s);
+        let t0 = Instant::now();
+        let snap = topic_on_broker_1(2, t0);
+        st.learn(&s, &snap, t0);
+        for i in 0..8 {
+            let m = Message {
+                topic: "t",
+                partition: (i % 2) as i32,
+                value: Some(b"v"),
+                opaque: i,
+                ..Default::default()
+            };
+            assert!(matches!(
+                st.append(&s, &m, Some(&snap), &mut Clock::at(t0)),
+                Ok(Append::Queued { .. })
+            ));
+        }
+        st.close_lingered(&s, t0 + Duration::from_secs(1));
+        let mut needs = Vec::new();
+        // Three requests already in flight: room for two more.
+        let first = st.collect(&s, t0, |_, _| Some(1), |_| 2, &mut needs);
+        let batches = first.get(&1).expect("leader 1");
+        let taken: Vec<(i32, u64)> = batches.iter().map(|b| (b.partition, b.closed)).collect();
+        assert_eq!(taken, vec![(0, 1), (0, 2), (1, 1), (1, 2)]);
+        assert_eq!(
+            one_batch_per_partition(first.into_values().flatten().collect()).len(),
+            2
+        );
+        // No room: nothing goes; then the rest, in order.
+        assert!(st
+            .collect(&s, t0, |_, _| Some(1), |_| 0, &mut needs)
+            .is_empty());
+        let rest = st.collect(&s, t0, |_, _| Some(1), |_| 5, &mut needs);
+        let taken: Vec<(i32, u64)> = rest[&1].iter().map(|b| (b.partition, b.closed)).collect();
+        assert_eq!(taken, vec![(0, 3), (0, 4), (1, 3), (1, 4)]);
     }
 
     /// A send refused for a full queue makes the next round close every open batch,
@@ -1841,7 +1924,7 @@ mod tests {
         };
         let collect = |st: &mut State| {
             let mut needs = Vec::new();
-            let mut out = st.collect(&s, t0, |_, _| Some(1), &mut needs);
+            let mut out = st.collect(&s, t0, |_, _| Some(1), |_| usize::MAX, &mut needs);
             out.remove(&1).unwrap_or_default()
         };
         for i in 0..4 {
@@ -1968,11 +2051,11 @@ mod tests {
         let snap = Snapshot::default();
         let t0 = Instant::now();
         st.keep_buffer(Segments::from(vec![0u8; 500_000]));
-        st.tick(&s, &snap, t0, t0);
+        st.tick(&s, &snap, t0, t0, |_| 0);
         assert_eq!(st.spare.kept().0, 1, "still kept right after");
         // Messages queued: busy, whatever the time.
         st.msgs = 1;
-        st.tick(&s, &snap, t0 + SPARE_IDLE * 2, t0);
+        st.tick(&s, &snap, t0 + SPARE_IDLE * 2, t0, |_| 0);
         assert_eq!(st.spare.kept().0, 1);
         st.msgs = 0;
         st.tick(
@@ -1980,9 +2063,10 @@ mod tests {
             &snap,
             t0 + SPARE_IDLE * 3 - Duration::from_millis(1),
             t0,
+            |_| 0,
         );
         assert_eq!(st.spare.kept().0, 1, "idle for less than SPARE_IDLE");
-        st.tick(&s, &snap, t0 + SPARE_IDLE * 3, t0);
+        st.tick(&s, &snap, t0 + SPARE_IDLE * 3, t0, |_| 0);
         assert_eq!(st.spare.kept(), (0, 0), "idle for SPARE_IDLE");
     }
 }
