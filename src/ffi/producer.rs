@@ -328,22 +328,6 @@ pub unsafe extern "C" fn kc_producer_new(
     })
 }
 
-/// A reference of its own to the producer, for one call.
-///
-/// # Safety
-/// `p` must be NULL or a handle from `kc_producer_new` whose reference C still holds.
-unsafe fn share(p: *const kc_producer_t) -> Option<Arc<kc_producer_t>> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` came from Arc::into_raw in kc_producer_new and C's reference is still
-    // held (contract above): the count is at least 1; this adds a reference of its own.
-    unsafe {
-        Arc::increment_strong_count(p);
-        Some(Arc::from_raw(p))
-    }
-}
-
 /// Runs `f` as a call inside the producer, within a panic boundary of its own:
 /// refused once the producer is being freed.
 ///
@@ -367,15 +351,17 @@ unsafe fn in_producer<T>(
     p: *const kc_producer_t,
     f: impl FnOnce(&kc_producer_t) -> Result<T>,
 ) -> Result<T> {
-    // SAFETY: NULL or a live handle (caller contract).
-    let h = unsafe { share(p) }.ok_or_else(|| null_arg("producer"))?;
+    // SAFETY: NULL or a live handle (caller contract). It stays live for the call:
+    // `kc_producer_free` drops C's reference, the only one, only once the gate is empty,
+    // and this call leaves the gate last of all it does with the handle.
+    let h = unsafe { p.as_ref() }.ok_or_else(|| null_arg("producer"))?;
     let Some(_inside) = h.gate.enter() else {
         return Err(Error::new(
             local::DESTROY,
             "kc_producer_free has been called on this producer",
         ));
     };
-    f(&h)
+    f(h)
 }
 
 /// The message `r` describes, borrowing its buffers (and `headers`, from
@@ -1012,7 +998,8 @@ pub unsafe extern "C" fn kc_producer_free(producer: *mut kc_producer_t) {
             return;
         }
         // SAFETY: made by Arc::into_raw in kc_producer_new; this takes back C's
-        // reference, once (contract above). Calls inside hold references of their own.
+        // reference, once (contract above). It is dropped once the calls inside have
+        // left the gate (they borrow the handle for no longer).
         let h = unsafe { Arc::from_raw(producer.cast_const()) };
         if let Some(r) = &h.refresher {
             r.stop();

@@ -3,7 +3,6 @@
 
 use super::errors::kc_err_t;
 use crate::error::{local, Error};
-use parking_lot::{Condvar, Mutex};
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -208,20 +207,16 @@ pub(crate) fn millis(ms: i32) -> std::time::Duration {
 
 /// The calls inside a handle shared between threads, and whether it is being freed.
 ///
-/// A shared handle is an `Arc` whose reference C holds (`Arc::into_raw`); every call
-/// takes a reference of its own for its duration, so the handle outlives each call
-/// however the call's end and the `_free` interleave. The gate adds what a reference
-/// count cannot: `_free` marks the handle closing, wakes the calls inside (the handle's
-/// own business), and waits here until the last one has left, so that when `_free`
-/// returns no call on the handle is still running. A call that enters once the handle
-/// is closing is refused.
+/// `_free` marks the handle closing, wakes the calls inside (the handle's own business),
+/// and waits here until the last one has left, so that when `_free` returns no call on
+/// the handle is still running, and the handle can be dropped: a call's last access to
+/// the handle is the atomic operation by which it leaves. A call that enters once the
+/// handle is closing is refused. (A call that starts after `_free` has returned is the
+/// caller's use after free, as the headers say.)
 pub(crate) struct Gate {
     /// The calls inside (the low bits) and [`CLOSING`]: one atomic word, so that a call
     /// enters and leaves with one atomic operation each, without a lock.
     state: AtomicUsize,
-    /// Taken only to wait for the last call to leave, and by that call to say so.
-    lock: Mutex<()>,
-    left: Condvar,
 }
 
 /// The bit of [`Gate::state`] set once the handle is closing.
@@ -232,13 +227,9 @@ pub(crate) struct Inside<'a>(&'a Gate);
 
 impl Drop for Inside<'_> {
     fn drop(&mut self) {
-        let before = self.0.state.fetch_sub(1, Ordering::AcqRel);
-        if before == CLOSING | 1 {
-            // The last call left a closing handle: wake `_free`. Under the lock, so the
-            // wake-up cannot fall between its check and its wait.
-            let _g = self.0.lock.lock();
-            self.0.left.notify_all();
-        }
+        // Release: what the call did to the handle happens before `wait_until_empty`
+        // sees it gone. Nothing of the handle is touched after this.
+        self.0.state.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -246,8 +237,6 @@ impl Gate {
     pub(crate) fn new() -> Gate {
         Gate {
             state: AtomicUsize::new(0),
-            lock: Mutex::new(()),
-            left: Condvar::new(),
         }
     }
 
@@ -256,8 +245,7 @@ impl Gate {
         let before = self.state.fetch_add(1, Ordering::AcqRel);
         let inside = Inside(self);
         if before & CLOSING != 0 {
-            // Refused: leaving again (through `Inside`'s drop) wakes `_free` if this was
-            // the last count.
+            // Refused: `Inside`'s drop takes the count back.
             return None;
         }
         Some(inside)
@@ -273,11 +261,15 @@ impl Gate {
         self.state.fetch_or(CLOSING, Ordering::AcqRel);
     }
 
-    /// Waits until every call inside has left. Call after [`Gate::close`].
+    /// Waits until every call inside has left. Call after [`Gate::close`] and after
+    /// waking the calls that wait: they leave within their own bounds. It looks again
+    /// after 10 µs, doubling to 1 ms (a call's leaving does not wake it, so that leaving
+    /// stays one atomic operation and touches nothing the wait may free).
     pub(crate) fn wait_until_empty(&self) {
-        let mut g = self.lock.lock();
+        let mut pause = std::time::Duration::from_micros(10);
         while self.state.load(Ordering::Acquire) & !CLOSING > 0 {
-            self.left.wait(&mut g);
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(1));
         }
     }
 }
