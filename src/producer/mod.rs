@@ -60,7 +60,8 @@ pub struct ProducerSettings {
     pub acks: i16,
     pub compression: Compression,
     pub compression_level: Option<i32>,
-    /// Requests in flight per partition (idempotent) or per connection.
+    /// Produce requests in flight per broker connection, and batches in flight per
+    /// partition (5 by default with idempotence, as librdkafka sets it).
     pub max_in_flight: usize,
     pub message_max_bytes: usize,
     pub partitioner: Partitioner,

@@ -8,7 +8,8 @@
 //!
 //! # Idempotence: what each answer leads to
 //! Every batch of a partition gets its sequence numbers when it is closed, in order.
-//! Up to `max.in.flight` (at most 5) batches of a partition are in flight at once.
+//! Up to `max.in.flight` (at most 5) batches of a partition are in flight at once, and as
+//! many Produce requests per broker connection.
 //!
 //! | answer for a batch | what happens |
 //! | --- | --- |
