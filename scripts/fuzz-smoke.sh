@@ -4,19 +4,26 @@
 # grows from run to run). Fails on any crash, leak, timeout or out-of-memory; libFuzzer
 # saves the input under fuzz/artifacts/<target>/.
 #
-#   FUZZ_SECONDS  seconds per target (default 30)
-#   FUZZ_TARGETS  targets to run (default: every target under fuzz/fuzz_targets)
+#   FUZZ_SECONDS     seconds per target (default 30)
+#   FUZZ_TARGETS     targets to run (default: every target under fuzz/fuzz_targets)
+#   FUZZ_TARGET_DIR  cargo's target directory for the instrumented build (default
+#                    ~/.cache/kafkac/fuzz-target, or under KAFKAC_CACHE): kept between
+#                    runs, so a fresh clone rebuilds kafkac and the targets, not every
+#                    dependency with the sanitizer
 #
 # Needs cargo-fuzz (scripts/install-deps.sh installs it) and runs on the default toolchain,
 # stable included: cargo-fuzz passes nightly-only flags to rustc (-Zsanitizer=address), which
 # RUSTC_BOOTSTRAP=1 lets a stable compiler accept. No nightly toolchain is needed.
-# Reproduce a crash with: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run <target> <artifact>
+# Reproduce a crash with: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --target-dir \
+#   ~/.cache/kafkac/fuzz-target <target> <artifact>
 # Regenerate the seeds with: cargo run --example fuzz_seeds -- fuzz/seeds
 set -euo pipefail
 
 cd "$(dirname "$0")/../fuzz"
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-${KAFKAC_CACHE:-$HOME/.cache/kafkac}/fuzz-target}"
+mkdir -p "$FUZZ_TARGET_DIR"
 if [ -n "${FUZZ_TARGETS:-}" ]; then
     read -r -a targets <<<"$FUZZ_TARGETS"
 else
@@ -37,8 +44,8 @@ log() { printf '==> %s\n' "$*"; }
 # it passes to rustc on stable and changes nothing on nightly.
 fuzz() { RUSTC_BOOTSTRAP=1 cargo fuzz "$@"; }
 
-log "cargo fuzz build ($(rustc --version))"
-fuzz build
+log "cargo fuzz build ($(rustc --version)) into $FUZZ_TARGET_DIR"
+fuzz build --target-dir "$FUZZ_TARGET_DIR"
 
 failed=()
 start=$SECONDS
@@ -51,7 +58,7 @@ for t in "${targets[@]}"; do
     log "fuzz $t for ${FUZZ_SECONDS}s"
     out="artifacts/$t/smoke.log"
     t0=$SECONDS
-    if fuzz run "$t" "${args[@]}" -- \
+    if fuzz run --target-dir "$FUZZ_TARGET_DIR" "$t" "${args[@]}" -- \
         -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -max_len=65536 -timeout=20 \
         -print_final_stats=1 >"$out" 2>&1; then
         grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$out" | sed 's/^/    /'
