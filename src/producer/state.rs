@@ -1852,29 +1852,47 @@ mod tests {
         assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
     }
 
-    /// A leader's connection takes at most max.in.flight requests: collect gives no
-    /// partition more batches than the room left, and the rest wait in order.
-    #[test]
-    fn batches_wait_for_room_on_their_leader_s_connection() {
-        let s = settings(&[
-            ("enable.idempotence", "false"),
-            ("batch.num.messages", "1"),
-            ("max.in.flight.requests.per.connection", "5"),
-        ]);
+    /// Settings from `props` and a state that knows topic "t" with 2 partitions on
+    /// broker 1, at `t0`.
+    fn two_partitions(props: &[(&str, &str)]) -> (ProducerSettings, State, Instant, Snapshot) {
+        let s = settings(props);
         let mut st = State::new(&s);
         let t0 = Instant::now();
         let snap = topic_on_broker_1(2, t0);
         st.learn(&s, &snap, t0);
+        (s, st, t0, snap)
+    }
+
+    /// Appends message `i` (value "v", opaque `i`) to partition `i % 2` of topic "t".
+    fn append_to_alternate(
+        s: &ProducerSettings,
+        st: &mut State,
+        snap: &Snapshot,
+        t0: Instant,
+        i: usize,
+    ) -> Result<Append> {
+        let m = Message {
+            topic: "t",
+            partition: (i % 2) as i32,
+            value: Some(b"v"),
+            opaque: i,
+            ..Default::default()
+        };
+        st.append(s, &m, Some(snap), &mut Clock::at(t0))
+    }
+
+    /// A leader's connection takes at most max.in.flight requests: collect gives no
+    /// partition more batches than the room left, and the rest wait in order.
+    #[test]
+    fn batches_wait_for_room_on_their_leader_s_connection() {
+        let (s, mut st, t0, snap) = two_partitions(&[
+            ("enable.idempotence", "false"),
+            ("batch.num.messages", "1"),
+            ("max.in.flight.requests.per.connection", "5"),
+        ]);
         for i in 0..8 {
-            let m = Message {
-                topic: "t",
-                partition: (i % 2) as i32,
-                value: Some(b"v"),
-                opaque: i,
-                ..Default::default()
-            };
             assert!(matches!(
-                st.append(&s, &m, Some(&snap), &mut Clock::at(t0)),
+                append_to_alternate(&s, &mut st, &snap, t0, i),
                 Ok(Append::Queued { .. })
             ));
         }
@@ -1903,26 +1921,13 @@ mod tests {
     /// that lets new batches linger again.
     #[test]
     fn a_full_queue_closes_lingering_batches_on_the_next_round() {
-        let s = settings(&[
+        let (s, mut st, t0, snap) = two_partitions(&[
             ("enable.idempotence", "false"),
             ("linger.ms", "60000"),
             ("queue.buffering.max.messages", "4"),
             ("delivery.report.max.messages", "2"),
         ]);
-        let mut st = State::new(&s);
-        let t0 = Instant::now();
-        let snap = topic_on_broker_1(2, t0);
-        st.learn(&s, &snap, t0);
-        let send = |st: &mut State, i: usize| {
-            let m = Message {
-                topic: "t",
-                partition: (i % 2) as i32,
-                value: Some(b"v"),
-                opaque: i,
-                ..Default::default()
-            };
-            st.append(&s, &m, Some(&snap), &mut Clock::at(t0))
-        };
+        let send = |st: &mut State, i: usize| append_to_alternate(&s, st, &snap, t0, i);
         let collect = |st: &mut State| {
             let mut needs = Vec::new();
             let mut out = st.collect(&s, t0, |_, _| Some(1), |_| usize::MAX, &mut needs);
