@@ -785,6 +785,17 @@ fn first_offsets(recs: &[Rec]) -> BTreeMap<i32, i64> {
     m
 }
 
+/// The group's committed offsets of `tps`, by partition (partitions without one left
+/// out).
+fn committed_offsets(c: &Consumer, tps: &[TopicPartition]) -> BTreeMap<i32, i64> {
+    c.committed(tps, T)
+        .unwrap()
+        .into_iter()
+        .filter(|(_, o)| *o >= 0)
+        .map(|(t, o)| (t.partition, o))
+        .collect()
+}
+
 /// The offset after the last record read per partition.
 fn next_offsets(recs: &[Rec]) -> BTreeMap<i32, i64> {
     let mut m = BTreeMap::new();
@@ -832,13 +843,7 @@ fn kafkac_and_java_members_resume_from_each_others_commits() {
             ("enable.auto.commit", "false"),
         ]))
         .unwrap();
-        let seen: BTreeMap<i32, i64> = c
-            .committed(&tps, T)
-            .unwrap()
-            .into_iter()
-            .filter(|(_, o)| *o >= 0)
-            .map(|(t, o)| (t.partition, o))
-            .collect();
+        let seen = committed_offsets(&c, &tps);
         assert_eq!(seen, java_commits, "what kafkac sees committed");
         c.subscribe(&[topic]).unwrap();
         let mut second = Vec::new();
@@ -861,13 +866,7 @@ fn kafkac_and_java_members_resume_from_each_others_commits() {
         c.commit(None, false).unwrap();
         let mut kafkac_commits = java_commits.clone();
         kafkac_commits.extend(next_offsets(&second));
-        let seen: BTreeMap<i32, i64> = c
-            .committed(&tps, T)
-            .unwrap()
-            .into_iter()
-            .filter(|(_, o)| *o >= 0)
-            .map(|(t, o)| (t.partition, o))
-            .collect();
+        let seen = committed_offsets(&c, &tps);
         assert_eq!(seen, kafkac_commits, "kafkac's commits");
         c.close(Duration::from_secs(10)).unwrap();
 
@@ -1217,12 +1216,7 @@ fn a_killed_kafkac_member_s_partitions_go_to_the_others() {
         // until then).
         let probe = Consumer::new(&consumer_config(&[("group.id", group)])).unwrap();
         let tps: Vec<TopicPartition> = owned.iter().map(|&p| tp(topic, p)).collect();
-        let commits: BTreeMap<i32, i64> = probe
-            .committed(&tps, T)
-            .unwrap()
-            .into_iter()
-            .map(|(t, o)| (t.partition, o))
-            .collect();
+        let commits = committed_offsets(&probe, &tps);
         assert!(
             killed_at.elapsed() < Duration::from_millis(SESSION_MS),
             "the commits were read after the session could end"
