@@ -398,6 +398,7 @@ pub struct kc_record_t {
 ///
 /// # Safety
 /// `r` must describe valid buffers (see `kc_record_t`).
+#[inline]
 pub(crate) unsafe fn headers_of<'a>(r: &'a kc_record_t) -> Result<Vec<RecordHeaderIn<'a>>> {
     if r.header_cnt == 0 {
         return Ok(Vec::new());

@@ -777,36 +777,42 @@ pub(super) fn deliver(p: *mut kc_producer_t, cbs: &Callbacks, reports: &[Report]
         return;
     }
     let n = reports.len().min(DELIVER_CHUNK);
-    let mut errstrs: Vec<Option<CString>> = Vec::with_capacity(n);
+    // One message string per error value (the reports of a failed batch share one), each
+    // on the heap, where it stays while the vector grows.
+    let mut errstrs: Vec<CString> = Vec::new();
     let mut c: Vec<kc_delivery_report_t> = Vec::with_capacity(n);
     let mut ptrs: Vec<*const kc_delivery_report_t> = Vec::with_capacity(n);
     for chunk in reports.chunks(DELIVER_CHUNK) {
         errstrs.clear();
-        errstrs.extend(chunk.iter().map(|r| {
-            r.error
-                .as_ref()
-                .map(|e| CString::new(e.message.replace('\0', " ")).unwrap_or_default())
-        }));
         c.clear();
-        c.extend(
-            chunk
-                .iter()
-                .zip(&errstrs)
-                .map(|(r, s)| kc_delivery_report_t {
-                    topic: r.topic.c_name.as_ptr(),
-                    partition: r.partition,
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    err: r.error.as_ref().map_or(0, |e| e.code),
-                    errstr: s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-                    status: match r.status {
-                        Persisted::Not => KC_PERSISTED_NOT,
-                        Persisted::Possibly => KC_PERSISTED_POSSIBLY,
-                        Persisted::Persisted => KC_PERSISTED,
-                    },
-                    opaque: r.opaque as *mut c_void,
-                }),
-        );
+        let mut last_error: Option<&Arc<Error>> = None;
+        for r in chunk {
+            let errstr = match &r.error {
+                None => std::ptr::null(),
+                Some(e) => {
+                    if !last_error.is_some_and(|l| Arc::ptr_eq(l, e)) {
+                        let s = e.message.replace('\0', " ");
+                        errstrs.push(CString::new(s).unwrap_or_default());
+                        last_error = Some(e);
+                    }
+                    errstrs.last().map_or(std::ptr::null(), |s| s.as_ptr())
+                }
+            };
+            c.push(kc_delivery_report_t {
+                topic: r.topic.c_name.as_ptr(),
+                partition: r.partition,
+                offset: r.offset,
+                timestamp: r.timestamp,
+                err: r.error.as_ref().map_or(0, |e| e.code),
+                errstr,
+                status: match r.status {
+                    Persisted::Not => KC_PERSISTED_NOT,
+                    Persisted::Possibly => KC_PERSISTED_POSSIBLY,
+                    Persisted::Persisted => KC_PERSISTED,
+                },
+                opaque: r.opaque as *mut c_void,
+            });
+        }
         if let Some(cb) = cbs.dr_batch {
             ptrs.clear();
             ptrs.extend(c.iter().map(|r| r as *const _));

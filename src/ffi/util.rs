@@ -82,8 +82,14 @@ pub(crate) unsafe fn cstr<'a>(p: *const c_char, name: &str) -> Result<&'a str, E
         return Err(null_arg(name));
     }
     // SAFETY: the caller promises a NUL-terminated string valid for 'a (header contract).
-    let s = unsafe { CStr::from_ptr(p) };
-    s.to_str()
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    // Names (topics, properties) are ASCII: checked a word at a time, which costs less
+    // than the general check on strings this short.
+    if bytes.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes)
         .map_err(|_| Error::invalid_arg(format!("argument '{name}' is not valid UTF-8")))
 }
 

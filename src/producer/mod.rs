@@ -404,12 +404,6 @@ impl Producer {
         shared: Option<&Bytes>,
         deadline: Option<Instant>,
     ) -> Result<()> {
-        if m.topic.is_empty() || m.topic.contains('\0') {
-            return Err(Error::invalid_arg(format!(
-                "invalid topic name '{}'",
-                m.topic.escape_default()
-            )));
-        }
         if m.partition < PARTITION_ANY {
             return Err(Error::new(
                 local::UNKNOWN_PARTITION,

@@ -310,7 +310,8 @@ pub struct State {
     busy_at: Instant,
     /// The largest buffer kept there: `batch.size` and the batch header.
     spare_max: usize,
-    /// The buffer of reports last served, for the report queue to use next.
+    /// The buffer of reports last served, for the report queue to use next (with those
+    /// reports still in it).
     report_spare: Vec<Report>,
     /// The clock messages are stamped with (read under the state's lock).
     wall: WallClock,
@@ -395,16 +396,29 @@ impl State {
         (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
     }
 
-    fn topic_index(&mut self, name: &str, clock: &mut Clock, settings: &ProducerSettings) -> usize {
+    /// The index of the topic `name`, which is registered on its first send: refused
+    /// then when it is no topic's name.
+    fn topic_index(
+        &mut self,
+        name: &str,
+        clock: &mut Clock,
+        settings: &ProducerSettings,
+    ) -> Result<usize> {
         // Most sends go to the topic of the send before: a comparison, not a hash.
         if let Some(t) = self.topics.get(self.last_topic) {
             if t.name.name == name {
-                return self.last_topic;
+                return Ok(self.last_topic);
             }
         }
         if let Some(&i) = self.by_name.get(name) {
             self.last_topic = i;
-            return i;
+            return Ok(i);
+        }
+        if name.is_empty() || name.contains('\0') {
+            return Err(Error::invalid_arg(format!(
+                "invalid topic name '{}'",
+                name.escape_default()
+            )));
         }
         let i = self.topics.len();
         self.topics.push(Topic {
@@ -419,7 +433,7 @@ impl State {
         });
         self.by_name.insert(name.to_owned(), i);
         self.last_topic = i;
-        i
+        Ok(i)
     }
 
     /// Learns a topic's partition count from the snapshot (partitions only grow).
@@ -549,7 +563,7 @@ impl State {
                 ),
             )));
         }
-        let t = self.topic_index(m.topic, clock, settings);
+        let t = self.topic_index(m.topic, clock, settings)?;
         if !self.topics[t].known() {
             let Some(snapshot) = snapshot else {
                 return Ok(Append::NeedSnapshot);
@@ -1555,8 +1569,8 @@ impl State {
 
     /// Takes back the buffer of reports [`take_reports`](Self::take_reports) gave, once
     /// they are served, for the queue to use again (up to [`SPARE_REPORTS`] of them).
-    pub fn give_back_reports(&mut self, mut served: Vec<Report>) {
-        served.clear();
+    /// The served reports stay in it, to be written over (see [`Reports::take_into`]).
+    pub fn give_back_reports(&mut self, served: Vec<Report>) {
         if served.capacity() <= SPARE_REPORTS && served.capacity() > self.report_spare.capacity() {
             self.report_spare = served;
         }
@@ -1861,6 +1875,29 @@ mod tests {
         let snap = topic_on_broker_1(2, t0);
         st.learn(&s, &snap, t0);
         (s, st, t0, snap)
+    }
+
+    /// A name that is no topic's is refused when it is first sent to, and not kept.
+    #[test]
+    fn sends_to_no_topic_s_name_are_refused() {
+        let (s, mut st, t0, snap) = two_partitions(&[]);
+        for name in ["", "t\0u"] {
+            let m = Message {
+                topic: name,
+                value: Some(b"v"),
+                ..Default::default()
+            };
+            let e = match st.append(&s, &m, Some(&snap), &mut Clock::at(t0)) {
+                Err(e) => e,
+                Ok(_) => panic!("{name:?} was taken"),
+            };
+            assert_eq!(e.code, local::INVALID_ARG, "{e}");
+            assert!(e.message.contains("invalid topic name"), "{e}");
+        }
+        assert!(st.by_name.is_empty(), "no topic registered");
+        assert_eq!(st.outstanding(), 0);
+        assert!(append_to_alternate(&s, &mut st, &snap, t0, 0).is_ok());
+        assert_eq!(st.outstanding(), 1);
     }
 
     /// Appends message `i` (value "v", opaque `i`) to partition `i % 2` of topic "t".

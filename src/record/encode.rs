@@ -90,6 +90,22 @@ fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Room for a record's length varint (at most 5 bytes: lengths are `i32`) in front of
+/// the fields [`BatchBuilder::append_within`] encodes on the stack.
+const HEAD_ROOM: usize = 5;
+
+/// Writes an unsigned varint into `buf` at `at`; returns where it ends.
+#[inline]
+fn put_uvarint_at(buf: &mut [u8], mut at: usize, mut v: u64) -> usize {
+    while v >= 0x80 {
+        buf[at] = (v as u8) | 0x80;
+        v >>= 7;
+        at += 1;
+    }
+    buf[at] = v as u8;
+    at + 1
+}
+
 /// Size of a varint-length-prefixed nullable byte string.
 #[inline]
 fn var_bytes_len(b: Option<&[u8]>) -> usize {
@@ -503,16 +519,51 @@ impl BatchBuilder {
         shared: Option<&Bytes>,
     ) -> bool {
         let base = if self.count == 0 { ts } else { self.base_ts };
-        let ts_delta = ts.wrapping_sub(base);
-        let with_value = RecordIn {
-            value: shared.map(|v| &v[..]).or(r.value),
-            ..*r
+        let value = shared.map(|v| &v[..]).or(r.value);
+        // The record's fields up to its key (and its value's length too when there are no
+        // key bytes between them) are encoded on the stack behind room for the length,
+        // which is known once they are, and go into the buffer in one copy.
+        let mut head = [0u8; HEAD_ROOM + 31];
+        let mut at = HEAD_ROOM + 1; // attributes: unused, 0
+        at = put_uvarint_at(&mut head, at, zigzag64(ts.wrapping_sub(base)));
+        at = put_uvarint_at(&mut head, at, zigzag32(self.count));
+        let key = r.key.unwrap_or_default();
+        at = put_uvarint_at(&mut head, at, r.key.map_or(1, |k| zigzag32(k.len() as i32)));
+        let value_len = value.map_or(1, |v| zigzag32(v.len() as i32));
+        let mut tail = [0u8; 5];
+        let mut tail_len = 0;
+        if key.is_empty() {
+            at = put_uvarint_at(&mut head, at, value_len);
+        } else {
+            tail_len = put_uvarint_at(&mut tail, 0, value_len);
+        }
+        let headers_len = match r.headers {
+            [] => 1,
+            hs => {
+                let mut n = uvarint_len(zigzag32(hs.len() as i32));
+                for h in hs {
+                    n += var_bytes_len(Some(h.key)) + var_bytes_len(h.value);
+                }
+                n
+            }
         };
-        let body = record_body_len(&with_value, self.count, ts_delta);
-        if self.count > 0 && self.size() + uvarint_len(zigzag32(body as i32)) + body > limit {
+        let value_bytes = value.map_or(0, <[u8]>::len);
+        let body = at - HEAD_ROOM + key.len() + tail_len + value_bytes + headers_len;
+        let body_varint = zigzag32(body as i32);
+        let from = HEAD_ROOM - uvarint_len(body_varint);
+        if self.count > 0 && self.size() + (HEAD_ROOM - from) + body > limit {
             return false;
         }
-        self.record_start_sized(&with_value, ts, body);
+        put_uvarint_at(&mut head, from, body_varint);
+        if self.count == 0 {
+            self.base_ts = ts;
+        }
+        self.max_ts = self.max_ts.max(ts);
+        self.buf.extend_from_slice(&head[from..at]);
+        if !key.is_empty() {
+            self.buf.extend_from_slice(key);
+            self.buf.extend_from_slice(&tail[..tail_len]);
+        }
         match shared {
             Some(v) => {
                 self.shared_len += v.len();
@@ -929,6 +980,56 @@ mod builder_tests {
         assert_eq!(b.size(), size, "nothing appended");
         assert!(b.append_within(&recs[1], 1, size + 100, None));
         assert_eq!(b.count(), 2);
+    }
+
+    /// `append_within` writes the bytes `append` does for records of every shape: null,
+    /// empty and long keys and values (one- to three-byte lengths), headers, timestamps
+    /// before and long after the first, and offset deltas past one varint byte.
+    #[test]
+    fn append_within_encodes_every_record_shape_as_append() {
+        let long = vec![9u8; 200];
+        let longer = vec![3u8; 20_000];
+        let keys: [Option<&[u8]>; 4] = [None, Some(b""), Some(b"k"), Some(&long)];
+        let values: [Option<&[u8]>; 5] = [None, Some(b""), Some(b"v"), Some(&long), Some(&longer)];
+        let h1 = [RecordHeaderIn {
+            key: b"h",
+            value: Some(b"x"),
+        }];
+        let h2 = [
+            RecordHeaderIn {
+                key: b"a",
+                value: None,
+            },
+            RecordHeaderIn {
+                key: b"bb",
+                value: Some(&long),
+            },
+        ];
+        let headers: [&[RecordHeaderIn<'_>]; 3] = [&[], &h1, &h2];
+        let times = [0i64, -5, 1, 1 << 40, -(1 << 50)];
+        let mut want = BatchBuilder::new(0);
+        let mut got = BatchBuilder::new(0);
+        let mut n = 0;
+        for key in keys.iter().chain(&keys).copied() {
+            for value in values {
+                for hs in headers {
+                    let r = RecordIn {
+                        key,
+                        value,
+                        headers: hs,
+                        timestamp: None,
+                    };
+                    let ts = 1_700_000_000_000 + times[n % times.len()];
+                    n += 1;
+                    want.append(&r, ts);
+                    assert!(got.append_within(&r, ts, usize::MAX, None));
+                    assert_eq!(got.size(), want.size(), "record {n}");
+                }
+            }
+        }
+        assert!(n > 64, "offset deltas past one varint byte");
+        let opts = BatchOptions::default();
+        assert_eq!(got.finish(&opts).unwrap(), want.finish(&opts).unwrap());
     }
 
     #[test]
