@@ -208,6 +208,7 @@ hits!(
     BackgroundRefresh,
     MultiPartitionRequest,
     FullWindow,
+    WakeSkipped,
     Compressed,
     EpochBump,
     PossiblyPersisted,
@@ -1086,6 +1087,27 @@ impl Sim {
                     self.drv.wake_pending = true;
                     self.cq_push(Cq::Wake);
                 }
+                // At linger.ms=0 a message that starts a batch makes it ready (one that
+                // joins an open batch waits with it for its partition's turn): the
+                // sender, waiting, may be left asleep only when the partition's leader,
+                // as it last saw it, has max.in.flight requests in flight (an answer
+                // wakes it then).
+                let idle = matches!(self.drv.mode, Mode::Idle(_));
+                let started = self.st.open_len(&topic, self.parts[p].index) <= 1;
+                if !wake && idle && !self.drv.wake_pending && self.s.linger.is_zero() && started {
+                    let seen = self.st.leader_seen(&topic, self.parts[p].index);
+                    let full = seen.is_some_and(|l| {
+                        sender_in_flight(&self.reqs, l as usize) >= self.s.max_in_flight
+                    });
+                    if !full {
+                        self.fail(format!(
+                            "message {i}: the sender was left asleep with a batch ready \
+                             for leader {seen:?}, which has room"
+                        ));
+                    } else {
+                        self.hit(Hit::WakeSkipped);
+                    }
+                }
             }
             Ok(Append::Full(e)) => self.fail(format!("message {i}: queue full: {e}")),
             Ok(Append::NeedSnapshot) => {
@@ -1215,6 +1237,12 @@ impl Sim {
                 return;
             }
             let now_us = self.now;
+            let max = self.s.max_in_flight;
+            let full: Vec<i32> = (0..self.plan.n_brokers)
+                .filter(|&b| sender_in_flight(&self.reqs, b) >= max)
+                .map(|b| b as i32)
+                .collect();
+            self.st.note_full_leaders(full);
             let mut until = self
                 .st
                 .next_timer(&self.s)

@@ -258,7 +258,11 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
         }
 
         // Wait for an answer, a wake-up, or the next timer.
-        let next = shared.state.lock().next_timer(s);
+        let next = {
+            let mut st = shared.state.lock();
+            st.note_full_leaders(full_leaders(&reqs, s.max_in_flight));
+            st.next_timer(s)
+        };
         let now = Instant::now();
         let mut until = next.unwrap_or(now + IDLE_WAIT).min(now + IDLE_WAIT);
         if pid_action_pending(&shared) {
@@ -280,6 +284,22 @@ pub(crate) fn run(shared: Arc<Shared>, client: Arc<Client>) {
             got = shared.cq.pop(Instant::now());
         }
     }
+}
+
+/// The leaders with `max_in_flight` (or more) Produce requests in flight.
+fn full_leaders(reqs: &HashMap<u64, InFlight>, max_in_flight: usize) -> Vec<i32> {
+    let mut counts: Vec<(i32, usize)> = Vec::new();
+    for r in reqs.values() {
+        match counts.iter_mut().find(|(l, _)| *l == r.leader) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((r.leader, 1)),
+        }
+    }
+    counts
+        .into_iter()
+        .filter(|&(_, n)| n >= max_in_flight)
+        .map(|(l, _)| l)
+        .collect()
 }
 
 /// Adds the partitions waiting to join the transaction (protocol v1) with one
