@@ -402,23 +402,20 @@ impl State {
         (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
     }
 
-    /// The index of the topic `name`, which is registered on its first send: refused
-    /// then when it is no topic's name.
-    fn topic_index(
-        &mut self,
-        name: &str,
-        clock: &mut Clock,
-        settings: &ProducerSettings,
-    ) -> Result<usize> {
+    /// The index of the topic `name` when it was sent to before. A name not sent to
+    /// before is checked here (refused when it is no topic's name), so that a send is
+    /// refused for its topic before anything else, and registered by
+    /// [`register_topic`](Self::register_topic) once the send is taken.
+    fn find_topic(&mut self, name: &str) -> Result<Option<usize>> {
         // Most sends go to the topic of the send before: a comparison, not a hash.
         if let Some(t) = self.topics.get(self.last_topic) {
             if t.name.name == name {
-                return Ok(self.last_topic);
+                return Ok(Some(self.last_topic));
             }
         }
         if let Some(&i) = self.by_name.get(name) {
             self.last_topic = i;
-            return Ok(i);
+            return Ok(Some(i));
         }
         if name.is_empty() || name.contains('\0') {
             return Err(Error::invalid_arg(format!(
@@ -426,6 +423,16 @@ impl State {
                 name.escape_default()
             )));
         }
+        Ok(None)
+    }
+
+    /// Registers the topic `name` (checked by [`find_topic`](Self::find_topic)).
+    fn register_topic(
+        &mut self,
+        name: &str,
+        clock: &mut Clock,
+        settings: &ProducerSettings,
+    ) -> usize {
         let i = self.topics.len();
         self.topics.push(Topic {
             name: TopicName::new(name),
@@ -439,7 +446,7 @@ impl State {
         });
         self.by_name.insert(name.to_owned(), i);
         self.last_topic = i;
-        Ok(i)
+        i
     }
 
     /// Learns a topic's partition count from the snapshot (partitions only grow).
@@ -497,6 +504,7 @@ impl State {
             Some(v) => Some(&v[..]),
             None => m.value,
         };
+        let found = self.find_topic(m.topic)?;
         if let Some(f) = &self.fatal {
             return Err(Error::new(
                 local::FATAL,
@@ -569,7 +577,10 @@ impl State {
                 ),
             )));
         }
-        let t = self.topic_index(m.topic, clock, settings)?;
+        let t = match found {
+            Some(t) => t,
+            None => self.register_topic(m.topic, clock, settings),
+        };
         if !self.topics[t].known() {
             let Some(snapshot) = snapshot else {
                 return Ok(Append::NeedSnapshot);
@@ -1943,6 +1954,20 @@ mod tests {
         assert_eq!(st.outstanding(), 0);
         assert!(append_to_alternate(&s, &mut st, &snap, t0, 0).is_ok());
         assert_eq!(st.outstanding(), 1);
+        // The name is refused before the producer's state is looked at.
+        st.closing = true;
+        let m = Message {
+            topic: "",
+            ..Default::default()
+        };
+        let e = st.append(&s, &m, Some(&snap), &mut Clock::at(t0)).err();
+        assert_eq!(e.map(|e| e.code), Some(local::INVALID_ARG));
+        let m = Message {
+            topic: "t",
+            ..Default::default()
+        };
+        let e = st.append(&s, &m, Some(&snap), &mut Clock::at(t0)).err();
+        assert_eq!(e.map(|e| e.code), Some(local::DESTROY));
     }
 
     /// Appends message `i` (value "v", opaque `i`) to partition `i % 2` of topic "t".
@@ -2013,25 +2038,15 @@ mod tests {
         st.note_full_leaders([1]);
         assert!(wakes(&mut st, 0));
         assert_eq!(st.leader_seen("t", 0), None);
-        let mut needs = Vec::new();
-        let sent = st.collect(
-            &s,
-            t0,
-            |_, p| Some(if p == 0 { 1 } else { 2 }),
-            |_| 5,
-            &mut needs,
-        );
-        assert_eq!(sent[&1].len(), 1);
+        // Partition 0 is led by broker 1, partition 1 by broker 2.
+        let collect = |st: &mut State| {
+            let leader = |_: &str, p: i32| Some(if p == 0 { 1 } else { 2 });
+            st.collect(&s, t0, leader, |_| 5, &mut Vec::new())
+        };
+        assert_eq!(collect(&mut st)[&1].len(), 1);
         assert_eq!(st.leader_seen("t", 0), Some(1));
         assert!(wakes(&mut st, 1), "partition 1: no leader seen yet");
-        let sent = st.collect(
-            &s,
-            t0,
-            |_, p| Some(if p == 0 { 1 } else { 2 }),
-            |_| 5,
-            &mut needs,
-        );
-        assert_eq!(sent[&2].len(), 1);
+        assert_eq!(collect(&mut st)[&2].len(), 1);
         // Leader 1 full: partition 0's batches wait without a wake; leader 2 has room.
         assert!(!wakes(&mut st, 2));
         assert!(wakes(&mut st, 3));
