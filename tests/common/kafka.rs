@@ -450,8 +450,43 @@ impl KafkaCluster {
         for i in 0..n {
             c.wait_ready(i, t0 + KAFKA_START_TIMEOUT)?;
         }
+        if n > 1 {
+            c.wait_brokers_listed(t0 + KAFKA_START_TIMEOUT)?;
+        }
         c.started_in = t0.elapsed();
         Ok(c)
+    }
+
+    /// Waits until every node's metadata lists every node: a node says it started
+    /// before the others' registrations reach it, and a topic created then has no
+    /// replica on a node it does not list yet.
+    fn wait_brokers_listed(&self, deadline: Instant) -> Result<(), String> {
+        let n = self.nodes.len();
+        // Metadata v4: no topics, no auto-creation. The answer: correlation id, throttle
+        // time, then the brokers' count.
+        let body = [0u8, 0, 0, 0, 0];
+        for node in &self.nodes {
+            let mut listed = 0;
+            loop {
+                let wait = Duration::from_secs(5);
+                if let Ok(r) = super::raw_request(&node.addr, 3, 4, 7, "kafkac-rig", &body, wait) {
+                    if let Some(b) = r.get(8..12) {
+                        listed = i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                    }
+                }
+                if listed as usize >= n {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "node {} lists {listed} of the {n} brokers after the start time-out",
+                        node.node_id
+                    ));
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
     }
 
     fn properties(&self, i: usize) -> String {
