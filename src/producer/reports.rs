@@ -63,18 +63,22 @@ impl Run {
         } else {
             r.base_offset >= 0 && r.base_offset + self.msgs.len() as i64 == e.base_offset
         };
-        let same_error = match (&r.error, &e.error) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        };
         offsets
-            && same_error
+            && same_error(&r.error, &e.error)
             && self.partition == partition
             && r.status == e.status
             && r.append_time < 0
             && e.append_time < 0
             && Arc::ptr_eq(&self.topic, topic)
+    }
+}
+
+/// Whether `a` and `b` are the same error value (or both none).
+fn same_error(a: &Option<Arc<Error>>, b: &Option<Arc<Error>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
     }
 }
 
@@ -189,12 +193,7 @@ impl Reports {
                         if !Arc::ptr_eq(&r.topic, &run.topic) {
                             r.topic = run.topic.clone();
                         }
-                        let same_error = match (&r.error, &e.error) {
-                            (None, None) => true,
-                            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                            _ => false,
-                        };
-                        if !same_error {
+                        if !same_error(&r.error, &e.error) {
                             r.error = e.error.clone();
                         }
                         r.partition = run.partition;

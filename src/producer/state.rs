@@ -799,18 +799,20 @@ impl State {
     /// The leader the sender last found for `topic`'s partition `p` (tests check the
     /// wake-ups against it).
     pub fn leader_seen(&self, topic: &str, p: i32) -> Option<i32> {
-        let t = self.by_name.get(topic)?;
-        self.topics[*t].parts.get(usize::try_from(p).ok()?)?.leader
+        self.part_named(topic, p)?.leader
     }
 
     /// Messages in `topic`'s partition `p`'s open batch (tests tell from it whether a
     /// message started a batch).
     pub fn open_len(&self, topic: &str, p: i32) -> usize {
-        self.by_name
-            .get(topic)
-            .and_then(|&t| self.topics[t].parts.get(usize::try_from(p).ok()?))
+        self.part_named(topic, p)
             .and_then(|part| part.open.as_ref())
             .map_or(0, |o| o.msgs.len())
+    }
+
+    fn part_named(&self, topic: &str, p: i32) -> Option<&Part> {
+        let t = *self.by_name.get(topic)?;
+        self.topics[t].parts.get(usize::try_from(p).ok()?)
     }
 
     /// The sender, before it waits: `full` are the leaders whose connection has

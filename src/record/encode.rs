@@ -129,14 +129,20 @@ fn put_var_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
 /// Size of a record's body: everything after its length varint.
 #[inline]
 fn record_body_len(r: &RecordIn<'_>, offset_delta: i32, ts_delta: i64) -> usize {
-    let mut n = 1 // attributes
+    1 // attributes
         + uvarint_len(zigzag64(ts_delta))
         + uvarint_len(zigzag32(offset_delta))
         + var_bytes_len(r.key)
         + var_bytes_len(r.value)
-        + uvarint_len(zigzag32(r.headers.len() as i32));
-    for h in r.headers {
-        n += uvarint_len(zigzag32(h.key.len() as i32)) + h.key.len() + var_bytes_len(h.value);
+        + headers_len(r.headers)
+}
+
+/// Size of a record's headers: their count and each key and value.
+#[inline]
+fn headers_len(headers: &[RecordHeaderIn<'_>]) -> usize {
+    let mut n = uvarint_len(zigzag32(headers.len() as i32));
+    for h in headers {
+        n += var_bytes_len(Some(h.key)) + var_bytes_len(h.value);
     }
     n
 }
@@ -537,28 +543,15 @@ impl BatchBuilder {
         } else {
             tail_len = put_uvarint_at(&mut tail, 0, value_len);
         }
-        let headers_len = match r.headers {
-            [] => 1,
-            hs => {
-                let mut n = uvarint_len(zigzag32(hs.len() as i32));
-                for h in hs {
-                    n += var_bytes_len(Some(h.key)) + var_bytes_len(h.value);
-                }
-                n
-            }
-        };
         let value_bytes = value.map_or(0, <[u8]>::len);
-        let body = at - HEAD_ROOM + key.len() + tail_len + value_bytes + headers_len;
+        let body = at - HEAD_ROOM + key.len() + tail_len + value_bytes + headers_len(r.headers);
         let body_varint = zigzag32(body as i32);
         let from = HEAD_ROOM - uvarint_len(body_varint);
         if self.count > 0 && self.size() + (HEAD_ROOM - from) + body > limit {
             return false;
         }
         put_uvarint_at(&mut head, from, body_varint);
-        if self.count == 0 {
-            self.base_ts = ts;
-        }
-        self.max_ts = self.max_ts.max(ts);
+        self.note_time(ts);
         self.buf.extend_from_slice(&head[from..at]);
         if !key.is_empty() {
             self.buf.extend_from_slice(key);
@@ -605,10 +598,7 @@ impl BatchBuilder {
 
     /// [`record_start`](Self::record_start) with the body's length known.
     fn record_start_sized(&mut self, r: &RecordIn<'_>, ts: i64, body: usize) {
-        if self.count == 0 {
-            self.base_ts = ts;
-        }
-        self.max_ts = self.max_ts.max(ts);
+        self.note_time(ts);
         let ts_delta = ts.wrapping_sub(self.base_ts);
         put_prefix(
             &mut self.buf,
@@ -618,6 +608,14 @@ impl BatchBuilder {
             r.key,
             r.value.map(<[u8]>::len),
         );
+    }
+
+    /// Takes a record's time `ts` into the batch's: the first record's is the base.
+    fn note_time(&mut self, ts: i64) {
+        if self.count == 0 {
+            self.base_ts = ts;
+        }
+        self.max_ts = self.max_ts.max(ts);
     }
 
     /// A record's headers, after its value.
